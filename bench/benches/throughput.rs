@@ -1,0 +1,164 @@
+//! Executions per second on the same program under racelab and shuttle, side by side in one
+//! process, so the figure is a ratio measured on the same machine at the same moment.
+//!
+//! The program is the correct bounded buffer from the engine issue: 2 producers putting 5 items
+//! each, 2 consumers taking 5 items each, capacity 2, one lock and one condition, `while` loops
+//! around every wait, `notify_all` after every change. Both versions keep the buffer as plain
+//! data guarded by the lock (no scheduling points inside the critical section), so both make
+//! the same scheduling decisions.
+//!
+//! Run: `cargo bench -p racelab-bench --bench throughput` (add `-- --quick` for a short run).
+#![allow(clippy::print_stdout, clippy::disallowed_methods)] // a benchmark prints and reads the wall clock
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::time::Instant;
+
+/// The buffer's shape.
+#[derive(Clone, Copy)]
+struct Shape {
+    producers: usize,
+    consumers: usize,
+    items: usize,
+    capacity: usize,
+}
+
+const LARGE: Shape = Shape { producers: 2, consumers: 2, items: 5, capacity: 2 };
+const SMALL: Shape = Shape { producers: 2, consumers: 2, items: 2, capacity: 1 };
+
+fn racelab_buffer(shape: Shape) -> impl Fn() + Send + Sync + 'static {
+    use racelab::{thread, Condition, Lock};
+    move || {
+        let lock = Lock::named("mutex");
+        let cond = Condition::named("changed", lock);
+        let buffer: Rc<RefCell<VecDeque<usize>>> = Rc::new(RefCell::new(VecDeque::new()));
+        let mut handles = Vec::new();
+        for p in 0..shape.producers {
+            let buffer = Rc::clone(&buffer);
+            handles.push(thread::spawn(move || {
+                for i in 0..shape.items {
+                    let _g = cond.lock();
+                    while buffer.borrow().len() == shape.capacity {
+                        cond.wait();
+                    }
+                    buffer.borrow_mut().push_back(p * 100 + i);
+                    cond.notify_all();
+                }
+            }));
+        }
+        for _ in 0..shape.consumers {
+            let buffer = Rc::clone(&buffer);
+            handles.push(thread::spawn(move || {
+                for _ in 0..shape.items {
+                    let _g = cond.lock();
+                    while buffer.borrow().is_empty() {
+                        cond.wait();
+                    }
+                    buffer.borrow_mut().pop_front();
+                    cond.notify_all();
+                }
+            }));
+        }
+        for h in handles {
+            h.join();
+        }
+        assert!(buffer.borrow().is_empty());
+    }
+}
+
+fn shuttle_buffer(shape: Shape) -> impl Fn() + Send + Sync + 'static {
+    use shuttle::sync::{Condvar, Mutex};
+    use shuttle::thread;
+    use std::sync::Arc;
+    move || {
+        let state = Arc::new((Mutex::new(VecDeque::new()), Condvar::new()));
+        let mut handles = Vec::new();
+        for p in 0..shape.producers {
+            let state = Arc::clone(&state);
+            handles.push(thread::spawn(move || {
+                let (mutex, cond) = &*state;
+                for i in 0..shape.items {
+                    let mut buf = mutex.lock().unwrap();
+                    while buf.len() == shape.capacity {
+                        buf = cond.wait(buf).unwrap();
+                    }
+                    buf.push_back(p * 100 + i);
+                    cond.notify_all();
+                }
+            }));
+        }
+        for _ in 0..shape.consumers {
+            let state = Arc::clone(&state);
+            handles.push(thread::spawn(move || {
+                let (mutex, cond) = &*state;
+                for _ in 0..shape.items {
+                    let mut buf = mutex.lock().unwrap();
+                    while buf.is_empty() {
+                        buf = cond.wait(buf).unwrap();
+                    }
+                    buf.pop_front();
+                    cond.notify_all();
+                }
+            }));
+        }
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert!(state.0.lock().unwrap().is_empty());
+    }
+}
+
+/// Executions per second of one timed batch.
+fn time_racelab(shape: Shape, runs: u64, seed: u64, pct: bool) -> (f64, f64) {
+    let config = if pct { racelab::Config::pct(seed, 3) } else { racelab::Config::random(seed) };
+    let start = Instant::now();
+    let report = racelab::check(config.runs(runs), racelab_buffer(shape));
+    let secs = start.elapsed().as_secs_f64();
+    report.assert_passed();
+    (runs as f64 / secs, report.steps as f64 / runs as f64)
+}
+
+fn time_shuttle(shape: Shape, runs: u64, pct: bool) -> f64 {
+    let f = shuttle_buffer(shape);
+    let start = Instant::now();
+    if pct {
+        shuttle::check_pct(f, runs as usize, 3);
+    } else {
+        shuttle::check_random(f, runs as usize);
+    }
+    runs as f64 / start.elapsed().as_secs_f64()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    v[v.len() / 2]
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let (runs, rounds) = if quick { (5_000, 3) } else { (50_000, 5) };
+    println!(
+        "bounded buffer, executions per second (median of {rounds} batches of {runs} runs, one OS thread)"
+    );
+    println!(
+        "{:<44} {:>12} {:>12} {:>8} {:>12}",
+        "program / strategy", "racelab", "shuttle", "ratio", "steps/run"
+    );
+    for (label, shape) in [("2x5 items, capacity 2", LARGE), ("2x2 items, capacity 1", SMALL)] {
+        for pct in [false, true] {
+            let mut ours = Vec::new();
+            let mut theirs = Vec::new();
+            let mut steps = 0.0;
+            for round in 0..rounds {
+                let (eps, s) = time_racelab(shape, runs, round, pct);
+                ours.push(eps);
+                steps = s;
+                theirs.push(time_shuttle(shape, runs, pct));
+            }
+            let (o, t) = (median(ours), median(theirs));
+            let name = format!("{label}, {}", if pct { "pct d=3" } else { "random" });
+            println!("{name:<44} {o:>12.0} {t:>12.0} {:>7.2}x {steps:>12.1}", o / t);
+        }
+    }
+}

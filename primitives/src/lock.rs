@@ -1,0 +1,208 @@
+//! `Lock`: Python's `threading.Lock`, a mutual-exclusion lock with no owner.
+//!
+//! Any thread may release it, even one that never acquired it (a real bug a scenario must be
+//! able to show), and a thread that acquires it twice blocks forever. Who gets it after a
+//! release is open, as in CPython: the release wakes one waiter of the scheduler's choosing,
+//! and that waiter still contends with every other thread, so a thread arriving later may barge
+//! in first, after which the woken waiter waits again.
+
+use std::fmt;
+use std::time::Duration;
+
+use racelab_sim::rt::{self, Misuse, ObjectHandle, Wakeup};
+use racelab_sim::{ThreadId, VirtualTime};
+
+use crate::wait_list::{WaitList, WakeOrder};
+
+#[derive(Debug, Default)]
+struct LockState {
+    /// The thread that acquired it (for reports: Python's Lock itself has no owner).
+    holder: Option<ThreadId>,
+    waiters: WaitList,
+}
+
+/// A Python `threading.Lock`. It is a handle: copies refer to the same lock.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Lock {
+    obj: ObjectHandle,
+}
+
+impl fmt::Debug for Lock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Lock({})", rt::object_name(self.obj))
+    }
+}
+
+/// How long an acquire may wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Patience {
+    /// `blocking=False`: one attempt.
+    NoWait,
+    /// Until the deadline, or forever.
+    Until(Option<VirtualTime>),
+}
+
+impl Lock {
+    /// A new, unlocked lock, named `Lock-<n>` in traces.
+    pub fn new() -> Self {
+        Lock { obj: rt::register("Lock", None, LockState::default()) }
+    }
+
+    /// A new, unlocked lock with a name for traces and reports.
+    pub fn named(name: impl Into<String>) -> Self {
+        Lock { obj: rt::register("Lock", Some(name.into()), LockState::default()) }
+    }
+
+    /// Blocks until the lock is acquired. Returns true, as Python's `acquire()` does.
+    pub fn acquire(&self) -> bool {
+        rt::schedule_point();
+        self.acquire_now(Patience::Until(None))
+    }
+
+    /// `acquire(timeout=...)`: waits at most `timeout` of virtual time; false if it timed out.
+    pub fn acquire_timeout(&self, timeout: Duration) -> bool {
+        rt::schedule_point();
+        self.acquire_now(Patience::Until(Some(rt::now().after(timeout))))
+    }
+
+    /// `acquire(blocking=False)`: takes the lock if it is free; false otherwise.
+    pub fn try_acquire(&self) -> bool {
+        rt::schedule_point();
+        self.acquire_now(Patience::NoWait)
+    }
+
+    /// Acquires and returns a guard that releases on drop: Python's `with lock:`.
+    pub fn lock(&self) -> LockGuard {
+        self.acquire();
+        LockGuard { lock: *self }
+    }
+
+    /// Releases the lock. Releasing an unlocked lock is Python's
+    /// `RuntimeError: release unlocked lock`, reported as a misuse.
+    pub fn release(&self) {
+        if let Err(m) = self.try_release() {
+            rt::raise(m);
+        }
+    }
+
+    /// Releases the lock, or returns Python's error if it is not locked.
+    pub fn try_release(&self) -> Result<(), Misuse> {
+        rt::schedule_point();
+        self.release_now()
+    }
+
+    /// True when some thread holds the lock.
+    pub fn locked(&self) -> bool {
+        rt::state::<LockState>(self.obj).borrow().holder.is_some()
+    }
+
+    pub(crate) fn handle(&self) -> ObjectHandle {
+        self.obj
+    }
+
+    /// The acquire itself, after its scheduling point. Used by `Condition` to re-acquire.
+    pub(crate) fn acquire_now(&self, patience: Patience) -> bool {
+        let me = rt::current();
+        let state = rt::state::<LockState>(self.obj);
+        loop {
+            let holder = {
+                let mut s = state.borrow_mut();
+                match s.holder {
+                    None => {
+                        s.holder = Some(me);
+                        None
+                    }
+                    Some(h) => {
+                        if let Patience::Until(_) = patience {
+                            s.waiters.push(me);
+                        }
+                        Some(h)
+                    }
+                }
+            };
+            let Some(holder) = holder else {
+                rt::add_holder(self.obj, me);
+                rt::event("acquire", Some(self.obj), || "ok".into());
+                return true;
+            };
+            let deadline = match patience {
+                Patience::NoWait => {
+                    rt::event("acquire", Some(self.obj), || {
+                        format!("busy (held by {})", rt::thread_name(holder))
+                    });
+                    return false;
+                }
+                Patience::Until(d) => d,
+            };
+            rt::event("acquire", Some(self.obj), || format!("blocked (held by {})", rt::thread_name(holder)));
+            if rt::block(Some(self.obj), deadline) == Wakeup::TimedOut {
+                state.borrow_mut().waiters.remove(me);
+                rt::event("acquire", Some(self.obj), || "timed out".into());
+                return false;
+            }
+            // Woken by a release: contend again; another thread may have barged in first.
+        }
+    }
+
+    /// The release itself, after its scheduling point.
+    pub(crate) fn release_now(&self) -> Result<(), Misuse> {
+        let state = rt::state::<LockState>(self.obj);
+        let (holder, waiters) = {
+            let mut s = state.borrow_mut();
+            let Some(holder) = s.holder.take() else {
+                drop(s);
+                rt::event("release", Some(self.obj), || "RuntimeError: release unlocked lock".into());
+                return Err(Misuse::new("RuntimeError", "release unlocked lock"));
+            };
+            (holder, s.waiters.len())
+        };
+        rt::remove_holder(self.obj, holder);
+        // Wake one waiter that is really asleep: one whose timeout already fired is leaving anyway.
+        let mut woke = None;
+        let mut left = waiters;
+        while left > 0 && woke.is_none() {
+            let i = WaitList::pick(left, WakeOrder::Any);
+            let (t, woken) = state.borrow_mut().waiters.wake_at(i);
+            if woken {
+                woke = Some(t);
+            }
+            left -= 1;
+        }
+        rt::event("release", Some(self.obj), || match woke {
+            Some(t) => format!("ok, woke {}", rt::thread_name(t)),
+            None => "ok".into(),
+        });
+        Ok(())
+    }
+}
+
+impl Default for Lock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Holds a [`Lock`] until dropped: Python's `with lock:` block.
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct LockGuard {
+    lock: Lock,
+}
+
+impl fmt::Debug for LockGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LockGuard").field("lock", &self.lock).finish()
+    }
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        let result = self.lock.try_release();
+        // While unwinding (a panic, or the end of a run) a second panic would abort the
+        // process: the error is dropped then, the run's verdict already stands.
+        if let Err(m) = result {
+            if !rt::unwinding() {
+                rt::raise(m);
+            }
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Settings of a check, taken at the edge and echoed back in every report.
+
+use std::fmt;
+
+use crate::schedule::Schedule;
+use crate::strategy::{Dfs, Pct, Random, Replay, Strategy};
+
+/// Which strategy makes a check's decisions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StrategyConfig {
+    /// Uniformly random decisions from a seeded ChaCha8 stream.
+    Random {
+        /// The seed.
+        seed: u64,
+    },
+    /// Probabilistic Concurrency Testing of the given bug depth.
+    Pct {
+        /// The seed.
+        seed: u64,
+        /// The bug depth `d`: `d - 1` priority change points per run.
+        depth: u32,
+    },
+    /// Exhaustive depth-first search.
+    Dfs {
+        /// At most this many preemptions per run, when set.
+        preemption_bound: Option<u32>,
+    },
+    /// One run following a recorded schedule.
+    Replay(Schedule),
+}
+
+/// How a check explores: strategy and limits. Build one with [`Config::random`],
+/// [`Config::pct`], [`Config::dfs`] or [`Config::replay`], then adjust with the builder methods.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub(crate) strategy: StrategyConfig,
+    pub(crate) runs: u64,
+    pub(crate) max_steps: u64,
+    pub(crate) stack_size: usize,
+}
+
+/// Default runs for `random` and `pct`.
+pub const DEFAULT_RUNS: u64 = 1_000;
+/// Default cap on the runs of an exhaustive search.
+pub const DEFAULT_DFS_RUNS: u64 = 1_000_000;
+/// Default cap on the steps of one run.
+pub const DEFAULT_MAX_STEPS: u64 = 100_000;
+/// Default size of a green thread's stack.
+pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
+
+impl Config {
+    fn with(strategy: StrategyConfig, runs: u64) -> Self {
+        Config { strategy, runs, max_steps: DEFAULT_MAX_STEPS, stack_size: DEFAULT_STACK_SIZE }
+    }
+
+    /// Random scheduling from `seed`, [`DEFAULT_RUNS`] runs.
+    pub fn random(seed: u64) -> Self {
+        Self::with(StrategyConfig::Random { seed }, DEFAULT_RUNS)
+    }
+
+    /// PCT scheduling of bug depth `depth` (at least 1; 3 is a good start) from `seed`.
+    pub fn pct(seed: u64, depth: u32) -> Self {
+        Self::with(StrategyConfig::Pct { seed, depth: depth.max(1) }, DEFAULT_RUNS)
+    }
+
+    /// Exhaustive search, capped at [`DEFAULT_DFS_RUNS`] runs (the report says whether the
+    /// search completed).
+    pub fn dfs() -> Self {
+        Self::with(StrategyConfig::Dfs { preemption_bound: None }, DEFAULT_DFS_RUNS)
+    }
+
+    /// One run that follows `schedule`.
+    pub fn replay(schedule: Schedule) -> Self {
+        Self::with(StrategyConfig::Replay(schedule), 1)
+    }
+
+    /// At most `runs` runs.
+    pub fn runs(mut self, runs: u64) -> Self {
+        self.runs = runs;
+        self
+    }
+
+    /// At most `max_steps` scheduling steps per run; a run that takes more fails with a
+    /// step-limit report (a spin loop, a livelock, or a program that needs a larger limit).
+    pub fn max_steps(mut self, max_steps: u64) -> Self {
+        self.max_steps = max_steps;
+        self
+    }
+
+    /// For `dfs`: at most `bound` preemptions per run. Ignored by other strategies.
+    pub fn preemption_bound(mut self, bound: u32) -> Self {
+        if let StrategyConfig::Dfs { preemption_bound } = &mut self.strategy {
+            *preemption_bound = Some(bound);
+        }
+        self
+    }
+
+    /// The size of each green thread's stack (default 256 KiB). Raise it for deep recursion.
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = bytes.max(16 * 1024);
+        self
+    }
+
+    /// The strategy settings.
+    pub fn strategy(&self) -> &StrategyConfig {
+        &self.strategy
+    }
+
+    /// The seed, for seeded strategies.
+    pub fn seed(&self) -> Option<u64> {
+        match self.strategy {
+            StrategyConfig::Random { seed } | StrategyConfig::Pct { seed, .. } => Some(seed),
+            _ => None,
+        }
+    }
+
+    /// The run limit.
+    pub fn max_runs(&self) -> u64 {
+        self.runs
+    }
+
+    /// The per-run step limit.
+    pub fn step_limit(&self) -> u64 {
+        self.max_steps
+    }
+
+    pub(crate) fn build_strategy(&self) -> Box<dyn Strategy> {
+        match &self.strategy {
+            StrategyConfig::Random { seed } => Box::new(Random::new(*seed)),
+            StrategyConfig::Pct { seed, depth } => Box::new(Pct::new(*seed, *depth)),
+            StrategyConfig::Dfs { preemption_bound } => Box::new(Dfs::new(*preemption_bound)),
+            StrategyConfig::Replay(s) => Box::new(Replay::new(s)),
+        }
+    }
+}
+
+impl fmt::Display for Config {
+    /// Every effective setting, `key=value`, in a fixed order.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.strategy {
+            StrategyConfig::Random { seed } => write!(f, "strategy=random seed={seed}")?,
+            StrategyConfig::Pct { seed, depth } => write!(f, "strategy=pct seed={seed} depth={depth}")?,
+            StrategyConfig::Dfs { preemption_bound: None } => {
+                write!(f, "strategy=dfs preemption-bound=none")?
+            }
+            StrategyConfig::Dfs { preemption_bound: Some(b) } => {
+                write!(f, "strategy=dfs preemption-bound={b}")?
+            }
+            StrategyConfig::Replay(s) => write!(f, "strategy=replay schedule=\"{s}\"")?,
+        }
+        write!(f, " runs={} max-steps={}", self.runs, self.max_steps)
+    }
+}

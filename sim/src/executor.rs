@@ -1,0 +1,184 @@
+//! The executor: runs one simulated program to its end, one green thread at a time.
+//!
+//! Green threads are stackful coroutines (`corosensei`), all on the OS thread that explores. The
+//! loop asks the run's model what happens next, resumes that thread's coroutine until it reaches
+//! its next scheduling point, and repeats. A panic in a green thread comes out of `resume` and
+//! becomes a failure of the run, never a crash of the explorer. When the run ends, coroutines
+//! still suspended (deadlocked or cut-off threads) are unwound so their destructors run, and
+//! every stack goes back to a pool: mapping a fresh stack costs microseconds, reusing one costs
+//! nanoseconds.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Once;
+
+use corosensei::stack::DefaultStack;
+use corosensei::{Coroutine, CoroutineResult};
+
+use crate::ids::ThreadId;
+use crate::report::FailureKind;
+use crate::rt::{self, Misuse};
+use crate::state::{Next, RunEnd};
+
+type GreenThread = Coroutine<(), (), (), DefaultStack>;
+
+/// Runs programs, keeping stacks and coroutine slots between runs.
+pub(crate) struct Executor {
+    stack_size: usize,
+    stacks: Vec<DefaultStack>,
+    coroutines: Vec<Option<GreenThread>>,
+}
+
+impl Executor {
+    pub fn new(stack_size: usize) -> Self {
+        install_panic_hook();
+        Executor { stack_size, stacks: Vec::new(), coroutines: Vec::new() }
+    }
+
+    /// Runs `main` as the main thread of the run installed in `rt`, to its end.
+    pub fn run(&mut self, main: Box<dyn FnOnce()>) -> RunEnd {
+        rt::with(|m| m.add_thread(None, false, main));
+        let end = loop {
+            if let Err(failure) = self.start_new_threads() {
+                break RunEnd::Failed(failure);
+            }
+            match rt::with(|m| m.next()) {
+                Next::Run(t) => {
+                    if let Err(failure) = self.step(t) {
+                        break RunEnd::Failed(failure);
+                    }
+                }
+                Next::End(end) => break end,
+            }
+        };
+        self.tear_down();
+        end
+    }
+
+    /// Starts every thread spawned since the last step and runs it to its first scheduling
+    /// point. Code before a thread's first scheduling point touches nothing another thread can
+    /// see (every visible operation begins with one), so this is not a decision and not a step:
+    /// the first step a thread is chosen for is its first visible operation.
+    fn start_new_threads(&mut self) -> Result<(), FailureKind> {
+        loop {
+            let new = rt::with(|m| {
+                let i = m.threads.iter().position(|t| t.body.is_some())?;
+                let body = m.threads[i].body.take();
+                m.current = ThreadId::from_u32(i as u32);
+                body.map(|b| (i, b))
+            });
+            let Some((i, body)) = new else { return Ok(()) };
+            if self.coroutines.len() <= i {
+                self.coroutines.resize_with(i + 1, || None);
+            }
+            debug_assert!(self.coroutines[i].is_none(), "racelab invariant: a thread started twice");
+            self.coroutines[i] = Some(self.start(body));
+            self.resume(ThreadId::from_u32(i as u32))?;
+        }
+    }
+
+    /// Runs thread `t` for one step: until its next scheduling point or its end.
+    fn step(&mut self, t: ThreadId) -> Result<(), FailureKind> {
+        self.resume(t)
+    }
+
+    fn resume(&mut self, t: ThreadId) -> Result<(), FailureKind> {
+        let i = t.index();
+        let co =
+            self.coroutines[i].as_mut().expect("racelab invariant: stepping a thread that was never started");
+        rt::set_in_green_thread(true);
+        let result = panic::catch_unwind(AssertUnwindSafe(|| co.resume(())));
+        rt::set_in_green_thread(false);
+        match result {
+            Ok(CoroutineResult::Yield(())) => Ok(()),
+            Ok(CoroutineResult::Return(())) => {
+                self.recycle(i);
+                Ok(())
+            }
+            Err(payload) => {
+                self.recycle(i);
+                Err(failure_from_panic(t, payload))
+            }
+        }
+    }
+
+    fn start(&mut self, body: Box<dyn FnOnce()>) -> GreenThread {
+        let stack = match self.stacks.pop() {
+            Some(s) => s,
+            None => DefaultStack::new(self.stack_size).expect("racelab: could not map a green-thread stack"),
+        };
+        Coroutine::with_stack(stack, move |yielder, ()| {
+            rt::set_yielder(yielder);
+            body();
+            rt::event("finish", None, || "returned".into());
+            rt::with(|m| m.finish_current());
+        })
+    }
+
+    fn recycle(&mut self, i: usize) {
+        if let Some(co) = self.coroutines[i].take() {
+            debug_assert!(co.done(), "racelab invariant: recycling a live coroutine");
+            self.stacks.push(co.into_stack());
+        }
+    }
+
+    /// Unwinds every coroutine still suspended, so destructors run, and recycles its stack.
+    fn tear_down(&mut self) {
+        rt::with(|m| m.tearing_down = true);
+        for i in 0..self.coroutines.len() {
+            if let Some(co) = self.coroutines[i].as_mut() {
+                rt::with(|m| m.current = ThreadId::from_u32(i as u32));
+                rt::set_in_green_thread(true);
+                // A destructor that panics while unwinding is the program's problem, not the
+                // explorer's: it is swallowed here, the run's verdict already stands.
+                let _ = panic::catch_unwind(AssertUnwindSafe(|| co.force_unwind()));
+                rt::set_in_green_thread(false);
+                self.recycle(i);
+            }
+        }
+    }
+}
+
+fn failure_from_panic(t: ThreadId, payload: Box<dyn Any + Send>) -> FailureKind {
+    let location = LAST_PANIC_LOCATION.with(|l| l.borrow_mut().take());
+    let thread = rt::with(|m| {
+        m.finish_current();
+        m.thread_ref(t)
+    });
+    match payload.downcast::<Misuse>() {
+        Ok(m) => FailureKind::Misuse { thread, exception: m.exception.to_string(), message: m.message },
+        Err(payload) => {
+            let message = if let Some(s) = payload.downcast_ref::<&str>() {
+                s.to_string()
+            } else if let Some(s) = payload.downcast_ref::<String>() {
+                s.clone()
+            } else {
+                "a panic with a non-text payload".to_string()
+            };
+            FailureKind::Panic { thread, message, location }
+        }
+    }
+}
+
+thread_local! {
+    static LAST_PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// A panic inside a green thread is a finding, reported in the run's failure; printing it to
+/// stderr as well, once per failing run of an exploration, would bury the report. The hook notes
+/// where it happened and stays quiet; panics anywhere else go to the previous hook.
+fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            if rt::in_green_thread() {
+                let loc = info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+                LAST_PANIC_LOCATION.with(|l| *l.borrow_mut() = loc);
+            } else {
+                previous(info);
+            }
+        }));
+    });
+}

@@ -1,0 +1,211 @@
+//! Exploration: many runs of one program under a strategy, and the report of what they found.
+//!
+//! Runs are not traced, for speed. When a run fails, its recorded schedule is replayed once more
+//! with tracing on; the failure must come out the same, or the program is not deterministic
+//! under its schedule and the report says so. That is also why a trace is the same bytes
+//! whether it came from `check` or from `replay`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::executor::Executor;
+use crate::report::{Failure, FailureKind, Report};
+use crate::rt;
+use crate::schedule::Schedule;
+use crate::state::{RunEnd, RunModel};
+use crate::strategy::{Replay, Strategy};
+use crate::trace::{Event, Trace};
+
+/// Every run in the process gets a fresh nonce, so objects cannot leak between runs unnoticed.
+static NEXT_NONCE: AtomicU64 = AtomicU64::new(1);
+
+/// Explores `program` under `config` and reports the first failing run, if any.
+///
+/// The closure is the main thread of each run: it creates its primitives, spawns threads with
+/// [`crate::thread::spawn`], and may assert on results. It runs once per run.
+pub fn check<F>(config: Config, program: F) -> Report
+where
+    F: Fn() + Send + Sync + 'static,
+{
+    explore(&config, Arc::new(program))
+}
+
+/// Runs `program` once, following `schedule`, with a full trace. A schedule that does not fit
+/// the program gives a report whose failure is a divergence naming the decision that did not
+/// fit; a failure the schedule leads to is reported as `check` reported it.
+pub fn replay<F>(schedule: &Schedule, program: F) -> Report
+where
+    F: Fn() + Send + Sync + 'static,
+{
+    explore(&Config::replay(schedule.clone()), Arc::new(program))
+}
+
+/// What one run produced.
+struct RunResult {
+    end: RunEnd,
+    steps: u64,
+    schedule: Schedule,
+    trace: Trace,
+    unfinished: Vec<crate::report::ThreadRef>,
+    step: u64,
+    time: crate::clock::VirtualTime,
+}
+
+fn run_once<F>(
+    executor: &mut Executor,
+    strategy: &mut Option<Box<dyn Strategy>>,
+    run: u64,
+    config: &Config,
+    tracing: bool,
+    program: &Arc<F>,
+) -> RunResult
+where
+    F: Fn() + Send + Sync + 'static,
+{
+    let mut model = RunModel::new(strategy.take().expect("strategy present between runs"), config.max_steps);
+    model.reset(run, NEXT_NONCE.fetch_add(1, Ordering::Relaxed), tracing);
+    rt::install(model);
+    let p = Arc::clone(program);
+    let mut end = executor.run(Box::new(move || p()));
+    let mut model = rt::uninstall();
+    if let Err(d) = model.strategy.end_run() {
+        if !matches!(end, RunEnd::Failed(_)) {
+            end = RunEnd::Failed(model.divergence(d));
+        }
+    }
+    let trace = resolve_trace(&mut model);
+    let result = RunResult {
+        steps: model.step,
+        schedule: Schedule::from_choices(std::mem::take(&mut model.recorded)),
+        trace,
+        unfinished: model.unfinished_daemons(),
+        step: model.step,
+        time: model.now,
+        end,
+    };
+    *strategy = Some(model.strategy);
+    result
+}
+
+fn resolve_trace(model: &mut RunModel) -> Trace {
+    let raw = model.trace.take().unwrap_or_default();
+    let events = raw
+        .into_iter()
+        .map(|e| Event {
+            step: e.step,
+            time_ns: e.time.as_nanos(),
+            thread_id: e.thread.as_u32(),
+            thread: model.threads[e.thread.index()].name.clone(),
+            operation: e.operation.to_string(),
+            object: e.object.map(|o| model.object_name(o)),
+            result: e.result,
+        })
+        .collect();
+    Trace { events }
+}
+
+fn explore<F>(config: &Config, program: Arc<F>) -> Report
+where
+    F: Fn() + Send + Sync + 'static,
+{
+    let mut executor = Executor::new(config.stack_size);
+    let mut strategy = Some(config.build_strategy());
+    let replaying = matches!(config.strategy, crate::config::StrategyConfig::Replay(_));
+    let mut report = Report {
+        settings: config.to_string(),
+        runs: 0,
+        steps: 0,
+        exhausted: false,
+        runs_with_daemons_cut_off: 0,
+        failure: None,
+    };
+    for run in 0..config.runs {
+        if !strategy.as_mut().expect("strategy present").begin_run(run) {
+            report.exhausted = true;
+            break;
+        }
+        let result = run_once(&mut executor, &mut strategy, run, config, replaying, &program);
+        report.runs += 1;
+        report.steps += result.steps;
+        match result.end {
+            RunEnd::Completed => {
+                if !result.unfinished.is_empty() {
+                    report.runs_with_daemons_cut_off += 1;
+                }
+            }
+            RunEnd::Failed(kind) => {
+                let failure = if replaying {
+                    failure_of(
+                        kind,
+                        run,
+                        result.schedule,
+                        result.trace,
+                        result.unfinished,
+                        result.step,
+                        result.time,
+                    )
+                } else {
+                    traced_failure(&mut executor, kind, run, result.schedule, config, &program)
+                };
+                report.failure = Some(failure);
+                return report;
+            }
+        }
+    }
+    if replaying {
+        // A replay has one run; "exhausted" means nothing for it.
+        report.exhausted = false;
+    } else if !report.exhausted && report.runs == config.runs {
+        // The run limit stopped us; say whether the strategy still had work left.
+        report.exhausted = !strategy.as_mut().expect("strategy present").begin_run(report.runs);
+    }
+    report
+}
+
+fn failure_of(
+    kind: FailureKind,
+    run: u64,
+    schedule: Schedule,
+    trace: Trace,
+    cut_off: Vec<crate::report::ThreadRef>,
+    step: u64,
+    time: crate::clock::VirtualTime,
+) -> Failure {
+    Failure { kind, run, step, time, schedule, trace, cut_off }
+}
+
+/// Replays a failing run's schedule with tracing on, to attach the trace.
+fn traced_failure<F>(
+    executor: &mut Executor,
+    kind: FailureKind,
+    run: u64,
+    schedule: Schedule,
+    config: &Config,
+    program: &Arc<F>,
+) -> Failure
+where
+    F: Fn() + Send + Sync + 'static,
+{
+    let mut replay: Option<Box<dyn Strategy>> = Some(Box::new(Replay::new(&schedule)));
+    replay.as_mut().expect("just set").begin_run(run);
+    let again = run_once(executor, &mut replay, run, config, true, program);
+    let kind = match again.end {
+        RunEnd::Failed(k) if k == kind => k,
+        other => {
+            let got = match other {
+                RunEnd::Completed => "a passing run".to_string(),
+                RunEnd::Failed(k) => format!("a different failure ({})", k.name()),
+            };
+            FailureKind::Divergence {
+                message: format!(
+                    "run {run} failed with a {}, but replaying its schedule gave {got}: the program is not \
+                     deterministic under racelab's schedule (does it read OS time, use OS threads, unseeded \
+                     randomness or HashMap iteration order?)",
+                    kind.name()
+                ),
+            }
+        }
+    };
+    failure_of(kind, run, schedule, again.trace, again.unfinished, again.step, again.time)
+}

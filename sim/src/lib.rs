@@ -1,0 +1,27 @@
+//! racelab's engine: seeded green threads, strategies, a virtual clock, schedules that replay.
+//!
+//! A program under test runs on green threads, one at a time, on the OS thread that explores.
+//! At each scheduling point a [`strategy`] decides which thread goes next; every decision is
+//! recorded into a [`Schedule`], so any run can be replayed exactly. Primitives are built on
+//! the narrow API in [`rt`]. Users normally reach all this through the `racelab` crate.
+
+pub mod clock;
+pub mod config;
+mod executor;
+pub mod explore;
+pub mod ids;
+pub mod report;
+pub mod rt;
+pub mod schedule;
+mod state;
+pub mod strategy;
+pub mod thread;
+pub mod trace;
+
+pub use clock::VirtualTime;
+pub use config::{Config, StrategyConfig};
+pub use explore::{check, replay};
+pub use ids::{ObjectId, ThreadId};
+pub use report::{BlockedThread, Deadlock, Failure, FailureKind, ObjectRef, Report, ThreadRef};
+pub use schedule::{Choice, ChoiceKind, ParseScheduleError, Schedule};
+pub use trace::{Event, Trace};

@@ -1,0 +1,280 @@
+//! Reports: what a check or a replay found, as values.
+//!
+//! A bug in the program under test is never a panic of the caller: it is a [`Failure`] in the
+//! [`Report`], carrying the run that failed, its [`Schedule`], its [`Trace`] and a diagnosis
+//! that names threads and objects. A report displays as a readable text; its parts are plain
+//! public fields for programs, and the whole serializes to JSON.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::clock::VirtualTime;
+use crate::ids::{ObjectId, ThreadId};
+use crate::schedule::Schedule;
+use crate::trace::Trace;
+
+/// A thread, by id and name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ThreadRef {
+    /// The thread's id (`t0` is main).
+    pub id: ThreadId,
+    /// The thread's name.
+    pub name: String,
+}
+
+impl fmt::Display for ThreadRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.name)
+    }
+}
+
+/// A simulated object, by kind and name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ObjectRef {
+    /// The object's id within its run.
+    pub id: ObjectId,
+    /// Its kind: `Lock`, `Condition`, `Thread`, `Shared`...
+    pub kind: String,
+    /// Its name: given at creation, or the kind and a number (`Lock-2`).
+    pub name: String,
+}
+
+impl fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.name.starts_with(&self.kind) {
+            write!(f, "{}", self.name)
+        } else {
+            write!(f, "{} `{}`", self.kind, self.name)
+        }
+    }
+}
+
+/// One thread that can never run again in a deadlock.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BlockedThread {
+    /// The blocked thread.
+    pub thread: ThreadRef,
+    /// What it waits on.
+    pub waits_on: ObjectRef,
+    /// Who holds that object (empty: nobody, e.g. a condition nobody will notify).
+    pub held_by: Vec<ThreadRef>,
+    /// What the blocked thread itself holds.
+    pub holds: Vec<ObjectRef>,
+}
+
+/// Every live thread is blocked and no timeout is pending.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Deadlock {
+    /// Every blocked thread, in id order.
+    pub blocked: Vec<BlockedThread>,
+    /// A wait-for cycle, if there is one: each thread waits on the object, which the next
+    /// thread in the list holds (the last waits on what the first holds).
+    pub cycle: Vec<(ThreadRef, ObjectRef)>,
+}
+
+/// What went wrong in a failing run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum FailureKind {
+    /// Every live thread is blocked forever.
+    Deadlock(Deadlock),
+    /// A thread panicked: a failed `assert!`, an `unwrap` on `None`...
+    Panic {
+        /// The thread that panicked.
+        thread: ThreadRef,
+        /// The panic message.
+        message: String,
+        /// Where in the source, when known.
+        location: Option<String>,
+    },
+    /// A primitive was misused, and the program did not handle the error: Python would raise
+    /// `exception` here.
+    Misuse {
+        /// The thread that misused it.
+        thread: ThreadRef,
+        /// Python's exception class, e.g. `RuntimeError`.
+        exception: String,
+        /// Python's message, e.g. `release unlocked lock`.
+        message: String,
+    },
+    /// The run took more steps than allowed.
+    StepLimit {
+        /// The limit that was hit.
+        max_steps: u64,
+        /// Threads that could still run when it was hit.
+        runnable: Vec<ThreadRef>,
+    },
+    /// The schedule does not fit the program (replay), or the program made a decision racelab
+    /// does not control so the same choices led elsewhere (exhaustive search).
+    Divergence {
+        /// What was expected at which decision.
+        message: String,
+    },
+}
+
+impl FailureKind {
+    /// A one-word name for the kind: `deadlock`, `panic`, `misuse`, `step-limit`, `divergence`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FailureKind::Deadlock(_) => "deadlock",
+            FailureKind::Panic { .. } => "panic",
+            FailureKind::Misuse { .. } => "misuse",
+            FailureKind::StepLimit { .. } => "step-limit",
+            FailureKind::Divergence { .. } => "divergence",
+        }
+    }
+}
+
+/// A failing run: the diagnosis and everything needed to see it again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    /// What went wrong.
+    pub kind: FailureKind,
+    /// The run that failed, counted from 0.
+    pub run: u64,
+    /// The step at which it went wrong.
+    pub step: u64,
+    /// The virtual time at which it went wrong.
+    pub time: VirtualTime,
+    /// Every decision of the failing run: `racelab::replay` with it reproduces the run.
+    #[serde(serialize_with = "as_text")]
+    pub schedule: Schedule,
+    /// Every event of the failing run.
+    pub trace: Trace,
+    /// Daemon threads that were still alive when the run ended.
+    pub cut_off: Vec<ThreadRef>,
+}
+
+fn as_text<S: serde::Serializer>(s: &Schedule, ser: S) -> Result<S::Ok, S::Error> {
+    ser.serialize_str(&s.to_string())
+}
+
+/// What a check or replay found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// The effective settings, as `key=value` pairs in a line (`strategy=random seed=7 ...`).
+    pub settings: String,
+    /// Runs executed.
+    pub runs: u64,
+    /// Scheduling steps executed over all runs.
+    pub steps: u64,
+    /// True when the strategy had nothing left to explore (an exhaustive search completed);
+    /// false when the run limit or a failure stopped it.
+    pub exhausted: bool,
+    /// Runs in which daemon threads were cut off at the end.
+    pub runs_with_daemons_cut_off: u64,
+    /// The first failing run, if any.
+    pub failure: Option<Failure>,
+}
+
+impl Report {
+    /// True when no run failed.
+    pub fn passed(&self) -> bool {
+        self.failure.is_none()
+    }
+
+    /// Panics with the whole report unless it passed: for tests that want a failure to fail.
+    #[track_caller]
+    pub fn assert_passed(&self) {
+        if let Some(f) = &self.failure {
+            panic!("racelab found a {} bug:\n{self}", f.kind.name());
+        }
+    }
+
+    /// The report as JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("\"report not serializable: {e}\""))
+    }
+}
+
+impl fmt::Display for Deadlock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.cycle.is_empty() {
+            let n = self.cycle.len();
+            let links: Vec<String> = (0..n)
+                .map(|i| {
+                    let (t, o) = &self.cycle[i];
+                    format!("{t} waits on {o} held by {}", self.cycle[(i + 1) % n].0)
+                })
+                .collect();
+            writeln!(f, "wait-for cycle: {}", links.join("; "))?;
+        }
+        for b in &self.blocked {
+            if b.waits_on.kind == "Thread" {
+                writeln!(f, "  {} joins thread {}, which is blocked too", b.thread, b.waits_on.name)?;
+                continue;
+            }
+            write!(f, "  {} waits on {}", b.thread, b.waits_on)?;
+            if b.held_by.is_empty() {
+                write!(f, " (held by nobody)")?;
+            } else {
+                let holders: Vec<&str> = b.held_by.iter().map(|t| t.name.as_str()).collect();
+                write!(f, " (held by {})", holders.join(", "))?;
+            }
+            if !b.holds.is_empty() {
+                let held: Vec<String> = b.holds.iter().map(|o| o.to_string()).collect();
+                write!(f, "; it holds {}", held.join(", "))?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FailureKind::Deadlock(d) => {
+                write!(f, "deadlock: every live thread is blocked and no timeout is pending\n{d}")
+            }
+            FailureKind::Panic { thread, message, location } => {
+                write!(f, "panic in thread {thread}: {message}")?;
+                if let Some(l) = location {
+                    write!(f, " (at {l})")?;
+                }
+                writeln!(f)
+            }
+            FailureKind::Misuse { thread, exception, message } => {
+                writeln!(f, "misuse in thread {thread}: {exception}: {message}")
+            }
+            FailureKind::StepLimit { max_steps, runnable } => {
+                let names: Vec<&str> = runnable.iter().map(|t| t.name.as_str()).collect();
+                writeln!(
+                    f,
+                    "step limit: the run took more than {max_steps} steps with {} still runnable. A spin loop or a livelock \
+                     never ends; a long but correct program needs a larger limit (Config::max_steps, --max-steps).",
+                    names.join(", ")
+                )
+            }
+            FailureKind::Divergence { message } => writeln!(f, "divergence: {message}"),
+        }
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "settings: {}", self.settings)?;
+        match &self.failure {
+            None => {
+                let how = if self.exhausted { ", every interleaving explored" } else { "" };
+                writeln!(f, "passed: {} runs, {} steps{how}", self.runs, self.steps)
+            }
+            Some(fail) => {
+                writeln!(
+                    f,
+                    "FAILED in run {} of {} at step {} (virtual time {})",
+                    fail.run, self.runs, fail.step, fail.time
+                )?;
+                write!(f, "{}", fail.kind)?;
+                if !fail.cut_off.is_empty() {
+                    let names: Vec<&str> = fail.cut_off.iter().map(|t| t.name.as_str()).collect();
+                    writeln!(f, "daemon threads cut off at the end: {}", names.join(", "))?;
+                }
+                writeln!(f, "schedule: {}", fail.schedule)?;
+                writeln!(f, "trace:")?;
+                write!(f, "{}", fail.trace)
+            }
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! The runtime's narrow API: the only door from simulated code into the run.
+//!
+//! Primitives (and racelab's own thread API) reach the run through these functions and nothing
+//! else: a scheduling point, block, wake, a recorded choice, the virtual clock, who holds what,
+//! and trace events. The run's state lives in one thread-local of the OS thread that explores;
+//! this module is its only accessor, and it never holds a borrow across a thread switch.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::rc::Rc;
+
+use corosensei::Yielder;
+
+use crate::clock::VirtualTime;
+use crate::ids::{ObjectId, ThreadId};
+use crate::schedule::ChoiceKind;
+pub use crate::state::Wakeup;
+use crate::state::{RawEvent, RunModel};
+
+thread_local! {
+    static MODEL: RefCell<Option<RunModel>> = const { RefCell::new(None) };
+    /// True while a green thread runs on this OS thread (the panic hook stays quiet then).
+    static IN_GREEN_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// A simulated object registered with the current run. Primitives keep one and pass it to the
+/// functions of this module; using it in another run is caught and reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ObjectHandle {
+    id: ObjectId,
+    nonce: u64,
+}
+
+impl ObjectHandle {
+    pub(crate) fn from_parts(id: ObjectId) -> Self {
+        ObjectHandle { id, nonce: with(|m| m.nonce) }
+    }
+
+    /// The object's id within its run.
+    pub fn id(self) -> ObjectId {
+        self.id
+    }
+}
+
+/// A primitive used against Python's rules: carries Python's exception class and message.
+/// Primitives raise it with [`raise`] when the program does not handle the error itself; the
+/// runtime reports it as a misuse failure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Misuse {
+    /// Python's exception class, e.g. `RuntimeError`, `ValueError`.
+    pub exception: &'static str,
+    /// Python's message, e.g. `release unlocked lock`.
+    pub message: String,
+}
+
+impl Misuse {
+    /// A misuse that Python reports as `exception(message)`.
+    pub fn new(exception: &'static str, message: impl Into<String>) -> Self {
+        Misuse { exception, message: message.into() }
+    }
+}
+
+impl fmt::Display for Misuse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.exception, self.message)
+    }
+}
+
+impl std::error::Error for Misuse {}
+
+/// Raises `m` in the current green thread, as Python raises an exception nobody catches: the
+/// run ends and reports the misuse.
+pub fn raise(m: Misuse) -> ! {
+    std::panic::panic_any(m)
+}
+
+// ----- access to the run's state (crate-internal) -----
+
+pub(crate) fn install(model: RunModel) {
+    MODEL.with(|m| {
+        let mut slot = m.borrow_mut();
+        assert!(
+            slot.is_none(),
+            "racelab: check/replay cannot be nested, nor called from inside a simulated thread"
+        );
+        *slot = Some(model);
+    });
+}
+
+pub(crate) fn uninstall() -> RunModel {
+    MODEL.with(|m| m.borrow_mut().take()).expect("racelab invariant: no run installed")
+}
+
+pub(crate) fn with<R>(f: impl FnOnce(&mut RunModel) -> R) -> R {
+    MODEL.with(|m| {
+        let mut slot = m.borrow_mut();
+        match slot.as_mut() {
+            Some(model) => f(model),
+            None => outside_simulation(),
+        }
+    })
+}
+
+#[cold]
+fn outside_simulation() -> ! {
+    panic!(
+        "racelab: a simulated operation ran outside a simulation. racelab threads and primitives work only \
+         inside the closure given to racelab::check or racelab::replay; create them there."
+    )
+}
+
+pub(crate) fn set_in_green_thread(v: bool) {
+    IN_GREEN_THREAD.with(|c| c.set(v));
+}
+
+pub(crate) fn in_green_thread() -> bool {
+    IN_GREEN_THREAD.with(|c| c.get())
+}
+
+pub(crate) fn set_yielder(y: &Yielder<(), ()>) {
+    with(|m| {
+        let cur = m.current.index();
+        m.threads[cur].yielder = y as *const _;
+    });
+}
+
+fn object_id(m: &RunModel, h: ObjectHandle) -> ObjectId {
+    if h.nonce != m.nonce {
+        panic!(
+            "racelab: an object created in another run was used in run {}. Create racelab primitives inside the \
+             closure given to check, so that each run gets fresh ones.",
+            m.run
+        );
+    }
+    h.id
+}
+
+/// True when the caller runs inside a simulation, on a green thread or not.
+pub fn in_simulation() -> bool {
+    MODEL.with(|m| m.try_borrow().map(|s| s.is_some()).unwrap_or(true))
+}
+
+/// True while the run is being torn down or the current thread unwinds from a panic: code then
+/// runs only destructors, which must neither switch threads nor raise.
+pub fn unwinding() -> bool {
+    std::thread::panicking() || with(|m| m.tearing_down)
+}
+
+// ----- the API for primitives -----
+
+/// Registers a new object of `kind` (`"Lock"`, `"Condition"`...) with the current run, holding
+/// the primitive's `state`. Without a name it is called after its kind and creation number:
+/// `Lock-1`, `Lock-2`. The state lives as long as the run; [`state`] hands it back.
+pub fn register<S: 'static>(kind: &'static str, name: Option<String>, state: S) -> ObjectHandle {
+    let state: Rc<dyn Any> = Rc::new(RefCell::new(state));
+    with(|m| ObjectHandle { id: m.add_object_with_state(kind, name, Some(state)), nonce: m.nonce })
+}
+
+/// The state registered with `obj`. Do not hold its borrow across a scheduling point or a
+/// block: other threads must be able to borrow it meanwhile.
+pub fn state<S: 'static>(obj: ObjectHandle) -> Rc<RefCell<S>> {
+    let any = with(|m| {
+        let id = object_id(m, obj);
+        m.objects[id.index()].state.clone()
+    });
+    any.and_then(|a| a.downcast::<RefCell<S>>().ok())
+        .expect("racelab invariant: an object's state has the type it was registered with")
+}
+
+/// The name of an object, as traces and reports show it.
+pub fn object_name(obj: ObjectHandle) -> String {
+    with(|m| {
+        let id = object_id(m, obj);
+        m.object_name(id)
+    })
+}
+
+/// A scheduling point: the current thread offers the scheduler to run another thread before
+/// its next operation. Every operation that other threads can observe starts with one.
+pub fn schedule_point() {
+    if unwinding() {
+        return;
+    }
+    suspend();
+}
+
+fn suspend() {
+    let y = with(|m| m.threads[m.current.index()].yielder);
+    assert!(!y.is_null(), "racelab invariant: a green thread without a yielder");
+    // SAFETY: `y` was stored by the current thread's coroutine when it started (set_yielder) and
+    // points at the Yielder on that coroutine's stack. We are running on that stack right now, so
+    // the coroutine is alive and its Yielder valid; no borrow of the run state is held here.
+    unsafe { (*y).suspend(()) }
+}
+
+/// Blocks the current thread on `on` (none: a plain sleep) until another thread wakes it or the
+/// virtual clock reaches `deadline`. This is a scheduling point.
+pub fn block(on: Option<ObjectHandle>, deadline: Option<VirtualTime>) -> Wakeup {
+    if unwinding() {
+        return Wakeup::TimedOut;
+    }
+    with(|m| {
+        let on = on.map(|h| object_id(m, h));
+        m.block_current(on, deadline);
+    });
+    suspend();
+    with(|m| m.take_wakeup())
+}
+
+/// Makes `t`, blocked, runnable again. Returns false when `t` had already timed out and not yet
+/// run: its timeout stands, and the wake-up is spent on it (as in Python, where a notify can
+/// pick a waiter whose timeout has expired).
+pub fn wake(t: ThreadId) -> bool {
+    with(|m| m.wake(t))
+}
+
+/// Asks the scheduler to pick one of `options` alternatives of a `kind` decision, and records
+/// the pick. One option is no decision and is not recorded.
+pub fn choose(kind: ChoiceKind, options: usize) -> usize {
+    match with(|m| m.choose(kind, options)) {
+        Ok(i) => i,
+        Err(d) => {
+            // The schedule cannot go on: record the failure and give control back for good;
+            // the executor ends the run and unwinds this thread.
+            with(|m| {
+                let f = m.divergence(d);
+                m.failure = Some(f);
+            });
+            loop {
+                suspend();
+            }
+        }
+    }
+}
+
+/// The virtual clock.
+pub fn now() -> VirtualTime {
+    with(|m| m.now)
+}
+
+/// The thread running now.
+pub fn current() -> ThreadId {
+    with(|m| m.current)
+}
+
+/// The name of thread `t`.
+pub fn thread_name(t: ThreadId) -> String {
+    with(|m| m.threads[t.index()].name.clone())
+}
+
+/// Records that `t` holds `obj` (for deadlock reports: who holds what).
+pub fn add_holder(obj: ObjectHandle, t: ThreadId) {
+    with(|m| {
+        let id = object_id(m, obj);
+        m.add_holder(id, t);
+    })
+}
+
+/// Records that `t` no longer holds `obj`.
+pub fn remove_holder(obj: ObjectHandle, t: ThreadId) {
+    with(|m| {
+        let id = object_id(m, obj);
+        m.remove_holder(id, t);
+    })
+}
+
+/// True when this run records a trace (a replay of a failure, or `replay`).
+pub fn tracing() -> bool {
+    with(|m| m.trace.is_some() && !m.tearing_down)
+}
+
+/// Records a trace event for the current thread. `result` is only called when tracing.
+pub fn event(operation: &'static str, obj: Option<ObjectHandle>, result: impl FnOnce() -> String) {
+    if !tracing() {
+        return;
+    }
+    let result = result();
+    with(|m| {
+        let object = obj.map(|h| object_id(m, h));
+        let e = RawEvent { step: m.step, time: m.now, thread: m.current, operation, object, result };
+        if let Some(t) = m.trace.as_mut() {
+            t.push(e);
+        }
+    })
+}

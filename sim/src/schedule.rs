@@ -1,0 +1,267 @@
+//! The schedule: every nondeterministic decision of one run, as a value.
+//!
+//! Replay, exhaustive search and shrinking are all functions of this value, so it has a
+//! readable, versioned text form that survives being pasted into an issue or a shell:
+//!
+//! ```text
+//! v1 t1 t2*3 w0 t0 s1 r4
+//! ```
+//!
+//! The first token names the format version. Each further token is one decision: a letter for
+//! its kind and a number for what was decided, optionally followed by `*N` when the same
+//! decision was taken N times in a row.
+//!
+//! | letter | decision | number |
+//! | --- | --- | --- |
+//! | `t` | which thread runs the next step | the thread id (`0` is main) |
+//! | `w` | which waiter a wake-up picks | index among the waiters, oldest first |
+//! | `o` | whether a timed wait times out before it is woken | `1` timed out, `0` woken |
+//! | `s` | whether a condition wait wakes spuriously | `1` spurious wake-up, `0` none |
+//! | `r` | a random value the program asked for (`racelab::choose`) | the value |
+//!
+//! Decisions with a single option (only one thread can run) are not recorded: they are forced,
+//! and replay forces them the same way.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The version written as the first token of every schedule.
+pub const FORMAT_VERSION: &str = "v1";
+
+/// What kind of decision a [`Choice`] records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChoiceKind {
+    /// Which runnable thread takes the next step.
+    Thread,
+    /// Which of several waiters a wake-up picks.
+    Waiter,
+    /// Whether a timeout fires before a wake-up that lands on the same instant.
+    Timeout,
+    /// Whether a condition wait returns without a notify.
+    Spurious,
+    /// A random value the program under test asked for.
+    Random,
+}
+
+impl ChoiceKind {
+    const ALL: [ChoiceKind; 5] = [
+        ChoiceKind::Thread,
+        ChoiceKind::Waiter,
+        ChoiceKind::Timeout,
+        ChoiceKind::Spurious,
+        ChoiceKind::Random,
+    ];
+
+    /// The letter that stands for this kind in the text form.
+    pub fn letter(self) -> char {
+        match self {
+            ChoiceKind::Thread => 't',
+            ChoiceKind::Waiter => 'w',
+            ChoiceKind::Timeout => 'o',
+            ChoiceKind::Spurious => 's',
+            ChoiceKind::Random => 'r',
+        }
+    }
+
+    fn from_letter(c: char) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.letter() == c)
+    }
+
+    /// A short human description, used in error messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ChoiceKind::Thread => "a thread choice",
+            ChoiceKind::Waiter => "a waiter choice",
+            ChoiceKind::Timeout => "a timeout choice",
+            ChoiceKind::Spurious => "a spurious wake-up choice",
+            ChoiceKind::Random => "a random value",
+        }
+    }
+}
+
+/// One recorded decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Choice {
+    /// What was decided.
+    pub kind: ChoiceKind,
+    /// The option taken: a thread id for [`ChoiceKind::Thread`], an index otherwise.
+    pub value: u32,
+}
+
+impl Choice {
+    /// A decision of `kind` that took `value`.
+    pub fn new(kind: ChoiceKind, value: u32) -> Self {
+        Choice { kind, value }
+    }
+}
+
+impl fmt::Display for Choice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.kind.letter(), self.value)
+    }
+}
+
+/// Every decision of one run, in order.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Schedule {
+    choices: Vec<Choice>,
+}
+
+impl Schedule {
+    /// A schedule of the given decisions.
+    pub fn from_choices(choices: Vec<Choice>) -> Self {
+        Schedule { choices }
+    }
+
+    /// The decisions, in order.
+    pub fn choices(&self) -> &[Choice] {
+        &self.choices
+    }
+
+    /// How many decisions were recorded.
+    pub fn len(&self) -> usize {
+        self.choices.len()
+    }
+
+    /// True when the run made no decision at all (a single thread that never blocked).
+    pub fn is_empty(&self) -> bool {
+        self.choices.is_empty()
+    }
+}
+
+impl fmt::Display for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(FORMAT_VERSION)?;
+        let mut i = 0;
+        while i < self.choices.len() {
+            let c = self.choices[i];
+            let run = self.choices[i..].iter().take_while(|&&d| d == c).count();
+            if run > 1 {
+                write!(f, " {c}*{run}")?;
+            } else {
+                write!(f, " {c}")?;
+            }
+            i += run;
+        }
+        Ok(())
+    }
+}
+
+/// Why a schedule's text could not be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseScheduleError {
+    /// The 1-based position of the offending token (the version is token 1).
+    pub token_index: usize,
+    /// The offending token.
+    pub token: String,
+    /// What was wrong and what was expected.
+    pub reason: String,
+}
+
+impl fmt::Display for ParseScheduleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "malformed schedule: token {} `{}`: {}", self.token_index, self.token, self.reason)
+    }
+}
+
+impl std::error::Error for ParseScheduleError {}
+
+/// The longest run a single `*N` token may expand to: a limit against a typo that would
+/// otherwise allocate gigabytes.
+const MAX_REPEAT: u32 = 10_000_000;
+
+impl FromStr for Schedule {
+    type Err = ParseScheduleError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let mut tokens = text.split_whitespace().enumerate();
+        let err = |i: usize, token: &str, reason: String| ParseScheduleError {
+            token_index: i + 1,
+            token: token.to_string(),
+            reason,
+        };
+        match tokens.next() {
+            Some((_, v)) if v == FORMAT_VERSION => {}
+            Some((i, v)) => {
+                return Err(err(i, v, format!("expected the format version `{FORMAT_VERSION}` first")))
+            }
+            None => {
+                return Err(ParseScheduleError {
+                    token_index: 1,
+                    token: String::new(),
+                    reason: format!(
+                        "empty schedule: expected `{FORMAT_VERSION}` and then decisions such as `t1 t0*3`"
+                    ),
+                })
+            }
+        }
+        let mut choices = Vec::new();
+        for (i, token) in tokens {
+            let mut chars = token.chars();
+            let letter = chars.next().unwrap_or(' ');
+            let kind = ChoiceKind::from_letter(letter).ok_or_else(|| {
+                err(i, token, "a decision starts with one of the letters t, w, o, s, r".into())
+            })?;
+            let rest = chars.as_str();
+            let (value, repeat) = match rest.split_once('*') {
+                Some((v, n)) => (v, Some(n)),
+                None => (rest, None),
+            };
+            let value: u32 = value
+                .parse()
+                .map_err(|_| err(i, token, format!("`{value}` is not a non-negative number")))?;
+            let repeat: u32 = match repeat {
+                None => 1,
+                Some(n) => n.parse().ok().filter(|&n| (1..=MAX_REPEAT).contains(&n)).ok_or_else(|| {
+                    err(i, token, format!("the repeat count after `*` must be between 1 and {MAX_REPEAT}"))
+                })?,
+            };
+            let choice = Choice::new(kind, value);
+            choices.extend(std::iter::repeat_n(choice, repeat as usize));
+        }
+        Ok(Schedule { choices })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_round_trip_with_runs() {
+        let s = Schedule::from_choices(vec![
+            Choice::new(ChoiceKind::Thread, 1),
+            Choice::new(ChoiceKind::Thread, 2),
+            Choice::new(ChoiceKind::Thread, 2),
+            Choice::new(ChoiceKind::Thread, 2),
+            Choice::new(ChoiceKind::Waiter, 0),
+            Choice::new(ChoiceKind::Spurious, 1),
+        ]);
+        let text = s.to_string();
+        assert_eq!(text, "v1 t1 t2*3 w0 s1");
+        assert_eq!(text.parse::<Schedule>().unwrap(), s);
+    }
+
+    #[test]
+    fn empty_schedule_is_just_the_version() {
+        assert_eq!(Schedule::default().to_string(), "v1");
+        assert!("v1".parse::<Schedule>().unwrap().is_empty());
+    }
+
+    #[test]
+    fn errors_name_the_token() {
+        let e = "v2 t1".parse::<Schedule>().unwrap_err();
+        assert_eq!((e.token_index, e.token.as_str()), (1, "v2"));
+        let e = "v1 t1 x3".parse::<Schedule>().unwrap_err();
+        assert_eq!((e.token_index, e.token.as_str()), (3, "x3"));
+        assert!(e.to_string().contains("t, w, o, s, r"), "{e}");
+        let e = "v1 t-1".parse::<Schedule>().unwrap_err();
+        assert!(e.to_string().contains("not a non-negative number"), "{e}");
+        let e = "v1 t1*0".parse::<Schedule>().unwrap_err();
+        assert!(e.to_string().contains("repeat count"), "{e}");
+        assert!("".parse::<Schedule>().unwrap_err().to_string().contains("empty schedule"));
+    }
+}

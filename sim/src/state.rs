@@ -1,0 +1,435 @@
+//! The state of one run: threads, objects, the clock, the decisions taken so far.
+//!
+//! This is the model the simulator steps. It knows nothing about coroutines (the executor owns
+//! those) and nothing about what primitives mean (they keep their own state and tell this one
+//! only who blocks on what, who holds what, and who to wake). Every method checks the
+//! invariants of the data it touches: a simulator that silently corrupts its own state is
+//! worse than none.
+
+use std::any::Any;
+use std::rc::Rc;
+
+use corosensei::Yielder;
+
+use crate::clock::VirtualTime;
+use crate::ids::{ObjectId, ThreadId};
+use crate::report::{BlockedThread, Deadlock, FailureKind, ObjectRef, ThreadRef};
+use crate::schedule::{Choice, ChoiceKind};
+use crate::strategy::{Divergence, Strategy};
+
+/// Why a blocked thread was made runnable again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wakeup {
+    /// Another thread woke it (a release, a notify, a put...).
+    Woken,
+    /// Its deadline passed on the virtual clock.
+    TimedOut,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RunState {
+    /// Can take a step. `pending` holds why it was unblocked until the thread has seen it.
+    Runnable { pending: Option<Wakeup> },
+    /// Waits on `on` (none for a plain sleep) until woken or until `deadline`.
+    Blocked { on: Option<ObjectId>, deadline: Option<VirtualTime> },
+    /// Returned (or panicked).
+    Finished,
+}
+
+pub(crate) struct ThreadSlot {
+    pub name: String,
+    pub daemon: bool,
+    pub state: RunState,
+    /// The body, until the executor starts the thread's coroutine.
+    pub body: Option<Box<dyn FnOnce()>>,
+    /// The thread's yielder, set when its coroutine starts; valid while the coroutine lives.
+    pub yielder: *const Yielder<(), ()>,
+    /// The object other threads block on to join this one.
+    pub object: ObjectId,
+}
+
+pub(crate) struct ObjectSlot {
+    pub kind: &'static str,
+    pub name: Option<String>,
+    /// Per-kind creation number, for the default name (`Lock-2`).
+    pub ordinal: u32,
+    /// Threads holding the object (a lock's owner, a semaphore's permit holders...).
+    pub holders: Vec<ThreadId>,
+    /// The primitive's own state, a `RefCell<S>` of its choosing (see `rt::register`).
+    pub state: Option<Rc<dyn Any>>,
+}
+
+/// An event recorded while tracing, before names are resolved.
+pub(crate) struct RawEvent {
+    pub step: u64,
+    pub time: VirtualTime,
+    pub thread: ThreadId,
+    pub operation: &'static str,
+    pub object: Option<ObjectId>,
+    pub result: String,
+}
+
+/// Why a run ended.
+pub(crate) enum RunEnd {
+    /// Main returned and every non-daemon thread finished.
+    Completed,
+    /// Something went wrong.
+    Failed(FailureKind),
+}
+
+/// What the executor should do next.
+pub(crate) enum Next {
+    Run(ThreadId),
+    End(RunEnd),
+}
+
+pub(crate) struct RunModel {
+    pub run: u64,
+    /// Distinguishes this run from every other in the process, so an object created in one run
+    /// and used in another is caught.
+    pub nonce: u64,
+    pub threads: Vec<ThreadSlot>,
+    pub objects: Vec<ObjectSlot>,
+    pub current: ThreadId,
+    /// The thread that took the previous step.
+    pub last_ran: Option<ThreadId>,
+    pub now: VirtualTime,
+    pub step: u64,
+    pub max_steps: u64,
+    pub strategy: Box<dyn Strategy>,
+    pub recorded: Vec<Choice>,
+    pub trace: Option<Vec<RawEvent>>,
+    /// Set by a green thread that hit a failure it cannot return (a divergence in a choice);
+    /// the executor ends the run when control comes back.
+    pub failure: Option<FailureKind>,
+    /// True while the executor unwinds the coroutines of a finished run: green-thread code
+    /// then runs only destructors, which must not switch threads or make decisions.
+    pub tearing_down: bool,
+    runnable: Vec<ThreadId>,
+}
+
+impl RunModel {
+    pub fn new(strategy: Box<dyn Strategy>, max_steps: u64) -> Self {
+        RunModel {
+            run: 0,
+            nonce: 0,
+            threads: Vec::new(),
+            objects: Vec::new(),
+            current: ThreadId::MAIN,
+            last_ran: None,
+            now: VirtualTime::ZERO,
+            step: 0,
+            max_steps,
+            strategy,
+            recorded: Vec::new(),
+            trace: None,
+            failure: None,
+            tearing_down: false,
+            runnable: Vec::new(),
+        }
+    }
+
+    /// Clears the previous run, keeping allocations.
+    pub fn reset(&mut self, run: u64, nonce: u64, tracing: bool) {
+        self.run = run;
+        self.nonce = nonce;
+        self.threads.clear();
+        self.objects.clear();
+        self.current = ThreadId::MAIN;
+        self.last_ran = None;
+        self.now = VirtualTime::ZERO;
+        self.step = 0;
+        self.recorded.clear();
+        self.trace = tracing.then(Vec::new);
+        self.failure = None;
+        self.tearing_down = false;
+    }
+
+    // ----- objects -----
+
+    pub fn add_object(&mut self, kind: &'static str, name: Option<String>) -> ObjectId {
+        self.add_object_with_state(kind, name, None)
+    }
+
+    pub fn add_object_with_state(
+        &mut self,
+        kind: &'static str,
+        name: Option<String>,
+        state: Option<Rc<dyn Any>>,
+    ) -> ObjectId {
+        let ordinal = 1 + self.objects.iter().filter(|o| o.kind == kind).count() as u32;
+        let id = ObjectId(u32::try_from(self.objects.len()).expect("fewer than 2^32 objects per run"));
+        self.objects.push(ObjectSlot { kind, name, ordinal, holders: Vec::new(), state });
+        id
+    }
+
+    pub fn object_name(&self, id: ObjectId) -> String {
+        let o = &self.objects[id.index()];
+        match &o.name {
+            Some(n) => n.clone(),
+            None => format!("{}-{}", o.kind, o.ordinal),
+        }
+    }
+
+    pub fn object_ref(&self, id: ObjectId) -> ObjectRef {
+        ObjectRef { id, kind: self.objects[id.index()].kind.to_string(), name: self.object_name(id) }
+    }
+
+    pub fn add_holder(&mut self, obj: ObjectId, t: ThreadId) {
+        self.objects[obj.index()].holders.push(t);
+    }
+
+    pub fn remove_holder(&mut self, obj: ObjectId, t: ThreadId) {
+        let holders = &mut self.objects[obj.index()].holders;
+        if let Some(i) = holders.iter().position(|&h| h == t) {
+            holders.remove(i);
+        }
+    }
+
+    // ----- threads -----
+
+    pub fn add_thread(&mut self, name: Option<String>, daemon: bool, body: Box<dyn FnOnce()>) -> ThreadId {
+        let id = ThreadId(u32::try_from(self.threads.len()).expect("fewer than 2^32 threads per run"));
+        let name = name.unwrap_or_else(|| {
+            if id == ThreadId::MAIN {
+                "main".to_string()
+            } else {
+                format!("Thread-{}", id.0)
+            }
+        });
+        let object = self.add_object("Thread", Some(name.clone()));
+        // The thread "holds" its own join object until it finishes: a join cycle is a deadlock
+        // cycle like any other.
+        self.add_holder(object, id);
+        self.threads.push(ThreadSlot {
+            name,
+            daemon,
+            state: RunState::Runnable { pending: None },
+            body: Some(body),
+            yielder: std::ptr::null(),
+            object,
+        });
+        id
+    }
+
+    pub fn thread_ref(&self, t: ThreadId) -> ThreadRef {
+        ThreadRef { id: t, name: self.threads[t.index()].name.clone() }
+    }
+
+    /// Marks the current thread blocked on `on` until woken or `deadline`.
+    pub fn block_current(&mut self, on: Option<ObjectId>, deadline: Option<VirtualTime>) {
+        let slot = &mut self.threads[self.current.index()];
+        assert!(
+            matches!(slot.state, RunState::Runnable { pending: None }),
+            "racelab invariant: thread {} blocks while {:?}",
+            slot.name,
+            slot.state
+        );
+        slot.state = RunState::Blocked { on, deadline };
+    }
+
+    /// The wake-up reason delivered to the current thread as it resumes after blocking.
+    pub fn take_wakeup(&mut self) -> Wakeup {
+        let slot = &mut self.threads[self.current.index()];
+        match slot.state {
+            RunState::Runnable { pending: Some(w) } => {
+                slot.state = RunState::Runnable { pending: None };
+                w
+            }
+            other => panic!("racelab invariant: thread {} resumed from a block while {other:?}", slot.name),
+        }
+    }
+
+    /// Makes a blocked thread runnable. Returns false, changing nothing, when the thread has
+    /// already timed out and not yet run: its timeout stands (Python's notify racing a timeout).
+    pub fn wake(&mut self, t: ThreadId) -> bool {
+        let slot = &mut self.threads[t.index()];
+        match slot.state {
+            RunState::Blocked { .. } => {
+                slot.state = RunState::Runnable { pending: Some(Wakeup::Woken) };
+                true
+            }
+            RunState::Runnable { pending: Some(Wakeup::TimedOut) } => false,
+            // Destructors of unwound threads may release what others wait on; nothing runs
+            // after teardown, so a stale wake-up there changes nothing.
+            _ if self.tearing_down => false,
+            other => {
+                panic!("racelab invariant: wake of thread {} which is {other:?}, not blocked", slot.name)
+            }
+        }
+    }
+
+    pub fn finish_current(&mut self) {
+        let cur = self.current;
+        let object = self.threads[cur.index()].object;
+        self.threads[cur.index()].state = RunState::Finished;
+        self.remove_holder(object, cur);
+        for i in 0..self.threads.len() {
+            if let RunState::Blocked { on: Some(o), .. } = self.threads[i].state {
+                if o == object {
+                    self.threads[i].state = RunState::Runnable { pending: Some(Wakeup::Woken) };
+                }
+            }
+        }
+    }
+
+    pub fn is_finished(&self, t: ThreadId) -> bool {
+        self.threads[t.index()].state == RunState::Finished
+    }
+
+    // ----- decisions -----
+
+    /// Asks the strategy to pick one of `options` for a non-thread decision, and records it.
+    pub fn choose(&mut self, kind: ChoiceKind, options: usize) -> Result<usize, Divergence> {
+        assert!(options > 0, "racelab invariant: a choice among no options");
+        if options == 1 || self.tearing_down {
+            return Ok(0);
+        }
+        let i = self.strategy.pick(kind, options)?;
+        assert!(i < options, "racelab invariant: strategy picked option {i} of {options}");
+        self.recorded.push(Choice::new(kind, i as u32));
+        Ok(i)
+    }
+
+    /// Decides what happens next: which thread runs, or why the run is over.
+    pub fn next(&mut self) -> Next {
+        if let Some(f) = self.failure.take() {
+            return Next::End(RunEnd::Failed(f));
+        }
+        if self.program_done() {
+            return Next::End(RunEnd::Completed);
+        }
+        self.collect_runnable();
+        if self.runnable.is_empty() && !self.advance_clock() {
+            return Next::End(RunEnd::Failed(FailureKind::Deadlock(self.deadlock())));
+        }
+        if self.step >= self.max_steps {
+            let runnable = self.runnable.iter().map(|&t| self.thread_ref(t)).collect();
+            return Next::End(RunEnd::Failed(FailureKind::StepLimit { max_steps: self.max_steps, runnable }));
+        }
+        let current = self.last_ran.filter(|t| self.runnable.contains(t));
+        let picked = match self.strategy.pick_thread(&self.runnable, current) {
+            Ok(t) => t,
+            Err(d) => return Next::End(RunEnd::Failed(self.divergence(d))),
+        };
+        assert!(
+            self.runnable.contains(&picked),
+            "racelab invariant: strategy picked {picked}, which cannot run"
+        );
+        if self.runnable.len() > 1 {
+            self.recorded.push(Choice::new(ChoiceKind::Thread, picked.0));
+        }
+        self.step += 1;
+        self.current = picked;
+        self.last_ran = Some(picked);
+        Next::Run(picked)
+    }
+
+    /// Python's end of program: main has returned and no non-daemon thread is alive.
+    fn program_done(&self) -> bool {
+        self.threads.iter().all(|t| t.daemon || t.state == RunState::Finished)
+    }
+
+    fn collect_runnable(&mut self) {
+        self.runnable.clear();
+        for (i, t) in self.threads.iter().enumerate() {
+            if let RunState::Runnable { .. } = t.state {
+                self.runnable.push(ThreadId(i as u32));
+            }
+        }
+    }
+
+    /// Nothing can run: jumps the clock to the earliest deadline and times out every thread
+    /// waiting for it. Returns false when no deadline is pending (a deadlock).
+    fn advance_clock(&mut self) -> bool {
+        let earliest = self
+            .threads
+            .iter()
+            .filter_map(|t| match t.state {
+                RunState::Blocked { deadline, .. } => deadline,
+                _ => None,
+            })
+            .min();
+        let Some(deadline) = earliest else { return false };
+        assert!(deadline >= self.now, "racelab invariant: a deadline in the past");
+        self.now = deadline;
+        for (i, t) in self.threads.iter_mut().enumerate() {
+            if let RunState::Blocked { deadline: Some(d), .. } = t.state {
+                if d == deadline {
+                    t.state = RunState::Runnable { pending: Some(Wakeup::TimedOut) };
+                    self.runnable.push(ThreadId(i as u32));
+                }
+            }
+        }
+        true
+    }
+
+    pub fn divergence(&self, d: Divergence) -> FailureKind {
+        FailureKind::Divergence {
+            message: format!(
+                "{d} (step {}, thread {}). The schedule was recorded from a different program, or the program \
+                 makes a decision racelab does not control (OS time, OS threads, unseeded randomness, \
+                 HashMap iteration order).",
+                self.step, self.threads.get(self.current.index()).map_or("?", |t| t.name.as_str())
+            ),
+        }
+    }
+
+    fn deadlock(&self) -> Deadlock {
+        let mut blocked = Vec::new();
+        for (i, t) in self.threads.iter().enumerate() {
+            let tid = ThreadId(i as u32);
+            if let RunState::Blocked { on: Some(o), .. } = t.state {
+                let held_by = self.objects[o.index()].holders.iter().map(|&h| self.thread_ref(h)).collect();
+                let holds = (0..self.objects.len())
+                    .map(|j| ObjectId(j as u32))
+                    .filter(|&j| self.objects[j.index()].holders.contains(&tid) && j != t.object)
+                    .map(|j| self.object_ref(j))
+                    .collect();
+                blocked.push(BlockedThread {
+                    thread: self.thread_ref(tid),
+                    waits_on: self.object_ref(o),
+                    held_by,
+                    holds,
+                });
+            }
+        }
+        Deadlock { blocked, cycle: self.wait_for_cycle() }
+    }
+
+    /// Follows "waits on an object held by" edges from each blocked thread; the first thread
+    /// seen twice closes a cycle.
+    fn wait_for_cycle(&self) -> Vec<(ThreadRef, ObjectRef)> {
+        let waits = |t: ThreadId| match self.threads[t.index()].state {
+            RunState::Blocked { on: Some(o), .. } => Some(o),
+            _ => None,
+        };
+        for start in 0..self.threads.len() {
+            let mut path: Vec<(ThreadId, ObjectId)> = Vec::new();
+            let mut t = ThreadId(start as u32);
+            while let Some(o) = waits(t) {
+                if let Some(pos) = path.iter().position(|&(p, _)| p == t) {
+                    return path[pos..]
+                        .iter()
+                        .map(|&(p, o)| (self.thread_ref(p), self.object_ref(o)))
+                        .collect();
+                }
+                path.push((t, o));
+                match self.objects[o.index()].holders.first() {
+                    Some(&h) => t = h,
+                    None => break,
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    /// The daemon threads that had not finished when the run ended.
+    pub fn unfinished_daemons(&self) -> Vec<ThreadRef> {
+        (0..self.threads.len())
+            .map(|i| ThreadId(i as u32))
+            .filter(|&t| self.threads[t.index()].daemon && !self.is_finished(t))
+            .map(|t| self.thread_ref(t))
+            .collect()
+    }
+}

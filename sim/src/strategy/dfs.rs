@@ -1,0 +1,229 @@
+//! The `dfs` strategy: exhaustive depth-first search over every decision of the program,
+//! optionally bounded by the number of preemptions (CHESS: Musuvathi and Qadeer, "Iterative
+//! Context Bounding for Systematic Testing of Multithreaded Programs", PLDI 2007).
+//!
+//! The search keeps a stack of decision frames. Each run replays the stack's choices as a
+//! prefix, then extends it with the first option at every new decision. When a run ends, the
+//! deepest frame with an untried option advances; frames with none left are popped. The search
+//! is complete when the stack empties. Because the prefix is replayed, the program must make
+//! the same decisions given the same choices; when it does not (it reads something racelab
+//! does not control) the search reports a [`Divergence`] instead of exploring garbage.
+//!
+//! A preemption is a thread choice that switches away from a thread that could have gone on.
+//! At thread decisions the continuing thread is tried first, so the first run of the search is
+//! the non-preemptive one. With a bound `b`, options that would make a run's preemptions
+//! exceed `b` are skipped. This search has no partial-order reduction: it explores every
+//! interleaving, including ones that differ only in the order of independent steps.
+
+use super::{Divergence, Offer, Strategy};
+use crate::ids::ThreadId;
+use crate::schedule::{Choice, ChoiceKind};
+
+#[derive(Clone, Debug)]
+struct Frame {
+    kind: ChoiceKind,
+    /// For thread decisions, the runnable thread ids with the continuing thread (if any)
+    /// first; for other decisions, `0..n`.
+    options: Vec<u32>,
+    /// Index into `options` of the option taken in the current run.
+    chosen: usize,
+    /// True when `options[0]` is the thread that could have continued, so every other option
+    /// is a preemption.
+    first_continues: bool,
+    /// Preemptions taken by the run before this decision.
+    preemptions_before: u32,
+}
+
+impl Frame {
+    fn preempts(&self, index: usize) -> bool {
+        self.first_continues && index > 0
+    }
+}
+
+/// Exhaustive depth-first exploration. See the module documentation.
+#[derive(Clone, Debug)]
+pub struct Dfs {
+    preemption_bound: Option<u32>,
+    stack: Vec<Frame>,
+    /// Position of the next decision in the current run.
+    depth: usize,
+    /// Preemptions taken so far in the current run.
+    preemptions: u32,
+    exhausted: bool,
+}
+
+impl Dfs {
+    /// An exhaustive search; with `Some(b)`, runs take at most `b` preemptions.
+    pub fn new(preemption_bound: Option<u32>) -> Self {
+        Dfs { preemption_bound, stack: Vec::new(), depth: 0, preemptions: 0, exhausted: false }
+    }
+
+    fn allowed(&self, frame: &Frame, index: usize) -> bool {
+        match self.preemption_bound {
+            None => true,
+            Some(b) => frame.preemptions_before + u32::from(frame.preempts(index)) <= b,
+        }
+    }
+
+    /// Takes the decision at the current depth: replays the stack's choice, or pushes a new
+    /// frame at its first option.
+    fn decide(
+        &mut self,
+        kind: ChoiceKind,
+        options: Vec<u32>,
+        first_continues: bool,
+    ) -> Result<u32, Divergence> {
+        let depth = self.depth;
+        self.depth += 1;
+        if let Some(frame) = self.stack.get(depth) {
+            if frame.kind != kind || frame.options != options || frame.first_continues != first_continues {
+                let scheduled = Some(Choice::new(frame.kind, frame.options[frame.chosen]));
+                let offered = match kind {
+                    ChoiceKind::Thread => Offer::Threads(options.iter().map(|&t| ThreadId(t)).collect()),
+                    _ => Offer::Options { kind, options: options.len() },
+                };
+                return Err(Divergence { decision: depth, scheduled, offered });
+            }
+            self.preemptions += u32::from(frame.preempts(frame.chosen));
+            return Ok(frame.options[frame.chosen]);
+        }
+        debug_assert_eq!(depth, self.stack.len(), "dfs decisions must extend the stack one at a time");
+        let frame = Frame { kind, options, chosen: 0, first_continues, preemptions_before: self.preemptions };
+        let value = frame.options[0];
+        self.stack.push(frame);
+        Ok(value)
+    }
+}
+
+impl Strategy for Dfs {
+    fn begin_run(&mut self, _run: u64) -> bool {
+        self.depth = 0;
+        self.preemptions = 0;
+        !self.exhausted
+    }
+
+    fn pick_thread(
+        &mut self,
+        runnable: &[ThreadId],
+        current: Option<ThreadId>,
+    ) -> Result<ThreadId, Divergence> {
+        if runnable.len() == 1 {
+            return Ok(runnable[0]);
+        }
+        let continuing = current.filter(|c| runnable.contains(c));
+        let mut options = Vec::with_capacity(runnable.len());
+        options.extend(continuing.map(|c| c.0));
+        options.extend(runnable.iter().filter(|&&t| Some(t) != continuing).map(|t| t.0));
+        self.decide(ChoiceKind::Thread, options, continuing.is_some()).map(ThreadId)
+    }
+
+    fn pick(&mut self, kind: ChoiceKind, options: usize) -> Result<usize, Divergence> {
+        let options = (0..options as u32).collect();
+        self.decide(kind, options, false).map(|v| v as usize)
+    }
+
+    fn end_run(&mut self) -> Result<(), Divergence> {
+        // Decisions deeper than this run went are stale: a run that ended earlier than the
+        // prefix it replayed means the program is not deterministic under its schedule.
+        if self.depth < self.stack.len() {
+            let frame = &self.stack[self.depth];
+            return Err(Divergence {
+                decision: self.depth,
+                scheduled: Some(Choice::new(frame.kind, frame.options[frame.chosen])),
+                offered: Offer::End,
+            });
+        }
+        while let Some(frame) = self.stack.last() {
+            let next = (frame.chosen + 1..frame.options.len()).find(|&i| self.allowed(frame, i));
+            match next {
+                Some(i) => {
+                    if let Some(top) = self.stack.last_mut() {
+                        top.chosen = i;
+                    }
+                    return Ok(());
+                }
+                None => {
+                    self.stack.pop();
+                }
+            }
+        }
+        self.exhausted = true;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(n: u32) -> ThreadId {
+        ThreadId(n)
+    }
+
+    /// Two threads of `steps` steps each, modelled by hand: counts the interleavings the search
+    /// enumerates. Without a bound that is C(2*steps, steps).
+    fn count_interleavings(steps: u32, bound: Option<u32>) -> usize {
+        let mut dfs = Dfs::new(bound);
+        let mut runs = 0;
+        let mut seen = std::collections::BTreeSet::new();
+        while dfs.begin_run(runs as u64) {
+            let mut left = [steps, steps];
+            let mut current = None;
+            let mut order = Vec::new();
+            while left.iter().any(|&n| n > 0) {
+                let runnable: Vec<ThreadId> = (0..2).filter(|&i| left[i as usize] > 0).map(t).collect();
+                let next = dfs.pick_thread(&runnable, current).unwrap();
+                left[next.index()] -= 1;
+                order.push(next.0);
+                current = Some(next);
+            }
+            dfs.end_run().unwrap();
+            assert!(seen.insert(order), "an interleaving was explored twice");
+            runs += 1;
+        }
+        runs
+    }
+
+    #[test]
+    fn unbounded_search_is_exhaustive() {
+        assert_eq!(count_interleavings(1, None), 2);
+        assert_eq!(count_interleavings(2, None), 6);
+        assert_eq!(count_interleavings(3, None), 20);
+    }
+
+    #[test]
+    fn preemption_bound_limits_the_search() {
+        // Bound 0: each thread runs to completion once started: 2 orders.
+        assert_eq!(count_interleavings(3, Some(0)), 2);
+        // A bound as large as the program allows everything.
+        assert_eq!(count_interleavings(3, Some(10)), 20);
+        let one = count_interleavings(3, Some(1));
+        assert!(2 < one && one < 20, "bound 1 gave {one}");
+    }
+
+    #[test]
+    fn data_choices_are_enumerated() {
+        let mut dfs = Dfs::new(None);
+        let mut outcomes = Vec::new();
+        let mut run = 0;
+        while dfs.begin_run(run) {
+            let a = dfs.pick(ChoiceKind::Random, 3).unwrap();
+            let b = dfs.pick(ChoiceKind::Spurious, 2).unwrap();
+            outcomes.push((a, b));
+            dfs.end_run().unwrap();
+            run += 1;
+        }
+        assert_eq!(outcomes, vec![(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)]);
+    }
+
+    #[test]
+    fn nondeterministic_program_is_reported() {
+        let mut dfs = Dfs::new(None);
+        dfs.begin_run(0);
+        dfs.pick(ChoiceKind::Random, 2).unwrap();
+        dfs.end_run().unwrap();
+        dfs.begin_run(1);
+        let e = dfs.pick(ChoiceKind::Random, 3).unwrap_err();
+        assert_eq!(e.decision, 0);
+    }
+}

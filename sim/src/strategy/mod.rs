@@ -1,0 +1,104 @@
+//! Strategies: who decides every nondeterministic choice of a run.
+//!
+//! A strategy is a pure state machine behind a four-method trait. It never sees the runtime,
+//! only the options at each decision, so each one can be unit-tested on its own. The runtime
+//! asks it at every step which runnable thread goes next, and at every other choice point
+//! (which waiter wakes, whether a timeout or spurious wake-up happens, a random value) which of
+//! `n` options to take; the runtime records each answer into the run's [`Schedule`].
+//!
+//! [`Schedule`]: crate::schedule::Schedule
+
+mod dfs;
+mod pct;
+mod random;
+mod replay;
+
+pub use dfs::Dfs;
+pub use pct::Pct;
+pub use random::Random;
+pub use replay::Replay;
+
+use std::fmt;
+
+use crate::ids::ThreadId;
+use crate::schedule::{Choice, ChoiceKind};
+
+/// The decision-maker behind a run. See the module documentation.
+pub trait Strategy {
+    /// Prepares run number `run` (counted from 0). Returns false when the strategy has nothing
+    /// left to explore (an exhaustive search is complete, a replay has been played).
+    fn begin_run(&mut self, run: u64) -> bool;
+
+    /// Picks the thread that takes the next step. `runnable` is sorted and never empty;
+    /// `current` is the thread that took the previous step if it could go on (switching away
+    /// from it is a preemption). When `runnable` has one element the strategy must return it:
+    /// such forced steps are not recorded, and replay does not consume a decision for them.
+    fn pick_thread(
+        &mut self,
+        runnable: &[ThreadId],
+        current: Option<ThreadId>,
+    ) -> Result<ThreadId, Divergence>;
+
+    /// Picks one of `options` (at least 2) alternatives of a non-thread decision.
+    fn pick(&mut self, kind: ChoiceKind, options: usize) -> Result<usize, Divergence>;
+
+    /// The run ended. A replay checks here that the whole schedule was used.
+    fn end_run(&mut self) -> Result<(), Divergence>;
+}
+
+/// What a decision point offered, for error messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Offer {
+    /// A thread choice among these runnable threads.
+    Threads(Vec<ThreadId>),
+    /// A choice of `kind` among `options` alternatives.
+    Options {
+        /// The kind of decision.
+        kind: ChoiceKind,
+        /// How many alternatives there were.
+        options: usize,
+    },
+    /// The run ended.
+    End,
+}
+
+/// A schedule that does not fit the program: the schedule says one thing at decision
+/// `decision`, the program offered another. Replay reports it for a malformed or mismatched
+/// schedule; exhaustive search reports it when the program makes decisions racelab does not
+/// control (it then is not deterministic under its schedule).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Divergence {
+    /// 0-based index of the decision in the schedule.
+    pub decision: usize,
+    /// What the schedule held there (`None`: the schedule had ended).
+    pub scheduled: Option<Choice>,
+    /// What the program offered.
+    pub offered: Offer,
+}
+
+impl fmt::Display for Divergence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "decision {}: ", self.decision + 1)?;
+        match self.scheduled {
+            Some(c) => write!(f, "the schedule says `{c}`")?,
+            None => write!(f, "the schedule has ended")?,
+        }
+        match &self.offered {
+            Offer::Threads(ts) => {
+                let names: Vec<String> = ts.iter().map(|t| t.to_string()).collect();
+                write!(f, ", but the program is at a thread choice among {}", names.join(", "))
+            }
+            Offer::Options { kind, options } => {
+                write!(f, ", but the program is at {} with options 0..{}", kind.describe(), options - 1)
+            }
+            Offer::End => write!(f, ", but the run is over"),
+        }
+    }
+}
+
+/// A uniform pick in `0..n` from 64 random bits (Lemire's multiply-shift; no floats, so the
+/// same bits give the same pick on every platform).
+pub(crate) fn uniform(bits: u64, n: usize) -> usize {
+    debug_assert!(n > 0);
+    ((u128::from(bits) * n as u128) >> 64) as usize
+}

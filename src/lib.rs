@@ -1,0 +1,55 @@
+//! racelab: a deterministic concurrency simulator.
+//!
+//! Write a concurrent program against racelab's threads and Python-faithful primitives, hand it
+//! to [`check`], and racelab runs it many times under a seeded scheduler on a virtual clock.
+//! Every failure comes back as a value in the [`Report`]: what went wrong (a deadlock naming
+//! threads and locks, a panic, a misuse with Python's exception name, a step limit), the
+//! [`Schedule`] that replays it exactly with [`replay`], and a readable trace.
+//!
+//! ```
+//! use racelab::{check, Config, Shared, thread};
+//!
+//! let report = check(Config::dfs(), || {
+//!     let counter = Shared::named("counter", 0u64);
+//!     let workers: Vec<_> = (0..2)
+//!         .map(|_| thread::spawn(move || {
+//!             let v = counter.load();   // one step
+//!             counter.store(v + 1);     // another: an update can be lost in between
+//!         }))
+//!         .collect();
+//!     for w in workers {
+//!         w.join();
+//!     }
+//!     assert_eq!(counter.load(), 2, "lost update");
+//! });
+//! let failure = report.failure.expect("dfs finds the lost update");
+//! assert_eq!(failure.kind.name(), "panic");
+//! // The schedule replays the failing run exactly.
+//! let again = racelab::replay(&failure.schedule, || { /* the same program */ });
+//! # let _ = again;
+//! ```
+//!
+//! The crate re-exports the engine (`racelab-sim`) and the primitives (`racelab-primitives`);
+//! the `racelab` binary runs the built-in scenario catalog (`racelab-scenarios`).
+
+pub use racelab_primitives::{Condition, Lock, LockGuard, Shared, WakeOrder};
+pub use racelab_sim::{
+    check, replay, BlockedThread, Choice, ChoiceKind, Config, Deadlock, Event, Failure, FailureKind,
+    ObjectId, ObjectRef, ParseScheduleError, Report, Schedule, StrategyConfig, ThreadId, ThreadRef, Trace,
+    VirtualTime,
+};
+
+/// Simulated threads: spawn, join, names, daemons, sleep on the virtual clock, thread-locals.
+pub mod thread {
+    pub use racelab_sim::thread::{
+        choose, current, sleep, spawn, yield_now, Builder, JoinHandle, Local, Thread,
+    };
+}
+
+pub use racelab_sim::thread::choose;
+
+/// The engine's lower layers, for writing your own primitives: the runtime API, strategies,
+/// the clock.
+pub mod engine {
+    pub use racelab_sim::{clock, rt, strategy};
+}

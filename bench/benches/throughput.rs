@@ -136,6 +136,12 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
+    if std::env::args().any(|a| a == "--profile-racelab") {
+        // For a profiler: racelab alone, long enough to sample.
+        let (eps, _) = time_racelab(LARGE, 200_000, 0, false);
+        println!("racelab alone: {eps:.0} executions/s");
+        return;
+    }
     let quick = std::env::args().any(|a| a == "--quick");
     let (runs, rounds) = if quick { (5_000, 3) } else { (50_000, 5) };
     println!(

@@ -41,15 +41,15 @@ impl Executor {
         rt::with(|m| m.add_thread(None, false, main));
         let end = loop {
             if let Err(failure) = self.start_new_threads() {
-                break RunEnd::Failed(failure);
+                break RunEnd::Failed(*failure);
             }
             match rt::with(|m| m.next()) {
                 Next::Run(t) => {
                     if let Err(failure) = self.step(t) {
-                        break RunEnd::Failed(failure);
+                        break RunEnd::Failed(*failure);
                     }
                 }
-                Next::End(end) => break end,
+                Next::End => break rt::with(|m| m.take_end()),
             }
         };
         self.tear_down();
@@ -60,9 +60,13 @@ impl Executor {
     /// point. Code before a thread's first scheduling point touches nothing another thread can
     /// see (every visible operation begins with one), so this is not a decision and not a step:
     /// the first step a thread is chosen for is its first visible operation.
-    fn start_new_threads(&mut self) -> Result<(), FailureKind> {
+    fn start_new_threads(&mut self) -> Result<(), Box<FailureKind>> {
         loop {
             let new = rt::with(|m| {
+                if m.unstarted == 0 {
+                    return None;
+                }
+                m.unstarted -= 1;
                 let i = m.threads.iter().position(|t| t.body.is_some())?;
                 let body = m.threads[i].body.take();
                 m.current = ThreadId::from_u32(i as u32);
@@ -79,11 +83,11 @@ impl Executor {
     }
 
     /// Runs thread `t` for one step: until its next scheduling point or its end.
-    fn step(&mut self, t: ThreadId) -> Result<(), FailureKind> {
+    fn step(&mut self, t: ThreadId) -> Result<(), Box<FailureKind>> {
         self.resume(t)
     }
 
-    fn resume(&mut self, t: ThreadId) -> Result<(), FailureKind> {
+    fn resume(&mut self, t: ThreadId) -> Result<(), Box<FailureKind>> {
         let i = t.index();
         let co =
             self.coroutines[i].as_mut().expect("racelab invariant: stepping a thread that was never started");
@@ -98,7 +102,7 @@ impl Executor {
             }
             Err(payload) => {
                 self.recycle(i);
-                Err(failure_from_panic(t, payload))
+                Err(Box::new(failure_from_panic(t, payload)))
             }
         }
     }
@@ -126,6 +130,7 @@ impl Executor {
     /// Unwinds every coroutine still suspended, so destructors run, and recycles its stack.
     fn tear_down(&mut self) {
         rt::with(|m| m.tearing_down = true);
+        rt::set_tracing(false);
         for i in 0..self.coroutines.len() {
             if let Some(co) = self.coroutines[i].as_mut() {
                 rt::with(|m| m.current = ThreadId::from_u32(i as u32));

@@ -96,7 +96,7 @@ fn resolve_trace(model: &mut RunModel) -> Trace {
             step: e.step,
             time_ns: e.time.as_nanos(),
             thread_id: e.thread.as_u32(),
-            thread: model.threads[e.thread.index()].name.clone(),
+            thread: model.thread_name(e.thread),
             operation: e.operation.to_string(),
             object: e.object.map(|o| model.object_name(o)),
             result: e.result,

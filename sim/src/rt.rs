@@ -22,6 +22,7 @@ thread_local! {
     static MODEL: RefCell<Option<RunModel>> = const { RefCell::new(None) };
     /// True while a green thread runs on this OS thread (the panic hook stays quiet then).
     static IN_GREEN_THREAD: Cell<bool> = const { Cell::new(false) };
+    static TRACING: Cell<bool> = const { Cell::new(false) };
 }
 
 /// A simulated object registered with the current run. Primitives keep one and pass it to the
@@ -84,11 +85,13 @@ pub(crate) fn install(model: RunModel) {
             slot.is_none(),
             "racelab: check/replay cannot be nested, nor called from inside a simulated thread"
         );
+        set_tracing(model.trace.is_some());
         *slot = Some(model);
     });
 }
 
 pub(crate) fn uninstall() -> RunModel {
+    set_tracing(false);
     MODEL.with(|m| m.borrow_mut().take()).expect("racelab invariant: no run installed")
 }
 
@@ -179,14 +182,21 @@ pub fn object_name(obj: ObjectHandle) -> String {
 /// A scheduling point: the current thread offers the scheduler to run another thread before
 /// its next operation. Every operation that other threads can observe starts with one.
 pub fn schedule_point() {
-    if unwinding() {
+    if std::thread::panicking() {
         return;
     }
-    suspend();
+    let y = with(|m| if m.tearing_down { std::ptr::null() } else { m.threads[m.current.index()].yielder });
+    if !y.is_null() {
+        suspend_on(y);
+    }
 }
 
 fn suspend() {
     let y = with(|m| m.threads[m.current.index()].yielder);
+    suspend_on(y);
+}
+
+fn suspend_on(y: *const Yielder<(), ()>) {
     assert!(!y.is_null(), "racelab invariant: a green thread without a yielder");
     // SAFETY: `y` was stored by the current thread's coroutine when it started (set_yielder) and
     // points at the Yielder on that coroutine's stack. We are running on that stack right now, so
@@ -200,11 +210,12 @@ pub fn block(on: Option<ObjectHandle>, deadline: Option<VirtualTime>) -> Wakeup 
     if unwinding() {
         return Wakeup::TimedOut;
     }
-    with(|m| {
+    let y = with(|m| {
         let on = on.map(|h| object_id(m, h));
         m.block_current(on, deadline);
+        m.threads[m.current.index()].yielder
     });
-    suspend();
+    suspend_on(y);
     with(|m| m.take_wakeup())
 }
 
@@ -246,7 +257,7 @@ pub fn current() -> ThreadId {
 
 /// The name of thread `t`.
 pub fn thread_name(t: ThreadId) -> String {
-    with(|m| m.threads[t.index()].name.clone())
+    with(|m| m.thread_name(t))
 }
 
 /// Records that `t` holds `obj` (for deadlock reports: who holds what).
@@ -267,7 +278,13 @@ pub fn remove_holder(obj: ObjectHandle, t: ThreadId) {
 
 /// True when this run records a trace (a replay of a failure, or `replay`).
 pub fn tracing() -> bool {
-    with(|m| m.trace.is_some() && !m.tearing_down)
+    TRACING.with(|t| t.get())
+}
+
+/// Mirrors "the run records a trace and is not tearing down", read on every event: a plain
+/// flag is cheaper than borrowing the run's state for it.
+pub(crate) fn set_tracing(on: bool) {
+    TRACING.with(|t| t.set(on));
 }
 
 /// Records a trace event for the current thread. `result` is only called when tracing.

@@ -37,7 +37,8 @@ pub(crate) enum RunState {
 }
 
 pub(crate) struct ThreadSlot {
-    pub name: String,
+    /// The given name; `None` means the default (`main`, `Thread-<n>`), formatted on demand.
+    name: Option<String>,
     pub daemon: bool,
     pub state: RunState,
     /// The body, until the executor starts the thread's coroutine.
@@ -55,6 +56,8 @@ pub(crate) struct ObjectSlot {
     pub ordinal: u32,
     /// Threads holding the object (a lock's owner, a semaphore's permit holders...).
     pub holders: Vec<ThreadId>,
+    /// For a thread's join object: the thread, whose name it takes.
+    pub thread: Option<ThreadId>,
     /// The primitive's own state, a `RefCell<S>` of its choosing (see `rt::register`).
     pub state: Option<Rc<dyn Any>>,
 }
@@ -77,10 +80,12 @@ pub(crate) enum RunEnd {
     Failed(FailureKind),
 }
 
-/// What the executor should do next.
+/// What the executor should do next. Kept small: it is returned at every step, and the
+/// reason a run ended (which can be large) is taken separately with `take_end`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Next {
     Run(ThreadId),
-    End(RunEnd),
+    End,
 }
 
 pub(crate) struct RunModel {
@@ -105,6 +110,12 @@ pub(crate) struct RunModel {
     /// True while the executor unwinds the coroutines of a finished run: green-thread code
     /// then runs only destructors, which must not switch threads or make decisions.
     pub tearing_down: bool,
+    /// Why the run ended, between `next` returning `Next::End` and `take_end`.
+    ended: Option<RunEnd>,
+    /// Threads spawned whose coroutine has not started yet.
+    pub unstarted: usize,
+    /// Threads that keep the program alive: main and non-daemons, not finished.
+    live_non_daemons: usize,
     runnable: Vec<ThreadId>,
 }
 
@@ -125,6 +136,9 @@ impl RunModel {
             trace: None,
             failure: None,
             tearing_down: false,
+            ended: None,
+            unstarted: 0,
+            live_non_daemons: 0,
             runnable: Vec::new(),
         }
     }
@@ -135,6 +149,7 @@ impl RunModel {
         self.nonce = nonce;
         self.threads.clear();
         self.objects.clear();
+        self.runnable.clear();
         self.current = ThreadId::MAIN;
         self.last_ran = None;
         self.now = VirtualTime::ZERO;
@@ -143,6 +158,9 @@ impl RunModel {
         self.trace = tracing.then(Vec::new);
         self.failure = None;
         self.tearing_down = false;
+        self.ended = None;
+        self.unstarted = 0;
+        self.live_non_daemons = 0;
     }
 
     // ----- objects -----
@@ -159,12 +177,15 @@ impl RunModel {
     ) -> ObjectId {
         let ordinal = 1 + self.objects.iter().filter(|o| o.kind == kind).count() as u32;
         let id = ObjectId(u32::try_from(self.objects.len()).expect("fewer than 2^32 objects per run"));
-        self.objects.push(ObjectSlot { kind, name, ordinal, holders: Vec::new(), state });
+        self.objects.push(ObjectSlot { kind, name, ordinal, holders: Vec::new(), thread: None, state });
         id
     }
 
     pub fn object_name(&self, id: ObjectId) -> String {
         let o = &self.objects[id.index()];
+        if let Some(t) = o.thread {
+            return self.thread_name(t);
+        }
         match &o.name {
             Some(n) => n.clone(),
             None => format!("{}-{}", o.kind, o.ordinal),
@@ -190,30 +211,54 @@ impl RunModel {
 
     pub fn add_thread(&mut self, name: Option<String>, daemon: bool, body: Box<dyn FnOnce()>) -> ThreadId {
         let id = ThreadId(u32::try_from(self.threads.len()).expect("fewer than 2^32 threads per run"));
-        let name = name.unwrap_or_else(|| {
-            if id == ThreadId::MAIN {
-                "main".to_string()
-            } else {
-                format!("Thread-{}", id.0)
-            }
-        });
-        let object = self.add_object("Thread", Some(name.clone()));
+        let object = self.add_object("Thread", None);
+        self.objects[object.index()].thread = Some(id);
         // The thread "holds" its own join object until it finishes: a join cycle is a deadlock
         // cycle like any other.
         self.add_holder(object, id);
+        self.unstarted += 1;
+        self.live_non_daemons += usize::from(!daemon);
         self.threads.push(ThreadSlot {
             name,
             daemon,
-            state: RunState::Runnable { pending: None },
+            state: RunState::Finished,
             body: Some(body),
             yielder: std::ptr::null(),
             object,
         });
+        self.set_state(id, RunState::Runnable { pending: None });
         id
     }
 
+    /// Every change of a thread's run state goes through here, which keeps `runnable` (sorted
+    /// ids of the runnable threads) in step with the slots.
+    fn set_state(&mut self, t: ThreadId, new: RunState) {
+        let slot = &mut self.threads[t.index()];
+        let was = matches!(slot.state, RunState::Runnable { .. });
+        let is = matches!(new, RunState::Runnable { .. });
+        slot.state = new;
+        if was != is {
+            match (self.runnable.binary_search(&t), is) {
+                (Err(i), true) => self.runnable.insert(i, t),
+                (Ok(i), false) => {
+                    self.runnable.remove(i);
+                }
+                _ => panic!("racelab invariant: the runnable set disagrees with thread {t}'s state"),
+            }
+        }
+    }
+
     pub fn thread_ref(&self, t: ThreadId) -> ThreadRef {
-        ThreadRef { id: t, name: self.threads[t.index()].name.clone() }
+        ThreadRef { id: t, name: self.thread_name(t) }
+    }
+
+    /// A thread's name: the one it was given, else `main` or Python's `Thread-<n>`.
+    pub fn thread_name(&self, t: ThreadId) -> String {
+        match &self.threads[t.index()].name {
+            Some(n) => n.clone(),
+            None if t == ThreadId::MAIN => "main".to_string(),
+            None => format!("Thread-{}", t.0),
+        }
     }
 
     /// Marks the current thread blocked on `on` until woken or `deadline`.
@@ -222,10 +267,10 @@ impl RunModel {
         assert!(
             matches!(slot.state, RunState::Runnable { pending: None }),
             "racelab invariant: thread {} blocks while {:?}",
-            slot.name,
+            self.current,
             slot.state
         );
-        slot.state = RunState::Blocked { on, deadline };
+        self.set_state(self.current, RunState::Blocked { on, deadline });
     }
 
     /// The wake-up reason delivered to the current thread as it resumes after blocking.
@@ -234,9 +279,12 @@ impl RunModel {
         match slot.state {
             RunState::Runnable { pending: Some(w) } => {
                 slot.state = RunState::Runnable { pending: None };
+                debug_assert!(self.runnable.contains(&self.current));
                 w
             }
-            other => panic!("racelab invariant: thread {} resumed from a block while {other:?}", slot.name),
+            other => {
+                panic!("racelab invariant: thread {} resumed from a block while {other:?}", self.current)
+            }
         }
     }
 
@@ -246,7 +294,7 @@ impl RunModel {
         let slot = &mut self.threads[t.index()];
         match slot.state {
             RunState::Blocked { .. } => {
-                slot.state = RunState::Runnable { pending: Some(Wakeup::Woken) };
+                self.set_state(t, RunState::Runnable { pending: Some(Wakeup::Woken) });
                 true
             }
             RunState::Runnable { pending: Some(Wakeup::TimedOut) } => false,
@@ -254,7 +302,7 @@ impl RunModel {
             // after teardown, so a stale wake-up there changes nothing.
             _ if self.tearing_down => false,
             other => {
-                panic!("racelab invariant: wake of thread {} which is {other:?}, not blocked", slot.name)
+                panic!("racelab invariant: wake of thread {t} which is {other:?}, not blocked")
             }
         }
     }
@@ -262,12 +310,17 @@ impl RunModel {
     pub fn finish_current(&mut self) {
         let cur = self.current;
         let object = self.threads[cur.index()].object;
-        self.threads[cur.index()].state = RunState::Finished;
+        assert!(
+            self.threads[cur.index()].state != RunState::Finished,
+            "racelab invariant: a thread finished twice"
+        );
+        self.set_state(cur, RunState::Finished);
+        self.live_non_daemons -= usize::from(!self.threads[cur.index()].daemon);
         self.remove_holder(object, cur);
         for i in 0..self.threads.len() {
             if let RunState::Blocked { on: Some(o), .. } = self.threads[i].state {
                 if o == object {
-                    self.threads[i].state = RunState::Runnable { pending: Some(Wakeup::Woken) };
+                    self.set_state(ThreadId(i as u32), RunState::Runnable { pending: Some(Wakeup::Woken) });
                 }
             }
         }
@@ -294,23 +347,23 @@ impl RunModel {
     /// Decides what happens next: which thread runs, or why the run is over.
     pub fn next(&mut self) -> Next {
         if let Some(f) = self.failure.take() {
-            return Next::End(RunEnd::Failed(f));
+            return self.end(RunEnd::Failed(f));
         }
         if self.program_done() {
-            return Next::End(RunEnd::Completed);
+            return self.end(RunEnd::Completed);
         }
-        self.collect_runnable();
+        debug_assert!(self.runnable_consistent());
         if self.runnable.is_empty() && !self.advance_clock() {
-            return Next::End(RunEnd::Failed(FailureKind::Deadlock(self.deadlock())));
+            return self.end(RunEnd::Failed(FailureKind::Deadlock(self.deadlock())));
         }
         if self.step >= self.max_steps {
             let runnable = self.runnable.iter().map(|&t| self.thread_ref(t)).collect();
-            return Next::End(RunEnd::Failed(FailureKind::StepLimit { max_steps: self.max_steps, runnable }));
+            return self.end(RunEnd::Failed(FailureKind::StepLimit { max_steps: self.max_steps, runnable }));
         }
         let current = self.last_ran.filter(|t| self.runnable.contains(t));
         let picked = match self.strategy.pick_thread(&self.runnable, current) {
             Ok(t) => t,
-            Err(d) => return Next::End(RunEnd::Failed(self.divergence(d))),
+            Err(d) => return self.end(RunEnd::Failed(self.divergence(d))),
         };
         assert!(
             self.runnable.contains(&picked),
@@ -325,18 +378,32 @@ impl RunModel {
         Next::Run(picked)
     }
 
-    /// Python's end of program: main has returned and no non-daemon thread is alive.
-    fn program_done(&self) -> bool {
-        self.threads.iter().all(|t| t.daemon || t.state == RunState::Finished)
+    #[cold]
+    fn end(&mut self, end: RunEnd) -> Next {
+        self.ended = Some(end);
+        Next::End
     }
 
-    fn collect_runnable(&mut self) {
-        self.runnable.clear();
-        for (i, t) in self.threads.iter().enumerate() {
-            if let RunState::Runnable { .. } = t.state {
-                self.runnable.push(ThreadId(i as u32));
-            }
-        }
+    /// Why the run ended, once `next` has returned `Next::End`.
+    pub fn take_end(&mut self) -> RunEnd {
+        self.ended.take().expect("racelab invariant: take_end before the run ended")
+    }
+
+    /// Python's end of program: main has returned and no non-daemon thread is alive.
+    fn program_done(&self) -> bool {
+        debug_assert_eq!(
+            self.live_non_daemons,
+            self.threads.iter().filter(|t| !t.daemon && t.state != RunState::Finished).count()
+        );
+        self.live_non_daemons == 0
+    }
+
+    fn runnable_consistent(&self) -> bool {
+        let from_slots: Vec<ThreadId> = (0..self.threads.len())
+            .map(|i| ThreadId(i as u32))
+            .filter(|t| matches!(self.threads[t.index()].state, RunState::Runnable { .. }))
+            .collect();
+        from_slots == self.runnable
     }
 
     /// Nothing can run: jumps the clock to the earliest deadline and times out every thread
@@ -353,11 +420,13 @@ impl RunModel {
         let Some(deadline) = earliest else { return false };
         assert!(deadline >= self.now, "racelab invariant: a deadline in the past");
         self.now = deadline;
-        for (i, t) in self.threads.iter_mut().enumerate() {
-            if let RunState::Blocked { deadline: Some(d), .. } = t.state {
+        for i in 0..self.threads.len() {
+            if let RunState::Blocked { deadline: Some(d), .. } = self.threads[i].state {
                 if d == deadline {
-                    t.state = RunState::Runnable { pending: Some(Wakeup::TimedOut) };
-                    self.runnable.push(ThreadId(i as u32));
+                    self.set_state(
+                        ThreadId(i as u32),
+                        RunState::Runnable { pending: Some(Wakeup::TimedOut) },
+                    );
                 }
             }
         }
@@ -370,7 +439,8 @@ impl RunModel {
                 "{d} (step {}, thread {}). The schedule was recorded from a different program, or the program \
                  makes a decision racelab does not control (OS time, OS threads, unseeded randomness, \
                  HashMap iteration order).",
-                self.step, self.threads.get(self.current.index()).map_or("?", |t| t.name.as_str())
+                self.step,
+                if self.current.index() < self.threads.len() { self.thread_name(self.current) } else { "?".into() }
             ),
         }
     }

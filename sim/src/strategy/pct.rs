@@ -4,7 +4,7 @@
 //!
 //! Every thread gets a random priority above `depth`; the highest-priority runnable thread
 //! always runs. At `depth - 1` change points, drawn uniformly over the expected run length `k`,
-//! the thread that is running drops to a low priority (`depth - i` at the i-th point). A bug of
+//! the thread about to run drops to a low priority (`depth - 1 - i` at the i-th point). A bug of
 //! depth `d` in a program of `n` threads and `k` steps is then found with probability at least
 //! `1 / (n * k^(d-1))` per run.
 //!
@@ -90,16 +90,21 @@ impl Strategy for Pct {
         for t in runnable {
             self.priority(*t);
         }
-        // A change point lowers the thread that has been running; the lowered priorities
-        // `depth - i` sit below every initial priority (all above `depth`).
+        let best = |s: &Self| {
+            runnable
+                .iter()
+                .copied()
+                .max_by_key(|t| (s.priorities[t.index()], std::cmp::Reverse(*t)))
+                .unwrap_or(runnable[0])
+        };
+        // At the i-th change point the thread about to run drops to priority `depth - 1 - i`,
+        // below every initial priority (all above `depth`), and the pick is made again.
         if let Some(i) = self.change_points.iter().position(|&p| p == self.step) {
-            if let Some(c) = current {
-                self.priorities[c.index()] = Some(u64::from(self.depth) - 1 - i as u64);
-            }
+            let lowered = best(self);
+            self.priorities[lowered.index()] = Some(u64::from(self.depth) - 1 - i as u64);
         }
-        let best =
-            runnable.iter().copied().max_by_key(|t| (self.priorities[t.index()], std::cmp::Reverse(*t)));
-        Ok(best.unwrap_or(runnable[0]))
+        let _ = current;
+        Ok(best(self))
     }
 
     fn pick(&mut self, _kind: ChoiceKind, options: usize) -> Result<usize, Divergence> {
@@ -133,21 +138,20 @@ mod tests {
     #[test]
     fn change_point_lowers_the_running_thread() {
         let ts: Vec<ThreadId> = (0..2).map(ThreadId).collect();
-        let mut switched = 0;
         for seed in 0..50 {
             let mut s = Pct::new(seed, 2);
             s.begin_run(0);
-            let first = s.pick_thread(&ts, None).unwrap();
-            let mut cur = first;
-            for _ in 0..INITIAL_LENGTH_GUESS {
-                cur = s.pick_thread(&ts, Some(cur)).unwrap();
+            let mut cur = None;
+            for _ in 0..=INITIAL_LENGTH_GUESS {
+                cur = Some(s.pick_thread(&ts, cur).unwrap());
             }
-            if cur != first {
-                switched += 1;
-            }
+            // Depth 2 has one change point within the first k steps: one thread was lowered
+            // below every initial priority, and the other runs from then on.
+            let lowered: Vec<ThreadId> =
+                ts.iter().copied().filter(|t| s.priorities[t.index()] < Some(2)).collect();
+            assert_eq!(lowered.len(), 1, "seed {seed}: {:?}", s.priorities);
+            assert_ne!(cur, Some(lowered[0]), "seed {seed}");
         }
-        // Depth 2 has exactly one change point within the first k steps: always a switch.
-        assert_eq!(switched, 50);
     }
 
     #[test]

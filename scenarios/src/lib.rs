@@ -1,1 +1,128 @@
-//! placeholder
+//! racelab's scenario catalog: programs from the seed documents, each a buggy and a fixed
+//! variant, with the story of the bug, the Python it models and the verdict each variant must
+//! get.
+//!
+//! A scenario is data: the CLI lists, shows and checks scenarios through this one table, and
+//! the tests check every variant's expected verdict through it.
+
+mod catalog;
+
+use racelab_sim::Config;
+
+/// What a variant must get from `racelab check`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expected {
+    /// No run fails, exhaustively when the search can cover it.
+    Pass,
+    /// A run fails with this kind of failure (`deadlock`, `panic`, `misuse`...).
+    Bug(&'static str),
+}
+
+impl Expected {
+    /// `pass`, or `bug: <kind>`.
+    pub fn describe(self) -> String {
+        match self {
+            Expected::Pass => "pass".to_string(),
+            Expected::Bug(kind) => format!("bug: {kind}"),
+        }
+    }
+}
+
+/// One variant of a scenario: a program and its expected verdict.
+#[derive(Clone, Copy, Debug)]
+pub struct Variant {
+    /// Short name: `buggy`, `fixed`, `while`, `rlock`...
+    pub name: &'static str,
+    /// One line on what this variant does differently.
+    pub summary: &'static str,
+    /// The verdict it must get.
+    pub expected: Expected,
+    /// The program: the main thread of each run.
+    pub program: fn(),
+}
+
+/// A scenario of the catalog.
+#[derive(Clone, Copy, Debug)]
+pub struct Scenario {
+    /// Identifier used on the command line, e.g. `lock-order`.
+    pub id: &'static str,
+    /// One-line title.
+    pub title: &'static str,
+    /// Where it comes from: the seed passage or the bug catalogue entry.
+    pub source: &'static str,
+    /// The Python code the scenario models.
+    pub python: &'static str,
+    /// What goes wrong, why, and the fix, in a few plain sentences.
+    pub story: &'static str,
+    /// The variants, buggy first.
+    pub variants: &'static [Variant],
+    /// The exploration `racelab check` uses by default for this scenario.
+    pub default_config: fn() -> Config,
+}
+
+impl Scenario {
+    /// The variant called `name`.
+    pub fn variant(&self, name: &str) -> Option<&'static Variant> {
+        self.variants.iter().find(|v| v.name == name)
+    }
+}
+
+/// Every scenario, in catalog order.
+pub fn all() -> &'static [Scenario] {
+    catalog::SCENARIOS
+}
+
+/// The scenario called `id`.
+pub fn find(id: &str) -> Option<&'static Scenario> {
+    all().iter().find(|s| s.id == id)
+}
+
+/// The catalog id closest to `id`, for "did you mean" (edit distance at most a third of the
+/// length, and at least 2).
+pub fn nearest(id: &str) -> Option<&'static str> {
+    let limit = (id.len() / 3).max(2);
+    all()
+        .iter()
+        .map(|s| (edit_distance(id, s.id), s.id))
+        .filter(|&(d, _)| d <= limit)
+        .min()
+        .map(|(_, name)| name)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_and_variants_named() {
+        let mut ids: Vec<&str> = all().iter().map(|s| s.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), all().len());
+        for s in all() {
+            assert!(!s.variants.is_empty(), "{} has no variants", s.id);
+            assert!(s.variants.iter().any(|v| v.expected == Expected::Pass), "{} has no fixed variant", s.id);
+        }
+    }
+
+    #[test]
+    fn nearest_suggests_typos() {
+        assert_eq!(nearest("lock-ordr"), Some("lock-order"));
+        assert_eq!(nearest("zzzzzzzzzzzz"), None);
+    }
+}

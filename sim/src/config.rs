@@ -37,6 +37,7 @@ pub struct Config {
     pub(crate) runs: u64,
     pub(crate) max_steps: u64,
     pub(crate) stack_size: usize,
+    pub(crate) trace_run: Option<u64>,
 }
 
 /// Default runs for `random` and `pct`.
@@ -50,7 +51,8 @@ pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 
 impl Config {
     fn with(strategy: StrategyConfig, runs: u64) -> Self {
-        Config { strategy, runs, max_steps: DEFAULT_MAX_STEPS, stack_size: DEFAULT_STACK_SIZE }
+        let trace_run = matches!(strategy, StrategyConfig::Replay(_)).then_some(0);
+        Config { strategy, runs, max_steps: DEFAULT_MAX_STEPS, stack_size: DEFAULT_STACK_SIZE, trace_run }
     }
 
     /// Random scheduling from `seed`, [`DEFAULT_RUNS`] runs.
@@ -92,6 +94,14 @@ impl Config {
         if let StrategyConfig::Dfs { preemption_bound } = &mut self.strategy {
             *preemption_bound = Some(bound);
         }
+        self
+    }
+
+    /// Records the schedule and trace of run `run` (counted from 0) into
+    /// [`Report::traced`](crate::Report::traced), whether it passes or fails: to watch a
+    /// particular run, or to check that a seed replays. A replay traces its one run anyway.
+    pub fn trace_run(mut self, run: u64) -> Self {
+        self.trace_run = Some(run);
         self
     }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::executor::Executor;
-use crate::report::{Failure, FailureKind, Report};
+use crate::report::{Failure, FailureKind, Report, TracedRun};
 use crate::rt;
 use crate::schedule::Schedule;
 use crate::state::{RunEnd, RunModel};
@@ -119,15 +119,25 @@ where
         exhausted: false,
         runs_with_daemons_cut_off: 0,
         failure: None,
+        traced: None,
     };
     for run in 0..config.runs {
         if !strategy.as_mut().expect("strategy present").begin_run(run) {
             report.exhausted = true;
             break;
         }
-        let result = run_once(&mut executor, &mut strategy, run, config, replaying, &program);
+        let tracing = config.trace_run == Some(run);
+        let result = run_once(&mut executor, &mut strategy, run, config, tracing, &program);
         report.runs += 1;
         report.steps += result.steps;
+        if tracing {
+            report.traced = Some(TracedRun {
+                run,
+                schedule: result.schedule.clone(),
+                trace: result.trace.clone(),
+                cut_off: result.unfinished.clone(),
+            });
+        }
         match result.end {
             RunEnd::Completed => {
                 if !result.unfinished.is_empty() {
@@ -135,7 +145,7 @@ where
                 }
             }
             RunEnd::Failed(kind) => {
-                let failure = if replaying {
+                let failure = if tracing {
                     failure_of(
                         kind,
                         run,

@@ -22,6 +22,6 @@ pub use clock::VirtualTime;
 pub use config::{Config, StrategyConfig};
 pub use explore::{check, replay};
 pub use ids::{ObjectId, ThreadId};
-pub use report::{BlockedThread, Deadlock, Failure, FailureKind, ObjectRef, Report, ThreadRef};
+pub use report::{BlockedThread, Deadlock, Failure, FailureKind, ObjectRef, Report, ThreadRef, TracedRun};
 pub use schedule::{Choice, ChoiceKind, ParseScheduleError, Schedule};
 pub use trace::{Event, Trace};

@@ -166,6 +166,22 @@ pub struct Report {
     pub runs_with_daemons_cut_off: u64,
     /// The first failing run, if any.
     pub failure: Option<Failure>,
+    /// The run asked for with `Config::trace_run`, and the one run of a replay, traced.
+    pub traced: Option<TracedRun>,
+}
+
+/// One run's decisions and events, recorded whether it passed or failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TracedRun {
+    /// The run, counted from 0.
+    pub run: u64,
+    /// Every decision of the run.
+    #[serde(serialize_with = "as_text")]
+    pub schedule: Schedule,
+    /// Every event of the run.
+    pub trace: Trace,
+    /// Daemon threads cut off at the end of the run.
+    pub cut_off: Vec<ThreadRef>,
 }
 
 impl Report {
@@ -258,7 +274,17 @@ impl fmt::Display for Report {
         match &self.failure {
             None => {
                 let how = if self.exhausted { ", every interleaving explored" } else { "" };
-                writeln!(f, "passed: {} runs, {} steps{how}", self.runs, self.steps)
+                writeln!(f, "passed: {} runs, {} steps{how}", self.runs, self.steps)?;
+                if let Some(t) = &self.traced {
+                    writeln!(f, "run {}: schedule: {}", t.run, t.schedule)?;
+                    if !t.cut_off.is_empty() {
+                        let names: Vec<&str> = t.cut_off.iter().map(|t| t.name.as_str()).collect();
+                        writeln!(f, "daemon threads cut off at the end: {}", names.join(", "))?;
+                    }
+                    writeln!(f, "trace:")?;
+                    write!(f, "{}", t.trace)?;
+                }
+                Ok(())
             }
             Some(fail) => {
                 writeln!(

@@ -46,7 +46,13 @@ pub mod thread {
     };
 }
 
+pub use racelab_sim::rt::Misuse;
 pub use racelab_sim::thread::choose;
+
+/// The README's Rust examples, compiled and run as doctests so the README stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
 
 /// The engine's lower layers, for writing your own primitives: the runtime API, strategies,
 /// the clock.

@@ -1,0 +1,89 @@
+//! Raw command-line arguments, as clap reads them. Nothing here is validated beyond syntax;
+//! `plan` turns them into something that can run.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// racelab: find, explain and replay concurrency bugs in the built-in scenario catalog.
+#[derive(Debug, Parser)]
+#[command(name = "racelab", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the scenarios: ids, titles, variants and expected verdicts.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a scenario: its story, the Python it models, its variants.
+    Show {
+        /// Scenario id, e.g. `lock-order`.
+        scenario: String,
+    },
+    /// Explore scenarios for bugs.
+    Check {
+        /// `<scenario>` (every variant) or `<scenario>/<variant>`; several may be given.
+        targets: Vec<String>,
+        /// Check every variant of every scenario.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        explore: ExploreArgs,
+        /// Print the reports as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replay one run of a scenario variant, with its full trace.
+    Replay {
+        /// `<scenario>/<variant>`.
+        target: String,
+        /// The schedule to follow, as printed by `check` (e.g. "v1 t2 t0 t1").
+        #[arg(long)]
+        schedule: Option<String>,
+        /// Replay run `--run` of the exploration given by the strategy flags instead.
+        #[command(flatten)]
+        explore: ExploreArgs,
+        /// With --seed: which run of the exploration to show (counted from 0).
+        #[arg(long, value_name = "N")]
+        run: Option<u64>,
+        /// Print the report, trace included, as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StrategyName {
+    /// Uniformly random decisions from a seed.
+    Random,
+    /// Probabilistic Concurrency Testing (priorities with change points) from a seed.
+    Pct,
+    /// Exhaustive depth-first search.
+    Dfs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ExploreArgs {
+    /// How decisions are made. Default: the scenario's own (dfs), or random when --seed is given.
+    #[arg(long, value_enum)]
+    pub strategy: Option<StrategyName>,
+    /// Seed for random and pct (default 0).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Maximum number of runs (random/pct default 1000; dfs default 1000000).
+    #[arg(long)]
+    pub runs: Option<u64>,
+    /// PCT bug depth (default 3).
+    #[arg(long)]
+    pub depth: Option<u32>,
+    /// dfs: at most this many preemptions per run.
+    #[arg(long, value_name = "B")]
+    pub preemption_bound: Option<u32>,
+    /// Maximum scheduling steps per run (default 100000).
+    #[arg(long)]
+    pub max_steps: Option<u64>,
+}

@@ -1,0 +1,169 @@
+//! Validated plans: every name resolved, every flag combination checked, before anything runs.
+
+use racelab_scenarios::{Scenario, Variant};
+use racelab_sim::{Config, Schedule};
+
+use super::args::{Cli, Command, ExploreArgs, StrategyName};
+
+/// A scenario variant to run.
+#[derive(Clone, Copy)]
+pub struct Target {
+    pub scenario: &'static Scenario,
+    pub variant: &'static Variant,
+}
+
+impl Target {
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.scenario.id, self.variant.name)
+    }
+}
+
+/// What to do, fully resolved.
+pub enum Plan {
+    List { json: bool },
+    Show { scenario: &'static Scenario },
+    Check { targets: Vec<(Target, Config)>, json: bool, explore: ExploreArgs },
+    Replay { target: Target, config: Config, json: bool, explore: ExploreArgs, run: Option<u64> },
+}
+
+pub fn plan(cli: Cli) -> Result<Plan, String> {
+    match cli.command {
+        Command::List { json } => Ok(Plan::List { json }),
+        Command::Show { scenario } => Ok(Plan::Show { scenario: scenario_named(&scenario)? }),
+        Command::Check { targets, all, explore, json } => {
+            let resolved = match (all, targets.is_empty()) {
+                (true, false) => return Err("give either --all or scenario names, not both".into()),
+                (false, true) => {
+                    return Err("nothing to check: name a scenario (see `racelab list`) or pass --all".into())
+                }
+                (true, true) => racelab_scenarios::all()
+                    .iter()
+                    .flat_map(|s| s.variants.iter().map(move |v| Target { scenario: s, variant: v }))
+                    .collect(),
+                (false, false) => {
+                    let mut out = Vec::new();
+                    for t in &targets {
+                        out.extend(resolve(t, true)?);
+                    }
+                    out
+                }
+            };
+            let mut planned = Vec::new();
+            for t in resolved {
+                planned.push((t, exploration(&explore, t.scenario)?));
+            }
+            Ok(Plan::Check { targets: planned, json, explore })
+        }
+        Command::Replay { target, schedule, explore, run, json } => {
+            let targets = resolve(&target, false)?;
+            let target = targets[0];
+            let config = match schedule {
+                Some(text) => {
+                    if explore.strategy.is_some()
+                        || explore.seed.is_some()
+                        || explore.runs.is_some()
+                        || run.is_some()
+                    {
+                        return Err(
+                            "--schedule replays exactly one recorded run: drop --strategy, --seed, --runs and --run"
+                                .into(),
+                        );
+                    }
+                    let schedule: Schedule = text.parse().map_err(|e| format!("{e}"))?;
+                    let mut c = Config::replay(schedule);
+                    if let Some(m) = explore.max_steps {
+                        c = c.max_steps(m);
+                    }
+                    c
+                }
+                None => {
+                    let Some(run) = run else {
+                        return Err(
+                            "replay needs --schedule \"v1 ...\", or --seed/--strategy with --run N".into()
+                        );
+                    };
+                    if explore.runs.is_some() {
+                        return Err("--runs has no meaning for replay: --run N picks the run to show".into());
+                    }
+                    exploration(&explore, target.scenario)?.runs(run + 1).trace_run(run)
+                }
+            };
+            Ok(Plan::Replay { target, config, json, explore, run })
+        }
+    }
+}
+
+fn scenario_named(id: &str) -> Result<&'static Scenario, String> {
+    racelab_scenarios::find(id).ok_or_else(|| {
+        let hint = match racelab_scenarios::nearest(id) {
+            Some(n) => format!(" (did you mean `{n}`?)"),
+            None => " (see `racelab list`)".to_string(),
+        };
+        format!("unknown scenario `{id}`{hint}")
+    })
+}
+
+/// `scenario` (every variant, when allowed) or `scenario/variant`.
+fn resolve(text: &str, whole_scenario_ok: bool) -> Result<Vec<Target>, String> {
+    let (id, variant) = match text.split_once('/') {
+        Some((id, v)) => (id, Some(v)),
+        None => (text, None),
+    };
+    let scenario = scenario_named(id)?;
+    match variant {
+        Some(v) => {
+            let variant = scenario.variant(v).ok_or_else(|| {
+                let names: Vec<&str> = scenario.variants.iter().map(|v| v.name).collect();
+                format!("scenario `{id}` has no variant `{v}`; its variants are: {}", names.join(", "))
+            })?;
+            Ok(vec![Target { scenario, variant }])
+        }
+        None if whole_scenario_ok => {
+            Ok(scenario.variants.iter().map(|v| Target { scenario, variant: v }).collect())
+        }
+        None => {
+            let names: Vec<String> = scenario.variants.iter().map(|v| format!("{id}/{}", v.name)).collect();
+            Err(format!("replay needs one variant: {}", names.join(", ")))
+        }
+    }
+}
+
+/// The exploration for `scenario` under the flags, with contradictions refused.
+pub fn exploration(args: &ExploreArgs, scenario: &Scenario) -> Result<Config, String> {
+    let strategy = args.strategy.or(args.seed.map(|_| StrategyName::Random));
+    if args.depth.is_some() && strategy != Some(StrategyName::Pct) {
+        return Err("--depth applies only to --strategy pct".into());
+    }
+    if args.preemption_bound.is_some() && !matches!(strategy, None | Some(StrategyName::Dfs)) {
+        return Err("--preemption-bound applies only to --strategy dfs".into());
+    }
+    if args.seed.is_some() && strategy == Some(StrategyName::Dfs) {
+        return Err("--seed has no meaning for --strategy dfs, which explores every schedule in order".into());
+    }
+    if args.runs == Some(0) {
+        return Err("--runs must be at least 1".into());
+    }
+    if args.max_steps == Some(0) {
+        return Err("--max-steps must be at least 1".into());
+    }
+    if args.depth == Some(0) {
+        return Err("--depth must be at least 1".into());
+    }
+    let seed = args.seed.unwrap_or(0);
+    let mut config = match strategy {
+        None => (scenario.default_config)(),
+        Some(StrategyName::Random) => Config::random(seed),
+        Some(StrategyName::Pct) => Config::pct(seed, args.depth.unwrap_or(3)),
+        Some(StrategyName::Dfs) => Config::dfs(),
+    };
+    if let Some(b) = args.preemption_bound {
+        config = config.preemption_bound(b);
+    }
+    if let Some(r) = args.runs {
+        config = config.runs(r);
+    }
+    if let Some(m) = args.max_steps {
+        config = config.max_steps(m);
+    }
+    Ok(config)
+}

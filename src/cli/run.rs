@@ -1,0 +1,253 @@
+//! Running a plan and printing what it found. Standard output carries the results; errors go
+//! to standard error once, from `cli::main`.
+
+/// `println!` that ignores a closed pipe (`racelab list | head`) instead of panicking.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+
+/// `print!` that ignores a closed pipe.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($t)*);
+    }};
+}
+
+use racelab_scenarios::Expected;
+use racelab_sim::{check, Config, FailureKind, Report, StrategyConfig};
+
+use super::args::ExploreArgs;
+use super::plan::{Plan, Target};
+use super::{EXIT_BUG, EXIT_OK, EXIT_USAGE};
+
+pub fn run(plan: Plan) -> Result<i32, String> {
+    match plan {
+        Plan::List { json } => Ok(list(json)),
+        Plan::Show { scenario } => {
+            show(scenario);
+            Ok(EXIT_OK)
+        }
+        Plan::Check { targets, json, explore } => Ok(check_targets(&targets, json, &explore)),
+        Plan::Replay { target, config, json, explore, run } => replay(target, config, json, &explore, run),
+    }
+}
+
+fn list(json: bool) -> i32 {
+    let scenarios = racelab_scenarios::all();
+    if json {
+        let value: Vec<serde_json::Value> = scenarios
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "id": s.id,
+                    "title": s.title,
+                    "source": s.source,
+                    "variants": s.variants.iter().map(|v| serde_json::json!({
+                        "name": v.name,
+                        "summary": v.summary,
+                        "expected": v.expected.describe(),
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        outln!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+        return EXIT_OK;
+    }
+    for s in scenarios {
+        outln!("{:<20} {}", s.id, s.title);
+        for v in s.variants {
+            outln!("  {:<18} {:<16} {}", format!("{}/{}", s.id, v.name), v.expected.describe(), v.summary);
+        }
+    }
+    EXIT_OK
+}
+
+fn show(s: &racelab_scenarios::Scenario) {
+    outln!("{}: {}", s.id, s.title);
+    outln!("source: {}", s.source);
+    outln!();
+    outln!("{}", s.story);
+    outln!();
+    outln!("Python:");
+    for line in s.python.lines() {
+        outln!("    {line}");
+    }
+    outln!();
+    outln!("variants:");
+    for v in s.variants {
+        outln!("  {:<10} {:<16} {}", v.name, v.expected.describe(), v.summary);
+    }
+    outln!();
+    outln!("check it:  racelab check {}", s.id);
+}
+
+/// The flags that reproduce `config`'s exploration on the command line.
+fn exploration_flags(config: &Config) -> String {
+    let mut flags = match config.strategy() {
+        StrategyConfig::Random { seed } => format!("--strategy random --seed {seed}"),
+        StrategyConfig::Pct { seed, depth } => format!("--strategy pct --seed {seed} --depth {depth}"),
+        StrategyConfig::Dfs { preemption_bound: None } => "--strategy dfs".to_string(),
+        StrategyConfig::Dfs { preemption_bound: Some(b) } => format!("--strategy dfs --preemption-bound {b}"),
+        StrategyConfig::Replay(_) => String::new(),
+    };
+    if config.step_limit() != racelab_sim::config::DEFAULT_MAX_STEPS {
+        flags.push_str(&format!(" --max-steps {}", config.step_limit()));
+    }
+    flags
+}
+
+fn replay_command(target: &Target, report: &Report, config: &Config) -> Option<String> {
+    let failure = report.failure.as_ref()?;
+    let mut cmd = format!("racelab replay {} --schedule \"{}\"", target.name(), failure.schedule);
+    if config.step_limit() != racelab_sim::config::DEFAULT_MAX_STEPS {
+        cmd.push_str(&format!(" --max-steps {}", config.step_limit()));
+    }
+    Some(cmd)
+}
+
+fn verdict_matches(expected: Expected, report: &Report) -> bool {
+    match (expected, &report.failure) {
+        (Expected::Pass, None) => true,
+        (Expected::Bug(kind), Some(f)) => f.kind.name() == kind,
+        _ => false,
+    }
+}
+
+fn verdict(report: &Report, config: &Config) -> String {
+    let bound = match config.strategy() {
+        StrategyConfig::Dfs { preemption_bound: Some(b) } => format!(" with at most {b} preemptions"),
+        _ => String::new(),
+    };
+    match &report.failure {
+        None if report.exhausted => {
+            format!("no bug: every interleaving{bound} explored ({} runs)", report.runs)
+        }
+        None => format!("no bug found in {} runs (sampled, not exhaustive)", report.runs),
+        Some(f) => format!("BUG: {} in run {}", f.kind.name(), f.run),
+    }
+}
+
+fn check_targets(targets: &[(Target, Config)], json: bool, _explore: &ExploreArgs) -> i32 {
+    let many = targets.len() > 1;
+    let mut all_as_expected = true;
+    let mut any_bug = false;
+    let mut json_out = Vec::new();
+    for (target, config) in targets {
+        if !json {
+            outln!("racelab check {}: {config}", target.name());
+        }
+        let report = check(config.clone(), target.variant.program);
+        let as_expected = verdict_matches(target.variant.expected, &report);
+        all_as_expected &= as_expected;
+        any_bug |= report.failure.is_some();
+        let replay = replay_command(target, &report, config);
+        if json {
+            json_out.push(serde_json::json!({
+                "target": target.name(),
+                "expected": target.variant.expected.describe(),
+                "as_expected": as_expected,
+                "replay": replay,
+                "report": serde_json::from_str::<serde_json::Value>(&report.to_json()).unwrap_or_default(),
+            }));
+            continue;
+        }
+        let mark = if as_expected { "as expected" } else { "NOT AS EXPECTED" };
+        outln!("  {} (expected {}; {mark})", verdict(&report, config), target.variant.expected.describe());
+        if !many {
+            if let Some(f) = &report.failure {
+                outln!();
+                outln!("{}", f.kind);
+                outln!("trace:");
+                out!("{}", f.trace);
+                outln!();
+            }
+        } else if let Some(f) = &report.failure {
+            if let Some(first) = f.kind.to_string().lines().next() {
+                outln!("  {first}");
+            }
+        }
+        if let Some(cmd) = replay {
+            outln!("  replay: {cmd}");
+        }
+    }
+    if json {
+        outln!("{}", serde_json::to_string_pretty(&json_out).unwrap_or_default());
+    }
+    if many {
+        if !json {
+            let verdict =
+                if all_as_expected { "every verdict as expected" } else { "some verdicts NOT as expected" };
+            outln!("{} targets: {verdict}", targets.len());
+        }
+        if all_as_expected {
+            EXIT_OK
+        } else {
+            EXIT_BUG
+        }
+    } else if any_bug {
+        EXIT_BUG
+    } else {
+        EXIT_OK
+    }
+}
+
+fn replay(
+    target: Target,
+    config: Config,
+    json: bool,
+    _explore: &ExploreArgs,
+    run: Option<u64>,
+) -> Result<i32, String> {
+    let report = check(config.clone(), target.variant.program);
+    if let Some(f) = &report.failure {
+        if let FailureKind::Divergence { message } = &f.kind {
+            if matches!(config.strategy(), StrategyConfig::Replay(_)) {
+                return Err(format!(
+                    "the schedule does not fit {}: {} Was it recorded from another scenario or variant?",
+                    target.name(),
+                    message.trim_end()
+                ));
+            }
+        }
+    }
+    if json {
+        outln!("{}", report.to_json());
+    } else {
+        if !matches!(config.strategy(), StrategyConfig::Replay(_)) {
+            outln!(
+                "racelab replay {} {} --run {}",
+                target.name(),
+                exploration_flags(&config),
+                run.unwrap_or(0)
+            );
+        }
+        outln!("racelab replay {}: {config}", target.name());
+        match (&report.failure, &report.traced) {
+            (Some(f), _) => {
+                if Some(f.run) != run && run.is_some() {
+                    outln!("run {} failed before run {} was reached:", f.run, run.unwrap_or(0));
+                }
+                outln!("{}", f.kind);
+                outln!("schedule: {}", f.schedule);
+                outln!("trace:");
+                out!("{}", f.trace);
+            }
+            (None, Some(t)) => {
+                outln!("run {} passed", t.run);
+                if !t.cut_off.is_empty() {
+                    let names: Vec<&str> = t.cut_off.iter().map(|c| c.name.as_str()).collect();
+                    outln!("daemon threads cut off at the end: {}", names.join(", "));
+                }
+                outln!("schedule: {}", t.schedule);
+                outln!("trace:");
+                out!("{}", t.trace);
+            }
+            (None, None) => return Ok(EXIT_USAGE),
+        }
+    }
+    Ok(if report.failure.is_some() { EXIT_BUG } else { EXIT_OK })
+}

@@ -1,0 +1,136 @@
+//! The `racelab` command as a user runs it: exit codes, the printed replay command, errors.
+
+use std::process::{Command, Output};
+
+fn racelab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_racelab")).args(args).output().expect("racelab runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The `racelab replay ...` command a check printed, split into arguments.
+fn printed_replay_args(out: &str) -> Vec<String> {
+    let line =
+        out.lines().find_map(|l| l.trim().strip_prefix("replay: ")).expect("a replay command is printed");
+    let (head, schedule) = line.split_once(" --schedule ").expect("replay by schedule");
+    let mut args: Vec<String> = head.split_whitespace().skip(1).map(String::from).collect();
+    args.push("--schedule".into());
+    args.push(schedule.trim_matches('"').to_string());
+    args
+}
+
+fn trace_of(out: &str) -> String {
+    out.split_once("trace:\n")
+        .map(|(_, t)| t)
+        .unwrap_or("")
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn check_finds_the_bug_prints_settings_first_and_the_replay_reproduces_the_trace() {
+    let out = racelab(&["check", "lock-order/buggy"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("racelab check lock-order/buggy: strategy=dfs"), "{text}");
+    assert!(text.contains("wait-for cycle: worker-1 waits on Lock `lock_b` held by worker-2"), "{text}");
+
+    let args = printed_replay_args(&text);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let again = racelab(&args);
+    assert_eq!(again.status.code(), Some(1));
+    let replayed = stdout(&again);
+    assert_eq!(trace_of(&replayed), trace_of(&text));
+    assert!(!trace_of(&text).is_empty());
+    // Byte for byte, every time.
+    assert_eq!(stdout(&racelab(&args)), replayed);
+}
+
+#[test]
+fn check_all_gets_every_expected_verdict() {
+    let out = racelab(&["check", "--all"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("every verdict as expected"), "{text}");
+    assert!(!text.contains("NOT AS EXPECTED"), "{text}");
+}
+
+#[test]
+fn fixed_variant_exits_zero() {
+    let out = racelab(&["check", "lock-order/fixed"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("every interleaving explored"));
+}
+
+#[test]
+fn seeded_check_and_seeded_replay_agree() {
+    let out = racelab(&["check", "counter/buggy", "--strategy", "random", "--seed", "7", "--runs", "500"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    let run: String =
+        text.split("in run ").nth(1).unwrap().chars().take_while(char::is_ascii_digit).collect();
+    let replay = racelab(&["replay", "counter/buggy", "--seed", "7", "--run", &run]);
+    assert_eq!(replay.status.code(), Some(1));
+    assert_eq!(trace_of(&stdout(&replay)), trace_of(&text));
+}
+
+#[test]
+fn bad_input_gets_one_clear_line_and_exit_2() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["check", "lock-ordr"], "unknown scenario `lock-ordr` (did you mean `lock-order`?)"),
+        (&["check", "lock-order/nope"], "has no variant `nope`; its variants are: buggy, fixed"),
+        (&["replay", "lock-order/buggy", "--schedule", "v1 t0 x"], "malformed schedule: token 3 `x`"),
+        (
+            &["replay", "counter/buggy", "--schedule", "v1 t0 t1 t2*2"],
+            "the schedule does not fit counter/buggy",
+        ),
+        (&["check", "counter", "--depth", "3"], "--depth applies only to --strategy pct"),
+        (
+            &["check", "counter", "--strategy", "dfs", "--seed", "1"],
+            "--seed has no meaning for --strategy dfs",
+        ),
+        (&["check"], "nothing to check"),
+        (&["check", "--all", "counter"], "either --all or scenario names"),
+        (&["replay", "counter"], "replay needs one variant"),
+        (
+            &["replay", "counter/buggy", "--schedule", "v1", "--seed", "1"],
+            "--schedule replays exactly one recorded run",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = racelab(args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.starts_with("racelab: ") && err.contains(expected), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    let unknown_flag = racelab(&["check", "--bogus"]);
+    assert_eq!(unknown_flag.status.code(), Some(2));
+}
+
+#[test]
+fn list_json_is_valid_and_names_every_variant() {
+    let out = racelab(&["list", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    let ids: Vec<&str> = v.as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&"lock-order") && ids.contains(&"counter"), "{ids:?}");
+}
+
+#[test]
+fn replay_json_carries_the_trace() {
+    let out = racelab(&["replay", "lock-order/buggy", "--schedule", "v1 t0 t1 t2*2", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    assert_eq!(v["failure"]["kind"]["kind"], "deadlock");
+    assert!(v["failure"]["trace"]["events"].as_array().unwrap().len() >= 5);
+}

@@ -1,0 +1,58 @@
+//! Keeps the README honest: every `$ racelab ...` line of its session runs without a usage
+//! error, and the output it shows for the first one is what racelab prints.
+
+use std::process::Command;
+
+fn readme() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md")
+}
+
+fn run(line: &str) -> (Option<i32>, String) {
+    let args = shell_words(line);
+    let out = Command::new(env!("CARGO_BIN_EXE_racelab")).args(&args).output().expect("racelab runs");
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Splits a command line on spaces, keeping double-quoted parts together.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ' ' if !quoted => {
+                if !cur.is_empty() {
+                    words.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        words.push(cur);
+    }
+    words
+}
+
+#[test]
+fn every_session_command_runs() {
+    let text = readme();
+    let commands: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("$ racelab ")).collect();
+    assert!(commands.len() >= 4, "the README shows a session");
+    for c in commands {
+        let (code, _) = run(c);
+        assert!(matches!(code, Some(0) | Some(1)), "README command `racelab {c}` exited {code:?}");
+    }
+}
+
+#[test]
+fn first_session_output_is_what_racelab_prints() {
+    let text = readme();
+    let session = text.split("```console\n").nth(1).expect("a console block");
+    let mut lines = session.lines();
+    let first = lines.next().and_then(|l| l.strip_prefix("$ racelab ")).expect("it starts with a command");
+    let shown: Vec<&str> = lines.take_while(|l| !l.starts_with("$ ")).collect();
+    let (_, printed) = run(first);
+    assert_eq!(printed.trim_end(), shown.join("\n").trim_end(), "the README's session is out of date");
+}

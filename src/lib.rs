@@ -32,10 +32,14 @@
 //! The crate re-exports the engine (`racelab-sim`) and the primitives (`racelab-primitives`);
 //! the `racelab` binary runs the built-in scenario catalog (`racelab-scenarios`).
 
-pub use racelab_primitives::{Condition, Lock, LockGuard, Shared, WakeOrder};
+pub use racelab_primitives::{
+    AnyLock, AsyncResult, Barrier, BarrierBuilder, BoundedSemaphore, Condition, Event, Lock, LockGuard,
+    Process, ProcessQueue, PutError, Queue, QueueError, QueueKind, RLock, Semaphore, SemaphoreGuard, Shared,
+    ThreadPool, Timer, WakeOrder,
+};
 pub use racelab_sim::{
-    check, replay, BlockedThread, Choice, ChoiceKind, Config, Deadlock, Event, Failure, FailureKind,
-    ObjectId, ObjectRef, ParseScheduleError, Report, Schedule, StrategyConfig, ThreadId, ThreadRef, Trace,
+    check, replay, BlockedThread, Choice, ChoiceKind, Config, Deadlock, Failure, FailureKind, ObjectId,
+    ObjectRef, ParseScheduleError, Report, Schedule, Semantics, StrategyConfig, ThreadId, ThreadRef, Trace,
     VirtualTime,
 };
 
@@ -48,6 +52,8 @@ pub mod thread {
 
 pub use racelab_sim::rt::Misuse;
 pub use racelab_sim::thread::choose;
+/// One line of a [`Trace`] (named so it does not clash with the [`Event`] primitive).
+pub use racelab_sim::Event as TraceEvent;
 
 /// The README's Rust examples, compiled and run as doctests so the README stays true.
 #[cfg(doctest)]

@@ -1,9 +1,9 @@
-//! `Condition`: Python's `threading.Condition` over a [`Lock`].
+//! `Condition`: Python's `threading.Condition` over a [`Lock`](crate::Lock) or an [`RLock`].
 //!
 //! `wait` is two steps, as in CPython: (1) join the tail of the waiter list, release the lock
-//! and block, in one atomic step; (2) once notified or timed out, re-acquire the lock, which
-//! contends like any acquire. Between (1) and (2) anything can happen, which is how a stolen
-//! wake-up arises:
+//! (every level of an RLock) and block, in one atomic step; (2) once notified or timed out,
+//! re-acquire the lock, which contends like any acquire. Between (1) and (2) anything can
+//! happen, which is how a stolen wake-up arises:
 //!
 //! ```text
 //! consumer-1            consumer-2            producer
@@ -20,29 +20,33 @@
 //!   items.pop()   <- IndexError: the `if` should have been a `while`
 //! ```
 //!
-//! `notify(n)` wakes the `n` oldest waiters (CPython is FIFO); the notification is not
-//! remembered when nobody waits. The ownership check is CPython's weak one for a plain Lock: it
-//! asks only whether the lock is locked, not who holds it.
+//! `notify(n)` wakes the `n` oldest waiters (CPython is FIFO; with adversarial wake-ups on, any
+//! `n`). The notification is not remembered when nobody waits: the condition notes it, so a
+//! deadlock report can say "last notify at step 41 woke nobody". A wait may also wake
+//! spuriously (a recorded choice, within the run's budget): the docs allow it, and it is how
+//! racelab catches a wait guarded by `if` with a single consumer. The ownership check is
+//! CPython's: exact for an RLock, merely "is it locked" for a plain Lock.
 
 use std::fmt;
 use std::time::Duration;
 
 use racelab_sim::rt::{self, Misuse, ObjectHandle, Wakeup};
+use racelab_sim::ThreadId;
 
-use crate::lock::{Lock, LockGuard, Patience};
-use crate::wait_list::{WaitList, WakeOrder};
+use crate::lock::{AnyLock, LockGuard, Patience};
+use crate::rlock::RLock;
+use crate::wait_list::{cpython_fifo, WaitList};
 
 #[derive(Debug, Default)]
 struct ConditionState {
     waiters: WaitList,
 }
 
-/// A Python `threading.Condition` over a [`Lock`]. It is a handle: copies refer to the same
-/// condition.
+/// A Python `threading.Condition`. It is a handle: copies refer to the same condition.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Condition {
     obj: ObjectHandle,
-    lock: Lock,
+    lock: AnyLock,
 }
 
 impl fmt::Debug for Condition {
@@ -51,50 +55,76 @@ impl fmt::Debug for Condition {
     }
 }
 
+impl Default for Condition {
+    /// `Condition()`: over a new RLock, as in Python.
+    fn default() -> Self {
+        Condition::new(RLock::new())
+    }
+}
+
 impl Condition {
-    /// A condition over `lock` (several conditions may share one lock, as `queue.Queue` does).
-    pub fn new(lock: Lock) -> Self {
-        Condition { obj: rt::register("Condition", None, ConditionState::default()), lock }
+    /// A condition over `lock`, a [`Lock`](crate::Lock) or an [`RLock`] (several conditions may share one
+    /// lock, as `queue.Queue` does).
+    pub fn new(lock: impl Into<AnyLock>) -> Self {
+        Condition { obj: rt::register("Condition", None, ConditionState::default()), lock: lock.into() }
     }
 
     /// A named condition over `lock`.
-    pub fn named(name: impl Into<String>, lock: Lock) -> Self {
-        Condition { obj: rt::register("Condition", Some(name.into()), ConditionState::default()), lock }
+    pub fn named(name: impl Into<String>, lock: impl Into<AnyLock>) -> Self {
+        Condition {
+            obj: rt::register("Condition", Some(name.into()), ConditionState::default()),
+            lock: lock.into(),
+        }
     }
 
     /// The underlying lock.
-    pub fn lock_object(&self) -> Lock {
+    pub fn lock_object(&self) -> AnyLock {
         self.lock
     }
 
     /// Acquires the underlying lock and returns its guard: Python's `with cond:`.
     pub fn lock(&self) -> LockGuard {
-        self.lock.lock()
+        match self.lock {
+            AnyLock::Lock(l) => l.lock(),
+            AnyLock::RLock(r) => r.lock(),
+        }
     }
 
     /// Acquires the underlying lock.
     pub fn acquire(&self) -> bool {
-        self.lock.acquire()
+        match self.lock {
+            AnyLock::Lock(l) => l.acquire(),
+            AnyLock::RLock(r) => r.acquire(),
+        }
     }
 
     /// Releases the underlying lock.
     pub fn release(&self) {
-        self.lock.release()
+        match self.lock {
+            AnyLock::Lock(l) => l.release(),
+            AnyLock::RLock(r) => r.release(),
+        }
     }
 
-    /// Waits until notified. Returns true. Waiting without holding the lock is Python's
-    /// `RuntimeError: cannot wait on un-acquired lock`.
+    /// Waits until notified (or woken spuriously). Returns true. Waiting without holding the
+    /// lock is Python's `RuntimeError: cannot wait on un-acquired lock`.
     pub fn wait(&self) -> bool {
-        self.wait_until(None)
+        self.raise(self.try_wait_until(None))
     }
 
     /// Waits until notified or until `timeout` of virtual time has passed; false on timeout.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.wait_until(Some(timeout))
+        self.raise(self.try_wait_until(Some(timeout)))
+    }
+
+    /// `wait`, returning Python's error instead of raising it.
+    pub fn try_wait(&self, timeout: Option<Duration>) -> Result<bool, Misuse> {
+        self.try_wait_until(timeout)
     }
 
     /// Waits until `predicate` holds, re-checking after every wake-up: Python's `wait_for`.
-    /// Returns the predicate's last value.
+    /// Returns the predicate's last value. (The predicate is checked first, without the
+    /// ownership check, as in CPython.)
     pub fn wait_for(&self, mut predicate: impl FnMut() -> bool) -> bool {
         let mut result = predicate();
         while !result {
@@ -125,96 +155,125 @@ impl Condition {
         self.notify_n(1)
     }
 
-    /// Wakes up to `n` of the oldest waiters. Notifying without holding the lock is Python's
+    /// Wakes up to `n` waiters, oldest first. Notifying without holding the lock is Python's
     /// `RuntimeError: cannot notify on un-acquired lock`.
     pub fn notify_n(&self, n: usize) {
-        rt::schedule_point();
-        self.check_locked("cannot notify on un-acquired lock");
-        let state = rt::state::<ConditionState>(self.obj);
-        let mut woken = Vec::new();
-        for _ in 0..n {
-            let mut s = state.borrow_mut();
-            if s.waiters.is_empty() {
-                break;
-            }
-            let i = WaitList::pick(s.waiters.len(), WakeOrder::Fifo);
-            woken.push(s.waiters.wake_at(i));
-        }
-        rt::event("notify", Some(self.obj), || describe_woken(&woken));
+        let r = self.try_notify(Some(n));
+        self.raise(r)
     }
 
     /// Wakes every waiter.
     pub fn notify_all(&self) {
+        let r = self.try_notify(None);
+        self.raise(r)
+    }
+
+    /// `notify(n)` (`None`: all), returning Python's error instead of raising it.
+    pub fn try_notify(&self, n: Option<usize>) -> Result<(), Misuse> {
         rt::schedule_point();
-        self.check_locked("cannot notify on un-acquired lock");
+        self.check_owned("cannot notify on un-acquired lock")?;
         let state = rt::state::<ConditionState>(self.obj);
-        let mut woken = Vec::new();
-        loop {
-            let mut s = state.borrow_mut();
-            if s.waiters.is_empty() {
+        let order = cpython_fifo();
+        let mut woken: Vec<(ThreadId, bool)> = Vec::new();
+        while n.is_none_or(|n| woken.len() < n) {
+            let len = state.borrow().waiters.len();
+            if len == 0 {
                 break;
             }
-            woken.push(s.waiters.wake_at(0));
+            let i = if n.is_none() { 0 } else { WaitList::pick(len, order) };
+            woken.push(state.borrow_mut().waiters.wake_at(i));
         }
-        rt::event("notify_all", Some(self.obj), || describe_woken(&woken));
+        let op = if n.is_none() { "notify_all" } else { "notify" };
+        if woken.is_empty() {
+            let (step, who) = (rt::step(), rt::thread_name(rt::current()));
+            rt::set_note(self.obj, || format!("its last {op} (step {step}, by {who}) woke nobody"));
+        } else {
+            rt::clear_note(self.obj);
+        }
+        rt::event(op, Some(self.obj), || describe_woken(&woken));
+        Ok(())
     }
 
-    fn check_locked(&self, message: &'static str) {
-        if !self.lock.locked() {
-            rt::event("misuse", Some(self.obj), || format!("RuntimeError: {message}"));
-            rt::raise(Misuse::new("RuntimeError", message));
+    fn raise<T>(&self, r: Result<T, Misuse>) -> T {
+        match r {
+            Ok(v) => v,
+            Err(m) => rt::raise(m),
         }
     }
 
-    fn wait_until(&self, timeout: Option<Duration>) -> bool {
+    fn check_owned(&self, message: &'static str) -> Result<(), Misuse> {
+        let owned = match self.lock {
+            AnyLock::Lock(l) => l.locked(),
+            AnyLock::RLock(r) => r.is_owned(),
+        };
+        if owned {
+            return Ok(());
+        }
+        rt::event("misuse", Some(self.obj), || format!("RuntimeError: {message}"));
+        Err(Misuse::new("RuntimeError", message))
+    }
+
+    fn try_wait_until(&self, timeout: Option<Duration>) -> Result<bool, Misuse> {
         rt::schedule_point();
-        self.check_locked("cannot wait on un-acquired lock");
+        self.check_owned("cannot wait on un-acquired lock")?;
         let me = rt::current();
         let state = rt::state::<ConditionState>(self.obj);
         state.borrow_mut().waiters.push(me);
-        // Step (1): join the waiters, release the lock, block, all in this one step.
-        if let Err(m) = self.lock.release_now() {
-            rt::raise(m);
-        }
+        // Step (1): join the waiters, release the lock (every level), block: one step.
+        let levels = match self.lock {
+            AnyLock::Lock(l) => l.release_now(false).map(|()| 1)?,
+            AnyLock::RLock(r) => r.release_levels(true, false)?,
+        };
+        let lock_name = match self.lock {
+            AnyLock::Lock(l) => rt::object_name(l.handle()),
+            AnyLock::RLock(r) => rt::object_name(r.handle()),
+        };
         rt::event("wait", Some(self.obj), || match timeout {
-            Some(t) => format!("released {}, waiting, timeout {:?}", rt::object_name(self.lock.handle()), t),
-            None => format!("released {}, waiting", rt::object_name(self.lock.handle())),
+            Some(t) => format!("released {lock_name}, waiting, timeout {t:?}"),
+            None => format!("released {lock_name}, waiting"),
         });
-        let deadline = timeout.map(|t| rt::now().after(t));
-        let notified = match rt::block(Some(self.obj), deadline) {
-            Wakeup::Woken => true,
-            Wakeup::TimedOut => {
-                state.borrow_mut().waiters.remove(me);
-                false
+        let how = if rt::spurious_wakeup() {
+            // Woken without a notify: the thread leaves the waiter list at once and runs
+            // whenever the scheduler lets it.
+            state.borrow_mut().waiters.remove(me);
+            "woken spuriously (no notify)"
+        } else {
+            let deadline = timeout.map(|t| rt::now().after(t));
+            match rt::block(Some(self.obj), deadline) {
+                Wakeup::Woken => "notified",
+                Wakeup::TimedOut => {
+                    state.borrow_mut().waiters.remove(me);
+                    "timed out"
+                }
             }
         };
         // Step (2): re-acquire, contending like any acquire.
-        self.lock.acquire_now(Patience::Until(None));
-        rt::event("wait", Some(self.obj), || {
-            if notified {
-                "notified, re-acquired".into()
-            } else {
-                "timed out, re-acquired".into()
+        match self.lock {
+            AnyLock::Lock(l) => {
+                l.acquire_now(Patience::Until(None));
             }
-        });
-        notified
+            AnyLock::RLock(r) => {
+                r.acquire_now(Patience::Until(None), levels);
+            }
+        }
+        rt::event("wait", Some(self.obj), || format!("{how}, re-acquired"));
+        Ok(how != "timed out")
     }
 }
 
-fn describe_woken(woken: &[(racelab_sim::ThreadId, bool)]) -> String {
+fn describe_woken(woken: &[(ThreadId, bool)]) -> String {
     if woken.is_empty() {
         return "woke nobody".into();
     }
-    let names: Vec<String> =
-        woken
-            .iter()
-            .map(|&(t, really)| {
-                if really {
-                    rt::thread_name(t)
-                } else {
-                    format!("{} (already timed out)", rt::thread_name(t))
-                }
-            })
-            .collect();
+    let names: Vec<String> = woken
+        .iter()
+        .map(|&(t, really)| {
+            if really {
+                rt::thread_name(t)
+            } else {
+                format!("{} (already timed out: the notify is spent on it)", rt::thread_name(t))
+            }
+        })
+        .collect();
     format!("woke {}", names.join(", "))
 }

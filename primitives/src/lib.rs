@@ -6,12 +6,28 @@
 //! Primitives are handles (`Copy`): their state lives inside the run, so a copy moved into
 //! another thread refers to the same object, like a Python reference.
 
+mod barrier;
 mod condition;
+mod event;
 mod lock;
+mod pool;
+mod process;
+mod queue;
+mod rlock;
+mod semaphore;
 mod shared;
+mod timer;
 mod wait_list;
 
+pub use barrier::{Barrier, BarrierBuilder};
 pub use condition::Condition;
-pub use lock::{Lock, LockGuard};
+pub use event::Event;
+pub use lock::{AnyLock, Lock, LockGuard};
+pub use pool::{AsyncResult, ThreadPool};
+pub use process::{Process, ProcessQueue};
+pub use queue::{PutError, Queue, QueueError, QueueKind};
+pub use rlock::RLock;
+pub use semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard};
 pub use shared::Shared;
+pub use timer::Timer;
 pub use wait_list::WakeOrder;

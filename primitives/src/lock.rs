@@ -12,7 +12,7 @@ use std::time::Duration;
 use racelab_sim::rt::{self, Misuse, ObjectHandle, Wakeup};
 use racelab_sim::{ThreadId, VirtualTime};
 
-use crate::wait_list::{WaitList, WakeOrder};
+use crate::wait_list::{wake_one, WaitList, WakeOrder};
 
 #[derive(Debug, Default)]
 struct LockState {
@@ -74,7 +74,7 @@ impl Lock {
     /// Acquires and returns a guard that releases on drop: Python's `with lock:`.
     pub fn lock(&self) -> LockGuard {
         self.acquire();
-        LockGuard { lock: *self }
+        LockGuard { lock: AnyLock::Lock(*self) }
     }
 
     /// Releases the lock. Releasing an unlocked lock is Python's
@@ -88,7 +88,7 @@ impl Lock {
     /// Releases the lock, or returns Python's error if it is not locked.
     pub fn try_release(&self) -> Result<(), Misuse> {
         rt::schedule_point();
-        self.release_now()
+        self.release_now(true)
     }
 
     /// True when some thread holds the lock.
@@ -145,7 +145,8 @@ impl Lock {
     }
 
     /// The release itself, after its scheduling point.
-    pub(crate) fn release_now(&self) -> Result<(), Misuse> {
+    /// `traced`: false inside a condition wait, whose own event says it released the lock.
+    pub(crate) fn release_now(&self, traced: bool) -> Result<(), Misuse> {
         let state = rt::state::<LockState>(self.obj);
         let (holder, waiters) = {
             let mut s = state.borrow_mut();
@@ -158,20 +159,14 @@ impl Lock {
         };
         rt::remove_holder(self.obj, holder);
         // Wake one waiter that is really asleep: one whose timeout already fired is leaving anyway.
-        let mut woke = None;
-        let mut left = waiters;
-        while left > 0 && woke.is_none() {
-            let i = WaitList::pick(left, WakeOrder::Any);
-            let (t, woken) = state.borrow_mut().waiters.wake_at(i);
-            if woken {
-                woke = Some(t);
-            }
-            left -= 1;
+        // Who gets the lock next is open in CPython: any waiter, and a newcomer may barge in.
+        let woke = if waiters > 0 { wake_one(&state, |s| &mut s.waiters, WakeOrder::Any) } else { None };
+        if traced {
+            rt::event("release", Some(self.obj), || match woke {
+                Some(t) => format!("ok, woke {}", rt::thread_name(t)),
+                None => "ok".into(),
+            });
         }
-        rt::event("release", Some(self.obj), || match woke {
-            Some(t) => format!("ok, woke {}", rt::thread_name(t)),
-            None => "ok".into(),
-        });
         Ok(())
     }
 }
@@ -182,10 +177,40 @@ impl Default for Lock {
     }
 }
 
-/// Holds a [`Lock`] until dropped: Python's `with lock:` block.
+/// A Lock or an RLock: what a guard releases and what a Condition sits on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnyLock {
+    /// A [`Lock`].
+    Lock(Lock),
+    /// An [`RLock`](crate::RLock).
+    RLock(crate::RLock),
+}
+
+impl AnyLock {
+    pub(crate) fn try_release(self) -> Result<(), Misuse> {
+        match self {
+            AnyLock::Lock(l) => l.try_release(),
+            AnyLock::RLock(r) => r.try_release(),
+        }
+    }
+}
+
+impl From<Lock> for AnyLock {
+    fn from(l: Lock) -> Self {
+        AnyLock::Lock(l)
+    }
+}
+
+impl From<crate::RLock> for AnyLock {
+    fn from(r: crate::RLock) -> Self {
+        AnyLock::RLock(r)
+    }
+}
+
+/// Holds a lock until dropped: Python's `with lock:` block.
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct LockGuard {
-    lock: Lock,
+    pub(crate) lock: AnyLock,
 }
 
 impl fmt::Debug for LockGuard {

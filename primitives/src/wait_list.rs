@@ -5,6 +5,7 @@
 //! the primitive follows CPython's documented FIFO order (Condition). Waking goes through the
 //! runtime, which refuses to wake a thread that is not blocked.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 
 use racelab_sim::rt;
@@ -63,5 +64,35 @@ impl WaitList {
     pub fn wake_at(&mut self, index: usize) -> (ThreadId, bool) {
         let t = self.threads.remove(index).expect("racelab invariant: waking a waiter that is not there");
         (t, rt::wake(t))
+    }
+}
+
+/// Wakes one waiter of `list(state)` that is really asleep, picking by `order`; waiters whose
+/// timeout already fired are dropped from the list on the way (they are leaving anyway).
+/// Returns the thread woken, if any.
+pub(crate) fn wake_one<S>(
+    state: &RefCell<S>,
+    list: impl Fn(&mut S) -> &mut WaitList,
+    order: WakeOrder,
+) -> Option<ThreadId> {
+    loop {
+        let len = list(&mut state.borrow_mut()).len();
+        if len == 0 {
+            return None;
+        }
+        let i = WaitList::pick(len, order);
+        let (t, woken) = list(&mut state.borrow_mut()).wake_at(i);
+        if woken {
+            return Some(t);
+        }
+    }
+}
+
+/// The order for wake-ups that CPython makes FIFO: FIFO, or any waiter in adversarial mode.
+pub(crate) fn cpython_fifo() -> WakeOrder {
+    if rt::adversarial_wakeups() {
+        WakeOrder::Any
+    } else {
+        WakeOrder::Fifo
     }
 }

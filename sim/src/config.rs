@@ -38,6 +38,29 @@ pub struct Config {
     pub(crate) max_steps: u64,
     pub(crate) stack_size: usize,
     pub(crate) trace_run: Option<u64>,
+    pub(crate) semantics: Semantics,
+}
+
+/// Where primitives may go beyond what CPython does today but Python's documentation allows.
+/// Both are scheduler choices, recorded in the schedule like any other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Semantics {
+    /// At most this many spurious wake-ups of `Condition.wait` per run (0: CPython-exact).
+    /// A spurious wake-up makes `wait` return as if notified; it catches a wait guarded by
+    /// `if` instead of `while`.
+    pub spurious_wakeups: u32,
+    /// When true, `notify` and semaphore releases may wake any waiter, not the oldest
+    /// (the docs promise no order; CPython is FIFO).
+    pub adversarial_wakeups: bool,
+}
+
+/// Default spurious wake-up budget per run.
+pub const DEFAULT_SPURIOUS_WAKEUPS: u32 = 1;
+
+impl Default for Semantics {
+    fn default() -> Self {
+        Semantics { spurious_wakeups: DEFAULT_SPURIOUS_WAKEUPS, adversarial_wakeups: false }
+    }
 }
 
 /// Default runs for `random` and `pct`.
@@ -52,7 +75,14 @@ pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 impl Config {
     fn with(strategy: StrategyConfig, runs: u64) -> Self {
         let trace_run = matches!(strategy, StrategyConfig::Replay(_)).then_some(0);
-        Config { strategy, runs, max_steps: DEFAULT_MAX_STEPS, stack_size: DEFAULT_STACK_SIZE, trace_run }
+        Config {
+            strategy,
+            runs,
+            max_steps: DEFAULT_MAX_STEPS,
+            stack_size: DEFAULT_STACK_SIZE,
+            trace_run,
+            semantics: Semantics::default(),
+        }
     }
 
     /// Random scheduling from `seed`, [`DEFAULT_RUNS`] runs.
@@ -95,6 +125,24 @@ impl Config {
             *preemption_bound = Some(bound);
         }
         self
+    }
+
+    /// At most `n` spurious `Condition.wait` wake-ups per run (default 1; 0 is CPython-exact).
+    pub fn spurious_wakeups(mut self, n: u32) -> Self {
+        self.semantics.spurious_wakeups = n;
+        self
+    }
+
+    /// Lets `notify` and semaphore releases wake any waiter instead of the oldest (default
+    /// off: CPython's FIFO order).
+    pub fn adversarial_wakeups(mut self, on: bool) -> Self {
+        self.semantics.adversarial_wakeups = on;
+        self
+    }
+
+    /// The primitive semantics in force.
+    pub fn semantics(&self) -> Semantics {
+        self.semantics
     }
 
     /// Records the schedule and trace of run `run` (counted from 0) into
@@ -158,6 +206,13 @@ impl fmt::Display for Config {
             }
             StrategyConfig::Replay(s) => write!(f, "strategy=replay schedule=\"{s}\"")?,
         }
-        write!(f, " runs={} max-steps={}", self.runs, self.max_steps)
+        write!(
+            f,
+            " runs={} max-steps={} spurious-wakeups={} adversarial-wakeups={}",
+            self.runs,
+            self.max_steps,
+            self.semantics.spurious_wakeups,
+            if self.semantics.adversarial_wakeups { "on" } else { "off" }
+        )
     }
 }

@@ -63,7 +63,11 @@ fn run_once<F>(
 where
     F: Fn() + Send + Sync + 'static,
 {
-    let mut model = RunModel::new(strategy.take().expect("strategy present between runs"), config.max_steps);
+    let mut model = RunModel::new(
+        strategy.take().expect("strategy present between runs"),
+        config.max_steps,
+        config.semantics,
+    );
     model.reset(run, NEXT_NONCE.fetch_add(1, Ordering::Relaxed), tracing);
     rt::install(model);
     let p = Arc::clone(program);

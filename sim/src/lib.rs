@@ -19,7 +19,7 @@ pub mod thread;
 pub mod trace;
 
 pub use clock::VirtualTime;
-pub use config::{Config, StrategyConfig};
+pub use config::{Config, Semantics, StrategyConfig};
 pub use explore::{check, replay};
 pub use ids::{ObjectId, ThreadId};
 pub use report::{BlockedThread, Deadlock, Failure, FailureKind, ObjectRef, Report, ThreadRef, TracedRun};

@@ -21,11 +21,17 @@ pub struct ThreadRef {
     pub id: ThreadId,
     /// The thread's name.
     pub name: String,
+    /// True when the thread was cut off by `terminate()` (a process-style worker).
+    pub terminated: bool,
 }
 
 impl fmt::Display for ThreadRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.name)
+        if self.terminated {
+            write!(f, "{} (terminated)", self.name)
+        } else {
+            write!(f, "{}", self.name)
+        }
     }
 }
 
@@ -61,6 +67,9 @@ pub struct BlockedThread {
     pub held_by: Vec<ThreadRef>,
     /// What the blocked thread itself holds.
     pub holds: Vec<ObjectRef>,
+    /// What the object's history says about why nobody will wake the thread, when the
+    /// primitive knows ("last notify at step 41 woke nobody").
+    pub note: Option<String>,
 }
 
 /// Every live thread is blocked and no timeout is pending.
@@ -225,12 +234,15 @@ impl fmt::Display for Deadlock {
             if b.held_by.is_empty() {
                 write!(f, " (held by nobody)")?;
             } else {
-                let holders: Vec<&str> = b.held_by.iter().map(|t| t.name.as_str()).collect();
+                let holders: Vec<String> = b.held_by.iter().map(|t| t.to_string()).collect();
                 write!(f, " (held by {})", holders.join(", "))?;
             }
             if !b.holds.is_empty() {
                 let held: Vec<String> = b.holds.iter().map(|o| o.to_string()).collect();
                 write!(f, "; it holds {}", held.join(", "))?;
+            }
+            if let Some(note) = &b.note {
+                write!(f, "; {note}")?;
             }
             writeln!(f)?;
         }

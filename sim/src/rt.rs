@@ -150,6 +150,12 @@ pub fn unwinding() -> bool {
     std::thread::panicking() || with(|m| m.tearing_down)
 }
 
+/// True while the executor unwinds the threads of a finished run. Code that catches panics
+/// (a thread pool running tasks) must let those unwinds through: resume them.
+pub fn tearing_down() -> bool {
+    with(|m| m.tearing_down)
+}
+
 // ----- the API for primitives -----
 
 /// Registers a new object of `kind` (`"Lock"`, `"Condition"`...) with the current run, holding
@@ -222,8 +228,29 @@ pub fn block(on: Option<ObjectHandle>, deadline: Option<VirtualTime>) -> Wakeup 
 /// Makes `t`, blocked, runnable again. Returns false when `t` had already timed out and not yet
 /// run: its timeout stands, and the wake-up is spent on it (as in Python, where a notify can
 /// pick a waiter whose timeout has expired).
+///
+/// When `t`'s timeout fired at this same virtual instant and `t` has not run yet, which came
+/// first is a recorded choice (`o0`: the wake-up, `o1`: the timeout), as in CPython where both
+/// orders happen.
 pub fn wake(t: ThreadId) -> bool {
+    if with(|m| m.timed_out_pending(t) && !m.tearing_down) && !std::thread::panicking() {
+        let timeout_first = choose(ChoiceKind::Timeout, 2) == 1;
+        if !timeout_first {
+            with(|m| m.wake_instead_of_timeout(t));
+        }
+        return !timeout_first;
+    }
     with(|m| m.wake(t))
+}
+
+/// Says why the current thread's coming wait may never end ("it is empty: 3 put, 3 taken"),
+/// for a deadlock report. It holds until the thread resumes.
+pub fn set_wait_note(note: impl FnOnce() -> String) {
+    let note = note();
+    with(|m| {
+        let cur = m.current.index();
+        m.threads[cur].wait_note = Some(note);
+    })
 }
 
 /// Asks the scheduler to pick one of `options` alternatives of a `kind` decision, and records
@@ -243,6 +270,61 @@ pub fn choose(kind: ChoiceKind, options: usize) -> usize {
             }
         }
     }
+}
+
+/// Decides whether a condition wait about to block wakes spuriously instead: a recorded
+/// choice while the run's spurious wake-up budget lasts, never after.
+pub fn spurious_wakeup() -> bool {
+    let allowed = with(|m| m.spurious_left > 0 && !m.tearing_down);
+    if !allowed || std::thread::panicking() {
+        return false;
+    }
+    let spurious = choose(ChoiceKind::Spurious, 2) == 1;
+    if spurious {
+        with(|m| m.spurious_left -= 1);
+    }
+    spurious
+}
+
+/// True when wake-ups that CPython orders FIFO may pick any waiter (a recorded choice).
+pub fn adversarial_wakeups() -> bool {
+    with(|m| m.semantics.adversarial_wakeups)
+}
+
+/// Leaves a note on `obj` for deadlock reports: what its history says about why a thread
+/// blocked on it will never be woken. The latest note replaces the previous one.
+pub fn set_note(obj: ObjectHandle, note: impl FnOnce() -> String) {
+    let note = note();
+    with(|m| {
+        let id = object_id(m, obj);
+        m.objects[id.index()].note = Some(note);
+    })
+}
+
+/// Clears the note on `obj`.
+pub fn clear_note(obj: ObjectHandle) {
+    with(|m| {
+        let id = object_id(m, obj);
+        m.objects[id.index()].note = None;
+    })
+}
+
+/// The current step number (for notes and messages).
+pub fn step() -> u64 {
+    with(|m| m.step)
+}
+
+/// Cuts thread `t` off between two steps, as `Process.terminate()` does: it never runs again,
+/// whatever it holds stays held, its joiners are released. Returns false if it had finished.
+/// A thread terminating itself stops here.
+pub fn kill(t: ThreadId) -> bool {
+    let (killed, me) = with(|m| (m.kill(t), m.current == t));
+    if me && killed {
+        loop {
+            suspend();
+        }
+    }
+    killed
 }
 
 /// The virtual clock.

@@ -12,6 +12,7 @@ use std::rc::Rc;
 use corosensei::Yielder;
 
 use crate::clock::VirtualTime;
+use crate::config::Semantics;
 use crate::ids::{ObjectId, ThreadId};
 use crate::report::{BlockedThread, Deadlock, FailureKind, ObjectRef, ThreadRef};
 use crate::schedule::{Choice, ChoiceKind};
@@ -47,6 +48,11 @@ pub(crate) struct ThreadSlot {
     pub yielder: *const Yielder<(), ()>,
     /// The object other threads block on to join this one.
     pub object: ObjectId,
+    /// Cut off by `terminate()`: finished for everyone else, never resumed again.
+    pub killed: bool,
+    /// Why the thread's current wait may never end, as its primitive sees it; cleared when it
+    /// resumes.
+    pub wait_note: Option<String>,
 }
 
 pub(crate) struct ObjectSlot {
@@ -56,6 +62,9 @@ pub(crate) struct ObjectSlot {
     pub ordinal: u32,
     /// Threads holding the object (a lock's owner, a semaphore's permit holders...).
     pub holders: Vec<ThreadId>,
+    /// What a primitive wants a deadlock report to say about it ("last notify at step 41
+    /// woke nobody").
+    pub note: Option<String>,
     /// For a thread's join object: the thread, whose name it takes.
     pub thread: Option<ThreadId>,
     /// The primitive's own state, a `RefCell<S>` of its choosing (see `rt::register`).
@@ -110,6 +119,10 @@ pub(crate) struct RunModel {
     /// True while the executor unwinds the coroutines of a finished run: green-thread code
     /// then runs only destructors, which must not switch threads or make decisions.
     pub tearing_down: bool,
+    /// Primitive semantics for this exploration.
+    pub semantics: Semantics,
+    /// Spurious wake-ups the run may still inject.
+    pub spurious_left: u32,
     /// Why the run ended, between `next` returning `Next::End` and `take_end`.
     ended: Option<RunEnd>,
     /// Threads spawned whose coroutine has not started yet.
@@ -120,8 +133,10 @@ pub(crate) struct RunModel {
 }
 
 impl RunModel {
-    pub fn new(strategy: Box<dyn Strategy>, max_steps: u64) -> Self {
+    pub fn new(strategy: Box<dyn Strategy>, max_steps: u64, semantics: Semantics) -> Self {
         RunModel {
+            semantics,
+            spurious_left: semantics.spurious_wakeups,
             run: 0,
             nonce: 0,
             threads: Vec::new(),
@@ -159,6 +174,7 @@ impl RunModel {
         self.failure = None;
         self.tearing_down = false;
         self.ended = None;
+        self.spurious_left = self.semantics.spurious_wakeups;
         self.unstarted = 0;
         self.live_non_daemons = 0;
     }
@@ -177,7 +193,15 @@ impl RunModel {
     ) -> ObjectId {
         let ordinal = 1 + self.objects.iter().filter(|o| o.kind == kind).count() as u32;
         let id = ObjectId(u32::try_from(self.objects.len()).expect("fewer than 2^32 objects per run"));
-        self.objects.push(ObjectSlot { kind, name, ordinal, holders: Vec::new(), thread: None, state });
+        self.objects.push(ObjectSlot {
+            kind,
+            name,
+            ordinal,
+            holders: Vec::new(),
+            note: None,
+            thread: None,
+            state,
+        });
         id
     }
 
@@ -225,6 +249,8 @@ impl RunModel {
             body: Some(body),
             yielder: std::ptr::null(),
             object,
+            killed: false,
+            wait_note: None,
         });
         self.set_state(id, RunState::Runnable { pending: None });
         id
@@ -249,7 +275,7 @@ impl RunModel {
     }
 
     pub fn thread_ref(&self, t: ThreadId) -> ThreadRef {
-        ThreadRef { id: t, name: self.thread_name(t) }
+        ThreadRef { id: t, name: self.thread_name(t), terminated: self.threads[t.index()].killed }
     }
 
     /// A thread's name: the one it was given, else `main` or Python's `Thread-<n>`.
@@ -279,6 +305,7 @@ impl RunModel {
         match slot.state {
             RunState::Runnable { pending: Some(w) } => {
                 slot.state = RunState::Runnable { pending: None };
+                slot.wait_note = None;
                 debug_assert!(self.runnable.contains(&self.current));
                 w
             }
@@ -286,6 +313,18 @@ impl RunModel {
                 panic!("racelab invariant: thread {} resumed from a block while {other:?}", self.current)
             }
         }
+    }
+
+    /// True when `t` timed out at this instant and has not run yet: a wake-up now races its
+    /// timeout.
+    pub fn timed_out_pending(&self, t: ThreadId) -> bool {
+        self.threads[t.index()].state == RunState::Runnable { pending: Some(Wakeup::TimedOut) }
+    }
+
+    /// The wake-up won the race against `t`'s timeout at the same instant.
+    pub fn wake_instead_of_timeout(&mut self, t: ThreadId) {
+        assert!(self.timed_out_pending(t), "racelab invariant: no timeout to override on {t}");
+        self.threads[t.index()].state = RunState::Runnable { pending: Some(Wakeup::Woken) };
     }
 
     /// Makes a blocked thread runnable. Returns false, changing nothing, when the thread has
@@ -298,6 +337,8 @@ impl RunModel {
                 true
             }
             RunState::Runnable { pending: Some(Wakeup::TimedOut) } => false,
+            // A terminated process-style worker: a wake-up meant for it is spent on it.
+            RunState::Finished if slot.killed => false,
             // Destructors of unwound threads may release what others wait on; nothing runs
             // after teardown, so a stale wake-up there changes nothing.
             _ if self.tearing_down => false,
@@ -308,7 +349,27 @@ impl RunModel {
     }
 
     pub fn finish_current(&mut self) {
-        let cur = self.current;
+        self.finish(self.current);
+    }
+
+    /// Cuts thread `t` off where it stands: it never runs again, what it holds stays held, and
+    /// threads joining it are released. Returns false if it had already finished.
+    pub fn kill(&mut self, t: ThreadId) -> bool {
+        if self.threads[t.index()].state == RunState::Finished {
+            return false;
+        }
+        self.threads[t.index()].killed = true;
+        if self.threads[t.index()].body.take().is_some() {
+            // Terminated before it ever ran.
+            self.unstarted -= 1;
+        }
+        // What it holds stays held: keep it in the holders lists (finish only drops the join
+        // object, which joiners wait on).
+        self.finish(t);
+        true
+    }
+
+    fn finish(&mut self, cur: ThreadId) {
         let object = self.threads[cur.index()].object;
         assert!(
             self.threads[cur.index()].state != RunState::Finished,
@@ -461,6 +522,7 @@ impl RunModel {
                     waits_on: self.object_ref(o),
                     held_by,
                     holds,
+                    note: t.wait_note.clone().or_else(|| self.objects[o.index()].note.clone()),
                 });
             }
         }

@@ -86,4 +86,10 @@ pub struct ExploreArgs {
     /// Maximum scheduling steps per run (default 100000).
     #[arg(long)]
     pub max_steps: Option<u64>,
+    /// Spurious Condition.wait wake-ups allowed per run (default 1; 0 is CPython-exact).
+    #[arg(long, value_name = "N")]
+    pub spurious_wakeups: Option<u32>,
+    /// Let notify and semaphore releases wake any waiter, not the oldest (the docs allow it).
+    #[arg(long)]
+    pub adversarial_wakeups: bool,
 }

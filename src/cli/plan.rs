@@ -70,11 +70,7 @@ pub fn plan(cli: Cli) -> Result<Plan, String> {
                         );
                     }
                     let schedule: Schedule = text.parse().map_err(|e| format!("{e}"))?;
-                    let mut c = Config::replay(schedule);
-                    if let Some(m) = explore.max_steps {
-                        c = c.max_steps(m);
-                    }
-                    c
+                    semantics(Config::replay(schedule), &explore)
                 }
                 None => {
                     let Some(run) = run else {
@@ -140,11 +136,11 @@ pub fn exploration(args: &ExploreArgs, scenario: &Scenario) -> Result<Config, St
     if args.seed.is_some() && strategy == Some(StrategyName::Dfs) {
         return Err("--seed has no meaning for --strategy dfs, which explores every schedule in order".into());
     }
-    if args.runs == Some(0) {
-        return Err("--runs must be at least 1".into());
-    }
     if args.max_steps == Some(0) {
         return Err("--max-steps must be at least 1".into());
+    }
+    if args.runs == Some(0) {
+        return Err("--runs must be at least 1".into());
     }
     if args.depth == Some(0) {
         return Err("--depth must be at least 1".into());
@@ -162,8 +158,19 @@ pub fn exploration(args: &ExploreArgs, scenario: &Scenario) -> Result<Config, St
     if let Some(r) = args.runs {
         config = config.runs(r);
     }
+    Ok(semantics(config, args))
+}
+
+/// The flags every run honours, replays included: limits and primitive semantics.
+fn semantics(mut config: Config, args: &ExploreArgs) -> Config {
     if let Some(m) = args.max_steps {
         config = config.max_steps(m);
     }
-    Ok(config)
+    if let Some(n) = args.spurious_wakeups {
+        config = config.spurious_wakeups(n);
+    }
+    if args.adversarial_wakeups {
+        config = config.adversarial_wakeups(true);
+    }
+    config
 }

@@ -94,19 +94,34 @@ fn exploration_flags(config: &Config) -> String {
         StrategyConfig::Dfs { preemption_bound: Some(b) } => format!("--strategy dfs --preemption-bound {b}"),
         StrategyConfig::Replay(_) => String::new(),
     };
+    flags.push_str(&semantics_flags(config));
+    flags
+}
+
+/// The flags that give a replay the same limits and semantics as the run it replays.
+fn semantics_flags(config: &Config) -> String {
+    let mut flags = String::new();
     if config.step_limit() != racelab_sim::config::DEFAULT_MAX_STEPS {
         flags.push_str(&format!(" --max-steps {}", config.step_limit()));
+    }
+    let sem = config.semantics();
+    if sem.spurious_wakeups != racelab_sim::config::DEFAULT_SPURIOUS_WAKEUPS {
+        flags.push_str(&format!(" --spurious-wakeups {}", sem.spurious_wakeups));
+    }
+    if sem.adversarial_wakeups {
+        flags.push_str(" --adversarial-wakeups");
     }
     flags
 }
 
 fn replay_command(target: &Target, report: &Report, config: &Config) -> Option<String> {
     let failure = report.failure.as_ref()?;
-    let mut cmd = format!("racelab replay {} --schedule \"{}\"", target.name(), failure.schedule);
-    if config.step_limit() != racelab_sim::config::DEFAULT_MAX_STEPS {
-        cmd.push_str(&format!(" --max-steps {}", config.step_limit()));
-    }
-    Some(cmd)
+    Some(format!(
+        "racelab replay {} --schedule \"{}\"{}",
+        target.name(),
+        failure.schedule,
+        semantics_flags(config)
+    ))
 }
 
 fn verdict_matches(expected: Expected, report: &Report) -> bool {

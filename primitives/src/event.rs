@@ -1,0 +1,134 @@
+//! `Event`: Python's `threading.Event`, a flag threads wait for.
+//!
+//! `set` wakes every waiter; each of them returns True even if the flag is cleared again before
+//! it runs (a set-then-clear "pulse" still wakes the threads that were waiting, but not one that
+//! arrives after the clear). The order in which woken waiters return is the scheduler's.
+
+use std::fmt;
+use std::time::Duration;
+
+use racelab_sim::rt::{self, ObjectHandle, Wakeup};
+
+use crate::wait_list::WaitList;
+
+#[derive(Debug, Default)]
+struct EventState {
+    flag: bool,
+    waiters: WaitList,
+}
+
+/// A Python `threading.Event`. It is a handle: copies refer to the same event.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Event {
+    obj: ObjectHandle,
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Event({})", rt::object_name(self.obj))
+    }
+}
+
+impl Event {
+    /// A new event, not set.
+    pub fn new() -> Self {
+        Event { obj: rt::register("Event", None, EventState::default()) }
+    }
+
+    /// A new named event, not set.
+    pub fn named(name: impl Into<String>) -> Self {
+        Event { obj: rt::register("Event", Some(name.into()), EventState::default()) }
+    }
+
+    /// The flag. Reading it is a step: another thread may set or clear it just before.
+    pub fn is_set(&self) -> bool {
+        rt::schedule_point();
+        let flag = rt::state::<EventState>(self.obj).borrow().flag;
+        rt::event("is_set", Some(self.obj), || flag.to_string());
+        flag
+    }
+
+    /// Sets the flag and wakes every waiter.
+    pub fn set(&self) {
+        rt::schedule_point();
+        let state = rt::state::<EventState>(self.obj);
+        state.borrow_mut().flag = true;
+        let mut woken = Vec::new();
+        loop {
+            let mut s = state.borrow_mut();
+            if s.waiters.is_empty() {
+                break;
+            }
+            let (t, really) = s.waiters.wake_at(0);
+            if really {
+                woken.push(rt::thread_name(t));
+            }
+        }
+        if woken.is_empty() {
+            let (step, who) = (rt::step(), rt::thread_name(rt::current()));
+            rt::set_note(self.obj, || format!("it was last set at step {step} by {who} with nobody waiting"));
+        } else {
+            rt::clear_note(self.obj);
+        }
+        rt::event("set", Some(self.obj), || {
+            if woken.is_empty() {
+                "woke nobody".into()
+            } else {
+                format!("woke {}", woken.join(", "))
+            }
+        });
+    }
+
+    /// Clears the flag.
+    pub fn clear(&self) {
+        rt::schedule_point();
+        let state = rt::state::<EventState>(self.obj);
+        let was = std::mem::replace(&mut state.borrow_mut().flag, false);
+        if was {
+            let (step, who) = (rt::step(), rt::thread_name(rt::current()));
+            rt::set_note(self.obj, || format!("it was set, then cleared at step {step} by {who}"));
+        }
+        rt::event("clear", Some(self.obj), || "ok".into());
+    }
+
+    /// Waits until the flag is set. Returns true.
+    pub fn wait(&self) -> bool {
+        self.wait_until(None)
+    }
+
+    /// Waits at most `timeout` of virtual time; false on timeout (CPython returns its internal
+    /// condition's verdict, not the flag).
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.wait_until(Some(timeout))
+    }
+
+    fn wait_until(&self, timeout: Option<Duration>) -> bool {
+        rt::schedule_point();
+        let state = rt::state::<EventState>(self.obj);
+        if state.borrow().flag {
+            rt::event("wait", Some(self.obj), || "already set".into());
+            return true;
+        }
+        let me = rt::current();
+        state.borrow_mut().waiters.push(me);
+        rt::event("wait", Some(self.obj), || "waiting".into());
+        let deadline = timeout.map(|t| rt::now().after(t));
+        match rt::block(Some(self.obj), deadline) {
+            Wakeup::Woken => {
+                rt::event("wait", Some(self.obj), || "woken by set".into());
+                true
+            }
+            Wakeup::TimedOut => {
+                state.borrow_mut().waiters.remove(me);
+                rt::event("wait", Some(self.obj), || "timed out".into());
+                false
+            }
+        }
+    }
+}
+
+impl Default for Event {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,323 @@
+//! `ThreadPool` and `AsyncResult`: Python's `multiprocessing.pool.ThreadPool`, the seed
+//! document's first way to get a value back from a thread.
+//!
+//! Worker threads take tasks in submission order. A task that panics does not end the run: its
+//! panic is kept in the `AsyncResult`, `successful()` is false, and `get()` raises it in the
+//! caller, as Python re-raises the task's exception. `join()` needs `close()` or `terminate()`
+//! first (`ValueError: Pool is still running`); submitting after either is
+//! `ValueError: Pool not running`.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::fmt;
+use std::marker::PhantomData;
+use std::panic::{self, AssertUnwindSafe};
+use std::rc::Rc;
+use std::time::Duration;
+
+use racelab_sim::rt::{self, Misuse, ObjectHandle, Wakeup};
+use racelab_sim::thread::{self, JoinHandle};
+
+use crate::wait_list::{wake_one, WaitList, WakeOrder};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PoolState {
+    Running,
+    Closed,
+    Terminated,
+}
+
+struct Pool {
+    state: PoolState,
+    tasks: VecDeque<Box<dyn FnOnce()>>,
+    idle: WaitList,
+    workers: Vec<JoinHandle<()>>,
+}
+
+/// A Python `ThreadPool`. It is a handle: copies refer to the same pool.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct ThreadPool {
+    obj: ObjectHandle,
+}
+
+impl fmt::Debug for ThreadPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ThreadPool({})", rt::object_name(self.obj))
+    }
+}
+
+impl ThreadPool {
+    /// `ThreadPool(processes)`: starts `processes` worker threads (`PoolWorker-<n>`, daemons).
+    pub fn new(processes: usize) -> Self {
+        let pool = Pool {
+            state: PoolState::Running,
+            tasks: VecDeque::new(),
+            idle: WaitList::default(),
+            workers: Vec::new(),
+        };
+        let me = ThreadPool { obj: rt::register("ThreadPool", None, pool) };
+        for i in 1..=processes.max(1) {
+            let worker =
+                thread::Builder::new().name(format!("PoolWorker-{i}")).daemon(true).spawn(move || me.work());
+            rt::state::<Pool>(me.obj).borrow_mut().workers.push(worker);
+        }
+        me
+    }
+
+    /// `apply_async(f)`: queues `f` and returns the handle of its result. After `close()` or
+    /// `terminate()` this is `ValueError: Pool not running`, raised.
+    pub fn apply_async<T: 'static>(&self, f: impl FnOnce() -> T + 'static) -> AsyncResult<T> {
+        rt::schedule_point();
+        let state = rt::state::<Pool>(self.obj);
+        if state.borrow().state != PoolState::Running {
+            rt::event("apply_async", Some(self.obj), || "ValueError: Pool not running".into());
+            rt::raise(Misuse::new("ValueError", "Pool not running"));
+        }
+        let result = AsyncResult::<T>::new();
+        let task: Box<dyn FnOnce()> = Box::new(move || {
+            let outcome = panic::catch_unwind(AssertUnwindSafe(f));
+            match outcome {
+                Ok(v) => result.complete(Ok(v)),
+                Err(payload) => {
+                    if rt::tearing_down() {
+                        panic::resume_unwind(payload);
+                    }
+                    result.complete(Err(panic_message(payload.as_ref())));
+                }
+            }
+        });
+        state.borrow_mut().tasks.push_back(task);
+        let woke = wake_one(&state, |p| &mut p.idle, WakeOrder::Fifo);
+        rt::event("apply_async", Some(self.obj), || match woke {
+            Some(t) => format!("queued, woke {}", rt::thread_name(t)),
+            None => "queued".into(),
+        });
+        result
+    }
+
+    /// `map(f, items)`: applies `f` to each item in the pool; the results in order.
+    pub fn map<I: 'static, R: Clone + 'static>(
+        &self,
+        f: fn(I) -> R,
+        items: impl IntoIterator<Item = I>,
+    ) -> Vec<R> {
+        let results: Vec<AsyncResult<R>> =
+            items.into_iter().map(|i| self.apply_async(move || f(i))).collect();
+        results.iter().map(|r| r.get()).collect()
+    }
+
+    /// `close()`: no more tasks; workers finish what is queued, then exit.
+    pub fn close(&self) {
+        self.stop(PoolState::Closed);
+    }
+
+    /// `terminate()`: drops the queued tasks; workers exit after the task they are running.
+    pub fn terminate(&self) {
+        self.stop(PoolState::Terminated);
+    }
+
+    /// `join()`: waits for every worker to exit. Without `close()` or `terminate()` first this is
+    /// `ValueError: Pool is still running`, raised.
+    pub fn join(&self) {
+        rt::schedule_point();
+        let state = rt::state::<Pool>(self.obj);
+        if state.borrow().state == PoolState::Running {
+            rt::event("join", Some(self.obj), || "ValueError: Pool is still running".into());
+            rt::raise(Misuse::new("ValueError", "Pool is still running"));
+        }
+        let workers = std::mem::take(&mut state.borrow_mut().workers);
+        rt::event("join", Some(self.obj), || format!("joining {} workers", workers.len()));
+        for w in workers {
+            w.join();
+        }
+    }
+
+    fn stop(&self, to: PoolState) {
+        rt::schedule_point();
+        let state = rt::state::<Pool>(self.obj);
+        let dropped = {
+            let mut p = state.borrow_mut();
+            if p.state != PoolState::Terminated {
+                p.state = to;
+            }
+            if to == PoolState::Terminated {
+                let n = p.tasks.len();
+                p.tasks.clear();
+                n
+            } else {
+                0
+            }
+        };
+        while wake_one(&state, |p| &mut p.idle, WakeOrder::Fifo).is_some() {}
+        let op = if to == PoolState::Closed { "close" } else { "terminate" };
+        rt::event(op, Some(self.obj), || format!("ok, dropped {dropped} queued tasks"));
+    }
+
+    /// A worker thread's loop.
+    fn work(self) {
+        let me = rt::current();
+        let state = rt::state::<Pool>(self.obj);
+        loop {
+            rt::schedule_point();
+            let (task, state_now) = {
+                let mut p = state.borrow_mut();
+                let task = if p.state == PoolState::Terminated { None } else { p.tasks.pop_front() };
+                (task, p.state)
+            };
+            match task {
+                Some(task) => {
+                    rt::event("task", Some(self.obj), || "start".into());
+                    task();
+                    rt::event("task", Some(self.obj), || "done".into());
+                }
+                None if state_now != PoolState::Running => return,
+                None => {
+                    state.borrow_mut().idle.push(me);
+                    rt::event("idle", Some(self.obj), || "waiting for a task".into());
+                    rt::block(Some(self.obj), None);
+                }
+            }
+        }
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(m) = payload.downcast_ref::<Misuse>() {
+        m.to_string()
+    } else if let Some(s) = payload.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-text payload".into()
+    }
+}
+
+struct ResultState<T> {
+    value: Option<Result<T, String>>,
+    waiters: WaitList,
+}
+
+/// The result of `apply_async`: Python's `AsyncResult`. It is a handle.
+pub struct AsyncResult<T> {
+    obj: ObjectHandle,
+    _value: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for AsyncResult<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for AsyncResult<T> {}
+
+impl<T> fmt::Debug for AsyncResult<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AsyncResult({})", rt::object_name(self.obj))
+    }
+}
+
+impl<T: 'static> AsyncResult<T> {
+    fn new() -> Self {
+        let state: ResultState<T> = ResultState { value: None, waiters: WaitList::default() };
+        AsyncResult { obj: rt::register("AsyncResult", None, state), _value: PhantomData }
+    }
+
+    fn state(&self) -> Rc<RefCell<ResultState<T>>> {
+        rt::state::<ResultState<T>>(self.obj)
+    }
+
+    fn complete(&self, value: Result<T, String>) {
+        let state = self.state();
+        let ok = value.is_ok();
+        state.borrow_mut().value = Some(value);
+        while wake_one(&state, |s| &mut s.waiters, WakeOrder::Fifo).is_some() {}
+        rt::event("result", Some(self.obj), || {
+            if ok {
+                "ready".into()
+            } else {
+                "ready, the task raised".into()
+            }
+        });
+    }
+
+    /// `ready()`.
+    pub fn ready(&self) -> bool {
+        rt::schedule_point();
+        self.state().borrow().value.is_some()
+    }
+
+    /// `successful()`: whether the task returned. Before it is ready this is
+    /// `ValueError: ... not ready`.
+    pub fn successful(&self) -> Result<bool, Misuse> {
+        rt::schedule_point();
+        match &self.state().borrow().value {
+            Some(v) => Ok(v.is_ok()),
+            None => Err(Misuse::new("ValueError", format!("{} not ready", rt::object_name(self.obj)))),
+        }
+    }
+
+    /// `wait()`: until the result is ready.
+    pub fn wait(&self) {
+        self.wait_until(None);
+    }
+
+    /// `wait(timeout)`: true when ready.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.wait_until(Some(rt::now().after(timeout)))
+    }
+
+    /// `get()`: the task's return value, waiting for it. If the task panicked, the panic is
+    /// raised again here.
+    pub fn get(&self) -> T
+    where
+        T: Clone,
+    {
+        self.wait();
+        self.value()
+    }
+
+    /// `get(timeout)`: `multiprocessing.TimeoutError` when not ready in time.
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T, Misuse>
+    where
+        T: Clone,
+    {
+        if !self.wait_timeout(timeout) {
+            return Err(Misuse::new("multiprocessing.TimeoutError", ""));
+        }
+        Ok(self.value())
+    }
+
+    fn value(&self) -> T
+    where
+        T: Clone,
+    {
+        let v = self.state().borrow().value.clone();
+        match v {
+            Some(Ok(v)) => v,
+            Some(Err(message)) => panic::panic_any(format!("the pool task raised: {message}")),
+            None => unreachable!("value() after a successful wait"),
+        }
+    }
+
+    fn wait_until(&self, deadline: Option<racelab_sim::VirtualTime>) -> bool {
+        rt::schedule_point();
+        let me = rt::current();
+        let state = self.state();
+        loop {
+            if state.borrow().value.is_some() {
+                rt::event("wait", Some(self.obj), || "ready".into());
+                return true;
+            }
+            state.borrow_mut().waiters.push(me);
+            rt::event("wait", Some(self.obj), || "blocked (not ready)".into());
+            if rt::block(Some(self.obj), deadline) == Wakeup::TimedOut {
+                state.borrow_mut().waiters.remove(me);
+                let ready = state.borrow().value.is_some();
+                rt::event("wait", Some(self.obj), || format!("timed out, ready {ready}"));
+                return ready;
+            }
+        }
+    }
+}

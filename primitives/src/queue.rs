@@ -1,0 +1,448 @@
+//! `Queue<T>`: Python's `queue.Queue`, `LifoQueue` and `PriorityQueue`.
+//!
+//! Each operation is one step once it can proceed. A put wakes one waiting getter and a get one
+//! waiting putter, oldest first (CPython's conditions; any with adversarial wake-ups), and a
+//! woken thread still contends: another may take the item first, and it waits again.
+//! `task_done`/`join` count unfinished items; one `task_done` too many is `ValueError`.
+//! `shutdown(immediate)` (Python 3.13) makes later puts, and gets on an empty queue, raise
+//! `queue.ShutDown`; an immediate shutdown also drops the items left.
+
+use std::cmp::Ordering;
+use std::collections::VecDeque;
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use racelab_sim::rt::{self, Misuse, ObjectHandle, Wakeup};
+use racelab_sim::VirtualTime;
+
+use crate::wait_list::{cpython_fifo, wake_one, WaitList};
+
+/// Which item `get` takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueueKind {
+    /// `queue.Queue`: first in, first out.
+    Fifo,
+    /// `queue.LifoQueue`: last in, first out.
+    Lifo,
+    /// `queue.PriorityQueue`: the smallest item first.
+    Priority,
+}
+
+/// Why a queue operation did not happen: Python's `queue.Full`, `queue.Empty`, `queue.ShutDown`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QueueError {
+    /// The queue was full (a non-blocking put, or a put that timed out).
+    Full,
+    /// The queue was empty (a non-blocking get, or a get that timed out).
+    Empty,
+    /// The queue was shut down.
+    ShutDown,
+}
+
+impl QueueError {
+    /// Python's exception class.
+    pub fn exception(self) -> &'static str {
+        match self {
+            QueueError::Full => "queue.Full",
+            QueueError::Empty => "queue.Empty",
+            QueueError::ShutDown => "queue.ShutDown",
+        }
+    }
+
+    fn misuse(self) -> Misuse {
+        Misuse::new(self.exception(), "")
+    }
+}
+
+impl fmt::Display for QueueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.exception())
+    }
+}
+
+impl std::error::Error for QueueError {}
+
+/// A put that did not happen, with the item it could not deliver.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PutError<T> {
+    /// Why.
+    pub error: QueueError,
+    /// The item, handed back.
+    pub item: T,
+}
+
+impl<T> fmt::Display for PutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.error)
+    }
+}
+
+impl<T: fmt::Debug> std::error::Error for PutError<T> {}
+
+struct QueueState<T> {
+    kind: QueueKind,
+    cmp: Option<fn(&T, &T) -> Ordering>,
+    maxsize: usize,
+    items: VecDeque<T>,
+    unfinished: usize,
+    puts: u64,
+    gets: u64,
+    shutdown: bool,
+    getters: WaitList,
+    putters: WaitList,
+    joiners: WaitList,
+}
+
+impl<T> QueueState<T> {
+    fn full(&self) -> bool {
+        self.maxsize > 0 && self.items.len() >= self.maxsize
+    }
+
+    fn take(&mut self) -> Option<T> {
+        match self.kind {
+            QueueKind::Fifo => self.items.pop_front(),
+            QueueKind::Lifo => self.items.pop_back(),
+            QueueKind::Priority => {
+                let cmp = self.cmp?;
+                let mut best = 0;
+                for i in 1..self.items.len() {
+                    if cmp(&self.items[i], &self.items[best]) == Ordering::Less {
+                        best = i;
+                    }
+                }
+                self.items.remove(best)
+            }
+        }
+    }
+}
+
+/// A Python queue of `T`. It is a handle: copies refer to the same queue.
+pub struct Queue<T> {
+    obj: ObjectHandle,
+    _items: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Queue<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Queue<T> {}
+
+impl<T> fmt::Debug for Queue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Queue({})", rt::object_name(self.obj))
+    }
+}
+
+impl<T: fmt::Debug + 'static> Queue<T> {
+    fn make(
+        kind: QueueKind,
+        cmp: Option<fn(&T, &T) -> Ordering>,
+        maxsize: usize,
+        name: Option<String>,
+    ) -> Self {
+        let state = QueueState {
+            kind,
+            cmp,
+            maxsize,
+            items: VecDeque::new(),
+            unfinished: 0,
+            puts: 0,
+            gets: 0,
+            shutdown: false,
+            getters: WaitList::default(),
+            putters: WaitList::default(),
+            joiners: WaitList::default(),
+        };
+        let kind_name = match kind {
+            QueueKind::Fifo => "Queue",
+            QueueKind::Lifo => "LifoQueue",
+            QueueKind::Priority => "PriorityQueue",
+        };
+        Queue { obj: rt::register(kind_name, name, state), _items: PhantomData }
+    }
+
+    /// `queue.Queue(maxsize)`: FIFO; `maxsize` 0 means unbounded.
+    pub fn new(maxsize: usize) -> Self {
+        Self::make(QueueKind::Fifo, None, maxsize, None)
+    }
+
+    /// A named FIFO queue.
+    pub fn named(name: impl Into<String>, maxsize: usize) -> Self {
+        Self::make(QueueKind::Fifo, None, maxsize, Some(name.into()))
+    }
+
+    /// `queue.LifoQueue(maxsize)`.
+    pub fn lifo(maxsize: usize) -> Self {
+        Self::make(QueueKind::Lifo, None, maxsize, None)
+    }
+
+    /// `queue.PriorityQueue(maxsize)`: `get` takes the smallest item.
+    pub fn priority(maxsize: usize) -> Self
+    where
+        T: Ord,
+    {
+        Self::make(QueueKind::Priority, Some(T::cmp), maxsize, None)
+    }
+
+    /// A named `LifoQueue`.
+    pub fn lifo_named(name: impl Into<String>, maxsize: usize) -> Self {
+        Self::make(QueueKind::Lifo, None, maxsize, Some(name.into()))
+    }
+
+    /// A named `PriorityQueue`.
+    pub fn priority_named(name: impl Into<String>, maxsize: usize) -> Self
+    where
+        T: Ord,
+    {
+        Self::make(QueueKind::Priority, Some(T::cmp), maxsize, Some(name.into()))
+    }
+
+    fn state(&self) -> std::rc::Rc<std::cell::RefCell<QueueState<T>>> {
+        rt::state::<QueueState<T>>(self.obj)
+    }
+
+    /// Puts `item`, waiting while the queue is full. After `shutdown`, raises `queue.ShutDown`.
+    pub fn put(&self, item: T) {
+        if let Err(e) = self.put_inner(item, Some(None)) {
+            rt::raise(e.error.misuse())
+        }
+    }
+
+    /// Puts `item`, waiting at most `timeout`: `queue.Full` when it timed out.
+    pub fn put_timeout(&self, item: T, timeout: Duration) -> Result<(), PutError<T>> {
+        let deadline = rt::now().after(timeout);
+        self.put_inner(item, Some(Some(deadline)))
+    }
+
+    /// `put_nowait(item)`: `queue.Full` at once when full.
+    pub fn put_nowait(&self, item: T) -> Result<(), PutError<T>> {
+        self.put_inner(item, None)
+    }
+
+    /// Takes an item, waiting while the queue is empty. A shut-down, empty queue raises
+    /// `queue.ShutDown`.
+    pub fn get(&self) -> T {
+        self.get_inner(Some(None)).unwrap_or_else(|e| rt::raise(e.misuse()))
+    }
+
+    /// Takes an item, waiting at most `timeout`: `queue.Empty` when it timed out.
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T, QueueError> {
+        let deadline = rt::now().after(timeout);
+        self.get_inner(Some(Some(deadline)))
+    }
+
+    /// `get_nowait()`: `queue.Empty` at once when empty.
+    pub fn get_nowait(&self) -> Result<T, QueueError> {
+        self.get_inner(None)
+    }
+
+    /// `qsize()`: one step, its answer may be stale at once.
+    pub fn qsize(&self) -> usize {
+        rt::schedule_point();
+        let n = self.state().borrow().items.len();
+        rt::event("qsize", Some(self.obj), || n.to_string());
+        n
+    }
+
+    /// `empty()`.
+    pub fn empty(&self) -> bool {
+        self.qsize() == 0
+    }
+
+    /// `full()`.
+    pub fn full(&self) -> bool {
+        rt::schedule_point();
+        let full = self.state().borrow().full();
+        rt::event("full", Some(self.obj), || full.to_string());
+        full
+    }
+
+    /// `task_done()`: one fetched item is processed. More calls than puts is
+    /// `ValueError: task_done() called too many times`, raised.
+    pub fn task_done(&self) {
+        if let Err(m) = self.try_task_done() {
+            rt::raise(m)
+        }
+    }
+
+    /// `task_done()`, returning Python's error instead of raising it.
+    pub fn try_task_done(&self) -> Result<(), Misuse> {
+        rt::schedule_point();
+        let state = self.state();
+        let left = {
+            let mut s = state.borrow_mut();
+            if s.unfinished == 0 {
+                drop(s);
+                rt::event("task_done", Some(self.obj), || {
+                    "ValueError: task_done() called too many times".into()
+                });
+                return Err(Misuse::new("ValueError", "task_done() called too many times"));
+            }
+            s.unfinished -= 1;
+            s.unfinished
+        };
+        let mut woke = 0;
+        if left == 0 {
+            while wake_one(&state, |s| &mut s.joiners, cpython_fifo()).is_some() {
+                woke += 1;
+            }
+        }
+        rt::event("task_done", Some(self.obj), || format!("{left} unfinished, woke {woke} joiners"));
+        Ok(())
+    }
+
+    /// `join()`: waits until every item put has been marked done.
+    pub fn join(&self) {
+        rt::schedule_point();
+        let me = rt::current();
+        let state = self.state();
+        loop {
+            let unfinished = state.borrow().unfinished;
+            if unfinished == 0 {
+                rt::event("join", Some(self.obj), || "ok".into());
+                return;
+            }
+            let (puts, gets) = {
+                let s = state.borrow();
+                (s.puts, s.gets)
+            };
+            rt::set_wait_note(|| {
+                format!("{unfinished} items still unfinished ({puts} put, {gets} taken): a task_done() is missing")
+            });
+            state.borrow_mut().joiners.push(me);
+            rt::event("join", Some(self.obj), || format!("blocked, {unfinished} unfinished"));
+            rt::block(Some(self.obj), None);
+        }
+    }
+
+    /// `shutdown(immediate)`: later puts raise `queue.ShutDown`, and so do gets once the
+    /// queue is empty; with `immediate` the items left are dropped (and counted done).
+    pub fn shutdown(&self, immediate: bool) {
+        rt::schedule_point();
+        let state = self.state();
+        let dropped = {
+            let mut s = state.borrow_mut();
+            s.shutdown = true;
+            let mut dropped = 0;
+            if immediate {
+                while s.take().is_some() {
+                    dropped += 1;
+                    s.unfinished = s.unfinished.saturating_sub(1);
+                }
+            }
+            dropped
+        };
+        let order = cpython_fifo();
+        while wake_one(&state, |s| &mut s.getters, order).is_some() {}
+        while wake_one(&state, |s| &mut s.putters, order).is_some() {}
+        if immediate {
+            while wake_one(&state, |s| &mut s.joiners, order).is_some() {}
+        }
+        rt::event("shutdown", Some(self.obj), || {
+            if immediate {
+                format!("immediate, dropped {dropped} items")
+            } else {
+                "ok".into()
+            }
+        });
+    }
+
+    /// `None`: no waiting; `Some(deadline)`: wait until then, or forever.
+    fn put_inner(&self, item: T, patience: Option<Option<VirtualTime>>) -> Result<(), PutError<T>> {
+        rt::schedule_point();
+        let me = rt::current();
+        let state = self.state();
+        loop {
+            let blocked = {
+                let s = state.borrow();
+                if s.shutdown {
+                    None
+                } else {
+                    Some(s.full())
+                }
+            };
+            match blocked {
+                None => {
+                    rt::event("put", Some(self.obj), || format!("{item:?}: queue.ShutDown"));
+                    return Err(PutError { error: QueueError::ShutDown, item });
+                }
+                Some(false) => break,
+                Some(true) => {}
+            }
+            let Some(deadline) = patience else {
+                rt::event("put", Some(self.obj), || format!("{item:?}: queue.Full"));
+                return Err(PutError { error: QueueError::Full, item });
+            };
+            state.borrow_mut().putters.push(me);
+            rt::event("put", Some(self.obj), || format!("{item:?}: blocked (full)"));
+            if rt::block(Some(self.obj), deadline) == Wakeup::TimedOut {
+                state.borrow_mut().putters.remove(me);
+                rt::event("put", Some(self.obj), || format!("{item:?}: timed out, queue.Full"));
+                return Err(PutError { error: QueueError::Full, item });
+            }
+        }
+        let shown = rt::tracing().then(|| format!("{item:?}"));
+        let size = {
+            let mut s = state.borrow_mut();
+            s.items.push_back(item);
+            s.unfinished += 1;
+            s.puts += 1;
+            s.items.len()
+        };
+        let woke = wake_one(&state, |s| &mut s.getters, cpython_fifo());
+        rt::event("put", Some(self.obj), || {
+            let woke = woke.map(|t| format!(", woke {}", rt::thread_name(t))).unwrap_or_default();
+            format!("{}: ok, size {size}{woke}", shown.unwrap_or_default())
+        });
+        Ok(())
+    }
+
+    fn get_inner(&self, patience: Option<Option<VirtualTime>>) -> Result<T, QueueError> {
+        rt::schedule_point();
+        let me = rt::current();
+        let state = self.state();
+        loop {
+            let item = {
+                let mut s = state.borrow_mut();
+                let item = s.take();
+                if item.is_some() {
+                    s.gets += 1;
+                }
+                item
+            };
+            if let Some(item) = item {
+                let woke = wake_one(&state, |s| &mut s.putters, cpython_fifo());
+                let size = state.borrow().items.len();
+                rt::event("get", Some(self.obj), || {
+                    let woke = woke.map(|t| format!(", woke {}", rt::thread_name(t))).unwrap_or_default();
+                    format!("{item:?}, size {size}{woke}")
+                });
+                return Ok(item);
+            }
+            if state.borrow().shutdown {
+                rt::event("get", Some(self.obj), || "queue.ShutDown".into());
+                return Err(QueueError::ShutDown);
+            }
+            let Some(deadline) = patience else {
+                rt::event("get", Some(self.obj), || "queue.Empty".into());
+                return Err(QueueError::Empty);
+            };
+            let (puts, gets) = {
+                let s = state.borrow();
+                (s.puts, s.gets)
+            };
+            rt::set_wait_note(|| format!("it is empty: {puts} items put, {gets} taken"));
+            state.borrow_mut().getters.push(me);
+            rt::event("get", Some(self.obj), || "blocked (empty)".into());
+            if rt::block(Some(self.obj), deadline) == Wakeup::TimedOut {
+                state.borrow_mut().getters.remove(me);
+                rt::event("get", Some(self.obj), || "timed out, queue.Empty".into());
+                return Err(QueueError::Empty);
+            }
+        }
+    }
+}

@@ -425,3 +425,108 @@ fn every_applicable_misuse_is_reported_with_pythons_exception() {
     });
     report.assert_passed();
 }
+
+#[test]
+fn timer_cancel_race_both_outcomes() {
+    // cancel() at the very instant the interval ends: before the timer checks, the function is
+    // skipped; after the check, it runs anyway (TIMER-1).
+    let got = outcomes(exact(), || {
+        let fired = Shared::named("fired", false);
+        let timer = racelab::Timer::named("timer", Duration::from_secs(1), move || fired.store(true));
+        thread::sleep(Duration::from_secs(1));
+        timer.cancel();
+        let ran = timer.join();
+        format!("ran={ran} fired={}", fired.load())
+    });
+    assert_eq!(got, set(&["ran=false fired=false", "ran=true fired=true"]));
+}
+
+#[test]
+fn a_lost_notification_is_named_in_the_deadlock_report() {
+    let report = check(exact(), || {
+        let cond = Condition::named("ready", Lock::named("m"));
+        let waiter = thread::Builder::new().name("waiter").spawn(move || {
+            thread::sleep(Duration::from_secs(1)); // arrives late
+            let _g = cond.lock();
+            cond.wait(); // no flag checked: the notify already happened
+        });
+        {
+            let _g = cond.lock();
+            cond.notify();
+        }
+        waiter.join();
+    });
+    let f = report.failure.expect("the waiter sleeps forever");
+    let text = f.kind.to_string();
+    assert!(
+        text.contains("waiter waits on Condition `ready` (held by nobody); its last notify (step"),
+        "{text}"
+    );
+    assert!(text.contains("by main) woke nobody"), "{text}");
+}
+
+#[test]
+fn adversarial_wakeups_let_notify_pick_any_waiter() {
+    let program = || {
+        let cond = Condition::named("c", Lock::named("m"));
+        let first = Shared::named("first", String::new());
+        for name in ["old", "young"] {
+            thread::Builder::new().name(name).daemon(true).spawn(move || {
+                thread::sleep(Duration::from_secs(if name == "old" { 1 } else { 2 }));
+                let _g = cond.lock();
+                cond.wait();
+                first.update(|f| {
+                    if f.is_empty() {
+                        f.push_str(name)
+                    }
+                });
+            });
+        }
+        thread::sleep(Duration::from_secs(3));
+        {
+            let _g = cond.lock();
+            cond.notify();
+        }
+        thread::sleep(Duration::from_secs(1));
+        first.load()
+    };
+    assert_eq!(outcomes(exact(), program), set(&["old"]));
+    assert_eq!(outcomes(exact().adversarial_wakeups(true), program), set(&["old", "young"]));
+}
+
+#[test]
+fn terminating_a_process_that_holds_a_lock_leaves_it_held() {
+    let report = check(exact(), || {
+        let lock = Lock::named("shared_lock");
+        let worker = racelab::Process::start("worker", move || {
+            let _g = lock.lock();
+            thread::sleep(Duration::from_secs(10));
+        });
+        thread::sleep(Duration::from_secs(1));
+        worker.terminate();
+        assert_eq!(worker.exitcode(), Some(-15));
+        lock.acquire(); // MP-1: nobody will ever release it
+    });
+    let f = report.failure.expect("main waits forever");
+    let text = f.kind.to_string();
+    assert!(text.contains("main waits on Lock `shared_lock` (held by worker (terminated))"), "{text}");
+}
+
+#[test]
+fn terminating_the_reader_can_lose_a_message() {
+    // MP-4: the reader takes the message off the pipe, and is cut off before it is unpickled.
+    let got = outcomes(exact(), || {
+        let q = racelab::ProcessQueue::named("mp_queue", 0);
+        let delivered = Shared::named("delivered", 0u32);
+        let reader = racelab::Process::start("reader", move || loop {
+            let _msg: String = q.get();
+            delivered.update(|d| *d += 1);
+        });
+        q.put(&"hello".to_string());
+        reader.terminate();
+        let left = q.qsize();
+        format!("delivered={} left={left}", delivered.load())
+    });
+    assert_eq!(got, set(&["delivered=0 left=0", "delivered=0 left=1", "delivered=1 left=0"]));
+    // "delivered=0 left=0": the message left the pipe and never arrived.
+}

@@ -5,7 +5,8 @@
 //! each, 2 consumers taking 5 items each, capacity 2, one lock and one condition, `while` loops
 //! around every wait, `notify_all` after every change. Both versions keep the buffer as plain
 //! data guarded by the lock (no scheduling points inside the critical section), so both make
-//! the same scheduling decisions.
+//! the same scheduling decisions. racelab runs with spurious wake-ups off (CPython-exact), as
+//! shuttle has none.
 //!
 //! Run: `cargo bench -p racelab-bench --bench throughput` (add `-- --quick` for a short run).
 #![allow(clippy::print_stdout, clippy::disallowed_methods)] // a benchmark prints and reads the wall clock
@@ -112,6 +113,8 @@ fn shuttle_buffer(shape: Shape) -> impl Fn() + Send + Sync + 'static {
 /// Executions per second of one timed batch.
 fn time_racelab(shape: Shape, runs: u64, seed: u64, pct: bool) -> (f64, f64) {
     let config = if pct { racelab::Config::pct(seed, 3) } else { racelab::Config::random(seed) };
+    // shuttle has no spurious wake-ups: compare CPython-exact semantics with it.
+    let config = config.spurious_wakeups(0);
     let start = Instant::now();
     let report = racelab::check(config.runs(runs), racelab_buffer(shape));
     let secs = start.elapsed().as_secs_f64();

@@ -221,9 +221,8 @@ impl Barrier {
             s.waiters.wake_at(0);
         }
         if broken {
-            let step = rt::step();
             drop(s);
-            rt::set_note(self.obj, || format!("it was broken at step {step}"));
+            rt::set_note(self.obj, "it was broken at step {step} by {thread}", [0; 3]);
         }
     }
 

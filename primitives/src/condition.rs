@@ -181,12 +181,17 @@ impl Condition {
                 break;
             }
             let i = if n.is_none() { 0 } else { WaitList::pick(len, order) };
-            woken.push(state.borrow_mut().waiters.wake_at(i));
+            let w = state.borrow_mut().waiters.wake_at(i);
+            woken.push(w);
         }
         let op = if n.is_none() { "notify_all" } else { "notify" };
         if woken.is_empty() {
-            let (step, who) = (rt::step(), rt::thread_name(rt::current()));
-            rt::set_note(self.obj, || format!("its last {op} (step {step}, by {who}) woke nobody"));
+            let note = if n.is_none() {
+                "its last notify_all (step {step}, by {thread}) woke nobody"
+            } else {
+                "its last notify (step {step}, by {thread}) woke nobody"
+            };
+            rt::set_note(self.obj, note, [0; 3]);
         } else {
             rt::clear_note(self.obj);
         }
@@ -224,13 +229,16 @@ impl Condition {
             AnyLock::Lock(l) => l.release_now(false).map(|()| 1)?,
             AnyLock::RLock(r) => r.release_levels(true, false)?,
         };
-        let lock_name = match self.lock {
-            AnyLock::Lock(l) => rt::object_name(l.handle()),
-            AnyLock::RLock(r) => rt::object_name(r.handle()),
-        };
-        rt::event("wait", Some(self.obj), || match timeout {
-            Some(t) => format!("released {lock_name}, waiting, timeout {t:?}"),
-            None => format!("released {lock_name}, waiting"),
+        let lock = self.lock;
+        rt::event("wait", Some(self.obj), || {
+            let lock_name = match lock {
+                AnyLock::Lock(l) => rt::object_name(l.handle()),
+                AnyLock::RLock(r) => rt::object_name(r.handle()),
+            };
+            match timeout {
+                Some(t) => format!("released {lock_name}, waiting, timeout {t:?}"),
+                None => format!("released {lock_name}, waiting"),
+            }
         });
         let how = if rt::spurious_wakeup() {
             // Woken without a notify: the thread leaves the waiter list at once and runs

@@ -65,8 +65,7 @@ impl Event {
             }
         }
         if woken.is_empty() {
-            let (step, who) = (rt::step(), rt::thread_name(rt::current()));
-            rt::set_note(self.obj, || format!("it was last set at step {step} by {who} with nobody waiting"));
+            rt::set_note(self.obj, "it was last set at step {step} by {thread} with nobody waiting", [0; 3]);
         } else {
             rt::clear_note(self.obj);
         }
@@ -85,8 +84,7 @@ impl Event {
         let state = rt::state::<EventState>(self.obj);
         let was = std::mem::replace(&mut state.borrow_mut().flag, false);
         if was {
-            let (step, who) = (rt::step(), rt::thread_name(rt::current()));
-            rt::set_note(self.obj, || format!("it was set, then cleared at step {step} by {who}"));
+            rt::set_note(self.obj, "it was set, then cleared at step {step} by {thread}", [0; 3]);
         }
         rt::event("clear", Some(self.obj), || "ok".into());
     }

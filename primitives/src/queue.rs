@@ -310,9 +310,10 @@ impl<T: fmt::Debug + 'static> Queue<T> {
                 let s = state.borrow();
                 (s.puts, s.gets)
             };
-            rt::set_wait_note(|| {
-                format!("{unfinished} items still unfinished ({puts} put, {gets} taken): a task_done() is missing")
-            });
+            rt::set_wait_note(
+                "{0} items still unfinished ({1} put, {2} taken): a task_done() is missing",
+                [unfinished as u64, puts, gets],
+            );
             state.borrow_mut().joiners.push(me);
             rt::event("join", Some(self.obj), || format!("blocked, {unfinished} unfinished"));
             rt::block(Some(self.obj), None);
@@ -435,7 +436,7 @@ impl<T: fmt::Debug + 'static> Queue<T> {
                 let s = state.borrow();
                 (s.puts, s.gets)
             };
-            rt::set_wait_note(|| format!("it is empty: {puts} items put, {gets} taken"));
+            rt::set_wait_note("it is empty: {0} items put, {1} taken", [puts, gets, 0]);
             state.borrow_mut().getters.push(me);
             rt::event("get", Some(self.obj), || "blocked (empty)".into());
             if rt::block(Some(self.obj), deadline) == Wakeup::TimedOut {

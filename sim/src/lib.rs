@@ -10,6 +10,7 @@ pub mod config;
 mod executor;
 pub mod explore;
 pub mod ids;
+pub mod note;
 pub mod report;
 pub mod rt;
 pub mod schedule;

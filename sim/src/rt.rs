@@ -14,6 +14,7 @@ use corosensei::Yielder;
 
 use crate::clock::VirtualTime;
 use crate::ids::{ObjectId, ThreadId};
+use crate::note::Note;
 use crate::schedule::ChoiceKind;
 pub use crate::state::Wakeup;
 use crate::state::{RawEvent, RunModel};
@@ -243,13 +244,12 @@ pub fn wake(t: ThreadId) -> bool {
     with(|m| m.wake(t))
 }
 
-/// Says why the current thread's coming wait may never end ("it is empty: 3 put, 3 taken"),
-/// for a deadlock report. It holds until the thread resumes.
-pub fn set_wait_note(note: impl FnOnce() -> String) {
-    let note = note();
+/// Says why the current thread's coming wait may never end ("it is empty: {0} items put, {1}
+/// taken"), for a deadlock report. It holds until the thread resumes.
+pub fn set_wait_note(template: &'static str, values: [u64; 3]) {
     with(|m| {
         let cur = m.current.index();
-        m.threads[cur].wait_note = Some(note);
+        m.threads[cur].wait_note = Some(Note { template, values, step: m.step, thread: m.current });
     })
 }
 
@@ -292,12 +292,12 @@ pub fn adversarial_wakeups() -> bool {
 }
 
 /// Leaves a note on `obj` for deadlock reports: what its history says about why a thread
-/// blocked on it will never be woken. The latest note replaces the previous one.
-pub fn set_note(obj: ObjectHandle, note: impl FnOnce() -> String) {
-    let note = note();
+/// blocked on it will never be woken. The latest note replaces the previous one. See
+/// [`Note`](crate::note::Note) for the placeholders; nothing is formatted until a report needs it.
+pub fn set_note(obj: ObjectHandle, template: &'static str, values: [u64; 3]) {
     with(|m| {
         let id = object_id(m, obj);
-        m.objects[id.index()].note = Some(note);
+        m.objects[id.index()].note = Some(Note { template, values, step: m.step, thread: m.current });
     })
 }
 

@@ -14,6 +14,7 @@ use corosensei::Yielder;
 use crate::clock::VirtualTime;
 use crate::config::Semantics;
 use crate::ids::{ObjectId, ThreadId};
+use crate::note::Note;
 use crate::report::{BlockedThread, Deadlock, FailureKind, ObjectRef, ThreadRef};
 use crate::schedule::{Choice, ChoiceKind};
 use crate::strategy::{Divergence, Strategy};
@@ -52,7 +53,7 @@ pub(crate) struct ThreadSlot {
     pub killed: bool,
     /// Why the thread's current wait may never end, as its primitive sees it; cleared when it
     /// resumes.
-    pub wait_note: Option<String>,
+    pub wait_note: Option<Note>,
 }
 
 pub(crate) struct ObjectSlot {
@@ -64,7 +65,7 @@ pub(crate) struct ObjectSlot {
     pub holders: Vec<ThreadId>,
     /// What a primitive wants a deadlock report to say about it ("last notify at step 41
     /// woke nobody").
-    pub note: Option<String>,
+    pub note: Option<Note>,
     /// For a thread's join object: the thread, whose name it takes.
     pub thread: Option<ThreadId>,
     /// The primitive's own state, a `RefCell<S>` of its choosing (see `rt::register`).
@@ -522,7 +523,10 @@ impl RunModel {
                     waits_on: self.object_ref(o),
                     held_by,
                     holds,
-                    note: t.wait_note.clone().or_else(|| self.objects[o.index()].note.clone()),
+                    note: t
+                        .wait_note
+                        .or(self.objects[o.index()].note)
+                        .map(|n| n.render(&self.thread_name(n.thread))),
                 });
             }
         }

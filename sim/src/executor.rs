@@ -43,7 +43,7 @@ impl Executor {
             if let Err(failure) = self.start_new_threads() {
                 break RunEnd::Failed(*failure);
             }
-            match rt::with(|m| m.next()) {
+            match rt::with(|m| m.next_for_executor()) {
                 Next::Run(t) => {
                     if let Err(failure) = self.step(t) {
                         break RunEnd::Failed(*failure);

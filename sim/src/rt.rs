@@ -192,7 +192,15 @@ pub fn schedule_point() {
     if std::thread::panicking() {
         return;
     }
-    let y = with(|m| if m.tearing_down { std::ptr::null() } else { m.threads[m.current.index()].yielder });
+    // The decision is made here, on the green thread: when the strategy lets the current
+    // thread go on, it does so without the two switches through the executor.
+    let y = with(|m| {
+        if m.tearing_down || m.decide_in_place() {
+            std::ptr::null()
+        } else {
+            m.threads[m.current.index()].yielder
+        }
+    });
     if !y.is_null() {
         suspend_on(y);
     }

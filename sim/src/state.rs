@@ -126,6 +126,8 @@ pub(crate) struct RunModel {
     pub spurious_left: u32,
     /// Why the run ended, between `next` returning `Next::End` and `take_end`.
     ended: Option<RunEnd>,
+    /// A thread picked at a scheduling point on another thread, for the executor to resume.
+    preselected: Option<ThreadId>,
     /// Threads spawned whose coroutine has not started yet.
     pub unstarted: usize,
     /// Threads that keep the program alive: main and non-daemons, not finished.
@@ -153,6 +155,7 @@ impl RunModel {
             failure: None,
             tearing_down: false,
             ended: None,
+            preselected: None,
             unstarted: 0,
             live_non_daemons: 0,
             runnable: Vec::new(),
@@ -175,6 +178,7 @@ impl RunModel {
         self.failure = None;
         self.tearing_down = false;
         self.ended = None;
+        self.preselected = None;
         self.spurious_left = self.semantics.spurious_wakeups;
         self.unstarted = 0;
         self.live_non_daemons = 0;
@@ -438,6 +442,37 @@ impl RunModel {
         self.current = picked;
         self.last_ran = Some(picked);
         Next::Run(picked)
+    }
+
+    /// Makes the next decision at a scheduling point, on the green thread that reached it.
+    /// Returns true when that same thread is picked to go on (it then simply continues). When
+    /// another thread is picked, or the run ends, the outcome waits in `preselected`/`ended`
+    /// for the executor. Threads spawned since the last step must be started first, by the
+    /// executor, so then nothing is decided here.
+    pub fn decide_in_place(&mut self) -> bool {
+        if self.unstarted > 0 || self.failure.is_some() {
+            return false;
+        }
+        let me = self.current;
+        match self.next() {
+            Next::Run(t) if t == me => true,
+            Next::Run(t) => {
+                self.preselected = Some(t);
+                false
+            }
+            Next::End => false,
+        }
+    }
+
+    /// What the executor does next: a decision already made on a green thread, or a new one.
+    pub fn next_for_executor(&mut self) -> Next {
+        if let Some(t) = self.preselected.take() {
+            return Next::Run(t);
+        }
+        if self.ended.is_some() {
+            return Next::End;
+        }
+        self.next()
     }
 
     #[cold]

@@ -14,7 +14,7 @@ use racelab_sim::Config;
 pub enum Expected {
     /// No run fails, exhaustively when the search can cover it.
     Pass,
-    /// A run fails with this kind of failure (`deadlock`, `panic`, `misuse`...).
+    /// A run fails with this diagnosis (`deadlock`, `lost-wakeup`, `stolen-wakeup`, `misuse`...).
     Bug(&'static str),
 }
 
@@ -39,6 +39,14 @@ pub struct Variant {
     pub expected: Expected,
     /// The program: the main thread of each run.
     pub program: fn(),
+    /// Adjusts the scenario's exploration for this variant (e.g. spurious wake-ups off);
+    /// command-line flags still apply on top.
+    pub configure: fn(Config) -> Config,
+}
+
+/// The `configure` of a variant that needs nothing special.
+pub fn as_is(config: Config) -> Config {
+    config
 }
 
 /// A scenario of the catalog.

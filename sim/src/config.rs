@@ -52,6 +52,9 @@ pub struct Semantics {
     /// When true, `notify` and semaphore releases may wake any waiter, not the oldest
     /// (the docs promise no order; CPython is FIFO).
     pub adversarial_wakeups: bool,
+    /// When true, a run that ends with daemon threads still alive fails (`daemon-cut-off`):
+    /// for programs whose daemons must finish their work (Python kills them mid-line).
+    pub fail_on_daemon_cut_off: bool,
 }
 
 /// Default spurious wake-up budget per run.
@@ -59,7 +62,11 @@ pub const DEFAULT_SPURIOUS_WAKEUPS: u32 = 1;
 
 impl Default for Semantics {
     fn default() -> Self {
-        Semantics { spurious_wakeups: DEFAULT_SPURIOUS_WAKEUPS, adversarial_wakeups: false }
+        Semantics {
+            spurious_wakeups: DEFAULT_SPURIOUS_WAKEUPS,
+            adversarial_wakeups: false,
+            fail_on_daemon_cut_off: false,
+        }
     }
 }
 
@@ -137,6 +144,13 @@ impl Config {
     /// off: CPython's FIFO order).
     pub fn adversarial_wakeups(mut self, on: bool) -> Self {
         self.semantics.adversarial_wakeups = on;
+        self
+    }
+
+    /// Makes a run that ends with daemon threads still alive a `daemon-cut-off` failure
+    /// (default off: Python cuts daemons off silently, and the report only counts it).
+    pub fn fail_on_daemon_cut_off(mut self, on: bool) -> Self {
+        self.semantics.fail_on_daemon_cut_off = on;
         self
     }
 

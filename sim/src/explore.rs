@@ -186,7 +186,8 @@ fn failure_of(
     step: u64,
     time: crate::clock::VirtualTime,
 ) -> Failure {
-    Failure { kind, run, step, time, schedule, trace, cut_off }
+    let diagnosis = crate::diagnosis::diagnose(&kind, &trace);
+    Failure { kind, diagnosis, run, step, time, schedule, trace, cut_off }
 }
 
 /// Replays a failing run's schedule with tracing on, to attach the trace.

@@ -7,6 +7,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod diagnosis;
 mod executor;
 pub mod explore;
 pub mod ids;
@@ -21,6 +22,7 @@ pub mod trace;
 
 pub use clock::VirtualTime;
 pub use config::{Config, Semantics, StrategyConfig};
+pub use diagnosis::{diagnose, Diagnosis, DiagnosisKind};
 pub use explore::{check, replay};
 pub use ids::{ObjectId, ThreadId};
 pub use report::{BlockedThread, Deadlock, Failure, FailureKind, ObjectRef, Report, ThreadRef, TracedRun};

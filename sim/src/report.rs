@@ -10,6 +10,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::clock::VirtualTime;
+use crate::diagnosis::Diagnosis;
 use crate::ids::{ObjectId, ThreadId};
 use crate::schedule::Schedule;
 use crate::trace::Trace;
@@ -114,6 +115,12 @@ pub enum FailureKind {
         /// Threads that could still run when it was hit.
         runnable: Vec<ThreadRef>,
     },
+    /// The run ended (main and every non-daemon thread finished) with daemon threads still
+    /// alive, cut off where they stood, and the configuration asked for that to fail.
+    DaemonCutOff {
+        /// The daemons that were cut off.
+        threads: Vec<ThreadRef>,
+    },
     /// The schedule does not fit the program (replay), or the program made a decision racelab
     /// does not control so the same choices led elsewhere (exhaustive search).
     Divergence {
@@ -123,13 +130,15 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
-    /// A one-word name for the kind: `deadlock`, `panic`, `misuse`, `step-limit`, `divergence`.
+    /// A one-word name for the kind: `deadlock`, `panic`, `misuse`, `step-limit`,
+    /// `daemon-cut-off`, `divergence`.
     pub fn name(&self) -> &'static str {
         match self {
             FailureKind::Deadlock(_) => "deadlock",
             FailureKind::Panic { .. } => "panic",
             FailureKind::Misuse { .. } => "misuse",
             FailureKind::StepLimit { .. } => "step-limit",
+            FailureKind::DaemonCutOff { .. } => "daemon-cut-off",
             FailureKind::Divergence { .. } => "divergence",
         }
     }
@@ -140,6 +149,8 @@ impl FailureKind {
 pub struct Failure {
     /// What went wrong.
     pub kind: FailureKind,
+    /// Which bug that is, explained.
+    pub diagnosis: Diagnosis,
     /// The run that failed, counted from 0.
     pub run: u64,
     /// The step at which it went wrong.
@@ -275,6 +286,16 @@ impl fmt::Display for FailureKind {
                     names.join(", ")
                 )
             }
+            FailureKind::DaemonCutOff { threads } => {
+                let names: Vec<&str> = threads.iter().map(|t| t.name.as_str()).collect();
+                writeln!(
+                    f,
+                    "daemon cut off: the program ended (main and every non-daemon thread finished) while daemon \
+                     thread{} {} still ran; Python kills daemons where they stand, so their remaining work is lost",
+                    if names.len() > 1 { "s" } else { "" },
+                    names.join(", ")
+                )
+            }
             FailureKind::Divergence { message } => writeln!(f, "divergence: {message}"),
         }
     }
@@ -304,6 +325,7 @@ impl fmt::Display for Report {
                     "FAILED in run {} of {} at step {} (virtual time {})",
                     fail.run, self.runs, fail.step, fail.time
                 )?;
+                writeln!(f, "diagnosis: {}", fail.diagnosis)?;
                 write!(f, "{}", fail.kind)?;
                 if !fail.cut_off.is_empty() {
                     let names: Vec<&str> = fail.cut_off.iter().map(|t| t.name.as_str()).collect();

@@ -416,6 +416,10 @@ impl RunModel {
             return self.end(RunEnd::Failed(f));
         }
         if self.program_done() {
+            let cut_off = self.unfinished_daemons();
+            if self.semantics.fail_on_daemon_cut_off && !cut_off.is_empty() {
+                return self.end(RunEnd::Failed(FailureKind::DaemonCutOff { threads: cut_off }));
+            }
             return self.end(RunEnd::Completed);
         }
         debug_assert!(self.runnable_consistent());

@@ -50,7 +50,7 @@ pub fn plan(cli: Cli) -> Result<Plan, String> {
             };
             let mut planned = Vec::new();
             for t in resolved {
-                planned.push((t, exploration(&explore, t.scenario)?));
+                planned.push((t, exploration(&explore, t.scenario, t.variant)?));
             }
             Ok(Plan::Check { targets: planned, json, explore })
         }
@@ -70,7 +70,7 @@ pub fn plan(cli: Cli) -> Result<Plan, String> {
                         );
                     }
                     let schedule: Schedule = text.parse().map_err(|e| format!("{e}"))?;
-                    semantics(Config::replay(schedule), &explore)
+                    semantics((target.variant.configure)(Config::replay(schedule)), &explore)
                 }
                 None => {
                     let Some(run) = run else {
@@ -81,7 +81,7 @@ pub fn plan(cli: Cli) -> Result<Plan, String> {
                     if explore.runs.is_some() {
                         return Err("--runs has no meaning for replay: --run N picks the run to show".into());
                     }
-                    exploration(&explore, target.scenario)?.runs(run + 1).trace_run(run)
+                    exploration(&explore, target.scenario, target.variant)?.runs(run + 1).trace_run(run)
                 }
             };
             Ok(Plan::Replay { target, config, json, explore, run })
@@ -125,7 +125,7 @@ fn resolve(text: &str, whole_scenario_ok: bool) -> Result<Vec<Target>, String> {
 }
 
 /// The exploration for `scenario` under the flags, with contradictions refused.
-pub fn exploration(args: &ExploreArgs, scenario: &Scenario) -> Result<Config, String> {
+pub fn exploration(args: &ExploreArgs, scenario: &Scenario, variant: &Variant) -> Result<Config, String> {
     let strategy = args.strategy.or(args.seed.map(|_| StrategyName::Random));
     if args.depth.is_some() && strategy != Some(StrategyName::Pct) {
         return Err("--depth applies only to --strategy pct".into());
@@ -152,6 +152,7 @@ pub fn exploration(args: &ExploreArgs, scenario: &Scenario) -> Result<Config, St
         Some(StrategyName::Pct) => Config::pct(seed, args.depth.unwrap_or(3)),
         Some(StrategyName::Dfs) => Config::dfs(),
     };
+    config = (variant.configure)(config);
     if let Some(b) = args.preemption_bound {
         config = config.preemption_bound(b);
     }

@@ -127,7 +127,7 @@ fn replay_command(target: &Target, report: &Report, config: &Config) -> Option<S
 fn verdict_matches(expected: Expected, report: &Report) -> bool {
     match (expected, &report.failure) {
         (Expected::Pass, None) => true,
-        (Expected::Bug(kind), Some(f)) => f.kind.name() == kind,
+        (Expected::Bug(kind), Some(f)) => f.diagnosis.kind.name() == kind,
         _ => false,
     }
 }
@@ -142,7 +142,7 @@ fn verdict(report: &Report, config: &Config) -> String {
             format!("no bug: every interleaving{bound} explored ({} runs)", report.runs)
         }
         None => format!("no bug found in {} runs (sampled, not exhaustive)", report.runs),
-        Some(f) => format!("BUG: {} in run {}", f.kind.name(), f.run),
+        Some(f) => format!("BUG: {} in run {}", f.diagnosis.kind, f.run),
     }
 }
 
@@ -175,15 +175,15 @@ fn check_targets(targets: &[(Target, Config)], json: bool, _explore: &ExploreArg
         if !many {
             if let Some(f) = &report.failure {
                 outln!();
+                outln!("{}", f.diagnosis);
+                outln!();
                 outln!("{}", f.kind);
                 outln!("trace:");
                 out!("{}", f.trace);
                 outln!();
             }
         } else if let Some(f) = &report.failure {
-            if let Some(first) = f.kind.to_string().lines().next() {
-                outln!("  {first}");
-            }
+            outln!("  {}", f.diagnosis);
         }
         if let Some(cmd) = replay {
             outln!("  replay: {cmd}");
@@ -246,6 +246,8 @@ fn replay(
                 if Some(f.run) != run && run.is_some() {
                     outln!("run {} failed before run {} was reached:", f.run, run.unwrap_or(0));
                 }
+                outln!("{}", f.diagnosis);
+                outln!();
                 outln!("{}", f.kind);
                 outln!("schedule: {}", f.schedule);
                 outln!("trace:");

@@ -1,9 +1,11 @@
-//! Locks (seed 000 "Lock"; python-semantics.md §16.3).
+//! Locks (seed 000 "Lock", "RLock"; python-semantics.md §16.3).
 
-use racelab_primitives::Lock;
+use std::time::Duration;
+
+use racelab_primitives::{Lock, RLock, Shared};
 use racelab_sim::{thread, Config};
 
-use crate::{Expected, Scenario, Variant};
+use crate::{as_is, Expected, Scenario, Variant};
 
 fn two_workers(second_takes_b_first: bool) {
     let a = Lock::named("lock_a");
@@ -47,12 +49,124 @@ t1.start(); t2.start(); t1.join(); t2.join()"#,
             summary: "worker-2 takes lock_b first",
             expected: Expected::Bug("deadlock"),
             program: || two_workers(true),
+            configure: as_is,
         },
         Variant {
             name: "fixed",
             summary: "both take lock_a, then lock_b",
             expected: Expected::Pass,
             program: || two_workers(false),
+            configure: as_is,
+        },
+    ],
+    default_config: Config::dfs,
+};
+
+pub(crate) const LOCK_REENTRY: Scenario = Scenario {
+    id: "lock-reentry",
+    title: "a thread takes a Lock it already holds",
+    source: "seed 000, Lock vs RLock; python-semantics.md §16.3 LOCK-2",
+    python: r#"lock = Lock()          # RLock() fixes it
+def outer():
+    with lock:
+        inner()
+def inner():
+    with lock:             # the same thread again: blocks forever on a Lock
+        pass
+Thread(target=outer).start()"#,
+    story: "A Lock has no owner, so it does not know the thread asking is the one holding it: the second \
+            acquire waits for a release that only the waiting thread could do. An RLock counts its owner's \
+            acquisitions and lets it in again.",
+    variants: &[
+        Variant {
+            name: "lock",
+            summary: "nested `with lock:` on a Lock",
+            expected: Expected::Bug("deadlock"),
+            program: || {
+                let lock = Lock::named("lock");
+                let t = thread::Builder::new().name("worker").spawn(move || {
+                    let _outer = lock.lock();
+                    let _inner = lock.lock();
+                });
+                t.join();
+            },
+            configure: as_is,
+        },
+        Variant {
+            name: "rlock",
+            summary: "nested `with lock:` on an RLock",
+            expected: Expected::Pass,
+            program: || {
+                let lock = RLock::named("lock");
+                let t = thread::Builder::new().name("worker").spawn(move || {
+                    let _outer = lock.lock();
+                    let _inner = lock.lock();
+                });
+                t.join();
+            },
+            configure: as_is,
+        },
+    ],
+    default_config: Config::dfs,
+};
+
+fn early_return(with_guard: bool) {
+    let lock = Lock::named("lock");
+    let balance = Shared::named("balance", 0i64);
+    let withdraw = move |amount: i64| {
+        if with_guard {
+            let _g = lock.lock();
+            if balance.load() < amount {
+                return false; // the guard releases
+            }
+            balance.update(|b| *b -= amount);
+            true
+        } else {
+            lock.acquire();
+            if balance.load() < amount {
+                return false; // BUG: returns still holding the lock
+            }
+            balance.update(|b| *b -= amount);
+            lock.release();
+            true
+        }
+    };
+    let w1 = thread::Builder::new().name("worker-1").spawn(move || withdraw(10));
+    let w2 = thread::Builder::new().name("worker-2").spawn(move || {
+        thread::sleep(Duration::from_millis(1));
+        withdraw(10)
+    });
+    w1.join();
+    w2.join();
+}
+
+pub(crate) const EARLY_RETURN: Scenario = Scenario {
+    id: "early-return",
+    title: "an early return skips the release",
+    source: "python-semantics.md §16.3 LOCK-5",
+    python: r#"def withdraw(amount):
+    lock.acquire()
+    if balance < amount:
+        return False          # the lock stays held
+    balance -= amount
+    lock.release()
+    return True"#,
+    story: "The early return leaves the lock held, so the next thread to call withdraw waits forever. \
+            `with lock:` (a guard in Rust) releases on every way out of the block.",
+    variants: &[
+        Variant {
+            name: "buggy",
+            summary: "acquire/release by hand, return in between",
+            expected: Expected::Bug("deadlock"),
+            program: || early_return(false),
+            configure: as_is,
+        },
+        Variant {
+            name: "with",
+            summary: "`with lock:` releases on return",
+            expected: Expected::Pass,
+            program: || early_return(true),
+            configure: as_is,
         },
     ],
     default_config: Config::dfs,

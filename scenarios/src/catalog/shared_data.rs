@@ -1,9 +1,13 @@
-//! Shared data: which operations are atomic (seed 000, "atomic operations on built-in types").
+//! Shared data: which operations are atomic (seed 000, "atomic operations on built-in types";
+//! python-semantics.md §16.2).
+
+use std::cell::RefCell;
+use std::rc::Rc;
 
 use racelab_primitives::{Lock, Shared};
 use racelab_sim::{thread, Config};
 
-use crate::{Expected, Scenario, Variant};
+use crate::{as_is, Expected, Scenario, Variant};
 
 const THREADS: usize = 2;
 const INCREMENTS: u64 = 3;
@@ -24,12 +28,8 @@ fn run_counter(increment: fn(Shared<u64>, Lock)) {
         w.join();
     }
     let total = counter.load();
-    assert_eq!(
-        total,
-        THREADS as u64 * INCREMENTS,
-        "lost update: counter is {total}, expected {}",
-        THREADS as u64 * INCREMENTS
-    );
+    let expected = THREADS as u64 * INCREMENTS;
+    assert!(total == expected, "lost update: counter is {total}, expected {expected}");
 }
 
 pub(crate) const COUNTER: Scenario = Scenario {
@@ -54,19 +54,21 @@ assert counter == 6"#,
         Variant {
             name: "buggy",
             summary: "load then store: two steps with a gap",
-            expected: Expected::Bug("panic"),
+            expected: Expected::Bug("lost-update"),
             program: || {
                 run_counter(|c, _| {
                     let v = c.load();
                     c.store(v + 1);
                 })
             },
+            configure: as_is,
         },
         Variant {
             name: "atomic",
             summary: "one atomic update",
             expected: Expected::Pass,
             program: || run_counter(|c, _| c.update(|v| *v += 1)),
+            configure: as_is,
         },
         Variant {
             name: "locked",
@@ -79,9 +81,116 @@ assert counter == 6"#,
                     c.store(v + 1);
                 })
             },
+            configure: as_is,
         },
     ],
     // The locked variant has too many interleavings for a search without partial-order
     // reduction; three preemptions cover every way two increments can interleave.
     default_config: || Config::dfs().preemption_bound(3),
+};
+
+fn appenders(append: fn(Shared<Vec<u32>>, u32)) {
+    let results = Shared::named("results", Vec::new());
+    let hs: Vec<_> = (0..3u32)
+        .map(|i| thread::Builder::new().name(format!("worker-{i}")).spawn(move || append(results, i)))
+        .collect();
+    for h in hs {
+        h.join();
+    }
+    let mut got = results.load();
+    got.sort_unstable();
+    assert!(got == vec![0, 1, 2], "lost data: results are {got:?}, expected [0, 1, 2]");
+}
+
+pub(crate) const LIST_APPEND: Scenario = Scenario {
+    id: "list-append",
+    title: "appending to a shared list from many threads",
+    source: "seed 000, atomic operations (L.append(x) is atomic); python-semantics.md §12",
+    python: r#"results = []
+def worker(i):
+    results.append(i)          # atomic under the GIL
+    # results = results + [i]  # NOT atomic: read, build a new list, write back
+threads = [Thread(target=worker, args=(i,)) for i in range(3)]
+...join all...
+assert sorted(results) == [0, 1, 2]"#,
+    story: "`list.append` is one atomic step under the GIL, so appends from many threads never lose an \
+            item (only their order varies). Rebuilding the list (`results = results + [i]`) reads it, \
+            builds a copy and writes it back: two threads that read the same list each write back a copy \
+            without the other's item.",
+    variants: &[
+        Variant {
+            name: "copy-extend",
+            summary: "`results = results + [i]`: read, then write back",
+            expected: Expected::Bug("lost-data"),
+            program: || {
+                appenders(|r, i| {
+                    let mut copy = r.load();
+                    copy.push(i);
+                    r.store(copy);
+                })
+            },
+            configure: as_is,
+        },
+        Variant {
+            name: "append",
+            summary: "`results.append(i)`: one atomic step",
+            expected: Expected::Pass,
+            program: || appenders(|r, i| r.update(|v| v.push(i))),
+            configure: as_is,
+        },
+    ],
+    default_config: Config::dfs,
+};
+
+fn poppers(locked: bool) {
+    let items = Shared::named("l", vec![1u32]);
+    let lock = Lock::named("lock");
+    let popped = Rc::new(RefCell::new(0));
+    let hs: Vec<_> = (1..=2)
+        .map(|i| {
+            let popped = Rc::clone(&popped);
+            thread::Builder::new().name(format!("worker-{i}")).spawn(move || {
+                let _g = locked.then(|| lock.lock());
+                if !items.with(|l| l.is_empty()) {
+                    let v = items.update(|l| l.pop());
+                    assert!(v.is_some(), "IndexError: pop from empty list");
+                    *popped.borrow_mut() += 1;
+                }
+            })
+        })
+        .collect();
+    for h in hs {
+        h.join();
+    }
+}
+
+pub(crate) const CHECK_THEN_ACT: Scenario = Scenario {
+    id: "check-then-act",
+    title: "`if l: l.pop()` from two threads",
+    source: "seed 000, atomic operations; python-semantics.md §16.2 ATOM-2",
+    python: r#"l = [1]
+def worker():
+    if l:            # check
+        l.pop()      # act: IndexError if the other thread popped in between
+t1, t2 = Thread(target=worker), Thread(target=worker)"#,
+    story: "Each step is atomic, but the check and the act are two steps: both threads can see the list \
+            non-empty, then one pops the last item and the other pops from an empty list. Holding a lock \
+            across the check and the act makes them one.",
+    variants: &[
+        Variant {
+            name: "buggy",
+            summary: "check and pop as two separate steps",
+            expected: Expected::Bug("assertion"),
+            program: || poppers(false),
+            configure: as_is,
+        },
+        Variant {
+            name: "locked",
+            summary: "check and pop under one lock",
+            expected: Expected::Pass,
+            program: || poppers(true),
+            configure: as_is,
+        },
+    ],
+    default_config: Config::dfs,
 };

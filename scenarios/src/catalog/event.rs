@@ -1,0 +1,155 @@
+//! Events (seed 004's Event producer/consumer; python-semantics.md §16.6).
+
+use std::time::Duration;
+
+use racelab_primitives::{Event, Queue, Shared};
+use racelab_sim::{thread, Config};
+
+use crate::{as_is, Expected, Scenario, Variant};
+
+const ITEMS: u32 = 3;
+
+/// The seed: two consumers `wait()`, pop one item, `clear()`; one producer appends and sets,
+/// then sleeps a second. Bounded to three items; consumers are daemons and main checks, after
+/// the producer is done and a grace period, that every item was consumed.
+fn seed_event() {
+    // The seed sleeps a second between items, which on the virtual clock lets the consumers
+    // settle every time; under load a sleep is no guarantee, so the producer here only yields.
+    let event = Event::named("event");
+    let l = Shared::named("l", Vec::<u32>::new());
+    let consumed = Shared::named("consumed", 0u32);
+    for name in ["consumer1", "consumer2"] {
+        thread::Builder::new().name(name).daemon(true).spawn(move || loop {
+            if event.wait() {
+                if l.update(|l| l.pop()).is_some() {
+                    consumed.update(|c| *c += 1);
+                } // except IndexError: pass
+                event.clear();
+            }
+        });
+    }
+    let producer = thread::Builder::new().name("producer1").spawn(move || {
+        for integer in 0..ITEMS {
+            l.update(|l| l.push(integer));
+            event.set();
+            thread::yield_now();
+        }
+    });
+    producer.join();
+    thread::sleep(Duration::from_secs(5));
+    let (done, left) = (consumed.load(), l.load());
+    assert!(done == ITEMS, "lost data: {done} of {ITEMS} items consumed, {left:?} left in the list");
+}
+
+fn fixed_queue() {
+    let q = Queue::named("queue", 0);
+    let consumed = Shared::named("consumed", 0u32);
+    for name in ["consumer1", "consumer2"] {
+        thread::Builder::new().name(name).daemon(true).spawn(move || loop {
+            let _integer: u32 = q.get();
+            consumed.update(|c| *c += 1);
+            q.task_done();
+        });
+    }
+    let producer = thread::Builder::new().name("producer1").spawn(move || {
+        for integer in 0..ITEMS {
+            q.put(integer);
+            thread::sleep(Duration::from_secs(1));
+        }
+    });
+    producer.join();
+    q.join();
+    let done = consumed.load();
+    assert!(done == ITEMS, "lost data: {done} of {ITEMS} items consumed");
+}
+
+pub(crate) const EVENT_CONSUMERS: Scenario = Scenario {
+    id: "event-consumers",
+    title: "two consumers share one Event and clear() it (the seed's Event producer/consumer)",
+    source: "seed 004, the Event-based producer/consumer with consumer1/consumer2; python-semantics.md §16.6 EVT-1",
+    python: r#"def consumer(event, l):
+    while 1:
+        event_is_set = event.wait()
+        if event_is_set:
+            try:
+                integer = l.pop()
+                print('{} popped from list by {}'.format(integer, t.name))
+                event.clear()
+            except IndexError:
+                pass
+def producer(event, l):
+    while 1:
+        l.append(random.choice(range(5)))
+        event.set()
+        time.sleep(1)"#,
+    story: "An Event is a flag, not a count. Both consumers wake on one set(); one pops, the other finds \
+            the list empty (the seed swallows the IndexError) and clears the flag, possibly after the \
+            producer has appended again and set it: that set is erased and its item sits in the list with \
+            nobody woken for it. Items are lost or delayed, and the seed hides the symptom. A Queue \
+            hands each item to exactly one consumer.",
+    variants: &[
+        Variant {
+            name: "seed",
+            summary: "wait, pop one, clear (producer without its sleep): items are left behind",
+            expected: Expected::Bug("lost-data"),
+            program: seed_event,
+            configure: as_is,
+        },
+        Variant {
+            name: "queue",
+            summary: "a Queue instead of an Event and a list",
+            expected: Expected::Pass,
+            program: fixed_queue,
+            configure: as_is,
+        },
+    ],
+    default_config: || Config::dfs().preemption_bound(2),
+};
+
+fn pulse(wait_before_pulse: bool) {
+    let ev = Event::named("ev");
+    let waiter = thread::Builder::new().name("waiter").spawn(move || {
+        if !wait_before_pulse {
+            thread::sleep(Duration::from_secs(1)); // prepare(): still busy during the pulse
+        }
+        ev.wait()
+    });
+    let notifier = thread::Builder::new().name("notifier").spawn(move || {
+        thread::sleep(Duration::from_millis(500));
+        ev.set();
+        ev.clear();
+    });
+    notifier.join();
+    waiter.join();
+}
+
+pub(crate) const EVENT_PULSE: Scenario = Scenario {
+    id: "event-pulse",
+    title: "a set()/clear() pulse misses a late waiter",
+    source: "python-semantics.md §16.6 EVT-2",
+    python: r#"# notifier
+ev.set(); ev.clear()
+# waiter
+prepare()          # still busy during the pulse
+ev.wait()          # blocks: the pulse is gone"#,
+    story: "A pulse wakes the threads already waiting, but a thread that arrives after the clear sees a \
+            cleared flag and waits for a set that already came and went. Leave the event set, or use a \
+            Condition with a predicate or a Queue.",
+    variants: &[
+        Variant {
+            name: "late",
+            summary: "the waiter arrives after the pulse",
+            expected: Expected::Bug("lost-wakeup"),
+            program: || pulse(false),
+            configure: as_is,
+        },
+        Variant {
+            name: "early",
+            summary: "the waiter is waiting during the pulse: it wakes",
+            expected: Expected::Pass,
+            program: || pulse(true),
+            configure: as_is,
+        },
+    ],
+    default_config: Config::dfs,
+};

@@ -1,0 +1,114 @@
+//! Queues (seed 004's `Queue(10)` producer/consumer with task_done; python-semantics.md §16.8).
+
+use racelab_primitives::Queue;
+use racelab_sim::{thread, Config};
+
+use crate::{as_is, Expected, Scenario, Variant};
+
+const ITEMS: u32 = 3;
+
+fn task_done(call_it: bool) {
+    let queue = Queue::named("queue", 10);
+    thread::Builder::new().name("consumer").daemon(true).spawn(move || loop {
+        let _num: u32 = queue.get();
+        if call_it {
+            queue.task_done();
+        }
+    });
+    let producer = thread::Builder::new().name("producer").spawn(move || {
+        for num in 0..ITEMS {
+            queue.put(num);
+        }
+    });
+    producer.join();
+    queue.join(); // waits until every item is marked done
+}
+
+pub(crate) const QUEUE_TASK_DONE: Scenario = Scenario {
+    id: "queue-task-done",
+    title: "Queue(10) producer/consumer, and join() without task_done()",
+    source:
+        "seed 004, the Queue(10) ProducerThread/ConsumerThread with task_done; python-semantics.md §16.8 Q-1",
+    python: r#"queue = Queue(10)
+class ConsumerThread(Thread):
+    def run(self):
+        while True:
+            num = queue.get()
+            queue.task_done()       # forget this and queue.join() never returns
+queue.join()"#,
+    story: "`join()` waits until every item put has been marked done with `task_done()`. A consumer that \
+            gets items but never calls `task_done()` leaves the count up forever, and `join()` hangs even \
+            though the queue is empty.",
+    variants: &[
+        Variant {
+            name: "no-task-done",
+            summary: "the consumer never calls task_done()",
+            expected: Expected::Bug("deadlock"),
+            program: || task_done(false),
+            configure: as_is,
+        },
+        Variant {
+            name: "seed",
+            summary: "get(), then task_done(), as in the seed",
+            expected: Expected::Pass,
+            program: || task_done(true),
+            configure: as_is,
+        },
+    ],
+    default_config: Config::dfs,
+};
+
+fn poison_pills(pills: usize) {
+    let queue = Queue::named("jobs", 0);
+    let workers: Vec<_> = (1..=2)
+        .map(|i| {
+            thread::Builder::new().name(format!("worker-{i}")).spawn(move || loop {
+                let job: Option<u32> = queue.get();
+                if job.is_none() {
+                    return; // the poison pill
+                }
+            })
+        })
+        .collect();
+    for job in 0..2 {
+        queue.put(Some(job));
+    }
+    for _ in 0..pills {
+        queue.put(None);
+    }
+    for w in workers {
+        w.join();
+    }
+}
+
+pub(crate) const POISON_PILLS: Scenario = Scenario {
+    id: "poison-pills",
+    title: "one poison pill for two workers",
+    source: "python-semantics.md §16.8 Q-5",
+    python: r#"def worker():
+    while True:
+        job = q.get()
+        if job is None: return
+for job in jobs: q.put(job)
+q.put(None)                    # one pill, two workers
+for w in workers: w.join()     # hangs on the worker that never got a pill"#,
+    story: "Each worker stops at the first pill it takes, so each needs its own: with one pill for two \
+            workers, the second worker waits on an empty queue forever and joining it hangs.",
+    variants: &[
+        Variant {
+            name: "one-pill",
+            summary: "one None for two workers",
+            expected: Expected::Bug("deadlock"),
+            program: || poison_pills(1),
+            configure: as_is,
+        },
+        Variant {
+            name: "pill-each",
+            summary: "one None per worker",
+            expected: Expected::Pass,
+            program: || poison_pills(2),
+            configure: as_is,
+        },
+    ],
+    default_config: || Config::dfs().preemption_bound(2),
+};

@@ -1,0 +1,208 @@
+//! Diagnoses: a failure named for the bug it is, explained in a sentence or two.
+//!
+//! The runtime knows *that* a run failed (a deadlock, a panic...). A person wants to know
+//! *which bug* it was: a notify that came before anyone waited (lost wake-up), a waiter whose
+//! wake-up another thread used up first (stolen wake-up), a wait that returned without a notify
+//! (spurious wake-up), an update or an item that went missing. This module reads the failure and
+//! the trace of the failing run and names it.
+//!
+//! It reads the trace the primitives write (`wait` results ending in `re-acquired`, `notify`
+//! results `woke X`, the notes on blocked threads), so the event texts of `racelab-primitives`
+//! and these rules change together; the catalog tests pin every diagnosis.
+//!
+//! Oracles name data bugs by the first words of their assertion message: `lost update: ...` is a
+//! lost update, `lost data: ...` (or `lost item`) lost data.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::report::{Deadlock, FailureKind};
+use crate::trace::{Event, Trace};
+
+/// What kind of bug a failure is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DiagnosisKind {
+    /// Threads wait for each other forever (a lock cycle, or a blocked set).
+    Deadlock,
+    /// A thread waits forever for a notify or set that already happened with nobody waiting.
+    LostWakeup,
+    /// A woken waiter found its condition false because another thread got the lock first.
+    StolenWakeup,
+    /// A wait returned without a notify and the thread acted on a condition that did not hold.
+    SpuriousWakeup,
+    /// An item was lost or duplicated (an oracle said `lost data:`).
+    LostData,
+    /// An update was overwritten (an oracle said `lost update:`).
+    LostUpdate,
+    /// A primitive was misused: Python would raise an exception.
+    Misuse,
+    /// Any other failed assertion or panic.
+    Assertion,
+    /// The run did not end within the step limit.
+    StepLimit,
+    /// Daemon threads were cut off at the end with work left.
+    DaemonCutOff,
+    /// The schedule did not fit the program.
+    Divergence,
+}
+
+impl DiagnosisKind {
+    /// The kebab-case name: `lost-wakeup`, `stolen-wakeup`...
+    pub fn name(self) -> &'static str {
+        match self {
+            DiagnosisKind::Deadlock => "deadlock",
+            DiagnosisKind::LostWakeup => "lost-wakeup",
+            DiagnosisKind::StolenWakeup => "stolen-wakeup",
+            DiagnosisKind::SpuriousWakeup => "spurious-wakeup",
+            DiagnosisKind::LostData => "lost-data",
+            DiagnosisKind::LostUpdate => "lost-update",
+            DiagnosisKind::Misuse => "misuse",
+            DiagnosisKind::Assertion => "assertion",
+            DiagnosisKind::StepLimit => "step-limit",
+            DiagnosisKind::DaemonCutOff => "daemon-cut-off",
+            DiagnosisKind::Divergence => "divergence",
+        }
+    }
+}
+
+impl fmt::Display for DiagnosisKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A failure's diagnosis: its kind and a plain explanation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Diagnosis {
+    /// What kind of bug it is.
+    pub kind: DiagnosisKind,
+    /// One or two plain sentences on what happened, naming threads, objects and steps.
+    pub explanation: String,
+}
+
+impl fmt::Display for Diagnosis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind, self.explanation)
+    }
+}
+
+/// Names the bug behind `failure`, reading the trace of the failing run.
+pub fn diagnose(failure: &FailureKind, trace: &Trace) -> Diagnosis {
+    let (kind, explanation) = match failure {
+        FailureKind::Deadlock(d) => deadlock(d),
+        FailureKind::Panic { thread, message, .. } => panic(&thread.name, message, trace),
+        FailureKind::Misuse { thread, exception, message } => (
+            DiagnosisKind::Misuse,
+            format!("{thread} used a primitive against its rules: Python raises {exception}: {message} here."),
+        ),
+        FailureKind::StepLimit { max_steps, .. } => (
+            DiagnosisKind::StepLimit,
+            format!("the run did not end within {max_steps} steps: a spin loop or a livelock, or a long program that needs --max-steps."),
+        ),
+        FailureKind::DaemonCutOff { threads } => {
+            let names: Vec<&str> = threads.iter().map(|t| t.name.as_str()).collect();
+            (
+                DiagnosisKind::DaemonCutOff,
+                format!(
+                    "the program ended while daemon thread {} still had work; Python kills daemons mid-line. Join them, or make them non-daemon.",
+                    names.join(", ")
+                ),
+            )
+        }
+        FailureKind::Divergence { message } => (DiagnosisKind::Divergence, message.clone()),
+    };
+    Diagnosis { kind, explanation }
+}
+
+fn deadlock(d: &Deadlock) -> (DiagnosisKind, String) {
+    let lost = d.blocked.iter().find(|b| {
+        b.note.as_deref().is_some_and(|n| {
+            n.contains("woke nobody") || n.contains("nobody waiting") || n.contains("then cleared")
+        })
+    });
+    if let Some(b) = lost {
+        return (
+            DiagnosisKind::LostWakeup,
+            format!(
+                "{} waits on {} forever: {}. The wake-up came before {} waited (or was undone before it looked), and it is not remembered.",
+                b.thread,
+                b.waits_on,
+                b.note.as_deref().unwrap_or(""),
+                b.thread
+            ),
+        );
+    }
+    if !d.cycle.is_empty() {
+        let n = d.cycle.len();
+        let links: Vec<String> = (0..n)
+            .map(|i| format!("{} holds what {} waits for", d.cycle[(i + 1) % n].0, d.cycle[i].0))
+            .collect();
+        let objects: Vec<String> = d.cycle.iter().map(|(_, o)| o.to_string()).collect();
+        return (
+            DiagnosisKind::Deadlock,
+            format!(
+                "a wait-for cycle over {}: {}. Acquire them in one global order.",
+                objects.join(" and "),
+                links.join(", and ")
+            ),
+        );
+    }
+    let who: Vec<String> = d.blocked.iter().map(|b| format!("{} on {}", b.thread, b.waits_on)).collect();
+    (
+        DiagnosisKind::Deadlock,
+        format!("every live thread is blocked and nothing can wake them: {}.", who.join("; ")),
+    )
+}
+
+fn panic(thread: &str, message: &str, trace: &Trace) -> (DiagnosisKind, String) {
+    if let Some(d) = wakeup_misuse(thread, message, trace) {
+        return d;
+    }
+    let lower = message.to_ascii_lowercase();
+    let key = lower.split("failed: ").last().unwrap_or(&lower).trim_start();
+    if key.starts_with("lost update") || lower.contains("lost update") {
+        return (DiagnosisKind::LostUpdate, format!("{thread} found an update missing: {message}. Two threads read the same value and each wrote back its own result; make the read-modify-write one atomic step or hold a lock across it."));
+    }
+    if key.starts_with("lost data") || key.starts_with("lost item") || lower.contains("lost data") {
+        return (DiagnosisKind::LostData, format!("{thread} found data missing or duplicated: {message}."));
+    }
+    (DiagnosisKind::Assertion, format!("{thread} failed: {message}."))
+}
+
+/// A panic right after a condition wait returned: spurious or stolen wake-up.
+fn wakeup_misuse(thread: &str, message: &str, trace: &Trace) -> Option<(DiagnosisKind, String)> {
+    let events = &trace.events;
+    let i = events
+        .iter()
+        .rposition(|e| e.thread == thread && e.operation == "wait" && e.result.ends_with("re-acquired"))?;
+    let wait = &events[i];
+    let object = wait.object.clone().unwrap_or_default();
+    if wait.result.starts_with("woken spuriously") {
+        return Some((
+            DiagnosisKind::SpuriousWakeup,
+            format!(
+                "{thread} returned from waiting on Condition `{object}` at step {} without any notify (a spurious wake-up, which Python's documentation allows) and acted on a condition that did not hold: {message}. Re-check the condition in a `while` loop, or use wait_for().",
+                wait.step
+            ),
+        ));
+    }
+    // The notify that woke this waiter, and whoever took the lock before it re-acquired.
+    let woke: &Event = events[..i].iter().rev().find(|e| {
+        (e.operation == "notify" || e.operation == "notify_all")
+            && e.object.as_deref() == Some(object.as_str())
+            && e.result.contains(thread)
+    })?;
+    let j = events.iter().position(|e| std::ptr::eq(e, woke))?;
+    let barger = events[j + 1..i]
+        .iter()
+        .find(|e| e.thread != thread && e.operation == "acquire" && e.result.starts_with("ok"))?;
+    Some((
+        DiagnosisKind::StolenWakeup,
+        format!(
+            "{thread} was notified by {} at step {} but, before it got the lock back (step {}), {} took the lock first (step {}) and used up what the notify announced; {thread} then acted on a condition that no longer held: {message}. Re-check the condition in a `while` loop after every wake-up.",
+            woke.thread, woke.step, wait.step, barger.thread, barger.step
+        ),
+    ))
+}

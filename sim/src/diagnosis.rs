@@ -195,9 +195,14 @@ fn wakeup_misuse(thread: &str, message: &str, trace: &Trace) -> Option<(Diagnosi
             && e.result.contains(thread)
     })?;
     let j = events.iter().position(|e| std::ptr::eq(e, woke))?;
-    let barger = events[j + 1..i]
-        .iter()
-        .find(|e| e.thread != thread && e.operation == "acquire" && e.result.starts_with("ok"))?;
+    // The thief: another thread that took the lock in between and did not merely wait again.
+    let between = &events[j + 1..i];
+    let barger = between.iter().enumerate().find_map(|(k, e)| {
+        let took = e.thread != thread && e.operation == "acquire" && e.result.starts_with("ok");
+        let then = between[k + 1..].iter().find(|n| n.thread == e.thread);
+        let only_waited = then.is_some_and(|n| n.operation == "wait" && n.result.starts_with("released"));
+        (took && !only_waited).then_some(e)
+    })?;
     Some((
         DiagnosisKind::StolenWakeup,
         format!(

@@ -1,0 +1,64 @@
+//! The catalog, checked as the CLI checks it: every variant gets its expected verdict, every
+//! buggy variant its expected diagnosis, and every failure replays from its schedule to the
+//! same diagnosis and the same trace bytes.
+
+use racelab::{check, replay, Config};
+use racelab_scenarios::{all, Expected, Scenario, Variant};
+
+fn config_for(s: &Scenario, v: &Variant) -> Config {
+    (v.configure)((s.default_config)())
+}
+
+#[test]
+fn every_variant_gets_its_expected_verdict_and_failures_replay() {
+    let mut checked = 0;
+    for s in all() {
+        for v in s.variants {
+            let config = config_for(s, v);
+            let report = check(config.clone(), v.program);
+            let name = format!("{}/{}", s.id, v.name);
+            match (v.expected, &report.failure) {
+                (Expected::Pass, None) => {}
+                (Expected::Pass, Some(f)) => {
+                    panic!("{name} should pass but failed:\n{report}\n{}", f.diagnosis)
+                }
+                (Expected::Bug(kind), None) => panic!("{name} should find a {kind} bug:\n{report}"),
+                (Expected::Bug(kind), Some(f)) => {
+                    assert_eq!(f.diagnosis.kind.name(), kind, "{name}:\n{report}");
+                    // The replay, with the same semantics, gives the same diagnosis and bytes.
+                    let sem = config.semantics();
+                    let replay_config = Config::replay(f.schedule.clone())
+                        .spurious_wakeups(sem.spurious_wakeups)
+                        .adversarial_wakeups(sem.adversarial_wakeups)
+                        .fail_on_daemon_cut_off(sem.fail_on_daemon_cut_off);
+                    let again = check(replay_config, v.program);
+                    let g = again.failure.as_ref().unwrap_or_else(|| panic!("{name}: the replay passed"));
+                    assert_eq!(g.diagnosis, f.diagnosis, "{name}");
+                    assert_eq!(g.trace.to_string(), f.trace.to_string(), "{name}");
+                    assert_eq!(g.kind, f.kind, "{name}");
+                    // And `replay` with the default semantics reproduces it when those are the defaults.
+                    if sem == Config::dfs().semantics() {
+                        let plain = replay(&f.schedule, v.program);
+                        assert_eq!(plain.failure.map(|p| p.trace), Some(f.trace.clone()), "{name}");
+                    }
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 50, "the catalog has {checked} variants");
+}
+
+#[test]
+fn every_scenario_has_a_story_python_and_a_seed_source() {
+    for s in all() {
+        assert!(s.story.len() > 80, "{}: the story is too short", s.id);
+        assert!(s.python.lines().count() >= 3, "{}: show the Python it models", s.id);
+        assert!(s.source.contains("seed") || s.source.contains('§'), "{}: name its source", s.id);
+        assert!(
+            s.variants.iter().any(|v| matches!(v.expected, Expected::Bug(_))),
+            "{}: no buggy variant",
+            s.id
+        );
+    }
+}

@@ -47,12 +47,32 @@ fn every_session_command_runs() {
 }
 
 #[test]
-fn first_session_output_is_what_racelab_prints() {
+fn every_output_shown_is_what_racelab_prints() {
     let text = readme();
     let session = text.split("```console\n").nth(1).expect("a console block");
-    let mut lines = session.lines();
-    let first = lines.next().and_then(|l| l.strip_prefix("$ racelab ")).expect("it starts with a command");
-    let shown: Vec<&str> = lines.take_while(|l| !l.starts_with("$ ")).collect();
-    let (_, printed) = run(first);
-    assert_eq!(printed.trim_end(), shown.join("\n").trim_end(), "the README's session is out of date");
+    let session = session.split("\n```").next().unwrap_or("");
+    let mut shown = 0;
+    let mut lines = session.lines().peekable();
+    while let Some(line) = lines.next() {
+        let Some(command) = line.strip_prefix("$ racelab ") else { continue };
+        let mut expected = Vec::new();
+        while let Some(next) = lines.peek() {
+            if next.starts_with("$ ") {
+                break;
+            }
+            expected.push(*next);
+            lines.next();
+        }
+        if expected.is_empty() {
+            continue;
+        }
+        let (_, printed) = run(command);
+        assert_eq!(
+            printed.trim_end(),
+            expected.join("\n").trim_end(),
+            "README output of `racelab {command}` is out of date"
+        );
+        shown += 1;
+    }
+    assert!(shown >= 2, "the README shows a check and its replay");
 }

@@ -28,7 +28,19 @@ pub fn check<F>(config: Config, program: F) -> Report
 where
     F: Fn() + Send + Sync + 'static,
 {
-    explore(&config, Arc::new(program))
+    explore(&config, Arc::new(program), &mut |_| {})
+}
+
+/// How often `check_with_progress` reports, in runs.
+pub const PROGRESS_EVERY: u64 = 1024;
+
+/// `check`, calling `progress(runs_done)` every [`PROGRESS_EVERY`] runs and once at the end:
+/// for a progress bar on long explorations.
+pub fn check_with_progress<F>(config: Config, program: F, progress: &mut dyn FnMut(u64)) -> Report
+where
+    F: Fn() + Send + Sync + 'static,
+{
+    explore(&config, Arc::new(program), progress)
 }
 
 /// Runs `program` once, following `schedule`, with a full trace. A schedule that does not fit
@@ -38,7 +50,7 @@ pub fn replay<F>(schedule: &Schedule, program: F) -> Report
 where
     F: Fn() + Send + Sync + 'static,
 {
-    explore(&Config::replay(schedule.clone()), Arc::new(program))
+    explore(&Config::replay(schedule.clone()), Arc::new(program), &mut |_| {})
 }
 
 /// What one run produced.
@@ -109,7 +121,7 @@ fn resolve_trace(model: &mut RunModel) -> Trace {
     Trace { events }
 }
 
-fn explore<F>(config: &Config, program: Arc<F>) -> Report
+fn explore<F>(config: &Config, program: Arc<F>, progress: &mut dyn FnMut(u64)) -> Report
 where
     F: Fn() + Send + Sync + 'static,
 {
@@ -134,6 +146,9 @@ where
         let result = run_once(&mut executor, &mut strategy, run, config, tracing, &program);
         report.runs += 1;
         report.steps += result.steps;
+        if report.runs % PROGRESS_EVERY == 0 {
+            progress(report.runs);
+        }
         if tracing {
             report.traced = Some(TracedRun {
                 run,
@@ -163,6 +178,7 @@ where
                     traced_failure(&mut executor, kind, run, result.schedule, config, &program)
                 };
                 report.failure = Some(failure);
+                progress(report.runs);
                 return report;
             }
         }
@@ -174,6 +190,7 @@ where
         // The run limit stopped us; say whether the strategy still had work left.
         report.exhausted = !strategy.as_mut().expect("strategy present").begin_run(report.runs);
     }
+    progress(report.runs);
     report
 }
 

@@ -23,7 +23,7 @@ pub mod trace;
 pub use clock::VirtualTime;
 pub use config::{Config, Semantics, StrategyConfig};
 pub use diagnosis::{diagnose, Diagnosis, DiagnosisKind};
-pub use explore::{check, replay};
+pub use explore::{check, check_with_progress, replay};
 pub use ids::{ObjectId, ThreadId};
 pub use report::{BlockedThread, Deadlock, Failure, FailureKind, ObjectRef, Report, ThreadRef, TracedRun};
 pub use schedule::{Choice, ChoiceKind, ParseScheduleError, Schedule};

@@ -18,7 +18,9 @@ macro_rules! out {
 }
 
 use racelab_scenarios::Expected;
-use racelab_sim::{check, Config, FailureKind, Report, StrategyConfig};
+use std::io::IsTerminal;
+
+use racelab_sim::{check, check_with_progress, Config, FailureKind, Report, StrategyConfig};
 
 use super::args::ExploreArgs;
 use super::plan::{Plan, Target};
@@ -155,7 +157,7 @@ fn check_targets(targets: &[(Target, Config)], json: bool, _explore: &ExploreArg
         if !json {
             outln!("racelab check {}: {config}", target.name());
         }
-        let report = check(config.clone(), target.variant.program);
+        let report = check_with_bar(config, target, json);
         let as_expected = verdict_matches(target.variant.expected, &report);
         all_as_expected &= as_expected;
         any_bug |= report.failure.is_some();
@@ -267,4 +269,22 @@ fn replay(
         }
     }
     Ok(if report.failure.is_some() { EXIT_BUG } else { EXIT_OK })
+}
+
+/// Checks `target`, with a progress bar on standard error when it is a terminal (and nothing
+/// otherwise: scripts and CI see no control characters).
+fn check_with_bar(config: &Config, target: &Target, json: bool) -> Report {
+    if json || !std::io::stderr().is_terminal() {
+        return check(config.clone(), target.variant.program);
+    }
+    let bar = indicatif::ProgressBar::new(config.max_runs());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg} {pos}/{len} runs ({per_sec})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(target.name());
+    let report =
+        check_with_progress(config.clone(), target.variant.program, &mut |runs| bar.set_position(runs));
+    bar.finish_and_clear();
+    report
 }

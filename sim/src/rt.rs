@@ -301,7 +301,7 @@ pub fn adversarial_wakeups() -> bool {
 
 /// Leaves a note on `obj` for deadlock reports: what its history says about why a thread
 /// blocked on it will never be woken. The latest note replaces the previous one. See
-/// [`Note`](crate::note::Note) for the placeholders; nothing is formatted until a report needs it.
+/// [`Note`] for the placeholders; nothing is formatted until a report needs it.
 pub fn set_note(obj: ObjectHandle, template: &'static str, values: [u64; 3]) {
     with(|m| {
         let id = object_id(m, obj);

@@ -18,10 +18,12 @@ fn stderr(o: &Output) -> String {
 fn printed_replay_args(out: &str) -> Vec<String> {
     let line =
         out.lines().find_map(|l| l.trim().strip_prefix("replay: ")).expect("a replay command is printed");
-    let (head, schedule) = line.split_once(" --schedule ").expect("replay by schedule");
+    let (head, rest) = line.split_once(" --schedule \"").expect("replay by schedule");
+    let (schedule, flags) = rest.split_once('"').expect("a quoted schedule");
     let mut args: Vec<String> = head.split_whitespace().skip(1).map(String::from).collect();
     args.push("--schedule".into());
-    args.push(schedule.trim_matches('"').to_string());
+    args.push(schedule.to_string());
+    args.extend(flags.split_whitespace().map(String::from));
     args
 }
 
@@ -133,4 +135,43 @@ fn replay_json_carries_the_trace() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
     assert_eq!(v["failure"]["kind"]["kind"], "deadlock");
     assert!(v["failure"]["trace"]["events"].as_array().unwrap().len() >= 5);
+}
+
+/// The diagnosis line (`<kind>: <explanation>`) of a `check` or `replay` output.
+fn diagnosis_of(out: &str) -> String {
+    out.lines()
+        .find(|l| !l.starts_with(' ') && !l.starts_with("racelab ") && l.contains(": ") && !l.is_empty())
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn every_buggy_variant_replays_from_its_printed_command_to_the_same_bytes() {
+    let list = racelab(&["list", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let mut replayed = 0;
+    for s in v.as_array().unwrap() {
+        for variant in s["variants"].as_array().unwrap() {
+            if variant["expected"] == "pass" {
+                continue;
+            }
+            let target = format!("{}/{}", s["id"].as_str().unwrap(), variant["name"].as_str().unwrap());
+            let out = racelab(&["check", &target]);
+            assert_eq!(out.status.code(), Some(1), "{target}");
+            let text = stdout(&out);
+            let args = printed_replay_args(&text);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let again = stdout(&racelab(&args));
+            assert_eq!(trace_of(&again), trace_of(&text), "{target}: replay trace differs");
+            assert_eq!(diagnosis_of(&again), diagnosis_of(&text), "{target}: replay diagnosis differs");
+            let expected = variant["expected"].as_str().unwrap().trim_start_matches("bug: ");
+            assert!(
+                diagnosis_of(&text).starts_with(&format!("{expected}: ")),
+                "{target}: {}",
+                diagnosis_of(&text)
+            );
+            replayed += 1;
+        }
+    }
+    assert!(replayed >= 20, "{replayed} buggy variants replayed");
 }

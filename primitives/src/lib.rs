@@ -9,6 +9,7 @@
 mod barrier;
 mod condition;
 mod event;
+mod exclusive;
 mod lock;
 mod pool;
 mod process;

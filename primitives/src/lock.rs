@@ -2,23 +2,39 @@
 //!
 //! Any thread may release it, even one that never acquired it (a real bug a scenario must be
 //! able to show), and a thread that acquires it twice blocks forever. Who gets it after a
-//! release is open, as in CPython: the release wakes one waiter of the scheduler's choosing,
-//! and that waiter still contends with every other thread, so a thread arriving later may barge
-//! in first, after which the woken waiter waits again.
+//! release is a scheduler choice, barging included (see `exclusive`).
 
 use std::fmt;
 use std::time::Duration;
 
-use racelab_sim::rt::{self, Misuse, ObjectHandle, Wakeup};
-use racelab_sim::{ThreadId, VirtualTime};
+use racelab_sim::rt::{self, Misuse, ObjectHandle};
+use racelab_sim::ThreadId;
 
-use crate::wait_list::{wake_one, WaitList, WakeOrder};
+pub(crate) use crate::exclusive::Patience;
+use crate::exclusive::{self, Exclusive};
+use crate::wait_list::WaitList;
 
 #[derive(Debug, Default)]
 struct LockState {
     /// The thread that acquired it (for reports: Python's Lock itself has no owner).
     holder: Option<ThreadId>,
     waiters: WaitList,
+}
+
+impl Exclusive for LockState {
+    fn try_take(&mut self, me: ThreadId, _levels: usize) -> Result<(), ThreadId> {
+        match self.holder {
+            None => {
+                self.holder = Some(me);
+                Ok(())
+            }
+            Some(h) => Err(h),
+        }
+    }
+
+    fn waiters(&mut self) -> &mut WaitList {
+        &mut self.waiters
+    }
 }
 
 /// A Python `threading.Lock`. It is a handle: copies refer to the same lock.
@@ -31,15 +47,6 @@ impl fmt::Debug for Lock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Lock({})", rt::object_name(self.obj))
     }
-}
-
-/// How long an acquire may wait.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Patience {
-    /// `blocking=False`: one attempt.
-    NoWait,
-    /// Until the deadline, or forever.
-    Until(Option<VirtualTime>),
 }
 
 impl Lock {
@@ -102,71 +109,18 @@ impl Lock {
 
     /// The acquire itself, after its scheduling point. Used by `Condition` to re-acquire.
     pub(crate) fn acquire_now(&self, patience: Patience) -> bool {
-        let me = rt::current();
-        let state = rt::state::<LockState>(self.obj);
-        loop {
-            let holder = {
-                let mut s = state.borrow_mut();
-                match s.holder {
-                    None => {
-                        s.holder = Some(me);
-                        None
-                    }
-                    Some(h) => {
-                        if let Patience::Until(_) = patience {
-                            s.waiters.push(me);
-                        }
-                        Some(h)
-                    }
-                }
-            };
-            let Some(holder) = holder else {
-                rt::add_holder(self.obj, me);
-                rt::event("acquire", Some(self.obj), || "ok".into());
-                return true;
-            };
-            let deadline = match patience {
-                Patience::NoWait => {
-                    rt::event("acquire", Some(self.obj), || {
-                        format!("busy (held by {})", rt::thread_name(holder))
-                    });
-                    return false;
-                }
-                Patience::Until(d) => d,
-            };
-            rt::event("acquire", Some(self.obj), || format!("blocked (held by {})", rt::thread_name(holder)));
-            if rt::block(Some(self.obj), deadline) == Wakeup::TimedOut {
-                state.borrow_mut().waiters.remove(me);
-                rt::event("acquire", Some(self.obj), || "timed out".into());
-                return false;
-            }
-            // Woken by a release: contend again; another thread may have barged in first.
-        }
+        exclusive::acquire::<LockState>(self.obj, patience, 1)
     }
 
     /// The release itself, after its scheduling point.
     /// `traced`: false inside a condition wait, whose own event says it released the lock.
     pub(crate) fn release_now(&self, traced: bool) -> Result<(), Misuse> {
-        let state = rt::state::<LockState>(self.obj);
-        let (holder, waiters) = {
-            let mut s = state.borrow_mut();
-            let Some(holder) = s.holder.take() else {
-                drop(s);
-                rt::event("release", Some(self.obj), || "RuntimeError: release unlocked lock".into());
-                return Err(Misuse::new("RuntimeError", "release unlocked lock"));
-            };
-            (holder, s.waiters.len())
+        let holder = rt::state::<LockState>(self.obj).borrow_mut().holder.take();
+        let Some(holder) = holder else {
+            rt::event("release", Some(self.obj), || "RuntimeError: release unlocked lock".into());
+            return Err(Misuse::new("RuntimeError", "release unlocked lock"));
         };
-        rt::remove_holder(self.obj, holder);
-        // Wake one waiter that is really asleep: one whose timeout already fired is leaving anyway.
-        // Who gets the lock next is open in CPython: any waiter, and a newcomer may barge in.
-        let woke = if waiters > 0 { wake_one(&state, |s| &mut s.waiters, WakeOrder::Any) } else { None };
-        if traced {
-            rt::event("release", Some(self.obj), || match woke {
-                Some(t) => format!("ok, woke {}", rt::thread_name(t)),
-                None => "ok".into(),
-            });
-        }
+        exclusive::hand_over::<LockState>(self.obj, holder, traced);
         Ok(())
     }
 }

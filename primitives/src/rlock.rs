@@ -8,17 +8,35 @@
 use std::fmt;
 use std::time::Duration;
 
-use racelab_sim::rt::{self, Misuse, ObjectHandle, Wakeup};
+use racelab_sim::rt::{self, Misuse, ObjectHandle};
 use racelab_sim::ThreadId;
 
-use crate::lock::{AnyLock, LockGuard, Patience};
-use crate::wait_list::{wake_one, WaitList, WakeOrder};
+use crate::exclusive::{self, Exclusive, Patience};
+use crate::lock::{AnyLock, LockGuard};
+use crate::wait_list::WaitList;
 
 #[derive(Debug, Default)]
 struct RLockState {
     owner: Option<ThreadId>,
     count: usize,
     waiters: WaitList,
+}
+
+impl Exclusive for RLockState {
+    fn try_take(&mut self, me: ThreadId, levels: usize) -> Result<(), ThreadId> {
+        match self.owner {
+            None => {
+                self.owner = Some(me);
+                self.count = levels;
+                Ok(())
+            }
+            Some(o) => Err(o),
+        }
+    }
+
+    fn waiters(&mut self) -> &mut WaitList {
+        &mut self.waiters
+    }
 }
 
 const NOT_OWNER: &str = "cannot release un-acquired lock";
@@ -101,62 +119,29 @@ impl RLock {
     /// Acquires, after the scheduling point; on success the count becomes `levels` (or goes up
     /// by one for the owner). Used by `Condition` to restore every level after a wait.
     pub(crate) fn acquire_now(&self, patience: Patience, levels: usize) -> bool {
-        let me = rt::current();
         let state = rt::state::<RLockState>(self.obj);
-        loop {
-            let holder = {
-                let mut s = state.borrow_mut();
-                match s.owner {
-                    Some(o) if o == me => {
-                        s.count += 1;
-                        let count = s.count;
-                        drop(s);
-                        rt::event("acquire", Some(self.obj), || format!("ok, count {count}"));
-                        return true;
-                    }
-                    None => {
-                        s.owner = Some(me);
-                        s.count = levels;
-                        None
-                    }
-                    Some(h) => {
-                        if let Patience::Until(_) = patience {
-                            s.waiters.push(me);
-                        }
-                        Some(h)
-                    }
-                }
-            };
-            let Some(holder) = holder else {
-                rt::add_holder(self.obj, me);
-                rt::event("acquire", Some(self.obj), || "ok".into());
-                return true;
-            };
-            let deadline = match patience {
-                Patience::NoWait => {
-                    rt::event("acquire", Some(self.obj), || {
-                        format!("busy (held by {})", rt::thread_name(holder))
-                    });
-                    return false;
-                }
-                Patience::Until(d) => d,
-            };
-            rt::event("acquire", Some(self.obj), || format!("blocked (held by {})", rt::thread_name(holder)));
-            if rt::block(Some(self.obj), deadline) == Wakeup::TimedOut {
-                state.borrow_mut().waiters.remove(me);
-                rt::event("acquire", Some(self.obj), || "timed out".into());
-                return false;
+        let reentered = {
+            let mut s = state.borrow_mut();
+            if s.owner == Some(rt::current()) {
+                s.count += 1;
+                Some(s.count)
+            } else {
+                None
             }
+        };
+        if let Some(count) = reentered {
+            rt::event("acquire", Some(self.obj), || format!("ok, count {count}"));
+            return true;
         }
+        exclusive::acquire::<RLockState>(self.obj, patience, levels)
     }
 
     /// Releases one level, or every level when `all` (a Condition wait); returns the count
-    /// released.
-    /// `traced`: false inside a condition wait, whose own event says it released the lock.
+    /// released. `traced`: false inside a condition wait, whose own event says it released.
     pub(crate) fn release_levels(&self, all: bool, traced: bool) -> Result<usize, Misuse> {
         let me = rt::current();
         let state = rt::state::<RLockState>(self.obj);
-        let (released, freed, waiters) = {
+        let (released, left) = {
             let mut s = state.borrow_mut();
             if s.owner != Some(me) {
                 drop(s);
@@ -165,26 +150,18 @@ impl RLock {
             }
             let released = if all { s.count } else { 1 };
             s.count -= released;
-            let freed = s.count == 0;
-            if freed {
+            if s.count == 0 {
                 s.owner = None;
             }
-            (released, freed, s.waiters.len())
+            (released, s.count)
         };
-        if !freed {
-            let left = state.borrow().count;
-            rt::event("release", Some(self.obj), || format!("ok, count {left}"));
+        if left > 0 {
+            if traced {
+                rt::event("release", Some(self.obj), || format!("ok, count {left}"));
+            }
             return Ok(released);
         }
-        rt::remove_holder(self.obj, me);
-        // Who gets the lock next is open in CPython: any waiter, and a newcomer may barge in.
-        let woke = if waiters > 0 { wake_one(&state, |s| &mut s.waiters, WakeOrder::Any) } else { None };
-        if traced {
-            rt::event("release", Some(self.obj), || match woke {
-                Some(t) => format!("ok, woke {}", rt::thread_name(t)),
-                None => "ok".into(),
-            });
-        }
+        exclusive::hand_over::<RLockState>(self.obj, me, traced);
         Ok(released)
     }
 }

@@ -38,9 +38,9 @@ pub use racelab_primitives::{
     ThreadPool, Timer, WakeOrder,
 };
 pub use racelab_sim::{
-    check, replay, BlockedThread, Choice, ChoiceKind, Config, Deadlock, Failure, FailureKind, ObjectId,
-    ObjectRef, ParseScheduleError, Report, Schedule, Semantics, StrategyConfig, ThreadId, ThreadRef, Trace,
-    VirtualTime,
+    check, check_with_progress, diagnose, replay, BlockedThread, Choice, ChoiceKind, Config, Deadlock,
+    Diagnosis, DiagnosisKind, Failure, FailureKind, ObjectId, ObjectRef, ParseScheduleError, Report,
+    Schedule, Semantics, StrategyConfig, ThreadId, ThreadRef, Trace, TracedRun, VirtualTime,
 };
 
 /// Simulated threads: spawn, join, names, daemons, sleep on the virtual clock, thread-locals.

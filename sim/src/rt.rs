@@ -194,11 +194,14 @@ pub fn schedule_point() {
     }
     // The decision is made here, on the green thread: when the strategy lets the current
     // thread go on, it does so without the two switches through the executor.
+    // The yielder is read before deciding: when another thread is picked, `current` already
+    // names it, but this thread must suspend through its own yielder.
     let y = with(|m| {
+        let mine = m.threads[m.current.index()].yielder;
         if m.tearing_down || m.decide_in_place() {
             std::ptr::null()
         } else {
-            m.threads[m.current.index()].yielder
+            mine
         }
     });
     if !y.is_null() {

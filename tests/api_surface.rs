@@ -1,0 +1,22 @@
+//! Every name the README's API reference promises, used from the `racelab` crate as a user
+//! would: this file fails to compile when the README and the exports drift apart.
+
+#![allow(unused_imports, dead_code)]
+
+use racelab::engine::{clock, rt, strategy};
+use racelab::thread::{choose, current, sleep, spawn, yield_now, Builder, JoinHandle, Local, Thread};
+use racelab::{
+    check, check_with_progress, diagnose, replay, AnyLock, AsyncResult, Barrier, BarrierBuilder,
+    BlockedThread, BoundedSemaphore, Choice, ChoiceKind, Condition, Config, Deadlock, Diagnosis,
+    DiagnosisKind, Event, Failure, FailureKind, Lock, LockGuard, Misuse, ObjectId, ObjectRef,
+    ParseScheduleError, Process, ProcessQueue, PutError, Queue, QueueError, QueueKind, RLock, Report,
+    Schedule, Semantics, Semaphore, SemaphoreGuard, Shared, StrategyConfig, ThreadId, ThreadPool, ThreadRef,
+    Timer, Trace, TraceEvent, TracedRun, VirtualTime, WakeOrder,
+};
+
+#[test]
+fn the_documented_names_exist() {
+    let report = check_with_progress(Config::dfs().runs(10), || {}, &mut |_| {});
+    assert!(report.passed());
+    let _: fn(&FailureKind, &Trace) -> Diagnosis = diagnose;
+}

@@ -115,8 +115,12 @@ fn bad_input_gets_one_clear_line_and_exit_2() {
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
-    let unknown_flag = racelab(&["check", "--bogus"]);
-    assert_eq!(unknown_flag.status.code(), Some(2));
+    for args in [&["check", "--bogus"][..], &["check", "counter", "--strategy", "rand"], &["frobnicate"]] {
+        let out = racelab(args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(err.starts_with("racelab: ") && err.lines().count() == 1, "{args:?}: {err}");
+    }
 }
 
 #[test]

@@ -60,9 +60,10 @@ impl Process {
         });
     }
 
-    /// `join()`.
-    pub fn join(self) {
-        self.handle.join()
+    /// `join()`: waits for the process to exit (normally or terminated); may be called again,
+    /// and `exitcode()` read after it.
+    pub fn join(&self) {
+        self.handle.wait()
     }
 
     /// `join(timeout)`: true when the process has exited.

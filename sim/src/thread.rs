@@ -91,6 +91,13 @@ impl<T> JoinHandle<T> {
     /// Waits for the thread to finish and returns its return value. Joining the current thread
     /// is Python's `RuntimeError: cannot join current thread`.
     pub fn join(self) -> T {
+        self.wait();
+        self.result.borrow_mut().take().expect("racelab invariant: a finished thread without its result")
+    }
+
+    /// Waits for the thread to finish without taking its return value: Python's `join()`,
+    /// callable any number of times.
+    pub fn wait(&self) {
         rt::schedule_point();
         self.check_not_self();
         while !self.is_finished() {
@@ -98,7 +105,6 @@ impl<T> JoinHandle<T> {
             rt::block(Some(self.object), None);
         }
         rt::event("join", Some(self.object), || "ok".into());
-        self.result.borrow_mut().take().expect("racelab invariant: a finished thread without its result")
     }
 
     /// Waits at most `timeout` of virtual time for the thread to finish. Returns true when it

@@ -17,10 +17,14 @@ pub const EXIT_USAGE: i32 = 2;
 pub fn main() -> i32 {
     let args = match args::Cli::try_parse() {
         Ok(a) => a,
-        Err(e) => {
-            let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+        Err(e) if !e.use_stderr() => {
+            // --help and --version: clap's own output.
             let _ = e.print();
-            return code;
+            return EXIT_OK;
+        }
+        Err(e) => {
+            eprintln!("racelab: {}", one_line(&e.to_string()));
+            return EXIT_USAGE;
         }
     };
     match plan::plan(args).and_then(run::run) {
@@ -30,4 +34,13 @@ pub fn main() -> i32 {
             EXIT_USAGE
         }
     }
+}
+
+/// clap's multi-line usage error as one line: its first line without the `error: ` prefix,
+/// its tip if any, and where to look.
+fn one_line(message: &str) -> String {
+    let mut lines = message.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("bad arguments").trim_start_matches("error: ").to_string();
+    let tip = lines.find_map(|l| l.strip_prefix("tip: ")).map(|t| format!("; {t}")).unwrap_or_default();
+    format!("{first}{tip} (see `racelab --help`)")
 }

@@ -74,7 +74,18 @@ fn fixed_variant_exits_zero() {
 
 #[test]
 fn seeded_check_and_seeded_replay_agree() {
-    let out = racelab(&["check", "counter/buggy", "--strategy", "random", "--seed", "7", "--runs", "500"]);
+    // Without shrinking, check reports the run as found, which is what replay --run shows.
+    let out = racelab(&[
+        "check",
+        "counter/buggy",
+        "--strategy",
+        "random",
+        "--seed",
+        "7",
+        "--runs",
+        "500",
+        "--no-shrink",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
     let run: String =
@@ -178,4 +189,14 @@ fn every_buggy_variant_replays_from_its_printed_command_to_the_same_bytes() {
         }
     }
     assert!(replayed >= 20, "{replayed} buggy variants replayed");
+}
+
+#[test]
+fn check_shrinks_a_random_failure_and_its_replay_is_the_small_run() {
+    let out = racelab(&["check", "counter/buggy", "--strategy", "random", "--seed", "7"]);
+    let text = stdout(&out);
+    assert!(text.contains("shrunk from 16 steps and 6 preemptions to 15 steps and 1 preemptions"), "{text}");
+    let args = printed_replay_args(&text);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_eq!(trace_of(&stdout(&racelab(&args))), trace_of(&text));
 }

@@ -39,6 +39,7 @@ pub struct Config {
     pub(crate) stack_size: usize,
     pub(crate) trace_run: Option<u64>,
     pub(crate) semantics: Semantics,
+    pub(crate) shrink: bool,
 }
 
 /// Where primitives may go beyond what CPython does today but Python's documentation allows.
@@ -82,6 +83,7 @@ pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 impl Config {
     fn with(strategy: StrategyConfig, runs: u64) -> Self {
         let trace_run = matches!(strategy, StrategyConfig::Replay(_)).then_some(0);
+        let shrink = !matches!(strategy, StrategyConfig::Replay(_));
         Config {
             strategy,
             runs,
@@ -89,6 +91,7 @@ impl Config {
             stack_size: DEFAULT_STACK_SIZE,
             trace_run,
             semantics: Semantics::default(),
+            shrink,
         }
     }
 
@@ -131,6 +134,14 @@ impl Config {
         if let StrategyConfig::Dfs { preemption_bound } = &mut self.strategy {
             *preemption_bound = Some(bound);
         }
+        self
+    }
+
+    /// After a failure, search for a smaller failing run with the same diagnosis: fewest
+    /// preemptions first (iterative preemption bounding, as CHESS), then fewest steps; the report
+    /// then holds the smaller run and says what it was shrunk from. Default on (off for replays).
+    pub fn shrink(mut self, on: bool) -> Self {
+        self.shrink = on;
         self
     }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::executor::Executor;
-use crate::report::{Failure, FailureKind, Report, TracedRun};
+use crate::report::{Failure, FailureKind, Report, ShrunkFrom, TracedRun};
 use crate::rt;
 use crate::schedule::Schedule;
 use crate::state::{RunEnd, RunModel};
@@ -56,6 +56,7 @@ where
 /// What one run produced.
 struct RunResult {
     end: RunEnd,
+    preemptions: u32,
     steps: u64,
     schedule: Schedule,
     trace: Trace,
@@ -98,6 +99,7 @@ where
         unfinished: model.unfinished_daemons(),
         step: model.step,
         time: model.now,
+        preemptions: model.preemptions,
         end,
     };
     *strategy = Some(model.strategy);
@@ -175,7 +177,12 @@ where
                         result.time,
                     )
                 } else {
-                    traced_failure(&mut executor, kind, run, result.schedule, config, &program)
+                    let found = traced_failure(&mut executor, kind, run, result.schedule, config, &program);
+                    if config.shrink {
+                        shrink(&mut executor, found, config, &program)
+                    } else {
+                        found
+                    }
                 };
                 report.failure = Some(failure);
                 progress(report.runs);
@@ -204,7 +211,7 @@ fn failure_of(
     time: crate::clock::VirtualTime,
 ) -> Failure {
     let diagnosis = crate::diagnosis::diagnose(&kind, &trace);
-    Failure { kind, diagnosis, run, step, time, schedule, trace, cut_off }
+    Failure { kind, diagnosis, run, step, time, schedule, trace, cut_off, preemptions: 0, shrunk_from: None }
 }
 
 /// Replays a failing run's schedule with tracing on, to attach the trace.
@@ -239,5 +246,49 @@ where
             }
         }
     };
-    failure_of(kind, run, schedule, again.trace, again.unfinished, again.step, again.time)
+    let mut failure = failure_of(kind, run, schedule, again.trace, again.unfinished, again.step, again.time);
+    failure.preemptions = again.preemptions;
+    failure
+}
+
+/// Runs of each bounded search that shrinking may spend.
+const SHRINK_BUDGET: u64 = 20_000;
+
+/// Looks for a smaller run that fails with the same diagnosis: an exhaustive search bounded to
+/// 0, 1, 2... preemptions (below the failure's own count) finds the fewest preemptions; within
+/// that bound, the fewest steps. Each bound gets a budget of runs, so shrinking always ends.
+fn shrink<F>(executor: &mut Executor, found: Failure, config: &Config, program: &Arc<F>) -> Failure
+where
+    F: Fn() + Send + Sync + 'static,
+{
+    let target = found.diagnosis.kind;
+    for bound in 0..found.preemptions {
+        let mut best: Option<Failure> = None;
+        let mut dfs: Option<Box<dyn Strategy>> = Some(Box::new(crate::strategy::Dfs::new(Some(bound))));
+        for run in 0..SHRINK_BUDGET {
+            if !dfs.as_mut().expect("strategy present").begin_run(run) {
+                break;
+            }
+            let result = run_once(executor, &mut dfs, run, config, false, program);
+            let RunEnd::Failed(kind) = result.end else { continue };
+            if best.as_ref().is_some_and(|b| b.step <= result.step) || kind.name() != found.kind.name() {
+                continue;
+            }
+            let candidate = traced_failure(executor, kind, run, result.schedule, config, program);
+            if candidate.diagnosis.kind == target {
+                best = Some(candidate);
+            }
+        }
+        if let Some(mut small) = best {
+            small.run = found.run;
+            small.shrunk_from = Some(ShrunkFrom {
+                run: found.run,
+                steps: found.step,
+                preemptions: found.preemptions,
+                schedule: found.schedule,
+            });
+            return small;
+        }
+    }
+    found
 }

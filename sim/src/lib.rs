@@ -25,6 +25,8 @@ pub use config::{Config, Semantics, StrategyConfig};
 pub use diagnosis::{diagnose, Diagnosis, DiagnosisKind};
 pub use explore::{check, check_with_progress, replay};
 pub use ids::{ObjectId, ThreadId};
-pub use report::{BlockedThread, Deadlock, Failure, FailureKind, ObjectRef, Report, ThreadRef, TracedRun};
+pub use report::{
+    BlockedThread, Deadlock, Failure, FailureKind, ObjectRef, Report, ShrunkFrom, ThreadRef, TracedRun,
+};
 pub use schedule::{Choice, ChoiceKind, ParseScheduleError, Schedule};
 pub use trace::{Event, Trace};

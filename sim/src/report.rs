@@ -164,6 +164,24 @@ pub struct Failure {
     pub trace: Trace,
     /// Daemon threads that were still alive when the run ended.
     pub cut_off: Vec<ThreadRef>,
+    /// Preemptions in the run: thread switches away from a thread that could have gone on.
+    pub preemptions: u32,
+    /// When shrinking found this smaller failing run, the run the exploration found first.
+    pub shrunk_from: Option<ShrunkFrom>,
+}
+
+/// The failing run an exploration found before shrinking replaced it with a smaller one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ShrunkFrom {
+    /// The run, counted from 0.
+    pub run: u64,
+    /// Its steps.
+    pub steps: u64,
+    /// Its preemptions.
+    pub preemptions: u32,
+    /// Its schedule.
+    #[serde(serialize_with = "as_text")]
+    pub schedule: Schedule,
 }
 
 fn as_text<S: serde::Serializer>(s: &Schedule, ser: S) -> Result<S::Ok, S::Error> {
@@ -325,6 +343,13 @@ impl fmt::Display for Report {
                     "FAILED in run {} of {} at step {} (virtual time {})",
                     fail.run, self.runs, fail.step, fail.time
                 )?;
+                if let Some(s) = &fail.shrunk_from {
+                    writeln!(
+                        f,
+                        "shrunk: from {} steps and {} preemptions (run {}) to {} steps and {} preemptions",
+                        s.steps, s.preemptions, s.run, fail.step, fail.preemptions
+                    )?;
+                }
                 writeln!(f, "diagnosis: {}", fail.diagnosis)?;
                 write!(f, "{}", fail.kind)?;
                 if !fail.cut_off.is_empty() {

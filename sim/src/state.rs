@@ -110,6 +110,8 @@ pub(crate) struct RunModel {
     pub last_ran: Option<ThreadId>,
     pub now: VirtualTime,
     pub step: u64,
+    /// Thread choices that switched away from a thread that could have gone on.
+    pub preemptions: u32,
     pub max_steps: u64,
     pub strategy: Box<dyn Strategy>,
     pub recorded: Vec<Choice>,
@@ -148,6 +150,7 @@ impl RunModel {
             last_ran: None,
             now: VirtualTime::ZERO,
             step: 0,
+            preemptions: 0,
             max_steps,
             strategy,
             recorded: Vec::new(),
@@ -173,6 +176,7 @@ impl RunModel {
         self.last_ran = None;
         self.now = VirtualTime::ZERO;
         self.step = 0;
+        self.preemptions = 0;
         self.recorded.clear();
         self.trace = tracing.then(Vec::new);
         self.failure = None;
@@ -441,6 +445,9 @@ impl RunModel {
         );
         if self.runnable.len() > 1 {
             self.recorded.push(Choice::new(ChoiceKind::Thread, picked.0));
+        }
+        if current.is_some_and(|c| c != picked) {
+            self.preemptions += 1;
         }
         self.step += 1;
         self.current = picked;

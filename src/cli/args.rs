@@ -92,4 +92,7 @@ pub struct ExploreArgs {
     /// Let notify and semaphore releases wake any waiter, not the oldest (the docs allow it).
     #[arg(long)]
     pub adversarial_wakeups: bool,
+    /// Report a failing run as found, without shrinking it to fewer preemptions and steps.
+    #[arg(long)]
+    pub no_shrink: bool,
 }

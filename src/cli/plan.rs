@@ -152,7 +152,7 @@ pub fn exploration(args: &ExploreArgs, scenario: &Scenario, variant: &Variant) -
         Some(StrategyName::Pct) => Config::pct(seed, args.depth.unwrap_or(3)),
         Some(StrategyName::Dfs) => Config::dfs(),
     };
-    config = (variant.configure)(config);
+    config = (variant.configure)(config).shrink(!args.no_shrink);
     if let Some(b) = args.preemption_bound {
         config = config.preemption_bound(b);
     }

@@ -174,6 +174,16 @@ fn check_targets(targets: &[(Target, Config)], json: bool, _explore: &ExploreArg
         }
         let mark = if as_expected { "as expected" } else { "NOT AS EXPECTED" };
         outln!("  {} (expected {}; {mark})", verdict(&report, config), target.variant.expected.describe());
+        if let Some(s) = report.failure.as_ref().and_then(|f| f.shrunk_from.as_ref().map(|s| (f, s))) {
+            let (f, from) = s;
+            outln!(
+                "  shrunk from {} steps and {} preemptions to {} steps and {} preemptions",
+                from.steps,
+                from.preemptions,
+                f.step,
+                f.preemptions
+            );
+        }
         if !many {
             if let Some(f) = &report.failure {
                 outln!();

@@ -286,3 +286,53 @@ fn objects_from_another_run_are_caught() {
     let f = report.failure.expect("stale object caught");
     assert!(f.kind.to_string().contains("created in another run"), "{}", f.kind);
 }
+
+#[test]
+fn the_reported_failure_does_not_depend_on_jobs_and_shards_cover_the_runs() {
+    let program = || {
+        let counter = Shared::named("counter", 0u64);
+        let ws: Vec<_> = (0..4)
+            .map(|_| {
+                thread::spawn(move || {
+                    thread::yield_now();
+                    let v = counter.load();
+                    counter.store(v + 1);
+                })
+            })
+            .collect();
+        for w in ws {
+            w.join();
+        }
+        // Fails only in some interleavings, so the lowest failing run index matters.
+        assert!(counter.load() >= 2, "lost update: three of four increments lost");
+    };
+    let mut lowest_runs = Vec::new();
+    for seed in [1, 2, 3, 4] {
+        let base = check(Config::random(seed).runs(2_000).shrink(false), program);
+        let first = base.failure.as_ref().expect("found sequentially");
+        lowest_runs.push(first.run);
+        for jobs in [2, 3] {
+            let par = check(Config::random(seed).runs(2_000).shrink(false).jobs(jobs), program);
+            let f = par.failure.as_ref().expect("found in parallel");
+            assert_eq!(
+                (f.run, &f.schedule, &f.trace),
+                (first.run, &first.schedule, &first.trace),
+                "jobs={jobs}"
+            );
+        }
+        let lowest = (0..2)
+            .filter_map(|k| {
+                check(Config::random(seed).runs(2_000).shrink(false).shard(k, 2), program).failure
+            })
+            .map(|f| f.run)
+            .min();
+        assert_eq!(lowest, Some(first.run), "two shards together find the same lowest run");
+    }
+    assert!(
+        lowest_runs.iter().any(|&r| r > 2),
+        "the test needs failures past the first runs: {lowest_runs:?}"
+    );
+    // A passing exploration runs every run exactly once across jobs.
+    let report = check(Config::random(9).runs(1_000).jobs(2), || {});
+    assert_eq!(report.runs, 1_000);
+}

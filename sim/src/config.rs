@@ -40,6 +40,8 @@ pub struct Config {
     pub(crate) trace_run: Option<u64>,
     pub(crate) semantics: Semantics,
     pub(crate) shrink: bool,
+    pub(crate) jobs: usize,
+    pub(crate) shard: (u64, u64),
 }
 
 /// Where primitives may go beyond what CPython does today but Python's documentation allows.
@@ -92,6 +94,8 @@ impl Config {
             trace_run,
             semantics: Semantics::default(),
             shrink,
+            jobs: 1,
+            shard: (0, 1),
         }
     }
 
@@ -142,6 +146,22 @@ impl Config {
     /// then holds the smaller run and says what it was shrunk from. Default on (off for replays).
     pub fn shrink(mut self, on: bool) -> Self {
         self.shrink = on;
+        self
+    }
+
+    /// Explores on `jobs` OS threads (default 1). Applies to `random`, whose runs are independent
+    /// (run `i` draws from stream `i` of the seed); other strategies run on one thread. The
+    /// verdict and the reported failure (the lowest failing run index) do not depend on `jobs`.
+    pub fn jobs(mut self, jobs: usize) -> Self {
+        self.jobs = jobs.max(1);
+        self
+    }
+
+    /// Runs only the run indices `i` with `i % count == index` (`random` only): a CI matrix or a
+    /// batch of machines splits one exploration into `count` shards, each reporting its lowest
+    /// failing run. `count` must be at least 1 and `index` below it.
+    pub fn shard(mut self, index: u64, count: u64) -> Self {
+        self.shard = (index.min(count.max(1) - 1), count.max(1));
         self
     }
 
@@ -230,6 +250,12 @@ impl fmt::Display for Config {
                 write!(f, "strategy=dfs preemption-bound={b}")?
             }
             StrategyConfig::Replay(s) => write!(f, "strategy=replay schedule=\"{s}\"")?,
+        }
+        if matches!(self.strategy, StrategyConfig::Random { .. }) {
+            write!(f, " jobs={}", self.jobs)?;
+            if self.shard.1 > 1 {
+                write!(f, " shard={}/{}", self.shard.0, self.shard.1)?;
+            }
         }
         write!(
             f,

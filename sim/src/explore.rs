@@ -54,18 +54,18 @@ where
 }
 
 /// What one run produced.
-struct RunResult {
-    end: RunEnd,
+pub(crate) struct RunResult {
+    pub(crate) end: RunEnd,
     preemptions: u32,
-    steps: u64,
-    schedule: Schedule,
+    pub(crate) steps: u64,
+    pub(crate) schedule: Schedule,
     trace: Trace,
-    unfinished: Vec<crate::report::ThreadRef>,
+    pub(crate) unfinished: Vec<crate::report::ThreadRef>,
     step: u64,
     time: crate::clock::VirtualTime,
 }
 
-fn run_once<F>(
+pub(crate) fn run_once<F>(
     executor: &mut Executor,
     strategy: &mut Option<Box<dyn Strategy>>,
     run: u64,
@@ -127,6 +127,9 @@ fn explore<F>(config: &Config, program: Arc<F>, progress: &mut dyn FnMut(u64)) -
 where
     F: Fn() + Send + Sync + 'static,
 {
+    if crate::parallel::applies(config) {
+        return crate::parallel::explore(config, program, progress);
+    }
     let mut executor = Executor::new(config.stack_size);
     let mut strategy = Some(config.build_strategy());
     let replaying = matches!(config.strategy, crate::config::StrategyConfig::Replay(_));
@@ -215,7 +218,7 @@ fn failure_of(
 }
 
 /// Replays a failing run's schedule with tracing on, to attach the trace.
-fn traced_failure<F>(
+pub(crate) fn traced_failure<F>(
     executor: &mut Executor,
     kind: FailureKind,
     run: u64,
@@ -257,7 +260,7 @@ const SHRINK_BUDGET: u64 = 20_000;
 /// Looks for a smaller run that fails with the same diagnosis: an exhaustive search bounded to
 /// 0, 1, 2... preemptions (below the failure's own count) finds the fewest preemptions; within
 /// that bound, the fewest steps. Each bound gets a budget of runs, so shrinking always ends.
-fn shrink<F>(executor: &mut Executor, found: Failure, config: &Config, program: &Arc<F>) -> Failure
+pub(crate) fn shrink<F>(executor: &mut Executor, found: Failure, config: &Config, program: &Arc<F>) -> Failure
 where
     F: Fn() + Send + Sync + 'static,
 {

@@ -12,6 +12,7 @@ mod executor;
 pub mod explore;
 pub mod ids;
 pub mod note;
+mod parallel;
 pub mod report;
 pub mod rt;
 pub mod schedule;

@@ -92,6 +92,12 @@ pub struct ExploreArgs {
     /// Let notify and semaphore releases wake any waiter, not the oldest (the docs allow it).
     #[arg(long)]
     pub adversarial_wakeups: bool,
+    /// Explore on N OS threads (random only; default 1). The reported failure does not depend on N.
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Run only shard K of N (random only): run indices i with i % N == K, e.g. `--shard 0/4`.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
     /// Report a failing run as found, without shrinking it to fewer preemptions and steps.
     #[arg(long)]
     pub no_shrink: bool,

@@ -139,6 +139,16 @@ pub fn exploration(args: &ExploreArgs, scenario: &Scenario, variant: &Variant) -
     if args.max_steps == Some(0) {
         return Err("--max-steps must be at least 1".into());
     }
+    if (args.jobs.is_some() || args.shard.is_some()) && strategy != Some(StrategyName::Random) {
+        return Err("--jobs and --shard apply only to --strategy random (its runs are independent)".into());
+    }
+    if args.jobs == Some(0) {
+        return Err("--jobs must be at least 1".into());
+    }
+    let shard = match &args.shard {
+        None => None,
+        Some(text) => Some(parse_shard(text)?),
+    };
     if args.runs == Some(0) {
         return Err("--runs must be at least 1".into());
     }
@@ -153,6 +163,12 @@ pub fn exploration(args: &ExploreArgs, scenario: &Scenario, variant: &Variant) -
         Some(StrategyName::Dfs) => Config::dfs(),
     };
     config = (variant.configure)(config).shrink(!args.no_shrink);
+    if let Some(j) = args.jobs {
+        config = config.jobs(j);
+    }
+    if let Some((k, n)) = shard {
+        config = config.shard(k, n);
+    }
     if let Some(b) = args.preemption_bound {
         config = config.preemption_bound(b);
     }
@@ -174,4 +190,15 @@ fn semantics(mut config: Config, args: &ExploreArgs) -> Config {
         config = config.adversarial_wakeups(true);
     }
     config
+}
+
+/// `K/N` with `K < N`.
+fn parse_shard(text: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("--shard wants K/N with 0 <= K < N, e.g. 0/4; got `{text}`");
+    let (k, n) = text.split_once('/').ok_or_else(bad)?;
+    let (k, n): (u64, u64) = (k.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+    if n == 0 || k >= n {
+        return Err(bad());
+    }
+    Ok((k, n))
 }

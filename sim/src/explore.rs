@@ -254,24 +254,26 @@ where
     failure
 }
 
-/// Runs of each bounded search that shrinking may spend.
-const SHRINK_BUDGET: u64 = 20_000;
+/// Runs that shrinking may spend in all, over every bound: it always ends, and soon.
+pub const SHRINK_BUDGET: u64 = 20_000;
 
 /// Looks for a smaller run that fails with the same diagnosis: an exhaustive search bounded to
 /// 0, 1, 2... preemptions (below the failure's own count) finds the fewest preemptions; within
-/// that bound, the fewest steps. Each bound gets a budget of runs, so shrinking always ends.
+/// that bound, the fewest steps. All bounds share a budget of [`SHRINK_BUDGET`] runs.
 pub(crate) fn shrink<F>(executor: &mut Executor, found: Failure, config: &Config, program: &Arc<F>) -> Failure
 where
     F: Fn() + Send + Sync + 'static,
 {
     let target = found.diagnosis.kind;
+    let mut budget = SHRINK_BUDGET;
     for bound in 0..found.preemptions {
         let mut best: Option<Failure> = None;
         let mut dfs: Option<Box<dyn Strategy>> = Some(Box::new(crate::strategy::Dfs::new(Some(bound))));
-        for run in 0..SHRINK_BUDGET {
-            if !dfs.as_mut().expect("strategy present").begin_run(run) {
+        for run in 0.. {
+            if budget == 0 || !dfs.as_mut().expect("strategy present").begin_run(run) {
                 break;
             }
+            budget -= 1;
             let result = run_once(executor, &mut dfs, run, config, false, program);
             let RunEnd::Failed(kind) = result.end else { continue };
             if best.as_ref().is_some_and(|b| b.step <= result.step) || kind.name() != found.kind.name() {

@@ -24,6 +24,8 @@ pub enum StrategyConfig {
     Dfs {
         /// At most this many preemptions per run, when set.
         preemption_bound: Option<u32>,
+        /// At most this many delays against round-robin scheduling per run, when set.
+        delay_bound: Option<u32>,
     },
     /// One run following a recorded schedule.
     Replay(Schedule),
@@ -112,7 +114,7 @@ impl Config {
     /// Exhaustive search, capped at [`DEFAULT_DFS_RUNS`] runs (the report says whether the
     /// search completed).
     pub fn dfs() -> Self {
-        Self::with(StrategyConfig::Dfs { preemption_bound: None }, DEFAULT_DFS_RUNS)
+        Self::with(StrategyConfig::Dfs { preemption_bound: None, delay_bound: None }, DEFAULT_DFS_RUNS)
     }
 
     /// One run that follows `schedule`.
@@ -135,8 +137,17 @@ impl Config {
 
     /// For `dfs`: at most `bound` preemptions per run. Ignored by other strategies.
     pub fn preemption_bound(mut self, bound: u32) -> Self {
-        if let StrategyConfig::Dfs { preemption_bound } = &mut self.strategy {
+        if let StrategyConfig::Dfs { preemption_bound, .. } = &mut self.strategy {
             *preemption_bound = Some(bound);
+        }
+        self
+    }
+
+    /// For `dfs`: at most `bound` delays per run against round-robin scheduling (delay bounding,
+    /// Emmi et al., POPL 2011). Ignored by other strategies.
+    pub fn delay_bound(mut self, bound: u32) -> Self {
+        if let StrategyConfig::Dfs { delay_bound, .. } = &mut self.strategy {
+            *delay_bound = Some(bound);
         }
         self
     }
@@ -231,7 +242,12 @@ impl Config {
         match &self.strategy {
             StrategyConfig::Random { seed } => Box::new(Random::new(*seed)),
             StrategyConfig::Pct { seed, depth } => Box::new(Pct::new(*seed, *depth)),
-            StrategyConfig::Dfs { preemption_bound } => Box::new(Dfs::new(*preemption_bound)),
+            StrategyConfig::Dfs { preemption_bound, delay_bound: None } => {
+                Box::new(Dfs::new(*preemption_bound))
+            }
+            StrategyConfig::Dfs { preemption_bound, delay_bound: Some(d) } => {
+                Box::new(Dfs::new(*preemption_bound).delay_bound(*d))
+            }
             StrategyConfig::Replay(s) => Box::new(Replay::new(s)),
         }
     }
@@ -243,11 +259,14 @@ impl fmt::Display for Config {
         match &self.strategy {
             StrategyConfig::Random { seed } => write!(f, "strategy=random seed={seed}")?,
             StrategyConfig::Pct { seed, depth } => write!(f, "strategy=pct seed={seed} depth={depth}")?,
-            StrategyConfig::Dfs { preemption_bound: None } => {
-                write!(f, "strategy=dfs preemption-bound=none")?
-            }
-            StrategyConfig::Dfs { preemption_bound: Some(b) } => {
-                write!(f, "strategy=dfs preemption-bound={b}")?
+            StrategyConfig::Dfs { preemption_bound, delay_bound } => {
+                match preemption_bound {
+                    None => write!(f, "strategy=dfs preemption-bound=none")?,
+                    Some(b) => write!(f, "strategy=dfs preemption-bound={b}")?,
+                }
+                if let Some(d) = delay_bound {
+                    write!(f, " delay-bound={d}")?;
+                }
             }
             StrategyConfig::Replay(s) => write!(f, "strategy=replay schedule=\"{s}\"")?,
         }

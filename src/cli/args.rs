@@ -83,6 +83,9 @@ pub struct ExploreArgs {
     /// dfs: at most this many preemptions per run.
     #[arg(long, value_name = "B")]
     pub preemption_bound: Option<u32>,
+    /// dfs: at most this many delays per run against round-robin scheduling.
+    #[arg(long, value_name = "D")]
+    pub delay_bound: Option<u32>,
     /// Maximum scheduling steps per run (default 100000).
     #[arg(long)]
     pub max_steps: Option<u64>,

@@ -133,6 +133,9 @@ pub fn exploration(args: &ExploreArgs, scenario: &Scenario, variant: &Variant) -
     if args.preemption_bound.is_some() && !matches!(strategy, None | Some(StrategyName::Dfs)) {
         return Err("--preemption-bound applies only to --strategy dfs".into());
     }
+    if args.delay_bound.is_some() && !matches!(strategy, None | Some(StrategyName::Dfs)) {
+        return Err("--delay-bound applies only to --strategy dfs".into());
+    }
     if args.seed.is_some() && strategy == Some(StrategyName::Dfs) {
         return Err("--seed has no meaning for --strategy dfs, which explores every schedule in order".into());
     }
@@ -171,6 +174,9 @@ pub fn exploration(args: &ExploreArgs, scenario: &Scenario, variant: &Variant) -
     }
     if let Some(b) = args.preemption_bound {
         config = config.preemption_bound(b);
+    }
+    if let Some(d) = args.delay_bound {
+        config = config.delay_bound(d);
     }
     if let Some(r) = args.runs {
         config = config.runs(r);

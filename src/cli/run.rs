@@ -92,8 +92,16 @@ fn exploration_flags(config: &Config) -> String {
     let mut flags = match config.strategy() {
         StrategyConfig::Random { seed } => format!("--strategy random --seed {seed}"),
         StrategyConfig::Pct { seed, depth } => format!("--strategy pct --seed {seed} --depth {depth}"),
-        StrategyConfig::Dfs { preemption_bound: None } => "--strategy dfs".to_string(),
-        StrategyConfig::Dfs { preemption_bound: Some(b) } => format!("--strategy dfs --preemption-bound {b}"),
+        StrategyConfig::Dfs { preemption_bound, delay_bound } => {
+            let mut flags = "--strategy dfs".to_string();
+            if let Some(b) = preemption_bound {
+                flags.push_str(&format!(" --preemption-bound {b}"));
+            }
+            if let Some(d) = delay_bound {
+                flags.push_str(&format!(" --delay-bound {d}"));
+            }
+            flags
+        }
         StrategyConfig::Replay(_) => String::new(),
     };
     flags.push_str(&semantics_flags(config));
@@ -136,7 +144,15 @@ fn verdict_matches(expected: Expected, report: &Report) -> bool {
 
 fn verdict(report: &Report, config: &Config) -> String {
     let bound = match config.strategy() {
-        StrategyConfig::Dfs { preemption_bound: Some(b) } => format!(" with at most {b} preemptions"),
+        StrategyConfig::Dfs { preemption_bound: Some(b), delay_bound: None } => {
+            format!(" with at most {b} preemptions")
+        }
+        StrategyConfig::Dfs { preemption_bound: None, delay_bound: Some(d) } => {
+            format!(" with at most {d} delays")
+        }
+        StrategyConfig::Dfs { preemption_bound: Some(b), delay_bound: Some(d) } => {
+            format!(" with at most {b} preemptions and {d} delays")
+        }
         _ => String::new(),
     };
     match &report.failure {

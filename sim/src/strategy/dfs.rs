@@ -12,7 +12,13 @@
 //! A preemption is a thread choice that switches away from a thread that could have gone on.
 //! At thread decisions the continuing thread is tried first, so the first run of the search is
 //! the non-preemptive one. With a bound `b`, options that would make a run's preemptions
-//! exceed `b` are skipped. This search has no partial-order reduction: it explores every
+//! exceed `b` are skipped.
+//!
+//! Delay bounding (Emmi, Qadeer, Rakamarić, "Delay-Bounded Scheduling", POPL 2011) measures a
+//! run instead against a deterministic round-robin scheduler: it runs the current thread while
+//! it can, else the next runnable thread in id order after it (cyclically). Taking the `k`-th
+//! option in that order costs `k` delays; with a delay bound `d`, runs spend at most `d`. With a
+//! delay bound the options are listed in round-robin order; both bounds may apply at once. This search has no partial-order reduction: it explores every
 //! interleaving, including ones that differ only in the order of independent steps.
 
 use super::{Divergence, Offer, Strategy};
@@ -32,6 +38,8 @@ struct Frame {
     first_continues: bool,
     /// Preemptions taken by the run before this decision.
     preemptions_before: u32,
+    /// Delays taken by the run before this decision (option `i` costs `i` when delay-bounding).
+    delays_before: u32,
 }
 
 impl Frame {
@@ -44,25 +52,56 @@ impl Frame {
 #[derive(Clone, Debug)]
 pub struct Dfs {
     preemption_bound: Option<u32>,
+    delay_bound: Option<u32>,
     stack: Vec<Frame>,
     /// Position of the next decision in the current run.
     depth: usize,
     /// Preemptions taken so far in the current run.
     preemptions: u32,
+    /// Delays taken so far in the current run.
+    delays: u32,
     exhausted: bool,
 }
 
 impl Dfs {
     /// An exhaustive search; with `Some(b)`, runs take at most `b` preemptions.
     pub fn new(preemption_bound: Option<u32>) -> Self {
-        Dfs { preemption_bound, stack: Vec::new(), depth: 0, preemptions: 0, exhausted: false }
+        Dfs {
+            preemption_bound,
+            delay_bound: None,
+            stack: Vec::new(),
+            depth: 0,
+            preemptions: 0,
+            delays: 0,
+            exhausted: false,
+        }
+    }
+
+    /// Also bounds every run to `bound` delays against round-robin scheduling.
+    pub fn delay_bound(mut self, bound: u32) -> Self {
+        self.delay_bound = Some(bound);
+        self
+    }
+
+    /// The delays option `index` of `frame` costs: its position in round-robin order.
+    fn delay_cost(&self, frame: &Frame, index: usize) -> u32 {
+        if self.delay_bound.is_some() && frame.kind == ChoiceKind::Thread {
+            index as u32
+        } else {
+            0
+        }
     }
 
     fn allowed(&self, frame: &Frame, index: usize) -> bool {
-        match self.preemption_bound {
+        let preemptions_ok = match self.preemption_bound {
             None => true,
             Some(b) => frame.preemptions_before + u32::from(frame.preempts(index)) <= b,
-        }
+        };
+        let delays_ok = match self.delay_bound {
+            None => true,
+            Some(d) => frame.delays_before + self.delay_cost(frame, index) <= d,
+        };
+        preemptions_ok && delays_ok
     }
 
     /// Takes the decision at the current depth: replays the stack's choice, or pushes a new
@@ -85,10 +124,18 @@ impl Dfs {
                 return Err(Divergence { decision: depth, scheduled, offered });
             }
             self.preemptions += u32::from(frame.preempts(frame.chosen));
+            self.delays += self.delay_cost(frame, frame.chosen);
             return Ok(frame.options[frame.chosen]);
         }
         debug_assert_eq!(depth, self.stack.len(), "dfs decisions must extend the stack one at a time");
-        let frame = Frame { kind, options, chosen: 0, first_continues, preemptions_before: self.preemptions };
+        let frame = Frame {
+            kind,
+            options,
+            chosen: 0,
+            first_continues,
+            preemptions_before: self.preemptions,
+            delays_before: self.delays,
+        };
         let value = frame.options[0];
         self.stack.push(frame);
         Ok(value)
@@ -99,6 +146,7 @@ impl Strategy for Dfs {
     fn begin_run(&mut self, _run: u64) -> bool {
         self.depth = 0;
         self.preemptions = 0;
+        self.delays = 0;
         !self.exhausted
     }
 
@@ -113,7 +161,19 @@ impl Strategy for Dfs {
         let continuing = current.filter(|c| runnable.contains(c));
         let mut options = Vec::with_capacity(runnable.len());
         options.extend(continuing.map(|c| c.0));
-        options.extend(runnable.iter().filter(|&&t| Some(t) != continuing).map(|t| t.0));
+        if self.delay_bound.is_some() {
+            // Round-robin order: the threads after the current one, cyclically.
+            let pivot = current.map_or(0, |c| c.0);
+            let (after, before): (Vec<u32>, Vec<u32>) = runnable
+                .iter()
+                .map(|t| t.0)
+                .filter(|&t| Some(t) != continuing.map(|c| c.0))
+                .partition(|&t| t > pivot);
+            options.extend(after);
+            options.extend(before);
+        } else {
+            options.extend(runnable.iter().filter(|&&t| Some(t) != continuing).map(|t| t.0));
+        }
         self.decide(ChoiceKind::Thread, options, continuing.is_some()).map(ThreadId)
     }
 
@@ -199,6 +259,33 @@ mod tests {
         assert_eq!(count_interleavings(3, Some(10)), 20);
         let one = count_interleavings(3, Some(1));
         assert!(2 < one && one < 20, "bound 1 gave {one}");
+    }
+
+    fn count_with_delays(steps: u32, delays: u32) -> usize {
+        let mut dfs = Dfs::new(None).delay_bound(delays);
+        let mut runs = 0;
+        while dfs.begin_run(runs as u64) {
+            let mut left = [steps, steps, steps];
+            let mut current = None;
+            while left.iter().any(|&n| n > 0) {
+                let runnable: Vec<ThreadId> = (0..3).filter(|&i| left[i as usize] > 0).map(t).collect();
+                let next = dfs.pick_thread(&runnable, current).unwrap();
+                left[next.index()] -= 1;
+                current = Some(next);
+            }
+            dfs.end_run().unwrap();
+            runs += 1;
+        }
+        runs
+    }
+
+    #[test]
+    fn delay_bound_zero_is_the_round_robin_run_and_bounds_grow_the_search() {
+        assert_eq!(count_with_delays(2, 0), 1);
+        let (one, two, all) = (count_with_delays(2, 1), count_with_delays(2, 2), count_with_delays(2, 100));
+        assert!(1 < one && one < two && two <= all, "{one} {two} {all}");
+        // Three threads of two steps: 6!/(2!2!2!) = 90 interleavings in all.
+        assert_eq!(all, 90);
     }
 
     #[test]

@@ -22,8 +22,9 @@ use super::{uniform, Divergence, Strategy};
 use crate::ids::ThreadId;
 use crate::schedule::ChoiceKind;
 
-/// The run length assumed before any run has been seen.
-const INITIAL_LENGTH_GUESS: u64 = 64;
+/// The run length assumed before any run has been seen: the first run then has its change
+/// points at its first step, and every later run draws them over the longest run seen.
+const INITIAL_LENGTH_GUESS: u64 = 1;
 
 /// PCT scheduling of a given depth. See the module documentation.
 #[derive(Clone, Debug)]

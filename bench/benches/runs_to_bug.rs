@@ -11,6 +11,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 const SEEDS: u64 = 20;
+
+/// A bug's name, its racelab program and its shuttle program.
+type Program = (&'static str, fn(), fn());
 const MAX_RUNS: u64 = 10_000;
 
 // ----- racelab versions -----
@@ -240,7 +243,7 @@ fn summary(mut v: Vec<Option<u64>>) -> String {
 fn main() {
     // Both tools report a bug by panicking at some level; keep the table readable.
     std::panic::set_hook(Box::new(|_| {}));
-    let programs: [(&str, fn(), fn()); 4] = [
+    let programs: [Program; 4] = [
         ("lock order (two locks, opposite order)", r_lock_order, s_lock_order),
         ("lost wake-up (flag checked outside the lock)", r_lost_wakeup, s_lost_wakeup),
         ("lost update (load then store, 2 x 3)", r_lost_update, s_lost_update),

@@ -4,12 +4,13 @@
 //!
 //! Every thread gets a random priority above `depth`; the highest-priority runnable thread
 //! always runs. At `depth - 1` change points, drawn uniformly over the expected run length `k`,
-//! the thread about to run drops to a low priority (`depth - 1 - i` at the i-th point). A bug of
+//! the running thread drops to a low priority (`depth - 1 - i` at the i-th point). A bug of
 //! depth `d` in a program of `n` threads and `k` steps is then found with probability at least
 //! `1 / (n * k^(d-1))` per run.
 //!
 //! Where we differ from the paper: `k` is not known in advance, so, like shuttle, we start from
-//! a guess and raise it to the longest run seen so far; and threads get their priority when
+//! a guess and raise it to the longest run seen so far, counting only steps with more than one
+//! runnable thread; and threads get their priority when
 //! they first become runnable, a random 32-bit number above `depth` (ties broken by id), which
 //! yields the paper's uniformly random order. Non-thread decisions (waiters, timeouts, random
 //! values) are drawn uniformly from the same stream.
@@ -75,9 +76,17 @@ impl Strategy for Pct {
         self.rng = run_rng(self.seed, run);
         self.priorities.clear();
         self.step = 0;
-        self.change_points = (0..self.depth.saturating_sub(1))
-            .map(|_| 1 + uniform(self.rng.next_u64(), self.max_length as usize) as u64)
-            .collect();
+        // `depth - 1` distinct change points among the steps 1..k-1 (the last step can change
+        // nothing), fewer when the runs are shorter than that.
+        let span = self.max_length.saturating_sub(1).max(1);
+        let wanted = u64::from(self.depth.saturating_sub(1)).min(span) as usize;
+        self.change_points.clear();
+        while self.change_points.len() < wanted {
+            let p = 1 + uniform(self.rng.next_u64(), span as usize) as u64;
+            if !self.change_points.contains(&p) {
+                self.change_points.push(p);
+            }
+        }
         self.change_points.sort_unstable();
         true
     }
@@ -87,10 +96,15 @@ impl Strategy for Pct {
         runnable: &[ThreadId],
         current: Option<ThreadId>,
     ) -> Result<ThreadId, Divergence> {
-        self.step += 1;
         for t in runnable {
             self.priority(*t);
         }
+        if runnable.len() == 1 {
+            return Ok(runnable[0]);
+        }
+        // Only real decisions count as steps (as in shuttle): `k` is then the number of places
+        // where a change point can make a difference.
+        self.step += 1;
         let best = |s: &Self| {
             runnable
                 .iter()
@@ -98,13 +112,13 @@ impl Strategy for Pct {
                 .max_by_key(|t| (s.priorities[t.index()], std::cmp::Reverse(*t)))
                 .unwrap_or(runnable[0])
         };
-        // At the i-th change point the thread about to run drops to priority `depth - 1 - i`,
-        // below every initial priority (all above `depth`), and the pick is made again.
+        // At the i-th change point the running thread (or, when it cannot go on, the one about
+        // to run) drops to priority `depth - 1 - i`, below every initial priority (all above
+        // `depth`), and the pick is made again.
         if let Some(i) = self.change_points.iter().position(|&p| p == self.step) {
-            let lowered = best(self);
+            let lowered = current.unwrap_or_else(|| best(self));
             self.priorities[lowered.index()] = Some(u64::from(self.depth) - 1 - i as u64);
         }
-        let _ = current;
         Ok(best(self))
     }
 

@@ -45,7 +45,7 @@ impl Executor {
             }
             match rt::with(|m| m.next_for_executor()) {
                 Next::Run(t) => {
-                    if let Err(failure) = self.step(t) {
+                    if let Err(failure) = self.resume(t) {
                         break RunEnd::Failed(*failure);
                     }
                 }
@@ -83,10 +83,6 @@ impl Executor {
     }
 
     /// Runs thread `t` for one step: until its next scheduling point or its end.
-    fn step(&mut self, t: ThreadId) -> Result<(), Box<FailureKind>> {
-        self.resume(t)
-    }
-
     fn resume(&mut self, t: ThreadId) -> Result<(), Box<FailureKind>> {
         let i = t.index();
         let co =

@@ -320,11 +320,6 @@ pub fn clear_note(obj: ObjectHandle) {
     })
 }
 
-/// The current step number (for notes and messages).
-pub fn step() -> u64 {
-    with(|m| m.step)
-}
-
 /// Cuts thread `t` off between two steps, as `Process.terminate()` does: it never runs again,
 /// whatever it holds stays held, its joiners are released. Returns false if it had finished.
 /// A thread terminating itself stops here.

@@ -83,7 +83,7 @@ fn counter_program(atomic: bool) -> impl Fn() + Send + Sync + 'static {
 
 #[test]
 fn load_then_store_counter_loses_updates_under_dfs() {
-    let report = check(Config::dfs(), counter_program(false));
+    let report = check(Config::dfs().dpor(false), counter_program(false));
     let failure = report.failure.as_ref().expect("dfs finds the lost update");
     match &failure.kind {
         FailureKind::Panic { thread, message, .. } => {
@@ -94,16 +94,27 @@ fn load_then_store_counter_loses_updates_under_dfs() {
     }
     // Pinned: a change here means the scheduling points or the search order changed.
     assert_eq!(report.runs, 29, "executions until the lost update");
+    // With partial-order reduction the search skips reorderings of the threads' private steps.
+    let reduced = check(Config::dfs(), counter_program(false));
+    assert_eq!(reduced.failure.map(|f| f.diagnosis.kind.name()), Some("lost-update"));
+    assert_eq!(reduced.runs, 3, "executions until the lost update, with DPOR");
 }
 
 #[test]
 fn update_counter_passes_dfs_exhaustively() {
-    let report = check(Config::dfs(), counter_program(true));
+    let report = check(Config::dfs().dpor(false), counter_program(true));
     report.assert_passed();
     assert!(report.exhausted, "{report}");
     // main spawns 2 threads doing 3 atomic updates each, then joins and loads: the number of
     // interleavings is fixed by the program. Pinned, so a change in scheduling points shows.
     assert_eq!(report.runs, 308, "executions to exhaust the search");
+    // With DPOR: the 20 orders of the six updates (all on one cell), times where main's two
+    // joins fall relative to the threads' last steps (blocking or not): 60 classes, none
+    // explored twice.
+    let reduced = check(Config::dfs(), counter_program(true));
+    reduced.assert_passed();
+    assert!(reduced.exhausted);
+    assert_eq!((reduced.runs, reduced.redundant_runs), (60, 0));
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::process::Command;
 fn snapshot(name: &str, args: &[&str]) {
     let out = Command::new(env!("CARGO_BIN_EXE_racelab")).args(args).output().expect("racelab runs");
     let text = String::from_utf8_lossy(&out.stdout).replace(env!("CARGO_MANIFEST_DIR"), "<root>");
+    let text = without_timing(&text);
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots").join(format!("{name}.txt"));
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
         std::fs::write(&path, &text).expect("write snapshot");
@@ -21,6 +22,16 @@ fn snapshot(name: &str, args: &[&str]) {
         "`racelab {}` changed; if that is deliberate, UPDATE_SNAPSHOTS=1",
         args.join(" ")
     );
+}
+
+/// Wall time and throughput on the coverage line differ between runs: they become `<timing>`.
+fn without_timing(text: &str) -> String {
+    text.split_inclusive('\n')
+        .map(|l| match (l.starts_with("  coverage: "), l.find(';')) {
+            (true, Some(i)) => format!("{}; <timing>\n", &l[..i]),
+            _ => l.to_string(),
+        })
+        .collect()
 }
 
 #[test]

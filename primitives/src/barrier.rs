@@ -112,12 +112,12 @@ impl Barrier {
 
     /// Threads waiting now.
     pub fn n_waiting(&self) -> usize {
-        self.state().borrow().count
+        self.read_state().borrow().count
     }
 
     /// True when broken.
     pub fn broken(&self) -> bool {
-        self.state().borrow().broken
+        self.read_state().borrow().broken
     }
 
     /// Waits for the other parties; returns this thread's arrival index. A broken barrier is
@@ -199,6 +199,11 @@ impl Barrier {
 
     fn state(&self) -> Rc<std::cell::RefCell<BarrierState>> {
         rt::state::<BarrierState>(self.obj)
+    }
+
+    /// The state, for an operation that only reads it.
+    fn read_state(&self) -> Rc<std::cell::RefCell<BarrierState>> {
+        rt::read_state::<BarrierState>(self.obj)
     }
 
     fn ending_of(&self, generation: u64) -> Option<bool> {

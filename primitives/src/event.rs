@@ -43,7 +43,7 @@ impl Event {
     /// The flag. Reading it is a step: another thread may set or clear it just before.
     pub fn is_set(&self) -> bool {
         rt::schedule_point();
-        let flag = rt::state::<EventState>(self.obj).borrow().flag;
+        let flag = rt::read_state::<EventState>(self.obj).borrow().flag;
         rt::event("is_set", Some(self.obj), || flag.to_string());
         flag
     }

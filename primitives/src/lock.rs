@@ -100,7 +100,7 @@ impl Lock {
 
     /// True when some thread holds the lock.
     pub fn locked(&self) -> bool {
-        rt::state::<LockState>(self.obj).borrow().holder.is_some()
+        rt::read_state::<LockState>(self.obj).borrow().holder.is_some()
     }
 
     pub(crate) fn handle(&self) -> ObjectHandle {

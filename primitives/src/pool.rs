@@ -228,6 +228,11 @@ impl<T: 'static> AsyncResult<T> {
         rt::state::<ResultState<T>>(self.obj)
     }
 
+    /// The state, for an operation that only reads it.
+    fn read_state(&self) -> Rc<RefCell<ResultState<T>>> {
+        rt::read_state::<ResultState<T>>(self.obj)
+    }
+
     fn complete(&self, value: Result<T, String>) {
         let state = self.state();
         let ok = value.is_ok();
@@ -245,14 +250,14 @@ impl<T: 'static> AsyncResult<T> {
     /// `ready()`.
     pub fn ready(&self) -> bool {
         rt::schedule_point();
-        self.state().borrow().value.is_some()
+        self.read_state().borrow().value.is_some()
     }
 
     /// `successful()`: whether the task returned. Before it is ready this is
     /// `ValueError: ... not ready`.
     pub fn successful(&self) -> Result<bool, Misuse> {
         rt::schedule_point();
-        match &self.state().borrow().value {
+        match &self.read_state().borrow().value {
             Some(v) => Ok(v.is_ok()),
             None => Err(Misuse::new("ValueError", format!("{} not ready", rt::object_name(self.obj)))),
         }
@@ -293,7 +298,7 @@ impl<T: 'static> AsyncResult<T> {
     where
         T: Clone,
     {
-        let v = self.state().borrow().value.clone();
+        let v = self.read_state().borrow().value.clone();
         match v {
             Some(Ok(v)) => v,
             Some(Err(message)) => panic::panic_any(format!("the pool task raised: {message}")),

@@ -205,6 +205,11 @@ impl<T: fmt::Debug + 'static> Queue<T> {
         rt::state::<QueueState<T>>(self.obj)
     }
 
+    /// The state, for an operation that only reads it.
+    fn read_state(&self) -> std::rc::Rc<std::cell::RefCell<QueueState<T>>> {
+        rt::read_state::<QueueState<T>>(self.obj)
+    }
+
     /// Puts `item`, waiting while the queue is full. After `shutdown`, raises `queue.ShutDown`.
     pub fn put(&self, item: T) {
         if let Err(e) = self.put_inner(item, Some(None)) {
@@ -243,7 +248,7 @@ impl<T: fmt::Debug + 'static> Queue<T> {
     /// `qsize()`: one step, its answer may be stale at once.
     pub fn qsize(&self) -> usize {
         rt::schedule_point();
-        let n = self.state().borrow().items.len();
+        let n = self.read_state().borrow().items.len();
         rt::event("qsize", Some(self.obj), || n.to_string());
         n
     }
@@ -256,7 +261,7 @@ impl<T: fmt::Debug + 'static> Queue<T> {
     /// `full()`.
     pub fn full(&self) -> bool {
         rt::schedule_point();
-        let full = self.state().borrow().full();
+        let full = self.read_state().borrow().full();
         rt::event("full", Some(self.obj), || full.to_string());
         full
     }

@@ -104,12 +104,12 @@ impl RLock {
 
     /// True when the current thread owns it (CPython's `_is_owned`).
     pub fn is_owned(&self) -> bool {
-        rt::state::<RLockState>(self.obj).borrow().owner == Some(rt::current())
+        rt::read_state::<RLockState>(self.obj).borrow().owner == Some(rt::current())
     }
 
     /// True when some thread owns it.
     pub fn locked(&self) -> bool {
-        rt::state::<RLockState>(self.obj).borrow().owner.is_some()
+        rt::read_state::<RLockState>(self.obj).borrow().owner.is_some()
     }
 
     pub(crate) fn handle(&self) -> ObjectHandle {

@@ -71,7 +71,7 @@ impl Semaphore {
 
     /// The counter.
     pub fn value(&self) -> usize {
-        rt::state::<SemaphoreState>(self.obj).borrow().value
+        rt::read_state::<SemaphoreState>(self.obj).borrow().value
     }
 
     /// Blocks until a permit is available and takes it. Returns true.

@@ -47,7 +47,7 @@ impl<T: fmt::Debug + 'static> Shared<T> {
         T: Clone,
     {
         rt::schedule_point();
-        let v = rt::state::<T>(self.obj).borrow().clone();
+        let v = rt::read_state::<T>(self.obj).borrow().clone();
         rt::event("load", Some(self.obj), || format!("{v:?}"));
         v
     }
@@ -71,7 +71,7 @@ impl<T: fmt::Debug + 'static> Shared<T> {
     /// Reads the value through `f` without cloning it: one step.
     pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
         rt::schedule_point();
-        let state = rt::state::<T>(self.obj);
+        let state = rt::read_state::<T>(self.obj);
         let r = f(&state.borrow());
         rt::event("load", Some(self.obj), || format!("{:?}", state.borrow()));
         r

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use crate::schedule::Schedule;
-use crate::strategy::{Dfs, Pct, Random, Replay, Strategy};
+use crate::strategy::{Dfs, Dpor, Pct, Random, Replay, Strategy};
 
 /// Which strategy makes a check's decisions.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,6 +42,7 @@ pub struct Config {
     pub(crate) trace_run: Option<u64>,
     pub(crate) semantics: Semantics,
     pub(crate) shrink: bool,
+    pub(crate) dpor: bool,
     pub(crate) jobs: usize,
     pub(crate) shard: (u64, u64),
 }
@@ -96,6 +97,7 @@ impl Config {
             trace_run,
             semantics: Semantics::default(),
             shrink,
+            dpor: true,
             jobs: 1,
             shard: (0, 1),
         }
@@ -150,6 +152,20 @@ impl Config {
             *delay_bound = Some(bound);
         }
         self
+    }
+
+    /// For an unbounded `dfs`: explore one run per class of equivalent interleavings (dynamic
+    /// partial-order reduction, default on) instead of every interleaving. Off gives the plain
+    /// search; bounded searches are always plain.
+    pub fn dpor(mut self, on: bool) -> Self {
+        self.dpor = on;
+        self
+    }
+
+    /// True when this configuration runs an exhaustive search with partial-order reduction.
+    pub fn uses_dpor(&self) -> bool {
+        self.dpor
+            && matches!(self.strategy, StrategyConfig::Dfs { preemption_bound: None, delay_bound: None })
     }
 
     /// After a failure, search for a smaller failing run with the same diagnosis: fewest
@@ -242,6 +258,7 @@ impl Config {
         match &self.strategy {
             StrategyConfig::Random { seed } => Box::new(Random::new(*seed)),
             StrategyConfig::Pct { seed, depth } => Box::new(Pct::new(*seed, *depth)),
+            StrategyConfig::Dfs { .. } if self.uses_dpor() => Box::new(Dpor::new()),
             StrategyConfig::Dfs { preemption_bound, delay_bound: None } => {
                 Box::new(Dfs::new(*preemption_bound))
             }
@@ -267,6 +284,7 @@ impl fmt::Display for Config {
                 if let Some(d) = delay_bound {
                     write!(f, " delay-bound={d}")?;
                 }
+                write!(f, " dpor={}", if self.uses_dpor() { "on" } else { "off" })?;
             }
             StrategyConfig::Replay(s) => write!(f, "strategy=replay schedule=\"{s}\"")?,
         }

@@ -133,15 +133,20 @@ where
     let mut executor = Executor::new(config.stack_size);
     let mut strategy = Some(config.build_strategy());
     let replaying = matches!(config.strategy, crate::config::StrategyConfig::Replay(_));
+    let exhaustive = matches!(config.strategy, crate::config::StrategyConfig::Dfs { .. });
     let mut report = Report {
         settings: config.to_string(),
         runs: 0,
         steps: 0,
         exhausted: false,
         runs_with_daemons_cut_off: 0,
+        redundant_runs: 0,
+        distinct_runs: None,
+        elapsed_micros: 0,
         failure: None,
         traced: None,
     };
+    let timer = Stopwatch::start();
     for run in 0..config.runs {
         if !strategy.as_mut().expect("strategy present").begin_run(run) {
             report.exhausted = true;
@@ -168,6 +173,7 @@ where
                     report.runs_with_daemons_cut_off += 1;
                 }
             }
+            RunEnd::Redundant => report.redundant_runs += 1,
             RunEnd::Failed(kind) => {
                 let failure = if tracing {
                     failure_of(
@@ -188,6 +194,8 @@ where
                     }
                 };
                 report.failure = Some(failure);
+                report.elapsed_micros = timer.micros();
+                report.distinct_runs = exhaustive.then(|| report.runs - report.redundant_runs);
                 progress(report.runs);
                 return report;
             }
@@ -200,8 +208,25 @@ where
         // The run limit stopped us; say whether the strategy still had work left.
         report.exhausted = !strategy.as_mut().expect("strategy present").begin_run(report.runs);
     }
+    report.elapsed_micros = timer.micros();
+    report.distinct_runs = exhaustive.then(|| report.runs - report.redundant_runs);
     progress(report.runs);
     report
+}
+
+/// Wall time of an exploration, for the report's throughput figures. It is read only by the
+/// explorer, never by simulated code, so it cannot make runs differ.
+pub(crate) struct Stopwatch(std::time::Instant);
+
+impl Stopwatch {
+    #[allow(clippy::disallowed_methods, reason = "wall time of the exploration, for the report only")]
+    pub(crate) fn start() -> Self {
+        Stopwatch(std::time::Instant::now())
+    }
+
+    pub(crate) fn micros(&self) -> u64 {
+        u64::try_from(self.0.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
 }
 
 fn failure_of(
@@ -236,7 +261,7 @@ where
         RunEnd::Failed(k) if k == kind => k,
         other => {
             let got = match other {
-                RunEnd::Completed => "a passing run".to_string(),
+                RunEnd::Completed | RunEnd::Redundant => "a passing run".to_string(),
                 RunEnd::Failed(k) => format!("a different failure ({})", k.name()),
             };
             FailureKind::Divergence {

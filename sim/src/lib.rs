@@ -10,6 +10,7 @@ pub mod config;
 pub mod diagnosis;
 mod executor;
 pub mod explore;
+pub mod footprint;
 pub mod ids;
 pub mod note;
 mod parallel;

@@ -43,6 +43,7 @@ where
         lowest_failure: AtomicU64::new(u64::MAX),
     };
     let panicked = Mutex::new(None);
+    let timer = crate::explore::Stopwatch::start();
     let (shard, shards) = config.shard;
     let jobs = config.jobs as u64;
     std::thread::scope(|scope| {
@@ -70,6 +71,9 @@ where
         steps: totals.steps.load(Ordering::Relaxed),
         exhausted: false,
         runs_with_daemons_cut_off: totals.daemons_cut_off.load(Ordering::Relaxed),
+        redundant_runs: 0,
+        distinct_runs: None,
+        elapsed_micros: 0,
         failure: None,
         traced: None,
     };
@@ -87,6 +91,7 @@ where
         report.failure =
             Some(if config.shrink { shrink(&mut executor, found, config, &program) } else { found });
     }
+    report.elapsed_micros = timer.micros();
     progress(report.runs);
     report
 }
@@ -118,6 +123,7 @@ fn run_job<F>(
                     totals.daemons_cut_off.fetch_add(1, Ordering::Relaxed);
                 }
             }
+            RunEnd::Redundant => unreachable!("random sampling never drops a run as redundant"),
             RunEnd::Failed(_) => {
                 totals.lowest_failure.fetch_min(run, Ordering::Relaxed);
                 return;

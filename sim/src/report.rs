@@ -202,6 +202,17 @@ pub struct Report {
     pub exhausted: bool,
     /// Runs in which daemon threads were cut off at the end.
     pub runs_with_daemons_cut_off: u64,
+    /// Runs that partial-order reduction stopped early because they could only repeat runs
+    /// explored already (counted in `runs`). For an exhaustive search with reduction,
+    /// `runs - redundant_runs` is the number of distinct classes of equivalent interleavings.
+    pub redundant_runs: u64,
+    /// How many runs are known to differ pairwise, where known: for `dfs` every run is a
+    /// different interleaving, and with partial-order reduction every run not cut short is a
+    /// different class of equivalent interleavings. `None` for sampling strategies.
+    pub distinct_runs: Option<u64>,
+    /// Wall time of the exploration in microseconds (0 when not measured): with `steps`, the
+    /// throughput. The only field that differs between two checks of the same program.
+    pub elapsed_micros: u64,
     /// The first failing run, if any.
     pub failure: Option<Failure>,
     /// The run asked for with `Config::trace_run`, and the one run of a replay, traced.
@@ -234,6 +245,27 @@ impl Report {
         if let Some(f) = &self.failure {
             panic!("racelab found a {} bug:\n{self}", f.kind.name());
         }
+    }
+
+    /// The coverage figures in one line: runs (and how many are distinct, where known), steps,
+    /// then wall time and steps per second.
+    pub fn coverage(&self) -> String {
+        let mut line = format!("{} run{}", self.runs, if self.runs == 1 { "" } else { "s" });
+        match self.distinct_runs {
+            Some(d) if self.redundant_runs > 0 => line.push_str(&format!(
+                " ({d} distinct up to reordering independent steps, {} cut short as redundant)",
+                self.redundant_runs
+            )),
+            Some(d) if self.settings.contains("dpor=on") => {
+                line.push_str(&format!(" ({d} distinct up to reordering independent steps)"))
+            }
+            Some(_) => line.push_str(" (each a distinct interleaving)"),
+            None => {}
+        }
+        let secs = self.elapsed_micros as f64 / 1e6;
+        let rate = if self.elapsed_micros == 0 { 0.0 } else { self.steps as f64 / secs };
+        line.push_str(&format!(", {} steps; {secs:.3} s, {rate:.0} steps/s", self.steps));
+        line
     }
 
     /// The report as JSON.
@@ -324,8 +356,8 @@ impl fmt::Display for Report {
         writeln!(f, "settings: {}", self.settings)?;
         match &self.failure {
             None => {
-                let how = if self.exhausted { ", every interleaving explored" } else { "" };
-                writeln!(f, "passed: {} runs, {} steps{how}", self.runs, self.steps)?;
+                let how = if self.exhausted { "every interleaving explored" } else { "not exhaustive" };
+                writeln!(f, "passed ({how}): {}", self.coverage())?;
                 if let Some(t) = &self.traced {
                     writeln!(f, "run {}: schedule: {}", t.run, t.schedule)?;
                     if !t.cut_off.is_empty() {

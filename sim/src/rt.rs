@@ -167,11 +167,24 @@ pub fn register<S: 'static>(kind: &'static str, name: Option<String>, state: S) 
     with(|m| ObjectHandle { id: m.add_object_with_state(kind, name, Some(state)), nonce: m.nonce })
 }
 
-/// The state registered with `obj`. Do not hold its borrow across a scheduling point or a
-/// block: other threads must be able to borrow it meanwhile.
+/// The state registered with `obj`, for the current step to read and change. Do not hold its
+/// borrow across a scheduling point or a block: other threads must be able to borrow it
+/// meanwhile.
 pub fn state<S: 'static>(obj: ObjectHandle) -> Rc<RefCell<S>> {
+    state_for(obj, true)
+}
+
+/// The state registered with `obj`, for the current step only to read: steps that only read an
+/// object commute, which partial-order reduction exploits. Changing the state through it is a
+/// bug that makes exhaustive search miss runs.
+pub fn read_state<S: 'static>(obj: ObjectHandle) -> Rc<RefCell<S>> {
+    state_for(obj, false)
+}
+
+fn state_for<S: 'static>(obj: ObjectHandle, write: bool) -> Rc<RefCell<S>> {
     let any = with(|m| {
         let id = object_id(m, obj);
+        m.access(id, write);
         m.objects[id.index()].state.clone()
     });
     any.and_then(|a| a.downcast::<RefCell<S>>().ok())
@@ -286,13 +299,19 @@ pub fn choose(kind: ChoiceKind, options: usize) -> usize {
 /// Decides whether a condition wait about to block wakes spuriously instead: a recorded
 /// choice while the run's spurious wake-up budget lasts, never after.
 pub fn spurious_wakeup() -> bool {
-    let allowed = with(|m| m.spurious_left > 0 && !m.tearing_down);
+    let allowed = with(|m| {
+        m.access(crate::footprint::SPURIOUS_BUDGET, false);
+        m.spurious_left > 0 && !m.tearing_down
+    });
     if !allowed || std::thread::panicking() {
         return false;
     }
     let spurious = choose(ChoiceKind::Spurious, 2) == 1;
     if spurious {
-        with(|m| m.spurious_left -= 1);
+        with(|m| {
+            m.access(crate::footprint::SPURIOUS_BUDGET, true);
+            m.spurious_left -= 1;
+        });
     }
     spurious
 }

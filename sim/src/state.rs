@@ -13,6 +13,7 @@ use corosensei::Yielder;
 
 use crate::clock::VirtualTime;
 use crate::config::Semantics;
+use crate::footprint::{self, Access, StepFootprint};
 use crate::ids::{ObjectId, ThreadId};
 use crate::note::Note;
 use crate::report::{BlockedThread, Deadlock, FailureKind, ObjectRef, ThreadRef};
@@ -86,6 +87,8 @@ pub(crate) struct RawEvent {
 pub(crate) enum RunEnd {
     /// Main returned and every non-daemon thread finished.
     Completed,
+    /// The strategy found that the run could only repeat runs explored already, and stopped it.
+    Redundant,
     /// Something went wrong.
     Failed(FailureKind),
 }
@@ -135,6 +138,13 @@ pub(crate) struct RunModel {
     /// Threads that keep the program alive: main and non-daemons, not finished.
     live_non_daemons: usize,
     runnable: Vec<ThreadId>,
+    /// True when the strategy observes steps (partial-order reduction): the accesses and
+    /// wake-ups of the step in progress are then logged below.
+    observing: bool,
+    /// A step was picked and has not been reported to the strategy yet.
+    step_open: bool,
+    step_accesses: Vec<Access>,
+    step_woke: Vec<ThreadId>,
 }
 
 impl RunModel {
@@ -162,6 +172,10 @@ impl RunModel {
             unstarted: 0,
             live_non_daemons: 0,
             runnable: Vec::new(),
+            observing: false,
+            step_open: false,
+            step_accesses: Vec::new(),
+            step_woke: Vec::new(),
         }
     }
 
@@ -186,6 +200,68 @@ impl RunModel {
         self.spurious_left = self.semantics.spurious_wakeups;
         self.unstarted = 0;
         self.live_non_daemons = 0;
+        self.observing = self.strategy.observes_steps();
+        self.step_open = false;
+        self.step_accesses.clear();
+        self.step_woke.clear();
+    }
+
+    // ----- footprints (for partial-order reduction) -----
+
+    /// Logs that the step in progress read (or wrote) `object`.
+    #[inline]
+    pub fn access(&mut self, object: ObjectId, write: bool) {
+        if self.observing {
+            self.step_accesses.push(Access { object, write });
+        }
+    }
+
+    #[inline]
+    fn woke(&mut self, t: ThreadId) {
+        if self.observing {
+            self.step_woke.push(t);
+        }
+    }
+
+    /// Hands the finished step's footprint to the strategy. Every step of a thread also reads
+    /// the thread's own end, which `terminate()` writes.
+    fn close_step(&mut self) {
+        self.step_open = false;
+        let Some(thread) = self.last_ran else { return };
+        let own = self.threads[thread.index()].object;
+        self.step_accesses.push(Access::read(own));
+        self.strategy.step_finished(&StepFootprint {
+            thread,
+            accesses: &self.step_accesses,
+            woke: &self.step_woke,
+        });
+        self.step_accesses.clear();
+        self.step_woke.clear();
+    }
+
+    /// Tells the strategy which threads the end of the run cut off, with what their next step
+    /// would read: their own end, and for daemons the end of every non-daemon thread (the end
+    /// of the program).
+    fn report_cut_off(&mut self) {
+        let non_daemon_ends: Vec<Access> =
+            self.threads.iter().filter(|t| !t.daemon).map(|t| Access::read(t.object)).collect();
+        let mut pending: Vec<(ThreadId, Vec<Access>)> = Vec::new();
+        for (i, slot) in self.threads.iter().enumerate() {
+            let runnable = matches!(slot.state, RunState::Runnable { .. });
+            if slot.killed || runnable {
+                let mut accesses = vec![Access::read(slot.object)];
+                if runnable {
+                    accesses.extend_from_slice(&non_daemon_ends);
+                }
+                pending.push((ThreadId(i as u32), accesses));
+            }
+        }
+        if pending.is_empty() {
+            return;
+        }
+        let steps: Vec<StepFootprint<'_>> =
+            pending.iter().map(|(t, a)| StepFootprint { thread: *t, accesses: a, woke: &[] }).collect();
+        self.strategy.cut_off(&steps);
     }
 
     // ----- objects -----
@@ -200,6 +276,7 @@ impl RunModel {
         name: Option<String>,
         state: Option<Rc<dyn Any>>,
     ) -> ObjectId {
+        self.access(footprint::ALLOCATOR, true);
         let ordinal = 1 + self.objects.iter().filter(|o| o.kind == kind).count() as u32;
         let id = ObjectId(u32::try_from(self.objects.len()).expect("fewer than 2^32 objects per run"));
         self.objects.push(ObjectSlot {
@@ -262,6 +339,7 @@ impl RunModel {
             wait_note: None,
         });
         self.set_state(id, RunState::Runnable { pending: None });
+        self.woke(id);
         id
     }
 
@@ -334,6 +412,7 @@ impl RunModel {
     pub fn wake_instead_of_timeout(&mut self, t: ThreadId) {
         assert!(self.timed_out_pending(t), "racelab invariant: no timeout to override on {t}");
         self.threads[t.index()].state = RunState::Runnable { pending: Some(Wakeup::Woken) };
+        self.woke(t);
     }
 
     /// Makes a blocked thread runnable. Returns false, changing nothing, when the thread has
@@ -343,6 +422,7 @@ impl RunModel {
         match slot.state {
             RunState::Blocked { .. } => {
                 self.set_state(t, RunState::Runnable { pending: Some(Wakeup::Woken) });
+                self.woke(t);
                 true
             }
             RunState::Runnable { pending: Some(Wakeup::TimedOut) } => false,
@@ -385,15 +465,23 @@ impl RunModel {
             "racelab invariant: a thread finished twice"
         );
         self.set_state(cur, RunState::Finished);
+        self.access(object, true);
         self.live_non_daemons -= usize::from(!self.threads[cur.index()].daemon);
         self.remove_holder(object, cur);
         for i in 0..self.threads.len() {
             if let RunState::Blocked { on: Some(o), .. } = self.threads[i].state {
                 if o == object {
                     self.set_state(ThreadId(i as u32), RunState::Runnable { pending: Some(Wakeup::Woken) });
+                    self.woke(ThreadId(i as u32));
                 }
             }
         }
+    }
+
+    /// `is_finished` as the program sees it (a join, `is_alive`): a read of `t`'s end.
+    pub fn observe_finished(&mut self, t: ThreadId) -> bool {
+        self.access(self.threads[t.index()].object, false);
+        self.is_finished(t)
     }
 
     pub fn is_finished(&self, t: ThreadId) -> bool {
@@ -416,6 +504,13 @@ impl RunModel {
 
     /// Decides what happens next: which thread runs, or why the run is over.
     pub fn next(&mut self) -> Next {
+        if self.step_open {
+            self.close_step();
+        } else if self.observing {
+            // Before the first step only main has run: nothing it did can race.
+            self.step_accesses.clear();
+            self.step_woke.clear();
+        }
         if let Some(f) = self.failure.take() {
             return self.end(RunEnd::Failed(f));
         }
@@ -427,8 +522,13 @@ impl RunModel {
             return self.end(RunEnd::Completed);
         }
         debug_assert!(self.runnable_consistent());
-        if self.runnable.is_empty() && !self.advance_clock() {
-            return self.end(RunEnd::Failed(FailureKind::Deadlock(self.deadlock())));
+        if self.runnable.is_empty() {
+            if !self.advance_clock() {
+                return self.end(RunEnd::Failed(FailureKind::Deadlock(self.deadlock())));
+            }
+            if self.observing {
+                self.strategy.clock_advanced();
+            }
         }
         if self.step >= self.max_steps {
             let runnable = self.runnable.iter().map(|&t| self.thread_ref(t)).collect();
@@ -443,6 +543,12 @@ impl RunModel {
             self.runnable.contains(&picked),
             "racelab invariant: strategy picked {picked}, which cannot run"
         );
+        if self.observing {
+            if self.strategy.redundant() {
+                return self.end(RunEnd::Redundant);
+            }
+            self.step_open = true;
+        }
         if self.runnable.len() > 1 {
             self.recorded.push(Choice::new(ChoiceKind::Thread, picked.0));
         }
@@ -488,6 +594,9 @@ impl RunModel {
 
     #[cold]
     fn end(&mut self, end: RunEnd) -> Next {
+        if self.observing && matches!(end, RunEnd::Completed) {
+            self.report_cut_off();
+        }
         self.ended = Some(end);
         Next::End
     }

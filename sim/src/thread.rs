@@ -128,7 +128,7 @@ impl<T> JoinHandle<T> {
 
     /// True once the thread has returned.
     pub fn is_finished(&self) -> bool {
-        rt::with(|m| m.is_finished(self.thread.id))
+        rt::with(|m| m.observe_finished(self.thread.id))
     }
 
     /// Python's `is_alive()`: the thread has not finished.

@@ -104,4 +104,8 @@ pub struct ExploreArgs {
     /// Report a failing run as found, without shrinking it to fewer preemptions and steps.
     #[arg(long)]
     pub no_shrink: bool,
+    /// Exhaustive dfs without partial-order reduction: every interleaving, not one per class of
+    /// equivalent ones.
+    #[arg(long)]
+    pub no_dpor: bool,
 }

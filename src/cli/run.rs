@@ -156,6 +156,9 @@ fn verdict(report: &Report, config: &Config) -> String {
         _ => String::new(),
     };
     match &report.failure {
+        None if report.exhausted && config.uses_dpor() => {
+            format!("no bug: every interleaving explored ({} runs, partial-order reduced)", report.runs)
+        }
         None if report.exhausted => {
             format!("no bug: every interleaving{bound} explored ({} runs)", report.runs)
         }
@@ -201,6 +204,7 @@ fn check_targets(targets: &[(Target, Config)], json: bool, _explore: &ExploreArg
             );
         }
         if !many {
+            outln!("  coverage: {}", report.coverage());
             if let Some(f) = &report.failure {
                 outln!();
                 outln!("{}", f.diagnosis);

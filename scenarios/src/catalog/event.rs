@@ -103,7 +103,7 @@ def producer(event, l):
             configure: as_is,
         },
     ],
-    default_config: || Config::dfs().preemption_bound(2),
+    default_config: Config::dfs,
 };
 
 fn pulse(wait_before_pulse: bool) {

@@ -67,7 +67,7 @@ pr.terminate()          # the reader is in an endless loop: kill it"#,
             configure: as_is,
         },
     ],
-    default_config: || Config::dfs().preemption_bound(2),
+    default_config: Config::dfs,
 };
 
 fn lock_holder(wait_for_release: bool) {

@@ -110,5 +110,5 @@ for w in workers: w.join()     # hangs on the worker that never got a pill"#,
             configure: as_is,
         },
     ],
-    default_config: || Config::dfs().preemption_bound(2),
+    default_config: Config::dfs,
 };

@@ -91,7 +91,7 @@ class ThreadWithReturnValue(Thread):
             configure: as_is,
         },
     ],
-    default_config: || Config::dfs().preemption_bound(2),
+    default_config: Config::dfs,
 };
 
 fn daemon(join_it: bool) {

@@ -9,17 +9,21 @@
 //! [`Schedule`]: crate::schedule::Schedule
 
 mod dfs;
+mod dpor;
 mod pct;
+mod races;
 mod random;
 mod replay;
 
 pub use dfs::Dfs;
+pub use dpor::Dpor;
 pub use pct::Pct;
 pub use random::Random;
 pub use replay::Replay;
 
 use std::fmt;
 
+use crate::footprint::StepFootprint;
 use crate::ids::ThreadId;
 use crate::schedule::{Choice, ChoiceKind};
 
@@ -44,6 +48,29 @@ pub trait Strategy {
 
     /// The run ended. A replay checks here that the whole schedule was used.
     fn end_run(&mut self) -> Result<(), Divergence>;
+
+    /// True when the strategy wants to see what each step touched (partial-order reduction).
+    /// The runtime then calls [`Strategy::step_finished`] after every step, and the other
+    /// observation methods below.
+    fn observes_steps(&self) -> bool {
+        false
+    }
+
+    /// The step of the thread picked last is over: what it touched and whom it woke.
+    fn step_finished(&mut self, _step: &StepFootprint<'_>) {}
+
+    /// Nothing could run, so the virtual clock jumped forward before the next step.
+    fn clock_advanced(&mut self) {}
+
+    /// The run ended with threads cut off where they stood (daemons at the end of the program,
+    /// terminated workers), each with what its next step would at least have read.
+    fn cut_off(&mut self, _pending: &[StepFootprint<'_>]) {}
+
+    /// True when the thread just picked leads only to runs explored already: the runtime then
+    /// drops the run, uncounted.
+    fn redundant(&self) -> bool {
+        false
+    }
 }
 
 /// What a decision point offered, for error messages.

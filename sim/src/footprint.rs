@@ -1,0 +1,146 @@
+//! Footprints: what one step of a run touched, so partial-order reduction can tell which steps
+//! commute.
+//!
+//! Two steps of different threads are *dependent* when swapping them could change what either
+//! sees: they touch the same object and at least one of them writes it. Everything a step can
+//! observe goes through `rt` (a primitive's state, a thread's end, the object allocator, the
+//! run's spurious wake-up budget), and `rt` logs each of those as an [`Access`] while a
+//! strategy asks for footprints. State shared outside racelab's primitives (an `Rc<RefCell<_>>`
+//! handed to two threads) is invisible here: it is only sound under a racelab lock, whose
+//! accesses order it.
+//!
+//! Besides accesses, a step records the threads it woke (a release, a notify, a spawn, a thread
+//! ending and releasing its joiners): the woken thread's next step comes after it in every
+//! reordering, since it could not run before.
+
+use crate::ids::{ObjectId, ThreadId};
+
+/// One access of a step to an object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Access {
+    /// The object (or one of the pseudo-objects below).
+    pub object: ObjectId,
+    /// True when the step may have changed the object.
+    pub write: bool,
+}
+
+impl Access {
+    /// A read of `object`.
+    pub fn read(object: ObjectId) -> Self {
+        Access { object, write: false }
+    }
+
+    /// A write of `object`.
+    pub fn write(object: ObjectId) -> Self {
+        Access { object, write: true }
+    }
+}
+
+/// The allocator of object and thread ids: creating either numbers it after every earlier
+/// creation, so two creations in different threads do not commute.
+pub const ALLOCATOR: ObjectId = ObjectId(u32::MAX);
+/// The run's budget of spurious wake-ups, which every `Condition.wait` consults.
+pub const SPURIOUS_BUDGET: ObjectId = ObjectId(u32::MAX - 1);
+
+/// What one finished step did: the thread that took it, its accesses, the threads it woke.
+#[derive(Clone, Copy, Debug)]
+pub struct StepFootprint<'a> {
+    /// The thread that took the step.
+    pub thread: ThreadId,
+    /// Everything it read or wrote, in order, possibly with repeats.
+    pub accesses: &'a [Access],
+    /// Threads it made runnable.
+    pub woke: &'a [ThreadId],
+}
+
+/// A set of accesses, normalised: sorted by object, one entry per object, a write wherever any
+/// access wrote.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Footprint {
+    accesses: Vec<Access>,
+}
+
+impl Footprint {
+    /// The normalised set of `accesses`.
+    pub fn of(accesses: &[Access]) -> Self {
+        let mut f = Footprint { accesses: accesses.to_vec() };
+        f.normalise();
+        f
+    }
+
+    /// Adds every access of `other`.
+    pub fn union(&mut self, other: &[Access]) {
+        self.accesses.extend_from_slice(other);
+        self.normalise();
+    }
+
+    fn normalise(&mut self) {
+        // Writes sort after reads of the same object; keeping the last entry per object keeps
+        // the write.
+        self.accesses.sort_unstable();
+        self.accesses.dedup_by(|later, earlier| {
+            if later.object == earlier.object {
+                earlier.write |= later.write;
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    /// The accesses, sorted by object.
+    pub fn accesses(&self) -> &[Access] {
+        &self.accesses
+    }
+
+    /// True when a step with this footprint and one with `other` may not commute.
+    pub fn conflicts(&self, other: &Footprint) -> bool {
+        let (mut a, mut b) = (self.accesses.iter().peekable(), other.accesses.iter().peekable());
+        while let (Some(x), Some(y)) = (a.peek(), b.peek()) {
+            match x.object.cmp(&y.object) {
+                std::cmp::Ordering::Less => {
+                    a.next();
+                }
+                std::cmp::Ordering::Greater => {
+                    b.next();
+                }
+                std::cmp::Ordering::Equal => {
+                    if x.write || y.write {
+                        return true;
+                    }
+                    a.next();
+                    b.next();
+                }
+            }
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn o(n: u32) -> ObjectId {
+        ObjectId(n)
+    }
+
+    #[test]
+    fn normalising_keeps_one_entry_per_object_and_any_write() {
+        let f =
+            Footprint::of(&[Access::read(o(2)), Access::write(o(1)), Access::read(o(1)), Access::read(o(2))]);
+        assert_eq!(f.accesses(), &[Access::write(o(1)), Access::read(o(2))]);
+    }
+
+    #[test]
+    fn reads_commute_and_a_write_conflicts() {
+        let r1 = Footprint::of(&[Access::read(o(1))]);
+        let r1b = Footprint::of(&[Access::read(o(1)), Access::read(o(3))]);
+        let w1 = Footprint::of(&[Access::write(o(1))]);
+        let w2 = Footprint::of(&[Access::write(o(2))]);
+        assert!(!r1.conflicts(&r1b));
+        assert!(r1.conflicts(&w1) && w1.conflicts(&r1b));
+        assert!(!w1.conflicts(&w2));
+        assert!(!Footprint::default().conflicts(&w1));
+    }
+}

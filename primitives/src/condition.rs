@@ -174,6 +174,10 @@ impl Condition {
         self.check_owned("cannot notify on un-acquired lock")?;
         let state = rt::state::<ConditionState>(self.obj);
         let order = cpython_fifo();
+        let lock = match self.lock {
+            AnyLock::Lock(l) => l.handle(),
+            AnyLock::RLock(r) => r.handle(),
+        };
         let mut woken: Vec<(ThreadId, bool)> = Vec::new();
         while n.is_none_or(|n| woken.len() < n) {
             let len = state.borrow().waiters.len();
@@ -181,7 +185,7 @@ impl Condition {
                 break;
             }
             let i = if n.is_none() { 0 } else { WaitList::pick(len, order) };
-            let w = state.borrow_mut().waiters.wake_at(i);
+            let w = state.borrow_mut().waiters.wake_into_at(i, lock);
             woken.push(w);
         }
         let op = if n.is_none() { "notify_all" } else { "notify" };

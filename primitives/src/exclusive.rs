@@ -1,14 +1,14 @@
 //! The acquire/release core shared by [`Lock`](crate::Lock) and [`RLock`](crate::RLock): one
-//! holder at a time, waiters who contend again after every release.
+//! holder at a time, and contenders who are runnable whenever it is free.
 //!
-//! Who gets the lock after a release is open in CPython: the release wakes any one waiter (a
-//! scheduler choice), and that waiter still contends with every other thread, so one arriving
-//! later may barge in first; the woken waiter then waits again at the back.
+//! Who gets the lock after a release is open in CPython: any waiter, or a thread arriving
+//! later that barges in first. Here every contender becomes runnable when the lock is freed and
+//! the scheduler picks who goes first, which covers every one of those orders; a contender that
+//! is not picked waits again without ever running. So no step is spent finding the lock taken,
+//! and no recorded choice picks a waiter: exhaustive search sees only the orders that differ.
 
 use racelab_sim::rt::{self, ObjectHandle, Wakeup};
 use racelab_sim::{ThreadId, VirtualTime};
-
-use crate::wait_list::{wake_one, WaitList, WakeOrder};
 
 /// How long an acquire may wait.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,28 +24,48 @@ pub(crate) trait Exclusive: 'static {
     /// Takes the lock for `me` (with `levels` recursion levels, for an RLock) if it is free;
     /// otherwise says who holds it.
     fn try_take(&mut self, me: ThreadId, levels: usize) -> Result<(), ThreadId>;
-    /// The threads waiting for it.
-    fn waiters(&mut self) -> &mut WaitList;
 }
 
-/// The acquire after its scheduling point: take it, or wait by `patience` and contend again
-/// after every wake-up. Returns false on refusal or timeout.
+/// The scheduling point of an acquire. When another thread holds the lock, the caller becomes
+/// a contender right here, without taking a step to find it taken: it is runnable again once
+/// the lock is free, and then takes it. Returns the acquire's result when it is already
+/// decided (`Some(false)`: timed out while contending); `None`: go on with [`acquire`].
+pub(crate) fn contend(obj: ObjectHandle, patience: Patience) -> Option<bool> {
+    let Patience::Until(deadline) = patience else {
+        rt::schedule_point();
+        return None;
+    };
+    let Some(holder) = rt::held_by_another(obj) else {
+        return match rt::schedule_point_contending(obj, deadline) {
+            Some(Wakeup::TimedOut) => {
+                rt::event("acquire", Some(obj), || "timed out".into());
+                Some(false)
+            }
+            None | Some(Wakeup::Woken) => None,
+        };
+    };
+    rt::event("acquire", Some(obj), || format!("blocked (held by {})", rt::thread_name(holder)));
+    match rt::block_until_free(obj, deadline) {
+        Wakeup::Woken => None,
+        Wakeup::TimedOut => {
+            rt::event("acquire", Some(obj), || "timed out".into());
+            Some(false)
+        }
+    }
+}
+
+/// The acquire after its scheduling point: take it, or wait by `patience` until it is free.
+/// Returns false on refusal or timeout.
 pub(crate) fn acquire<S: Exclusive>(obj: ObjectHandle, patience: Patience, levels: usize) -> bool {
     let me = rt::current();
     let state = rt::state::<S>(obj);
     loop {
-        let taken = {
-            let mut s = state.borrow_mut();
-            let taken = s.try_take(me, levels);
-            if taken.is_err() && matches!(patience, Patience::Until(_)) {
-                s.waiters().push(me);
-            }
-            taken
-        };
+        let taken = state.borrow_mut().try_take(me, levels);
         let holder = match taken {
             Ok(()) => {
-                rt::add_holder(obj, me);
                 rt::event("acquire", Some(obj), || "ok".into());
+                // After the event: contenders this makes wait say so next in the trace.
+                rt::add_holder(obj, me);
                 return true;
             }
             Err(holder) => holder,
@@ -55,26 +75,19 @@ pub(crate) fn acquire<S: Exclusive>(obj: ObjectHandle, patience: Patience, level
             return false;
         };
         rt::event("acquire", Some(obj), || format!("blocked (held by {})", rt::thread_name(holder)));
-        if rt::block(Some(obj), deadline) == Wakeup::TimedOut {
-            state.borrow_mut().waiters().remove(me);
+        if rt::block_until_free(obj, deadline) == Wakeup::TimedOut {
             rt::event("acquire", Some(obj), || "timed out".into());
             return false;
         }
-        // Woken by a release: contend again; another thread may have barged in first.
+        // Runnable again only while the lock is free: the next attempt takes it.
     }
 }
 
-/// After `holder` freed the lock: it no longer holds it, and one waiter that is really asleep
-/// is woken to contend. `traced`: false inside a condition wait, whose own event says it
-/// released the lock.
-pub(crate) fn hand_over<S: Exclusive>(obj: ObjectHandle, holder: ThreadId, traced: bool) {
+/// After `holder` freed the lock: it no longer holds it, and every contender may take it.
+/// `traced`: false inside a condition wait, whose own event says it released the lock.
+pub(crate) fn hand_over(obj: ObjectHandle, holder: ThreadId, traced: bool) {
     rt::remove_holder(obj, holder);
-    let state = rt::state::<S>(obj);
-    let woke = wake_one(&state, |s| s.waiters(), WakeOrder::Any);
     if traced {
-        rt::event("release", Some(obj), || match woke {
-            Some(t) => format!("ok, woke {}", rt::thread_name(t)),
-            None => "ok".into(),
-        });
+        rt::event("release", Some(obj), || "ok".into());
     }
 }

@@ -12,13 +12,11 @@ use racelab_sim::ThreadId;
 
 pub(crate) use crate::exclusive::Patience;
 use crate::exclusive::{self, Exclusive};
-use crate::wait_list::WaitList;
 
 #[derive(Debug, Default)]
 struct LockState {
     /// The thread that acquired it (for reports: Python's Lock itself has no owner).
     holder: Option<ThreadId>,
-    waiters: WaitList,
 }
 
 impl Exclusive for LockState {
@@ -30,10 +28,6 @@ impl Exclusive for LockState {
             }
             Some(h) => Err(h),
         }
-    }
-
-    fn waiters(&mut self) -> &mut WaitList {
-        &mut self.waiters
     }
 }
 
@@ -62,14 +56,14 @@ impl Lock {
 
     /// Blocks until the lock is acquired. Returns true, as Python's `acquire()` does.
     pub fn acquire(&self) -> bool {
-        rt::schedule_point();
-        self.acquire_now(Patience::Until(None))
+        let patience = Patience::Until(None);
+        exclusive::contend(self.obj, patience).unwrap_or_else(|| self.acquire_now(patience))
     }
 
     /// `acquire(timeout=...)`: waits at most `timeout` of virtual time; false if it timed out.
     pub fn acquire_timeout(&self, timeout: Duration) -> bool {
-        rt::schedule_point();
-        self.acquire_now(Patience::Until(Some(rt::now().after(timeout))))
+        let patience = Patience::Until(Some(rt::now().after(timeout)));
+        exclusive::contend(self.obj, patience).unwrap_or_else(|| self.acquire_now(patience))
     }
 
     /// `acquire(blocking=False)`: takes the lock if it is free; false otherwise.
@@ -120,7 +114,7 @@ impl Lock {
             rt::event("release", Some(self.obj), || "RuntimeError: release unlocked lock".into());
             return Err(Misuse::new("RuntimeError", "release unlocked lock"));
         };
-        exclusive::hand_over::<LockState>(self.obj, holder, traced);
+        exclusive::hand_over(self.obj, holder, traced);
         Ok(())
     }
 }

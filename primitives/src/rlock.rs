@@ -13,13 +13,11 @@ use racelab_sim::ThreadId;
 
 use crate::exclusive::{self, Exclusive, Patience};
 use crate::lock::{AnyLock, LockGuard};
-use crate::wait_list::WaitList;
 
 #[derive(Debug, Default)]
 struct RLockState {
     owner: Option<ThreadId>,
     count: usize,
-    waiters: WaitList,
 }
 
 impl Exclusive for RLockState {
@@ -32,10 +30,6 @@ impl Exclusive for RLockState {
             }
             Some(o) => Err(o),
         }
-    }
-
-    fn waiters(&mut self) -> &mut WaitList {
-        &mut self.waiters
     }
 }
 
@@ -66,14 +60,14 @@ impl RLock {
 
     /// Blocks until acquired (at once if the caller owns it). Returns true.
     pub fn acquire(&self) -> bool {
-        rt::schedule_point();
-        self.acquire_now(Patience::Until(None), 1)
+        let patience = Patience::Until(None);
+        exclusive::contend(self.obj, patience).unwrap_or_else(|| self.acquire_now(patience, 1))
     }
 
     /// Waits at most `timeout` of virtual time; false if it timed out.
     pub fn acquire_timeout(&self, timeout: Duration) -> bool {
-        rt::schedule_point();
-        self.acquire_now(Patience::Until(Some(rt::now().after(timeout))), 1)
+        let patience = Patience::Until(Some(rt::now().after(timeout)));
+        exclusive::contend(self.obj, patience).unwrap_or_else(|| self.acquire_now(patience, 1))
     }
 
     /// `acquire(blocking=False)`.
@@ -161,7 +155,7 @@ impl RLock {
             }
             return Ok(released);
         }
-        exclusive::hand_over::<RLockState>(self.obj, me, traced);
+        exclusive::hand_over(self.obj, me, traced);
         Ok(released)
     }
 }

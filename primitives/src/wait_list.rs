@@ -59,6 +59,13 @@ impl WaitList {
         }
     }
 
+    /// Removes the waiter at `index` and wakes it into contention for `lock` (a condition's
+    /// waiter, who must take the lock back). Returns as [`WaitList::wake_at`].
+    pub fn wake_into_at(&mut self, index: usize, lock: rt::ObjectHandle) -> (ThreadId, bool) {
+        let t = self.threads.remove(index).expect("racelab invariant: waking a waiter that is not there");
+        (t, rt::wake_into(t, lock))
+    }
+
     /// Removes the waiter at `index` and wakes it. Returns it and whether it was really woken
     /// (false: it had already timed out, and the wake-up is spent on it).
     pub fn wake_at(&mut self, index: usize) -> (ThreadId, bool) {

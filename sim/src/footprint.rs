@@ -51,6 +51,8 @@ pub struct StepFootprint<'a> {
     pub accesses: &'a [Access],
     /// Threads it made runnable.
     pub woke: &'a [ThreadId],
+    /// Runnable threads it made wait again (it took the lock they contended for).
+    pub disabled: &'a [ThreadId],
 }
 
 /// A set of accesses, normalised: sorted by object, one entry per object, a write wherever any

@@ -250,6 +250,51 @@ pub fn block(on: Option<ObjectHandle>, deadline: Option<VirtualTime>) -> Wakeup 
     with(|m| m.take_wakeup())
 }
 
+/// Blocks the current thread until `lock` has no holder (see [`add_holder`]) or the virtual
+/// clock reaches `deadline`. The thread is runnable exactly while the lock is free, so when it
+/// resumes with [`Wakeup::Woken`] the lock is free: it never wakes only to find it taken, and
+/// the scheduler, not a waker, decides which contender takes it. This is a scheduling point.
+pub fn block_until_free(lock: ObjectHandle, deadline: Option<VirtualTime>) -> Wakeup {
+    if unwinding() {
+        return Wakeup::TimedOut;
+    }
+    let y = with(|m| {
+        let lock = object_id(m, lock);
+        m.block_until_free(lock, deadline);
+        m.threads[m.current.index()].yielder
+    });
+    suspend_on(y);
+    with(|m| m.take_wakeup())
+}
+
+/// The scheduling point of an acquire of `lock`, which is free now: until the current thread
+/// runs again, another thread taking `lock` makes it wait (without a step) until the lock is
+/// free again. Returns `None` when it never had to wait, else how its wait ended (woken: the
+/// lock is free; timed out at `deadline`).
+pub fn schedule_point_contending(lock: ObjectHandle, deadline: Option<VirtualTime>) -> Option<Wakeup> {
+    if std::thread::panicking() {
+        return None;
+    }
+    with(|m| {
+        let id = object_id(m, lock);
+        m.contend(id, deadline);
+    });
+    schedule_point();
+    with(|m| m.end_contention())
+}
+
+/// [`wake`] for a thread blocked in a condition wait that must take `lock` back: it becomes a
+/// contender for the lock, runnable once the lock is free (the notifier usually holds it).
+pub fn wake_into(t: ThreadId, lock: ObjectHandle) -> bool {
+    if with(|m| m.timed_out_pending(t) && !m.tearing_down) && !std::thread::panicking() {
+        return wake(t);
+    }
+    with(|m| {
+        let lock = object_id(m, lock);
+        m.wake_into(t, lock)
+    })
+}
+
 /// Makes `t`, blocked, runnable again. Returns false when `t` had already timed out and not yet
 /// run: its timeout stands, and the wake-up is spent on it (as in Python, where a notify can
 /// pick a waiter whose timeout has expired).
@@ -372,6 +417,22 @@ pub fn add_holder(obj: ObjectHandle, t: ThreadId) {
     with(|m| {
         let id = object_id(m, obj);
         m.add_holder(id, t);
+    })
+}
+
+/// A thread other than the current one that holds `obj`, if any (for a lock: whether an
+/// acquire would have to wait). It reads `obj`, as far as partial-order reduction goes.
+pub fn held_by_another(obj: ObjectHandle) -> Option<ThreadId> {
+    with(|m| {
+        let id = object_id(m, obj);
+        m.access(id, false);
+        let me = m.current;
+        let holders = &m.objects[id.index()].holders;
+        if holders.contains(&me) {
+            None
+        } else {
+            holders.first().copied()
+        }
     })
 }
 

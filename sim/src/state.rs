@@ -55,6 +55,9 @@ pub(crate) struct ThreadSlot {
     /// Why the thread's current wait may never end, as its primitive sees it; cleared when it
     /// resumes.
     pub wait_note: Option<Note>,
+    /// Set while the thread waits for a lock to be free (and its deadline): it is runnable
+    /// exactly while the lock has no holder, so it never takes a step that finds it taken.
+    pub contends: Option<(ObjectId, Option<VirtualTime>)>,
 }
 
 pub(crate) struct ObjectSlot {
@@ -145,6 +148,7 @@ pub(crate) struct RunModel {
     step_open: bool,
     step_accesses: Vec<Access>,
     step_woke: Vec<ThreadId>,
+    step_disabled: Vec<ThreadId>,
 }
 
 impl RunModel {
@@ -176,6 +180,7 @@ impl RunModel {
             step_open: false,
             step_accesses: Vec::new(),
             step_woke: Vec::new(),
+            step_disabled: Vec::new(),
         }
     }
 
@@ -204,6 +209,7 @@ impl RunModel {
         self.step_open = false;
         self.step_accesses.clear();
         self.step_woke.clear();
+        self.step_disabled.clear();
     }
 
     // ----- footprints (for partial-order reduction) -----
@@ -223,6 +229,15 @@ impl RunModel {
         }
     }
 
+    /// Logs that the step in progress made `t`, runnable, wait again (it took the lock `t`
+    /// contended for): `t` could have gone first.
+    #[inline]
+    fn disabled(&mut self, t: ThreadId) {
+        if self.observing {
+            self.step_disabled.push(t);
+        }
+    }
+
     /// Hands the finished step's footprint to the strategy. Every step of a thread also reads
     /// the thread's own end, which `terminate()` writes.
     fn close_step(&mut self) {
@@ -234,9 +249,11 @@ impl RunModel {
             thread,
             accesses: &self.step_accesses,
             woke: &self.step_woke,
+            disabled: &self.step_disabled,
         });
         self.step_accesses.clear();
         self.step_woke.clear();
+        self.step_disabled.clear();
     }
 
     /// Tells the strategy which threads the end of the run cut off, with what their next step
@@ -259,8 +276,10 @@ impl RunModel {
         if pending.is_empty() {
             return;
         }
-        let steps: Vec<StepFootprint<'_>> =
-            pending.iter().map(|(t, a)| StepFootprint { thread: *t, accesses: a, woke: &[] }).collect();
+        let steps: Vec<StepFootprint<'_>> = pending
+            .iter()
+            .map(|(t, a)| StepFootprint { thread: *t, accesses: a, woke: &[], disabled: &[] })
+            .collect();
         self.strategy.cut_off(&steps);
     }
 
@@ -306,15 +325,101 @@ impl RunModel {
         ObjectRef { id, kind: self.objects[id.index()].kind.to_string(), name: self.object_name(id) }
     }
 
+    /// `t` now holds `obj`. Threads that contend for it and were made runnable when it became
+    /// free, but have not run, wait again: they never see it taken.
     pub fn add_holder(&mut self, obj: ObjectId, t: ThreadId) {
         self.objects[obj.index()].holders.push(t);
+        for i in 0..self.threads.len() {
+            let slot = &self.threads[i];
+            let Some((on, deadline)) = slot.contends else { continue };
+            let waiting_to_run =
+                matches!(slot.state, RunState::Runnable { pending: None | Some(Wakeup::Woken) });
+            if on == obj && i != t.index() && waiting_to_run {
+                let q = ThreadId(i as u32);
+                self.set_state(q, RunState::Blocked { on: Some(obj), deadline });
+                self.disabled(q);
+                if self.trace.is_some() && !self.tearing_down {
+                    // The contender never ran to find the lock taken; the trace says it waits.
+                    let result = format!("blocked (held by {})", self.thread_name(t));
+                    let e = RawEvent {
+                        step: self.step,
+                        time: self.now,
+                        thread: q,
+                        operation: "acquire",
+                        object: Some(obj),
+                        result,
+                    };
+                    if let Some(tr) = self.trace.as_mut() {
+                        tr.push(e);
+                    }
+                }
+            }
+        }
     }
 
+    /// `t` no longer holds `obj`. When nobody does, every thread contending for it becomes
+    /// runnable: which one takes it is the scheduler's choice.
     pub fn remove_holder(&mut self, obj: ObjectId, t: ThreadId) {
         let holders = &mut self.objects[obj.index()].holders;
         if let Some(i) = holders.iter().position(|&h| h == t) {
             holders.remove(i);
         }
+        if holders.is_empty() {
+            self.release_contenders(obj);
+        }
+    }
+
+    fn release_contenders(&mut self, obj: ObjectId) {
+        for i in 0..self.threads.len() {
+            let slot = &self.threads[i];
+            if slot.contends.is_some_and(|(on, _)| on == obj)
+                && matches!(slot.state, RunState::Blocked { on: Some(o), .. } if o == obj)
+            {
+                let q = ThreadId(i as u32);
+                self.set_state(q, RunState::Runnable { pending: Some(Wakeup::Woken) });
+                self.woke(q);
+            }
+        }
+    }
+
+    /// The current thread is at the scheduling point of an acquire of `obj`, which is free: it
+    /// stays runnable while `obj` is, and waits (without running) while another thread has it.
+    pub fn contend(&mut self, obj: ObjectId, deadline: Option<VirtualTime>) {
+        self.threads[self.current.index()].contends = Some((obj, deadline));
+    }
+
+    /// The current thread resumed past the scheduling point of its acquire: it contends no
+    /// more. Returns how it waited, if it had to (woken: the lock is free now; timed out).
+    pub fn end_contention(&mut self) -> Option<Wakeup> {
+        let slot = &mut self.threads[self.current.index()];
+        slot.contends = None;
+        match slot.state {
+            RunState::Runnable { pending: Some(w) } => {
+                slot.state = RunState::Runnable { pending: None };
+                Some(w)
+            }
+            _ => None,
+        }
+    }
+
+    /// Blocks the current thread until `obj` (a lock) has no holder, or `deadline`.
+    pub fn block_until_free(&mut self, obj: ObjectId, deadline: Option<VirtualTime>) {
+        self.block_current(Some(obj), deadline);
+        self.threads[self.current.index()].contends = Some((obj, deadline));
+    }
+
+    /// Wakes `t`, blocked on a condition, into contention for `lock`: runnable when the lock
+    /// is free, else blocked on it until it is (the notifier usually holds it). Returns false
+    /// as `wake` does.
+    pub fn wake_into(&mut self, t: ThreadId, lock: ObjectId) -> bool {
+        if !self.wake(t) {
+            return false;
+        }
+        self.threads[t.index()].contends = Some((lock, None));
+        if !self.objects[lock.index()].holders.is_empty() {
+            self.set_state(t, RunState::Blocked { on: Some(lock), deadline: None });
+        }
+        true
     }
 
     // ----- threads -----
@@ -337,6 +442,7 @@ impl RunModel {
             object,
             killed: false,
             wait_note: None,
+            contends: None,
         });
         self.set_state(id, RunState::Runnable { pending: None });
         self.woke(id);
@@ -393,6 +499,7 @@ impl RunModel {
             RunState::Runnable { pending: Some(w) } => {
                 slot.state = RunState::Runnable { pending: None };
                 slot.wait_note = None;
+                slot.contends = None;
                 debug_assert!(self.runnable.contains(&self.current));
                 w
             }
@@ -510,6 +617,7 @@ impl RunModel {
             // Before the first step only main has run: nothing it did can race.
             self.step_accesses.clear();
             self.step_woke.clear();
+            self.step_disabled.clear();
         }
         if let Some(f) = self.failure.take() {
             return self.end(RunEnd::Failed(f));

@@ -121,7 +121,7 @@ class ConsumerThread(Thread):
         },
     ],
     // Without partial-order reduction the unbounded search does not finish (one preemption
-    // alone takes about 36,000 runs); with it, the `while` variant is exhausted in 28,938.
+    // alone takes about 36,000 runs); with it, the `while` variant is exhausted in 512.
     default_config: Config::dfs,
 };
 

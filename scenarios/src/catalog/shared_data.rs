@@ -85,7 +85,7 @@ assert counter == 6"#,
         },
     ],
     // The locked variant has too many interleavings for a search without partial-order
-    // reduction (over a million); with it, 123 runs.
+    // reduction (over a million); with it, 60 runs.
     default_config: Config::dfs,
 };
 

@@ -131,6 +131,7 @@ impl Dpor {
             thread,
             accesses: Vec::new(),
             woke: Vec::new(),
+            disabled: Vec::new(),
             after_clock_jump: std::mem::take(&mut self.clock_jumped),
         });
         self.step_nodes.push(node);
@@ -164,6 +165,26 @@ impl Dpor {
             for &t in &node.enabled {
                 if !node.backtrack.contains(&t) && !node.asleep(t) {
                     node.backtrack.push(t);
+                }
+            }
+        }
+    }
+
+    /// A step that took a lock made the other runnable contenders wait again: each of them
+    /// could have taken it instead, so the node before that step explores them too (the
+    /// classic treatment of disabling steps; their would-be step is not in the run to race).
+    fn add_disabled_backtracks(&mut self) {
+        let end = self.cut_off_from.unwrap_or(self.steps.len());
+        for s in self.fresh_from..end {
+            if self.steps[s].disabled.is_empty() {
+                continue;
+            }
+            let Node::Thread(node) = &mut self.stack[self.step_nodes[s]] else {
+                panic!("racelab invariant: a step that does not start at a thread node");
+            };
+            for &q in &self.steps[s].disabled {
+                if node.enabled.contains(&q) && !node.asleep(q) && !node.backtrack.contains(&q) {
+                    node.backtrack.push(q);
                 }
             }
         }
@@ -285,6 +306,7 @@ impl Strategy for Dpor {
         for &(a, b) in &analysis.races {
             self.add_backtrack(&analysis, a, b);
         }
+        self.add_disabled_backtracks();
         if !self.advance() {
             self.exhausted = true;
         }
@@ -300,6 +322,7 @@ impl Strategy for Dpor {
         assert_eq!(last.thread, step.thread, "racelab invariant: a step finished by another thread");
         last.accesses.extend_from_slice(step.accesses);
         last.woke.extend_from_slice(step.woke);
+        last.disabled.extend_from_slice(step.disabled);
     }
 
     fn clock_advanced(&mut self) {
@@ -313,6 +336,7 @@ impl Strategy for Dpor {
                 thread: p.thread,
                 accesses: p.accesses.to_vec(),
                 woke: Vec::new(),
+                disabled: Vec::new(),
                 after_clock_jump: false,
             });
             self.step_nodes.push(usize::MAX);
@@ -356,7 +380,7 @@ mod tests {
                 }
                 let accesses = &threads[t.index()][pc[t.index()]];
                 pc[t.index()] += 1;
-                dpor.step_finished(&StepFootprint { thread: t, accesses, woke: &[] });
+                dpor.step_finished(&StepFootprint { thread: t, accesses, woke: &[], disabled: &[] });
                 current = Some(t);
             }
             dpor.end_run().unwrap();

@@ -21,6 +21,8 @@ pub(crate) struct Step {
     pub thread: ThreadId,
     pub accesses: Vec<Access>,
     pub woke: Vec<ThreadId>,
+    /// Runnable threads it made wait again (not used by the analysis: the search handles them).
+    pub disabled: Vec<ThreadId>,
     /// The clock jumped (everything was blocked) just before this step.
     pub after_clock_jump: bool,
 }
@@ -157,7 +159,13 @@ mod tests {
     use super::*;
 
     fn step(t: u32, accesses: &[Access]) -> Step {
-        Step { thread: ThreadId(t), accesses: accesses.to_vec(), woke: Vec::new(), after_clock_jump: false }
+        Step {
+            thread: ThreadId(t),
+            accesses: accesses.to_vec(),
+            woke: Vec::new(),
+            disabled: Vec::new(),
+            after_clock_jump: false,
+        }
     }
 
     fn x() -> ObjectId {

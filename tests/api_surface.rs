@@ -18,5 +18,25 @@ use racelab::{
 fn the_documented_names_exist() {
     let report = check_with_progress(Config::dfs().runs(10), || {}, &mut |_| {});
     assert!(report.passed());
+    // Coverage figures and the reduction switch.
+    let config = Config::dfs().dpor(false);
+    assert!(!config.uses_dpor() && Config::dfs().uses_dpor());
+    let (_, _, _): (u64, Option<u64>, u64) =
+        (report.redundant_runs, report.distinct_runs, report.elapsed_micros);
+    assert!(report.coverage().starts_with("1 run"));
+    // The runtime API a primitive of your own uses.
+    let _ = (
+        rt::state::<u8>,
+        rt::read_state::<u8>,
+        rt::schedule_point,
+        rt::block,
+        rt::wake,
+        rt::held_by_another,
+        rt::schedule_point_contending,
+        rt::block_until_free,
+        rt::add_holder,
+        rt::remove_holder,
+        rt::wake_into,
+    );
     let _: fn(&FailureKind, &Trace) -> Diagnosis = diagnose;
 }

@@ -363,3 +363,32 @@ fn on_the_catalog_dpor_finds_every_bug_plain_dfs_finds() {
         }
     }
 }
+
+/// Under a preemption bound the reduction is opt-in (`dpor(true)`), as in loom: far fewer runs,
+/// but a reversal that needs more preemptions than the bound is dropped, so it can miss a bug the
+/// plain bounded search finds. Both sides are pinned here.
+#[test]
+fn bounded_reduction_is_opt_in_smaller_and_incomplete() {
+    let variant = |id: &str, name: &str| {
+        racelab_scenarios::find(id).and_then(|s| s.variant(name)).expect("catalog variant").program
+    };
+    let bounded = |b| Config::dfs().preemption_bound(b).shrink(false);
+    assert!(!bounded(1).uses_dpor() && bounded(1).dpor(true).uses_dpor());
+
+    let counter = variant("counter", "locked");
+    let plain = check(bounded(1), counter);
+    let reduced = check(bounded(1).dpor(true), counter);
+    assert!(plain.exhausted && reduced.exhausted && plain.passed() && reduced.passed());
+    assert_eq!((plain.runs, reduced.runs), (95, 14));
+
+    let lock_order = variant("lock-order", "buggy");
+    assert!(check(bounded(1).dpor(true), lock_order).failure.is_some());
+
+    // The known gap (Coons et al., OOPSLA 2013): one preemption is enough for the philosophers'
+    // deadlock, the plain bounded search finds it, the reduced bounded search does not.
+    let philosophers = variant("dining-philosophers", "left-first");
+    assert!(check(bounded(1), philosophers).failure.is_some());
+    let missed = check(bounded(1).dpor(true), philosophers);
+    assert!(missed.passed() && missed.exhausted);
+    assert!(check(Config::dfs(), philosophers).failure.is_some(), "unbounded, the reduction finds it");
+}

@@ -42,7 +42,8 @@ pub struct Config {
     pub(crate) trace_run: Option<u64>,
     pub(crate) semantics: Semantics,
     pub(crate) shrink: bool,
-    pub(crate) dpor: bool,
+    /// Partial-order reduction for `dfs`: `None` is the default (on unless bounded).
+    pub(crate) dpor: Option<bool>,
     pub(crate) jobs: usize,
     pub(crate) shard: (u64, u64),
 }
@@ -97,7 +98,7 @@ impl Config {
             trace_run,
             semantics: Semantics::default(),
             shrink,
-            dpor: true,
+            dpor: None,
             jobs: 1,
             shard: (0, 1),
         }
@@ -154,18 +155,24 @@ impl Config {
         self
     }
 
-    /// For an unbounded `dfs`: explore one run per class of equivalent interleavings (dynamic
-    /// partial-order reduction, default on) instead of every interleaving. Off gives the plain
-    /// search; bounded searches are always plain.
+    /// For `dfs`: explore one run per class of equivalent interleavings (dynamic partial-order
+    /// reduction) instead of every interleaving. By default it is on for an unbounded search and
+    /// off under a preemption bound, where `dpor(true)` turns it on as loom does: far fewer runs,
+    /// but a reversal that needs more preemptions than the bound is dropped, so it can miss a bug
+    /// the plain bounded search finds. A delay bound always uses the plain search.
     pub fn dpor(mut self, on: bool) -> Self {
-        self.dpor = on;
+        self.dpor = Some(on);
         self
     }
 
     /// True when this configuration runs an exhaustive search with partial-order reduction.
     pub fn uses_dpor(&self) -> bool {
-        self.dpor
-            && matches!(self.strategy, StrategyConfig::Dfs { preemption_bound: None, delay_bound: None })
+        match self.strategy {
+            StrategyConfig::Dfs { preemption_bound, delay_bound: None } => {
+                self.dpor.unwrap_or(preemption_bound.is_none())
+            }
+            _ => false,
+        }
     }
 
     /// After a failure, search for a smaller failing run with the same diagnosis: fewest
@@ -258,7 +265,9 @@ impl Config {
         match &self.strategy {
             StrategyConfig::Random { seed } => Box::new(Random::new(*seed)),
             StrategyConfig::Pct { seed, depth } => Box::new(Pct::new(*seed, *depth)),
-            StrategyConfig::Dfs { .. } if self.uses_dpor() => Box::new(Dpor::new()),
+            StrategyConfig::Dfs { preemption_bound, .. } if self.uses_dpor() => {
+                Box::new(Dpor::new().preemption_bound(*preemption_bound))
+            }
             StrategyConfig::Dfs { preemption_bound, delay_bound: None } => {
                 Box::new(Dfs::new(*preemption_bound))
             }

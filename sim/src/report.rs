@@ -253,8 +253,13 @@ impl Report {
         let mut line = format!("{} run{}", self.runs, if self.runs == 1 { "" } else { "s" });
         match self.distinct_runs {
             Some(d) if self.redundant_runs > 0 => line.push_str(&format!(
-                " ({d} distinct up to reordering independent steps, {} cut short as redundant)",
-                self.redundant_runs
+                " ({d} distinct up to reordering independent steps, {} cut short as {})",
+                self.redundant_runs,
+                if self.settings.contains("preemption-bound=none") {
+                    "redundant"
+                } else {
+                    "redundant or beyond the bound"
+                }
             )),
             Some(d) if self.settings.contains("dpor=on") => {
                 line.push_str(&format!(" ({d} distinct up to reordering independent steps)"))

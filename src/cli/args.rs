@@ -106,6 +106,10 @@ pub struct ExploreArgs {
     pub no_shrink: bool,
     /// Exhaustive dfs without partial-order reduction: every interleaving, not one per class of
     /// equivalent ones.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "dpor")]
     pub no_dpor: bool,
+    /// Partial-order reduction also under --preemption-bound (as loom does): far fewer runs, but
+    /// it can miss a bug the plain bounded search finds.
+    #[arg(long)]
+    pub dpor: bool,
 }

@@ -165,7 +165,13 @@ pub fn exploration(args: &ExploreArgs, scenario: &Scenario, variant: &Variant) -
         Some(StrategyName::Pct) => Config::pct(seed, args.depth.unwrap_or(3)),
         Some(StrategyName::Dfs) => Config::dfs(),
     };
-    config = (variant.configure)(config).shrink(!args.no_shrink).dpor(!args.no_dpor);
+    config = (variant.configure)(config).shrink(!args.no_shrink);
+    if args.no_dpor {
+        config = config.dpor(false);
+    }
+    if args.dpor {
+        config = config.dpor(true);
+    }
     if let Some(j) = args.jobs {
         config = config.jobs(j);
     }

@@ -156,11 +156,13 @@ fn verdict(report: &Report, config: &Config) -> String {
         _ => String::new(),
     };
     match &report.failure {
-        None if report.exhausted && config.uses_dpor() => {
-            format!("no bug: every interleaving explored ({} runs, partial-order reduced)", report.runs)
-        }
+        None if report.exhausted && config.uses_dpor() && !bound.is_empty() => format!(
+            "no bug found{bound} ({} runs, partial-order reduced: bounded, it can miss what --no-dpor finds)",
+            report.runs
+        ),
         None if report.exhausted => {
-            format!("no bug: every interleaving{bound} explored ({} runs)", report.runs)
+            let reduced = if config.uses_dpor() { ", partial-order reduced" } else { "" };
+            format!("no bug: every interleaving{bound} explored ({} runs{reduced})", report.runs)
         }
         None => format!("no bug found in {} runs (sampled, not exhaustive)", report.runs),
         Some(f) => format!("BUG: {} in run {}", f.diagnosis.kind, f.run),

@@ -35,7 +35,12 @@
 //! - Not implemented: wakeup trees (the paper's optimal algorithm), so some runs are still
 //!   redundant; they are dropped as soon as they are sleep-set blocked.
 //!
-//! DPOR is not combined with preemption or delay bounds: a bounded `dfs` uses the plain search.
+//! - A preemption bound can apply, as loom applies one: options that would take a run past the
+//!   bound are not explored, and a run whose only way on does is cut short. Bounding and
+//!   reduction interact (Coons, Musuvathi, McKinley, "Bounded Partial-Order Reduction", OOPSLA
+//!   2013): a reversal that needs more preemptions than the bound is dropped, so a bounded search
+//!   with reduction may miss a bug the plain bounded search finds. Delay bounds use the plain
+//!   search.
 
 use super::races::{Analysis, Step};
 use super::{Divergence, Offer, Strategy};
@@ -59,11 +64,23 @@ struct ThreadNode {
     sleep: Vec<(ThreadId, Footprint)>,
     /// Index of the step this node starts, in the run.
     step: usize,
+    /// The thread that ran the previous step, if it could go on: any other is a preemption.
+    continuing: Option<ThreadId>,
+    /// Preemptions the run took before this node.
+    preemptions_before: u32,
 }
 
 impl ThreadNode {
     fn asleep(&self, t: ThreadId) -> bool {
         self.sleep.iter().any(|&(s, _)| s == t)
+    }
+
+    fn preempts(&self, t: ThreadId) -> bool {
+        self.continuing.is_some_and(|c| c != t)
+    }
+
+    fn within(&self, bound: Option<u32>, t: ThreadId) -> bool {
+        bound.is_none_or(|b| self.preemptions_before + u32::from(self.preempts(t)) <= b)
     }
 }
 
@@ -100,12 +117,21 @@ pub struct Dpor {
     /// Pending steps of threads cut off at the end, appended after the real ones.
     cut_off_from: Option<usize>,
     exhausted: bool,
+    preemption_bound: Option<u32>,
+    /// Preemptions taken so far in the current run.
+    preemptions: u32,
 }
 
 impl Dpor {
     /// A new search.
     pub fn new() -> Self {
         Dpor::default()
+    }
+
+    /// Explores only runs with at most `bound` preemptions (see the module documentation).
+    pub fn preemption_bound(mut self, bound: Option<u32>) -> Self {
+        self.preemption_bound = bound;
+        self
     }
 
     /// The sleep set for a new node: what slept at the previous thread node or was explored
@@ -205,11 +231,10 @@ impl Dpor {
                 Node::Thread(n) => {
                     let footprint = std::mem::take(&mut n.chosen_footprint);
                     n.done.push((n.chosen, footprint));
-                    let next = n
-                        .backtrack
-                        .iter()
-                        .copied()
-                        .find(|&t| !n.done.iter().any(|&(d, _)| d == t) && !n.asleep(t));
+                    let bound = self.preemption_bound;
+                    let next = n.backtrack.iter().copied().find(|&t| {
+                        !n.done.iter().any(|&(d, _)| d == t) && !n.asleep(t) && n.within(bound, t)
+                    });
                     if let Some(t) = next {
                         n.chosen = t;
                         self.fresh_from = n.step;
@@ -231,6 +256,7 @@ impl Strategy for Dpor {
         self.clock_jumped = false;
         self.blocked = false;
         self.cut_off_from = None;
+        self.preemptions = 0;
         !self.exhausted
     }
 
@@ -249,20 +275,26 @@ impl Strategy for Dpor {
                 return Err(self.divergence(depth, Offer::Threads(runnable.to_vec())));
             }
             let chosen = n.chosen;
+            self.preemptions += u32::from(n.preempts(chosen));
             self.push_step(chosen, depth);
             return Ok(chosen);
         }
         debug_assert_eq!(depth, self.stack.len(), "dpor decisions must extend the stack one at a time");
         let sleep = self.inherited_sleep(runnable);
-        let awake = |t: &ThreadId| !sleep.iter().any(|(s, _)| s == t);
-        let Some(chosen) = current
-            .filter(|c| runnable.contains(c) && awake(c))
-            .or_else(|| runnable.iter().copied().find(|t| awake(t)))
-        else {
-            // Every runnable thread sleeps: whatever comes next was explored already.
-            self.blocked = true;
-            return Ok(current.filter(|c| runnable.contains(c)).unwrap_or(runnable[0]));
+        let continuing = current.filter(|c| runnable.contains(c));
+        let within = |t: &ThreadId| {
+            let preempts = continuing.is_some_and(|c| c != *t);
+            self.preemption_bound.is_none_or(|b| self.preemptions + u32::from(preempts) <= b)
         };
+        let awake = |t: &ThreadId| !sleep.iter().any(|(s, _)| s == t) && within(t);
+        let Some(chosen) = continuing.filter(awake).or_else(|| runnable.iter().copied().find(awake)) else {
+            // Every runnable thread sleeps (or is beyond the bound): whatever comes next was
+            // explored already (or may not be).
+            self.blocked = true;
+            return Ok(continuing.unwrap_or(runnable[0]));
+        };
+        let preemptions_before = self.preemptions;
+        self.preemptions += u32::from(continuing.is_some_and(|c| c != chosen));
         self.stack.push(Node::Thread(ThreadNode {
             enabled: runnable.to_vec(),
             chosen,
@@ -271,6 +303,8 @@ impl Strategy for Dpor {
             done: Vec::new(),
             sleep,
             step: self.steps.len(),
+            continuing,
+            preemptions_before,
         }));
         self.push_step(chosen, depth);
         Ok(chosen)

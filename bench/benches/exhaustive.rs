@@ -1,0 +1,456 @@
+//! Exhaustive search, racelab vs loom 0.7.2, on the same three correct programs at preemption
+//! bounds 1, 2 and unbounded: how many executions each needs to prove the program correct and
+//! how long that takes, side by side in one process. FACTS.md measured loom alone on the small
+//! bounded buffer (89,476 executions at bound 1, 12.4 M at bound 2, unbounded not done in 26
+//! minutes); this puts racelab's bounded dfs and its unbounded dfs with partial-order reduction
+//! next to it.
+//!
+//! The programs, each written against both libraries with the same logic:
+//! - the `while` bounded buffer: 2 producers × 2 items, 2 consumers × 2 items, capacity 1, one
+//!   lock and one condition, `while` around every wait, `notify_all` after every change (`SMALL`
+//!   of the throughput bench);
+//! - a locked counter: 2 threads × 3 increments (lock, read, write, unlock), main joins and
+//!   checks 6;
+//! - consistent lock order: 2 threads each take lock a then lock b, bump a counter, release both.
+//!
+//! Data guarded by a lock is plain data in both versions (racelab: `Rc<RefCell<..>>`, loom: the
+//! `Mutex`'s contents), so reading and writing it is not a scheduling point in either. racelab
+//! runs with spurious wake-ups off, as loom's `Condvar` has none. At a preemption bound the
+//! two searches differ: racelab's bounded dfs is plain (every interleaving within the bound),
+//! loom's keeps its partial-order reduction under the bound, so they need not cover the same
+//! interleavings. Unbounded, both are complete (racelab with source-DPOR and sleep sets).
+//!
+//! Each side is capped so the whole bench ends in about 10 minutes on 2 cores: racelab at
+//! 3,000,000 runs (`.runs(cap)`; the report says whether the search was exhausted), loom at 150 s
+//! by `max_duration`. loom looks at `max_duration` only every `checkpoint_interval` executions
+//! (set to 1,000 here) and then returns exactly as when it is done, so whether it completed is
+//! read from the "Completed in N iterations" event it logs only when its search is exhausted.
+//! loom's `max_branches` (default 1,000) is not a cap: a run with more branch points panics;
+//! 1,000 is enough for these programs, and a panic would show in the table. Override with
+//! `-- --loom-seconds S --racelab-runs N --loom-max-branches B --program buffer|counter|lock-order`
+//! or `EXHAUSTIVE_LOOM_SECONDS`, `EXHAUSTIVE_RACELAB_RUNS`, `EXHAUSTIVE_LOOM_MAX_BRANCHES`,
+//! `EXHAUSTIVE_PROGRAM`.
+//!
+//! Run: `cargo bench -p racelab-bench --bench exhaustive`.
+#![allow(clippy::print_stdout, clippy::disallowed_methods)] // a benchmark prints and reads the wall clock
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Executions of the loom model closure so far (loom runs the closure once per execution).
+static LOOM_EXECUTIONS: AtomicU64 = AtomicU64::new(0);
+
+// ----- racelab versions -----
+
+/// The `while` buffer, 2 producers × 2 items, 2 consumers × 2 items, capacity 1 (as `SMALL` in
+/// the throughput bench).
+fn r_buffer() {
+    use racelab::{thread, Condition, Lock};
+    const PRODUCERS: usize = 2;
+    const CONSUMERS: usize = 2;
+    const ITEMS: usize = 2;
+    const CAPACITY: usize = 1;
+    let lock = Lock::named("mutex");
+    let cond = Condition::named("changed", lock);
+    let buffer: Rc<RefCell<VecDeque<usize>>> = Rc::new(RefCell::new(VecDeque::new()));
+    let mut handles = Vec::new();
+    for p in 0..PRODUCERS {
+        let buffer = Rc::clone(&buffer);
+        handles.push(thread::spawn(move || {
+            for i in 0..ITEMS {
+                let _g = cond.lock();
+                while buffer.borrow().len() == CAPACITY {
+                    cond.wait();
+                }
+                buffer.borrow_mut().push_back(p * 100 + i);
+                cond.notify_all();
+            }
+        }));
+    }
+    for _ in 0..CONSUMERS {
+        let buffer = Rc::clone(&buffer);
+        handles.push(thread::spawn(move || {
+            for _ in 0..ITEMS {
+                let _g = cond.lock();
+                while buffer.borrow().is_empty() {
+                    cond.wait();
+                }
+                buffer.borrow_mut().pop_front();
+                cond.notify_all();
+            }
+        }));
+    }
+    for h in handles {
+        h.join();
+    }
+    assert!(buffer.borrow().is_empty());
+}
+
+fn r_counter() {
+    use racelab::{thread, Lock};
+    let lock = Lock::named("lock");
+    let value: Rc<RefCell<u64>> = Rc::new(RefCell::new(0));
+    let ts: Vec<_> = (0..2)
+        .map(|_| {
+            let value = Rc::clone(&value);
+            thread::spawn(move || {
+                for _ in 0..3 {
+                    let _g = lock.lock();
+                    let v = *value.borrow();
+                    *value.borrow_mut() = v + 1;
+                }
+            })
+        })
+        .collect();
+    for t in ts {
+        t.join();
+    }
+    assert_eq!(*value.borrow(), 6);
+}
+
+fn r_lock_order() {
+    use racelab::{thread, Lock};
+    let (a, b) = (Lock::named("a"), Lock::named("b"));
+    let count: Rc<RefCell<u64>> = Rc::new(RefCell::new(0));
+    let ts: Vec<_> = (0..2)
+        .map(|_| {
+            let count = Rc::clone(&count);
+            thread::spawn(move || {
+                let _a = a.lock();
+                let _b = b.lock();
+                *count.borrow_mut() += 1;
+            })
+        })
+        .collect();
+    for t in ts {
+        t.join();
+    }
+    assert_eq!(*count.borrow(), 2);
+}
+
+// ----- loom versions (same logic) -----
+
+fn l_buffer() {
+    use loom::sync::{Arc, Condvar, Mutex};
+    use loom::thread;
+    const PRODUCERS: usize = 2;
+    const CONSUMERS: usize = 2;
+    const ITEMS: usize = 2;
+    const CAPACITY: usize = 1;
+    LOOM_EXECUTIONS.fetch_add(1, Ordering::Relaxed);
+    let state = Arc::new((Mutex::new(VecDeque::new()), Condvar::new()));
+    let mut handles = Vec::new();
+    for p in 0..PRODUCERS {
+        let state = Arc::clone(&state);
+        handles.push(thread::spawn(move || {
+            let (mutex, cond) = &*state;
+            for i in 0..ITEMS {
+                let mut buf = mutex.lock().unwrap();
+                while buf.len() == CAPACITY {
+                    buf = cond.wait(buf).unwrap();
+                }
+                buf.push_back(p * 100 + i);
+                cond.notify_all();
+            }
+        }));
+    }
+    for _ in 0..CONSUMERS {
+        let state = Arc::clone(&state);
+        handles.push(thread::spawn(move || {
+            let (mutex, cond) = &*state;
+            for _ in 0..ITEMS {
+                let mut buf = mutex.lock().unwrap();
+                while buf.is_empty() {
+                    buf = cond.wait(buf).unwrap();
+                }
+                buf.pop_front();
+                cond.notify_all();
+            }
+        }));
+    }
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert!(state.0.lock().unwrap().is_empty());
+}
+
+fn l_counter() {
+    use loom::sync::{Arc, Mutex};
+    LOOM_EXECUTIONS.fetch_add(1, Ordering::Relaxed);
+    let value = Arc::new(Mutex::new(0u64));
+    let ts: Vec<_> = (0..2)
+        .map(|_| {
+            let value = Arc::clone(&value);
+            loom::thread::spawn(move || {
+                for _ in 0..3 {
+                    let mut g = value.lock().unwrap();
+                    let v = *g;
+                    *g = v + 1;
+                }
+            })
+        })
+        .collect();
+    for t in ts {
+        t.join().unwrap();
+    }
+    assert_eq!(*value.lock().unwrap(), 6);
+}
+
+fn l_lock_order() {
+    use loom::sync::{Arc, Mutex};
+    LOOM_EXECUTIONS.fetch_add(1, Ordering::Relaxed);
+    let locks = Arc::new((Mutex::new(()), Mutex::new(0u64)));
+    let ts: Vec<_> = (0..2)
+        .map(|_| {
+            let locks = Arc::clone(&locks);
+            loom::thread::spawn(move || {
+                let (a, b) = &*locks;
+                let _a = a.lock().unwrap();
+                let mut count = b.lock().unwrap();
+                *count += 1;
+            })
+        })
+        .collect();
+    for t in ts {
+        t.join().unwrap();
+    }
+    assert_eq!(*locks.1.lock().unwrap(), 2);
+}
+
+// ----- measuring -----
+
+/// One side's result for one program and bound.
+struct Outcome {
+    executions: u64,
+    /// Executions known to be distinct interleavings (racelab with partial-order reduction).
+    distinct: Option<u64>,
+    secs: f64,
+    complete: bool,
+    /// Why the search did not finish normally (a failure, a panic), if it did not.
+    error: Option<String>,
+}
+
+fn run_racelab(program: fn(), bound: Option<u32>, dpor: bool, cap: u64) -> Outcome {
+    let mut config = racelab::Config::dfs().spurious_wakeups(0).runs(cap).dpor(dpor);
+    if let Some(b) = bound {
+        config = config.preemption_bound(b);
+    }
+    let start = Instant::now();
+    let report = racelab::check(config, program);
+    let secs = start.elapsed().as_secs_f64();
+    let error = report.failure.as_ref().map(|f| format!("racelab failure: {}", f.kind.name()));
+    let distinct = (report.redundant_runs > 0).then_some(report.runs - report.redundant_runs);
+    Outcome { executions: report.runs, distinct, secs, complete: report.exhausted, error }
+}
+
+/// A `tracing` subscriber that listens only to loom's `loom::model` events and notes the one
+/// loom logs when its search is exhausted ("Completed in N iterations"). Every other callsite
+/// (loom's per-execution spans, its runtime's trace events) is disabled, so it costs nothing.
+struct CompletionWatch {
+    completed: Arc<AtomicBool>,
+}
+
+/// Reads an event's `message` field.
+struct MessageVisitor(String);
+
+impl tracing::field::Visit for MessageVisitor {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}");
+        }
+    }
+}
+
+impl CompletionWatch {
+    fn wanted(metadata: &tracing::Metadata<'_>) -> bool {
+        metadata.is_event() && metadata.target() == "loom::model"
+    }
+}
+
+impl tracing::Subscriber for CompletionWatch {
+    fn register_callsite(
+        &self,
+        metadata: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        if Self::wanted(metadata) {
+            tracing::subscriber::Interest::always()
+        } else {
+            tracing::subscriber::Interest::never()
+        }
+    }
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        Self::wanted(metadata)
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut message = MessageVisitor(String::new());
+        event.record(&mut message);
+        if message.0.starts_with("Completed in") {
+            self.completed.store(true, Ordering::SeqCst);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+fn run_loom(program: fn(), bound: Option<usize>, seconds: u64, max_branches: usize) -> Outcome {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = bound;
+    builder.max_duration = Some(Duration::from_secs(seconds));
+    builder.max_branches = max_branches;
+    // loom looks at `max_duration` only every `checkpoint_interval` executions (default 20,000).
+    builder.checkpoint_interval = 1_000;
+    let completed = Arc::new(AtomicBool::new(false));
+    let watch = CompletionWatch { completed: Arc::clone(&completed) };
+    LOOM_EXECUTIONS.store(0, Ordering::SeqCst);
+    let start = Instant::now();
+    let outcome = tracing::subscriber::with_default(watch, || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| builder.check(program)))
+    });
+    let secs = start.elapsed().as_secs_f64();
+    let error = outcome.err().map(|p| {
+        let message = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        format!("loom panicked: {message}")
+    });
+    Outcome {
+        executions: LOOM_EXECUTIONS.load(Ordering::SeqCst),
+        distinct: None,
+        secs,
+        complete: completed.load(Ordering::SeqCst),
+        error,
+    }
+}
+
+// ----- output -----
+
+/// `1234567` as `1,234,567`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Seconds, as milliseconds below one second.
+fn time_cell(secs: f64) -> String {
+    if secs < 1.0 {
+        format!("{:.1} ms", secs * 1000.0)
+    } else {
+        format!("{secs:.2} s")
+    }
+}
+
+fn executions_cell(o: &Outcome) -> String {
+    match o.distinct {
+        Some(d) => format!("{} ({} distinct)", thousands(o.executions), thousands(d)),
+        None => thousands(o.executions),
+    }
+}
+
+fn complete_cell(o: &Outcome, capped_by: &str) -> String {
+    if let Some(e) = &o.error {
+        format!("no: {e}")
+    } else if o.complete {
+        "yes".to_string()
+    } else {
+        format!("no: stopped after {capped_by}")
+    }
+}
+
+/// `loom / racelab`, a bound when one side did not complete: racelab's figure is then a lower
+/// bound (racelab stopped) or loom's is (loom stopped).
+fn ratio(loom: &Outcome, loom_value: f64, ours: &Outcome, our_value: f64) -> String {
+    let r = loom_value / our_value;
+    match (loom.complete && loom.error.is_none(), ours.complete && ours.error.is_none()) {
+        (true, true) => format!("{r:.2}x"),
+        (false, true) => format!(">= {r:.2}x"),
+        (true, false) => format!("<= {r:.2}x"),
+        (false, false) => "n/a (neither complete)".to_string(),
+    }
+}
+
+/// A setting from `--flag value` on the command line, else the environment variable, else the
+/// default. (`cargo bench` adds `--bench` to the arguments: unknown arguments are ignored.)
+fn setting<T: std::str::FromStr>(flag: &str, env: &str, default: T) -> T {
+    let args: Vec<String> = std::env::args().collect();
+    let from_args = args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+    match from_args.or_else(|| std::env::var(env).ok()) {
+        Some(v) => v.parse().unwrap_or_else(|_| panic!("{flag} / {env}: cannot parse {v:?}")),
+        None => default,
+    }
+}
+
+/// A program's name, its racelab version and its loom version.
+type Program = (&'static str, fn(), fn());
+
+fn main() {
+    let loom_seconds: u64 = setting("--loom-seconds", "EXHAUSTIVE_LOOM_SECONDS", 150);
+    let racelab_runs: u64 = setting("--racelab-runs", "EXHAUSTIVE_RACELAB_RUNS", 3_000_000);
+    let loom_max_branches: usize = setting("--loom-max-branches", "EXHAUSTIVE_LOOM_MAX_BRANCHES", 1_000);
+    let only: String = setting("--program", "EXHAUSTIVE_PROGRAM", String::new());
+    let programs: [Program; 3] = [
+        ("`while` buffer 2x2, capacity 1", r_buffer, l_buffer),
+        ("locked counter 2x3", r_counter, l_counter),
+        ("lock order a then b, 2 threads", r_lock_order, l_lock_order),
+    ];
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!("exhaustive search, racelab dfs (spurious wake-ups off) vs loom 0.7.2, one OS thread each");
+    println!(
+        "cores: {cores}; caps: racelab {} runs, loom {loom_seconds} s (max_branches {loom_max_branches})",
+        thousands(racelab_runs)
+    );
+    println!("ratios are loom / racelab: above 1 racelab needs fewer executions or less time");
+    println!();
+    println!(
+        "| program | bound | racelab executions | racelab time | complete? | loom executions | loom time \
+         | complete? | execution ratio | time ratio |"
+    );
+    println!("| --- | --- | ---: | ---: | --- | ---: | ---: | --- | ---: | ---: |");
+    for (name, ours, theirs) in programs {
+        if !only.is_empty() && !name.to_lowercase().contains(&only.replace('-', " ")) {
+            continue;
+        }
+        for bound in [Some(1u32), Some(2), None] {
+            let l = run_loom(theirs, bound.map(|b| b as usize), loom_seconds, loom_max_branches);
+            // Bounded, racelab's default is the plain search (complete within the bound);
+            // `dpor(true)` reduces as loom does, and can then miss what the plain one finds.
+            let sides: &[bool] = if bound.is_some() { &[false, true] } else { &[true] };
+            for &dpor in sides {
+                let r = run_racelab(ours, bound, dpor, racelab_runs);
+                let bound_cell = match (bound, dpor) {
+                    (None, _) => "unbounded (racelab: DPOR)".to_string(),
+                    (Some(b), false) => format!("{b} (racelab: plain)"),
+                    (Some(b), true) => format!("{b} (racelab: DPOR, opt-in)"),
+                };
+                println!(
+                    "| {name} | {bound_cell} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    executions_cell(&r),
+                    time_cell(r.secs),
+                    complete_cell(&r, &format!("{} runs", thousands(racelab_runs))),
+                    executions_cell(&l),
+                    time_cell(l.secs),
+                    complete_cell(&l, &format!("{:.0} s", l.secs)),
+                    ratio(&l, l.executions as f64, &r, r.executions as f64),
+                    ratio(&l, l.secs, &r, r.secs),
+                );
+            }
+        }
+    }
+}

@@ -165,7 +165,13 @@ fn verdict(report: &Report, config: &Config) -> String {
             format!("no bug: every interleaving{bound} explored ({} runs{reduced})", report.runs)
         }
         None => format!("no bug found in {} runs (sampled, not exhaustive)", report.runs),
-        Some(f) => format!("BUG: {} in run {}", f.diagnosis.kind, f.run),
+        Some(f) => format!(
+            "BUG: {} in run {}, with {} preemption{}",
+            f.diagnosis.kind,
+            f.run,
+            f.preemptions,
+            if f.preemptions == 1 { "" } else { "s" }
+        ),
     }
 }
 

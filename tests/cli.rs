@@ -195,7 +195,7 @@ fn every_buggy_variant_replays_from_its_printed_command_to_the_same_bytes() {
 fn check_shrinks_a_random_failure_and_its_replay_is_the_small_run() {
     let out = racelab(&["check", "counter/buggy", "--strategy", "random", "--seed", "7"]);
     let text = stdout(&out);
-    assert!(text.contains("shrunk from 16 steps and 6 preemptions to 15 steps and 1 preemptions"), "{text}");
+    assert!(text.contains("shrunk from 16 steps and 6 preemptions to 15 steps and 1 preemption"), "{text}");
     let args = printed_replay_args(&text);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     assert_eq!(trace_of(&stdout(&racelab(&args))), trace_of(&text));

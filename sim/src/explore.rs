@@ -175,6 +175,8 @@ where
             }
             RunEnd::Redundant => report.redundant_runs += 1,
             RunEnd::Failed(kind) => {
+                // The exploration's time: tracing and shrinking the failure come after.
+                report.elapsed_micros = timer.micros();
                 let failure = if tracing {
                     failure_of(
                         kind,
@@ -194,7 +196,6 @@ where
                     }
                 };
                 report.failure = Some(failure);
-                report.elapsed_micros = timer.micros();
                 report.distinct_runs = exhaustive.then(|| report.runs - report.redundant_runs);
                 progress(report.runs);
                 return report;

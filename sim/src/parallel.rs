@@ -77,6 +77,7 @@ where
         failure: None,
         traced: None,
     };
+    report.elapsed_micros = timer.micros();
     let lowest = totals.lowest_failure.load(Ordering::Relaxed);
     if lowest != u64::MAX {
         // Re-run the lowest failing index here, then trace and shrink it as `check` does.
@@ -91,7 +92,6 @@ where
         report.failure =
             Some(if config.shrink { shrink(&mut executor, found, config, &program) } else { found });
     }
-    report.elapsed_micros = timer.micros();
     progress(report.runs);
     report
 }

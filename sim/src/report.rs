@@ -210,8 +210,9 @@ pub struct Report {
     /// different interleaving, and with partial-order reduction every run not cut short is a
     /// different class of equivalent interleavings. `None` for sampling strategies.
     pub distinct_runs: Option<u64>,
-    /// Wall time of the exploration in microseconds (0 when not measured): with `steps`, the
-    /// throughput. The only field that differs between two checks of the same program.
+    /// Wall time of the exploration in microseconds, not counting the tracing and shrinking of a
+    /// failure: with `steps`, the throughput. The only field that differs between two checks of
+    /// the same program.
     pub elapsed_micros: u64,
     /// The first failing run, if any.
     pub failure: Option<Failure>,

@@ -1,7 +1,7 @@
 //! Validated plans: every name resolved, every flag combination checked, before anything runs.
 
 use racelab_scenarios::{Scenario, Variant};
-use racelab_sim::{Config, Schedule};
+use racelab_sim::{Config, Schedule, StrategyConfig};
 
 use super::args::{Cli, Command, ExploreArgs, StrategyName};
 
@@ -186,6 +186,23 @@ pub fn exploration(args: &ExploreArgs, scenario: &Scenario, variant: &Variant) -
     }
     if let Some(r) = args.runs {
         config = config.runs(r);
+    }
+    let flag = if args.dpor { Some("--dpor") } else { args.no_dpor.then_some("--no-dpor") };
+    if let Some(flag) = flag {
+        match config.strategy() {
+            StrategyConfig::Dfs { delay_bound: Some(_), .. } if args.dpor => {
+                return Err(
+                    "--dpor does not combine with --delay-bound: a delay-bounded dfs is always plain".into()
+                )
+            }
+            StrategyConfig::Dfs { .. } => {}
+            _ => {
+                return Err(format!(
+                    "{flag} applies only to --strategy dfs (this exploration is {})",
+                    config.to_string().split(' ').next().unwrap_or("")
+                ))
+            }
+        }
     }
     Ok(semantics(config, args))
 }

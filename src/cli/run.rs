@@ -87,6 +87,15 @@ fn show(s: &racelab_scenarios::Scenario) {
     outln!("check it:  racelab check {}", s.id);
 }
 
+/// `"s"` unless `n` is 1.
+fn plural<N: PartialEq + From<u8>>(n: N) -> &'static str {
+    if n == N::from(1) {
+        ""
+    } else {
+        "s"
+    }
+}
+
 /// The flags that reproduce `config`'s exploration on the command line.
 fn exploration_flags(config: &Config) -> String {
     let mut flags = match config.strategy() {
@@ -99,6 +108,11 @@ fn exploration_flags(config: &Config) -> String {
             }
             if let Some(d) = delay_bound {
                 flags.push_str(&format!(" --delay-bound {d}"));
+            }
+            // The reduction's default depends on the bound; spell it out when it differs.
+            let default_dpor = preemption_bound.is_none() && delay_bound.is_none();
+            if config.uses_dpor() != default_dpor {
+                flags.push_str(if config.uses_dpor() { " --dpor" } else { " --no-dpor" });
             }
             flags
         }
@@ -145,13 +159,13 @@ fn verdict_matches(expected: Expected, report: &Report) -> bool {
 fn verdict(report: &Report, config: &Config) -> String {
     let bound = match config.strategy() {
         StrategyConfig::Dfs { preemption_bound: Some(b), delay_bound: None } => {
-            format!(" with at most {b} preemptions")
+            format!(" with at most {b} preemption{}", plural(*b))
         }
         StrategyConfig::Dfs { preemption_bound: None, delay_bound: Some(d) } => {
-            format!(" with at most {d} delays")
+            format!(" with at most {d} delay{}", plural(*d))
         }
         StrategyConfig::Dfs { preemption_bound: Some(b), delay_bound: Some(d) } => {
-            format!(" with at most {b} preemptions and {d} delays")
+            format!(" with at most {b} preemption{} and {d} delay{}", plural(*b), plural(*d))
         }
         _ => String::new(),
     };
@@ -162,15 +176,23 @@ fn verdict(report: &Report, config: &Config) -> String {
         ),
         None if report.exhausted => {
             let reduced = if config.uses_dpor() { ", partial-order reduced" } else { "" };
-            format!("no bug: every interleaving{bound} explored ({} runs{reduced})", report.runs)
+            format!(
+                "no bug: every interleaving{bound} explored ({} run{}{reduced})",
+                report.runs,
+                plural(report.runs)
+            )
         }
+        None if matches!(config.strategy(), StrategyConfig::Dfs { .. }) => format!(
+            "no bug found in {} runs (the search stopped at the run limit, not exhausted)",
+            report.runs
+        ),
         None => format!("no bug found in {} runs (sampled, not exhaustive)", report.runs),
         Some(f) => format!(
             "BUG: {} in run {}, with {} preemption{}",
             f.diagnosis.kind,
             f.run,
             f.preemptions,
-            if f.preemptions == 1 { "" } else { "s" }
+            plural(f.preemptions)
         ),
     }
 }
@@ -204,11 +226,13 @@ fn check_targets(targets: &[(Target, Config)], json: bool, _explore: &ExploreArg
         if let Some(s) = report.failure.as_ref().and_then(|f| f.shrunk_from.as_ref().map(|s| (f, s))) {
             let (f, from) = s;
             outln!(
-                "  shrunk from {} steps and {} preemptions to {} steps and {} preemptions",
+                "  shrunk from {} steps and {} preemption{} to {} steps and {} preemption{}",
                 from.steps,
                 from.preemptions,
+                plural(from.preemptions),
                 f.step,
-                f.preemptions
+                f.preemptions,
+                plural(f.preemptions)
             );
         }
         if !many {

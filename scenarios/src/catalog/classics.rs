@@ -55,7 +55,7 @@ def philosopher(i):
             configure: as_is,
         },
     ],
-    // The ordered variant has 828,090 interleavings; partial-order reduction explores 96 runs.
+    // The plain search explores the ordered variant in 36,966 runs; partial-order reduction in 92.
     default_config: Config::dfs,
 };
 

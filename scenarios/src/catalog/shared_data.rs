@@ -84,8 +84,7 @@ assert counter == 6"#,
             configure: as_is,
         },
     ],
-    // The locked variant has too many interleavings for a search without partial-order
-    // reduction (over a million); with it, 60 runs.
+    // The plain search exhausts the locked variant in 5,618 runs; partial-order reduction in 60.
     default_config: Config::dfs,
 };
 

@@ -392,3 +392,21 @@ fn bounded_reduction_is_opt_in_smaller_and_incomplete() {
     assert!(missed.passed() && missed.exhausted);
     assert!(check(Config::dfs(), philosophers).failure.is_some(), "unbounded, the reduction finds it");
 }
+
+/// The reduced search is deterministic: the same program gives the same runs, the same failing
+/// run, schedule and trace bytes, every time.
+#[test]
+fn the_reduced_search_is_deterministic() {
+    for (id, name) in
+        [("condition-buffer", "if"), ("notify-one", "notify"), ("dining-philosophers", "left-first")]
+    {
+        let program =
+            racelab_scenarios::find(id).and_then(|s| s.variant(name)).expect("catalog variant").program;
+        let once = || {
+            let r = check(Config::dfs().spurious_wakeups(0).shrink(false), program);
+            let f = r.failure.expect("the bug is found");
+            (r.runs, r.redundant_runs, f.run, f.schedule.to_string(), f.trace.to_json())
+        };
+        assert_eq!(once(), once(), "{id}/{name}");
+    }
+}

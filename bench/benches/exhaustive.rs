@@ -15,10 +15,11 @@
 //!
 //! Data guarded by a lock is plain data in both versions (racelab: `Rc<RefCell<..>>`, loom: the
 //! `Mutex`'s contents), so reading and writing it is not a scheduling point in either. racelab
-//! runs with spurious wake-ups off, as loom's `Condvar` has none. At a preemption bound the
-//! two searches differ: racelab's bounded dfs is plain (every interleaving within the bound),
-//! loom's keeps its partial-order reduction under the bound, so they need not cover the same
-//! interleavings. Unbounded, both are complete (racelab with source-DPOR and sleep sets).
+//! runs with spurious wake-ups off, as loom's `Condvar` has none. At a preemption bound racelab
+//! is measured twice: its default plain bounded dfs (every interleaving within the bound) and its
+//! opt-in reduced one (`dpor(true)`, which like loom's keeps partial-order reduction under the
+//! bound and can miss what the plain one finds). Unbounded, both are complete (racelab with
+//! source-DPOR and sleep sets).
 //!
 //! Each side is capped so the whole bench ends in about 10 minutes on 2 cores: racelab at
 //! 3,000,000 runs (`.runs(cap)`; the report says whether the search was exhausted), loom at 150 s
@@ -46,48 +47,9 @@ static LOOM_EXECUTIONS: AtomicU64 = AtomicU64::new(0);
 
 // ----- racelab versions -----
 
-/// The `while` buffer, 2 producers × 2 items, 2 consumers × 2 items, capacity 1 (as `SMALL` in
-/// the throughput bench).
+/// The `while` buffer, 2 producers × 2 items, 2 consumers × 2 items, capacity 1.
 fn r_buffer() {
-    use racelab::{thread, Condition, Lock};
-    const PRODUCERS: usize = 2;
-    const CONSUMERS: usize = 2;
-    const ITEMS: usize = 2;
-    const CAPACITY: usize = 1;
-    let lock = Lock::named("mutex");
-    let cond = Condition::named("changed", lock);
-    let buffer: Rc<RefCell<VecDeque<usize>>> = Rc::new(RefCell::new(VecDeque::new()));
-    let mut handles = Vec::new();
-    for p in 0..PRODUCERS {
-        let buffer = Rc::clone(&buffer);
-        handles.push(thread::spawn(move || {
-            for i in 0..ITEMS {
-                let _g = cond.lock();
-                while buffer.borrow().len() == CAPACITY {
-                    cond.wait();
-                }
-                buffer.borrow_mut().push_back(p * 100 + i);
-                cond.notify_all();
-            }
-        }));
-    }
-    for _ in 0..CONSUMERS {
-        let buffer = Rc::clone(&buffer);
-        handles.push(thread::spawn(move || {
-            for _ in 0..ITEMS {
-                let _g = cond.lock();
-                while buffer.borrow().is_empty() {
-                    cond.wait();
-                }
-                buffer.borrow_mut().pop_front();
-                cond.notify_all();
-            }
-        }));
-    }
-    for h in handles {
-        h.join();
-    }
-    assert!(buffer.borrow().is_empty());
+    racelab_bench::racelab_buffer(racelab_bench::SMALL)()
 }
 
 fn r_counter() {

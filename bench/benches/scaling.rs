@@ -10,54 +10,7 @@
 //! runs per measurement; the memory probe stays at 100,000 runs, or a tenth of N if smaller).
 #![allow(clippy::print_stdout, clippy::disallowed_methods)] // a benchmark prints and reads the wall clock
 
-use std::cell::RefCell;
-use std::collections::VecDeque;
-use std::rc::Rc;
 use std::time::Instant;
-
-const PRODUCERS: usize = 2;
-const CONSUMERS: usize = 2;
-const ITEMS: usize = 5;
-const CAPACITY: usize = 2;
-
-/// The large buffer of the throughput bench.
-fn buffer() {
-    use racelab::{thread, Condition, Lock};
-    let lock = Lock::named("mutex");
-    let cond = Condition::named("changed", lock);
-    let buffer: Rc<RefCell<VecDeque<usize>>> = Rc::new(RefCell::new(VecDeque::new()));
-    let mut handles = Vec::new();
-    for p in 0..PRODUCERS {
-        let buffer = Rc::clone(&buffer);
-        handles.push(thread::spawn(move || {
-            for i in 0..ITEMS {
-                let _g = cond.lock();
-                while buffer.borrow().len() == CAPACITY {
-                    cond.wait();
-                }
-                buffer.borrow_mut().push_back(p * 100 + i);
-                cond.notify_all();
-            }
-        }));
-    }
-    for _ in 0..CONSUMERS {
-        let buffer = Rc::clone(&buffer);
-        handles.push(thread::spawn(move || {
-            for _ in 0..ITEMS {
-                let _g = cond.lock();
-                while buffer.borrow().is_empty() {
-                    cond.wait();
-                }
-                buffer.borrow_mut().pop_front();
-                cond.notify_all();
-            }
-        }));
-    }
-    for h in handles {
-        h.join();
-    }
-    assert!(buffer.borrow().is_empty());
-}
 
 /// Peak and current resident set size in KiB (`VmHWM`, `VmRSS`), 0 where unreadable.
 fn memory_kib() -> (u64, u64) {
@@ -90,12 +43,16 @@ fn measure(jobs: usize, runs: u64, probe_at: u64) -> Measurement {
     let (hwm_before, _) = memory_kib();
     let mut probe = None;
     let start = Instant::now();
-    let report = racelab::check_with_progress(config, buffer, &mut |done| {
-        if probe.is_none() && done >= probe_at {
-            let (hwm, rss) = memory_kib();
-            probe = Some((done, hwm, rss));
-        }
-    });
+    let report = racelab::check_with_progress(
+        config,
+        racelab_bench::racelab_buffer(racelab_bench::LARGE),
+        &mut |done| {
+            if probe.is_none() && done >= probe_at {
+                let (hwm, rss) = memory_kib();
+                probe = Some((done, hwm, rss));
+            }
+        },
+    );
     let secs = start.elapsed().as_secs_f64();
     report.assert_passed();
     let (hwm_after, rss_after) = memory_kib();
@@ -129,9 +86,10 @@ fn main() {
         .unwrap_or(1_000_000);
     let probe_at = (runs / 10).min(100_000);
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let racelab_bench::Shape { producers, consumers, items, capacity } = racelab_bench::LARGE;
     println!(
-        "racelab random exploration of the bounded buffer (2 producers x {ITEMS}, 2 consumers x {ITEMS}, \
-         capacity {CAPACITY}), spurious wake-ups off, seed 0"
+        "racelab random exploration of the bounded buffer ({producers} producers x {items}, {consumers} consumers \
+         x {items}, capacity {capacity}), spurious wake-ups off, seed 0"
     );
     println!("cores: {cores}; {} runs per measurement; memory is the whole process's", thousands(runs));
     println!();

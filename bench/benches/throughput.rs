@@ -11,62 +11,10 @@
 //! Run: `cargo bench -p racelab-bench --bench throughput` (add `-- --quick` for a short run).
 #![allow(clippy::print_stdout, clippy::disallowed_methods)] // a benchmark prints and reads the wall clock
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::rc::Rc;
 use std::time::Instant;
 
-/// The buffer's shape.
-#[derive(Clone, Copy)]
-struct Shape {
-    producers: usize,
-    consumers: usize,
-    items: usize,
-    capacity: usize,
-}
-
-const LARGE: Shape = Shape { producers: 2, consumers: 2, items: 5, capacity: 2 };
-const SMALL: Shape = Shape { producers: 2, consumers: 2, items: 2, capacity: 1 };
-
-fn racelab_buffer(shape: Shape) -> impl Fn() + Send + Sync + 'static {
-    use racelab::{thread, Condition, Lock};
-    move || {
-        let lock = Lock::named("mutex");
-        let cond = Condition::named("changed", lock);
-        let buffer: Rc<RefCell<VecDeque<usize>>> = Rc::new(RefCell::new(VecDeque::new()));
-        let mut handles = Vec::new();
-        for p in 0..shape.producers {
-            let buffer = Rc::clone(&buffer);
-            handles.push(thread::spawn(move || {
-                for i in 0..shape.items {
-                    let _g = cond.lock();
-                    while buffer.borrow().len() == shape.capacity {
-                        cond.wait();
-                    }
-                    buffer.borrow_mut().push_back(p * 100 + i);
-                    cond.notify_all();
-                }
-            }));
-        }
-        for _ in 0..shape.consumers {
-            let buffer = Rc::clone(&buffer);
-            handles.push(thread::spawn(move || {
-                for _ in 0..shape.items {
-                    let _g = cond.lock();
-                    while buffer.borrow().is_empty() {
-                        cond.wait();
-                    }
-                    buffer.borrow_mut().pop_front();
-                    cond.notify_all();
-                }
-            }));
-        }
-        for h in handles {
-            h.join();
-        }
-        assert!(buffer.borrow().is_empty());
-    }
-}
+use racelab_bench::{racelab_buffer, Shape, LARGE, SMALL};
 
 fn shuttle_buffer(shape: Shape) -> impl Fn() + Send + Sync + 'static {
     use shuttle::sync::{Condvar, Mutex};

@@ -1,0 +1,68 @@
+//! The racelab side of the programs the benches share, written once so every bench measures the
+//! same program: the correct bounded buffer (one lock, one condition, `while` around every wait,
+//! `notify_all` after every change) in the two sizes FACTS.md measured shuttle and loom on.
+//! The data the lock guards is plain `Rc<RefCell<..>>`, so touching it is not a scheduling point,
+//! as in the shuttle and loom versions.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+/// A bounded buffer's shape.
+#[derive(Clone, Copy, Debug)]
+pub struct Shape {
+    /// Producer threads.
+    pub producers: usize,
+    /// Consumer threads.
+    pub consumers: usize,
+    /// Items each producer puts and each consumer takes.
+    pub items: usize,
+    /// The buffer's capacity.
+    pub capacity: usize,
+}
+
+/// 2 producers × 5 items, 2 consumers × 5 items, capacity 2.
+pub const LARGE: Shape = Shape { producers: 2, consumers: 2, items: 5, capacity: 2 };
+/// 2 producers × 2 items, 2 consumers × 2 items, capacity 1.
+pub const SMALL: Shape = Shape { producers: 2, consumers: 2, items: 2, capacity: 1 };
+
+/// The bounded buffer of `shape` against racelab, as a program for `racelab::check`.
+pub fn racelab_buffer(shape: Shape) -> impl Fn() + Send + Sync + 'static {
+    use racelab::{thread, Condition, Lock};
+    move || {
+        let lock = Lock::named("mutex");
+        let cond = Condition::named("changed", lock);
+        let buffer: Rc<RefCell<VecDeque<usize>>> = Rc::new(RefCell::new(VecDeque::new()));
+        let mut handles = Vec::new();
+        for p in 0..shape.producers {
+            let buffer = Rc::clone(&buffer);
+            handles.push(thread::spawn(move || {
+                for i in 0..shape.items {
+                    let _g = cond.lock();
+                    while buffer.borrow().len() == shape.capacity {
+                        cond.wait();
+                    }
+                    buffer.borrow_mut().push_back(p * 100 + i);
+                    cond.notify_all();
+                }
+            }));
+        }
+        for _ in 0..shape.consumers {
+            let buffer = Rc::clone(&buffer);
+            handles.push(thread::spawn(move || {
+                for _ in 0..shape.items {
+                    let _g = cond.lock();
+                    while buffer.borrow().is_empty() {
+                        cond.wait();
+                    }
+                    buffer.borrow_mut().pop_front();
+                    cond.notify_all();
+                }
+            }));
+        }
+        for h in handles {
+            h.join();
+        }
+        assert!(buffer.borrow().is_empty());
+    }
+}

@@ -26,8 +26,6 @@ fn the_documented_names_exist() {
     assert!(report.coverage().starts_with("1 run"));
     // The runtime API a primitive of your own uses.
     let _ = (
-        rt::state::<u8>,
-        rt::read_state::<u8>,
         rt::schedule_point,
         rt::block,
         rt::wake,
@@ -39,4 +37,12 @@ fn the_documented_names_exist() {
         rt::wake_into,
     );
     let _: fn(&FailureKind, &Trace) -> Diagnosis = diagnose;
+    // A primitive's state is reached only through closures that record each access.
+    let report = check(Config::dfs(), || {
+        let obj = rt::register("Mine", None, 1u8);
+        let v = rt::read(obj, |s: &u8| *s);
+        rt::write(obj, |s: &mut u8| *s += v);
+        assert_eq!(rt::read(obj, |s: &u8| *s), 2);
+    });
+    report.assert_passed();
 }

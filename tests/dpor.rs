@@ -414,3 +414,41 @@ fn the_reduced_search_is_deterministic() {
         assert_eq!(once(), once(), "{id}/{name}");
     }
 }
+
+/// Issue 9's smallest miss: a timed-out waiter's step after the wake-up removed it from the
+/// event's waiters unseen, so DPOR never put `set` before it and lost "wait returned true".
+#[test]
+fn a_timed_out_event_waiter_races_the_set() {
+    let outcomes = same_outcomes("event timeout vs set", dfs, || {
+        let e = Event::new();
+        let waiter = thread::spawn(move || {
+            let r = e.wait_timeout(Duration::from_secs(1));
+            thread::yield_now();
+            r
+        });
+        thread::sleep(Duration::from_secs(1));
+        e.set();
+        format!("wait returned {}", waiter.join())
+    });
+    assert_eq!(outcomes.len(), 2, "{outcomes:?}");
+}
+
+/// Issue 9's queue miss: a woken putter's retry used a handle fetched before it blocked, so its
+/// put after the wake-up touched the queue unseen and DPOR lost `Q[1, 1]`.
+#[test]
+fn a_woken_putter_retries_against_main_draining_the_queue() {
+    let outcomes = same_outcomes("queue retry", dfs, || {
+        let q: Queue<i64> = Queue::new(1);
+        thread::Builder::new().daemon(true).spawn(move || {
+            let _ = q.put_timeout(1, Duration::from_secs(2));
+            let _ = q.put_timeout(1, Duration::from_secs(2));
+        });
+        thread::sleep(Duration::from_secs(1));
+        let mut items = Vec::new();
+        while let Ok(v) = q.get_nowait() {
+            items.push(v);
+        }
+        format!("Q{items:?}")
+    });
+    assert!(outcomes.contains("Q[1, 1]") && outcomes.contains("Q[1]"), "{outcomes:?}");
+}

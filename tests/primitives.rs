@@ -530,3 +530,33 @@ fn terminating_the_reader_can_lose_a_message() {
     assert_eq!(got, set(&["delivered=0 left=0", "delivered=0 left=1", "delivered=1 left=0"]));
     // "delivered=0 left=0": the message left the pipe and never arrived.
 }
+
+/// A primitive's state is open only inside an `rt::read`/`rt::write` closure, and a thread may
+/// not switch while it is: a scheduling point there is reported as a panic of the run (naming
+/// the rule), never a hang or a state borrowed by another thread; and a second access to the
+/// same state inside the first is refused by name.
+#[test]
+fn a_thread_cannot_switch_or_reenter_while_a_state_is_open() {
+    let report = check(Config::dfs(), || {
+        let (a, b) = (Shared::named("a", 0), Shared::named("b", 0));
+        a.update(|v| *v += b.load());
+    });
+    let failure = report.failure.expect("the switch inside the closure is reported");
+    assert!(
+        matches!(&failure.kind, FailureKind::Panic { message, .. }
+            if message.contains("a scheduling point inside rt::read/rt::write")),
+        "{:?}",
+        failure.kind
+    );
+    let report = check(Config::dfs(), || {
+        let obj = rt::register("Mine", Some("mine".into()), 0u8);
+        rt::write(obj, |_: &mut u8| rt::read(obj, |v: &u8| *v));
+    });
+    let failure = report.failure.expect("the nested access is reported");
+    assert!(
+        matches!(&failure.kind, FailureKind::Panic { message, .. }
+            if message.contains("the state of mine was accessed again")),
+        "{:?}",
+        failure.kind
+    );
+}

@@ -107,17 +107,17 @@ impl Barrier {
 
     /// The number of threads it waits for.
     pub fn parties(&self) -> usize {
-        self.state().borrow().parties
+        self.read(|s| s.parties)
     }
 
     /// Threads waiting now.
     pub fn n_waiting(&self) -> usize {
-        self.read_state().borrow().count
+        self.read(|s| s.count)
     }
 
     /// True when broken.
     pub fn broken(&self) -> bool {
-        self.read_state().borrow().broken
+        self.read(|s| s.broken)
     }
 
     /// Waits for the other parties; returns this thread's arrival index. A broken barrier is
@@ -135,19 +135,23 @@ impl Barrier {
     /// timeout given at construction.
     pub fn try_wait(&self, timeout: Option<Duration>) -> Result<usize, Misuse> {
         rt::schedule_point();
-        let state = self.state();
-        let (index, generation, last, default_timeout) = {
-            let mut s = state.borrow_mut();
+        let me = rt::current();
+        let arrival = self.write(|s| {
             if s.broken {
-                drop(s);
-                return Err(self.broken_error("barrier is broken"));
+                return None;
             }
             let index = s.count;
             s.count += 1;
-            (index, s.generation, s.count == s.parties, s.default_timeout)
+            let last = s.count == s.parties;
+            if !last {
+                s.waiters.push(me);
+            }
+            Some((index, s.generation, last, s.default_timeout, s.action.clone()))
+        });
+        let Some((index, generation, last, default_timeout, action)) = arrival else {
+            return Err(self.broken_error("barrier is broken"));
         };
         if last {
-            let action = state.borrow().action.clone();
             if let Some(action) = action {
                 rt::event("wait", Some(self.obj), || format!("index {index}, last: runs the action"));
                 action();
@@ -156,8 +160,6 @@ impl Barrier {
             rt::event("wait", Some(self.obj), || format!("index {index}, released every party"));
             return Ok(index);
         }
-        let me = rt::current();
-        state.borrow_mut().waiters.push(me);
         rt::event("wait", Some(self.obj), || format!("index {index}, waiting"));
         let deadline = timeout.or(default_timeout).map(|t| rt::now().after(t));
         loop {
@@ -171,7 +173,7 @@ impl Barrier {
             }
             if rt::block(Some(self.obj), deadline) == Wakeup::TimedOut && self.ending_of(generation).is_none()
             {
-                state.borrow_mut().waiters.remove(me);
+                self.write(|s| s.waiters.remove(me));
                 rt::event("wait", Some(self.obj), || "timed out: breaks the barrier".into());
                 self.end_generation(true);
                 return Err(self.broken_error("timed out"));
@@ -189,44 +191,46 @@ impl Barrier {
     /// Breaks the barrier for the threads waiting now, then makes it usable again.
     pub fn reset(&self) {
         rt::schedule_point();
-        let waiting = self.state().borrow().count;
+        let waiting = self.read(|s| s.count);
         if waiting > 0 {
             self.end_generation(true);
         }
-        self.state().borrow_mut().broken = false;
+        self.write(|s| s.broken = false);
         rt::event("reset", Some(self.obj), || format!("ok, {waiting} waiters broken out"));
     }
 
-    fn state(&self) -> Rc<std::cell::RefCell<BarrierState>> {
-        rt::state::<BarrierState>(self.obj)
+    /// Changes the barrier's state through `f` (a write, for the reduction).
+    fn write<R>(&self, f: impl FnOnce(&mut BarrierState) -> R) -> R {
+        rt::write(self.obj, f)
     }
 
-    /// The state, for an operation that only reads it.
-    fn read_state(&self) -> Rc<std::cell::RefCell<BarrierState>> {
-        rt::read_state::<BarrierState>(self.obj)
+    /// Reads the barrier's state through `f` (a read: steps that only read commute).
+    fn read<R>(&self, f: impl FnOnce(&BarrierState) -> R) -> R {
+        rt::read(self.obj, f)
     }
 
+    /// How generation `generation` ended (`Some(broken)`), if it has. A read: a woken waiter
+    /// looks, and whoever ended the generation wrote it.
     fn ending_of(&self, generation: u64) -> Option<bool> {
-        self.state().borrow().endings.iter().find(|(g, _)| *g == generation).map(|&(_, b)| b)
+        self.read(|s| s.endings.iter().find(|(g, _)| *g == generation).map(|&(_, b)| b))
     }
 
     /// Ends the current generation, releasing (or breaking) every waiter.
     fn end_generation(&self, broken: bool) {
-        let state = self.state();
-        let mut s = state.borrow_mut();
-        let generation = s.generation;
-        s.endings.push((generation, broken));
-        if s.endings.len() > 8 {
-            s.endings.remove(0);
-        }
-        s.generation += 1;
-        s.count = 0;
-        s.broken |= broken;
-        while !s.waiters.is_empty() {
-            s.waiters.wake_at(0);
-        }
+        self.write(|s| {
+            let generation = s.generation;
+            s.endings.push((generation, broken));
+            if s.endings.len() > 8 {
+                s.endings.remove(0);
+            }
+            s.generation += 1;
+            s.count = 0;
+            s.broken |= broken;
+            while !s.waiters.is_empty() {
+                s.waiters.wake_at(0);
+            }
+        });
         if broken {
-            drop(s);
             rt::set_note(self.obj, "it was broken at step {step} by {thread}", [0; 3]);
         }
     }

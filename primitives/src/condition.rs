@@ -172,7 +172,6 @@ impl Condition {
     pub fn try_notify(&self, n: Option<usize>) -> Result<(), Misuse> {
         rt::schedule_point();
         self.check_owned("cannot notify on un-acquired lock")?;
-        let state = rt::state::<ConditionState>(self.obj);
         let order = cpython_fifo();
         let lock = match self.lock {
             AnyLock::Lock(l) => l.handle(),
@@ -180,12 +179,12 @@ impl Condition {
         };
         let mut woken: Vec<(ThreadId, bool)> = Vec::new();
         while n.is_none_or(|n| woken.len() < n) {
-            let len = state.borrow().waiters.len();
+            let len = rt::write(self.obj, |s: &mut ConditionState| s.waiters.len());
             if len == 0 {
                 break;
             }
             let i = if n.is_none() { 0 } else { WaitList::pick(len, order) };
-            let w = state.borrow_mut().waiters.wake_into_at(i, lock);
+            let w = rt::write(self.obj, |s: &mut ConditionState| s.waiters.wake_into_at(i, lock));
             woken.push(w);
         }
         let op = if n.is_none() { "notify_all" } else { "notify" };
@@ -226,8 +225,7 @@ impl Condition {
         rt::schedule_point();
         self.check_owned("cannot wait on un-acquired lock")?;
         let me = rt::current();
-        let state = rt::state::<ConditionState>(self.obj);
-        state.borrow_mut().waiters.push(me);
+        rt::write(self.obj, |s: &mut ConditionState| s.waiters.push(me));
         // Step (1): join the waiters, release the lock (every level), block: one step.
         let levels = match self.lock {
             AnyLock::Lock(l) => l.release_now(false).map(|()| 1)?,
@@ -247,14 +245,14 @@ impl Condition {
         let how = if rt::spurious_wakeup() {
             // Woken without a notify: the thread leaves the waiter list at once and runs
             // whenever the scheduler lets it.
-            state.borrow_mut().waiters.remove(me);
+            rt::write(self.obj, |s: &mut ConditionState| s.waiters.remove(me));
             "woken spuriously (no notify)"
         } else {
             let deadline = timeout.map(|t| rt::now().after(t));
             match rt::block(Some(self.obj), deadline) {
                 Wakeup::Woken => "notified",
                 Wakeup::TimedOut => {
-                    state.borrow_mut().waiters.remove(me);
+                    rt::write(self.obj, |s: &mut ConditionState| s.waiters.remove(me));
                     "timed out"
                 }
             }

@@ -43,7 +43,7 @@ impl Event {
     /// The flag. Reading it is a step: another thread may set or clear it just before.
     pub fn is_set(&self) -> bool {
         rt::schedule_point();
-        let flag = rt::read_state::<EventState>(self.obj).borrow().flag;
+        let flag = rt::read(self.obj, |s: &EventState| s.flag);
         rt::event("is_set", Some(self.obj), || flag.to_string());
         flag
     }
@@ -51,19 +51,20 @@ impl Event {
     /// Sets the flag and wakes every waiter.
     pub fn set(&self) {
         rt::schedule_point();
-        let state = rt::state::<EventState>(self.obj);
-        state.borrow_mut().flag = true;
-        let mut woken = Vec::new();
-        loop {
-            let mut s = state.borrow_mut();
-            if s.waiters.is_empty() {
-                break;
+        let woken: Vec<String> = rt::write(self.obj, |s: &mut EventState| {
+            s.flag = true;
+            let mut woken = Vec::new();
+            while !s.waiters.is_empty() {
+                let (t, really) = s.waiters.wake_at(0);
+                if really {
+                    woken.push(t);
+                }
             }
-            let (t, really) = s.waiters.wake_at(0);
-            if really {
-                woken.push(rt::thread_name(t));
-            }
-        }
+            woken
+        })
+        .into_iter()
+        .map(rt::thread_name)
+        .collect();
         if woken.is_empty() {
             rt::set_note(self.obj, "it was last set at step {step} by {thread} with nobody waiting", [0; 3]);
         } else {
@@ -81,8 +82,7 @@ impl Event {
     /// Clears the flag.
     pub fn clear(&self) {
         rt::schedule_point();
-        let state = rt::state::<EventState>(self.obj);
-        let was = std::mem::replace(&mut state.borrow_mut().flag, false);
+        let was = rt::write(self.obj, |s: &mut EventState| std::mem::replace(&mut s.flag, false));
         if was {
             rt::set_note(self.obj, "it was set, then cleared at step {step} by {thread}", [0; 3]);
         }
@@ -102,13 +102,17 @@ impl Event {
 
     fn wait_until(&self, timeout: Option<Duration>) -> bool {
         rt::schedule_point();
-        let state = rt::state::<EventState>(self.obj);
-        if state.borrow().flag {
+        let me = rt::current();
+        let set = rt::write(self.obj, |s: &mut EventState| {
+            if !s.flag {
+                s.waiters.push(me);
+            }
+            s.flag
+        });
+        if set {
             rt::event("wait", Some(self.obj), || "already set".into());
             return true;
         }
-        let me = rt::current();
-        state.borrow_mut().waiters.push(me);
         rt::event("wait", Some(self.obj), || "waiting".into());
         let deadline = timeout.map(|t| rt::now().after(t));
         match rt::block(Some(self.obj), deadline) {
@@ -117,7 +121,7 @@ impl Event {
                 true
             }
             Wakeup::TimedOut => {
-                state.borrow_mut().waiters.remove(me);
+                rt::write(self.obj, |s: &mut EventState| s.waiters.remove(me));
                 rt::event("wait", Some(self.obj), || "timed out".into());
                 false
             }

@@ -58,9 +58,8 @@ pub(crate) fn contend(obj: ObjectHandle, patience: Patience) -> Option<bool> {
 /// Returns false on refusal or timeout.
 pub(crate) fn acquire<S: Exclusive>(obj: ObjectHandle, patience: Patience, levels: usize) -> bool {
     let me = rt::current();
-    let state = rt::state::<S>(obj);
     loop {
-        let taken = state.borrow_mut().try_take(me, levels);
+        let taken = rt::write(obj, |s: &mut S| s.try_take(me, levels));
         let holder = match taken {
             Ok(()) => {
                 rt::event("acquire", Some(obj), || "ok".into());

@@ -94,7 +94,7 @@ impl Lock {
 
     /// True when some thread holds the lock.
     pub fn locked(&self) -> bool {
-        rt::read_state::<LockState>(self.obj).borrow().holder.is_some()
+        rt::read(self.obj, |s: &LockState| s.holder.is_some())
     }
 
     pub(crate) fn handle(&self) -> ObjectHandle {
@@ -109,7 +109,7 @@ impl Lock {
     /// The release itself, after its scheduling point.
     /// `traced`: false inside a condition wait, whose own event says it released the lock.
     pub(crate) fn release_now(&self, traced: bool) -> Result<(), Misuse> {
-        let holder = rt::state::<LockState>(self.obj).borrow_mut().holder.take();
+        let holder = rt::write(self.obj, |s: &mut LockState| s.holder.take());
         let Some(holder) = holder else {
             rt::event("release", Some(self.obj), || "RuntimeError: release unlocked lock".into());
             return Err(Misuse::new("RuntimeError", "release unlocked lock"));

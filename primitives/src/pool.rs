@@ -7,12 +7,10 @@
 //! first (`ValueError: Pool is still running`); submitting after either is
 //! `ValueError: Pool not running`.
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
-use std::rc::Rc;
 use std::time::Duration;
 
 use racelab_sim::rt::{self, Misuse, ObjectHandle, Wakeup};
@@ -59,7 +57,7 @@ impl ThreadPool {
         for i in 1..=processes.max(1) {
             let worker =
                 thread::Builder::new().name(format!("PoolWorker-{i}")).daemon(true).spawn(move || me.work());
-            rt::state::<Pool>(me.obj).borrow_mut().workers.push(worker);
+            rt::write(me.obj, |p: &mut Pool| p.workers.push(worker));
         }
         me
     }
@@ -68,8 +66,7 @@ impl ThreadPool {
     /// `terminate()` this is `ValueError: Pool not running`, raised.
     pub fn apply_async<T: 'static>(&self, f: impl FnOnce() -> T + 'static) -> AsyncResult<T> {
         rt::schedule_point();
-        let state = rt::state::<Pool>(self.obj);
-        if state.borrow().state != PoolState::Running {
+        if rt::write(self.obj, |p: &mut Pool| p.state) != PoolState::Running {
             rt::event("apply_async", Some(self.obj), || "ValueError: Pool not running".into());
             rt::raise(Misuse::new("ValueError", "Pool not running"));
         }
@@ -86,8 +83,8 @@ impl ThreadPool {
                 }
             }
         });
-        state.borrow_mut().tasks.push_back(task);
-        let woke = wake_one(&state, |p| &mut p.idle, WakeOrder::Fifo);
+        rt::write(self.obj, |p: &mut Pool| p.tasks.push_back(task));
+        let woke = wake_one(self.obj, |p: &mut Pool| &mut p.idle, WakeOrder::Fifo);
         rt::event("apply_async", Some(self.obj), || match woke {
             Some(t) => format!("queued, woke {}", rt::thread_name(t)),
             None => "queued".into(),
@@ -120,12 +117,13 @@ impl ThreadPool {
     /// `ValueError: Pool is still running`, raised.
     pub fn join(&self) {
         rt::schedule_point();
-        let state = rt::state::<Pool>(self.obj);
-        if state.borrow().state == PoolState::Running {
+        let workers = rt::write(self.obj, |p: &mut Pool| {
+            (p.state != PoolState::Running).then(|| std::mem::take(&mut p.workers))
+        });
+        let Some(workers) = workers else {
             rt::event("join", Some(self.obj), || "ValueError: Pool is still running".into());
             rt::raise(Misuse::new("ValueError", "Pool is still running"));
-        }
-        let workers = std::mem::take(&mut state.borrow_mut().workers);
+        };
         rt::event("join", Some(self.obj), || format!("joining {} workers", workers.len()));
         for w in workers {
             w.join();
@@ -134,21 +132,20 @@ impl ThreadPool {
 
     fn stop(&self, to: PoolState) {
         rt::schedule_point();
-        let state = rt::state::<Pool>(self.obj);
-        let dropped = {
-            let mut p = state.borrow_mut();
+        // The dropped tasks are dropped outside the access: their captures may be racelab handles.
+        let dropped_tasks = rt::write(self.obj, |p: &mut Pool| {
             if p.state != PoolState::Terminated {
                 p.state = to;
             }
             if to == PoolState::Terminated {
-                let n = p.tasks.len();
-                p.tasks.clear();
-                n
+                std::mem::take(&mut p.tasks)
             } else {
-                0
+                VecDeque::new()
             }
-        };
-        while wake_one(&state, |p| &mut p.idle, WakeOrder::Fifo).is_some() {}
+        });
+        let dropped = dropped_tasks.len();
+        drop(dropped_tasks);
+        while wake_one(self.obj, |p: &mut Pool| &mut p.idle, WakeOrder::Fifo).is_some() {}
         let op = if to == PoolState::Closed { "close" } else { "terminate" };
         rt::event(op, Some(self.obj), || format!("ok, dropped {dropped} queued tasks"));
     }
@@ -156,14 +153,15 @@ impl ThreadPool {
     /// A worker thread's loop.
     fn work(self) {
         let me = rt::current();
-        let state = rt::state::<Pool>(self.obj);
         loop {
             rt::schedule_point();
-            let (task, state_now) = {
-                let mut p = state.borrow_mut();
+            let (task, state_now) = rt::write(self.obj, |p: &mut Pool| {
                 let task = if p.state == PoolState::Terminated { None } else { p.tasks.pop_front() };
+                if task.is_none() && p.state == PoolState::Running {
+                    p.idle.push(me);
+                }
                 (task, p.state)
-            };
+            });
             match task {
                 Some(task) => {
                     rt::event("task", Some(self.obj), || "start".into());
@@ -172,7 +170,6 @@ impl ThreadPool {
                 }
                 None if state_now != PoolState::Running => return,
                 None => {
-                    state.borrow_mut().idle.push(me);
                     rt::event("idle", Some(self.obj), || "waiting for a task".into());
                     rt::block(Some(self.obj), None);
                 }
@@ -224,20 +221,20 @@ impl<T: 'static> AsyncResult<T> {
         AsyncResult { obj: rt::register("AsyncResult", None, state), _value: PhantomData }
     }
 
-    fn state(&self) -> Rc<RefCell<ResultState<T>>> {
-        rt::state::<ResultState<T>>(self.obj)
+    /// Changes the result's state through `f` (a write, for the reduction).
+    fn write<R>(&self, f: impl FnOnce(&mut ResultState<T>) -> R) -> R {
+        rt::write(self.obj, f)
     }
 
-    /// The state, for an operation that only reads it.
-    fn read_state(&self) -> Rc<RefCell<ResultState<T>>> {
-        rt::read_state::<ResultState<T>>(self.obj)
+    /// Reads the result's state through `f` (a read: steps that only read commute).
+    fn read<R>(&self, f: impl FnOnce(&ResultState<T>) -> R) -> R {
+        rt::read(self.obj, f)
     }
 
     fn complete(&self, value: Result<T, String>) {
-        let state = self.state();
         let ok = value.is_ok();
-        state.borrow_mut().value = Some(value);
-        while wake_one(&state, |s| &mut s.waiters, WakeOrder::Fifo).is_some() {}
+        self.write(|s| s.value = Some(value));
+        while wake_one(self.obj, |s: &mut ResultState<T>| &mut s.waiters, WakeOrder::Fifo).is_some() {}
         rt::event("result", Some(self.obj), || {
             if ok {
                 "ready".into()
@@ -250,15 +247,15 @@ impl<T: 'static> AsyncResult<T> {
     /// `ready()`.
     pub fn ready(&self) -> bool {
         rt::schedule_point();
-        self.read_state().borrow().value.is_some()
+        self.read(|s| s.value.is_some())
     }
 
     /// `successful()`: whether the task returned. Before it is ready this is
     /// `ValueError: ... not ready`.
     pub fn successful(&self) -> Result<bool, Misuse> {
         rt::schedule_point();
-        match &self.read_state().borrow().value {
-            Some(v) => Ok(v.is_ok()),
+        match self.read(|s| s.value.as_ref().map(Result::is_ok)) {
+            Some(ok) => Ok(ok),
             None => Err(Misuse::new("ValueError", format!("{} not ready", rt::object_name(self.obj)))),
         }
     }
@@ -298,7 +295,7 @@ impl<T: 'static> AsyncResult<T> {
     where
         T: Clone,
     {
-        let v = self.read_state().borrow().value.clone();
+        let v = self.read(|s| s.value.clone());
         match v {
             Some(Ok(v)) => v,
             Some(Err(message)) => panic::panic_any(format!("the pool task raised: {message}")),
@@ -309,17 +306,24 @@ impl<T: 'static> AsyncResult<T> {
     fn wait_until(&self, deadline: Option<racelab_sim::VirtualTime>) -> bool {
         rt::schedule_point();
         let me = rt::current();
-        let state = self.state();
         loop {
-            if state.borrow().value.is_some() {
+            let ready = self.write(|s| {
+                let ready = s.value.is_some();
+                if !ready {
+                    s.waiters.push(me);
+                }
+                ready
+            });
+            if ready {
                 rt::event("wait", Some(self.obj), || "ready".into());
                 return true;
             }
-            state.borrow_mut().waiters.push(me);
             rt::event("wait", Some(self.obj), || "blocked (not ready)".into());
             if rt::block(Some(self.obj), deadline) == Wakeup::TimedOut {
-                state.borrow_mut().waiters.remove(me);
-                let ready = state.borrow().value.is_some();
+                let ready = self.write(|s| {
+                    s.waiters.remove(me);
+                    s.value.is_some()
+                });
                 rt::event("wait", Some(self.obj), || format!("timed out, ready {ready}"));
                 return ready;
             }

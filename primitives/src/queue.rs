@@ -201,13 +201,19 @@ impl<T: fmt::Debug + 'static> Queue<T> {
         Self::make(QueueKind::Priority, Some(T::cmp), maxsize, Some(name.into()))
     }
 
-    fn state(&self) -> std::rc::Rc<std::cell::RefCell<QueueState<T>>> {
-        rt::state::<QueueState<T>>(self.obj)
+    /// Changes the queue's state through `f` (a write, for the reduction).
+    fn write<R>(&self, f: impl FnOnce(&mut QueueState<T>) -> R) -> R {
+        rt::write(self.obj, f)
     }
 
-    /// The state, for an operation that only reads it.
-    fn read_state(&self) -> std::rc::Rc<std::cell::RefCell<QueueState<T>>> {
-        rt::read_state::<QueueState<T>>(self.obj)
+    /// Reads the queue's state through `f` (a read: steps that only read commute).
+    fn read<R>(&self, f: impl FnOnce(&QueueState<T>) -> R) -> R {
+        rt::read(self.obj, f)
+    }
+
+    /// Wakes one thread of `list`, by CPython's order.
+    fn wake_one(&self, list: fn(&mut QueueState<T>) -> &mut WaitList) -> Option<racelab_sim::ThreadId> {
+        wake_one(self.obj, list, cpython_fifo())
     }
 
     /// Puts `item`, waiting while the queue is full. After `shutdown`, raises `queue.ShutDown`.
@@ -248,7 +254,7 @@ impl<T: fmt::Debug + 'static> Queue<T> {
     /// `qsize()`: one step, its answer may be stale at once.
     pub fn qsize(&self) -> usize {
         rt::schedule_point();
-        let n = self.read_state().borrow().items.len();
+        let n = self.read(|s| s.items.len());
         rt::event("qsize", Some(self.obj), || n.to_string());
         n
     }
@@ -261,7 +267,7 @@ impl<T: fmt::Debug + 'static> Queue<T> {
     /// `full()`.
     pub fn full(&self) -> bool {
         rt::schedule_point();
-        let full = self.read_state().borrow().full();
+        let full = self.read(|s| s.full());
         rt::event("full", Some(self.obj), || full.to_string());
         full
     }
@@ -277,22 +283,17 @@ impl<T: fmt::Debug + 'static> Queue<T> {
     /// `task_done()`, returning Python's error instead of raising it.
     pub fn try_task_done(&self) -> Result<(), Misuse> {
         rt::schedule_point();
-        let state = self.state();
-        let left = {
-            let mut s = state.borrow_mut();
-            if s.unfinished == 0 {
-                drop(s);
-                rt::event("task_done", Some(self.obj), || {
-                    "ValueError: task_done() called too many times".into()
-                });
-                return Err(Misuse::new("ValueError", "task_done() called too many times"));
-            }
-            s.unfinished -= 1;
-            s.unfinished
+        let left = self.write(|s| {
+            s.unfinished = s.unfinished.checked_sub(1)?;
+            Some(s.unfinished)
+        });
+        let Some(left) = left else {
+            rt::event("task_done", Some(self.obj), || "ValueError: task_done() called too many times".into());
+            return Err(Misuse::new("ValueError", "task_done() called too many times"));
         };
         let mut woke = 0;
         if left == 0 {
-            while wake_one(&state, |s| &mut s.joiners, cpython_fifo()).is_some() {
+            while self.wake_one(|s| &mut s.joiners).is_some() {
                 woke += 1;
             }
         }
@@ -304,22 +305,22 @@ impl<T: fmt::Debug + 'static> Queue<T> {
     pub fn join(&self) {
         rt::schedule_point();
         let me = rt::current();
-        let state = self.state();
         loop {
-            let unfinished = state.borrow().unfinished;
-            if unfinished == 0 {
+            let waits = self.write(|s| {
+                if s.unfinished == 0 {
+                    return None;
+                }
+                s.joiners.push(me);
+                Some((s.unfinished, s.puts, s.gets))
+            });
+            let Some((unfinished, puts, gets)) = waits else {
                 rt::event("join", Some(self.obj), || "ok".into());
                 return;
-            }
-            let (puts, gets) = {
-                let s = state.borrow();
-                (s.puts, s.gets)
             };
             rt::set_wait_note(
                 "{0} items still unfinished ({1} put, {2} taken): a task_done() is missing",
                 [unfinished as u64, puts, gets],
             );
-            state.borrow_mut().joiners.push(me);
             rt::event("join", Some(self.obj), || format!("blocked, {unfinished} unfinished"));
             rt::block(Some(self.obj), None);
         }
@@ -329,9 +330,7 @@ impl<T: fmt::Debug + 'static> Queue<T> {
     /// queue is empty; with `immediate` the items left are dropped (and counted done).
     pub fn shutdown(&self, immediate: bool) {
         rt::schedule_point();
-        let state = self.state();
-        let dropped = {
-            let mut s = state.borrow_mut();
+        let dropped = self.write(|s| {
             s.shutdown = true;
             let mut dropped = 0;
             if immediate {
@@ -341,12 +340,11 @@ impl<T: fmt::Debug + 'static> Queue<T> {
                 }
             }
             dropped
-        };
-        let order = cpython_fifo();
-        while wake_one(&state, |s| &mut s.getters, order).is_some() {}
-        while wake_one(&state, |s| &mut s.putters, order).is_some() {}
+        });
+        while self.wake_one(|s| &mut s.getters).is_some() {}
+        while self.wake_one(|s| &mut s.putters).is_some() {}
         if immediate {
-            while wake_one(&state, |s| &mut s.joiners, order).is_some() {}
+            while self.wake_one(|s| &mut s.joiners).is_some() {}
         }
         rt::event("shutdown", Some(self.obj), || {
             if immediate {
@@ -361,91 +359,98 @@ impl<T: fmt::Debug + 'static> Queue<T> {
     fn put_inner(&self, item: T, patience: Option<Option<VirtualTime>>) -> Result<(), PutError<T>> {
         rt::schedule_point();
         let me = rt::current();
-        let state = self.state();
+        let shown = rt::tracing().then(|| format!("{item:?}"));
+        let mut item = Some(item);
         loop {
-            let blocked = {
-                let s = state.borrow();
+            // Put it if there is room, in the same access that looks: nothing can come between.
+            let outcome = self.write(|s| {
                 if s.shutdown {
-                    None
+                    Err(QueueError::ShutDown)
+                } else if s.full() {
+                    if patience.is_some() {
+                        s.putters.push(me);
+                    }
+                    Err(QueueError::Full)
                 } else {
-                    Some(s.full())
+                    s.items.push_back(item.take().expect("racelab invariant: an item put twice"));
+                    s.unfinished += 1;
+                    s.puts += 1;
+                    Ok(s.items.len())
                 }
-            };
-            match blocked {
-                None => {
-                    rt::event("put", Some(self.obj), || format!("{item:?}: queue.ShutDown"));
-                    return Err(PutError { error: QueueError::ShutDown, item });
+            });
+            let error = match outcome {
+                Ok(size) => {
+                    let woke = self.wake_one(|s| &mut s.getters);
+                    rt::event("put", Some(self.obj), || {
+                        let woke = woke.map(|t| format!(", woke {}", rt::thread_name(t))).unwrap_or_default();
+                        format!("{}: ok, size {size}{woke}", shown.unwrap_or_default())
+                    });
+                    return Ok(());
                 }
-                Some(false) => break,
-                Some(true) => {}
-            }
-            let Some(deadline) = patience else {
-                rt::event("put", Some(self.obj), || format!("{item:?}: queue.Full"));
-                return Err(PutError { error: QueueError::Full, item });
+                Err(e) => e,
             };
-            state.borrow_mut().putters.push(me);
-            rt::event("put", Some(self.obj), || format!("{item:?}: blocked (full)"));
+            let item_shown = || shown.clone().unwrap_or_default();
+            let Some(deadline) = patience.filter(|_| error == QueueError::Full) else {
+                rt::event("put", Some(self.obj), || format!("{}: {error}", item_shown()));
+                let item = item.take().expect("racelab invariant: a refused item kept");
+                return Err(PutError { error, item });
+            };
+            rt::event("put", Some(self.obj), || format!("{}: blocked (full)", item_shown()));
             if rt::block(Some(self.obj), deadline) == Wakeup::TimedOut {
-                state.borrow_mut().putters.remove(me);
-                rt::event("put", Some(self.obj), || format!("{item:?}: timed out, queue.Full"));
+                self.write(|s| s.putters.remove(me));
+                rt::event("put", Some(self.obj), || format!("{}: timed out, queue.Full", item_shown()));
+                let item = item.take().expect("racelab invariant: a refused item kept");
                 return Err(PutError { error: QueueError::Full, item });
             }
         }
-        let shown = rt::tracing().then(|| format!("{item:?}"));
-        let size = {
-            let mut s = state.borrow_mut();
-            s.items.push_back(item);
-            s.unfinished += 1;
-            s.puts += 1;
-            s.items.len()
-        };
-        let woke = wake_one(&state, |s| &mut s.getters, cpython_fifo());
-        rt::event("put", Some(self.obj), || {
-            let woke = woke.map(|t| format!(", woke {}", rt::thread_name(t))).unwrap_or_default();
-            format!("{}: ok, size {size}{woke}", shown.unwrap_or_default())
-        });
-        Ok(())
     }
 
     fn get_inner(&self, patience: Option<Option<VirtualTime>>) -> Result<T, QueueError> {
         rt::schedule_point();
         let me = rt::current();
-        let state = self.state();
+        enum Got<I> {
+            Item(I, usize),
+            ShutDown,
+            Empty { puts: u64, gets: u64 },
+        }
         loop {
-            let item = {
-                let mut s = state.borrow_mut();
-                let item = s.take();
-                if item.is_some() {
+            // Take an item, or join the getters, in one access: nothing can come between.
+            let got = self.write(|s| {
+                if let Some(item) = s.take() {
                     s.gets += 1;
+                    return Got::Item(item, s.items.len());
                 }
-                item
+                if s.shutdown {
+                    return Got::ShutDown;
+                }
+                if patience.is_some() {
+                    s.getters.push(me);
+                }
+                Got::Empty { puts: s.puts, gets: s.gets }
+            });
+            let (puts, gets) = match got {
+                Got::Item(item, size) => {
+                    let woke = self.wake_one(|s| &mut s.putters);
+                    rt::event("get", Some(self.obj), || {
+                        let woke = woke.map(|t| format!(", woke {}", rt::thread_name(t))).unwrap_or_default();
+                        format!("{item:?}, size {size}{woke}")
+                    });
+                    return Ok(item);
+                }
+                Got::ShutDown => {
+                    rt::event("get", Some(self.obj), || "queue.ShutDown".into());
+                    return Err(QueueError::ShutDown);
+                }
+                Got::Empty { puts, gets } => (puts, gets),
             };
-            if let Some(item) = item {
-                let woke = wake_one(&state, |s| &mut s.putters, cpython_fifo());
-                let size = state.borrow().items.len();
-                rt::event("get", Some(self.obj), || {
-                    let woke = woke.map(|t| format!(", woke {}", rt::thread_name(t))).unwrap_or_default();
-                    format!("{item:?}, size {size}{woke}")
-                });
-                return Ok(item);
-            }
-            if state.borrow().shutdown {
-                rt::event("get", Some(self.obj), || "queue.ShutDown".into());
-                return Err(QueueError::ShutDown);
-            }
             let Some(deadline) = patience else {
                 rt::event("get", Some(self.obj), || "queue.Empty".into());
                 return Err(QueueError::Empty);
             };
-            let (puts, gets) = {
-                let s = state.borrow();
-                (s.puts, s.gets)
-            };
             rt::set_wait_note("it is empty: {0} items put, {1} taken", [puts, gets, 0]);
-            state.borrow_mut().getters.push(me);
             rt::event("get", Some(self.obj), || "blocked (empty)".into());
             if rt::block(Some(self.obj), deadline) == Wakeup::TimedOut {
-                state.borrow_mut().getters.remove(me);
+                self.write(|s| s.getters.remove(me));
                 rt::event("get", Some(self.obj), || "timed out, queue.Empty".into());
                 return Err(QueueError::Empty);
             }

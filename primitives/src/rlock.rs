@@ -98,12 +98,13 @@ impl RLock {
 
     /// True when the current thread owns it (CPython's `_is_owned`).
     pub fn is_owned(&self) -> bool {
-        rt::read_state::<RLockState>(self.obj).borrow().owner == Some(rt::current())
+        let me = rt::current();
+        rt::read(self.obj, |s: &RLockState| s.owner == Some(me))
     }
 
     /// True when some thread owns it.
     pub fn locked(&self) -> bool {
-        rt::read_state::<RLockState>(self.obj).borrow().owner.is_some()
+        rt::read(self.obj, |s: &RLockState| s.owner.is_some())
     }
 
     pub(crate) fn handle(&self) -> ObjectHandle {
@@ -113,16 +114,15 @@ impl RLock {
     /// Acquires, after the scheduling point; on success the count becomes `levels` (or goes up
     /// by one for the owner). Used by `Condition` to restore every level after a wait.
     pub(crate) fn acquire_now(&self, patience: Patience, levels: usize) -> bool {
-        let state = rt::state::<RLockState>(self.obj);
-        let reentered = {
-            let mut s = state.borrow_mut();
-            if s.owner == Some(rt::current()) {
+        let me = rt::current();
+        let reentered = rt::write(self.obj, |s: &mut RLockState| {
+            if s.owner == Some(me) {
                 s.count += 1;
                 Some(s.count)
             } else {
                 None
             }
-        };
+        });
         if let Some(count) = reentered {
             rt::event("acquire", Some(self.obj), || format!("ok, count {count}"));
             return true;
@@ -134,20 +134,20 @@ impl RLock {
     /// released. `traced`: false inside a condition wait, whose own event says it released.
     pub(crate) fn release_levels(&self, all: bool, traced: bool) -> Result<usize, Misuse> {
         let me = rt::current();
-        let state = rt::state::<RLockState>(self.obj);
-        let (released, left) = {
-            let mut s = state.borrow_mut();
+        let released = rt::write(self.obj, |s: &mut RLockState| {
             if s.owner != Some(me) {
-                drop(s);
-                rt::event("release", Some(self.obj), || format!("RuntimeError: {NOT_OWNER}"));
-                return Err(Misuse::new("RuntimeError", NOT_OWNER));
+                return None;
             }
             let released = if all { s.count } else { 1 };
             s.count -= released;
             if s.count == 0 {
                 s.owner = None;
             }
-            (released, s.count)
+            Some((released, s.count))
+        });
+        let Some((released, left)) = released else {
+            rt::event("release", Some(self.obj), || format!("RuntimeError: {NOT_OWNER}"));
+            return Err(Misuse::new("RuntimeError", NOT_OWNER));
         };
         if left > 0 {
             if traced {

@@ -71,7 +71,7 @@ impl Semaphore {
 
     /// The counter.
     pub fn value(&self) -> usize {
-        rt::read_state::<SemaphoreState>(self.obj).borrow().value
+        rt::read(self.obj, |s: &SemaphoreState| s.value)
     }
 
     /// Blocks until a permit is available and takes it. Returns true.
@@ -119,30 +119,27 @@ impl Semaphore {
             rt::event("release", Some(self.obj), || "ValueError: n must be one or more".into());
             return Err(Misuse::new("ValueError", "n must be one or more"));
         };
-        let state = rt::state::<SemaphoreState>(self.obj);
-        {
-            let mut s = state.borrow_mut();
-            if let Some(bound) = s.bound {
-                if s.value + n > bound {
-                    drop(s);
-                    rt::event("release", Some(self.obj), || {
-                        "ValueError: Semaphore released too many times".into()
-                    });
-                    return Err(Misuse::new("ValueError", "Semaphore released too many times"));
-                }
+        let over = rt::write(self.obj, |s: &mut SemaphoreState| {
+            let over = s.bound.is_some_and(|bound| s.value.saturating_add(n) > bound);
+            if !over {
+                s.value = s.value.saturating_add(n);
             }
-            s.value += n;
+            over
+        });
+        if over {
+            rt::event("release", Some(self.obj), || "ValueError: Semaphore released too many times".into());
+            return Err(Misuse::new("ValueError", "Semaphore released too many times"));
         }
         rt::remove_holder(self.obj, rt::current());
         let order = cpython_fifo();
         let mut woken = Vec::new();
         for _ in 0..n {
-            match wake_one(&state, |s| &mut s.waiters, order) {
+            match wake_one(self.obj, |s: &mut SemaphoreState| &mut s.waiters, order) {
                 Some(t) => woken.push(rt::thread_name(t)),
                 None => break,
             }
         }
-        let value = state.borrow().value;
+        let value = rt::read(self.obj, |s: &SemaphoreState| s.value);
         rt::event("release", Some(self.obj), || {
             if woken.is_empty() {
                 format!("ok, value {value}")
@@ -156,23 +153,20 @@ impl Semaphore {
     /// The acquire after its scheduling point; `None` patience: no waiting; `Some(deadline)`.
     fn acquire_now(&self, patience: Option<Option<racelab_sim::VirtualTime>>) -> bool {
         let me = rt::current();
-        let state = rt::state::<SemaphoreState>(self.obj);
         loop {
-            let took = {
-                let mut s = state.borrow_mut();
+            let took = rt::write(self.obj, |s: &mut SemaphoreState| {
                 if s.value > 0 {
                     s.value -= 1;
-                    true
+                    Some(s.value)
                 } else {
                     if patience.is_some() {
                         s.waiters.push(me);
                     }
-                    false
+                    None
                 }
-            };
-            if took {
+            });
+            if let Some(value) = took {
                 rt::add_holder(self.obj, me);
-                let value = state.borrow().value;
                 rt::event("acquire", Some(self.obj), || format!("ok, value {value}"));
                 return true;
             }
@@ -182,7 +176,7 @@ impl Semaphore {
             };
             rt::event("acquire", Some(self.obj), || "blocked (value 0)".into());
             if rt::block(Some(self.obj), deadline) == Wakeup::TimedOut {
-                state.borrow_mut().waiters.remove(me);
+                rt::write(self.obj, |s: &mut SemaphoreState| s.waiters.remove(me));
                 rt::event("acquire", Some(self.obj), || "timed out".into());
                 return false;
             }

@@ -47,7 +47,7 @@ impl<T: fmt::Debug + 'static> Shared<T> {
         T: Clone,
     {
         rt::schedule_point();
-        let v = rt::read_state::<T>(self.obj).borrow().clone();
+        let v = rt::read(self.obj, |v: &T| v.clone());
         rt::event("load", Some(self.obj), || format!("{v:?}"));
         v
     }
@@ -56,24 +56,25 @@ impl<T: fmt::Debug + 'static> Shared<T> {
     pub fn store(&self, value: T) {
         rt::schedule_point();
         rt::event("store", Some(self.obj), || format!("{value:?}"));
-        *rt::state::<T>(self.obj).borrow_mut() = value;
+        rt::write(self.obj, |v: &mut T| *v = value);
     }
 
     /// Reads, changes and writes the value in one atomic step; returns what `f` returns.
     pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         rt::schedule_point();
-        let state = rt::state::<T>(self.obj);
-        let r = f(&mut state.borrow_mut());
-        rt::event("update", Some(self.obj), || format!("{:?}", state.borrow()));
+        let (r, shown) = rt::write(self.obj, |v: &mut T| {
+            let r = f(v);
+            (r, rt::tracing().then(|| format!("{v:?}")))
+        });
+        rt::event("update", Some(self.obj), || shown.unwrap_or_default());
         r
     }
 
     /// Reads the value through `f` without cloning it: one step.
     pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
         rt::schedule_point();
-        let state = rt::read_state::<T>(self.obj);
-        let r = f(&state.borrow());
-        rt::event("load", Some(self.obj), || format!("{:?}", state.borrow()));
+        let (r, shown) = rt::read(self.obj, |v: &T| (f(v), rt::tracing().then(|| format!("{v:?}"))));
+        rt::event("load", Some(self.obj), || shown.unwrap_or_default());
         r
     }
 }

@@ -5,7 +5,6 @@
 //! the primitive follows CPython's documented FIFO order (Condition). Waking goes through the
 //! runtime, which refuses to wake a thread that is not blocked.
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 
 use racelab_sim::rt;
@@ -74,21 +73,21 @@ impl WaitList {
     }
 }
 
-/// Wakes one waiter of `list(state)` that is really asleep, picking by `order`; waiters whose
+/// Wakes one waiter of `list` in `obj`'s state that is really asleep, picking by `order`; waiters whose
 /// timeout already fired are dropped from the list on the way (they are leaving anyway).
 /// Returns the thread woken, if any.
-pub(crate) fn wake_one<S>(
-    state: &RefCell<S>,
+pub(crate) fn wake_one<S: 'static>(
+    obj: rt::ObjectHandle,
     list: impl Fn(&mut S) -> &mut WaitList,
     order: WakeOrder,
 ) -> Option<ThreadId> {
     loop {
-        let len = list(&mut state.borrow_mut()).len();
+        let len = rt::write(obj, |s: &mut S| list(s).len());
         if len == 0 {
             return None;
         }
         let i = WaitList::pick(len, order);
-        let (t, woken) = list(&mut state.borrow_mut()).wake_at(i);
+        let (t, woken) = rt::write(obj, |s: &mut S| list(s).wake_at(i));
         if woken {
             return Some(t);
         }

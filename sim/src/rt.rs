@@ -24,6 +24,8 @@ thread_local! {
     /// True while a green thread runs on this OS thread (the panic hook stays quiet then).
     static IN_GREEN_THREAD: Cell<bool> = const { Cell::new(false) };
     static TRACING: Cell<bool> = const { Cell::new(false) };
+    /// How many `read`/`write` closures are running (see [`OpenState`]).
+    static OPEN_STATE: Cell<u32> = const { Cell::new(0) };
 }
 
 /// A simulated object registered with the current run. Primitives keep one and pass it to the
@@ -87,6 +89,8 @@ pub(crate) fn install(model: RunModel) {
             "racelab: check/replay cannot be nested, nor called from inside a simulated thread"
         );
         set_tracing(model.trace.is_some());
+        // A run cut off inside a state access (a divergence) leaves nothing open for the next.
+        OPEN_STATE.with(|c| c.set(0));
         *slot = Some(model);
     });
 }
@@ -167,28 +171,78 @@ pub fn register<S: 'static>(kind: &'static str, name: Option<String>, state: S) 
     with(|m| ObjectHandle { id: m.add_object_with_state(kind, name, Some(state)), nonce: m.nonce })
 }
 
-/// The state registered with `obj`, for the current step to read and change. Do not hold its
-/// borrow across a scheduling point or a block: other threads must be able to borrow it
-/// meanwhile.
-pub fn state<S: 'static>(obj: ObjectHandle) -> Rc<RefCell<S>> {
-    state_for(obj, true)
+/// Reads the state registered with `obj` through `f`: the current step reads `obj`, as far as
+/// partial-order reduction goes (steps that only read an object commute).
+///
+/// Every call records its access in the step it runs in, so a primitive cannot forget to: there
+/// is no handle to the state that outlives the call (one kept across a `block` would let the
+/// step after the wake-up touch the object unseen, and exhaustive search miss orders). `f` must
+/// not switch threads (no scheduling point, no `block`): that is checked.
+pub fn read<S: 'static, R>(obj: ObjectHandle, f: impl FnOnce(&S) -> R) -> R {
+    let cell = state_cell(obj, false);
+    let _open = OpenState::enter();
+    let state = typed::<S>(&cell).try_borrow().unwrap_or_else(|_| nested_access(obj));
+    f(&state)
 }
 
-/// The state registered with `obj`, for the current step only to read: steps that only read an
-/// object commute, which partial-order reduction exploits. Changing the state through it is a
-/// bug that makes exhaustive search miss runs.
-pub fn read_state<S: 'static>(obj: ObjectHandle) -> Rc<RefCell<S>> {
-    state_for(obj, false)
+/// Reads and changes the state registered with `obj` through `f`: the current step writes
+/// `obj`. See [`read`]: the access is recorded on every call, and `f` must not switch threads.
+pub fn write<S: 'static, R>(obj: ObjectHandle, f: impl FnOnce(&mut S) -> R) -> R {
+    let cell = state_cell(obj, true);
+    let _open = OpenState::enter();
+    let mut state = typed::<S>(&cell).try_borrow_mut().unwrap_or_else(|_| nested_access(obj));
+    f(&mut state)
 }
 
-fn state_for<S: 'static>(obj: ObjectHandle, write: bool) -> Rc<RefCell<S>> {
-    let any = with(|m| {
+fn state_cell(obj: ObjectHandle, write: bool) -> Rc<dyn Any> {
+    with(|m| {
         let id = object_id(m, obj);
         m.access(id, write);
         m.objects[id.index()].state.clone()
-    });
-    any.and_then(|a| a.downcast::<RefCell<S>>().ok())
+    })
+    .expect("racelab invariant: rt::read/rt::write on an object registered without state")
+}
+
+fn typed<S: 'static>(cell: &Rc<dyn Any>) -> &RefCell<S> {
+    cell.downcast_ref::<RefCell<S>>()
         .expect("racelab invariant: an object's state has the type it was registered with")
+}
+
+#[cold]
+fn nested_access(obj: ObjectHandle) -> ! {
+    panic!(
+        "racelab: the state of {} was accessed again while an rt::read/rt::write of it was still running; \
+         finish one access before starting the next",
+        object_name(obj)
+    )
+}
+
+/// Counts the `read`/`write` closures running on this OS thread, so a thread switch inside one
+/// (which would let another thread find the state borrowed) is caught where it happens.
+struct OpenState;
+
+impl OpenState {
+    fn enter() -> Self {
+        OPEN_STATE.with(|c| c.set(c.get() + 1));
+        OpenState
+    }
+}
+
+impl Drop for OpenState {
+    fn drop(&mut self) {
+        OPEN_STATE.with(|c| c.set(c.get() - 1));
+    }
+}
+
+/// Checks that the current thread may switch: no primitive state is open in an `rt::read` or
+/// `rt::write` closure.
+fn check_may_switch(operation: &str) {
+    if OPEN_STATE.with(|c| c.get()) != 0 && !std::thread::panicking() {
+        panic!(
+            "racelab: {operation} inside rt::read/rt::write: a thread must not switch while a primitive's \
+             state is open; return from the closure first"
+        );
+    }
 }
 
 /// The name of an object, as traces and reports show it.
@@ -205,6 +259,7 @@ pub fn schedule_point() {
     if std::thread::panicking() {
         return;
     }
+    check_may_switch("a scheduling point");
     // The decision is made here, on the green thread: when the strategy lets the current
     // thread go on, it does so without the two switches through the executor.
     // The yielder is read before deciding: when another thread is picked, `current` already
@@ -241,6 +296,7 @@ pub fn block(on: Option<ObjectHandle>, deadline: Option<VirtualTime>) -> Wakeup 
     if unwinding() {
         return Wakeup::TimedOut;
     }
+    check_may_switch("rt::block");
     let y = with(|m| {
         let on = on.map(|h| object_id(m, h));
         m.block_current(on, deadline);
@@ -258,6 +314,7 @@ pub fn block_until_free(lock: ObjectHandle, deadline: Option<VirtualTime>) -> Wa
     if unwinding() {
         return Wakeup::TimedOut;
     }
+    check_may_switch("rt::block_until_free");
     let y = with(|m| {
         let lock = object_id(m, lock);
         m.block_until_free(lock, deadline);
@@ -412,10 +469,12 @@ pub fn thread_name(t: ThreadId) -> String {
     with(|m| m.thread_name(t))
 }
 
-/// Records that `t` holds `obj` (for deadlock reports: who holds what).
+/// Records that `t` holds `obj` (for deadlock reports: who holds what, and for lock contention).
+/// A write of `obj`: who holds it is what [`held_by_another`] reads.
 pub fn add_holder(obj: ObjectHandle, t: ThreadId) {
     with(|m| {
         let id = object_id(m, obj);
+        m.access(id, true);
         m.add_holder(id, t);
     })
 }
@@ -436,10 +495,11 @@ pub fn held_by_another(obj: ObjectHandle) -> Option<ThreadId> {
     })
 }
 
-/// Records that `t` no longer holds `obj`.
+/// Records that `t` no longer holds `obj`: a write of `obj`, as [`add_holder`].
 pub fn remove_holder(obj: ObjectHandle, t: ThreadId) {
     with(|m| {
         let id = object_id(m, obj);
+        m.access(id, true);
         m.remove_holder(id, t);
     })
 }

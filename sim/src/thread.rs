@@ -226,15 +226,20 @@ impl<T: 'static> Local<T> {
         Local { obj: rt::register("Local", None, values), _values: PhantomData }
     }
 
-    /// Calls `f` with the current thread's value (`None` until it sets one).
+    /// Calls `f` with the current thread's value (`None` until it sets one). `f` may use racelab
+    /// primitives: the value is taken out while it runs and put back after.
     pub fn with<R>(&self, f: impl FnOnce(&mut Option<T>) -> R) -> R {
         let i = rt::current().index();
-        let values = rt::state::<Vec<Option<T>>>(self.obj);
-        let mut values = values.borrow_mut();
-        if values.len() <= i {
-            values.resize_with(i + 1, || None);
-        }
-        f(&mut values[i])
+        let slot = |values: &mut Vec<Option<T>>| {
+            if values.len() <= i {
+                values.resize_with(i + 1, || None);
+            }
+            values[i].take()
+        };
+        let mut value = rt::write(self.obj, slot);
+        let r = f(&mut value);
+        rt::write(self.obj, |values: &mut Vec<Option<T>>| values[i] = value);
+        r
     }
 
     /// Sets the current thread's value.

@@ -53,6 +53,9 @@ pub struct StepFootprint<'a> {
     pub woke: &'a [ThreadId],
     /// Runnable threads it made wait again (it took the lock they contended for).
     pub disabled: &'a [ThreadId],
+    /// Threads it cut off for good (`terminate()`): their would-be next step, reported at the
+    /// end of the run, could have come before this one.
+    pub killed: &'a [ThreadId],
 }
 
 /// A set of accesses, normalised: sorted by object, one entry per object, a write wherever any

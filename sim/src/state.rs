@@ -149,6 +149,7 @@ pub(crate) struct RunModel {
     step_accesses: Vec<Access>,
     step_woke: Vec<ThreadId>,
     step_disabled: Vec<ThreadId>,
+    step_killed: Vec<ThreadId>,
 }
 
 impl RunModel {
@@ -181,6 +182,7 @@ impl RunModel {
             step_accesses: Vec::new(),
             step_woke: Vec::new(),
             step_disabled: Vec::new(),
+            step_killed: Vec::new(),
         }
     }
 
@@ -210,6 +212,7 @@ impl RunModel {
         self.step_accesses.clear();
         self.step_woke.clear();
         self.step_disabled.clear();
+        self.step_killed.clear();
     }
 
     // ----- footprints (for partial-order reduction) -----
@@ -250,10 +253,12 @@ impl RunModel {
             accesses: &self.step_accesses,
             woke: &self.step_woke,
             disabled: &self.step_disabled,
+            killed: &self.step_killed,
         });
         self.step_accesses.clear();
         self.step_woke.clear();
         self.step_disabled.clear();
+        self.step_killed.clear();
     }
 
     /// Tells the strategy which threads the end of the run cut off, with what their next step
@@ -278,7 +283,7 @@ impl RunModel {
         }
         let steps: Vec<StepFootprint<'_>> = pending
             .iter()
-            .map(|(t, a)| StepFootprint { thread: *t, accesses: a, woke: &[], disabled: &[] })
+            .map(|(t, a)| StepFootprint { thread: *t, accesses: a, woke: &[], disabled: &[], killed: &[] })
             .collect();
         self.strategy.cut_off(&steps);
     }
@@ -551,10 +556,16 @@ impl RunModel {
     /// Cuts thread `t` off where it stands: it never runs again, what it holds stays held, and
     /// threads joining it are released. Returns false if it had already finished.
     pub fn kill(&mut self, t: ThreadId) -> bool {
+        // Whether it had finished is what the caller learns: a read of its end either way (a
+        // write when it is cut off, in `finish`).
+        self.access(self.threads[t.index()].object, false);
         if self.threads[t.index()].state == RunState::Finished {
             return false;
         }
         self.threads[t.index()].killed = true;
+        if self.observing {
+            self.step_killed.push(t);
+        }
         if self.threads[t.index()].body.take().is_some() {
             // Terminated before it ever ran.
             self.unstarted -= 1;
@@ -618,6 +629,7 @@ impl RunModel {
             self.step_accesses.clear();
             self.step_woke.clear();
             self.step_disabled.clear();
+            self.step_killed.clear();
         }
         if let Some(f) = self.failure.take() {
             return self.end(RunEnd::Failed(f));

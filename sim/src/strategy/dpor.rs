@@ -159,7 +159,9 @@ impl Dpor {
             accesses: Vec::new(),
             woke: Vec::new(),
             disabled: Vec::new(),
+            killed: Vec::new(),
             after_clock_jump: std::mem::take(&mut self.clock_jumped),
+            floor_of: None,
         });
         self.step_nodes.push(node);
     }
@@ -387,6 +389,7 @@ impl Strategy for Dpor {
         last.accesses.extend_from_slice(step.accesses);
         last.woke.extend_from_slice(step.woke);
         last.disabled.extend_from_slice(step.disabled);
+        last.killed.extend_from_slice(step.killed);
     }
 
     fn clock_advanced(&mut self) {
@@ -396,12 +399,17 @@ impl Strategy for Dpor {
     fn cut_off(&mut self, pending: &[StepFootprint<'_>]) {
         self.cut_off_from = Some(self.steps.len());
         for p in pending {
+            // A terminated thread's next step was possible when it was cut off, before any
+            // later clock jump: it is ordered by what came before its terminate, not after.
+            let floor_of = self.steps.iter().rposition(|s| s.killed.contains(&p.thread));
             self.steps.push(Step {
                 thread: p.thread,
                 accesses: p.accesses.to_vec(),
                 woke: Vec::new(),
                 disabled: Vec::new(),
+                killed: Vec::new(),
                 after_clock_jump: false,
+                floor_of,
             });
             self.step_nodes.push(usize::MAX);
         }
@@ -444,7 +452,13 @@ mod tests {
                 }
                 let accesses = &threads[t.index()][pc[t.index()]];
                 pc[t.index()] += 1;
-                dpor.step_finished(&StepFootprint { thread: t, accesses, woke: &[], disabled: &[] });
+                dpor.step_finished(&StepFootprint {
+                    thread: t,
+                    accesses,
+                    woke: &[],
+                    disabled: &[],
+                    killed: &[],
+                });
                 current = Some(t);
             }
             dpor.end_run().unwrap();
@@ -516,7 +530,13 @@ mod tests {
                     let t = dpor.pick_thread(&runnable, current).unwrap();
                     let accesses = &threads[t.index()][pc[t.index()]];
                     pc[t.index()] += 1;
-                    dpor.step_finished(&StepFootprint { thread: t, accesses, woke: &[], disabled: &[] });
+                    dpor.step_finished(&StepFootprint {
+                        thread: t,
+                        accesses,
+                        woke: &[],
+                        disabled: &[],
+                        killed: &[],
+                    });
                     current = Some(t);
                 }
                 dpor.end_run().unwrap();

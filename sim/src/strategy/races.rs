@@ -23,8 +23,13 @@ pub(crate) struct Step {
     pub woke: Vec<ThreadId>,
     /// Runnable threads it made wait again (not used by the analysis: the search handles them).
     pub disabled: Vec<ThreadId>,
+    /// Threads it terminated.
+    pub killed: Vec<ThreadId>,
     /// The clock jumped (everything was blocked) just before this step.
     pub after_clock_jump: bool,
+    /// For the pending step of a thread cut off by `terminate()`: the step that terminated it.
+    /// Clock jumps after that step do not order the pending step: it was possible before them.
+    pub floor_of: Option<usize>,
 }
 
 /// The happens-before relation of one run and its races.
@@ -55,6 +60,8 @@ impl Analysis {
         let mut woken_by: Vec<Option<usize>> = vec![None; width];
         let mut floor = vec![0u32; width];
         let mut all = vec![0u32; width];
+        // The floor each clock jump set, with the index of the first step after it.
+        let mut jump_floors: Vec<(usize, Vec<u32>)> = Vec::new();
         // Per object: the last write, and the reads since.
         let mut history: BTreeMap<ObjectId, (Option<usize>, Vec<usize>)> = BTreeMap::new();
         let mut races = Vec::new();
@@ -63,8 +70,16 @@ impl Analysis {
             let t = step.thread.index();
             if step.after_clock_jump {
                 floor.clone_from(&all);
+                jump_floors.push((j, floor.clone()));
             }
-            let mut base = floor.clone();
+            let mut base = match step.floor_of {
+                Some(k) => jump_floors
+                    .iter()
+                    .rev()
+                    .find(|(at, _)| *at <= k)
+                    .map_or_else(|| vec![0u32; width], |(_, f)| f.clone()),
+                None => floor.clone(),
+            };
             for pred in [last_of[t], woken_by[t].take()].into_iter().flatten() {
                 join(&mut base, &clocks[pred]);
             }
@@ -164,7 +179,9 @@ mod tests {
             accesses: accesses.to_vec(),
             woke: Vec::new(),
             disabled: Vec::new(),
+            killed: Vec::new(),
             after_clock_jump: false,
+            floor_of: None,
         }
     }
 

@@ -1,0 +1,63 @@
+//! The DPOR differential fuzzer, for as long as you like (CI runs a fixed batch of it in
+//! `tests/dpor.rs`): random programs over racelab's API, each explored exhaustively by the plain
+//! search and by DPOR, which must reach the same outcomes. On a difference it prints the
+//! minimised program as Rust source and exits 1.
+//!
+//! ```sh
+//! cargo run --release --example dpor_fuzz -- --seconds 600 --from 1000000
+//! ```
+
+// A driver outside the simulation: it reads the OS clock for its own time budget only.
+#![allow(clippy::print_stdout, clippy::disallowed_methods)]
+
+use std::time::{Duration, Instant};
+
+#[path = "../tests/support/program_fuzz.rs"]
+mod program_fuzz;
+
+use program_fuzz::{compare, minimise, Comparison, Program};
+
+/// Runs per search: a program whose plain search needs more is skipped (counted).
+const CAP: u64 = 20_000;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let (mut seconds, mut from) = (60u64, 1_000_000u64);
+    while let Some(flag) = args.next() {
+        let value = args.next().and_then(|v| v.parse::<u64>().ok());
+        match (flag.as_str(), value) {
+            ("--seconds", Some(v)) => seconds = v,
+            ("--from", Some(v)) => from = v,
+            _ => {
+                eprintln!("dpor_fuzz: usage: dpor_fuzz [--seconds N] [--from SEED]");
+                std::process::exit(2);
+            }
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let (mut compared, mut skipped, mut plain, mut dpor) = (0u64, 0u64, 0u64, 0u64);
+    let mut seed = from;
+    while Instant::now() < deadline {
+        let program = Program::generate(seed);
+        match compare(&program, CAP) {
+            Comparison::Agree { plain_runs, dpor_runs } => {
+                compared += 1;
+                plain += plain_runs;
+                dpor += dpor_runs;
+            }
+            Comparison::Skipped => skipped += 1,
+            Comparison::Differ { plain, dpor } => {
+                println!("seed {seed}: DPOR and the plain search differ\nplain: {plain:?}\nDPOR:  {dpor:?}");
+                let small = minimise(&program, CAP);
+                println!("minimised:\n{}", small.to_rust());
+                std::process::exit(1);
+            }
+        }
+        seed += 1;
+    }
+    println!(
+        "seeds {from}..{seed}: {compared} programs compared, {skipped} skipped; plain {plain} runs, DPOR {dpor} \
+         runs ({:.1}x fewer)",
+        plain as f64 / dpor.max(1) as f64
+    );
+}

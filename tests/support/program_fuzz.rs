@@ -1,0 +1,842 @@
+//! The differential fuzzer of partial-order reduction: random small programs over racelab's
+//! public API, each explored exhaustively twice, by the plain search and by DPOR, which must
+//! reach the same set of outcomes.
+//!
+//! Why it exists: "every interleaving explored" is racelab's strongest claim and the one users
+//! cannot check. DPOR is only as sound as the footprints the primitives log, and a footprint
+//! that misses one access (issue 9: a handle fetched before `block` and used after it) loses
+//! outcomes silently. Comparing against the plain search, which needs no footprints, catches
+//! that on programs nobody thought to write by hand.
+//!
+//! A program is data ([`Program`]): objects, worker threads (plain, daemon, process-style) and
+//! main's operations, every blocking one with a timeout so runs end without deadlocks. Every
+//! operation logs what it saw; the outcome of a run is main's log, the joined threads' logs, and
+//! the final state of every object read at the end. The same data is interpreted inside a
+//! racelab run ([`Program::run`]) and printed as the Rust source of that program
+//! ([`Program::to_rust`]), so a mismatch is reported as code a person can paste, after
+//! [`minimise`] has removed every operation, thread and object the mismatch does not need.
+//!
+//! Used by `tests/dpor.rs` (a fixed batch of seeds in CI, plus regression seeds) and by
+//! `examples/dpor_fuzz.rs` (as long as one likes).
+
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use racelab::thread::{self, JoinHandle};
+use racelab::{
+    check, Barrier, Condition, Config, Event, Lock, Process, Queue, RLock, Report, Semaphore, Shared,
+};
+use rand_chacha::rand_core::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// A shared object of the program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Obj {
+    Shared,
+    Lock,
+    RLock,
+    /// A Condition over a Lock of its own.
+    Cond,
+    Event,
+    Sem {
+        value: u8,
+        bounded: bool,
+    },
+    Queue {
+        maxsize: u8,
+    },
+    Barrier {
+        parties: u8,
+    },
+}
+
+/// One operation; object and worker fields are indices. Times are whole virtual seconds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    Load(usize),
+    Store(usize, i64),
+    Add(usize),
+    /// `if lock.acquire_timeout(2s) { body; lock.release() }` (a Lock or an RLock).
+    Locked(usize, Vec<Op>),
+    TryLock(usize),
+    Set(usize),
+    Clear(usize),
+    IsSet(usize),
+    WaitEvent(usize, u64),
+    Acquire(usize, u64),
+    Release(usize),
+    Put(usize, i64, u64),
+    PutNowait(usize, i64),
+    Get(usize, u64),
+    GetNowait(usize),
+    /// Under the condition's lock (taken with a timeout): `wait_timeout`.
+    Wait(usize, u64),
+    Notify(usize),
+    NotifyAll(usize),
+    BarrierWait(usize, u64),
+    Sleep(u64),
+    Yield,
+    Choose(u8),
+    /// Main only: spawn (start) worker `k`.
+    Spawn(usize),
+    /// Main only: join thread `k` (not a daemon, not a process) and log its log.
+    Join(usize),
+    /// Main only: `join_timeout` on worker `k`.
+    JoinTimeout(usize, u64),
+    /// Main only: `terminate()` process worker `k`.
+    Terminate(usize),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkerKind {
+    Thread,
+    Daemon,
+    Process,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Worker {
+    pub kind: WorkerKind,
+    pub ops: Vec<Op>,
+}
+
+/// A generated program and the semantics it is explored with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Program {
+    pub seed: u64,
+    pub spurious_wakeups: u32,
+    pub objects: Vec<Obj>,
+    pub workers: Vec<Worker>,
+    /// Main's operations, spawns included; the epilogue (joins, final reads) is implied.
+    pub main: Vec<Op>,
+}
+
+// ----- generation -----
+
+struct Gen(ChaCha8Rng);
+
+impl Gen {
+    fn below(&mut self, n: usize) -> usize {
+        ((u128::from(self.0.next_u64()) * n as u128) >> 64) as usize
+    }
+
+    fn chance(&mut self, percent: usize) -> bool {
+        self.below(100) < percent
+    }
+
+    fn secs(&mut self) -> u64 {
+        1 + self.below(2) as u64
+    }
+}
+
+impl Program {
+    /// The program for `seed`: 1–3 objects, 1–3 workers of 1–3 operations, main with 0–2
+    /// operations of its own besides spawning, joining and terminating.
+    pub fn generate(seed: u64) -> Program {
+        let mut g = Gen(ChaCha8Rng::seed_from_u64(seed));
+        let objects: Vec<Obj> = (0..1 + g.below(3)).map(|_| gen_obj(&mut g)).collect();
+        let workers: Vec<Worker> = (0..1 + g.below(3))
+            .map(|_| {
+                let kind = match g.below(10) {
+                    0..=5 => WorkerKind::Thread,
+                    6..=7 => WorkerKind::Daemon,
+                    _ => WorkerKind::Process,
+                };
+                let ops = (0..1 + g.below(3)).map(|_| gen_op(&mut g, &objects, true)).collect();
+                Worker { kind, ops }
+            })
+            .collect();
+        let mut main = Vec::new();
+        let mut joined = Vec::new();
+        let mut spawned = 0;
+        let own_ops = g.below(3);
+        let mut done_own = 0;
+        while spawned < workers.len() || done_own < own_ops {
+            let pick = g.below(10);
+            if spawned < workers.len() && (pick < 5 || done_own == own_ops) {
+                main.push(Op::Spawn(spawned));
+                spawned += 1;
+            } else if spawned > 0 && pick < 7 {
+                let k = g.below(spawned);
+                let op = match workers[k].kind {
+                    WorkerKind::Process if g.chance(60) => Op::Terminate(k),
+                    WorkerKind::Thread if g.chance(50) => Op::Join(k),
+                    _ => Op::JoinTimeout(k, g.secs()),
+                };
+                // A thread joined once is gone: nothing more is done with it.
+                if !joined.contains(&k) {
+                    if op == Op::Join(k) {
+                        joined.push(k);
+                    }
+                    main.push(op);
+                }
+                done_own += 1;
+            } else {
+                main.push(gen_op(&mut g, &objects, true));
+                done_own += 1;
+            }
+        }
+        Program { seed, spurious_wakeups: g.below(2) as u32, objects, workers, main }
+    }
+}
+
+fn gen_obj(g: &mut Gen) -> Obj {
+    match g.below(8) {
+        0 => Obj::Shared,
+        1 => Obj::Lock,
+        2 => Obj::RLock,
+        3 => Obj::Cond,
+        4 => Obj::Event,
+        5 => Obj::Sem { value: g.below(2) as u8, bounded: g.chance(50) },
+        6 => Obj::Queue { maxsize: g.below(3) as u8 },
+        _ => Obj::Barrier { parties: 2 + g.below(2) as u8 },
+    }
+}
+
+/// An operation on a random object (or a sleep, yield or choose). `blocking`: may wait (false
+/// inside a lock's body, which stays short).
+fn gen_op(g: &mut Gen, objects: &[Obj], blocking: bool) -> Op {
+    if g.chance(15) {
+        return match g.below(3) {
+            0 if blocking => Op::Sleep(g.secs()),
+            1 => Op::Choose(2),
+            _ => Op::Yield,
+        };
+    }
+    let o = g.below(objects.len());
+    let v = 1 + g.below(3) as i64;
+    match objects[o] {
+        Obj::Shared => match g.below(3) {
+            0 => Op::Load(o),
+            1 => Op::Store(o, v),
+            _ => Op::Add(o),
+        },
+        Obj::Lock | Obj::RLock => {
+            if blocking && g.chance(75) {
+                let body = (0..g.below(3)).map(|_| gen_op(g, objects, false)).collect();
+                Op::Locked(o, body)
+            } else {
+                Op::TryLock(o)
+            }
+        }
+        Obj::Cond => match g.below(3) {
+            0 if blocking => Op::Wait(o, g.secs()),
+            1 if blocking => Op::NotifyAll(o),
+            _ if blocking => Op::Notify(o),
+            _ => Op::Yield,
+        },
+        Obj::Event => match g.below(4) {
+            0 => Op::Set(o),
+            1 => Op::Clear(o),
+            2 if blocking => Op::WaitEvent(o, g.secs()),
+            _ => Op::IsSet(o),
+        },
+        Obj::Sem { .. } => match g.below(2) {
+            0 if blocking => Op::Acquire(o, g.secs()),
+            _ => Op::Release(o),
+        },
+        Obj::Queue { .. } => match g.below(4) {
+            0 if blocking => Op::Put(o, v, g.secs()),
+            1 if blocking => Op::Get(o, g.secs()),
+            2 => Op::PutNowait(o, v),
+            _ => Op::GetNowait(o),
+        },
+        Obj::Barrier { .. } if blocking => Op::BarrierWait(o, g.secs()),
+        Obj::Barrier { .. } => Op::Yield,
+    }
+}
+
+// ----- interpretation inside a run -----
+
+#[derive(Clone, Copy)]
+enum Handle {
+    Shared(Shared<i64>),
+    Lock(Lock),
+    RLock(RLock),
+    Cond(Condition, Lock),
+    Event(Event),
+    Sem(Semaphore),
+    Queue(Queue<i64>),
+    Barrier(Barrier),
+}
+
+enum Started {
+    Thread(JoinHandle<Vec<String>>),
+    Daemon(JoinHandle<Vec<String>>),
+    Process(Process),
+    Joined,
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+impl Program {
+    /// Runs the program as the main thread of one racelab run; returns the run's outcome.
+    pub fn run(self: &Arc<Self>) -> String {
+        let handles: Arc<Vec<Handle>> = Arc::new(self.objects.iter().map(|o| make(*o)).collect());
+        let mut started: Vec<Option<Started>> = self.workers.iter().map(|_| None).collect();
+        let mut log = Vec::new();
+        for op in &self.main {
+            match *op {
+                Op::Spawn(k) => started[k] = Some(self.start(k, &handles)),
+                Op::Join(k) => {
+                    if let Some(Started::Thread(h)) = started[k].replace(Started::Joined) {
+                        log.push(format!("join{k}={}", h.join().join(",")));
+                    }
+                }
+                Op::JoinTimeout(k, s) => {
+                    let done = match &started[k] {
+                        Some(Started::Thread(h) | Started::Daemon(h)) => h.join_timeout(secs(s)),
+                        Some(Started::Process(p)) => p.join_timeout(secs(s)),
+                        _ => true,
+                    };
+                    log.push(format!("joined{k}={done}"));
+                }
+                Op::Terminate(k) => {
+                    if let Some(Started::Process(p)) = &started[k] {
+                        p.terminate();
+                    }
+                }
+                ref op => exec(op, &handles, &mut log),
+            }
+        }
+        for (k, s) in started.into_iter().enumerate() {
+            match s {
+                Some(Started::Thread(h)) => log.push(format!("join{k}={}", h.join().join(","))),
+                Some(Started::Process(p)) => {
+                    p.join();
+                    log.push(format!("exit{k}={:?}", p.exitcode()));
+                }
+                _ => {}
+            }
+        }
+        for (i, h) in handles.iter().enumerate() {
+            log.push(format!("final{i}={}", final_state(h)));
+        }
+        log.join(" ")
+    }
+
+    fn start(self: &Arc<Self>, k: usize, handles: &Arc<Vec<Handle>>) -> Started {
+        let (program, handles) = (Arc::clone(self), Arc::clone(handles));
+        let body = move || {
+            let mut log = Vec::new();
+            for op in &program.workers[k].ops {
+                exec(op, &handles, &mut log);
+            }
+            log
+        };
+        let name = format!("w{k}");
+        match self.workers[k].kind {
+            WorkerKind::Thread => Started::Thread(thread::Builder::new().name(name).spawn(body)),
+            WorkerKind::Daemon => Started::Daemon(thread::Builder::new().name(name).daemon(true).spawn(body)),
+            WorkerKind::Process => Started::Process(Process::start(name, move || drop(body()))),
+        }
+    }
+}
+
+fn make(o: Obj) -> Handle {
+    match o {
+        Obj::Shared => Handle::Shared(Shared::new(0)),
+        Obj::Lock => Handle::Lock(Lock::new()),
+        Obj::RLock => Handle::RLock(RLock::new()),
+        Obj::Cond => {
+            let lock = Lock::new();
+            Handle::Cond(Condition::new(lock), lock)
+        }
+        Obj::Event => Handle::Event(Event::new()),
+        Obj::Sem { value, bounded: false } => Handle::Sem(Semaphore::new(i64::from(value))),
+        Obj::Sem { value, bounded: true } => Handle::Sem(Semaphore::bounded(i64::from(value))),
+        Obj::Queue { maxsize } => Handle::Queue(Queue::new(usize::from(maxsize))),
+        Obj::Barrier { parties } => Handle::Barrier(Barrier::new(usize::from(parties))),
+    }
+}
+
+fn final_state(h: &Handle) -> String {
+    match *h {
+        Handle::Shared(s) => s.load().to_string(),
+        Handle::Lock(l) | Handle::Cond(_, l) => l.locked().to_string(),
+        Handle::RLock(r) => r.locked().to_string(),
+        Handle::Event(e) => e.is_set().to_string(),
+        Handle::Sem(s) => s.value().to_string(),
+        Handle::Queue(q) => {
+            let mut items = Vec::new();
+            while let Ok(v) = q.get_nowait() {
+                items.push(v);
+            }
+            format!("{items:?}")
+        }
+        Handle::Barrier(b) => format!("{}/{}", b.n_waiting(), b.broken()),
+    }
+}
+
+/// One operation of a worker or of main, logging what it saw.
+fn exec(op: &Op, hs: &[Handle], log: &mut Vec<String>) {
+    match (op, op_handle(op, hs)) {
+        (Op::Load(_), Some(Handle::Shared(s))) => log.push(format!("ld={}", s.load())),
+        (Op::Store(_, v), Some(Handle::Shared(s))) => s.store(*v),
+        (Op::Add(_), Some(Handle::Shared(s))) => log.push(format!(
+            "add={}",
+            s.update(|x| {
+                *x += 1;
+                *x
+            })
+        )),
+        (Op::Locked(_, body), Some(h)) => {
+            let got = match h {
+                Handle::Lock(l) => l.acquire_timeout(secs(2)),
+                Handle::RLock(r) => r.acquire_timeout(secs(2)),
+                _ => unreachable!("a lock"),
+            };
+            log.push(format!("locked={got}"));
+            if got {
+                for op in body {
+                    exec(op, hs, log);
+                }
+                match h {
+                    Handle::Lock(l) => l.release(),
+                    Handle::RLock(r) => r.release(),
+                    _ => unreachable!("a lock"),
+                }
+            }
+        }
+        (Op::TryLock(_), Some(h)) => {
+            let got = match h {
+                Handle::Lock(l) => {
+                    l.try_acquire() && {
+                        l.release();
+                        true
+                    }
+                }
+                Handle::RLock(r) => {
+                    r.try_acquire() && {
+                        r.release();
+                        true
+                    }
+                }
+                _ => unreachable!("a lock"),
+            };
+            log.push(format!("try={got}"));
+        }
+        (Op::Set(_), Some(Handle::Event(e))) => e.set(),
+        (Op::Clear(_), Some(Handle::Event(e))) => e.clear(),
+        (Op::IsSet(_), Some(Handle::Event(e))) => log.push(format!("is_set={}", e.is_set())),
+        (Op::WaitEvent(_, s), Some(Handle::Event(e))) => log.push(format!("ew={}", e.wait_timeout(secs(*s)))),
+        (Op::Acquire(_, s), Some(Handle::Sem(m))) => log.push(format!("acq={}", m.acquire_timeout(secs(*s)))),
+        (Op::Release(_), Some(Handle::Sem(m))) => log.push(format!("rel={}", m.try_release_n(1).is_ok())),
+        (Op::Put(_, v, s), Some(Handle::Queue(q))) => {
+            log.push(format!("put={}", q.put_timeout(*v, secs(*s)).is_ok()))
+        }
+        (Op::PutNowait(_, v), Some(Handle::Queue(q))) => {
+            log.push(format!("putnw={}", q.put_nowait(*v).is_ok()))
+        }
+        (Op::Get(_, s), Some(Handle::Queue(q))) => {
+            log.push(format!("get={:?}", q.get_timeout(secs(*s)).ok()))
+        }
+        (Op::GetNowait(_), Some(Handle::Queue(q))) => log.push(format!("getnw={:?}", q.get_nowait().ok())),
+        (Op::Wait(_, s), Some(Handle::Cond(c, l))) => {
+            if l.acquire_timeout(secs(2)) {
+                log.push(format!("cw={}", c.wait_timeout(secs(*s))));
+                l.release();
+            } else {
+                log.push("cw=busy".into());
+            }
+        }
+        (Op::Notify(_) | Op::NotifyAll(_), Some(Handle::Cond(c, l))) => {
+            if l.acquire_timeout(secs(2)) {
+                if matches!(op, Op::Notify(_)) {
+                    c.notify();
+                } else {
+                    c.notify_all();
+                }
+                l.release();
+            } else {
+                log.push("notify=busy".into());
+            }
+        }
+        (Op::BarrierWait(_, s), Some(Handle::Barrier(b))) => {
+            log.push(format!("bw={:?}", b.try_wait(Some(secs(*s))).ok()))
+        }
+        (Op::Sleep(s), None) => thread::sleep(secs(*s)),
+        (Op::Yield, None) => thread::yield_now(),
+        (Op::Choose(n), None) => log.push(format!("ch={}", thread::choose(usize::from(*n)))),
+        (op, _) => unreachable!("{op:?} does not fit its object"),
+    }
+}
+
+fn op_handle(op: &Op, hs: &[Handle]) -> Option<Handle> {
+    op_object(op).map(|o| hs[o])
+}
+
+/// The object an operation touches, if any.
+fn op_object(op: &Op) -> Option<usize> {
+    match *op {
+        Op::Load(o)
+        | Op::Store(o, _)
+        | Op::Add(o)
+        | Op::Locked(o, _)
+        | Op::TryLock(o)
+        | Op::Set(o)
+        | Op::Clear(o)
+        | Op::IsSet(o)
+        | Op::WaitEvent(o, _)
+        | Op::Acquire(o, _)
+        | Op::Release(o)
+        | Op::Put(o, _, _)
+        | Op::PutNowait(o, _)
+        | Op::Get(o, _)
+        | Op::GetNowait(o)
+        | Op::Wait(o, _)
+        | Op::Notify(o)
+        | Op::NotifyAll(o)
+        | Op::BarrierWait(o, _) => Some(o),
+        _ => None,
+    }
+}
+
+// ----- the comparison -----
+
+/// What one search of a program gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The search completed without a failure, reaching these outcomes in this many runs.
+    Outcomes(BTreeSet<String>, u64),
+    /// A run failed (deadlock...): the failure's kind, and the first failing run.
+    Failed(String),
+    /// The search hit its run cap.
+    Unfinished,
+}
+
+impl Program {
+    pub fn config(&self, dpor: bool, cap: u64) -> Config {
+        Config::dfs().dpor(dpor).runs(cap).spurious_wakeups(self.spurious_wakeups).shrink(false)
+    }
+
+    /// Explores the program exhaustively with or without DPOR, in at most `cap` runs.
+    pub fn explore(&self, dpor: bool, cap: u64) -> Verdict {
+        let program = Arc::new(self.clone());
+        let seen = Arc::new(Mutex::new(BTreeSet::new()));
+        let sink = Arc::clone(&seen);
+        let report: Report = check(self.config(dpor, cap), move || {
+            let o = program.run();
+            sink.lock().unwrap().insert(o);
+        });
+        if let Some(f) = &report.failure {
+            return Verdict::Failed(f.kind.name().to_string());
+        }
+        if !report.exhausted {
+            return Verdict::Unfinished;
+        }
+        let set = seen.lock().unwrap().clone();
+        Verdict::Outcomes(set, report.runs)
+    }
+}
+
+/// The result of comparing the two searches on one program.
+#[derive(Clone, Debug)]
+pub enum Comparison {
+    /// Same outcomes (or the same failure): runs of the plain search and of DPOR.
+    Agree { plain_runs: u64, dpor_runs: u64 },
+    /// The plain search did not finish within the run cap: nothing to compare.
+    Skipped,
+    /// They differ.
+    Differ { plain: Verdict, dpor: Verdict },
+}
+
+/// Explores `p` with the plain search and with DPOR, each in at most `cap` runs, and compares.
+/// Runs past the failure or the end are not counted: a skipped program costs `cap` plain runs.
+pub fn compare(p: &Program, cap: u64) -> Comparison {
+    let plain = p.explore(false, cap);
+    if plain == Verdict::Unfinished {
+        return Comparison::Skipped;
+    }
+    let dpor = p.explore(true, cap);
+    match (&plain, &dpor) {
+        (Verdict::Outcomes(a, pr), Verdict::Outcomes(b, dr)) if a == b => {
+            Comparison::Agree { plain_runs: *pr, dpor_runs: *dr }
+        }
+        (Verdict::Failed(a), Verdict::Failed(b)) if a == b => {
+            Comparison::Agree { plain_runs: 0, dpor_runs: 0 }
+        }
+        _ => Comparison::Differ { plain, dpor },
+    }
+}
+
+// ----- minimisation -----
+
+/// Removes operations, workers and objects while the two searches still differ; returns the
+/// smallest program found (greedy, one removal at a time, until none helps).
+pub fn minimise(p: &Program, cap: u64) -> Program {
+    let mut best = p.clone();
+    loop {
+        let better =
+            smaller(&best).into_iter().find(|c| matches!(compare(c, cap), Comparison::Differ { .. }));
+        match better {
+            Some(c) => best = c,
+            None => return best,
+        }
+    }
+}
+
+/// Every program one removal smaller than `p`.
+fn smaller(p: &Program) -> Vec<Program> {
+    let mut out = Vec::new();
+    // One operation less, anywhere (a spawn goes with its worker, below).
+    for (i, op) in p.main.iter().enumerate() {
+        if !matches!(op, Op::Spawn(_)) {
+            let mut c = p.clone();
+            c.main.remove(i);
+            out.push(c);
+        }
+    }
+    for w in 0..p.workers.len() {
+        for i in 0..p.workers[w].ops.len() {
+            let mut c = p.clone();
+            c.workers[w].ops.remove(i);
+            out.push(c);
+            if let Op::Locked(_, body) = &p.workers[w].ops[i] {
+                for j in 0..body.len() {
+                    let mut c = p.clone();
+                    if let Op::Locked(_, b) = &mut c.workers[w].ops[i] {
+                        b.remove(j);
+                    }
+                    out.push(c);
+                }
+            }
+        }
+    }
+    // One worker less, with every main operation naming it; later workers renumbered.
+    for k in 0..p.workers.len() {
+        let mut c = p.clone();
+        c.workers.remove(k);
+        c.main.retain(|op| worker_of(op) != Some(k));
+        for op in &mut c.main {
+            renumber_worker(op, k);
+        }
+        out.push(c);
+    }
+    // One unused object less.
+    for o in 0..p.objects.len() {
+        let used = p.main.iter().chain(p.workers.iter().flat_map(|w| &w.ops)).any(|op| uses(op, o));
+        if !used && p.objects.len() > 1 {
+            let mut c = p.clone();
+            c.objects.remove(o);
+            for op in c.main.iter_mut().chain(c.workers.iter_mut().flat_map(|w| &mut w.ops)) {
+                renumber_object(op, o);
+            }
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn worker_of(op: &Op) -> Option<usize> {
+    match *op {
+        Op::Spawn(k) | Op::Join(k) | Op::JoinTimeout(k, _) | Op::Terminate(k) => Some(k),
+        _ => None,
+    }
+}
+
+fn renumber_worker(op: &mut Op, removed: usize) {
+    if let Op::Spawn(k) | Op::Join(k) | Op::JoinTimeout(k, _) | Op::Terminate(k) = op {
+        if *k > removed {
+            *k -= 1;
+        }
+    }
+}
+
+fn uses(op: &Op, o: usize) -> bool {
+    op_object(op) == Some(o) || matches!(op, Op::Locked(_, body) if body.iter().any(|b| uses(b, o)))
+}
+
+fn renumber_object(op: &mut Op, removed: usize) {
+    if let Op::Locked(_, body) = op {
+        for b in body {
+            renumber_object(b, removed);
+        }
+    }
+    match op {
+        Op::Load(o)
+        | Op::Store(o, _)
+        | Op::Add(o)
+        | Op::Locked(o, _)
+        | Op::TryLock(o)
+        | Op::Set(o)
+        | Op::Clear(o)
+        | Op::IsSet(o)
+        | Op::WaitEvent(o, _)
+        | Op::Acquire(o, _)
+        | Op::Release(o)
+        | Op::Put(o, _, _)
+        | Op::PutNowait(o, _)
+        | Op::Get(o, _)
+        | Op::GetNowait(o)
+        | Op::Wait(o, _)
+        | Op::Notify(o)
+        | Op::NotifyAll(o)
+        | Op::BarrierWait(o, _)
+            if *o > removed =>
+        {
+            *o -= 1;
+        }
+        _ => {}
+    }
+}
+
+// ----- the program as Rust source -----
+
+impl Program {
+    /// The program as the Rust source of a `check` call a person can paste into a test: the
+    /// same operations, logs and final reads as [`Program::run`].
+    pub fn to_rust(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "// racelab DPOR fuzzer, seed {}", self.seed);
+        let _ = writeln!(
+            s,
+            "let config = Config::dfs().spurious_wakeups({}); // compare with .dpor(false)",
+            self.spurious_wakeups
+        );
+        let _ = writeln!(s, "let report = racelab::check(config, || {{");
+        for (i, o) in self.objects.iter().enumerate() {
+            let make = match o {
+                Obj::Shared => "Shared::new(0i64)".to_string(),
+                Obj::Lock => "Lock::new()".into(),
+                Obj::RLock => "RLock::new()".into(),
+                Obj::Cond => {
+                    format!("{{ let l = Lock::new(); (Condition::new(l), l) }}; let (o{i}, o{i}_lock) = o{i}")
+                }
+                Obj::Event => "Event::new()".into(),
+                Obj::Sem { value, bounded: false } => format!("Semaphore::new({value})"),
+                Obj::Sem { value, bounded: true } => format!("Semaphore::bounded({value})"),
+                Obj::Queue { maxsize } => format!("Queue::<i64>::new({maxsize})"),
+                Obj::Barrier { parties } => format!("Barrier::new({parties})"),
+            };
+            let _ = writeln!(s, "    let o{i} = {make};");
+        }
+        let _ = writeln!(s, "    let mut log: Vec<String> = Vec::new();");
+        for op in &self.main {
+            match *op {
+                Op::Spawn(k) => {
+                    let w = &self.workers[k];
+                    let start = match w.kind {
+                        WorkerKind::Thread => format!("thread::Builder::new().name(\"w{k}\").spawn("),
+                        WorkerKind::Daemon => {
+                            format!("thread::Builder::new().name(\"w{k}\").daemon(true).spawn(")
+                        }
+                        WorkerKind::Process => format!("Process::start(\"w{k}\", "),
+                    };
+                    let _ = writeln!(s, "    let w{k} = {start}move || {{");
+                    let _ = writeln!(s, "        let mut log: Vec<String> = Vec::new();");
+                    for op in &w.ops {
+                        rust_op(op, 2, &mut s);
+                    }
+                    let tail = if w.kind == WorkerKind::Process { "drop(log);" } else { "log" };
+                    let _ = writeln!(s, "        {tail}\n    }});");
+                }
+                Op::Join(k) => {
+                    let _ = writeln!(s, "    log.push(format!(\"join{k}={{}}\", w{k}.join().join(\",\")));");
+                }
+                Op::JoinTimeout(k, t) => {
+                    let _ = writeln!(
+                        s,
+                        "    log.push(format!(\"joined{k}={{}}\", w{k}.join_timeout(Duration::from_secs({t}))));"
+                    );
+                }
+                Op::Terminate(k) => {
+                    let _ = writeln!(s, "    w{k}.terminate();");
+                }
+                ref op => rust_op(op, 1, &mut s),
+            }
+        }
+        let mut joined = BTreeSet::new();
+        for op in &self.main {
+            if let Op::Join(k) = op {
+                joined.insert(*k);
+            }
+        }
+        for (k, w) in self.workers.iter().enumerate() {
+            match w.kind {
+                WorkerKind::Thread if !joined.contains(&k) => {
+                    let _ = writeln!(s, "    log.push(format!(\"join{k}={{}}\", w{k}.join().join(\",\")));");
+                }
+                WorkerKind::Process => {
+                    let _ = writeln!(s, "    w{k}.join();");
+                    let _ = writeln!(s, "    log.push(format!(\"exit{k}={{:?}}\", w{k}.exitcode()));");
+                }
+                _ => {}
+            }
+        }
+        for (i, o) in self.objects.iter().enumerate() {
+            let read = match o {
+                Obj::Shared => format!("o{i}.load().to_string()"),
+                Obj::Lock | Obj::RLock => format!("o{i}.locked().to_string()"),
+                Obj::Cond => format!("o{i}_lock.locked().to_string()"),
+                Obj::Event => format!("o{i}.is_set().to_string()"),
+                Obj::Sem { .. } => format!("o{i}.value().to_string()"),
+                Obj::Queue { .. } => format!(
+                    "{{ let mut items = Vec::new(); while let Ok(v) = o{i}.get_nowait() {{ items.push(v); }} format!(\"{{items:?}}\") }}"
+                ),
+                Obj::Barrier { .. } => format!("format!(\"{{}}/{{}}\", o{i}.n_waiting(), o{i}.broken())"),
+            };
+            let _ = writeln!(s, "    log.push(format!(\"final{i}={{}}\", {read}));");
+        }
+        let _ = writeln!(s, "    record(log.join(\" \")); // the outcome of this run");
+        let _ = writeln!(s, "}});");
+        s
+    }
+}
+
+fn rust_op(op: &Op, depth: usize, s: &mut String) {
+    let pad = "    ".repeat(depth);
+    let d = |t: &u64| format!("Duration::from_secs({t})");
+    let line = match op {
+        Op::Load(o) => format!("log.push(format!(\"ld={{}}\", o{o}.load()));"),
+        Op::Store(o, v) => format!("o{o}.store({v});"),
+        Op::Add(o) => format!("log.push(format!(\"add={{}}\", o{o}.update(|x| {{ *x += 1; *x }})));"),
+        Op::Locked(o, body) => {
+            let _ = writeln!(s, "{pad}let got = o{o}.acquire_timeout(Duration::from_secs(2));");
+            let _ = writeln!(s, "{pad}log.push(format!(\"locked={{got}}\"));");
+            let _ = writeln!(s, "{pad}if got {{");
+            for b in body {
+                rust_op(b, depth + 1, s);
+            }
+            let _ = writeln!(s, "{pad}    o{o}.release();");
+            "}".to_string()
+        }
+        Op::TryLock(o) => {
+            format!("log.push(format!(\"try={{}}\", o{o}.try_acquire() && {{ o{o}.release(); true }}));")
+        }
+        Op::Set(o) => format!("o{o}.set();"),
+        Op::Clear(o) => format!("o{o}.clear();"),
+        Op::IsSet(o) => format!("log.push(format!(\"is_set={{}}\", o{o}.is_set()));"),
+        Op::WaitEvent(o, t) => format!("log.push(format!(\"ew={{}}\", o{o}.wait_timeout({})));", d(t)),
+        Op::Acquire(o, t) => format!("log.push(format!(\"acq={{}}\", o{o}.acquire_timeout({})));", d(t)),
+        Op::Release(o) => format!("log.push(format!(\"rel={{}}\", o{o}.try_release_n(1).is_ok()));"),
+        Op::Put(o, v, t) => format!("log.push(format!(\"put={{}}\", o{o}.put_timeout({v}, {}).is_ok()));", d(t)),
+        Op::PutNowait(o, v) => format!("log.push(format!(\"putnw={{}}\", o{o}.put_nowait({v}).is_ok()));"),
+        Op::Get(o, t) => format!("log.push(format!(\"get={{:?}}\", o{o}.get_timeout({}).ok()));", d(t)),
+        Op::GetNowait(o) => format!("log.push(format!(\"getnw={{:?}}\", o{o}.get_nowait().ok()));"),
+        Op::Wait(o, t) => format!(
+            "if o{o}_lock.acquire_timeout(Duration::from_secs(2)) {{ log.push(format!(\"cw={{}}\", o{o}.wait_timeout({}))); o{o}_lock.release(); }} else {{ log.push(\"cw=busy\".into()); }}",
+            d(t)
+        ),
+        Op::Notify(o) | Op::NotifyAll(o) => {
+            let call = if matches!(op, Op::Notify(_)) { "notify" } else { "notify_all" };
+            format!(
+                "if o{o}_lock.acquire_timeout(Duration::from_secs(2)) {{ o{o}.{call}(); o{o}_lock.release(); }} else {{ log.push(\"notify=busy\".into()); }}"
+            )
+        }
+        Op::BarrierWait(o, t) => format!("log.push(format!(\"bw={{:?}}\", o{o}.try_wait(Some({})).ok()));", d(t)),
+        Op::Sleep(t) => format!("thread::sleep({});", d(t)),
+        Op::Yield => "thread::yield_now();".into(),
+        Op::Choose(n) => format!("log.push(format!(\"ch={{}}\", thread::choose({n})));"),
+        Op::Spawn(_) | Op::Join(_) | Op::JoinTimeout(..) | Op::Terminate(_) => {
+            unreachable!("main's worker operations are printed by to_rust")
+        }
+    };
+    let _ = writeln!(s, "{pad}{line}");
+}

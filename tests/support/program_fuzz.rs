@@ -26,9 +26,11 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use racelab::thread::Local;
 use racelab::thread::{self, JoinHandle};
 use racelab::{
-    check, Barrier, Condition, Config, Event, Lock, Process, Queue, RLock, Report, Semaphore, Shared,
+    check, Barrier, Condition, Config, Event, Lock, Process, ProcessQueue, Queue, RLock, Report, Semaphore,
+    Shared, ThreadPool, Timer,
 };
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -52,6 +54,13 @@ pub enum Obj {
     Barrier {
         parties: u8,
     },
+    Pool {
+        workers: u8,
+    },
+    PQueue {
+        maxsize: u8,
+    },
+    Local,
 }
 
 /// One operation; object and worker fields are indices. Times are whole virtual seconds.
@@ -78,6 +87,18 @@ pub enum Op {
     Notify(usize),
     NotifyAll(usize),
     BarrierWait(usize, u64),
+    Abort(usize),
+    Shutdown(usize, bool),
+    /// `pool.apply_async(move || v).get_timeout(secs)`.
+    Apply(usize, i64, u64),
+    PPut(usize, i64, u64),
+    PGet(usize, u64),
+    LocalSet(usize, i64),
+    LocalGet(usize),
+    /// A `Timer` that sets event `o` after `secs`, cancelled at once when `cancel`; joined.
+    Timer(usize, u64, bool),
+    /// Spawns a thread running the operations, and joins it (a spawn from any thread).
+    Nested(Vec<Op>),
     Sleep(u64),
     Yield,
     Choose(u8),
@@ -128,17 +149,23 @@ impl Gen {
         self.below(100) < percent
     }
 
+    /// A sleep or timeout: mostly 1 s, so that timeouts expire together with other threads'
+    /// sleeps and act at the same instant; sometimes 2 s.
     fn secs(&mut self) -> u64 {
-        1 + self.below(2) as u64
+        if self.chance(80) {
+            1
+        } else {
+            2
+        }
     }
 }
 
 impl Program {
-    /// The program for `seed`: 1–3 objects, 1–3 workers of 1–3 operations, main with 0–2
+    /// The program for `seed`: 1–2 objects, 1–3 workers of 1–3 operations (mostly 1–2), main with 0–2
     /// operations of its own besides spawning, joining and terminating.
     pub fn generate(seed: u64) -> Program {
         let mut g = Gen(ChaCha8Rng::seed_from_u64(seed));
-        let objects: Vec<Obj> = (0..1 + g.below(3)).map(|_| gen_obj(&mut g)).collect();
+        let objects: Vec<Obj> = (0..1 + g.below(2)).map(|_| gen_obj(&mut g)).collect();
         let workers: Vec<Worker> = (0..1 + g.below(3))
             .map(|_| {
                 let kind = match g.below(10) {
@@ -146,7 +173,8 @@ impl Program {
                     6..=7 => WorkerKind::Daemon,
                     _ => WorkerKind::Process,
                 };
-                let ops = (0..1 + g.below(3)).map(|_| gen_op(&mut g, &objects, true)).collect();
+                let n = 1 + g.below(2) + usize::from(g.chance(25));
+                let ops = (0..n).map(|_| gen_op(&mut g, &objects, true)).collect();
                 Worker { kind, ops }
             })
             .collect();
@@ -184,7 +212,98 @@ impl Program {
     }
 }
 
+impl Program {
+    /// Every two-party program over one object: a worker (plain, daemon or process) does one
+    /// operation `a` (then a yield, or `a` again), and main, after spawning it, does one
+    /// operation `b` (after a 1 s sleep or not; or terminates the process). With every timeout
+    /// 1 s, these put a timeout and a wake-up at the same instant on every primitive: the
+    /// races where a footprint is easiest to get wrong (issue 9). Deterministic, so CI runs
+    /// all of them.
+    pub fn pairs() -> Vec<Program> {
+        let mut out = Vec::new();
+        for obj in PAIR_OBJECTS {
+            let ops = pair_ops(obj);
+            for kind in [WorkerKind::Thread, WorkerKind::Daemon, WorkerKind::Process] {
+                for a in &ops {
+                    for tail in [None, Some(Op::Yield), Some(a.clone())] {
+                        let worker = Worker { kind, ops: std::iter::once(a.clone()).chain(tail).collect() };
+                        let mut mains: Vec<Vec<Op>> = vec![vec![]];
+                        for b in &ops {
+                            mains.push(vec![b.clone()]);
+                            mains.push(vec![Op::Sleep(1), b.clone()]);
+                        }
+                        if kind == WorkerKind::Process {
+                            mains.push(vec![Op::Terminate(0)]);
+                            mains.push(vec![Op::Sleep(1), Op::Terminate(0)]);
+                        }
+                        for main in mains {
+                            out.push(Program {
+                                seed: out.len() as u64,
+                                spurious_wakeups: 0,
+                                objects: vec![obj],
+                                workers: vec![worker.clone()],
+                                main: std::iter::once(Op::Spawn(0)).chain(main).collect(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+const PAIR_OBJECTS: [Obj; 12] = [
+    Obj::Shared,
+    Obj::Lock,
+    Obj::RLock,
+    Obj::Cond,
+    Obj::Event,
+    Obj::Sem { value: 0, bounded: false },
+    Obj::Sem { value: 1, bounded: true },
+    Obj::Queue { maxsize: 1 },
+    Obj::Barrier { parties: 2 },
+    Obj::Pool { workers: 1 },
+    Obj::PQueue { maxsize: 1 },
+    Obj::Local,
+];
+
+/// The operations of the pair programs on object 0 of kind `obj`.
+fn pair_ops(obj: Obj) -> Vec<Op> {
+    match obj {
+        Obj::Shared => vec![Op::Load(0), Op::Store(0, 1), Op::Add(0)],
+        Obj::Lock | Obj::RLock => vec![Op::Locked(0, vec![]), Op::Locked(0, vec![Op::Yield]), Op::TryLock(0)],
+        Obj::Cond => vec![Op::Wait(0, 1), Op::Notify(0), Op::NotifyAll(0)],
+        Obj::Event => {
+            vec![Op::Set(0), Op::Clear(0), Op::IsSet(0), Op::WaitEvent(0, 1), Op::Timer(0, 1, false)]
+        }
+        Obj::Sem { .. } => vec![Op::Acquire(0, 1), Op::Release(0)],
+        Obj::Queue { .. } => {
+            vec![
+                Op::Put(0, 1, 1),
+                Op::Get(0, 1),
+                Op::PutNowait(0, 2),
+                Op::GetNowait(0),
+                Op::Shutdown(0, false),
+            ]
+        }
+        Obj::Barrier { .. } => vec![Op::BarrierWait(0, 1), Op::Abort(0)],
+        Obj::Pool { .. } => vec![Op::Apply(0, 1, 1)],
+        Obj::PQueue { .. } => vec![Op::PPut(0, 1, 1), Op::PGet(0, 1)],
+        Obj::Local => vec![Op::LocalSet(0, 1), Op::LocalGet(0)],
+    }
+}
+
 fn gen_obj(g: &mut Gen) -> Obj {
+    // The pool, process queue and thread-local are rarer: a pool brings worker threads of its
+    // own, which multiply the interleavings.
+    if g.chance(12) {
+        return match g.below(3) {
+            0 => Obj::Pool { workers: 1 },
+            1 => Obj::PQueue { maxsize: g.below(2) as u8 },
+            _ => Obj::Local,
+        };
+    }
     match g.below(8) {
         0 => Obj::Shared,
         1 => Obj::Lock,
@@ -200,10 +319,15 @@ fn gen_obj(g: &mut Gen) -> Obj {
 /// An operation on a random object (or a sleep, yield or choose). `blocking`: may wait (false
 /// inside a lock's body, which stays short).
 fn gen_op(g: &mut Gen, objects: &[Obj], blocking: bool) -> Op {
-    if g.chance(15) {
+    // Sleeps make the virtual clock jump, and timeouts of 1 or 2 s then expire at the very
+    // instant another thread acts: the races between a timeout and a wake-up.
+    if blocking && g.chance(25) {
+        return Op::Sleep(g.secs());
+    }
+    if g.chance(8) {
         return match g.below(3) {
-            0 if blocking => Op::Sleep(g.secs()),
-            1 => Op::Choose(2),
+            0 => Op::Choose(2),
+            1 if blocking => Op::Nested((0..1 + g.below(2)).map(|_| gen_op(g, objects, false)).collect()),
             _ => Op::Yield,
         };
     }
@@ -229,24 +353,32 @@ fn gen_op(g: &mut Gen, objects: &[Obj], blocking: bool) -> Op {
             _ if blocking => Op::Notify(o),
             _ => Op::Yield,
         },
-        Obj::Event => match g.below(4) {
+        Obj::Event => match g.below(5) {
             0 => Op::Set(o),
             1 => Op::Clear(o),
             2 if blocking => Op::WaitEvent(o, g.secs()),
+            3 if blocking => Op::Timer(o, g.secs(), g.chance(50)),
             _ => Op::IsSet(o),
         },
         Obj::Sem { .. } => match g.below(2) {
             0 if blocking => Op::Acquire(o, g.secs()),
             _ => Op::Release(o),
         },
-        Obj::Queue { .. } => match g.below(4) {
-            0 if blocking => Op::Put(o, v, g.secs()),
-            1 if blocking => Op::Get(o, g.secs()),
-            2 => Op::PutNowait(o, v),
+        Obj::Queue { .. } => match g.below(9) {
+            0 | 1 if blocking => Op::Put(o, v, g.secs()),
+            2 | 3 if blocking => Op::Get(o, g.secs()),
+            4 => Op::Shutdown(o, g.chance(50)),
+            5 | 6 => Op::PutNowait(o, v),
             _ => Op::GetNowait(o),
         },
-        Obj::Barrier { .. } if blocking => Op::BarrierWait(o, g.secs()),
-        Obj::Barrier { .. } => Op::Yield,
+        Obj::Barrier { .. } if blocking && g.chance(80) => Op::BarrierWait(o, g.secs()),
+        Obj::Barrier { .. } => Op::Abort(o),
+        Obj::Pool { .. } if blocking => Op::Apply(o, v, g.secs()),
+        Obj::PQueue { .. } if blocking && g.chance(50) => Op::PPut(o, v, g.secs()),
+        Obj::PQueue { .. } if blocking => Op::PGet(o, g.secs()),
+        Obj::Local if g.chance(50) => Op::LocalSet(o, v),
+        Obj::Local => Op::LocalGet(o),
+        Obj::Pool { .. } | Obj::PQueue { .. } => Op::Yield,
     }
 }
 
@@ -262,6 +394,9 @@ enum Handle {
     Sem(Semaphore),
     Queue(Queue<i64>),
     Barrier(Barrier),
+    Pool(ThreadPool),
+    PQueue(ProcessQueue<i64>),
+    Local(Local<i64>),
 }
 
 enum Started {
@@ -353,6 +488,9 @@ fn make(o: Obj) -> Handle {
         Obj::Sem { value, bounded: true } => Handle::Sem(Semaphore::bounded(i64::from(value))),
         Obj::Queue { maxsize } => Handle::Queue(Queue::new(usize::from(maxsize))),
         Obj::Barrier { parties } => Handle::Barrier(Barrier::new(usize::from(parties))),
+        Obj::Pool { workers } => Handle::Pool(ThreadPool::new(usize::from(workers))),
+        Obj::PQueue { maxsize } => Handle::PQueue(ProcessQueue::new(usize::from(maxsize))),
+        Obj::Local => Handle::Local(Local::new()),
     }
 }
 
@@ -371,6 +509,15 @@ fn final_state(h: &Handle) -> String {
             format!("{items:?}")
         }
         Handle::Barrier(b) => format!("{}/{}", b.n_waiting(), b.broken()),
+        Handle::Pool(_) => "pool".into(),
+        Handle::PQueue(q) => {
+            let mut items = Vec::new();
+            while let Ok(v) = q.get_nowait() {
+                items.push(v);
+            }
+            format!("{items:?}")
+        }
+        Handle::Local(l) => format!("{:?}", l.get()),
     }
 }
 
@@ -461,6 +608,38 @@ fn exec(op: &Op, hs: &[Handle], log: &mut Vec<String>) {
         (Op::BarrierWait(_, s), Some(Handle::Barrier(b))) => {
             log.push(format!("bw={:?}", b.try_wait(Some(secs(*s))).ok()))
         }
+        (Op::Abort(_), Some(Handle::Barrier(b))) => b.abort(),
+        (Op::Shutdown(_, immediate), Some(Handle::Queue(q))) => q.shutdown(*immediate),
+        (Op::Apply(_, v, s), Some(Handle::Pool(p))) => {
+            let v = *v;
+            log.push(format!("apply={:?}", p.apply_async(move || v).get_timeout(secs(*s)).ok()))
+        }
+        (Op::PPut(_, v, s), Some(Handle::PQueue(q))) => {
+            log.push(format!("pput={}", q.put_timeout(v, secs(*s)).is_ok()))
+        }
+        (Op::PGet(_, s), Some(Handle::PQueue(q))) => {
+            log.push(format!("pget={:?}", q.get_timeout(secs(*s)).ok()))
+        }
+        (Op::LocalSet(_, v), Some(Handle::Local(l))) => l.set(*v),
+        (Op::LocalGet(_), Some(Handle::Local(l))) => log.push(format!("local={:?}", l.get())),
+        (Op::Timer(_, s, cancel), Some(Handle::Event(e))) => {
+            let t = Timer::start(secs(*s), move || e.set());
+            if *cancel {
+                t.cancel();
+            }
+            log.push(format!("timer={}", t.join()));
+        }
+        (Op::Nested(body), None) => {
+            let (body, hs) = (body.clone(), hs.to_vec());
+            let h = thread::spawn(move || {
+                let mut log = Vec::new();
+                for op in &body {
+                    exec(op, &hs, &mut log);
+                }
+                log
+            });
+            log.push(format!("nested={}", h.join().join(",")));
+        }
         (Op::Sleep(s), None) => thread::sleep(secs(*s)),
         (Op::Yield, None) => thread::yield_now(),
         (Op::Choose(n), None) => log.push(format!("ch={}", thread::choose(usize::from(*n)))),
@@ -493,7 +672,15 @@ fn op_object(op: &Op) -> Option<usize> {
         | Op::Wait(o, _)
         | Op::Notify(o)
         | Op::NotifyAll(o)
-        | Op::BarrierWait(o, _) => Some(o),
+        | Op::BarrierWait(o, _)
+        | Op::Abort(o)
+        | Op::Shutdown(o, _)
+        | Op::Apply(o, _, _)
+        | Op::PPut(o, _, _)
+        | Op::PGet(o, _)
+        | Op::LocalSet(o, _)
+        | Op::LocalGet(o)
+        | Op::Timer(o, _, _) => Some(o),
         _ => None,
     }
 }
@@ -512,16 +699,21 @@ pub enum Verdict {
 }
 
 impl Program {
-    pub fn config(&self, dpor: bool, cap: u64) -> Config {
-        Config::dfs().dpor(dpor).runs(cap).spurious_wakeups(self.spurious_wakeups).shrink(false)
+    pub fn config(&self, dpor: bool, cap: u64, bound: Option<u32>) -> Config {
+        let config = Config::dfs().runs(cap).spurious_wakeups(self.spurious_wakeups).shrink(false);
+        match bound {
+            Some(b) => config.preemption_bound(b).dpor(dpor),
+            None => config.dpor(dpor),
+        }
     }
 
-    /// Explores the program exhaustively with or without DPOR, in at most `cap` runs.
-    pub fn explore(&self, dpor: bool, cap: u64) -> Verdict {
+    /// Explores the program exhaustively with or without DPOR, in at most `cap` runs (and at
+    /// most `bound` preemptions, if given).
+    pub fn explore(&self, dpor: bool, cap: u64, bound: Option<u32>) -> Verdict {
         let program = Arc::new(self.clone());
         let seen = Arc::new(Mutex::new(BTreeSet::new()));
         let sink = Arc::clone(&seen);
-        let report: Report = check(self.config(dpor, cap), move || {
+        let report: Report = check(self.config(dpor, cap, bound), move || {
             let o = program.run();
             sink.lock().unwrap().insert(o);
         });
@@ -550,11 +742,17 @@ pub enum Comparison {
 /// Explores `p` with the plain search and with DPOR, each in at most `cap` runs, and compares.
 /// Runs past the failure or the end are not counted: a skipped program costs `cap` plain runs.
 pub fn compare(p: &Program, cap: u64) -> Comparison {
-    let plain = p.explore(false, cap);
+    compare_bounded(p, cap, None)
+}
+
+/// [`compare`] under a preemption bound (`None`: unbounded), where DPOR is opt-in and not
+/// complete: the fuzzer measures how often it misses.
+pub fn compare_bounded(p: &Program, cap: u64, bound: Option<u32>) -> Comparison {
+    let plain = p.explore(false, cap, bound);
     if plain == Verdict::Unfinished {
         return Comparison::Skipped;
     }
-    let dpor = p.explore(true, cap);
+    let dpor = p.explore(true, cap, bound);
     match (&plain, &dpor) {
         (Verdict::Outcomes(a, pr), Verdict::Outcomes(b, dr)) if a == b => {
             Comparison::Agree { plain_runs: *pr, dpor_runs: *dr }
@@ -598,10 +796,10 @@ fn smaller(p: &Program) -> Vec<Program> {
             let mut c = p.clone();
             c.workers[w].ops.remove(i);
             out.push(c);
-            if let Op::Locked(_, body) = &p.workers[w].ops[i] {
+            if let Op::Locked(_, body) | Op::Nested(body) = &p.workers[w].ops[i] {
                 for j in 0..body.len() {
                     let mut c = p.clone();
-                    if let Op::Locked(_, b) = &mut c.workers[w].ops[i] {
+                    if let Op::Locked(_, b) | Op::Nested(b) = &mut c.workers[w].ops[i] {
                         b.remove(j);
                     }
                     out.push(c);
@@ -650,11 +848,12 @@ fn renumber_worker(op: &mut Op, removed: usize) {
 }
 
 fn uses(op: &Op, o: usize) -> bool {
-    op_object(op) == Some(o) || matches!(op, Op::Locked(_, body) if body.iter().any(|b| uses(b, o)))
+    op_object(op) == Some(o)
+        || matches!(op, Op::Locked(_, body) | Op::Nested(body) if body.iter().any(|b| uses(b, o)))
 }
 
 fn renumber_object(op: &mut Op, removed: usize) {
-    if let Op::Locked(_, body) = op {
+    if let Op::Locked(_, body) | Op::Nested(body) = op {
         for b in body {
             renumber_object(b, removed);
         }
@@ -679,6 +878,14 @@ fn renumber_object(op: &mut Op, removed: usize) {
         | Op::Notify(o)
         | Op::NotifyAll(o)
         | Op::BarrierWait(o, _)
+        | Op::Abort(o)
+        | Op::Shutdown(o, _)
+        | Op::Apply(o, _, _)
+        | Op::PPut(o, _, _)
+        | Op::PGet(o, _)
+        | Op::LocalSet(o, _)
+        | Op::LocalGet(o)
+        | Op::Timer(o, _, _)
             if *o > removed =>
         {
             *o -= 1;
@@ -714,6 +921,9 @@ impl Program {
                 Obj::Sem { value, bounded: true } => format!("Semaphore::bounded({value})"),
                 Obj::Queue { maxsize } => format!("Queue::<i64>::new({maxsize})"),
                 Obj::Barrier { parties } => format!("Barrier::new({parties})"),
+                Obj::Pool { workers } => format!("ThreadPool::new({workers})"),
+                Obj::PQueue { maxsize } => format!("ProcessQueue::<i64>::new({maxsize})"),
+                Obj::Local => "Local::<i64>::new()".into(),
             };
             let _ = writeln!(s, "    let o{i} = {make};");
         }
@@ -781,6 +991,11 @@ impl Program {
                     "{{ let mut items = Vec::new(); while let Ok(v) = o{i}.get_nowait() {{ items.push(v); }} format!(\"{{items:?}}\") }}"
                 ),
                 Obj::Barrier { .. } => format!("format!(\"{{}}/{{}}\", o{i}.n_waiting(), o{i}.broken())"),
+                Obj::Pool { .. } => "\"pool\"".into(),
+                Obj::PQueue { .. } => format!(
+                    "{{ let mut items = Vec::new(); while let Ok(v) = o{i}.get_nowait() {{ items.push(v); }} format!(\"{{items:?}}\") }}"
+                ),
+                Obj::Local => format!("format!(\"{{:?}}\", o{i}.get())"),
             };
             let _ = writeln!(s, "    log.push(format!(\"final{i}={{}}\", {read}));");
         }
@@ -831,6 +1046,32 @@ fn rust_op(op: &Op, depth: usize, s: &mut String) {
             )
         }
         Op::BarrierWait(o, t) => format!("log.push(format!(\"bw={{:?}}\", o{o}.try_wait(Some({})).ok()));", d(t)),
+        Op::Abort(o) => format!("o{o}.abort();"),
+        Op::Shutdown(o, immediate) => format!("o{o}.shutdown({immediate});"),
+        Op::Apply(o, v, t) => {
+            format!("log.push(format!(\"apply={{:?}}\", o{o}.apply_async(move || {v}i64).get_timeout({}).ok()));", d(t))
+        }
+        Op::PPut(o, v, t) => format!("log.push(format!(\"pput={{}}\", o{o}.put_timeout(&{v}, {}).is_ok()));", d(t)),
+        Op::PGet(o, t) => format!("log.push(format!(\"pget={{:?}}\", o{o}.get_timeout({}).ok()));", d(t)),
+        Op::LocalSet(o, v) => format!("o{o}.set({v});"),
+        Op::LocalGet(o) => format!("log.push(format!(\"local={{:?}}\", o{o}.get()));"),
+        Op::Timer(o, t, cancel) => {
+            let cancel = if *cancel { " t.cancel();" } else { "" };
+            format!(
+                "{{ let t = Timer::start({}, move || o{o}.set());{cancel} log.push(format!(\"timer={{}}\", t.join())); }}",
+                d(t)
+            )
+        }
+        Op::Nested(body) => {
+            let _ = writeln!(s, "{pad}let nested = thread::spawn(move || {{");
+            let _ = writeln!(s, "{pad}    let mut log: Vec<String> = Vec::new();");
+            for b in body {
+                rust_op(b, depth + 1, s);
+            }
+            let _ = writeln!(s, "{pad}    log");
+            let _ = writeln!(s, "{pad}}});");
+            "log.push(format!(\"nested={}\", nested.join().join(\",\")));".to_string()
+        }
         Op::Sleep(t) => format!("thread::sleep({});", d(t)),
         Op::Yield => "thread::yield_now();".into(),
         Op::Choose(n) => format!("log.push(format!(\"ch={{}}\", thread::choose({n})));"),

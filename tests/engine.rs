@@ -330,6 +330,13 @@ fn the_reported_failure_does_not_depend_on_jobs_and_shards_cover_the_runs() {
                 (first.run, &first.schedule, &first.trace),
                 "jobs={jobs}"
             );
+            // The counts too: the runs up to and including the failure, whatever ran past it.
+            assert_eq!(
+                (par.runs, par.steps, par.runs_with_daemons_cut_off),
+                (base.runs, base.steps, base.runs_with_daemons_cut_off),
+                "jobs={jobs}"
+            );
+            assert_eq!(par.runs, first.run + 1);
         }
         let lowest = (0..2)
             .filter_map(|k| {
@@ -346,4 +353,88 @@ fn the_reported_failure_does_not_depend_on_jobs_and_shards_cover_the_runs() {
     // A passing exploration runs every run exactly once across jobs.
     let report = check(Config::random(9).runs(1_000).jobs(2), || {});
     assert_eq!(report.runs, 1_000);
+}
+
+#[test]
+fn parallel_reports_are_the_same_bytes_but_for_the_wall_time() {
+    let program = || {
+        let counter = Shared::named("counter", 0u64);
+        let ws: Vec<_> = (0..3)
+            .map(|_| {
+                thread::spawn(move || {
+                    let v = counter.load();
+                    counter.store(v + 1);
+                })
+            })
+            .collect();
+        for w in ws {
+            w.join();
+        }
+        assert!(counter.load() >= 2, "lost update");
+    };
+    let strip = |mut r: Report| {
+        r.elapsed_micros = 0;
+        r.settings = r.settings.replace(" jobs=2", " jobs=1");
+        r
+    };
+    for seed in 0..4 {
+        let one = check(Config::random(seed).runs(3_000).jobs(1), program);
+        let two = check(Config::random(seed).runs(3_000).jobs(2), program);
+        assert!(one.failure.is_some(), "seed {seed}: the program fails somewhere");
+        assert_eq!(strip(two), strip(one), "seed {seed}");
+    }
+}
+
+#[test]
+fn huge_shards_end_instead_of_wrapping() {
+    // jobs × shards overflows u64: the stride used to wrap to 0 and run index 0 forever.
+    let report = check(Config::random(0).jobs(2).shard(0, 1 << 63), || {});
+    assert_eq!(report.runs, 1);
+    let report = check(Config::random(0).runs(50).jobs(3).shard(1, 6_148_914_691_236_517_206), || {});
+    assert_eq!(report.runs, 1, "the shard holds run 1 only");
+    let report = check(Config::random(0).runs(u64::MAX).jobs(2).shard(u64::MAX - 1, u64::MAX), || {});
+    assert_eq!(report.runs, 1, "the shard holds run u64::MAX - 1 only");
+}
+
+#[test]
+fn a_traced_run_is_traced_with_jobs_too() {
+    let program = || {
+        let t = thread::spawn(thread::yield_now);
+        thread::yield_now();
+        t.join();
+    };
+    let one = check(Config::random(5).runs(20).trace_run(7), program).traced.expect("run 7 traced");
+    let two =
+        check(Config::random(5).runs(20).jobs(2).trace_run(7), program).traced.expect("traced with jobs");
+    assert_eq!(two, one);
+    let sharded = check(Config::random(5).runs(20).shard(1, 2).trace_run(7), program);
+    assert_eq!(sharded.traced.as_ref(), Some(&one));
+    let elsewhere = check(Config::random(5).runs(20).shard(0, 2).trace_run(7), program);
+    assert_eq!(elsewhere.traced, None, "run 7 is not in shard 0 of 2");
+}
+
+#[test]
+fn out_of_range_settings_are_reported_not_panicked() {
+    for (config, setting) in [
+        (Config::dfs().stack_size(usize::MAX), "Config::stack_size"),
+        (Config::dfs().stack_size(1 << 40), "Config::stack_size"),
+        (Config::dfs().stack_size(1024), "Config::stack_size"),
+        (Config::random(0).jobs(usize::MAX), "Config::jobs"),
+        (Config::dfs().max_steps(0), "Config::max_steps"),
+    ] {
+        let error = config.validate().expect_err(setting);
+        assert!(error.to_string().starts_with(setting), "{error}");
+        let report = check(config, || unreachable!("nothing runs under a refused configuration"));
+        assert_eq!(report.runs, 0);
+        let failure = report.failure.expect("a refused configuration is reported");
+        assert_eq!(failure.kind.name(), "invalid-config");
+        assert!(failure.kind.to_string().contains(setting), "{}", failure.kind);
+    }
+    let range = Config::dfs().stack_size(1 << 40).validate().unwrap_err().to_string();
+    assert!(range.contains("from 16384 (16 KiB) to 67108864 (64 MiB) bytes"), "{range}");
+    // The edges of the ranges run.
+    for config in [Config::dfs().stack_size(16 * 1024), Config::dfs().stack_size(64 * 1024 * 1024)] {
+        assert!(check(config, || thread::spawn(|| ()).join()).passed());
+    }
+    assert!(check(Config::random(0).runs(300).jobs(256), || ()).passed());
 }

@@ -59,7 +59,7 @@ pub(crate) struct RunResult {
     preemptions: u32,
     pub(crate) steps: u64,
     pub(crate) schedule: Schedule,
-    trace: Trace,
+    pub(crate) trace: Trace,
     pub(crate) unfinished: Vec<crate::report::ThreadRef>,
     step: u64,
     time: crate::clock::VirtualTime,
@@ -127,6 +127,10 @@ fn explore<F>(config: &Config, program: Arc<F>, progress: &mut dyn FnMut(u64)) -
 where
     F: Fn() + Send + Sync + 'static,
 {
+    if let Err(e) = config.validate() {
+        progress(0);
+        return refused(config, e);
+    }
     if crate::parallel::applies(config) {
         return crate::parallel::explore(config, program, progress);
     }
@@ -213,6 +217,25 @@ where
     report.distinct_runs = exhaustive.then(|| report.runs - report.redundant_runs);
     progress(report.runs);
     report
+}
+
+/// The report of a configuration `validate` refused: no run, a failure naming the setting.
+fn refused(config: &Config, e: crate::config::ConfigError) -> Report {
+    let kind = FailureKind::InvalidConfig { message: e.to_string() };
+    let failure =
+        failure_of(kind, 0, Schedule::default(), Trace::default(), Vec::new(), 0, Default::default());
+    Report {
+        settings: config.to_string(),
+        runs: 0,
+        steps: 0,
+        exhausted: false,
+        runs_with_daemons_cut_off: 0,
+        redundant_runs: 0,
+        distinct_runs: None,
+        elapsed_micros: 0,
+        failure: Some(failure),
+        traced: None,
+    }
 }
 
 /// Wall time of an exploration, for the report's throughput figures. It is read only by the

@@ -127,11 +127,18 @@ pub enum FailureKind {
         /// What was expected at which decision.
         message: String,
     },
+    /// The configuration was refused before any run (see [`Config::validate`]): nothing ran.
+    ///
+    /// [`Config::validate`]: crate::Config::validate
+    InvalidConfig {
+        /// Which setting and the range it must be in.
+        message: String,
+    },
 }
 
 impl FailureKind {
     /// A one-word name for the kind: `deadlock`, `panic`, `misuse`, `step-limit`,
-    /// `daemon-cut-off`, `divergence`.
+    /// `daemon-cut-off`, `divergence`, `invalid-config`.
     pub fn name(&self) -> &'static str {
         match self {
             FailureKind::Deadlock(_) => "deadlock",
@@ -140,6 +147,7 @@ impl FailureKind {
             FailureKind::StepLimit { .. } => "step-limit",
             FailureKind::DaemonCutOff { .. } => "daemon-cut-off",
             FailureKind::Divergence { .. } => "divergence",
+            FailureKind::InvalidConfig { .. } => "invalid-config",
         }
     }
 }
@@ -353,6 +361,7 @@ impl fmt::Display for FailureKind {
                 )
             }
             FailureKind::Divergence { message } => writeln!(f, "divergence: {message}"),
+            FailureKind::InvalidConfig { message } => writeln!(f, "invalid configuration: {message}"),
         }
     }
 }

@@ -24,7 +24,7 @@ use racelab_sim::{check, check_with_progress, Config, FailureKind, Report, Strat
 
 use super::args::ExploreArgs;
 use super::plan::{Plan, Target};
-use super::{EXIT_BUG, EXIT_OK, EXIT_USAGE};
+use super::{EXIT_BUG, EXIT_OK};
 
 pub fn run(plan: Plan) -> Result<i32, String> {
     match plan {
@@ -186,7 +186,9 @@ fn verdict(report: &Report, config: &Config) -> String {
             "no bug found in {} runs (the search stopped at the run limit, not exhausted)",
             report.runs
         ),
-        None => format!("no bug found in {} runs (sampled, not exhaustive)", report.runs),
+        None => {
+            format!("no bug found in {} run{} (sampled, not exhaustive)", report.runs, plural(report.runs))
+        }
         Some(f) => format!(
             "BUG: {} in run {}, with {} preemption{}",
             f.diagnosis.kind,
@@ -293,6 +295,16 @@ fn replay(
             }
         }
     }
+    if report.failure.is_none() && report.traced.is_none() {
+        // Only `--run N` asks for a run the exploration may not reach.
+        let ended = if report.exhausted { ", having explored everything" } else { "" };
+        return Err(format!(
+            "the exploration ended after {} run{}{ended}; run {} does not exist",
+            report.runs,
+            plural(report.runs),
+            run.unwrap_or(0)
+        ));
+    }
     if json {
         outln!("{}", report.to_json());
     } else {
@@ -327,7 +339,7 @@ fn replay(
                 outln!("trace:");
                 out!("{}", t.trace);
             }
-            (None, None) => return Ok(EXIT_USAGE),
+            (None, None) => unreachable!("checked above: a replay shows a failure or its traced run"),
         }
     }
     Ok(if report.failure.is_some() { EXIT_BUG } else { EXIT_OK })

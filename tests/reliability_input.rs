@@ -1,0 +1,181 @@
+//! No input crashes or hangs racelab: each case here once aborted, hung, allocated gigabytes,
+//! exited 2 with nothing said, or printed a wrong result. Each now gets one `racelab: ...` line
+//! and exit 2, or a right answer.
+
+use std::process::{Command, Output};
+
+fn racelab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_racelab")).args(args).output().expect("racelab runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts one `racelab: ` line on stderr containing `expected`, exit 2, nothing on stdout.
+#[track_caller]
+fn refused(args: &[&str], expected: &str) {
+    let out = racelab(args);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert!(err.starts_with("racelab: ") && err.contains(expected), "{args:?}: {err}");
+    assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    assert_eq!(stdout(&out), "", "{args:?}: nothing runs, nothing is printed");
+}
+
+#[test]
+fn a_schedule_is_capped_in_total_not_per_token() {
+    // 240 bytes that used to expand to 200 million decisions (1.6 GB) and abort.
+    let schedule = format!("v1{}", " t0*10000000".repeat(20));
+    refused(
+        &["replay", "counter/buggy", "--schedule", &schedule],
+        "malformed schedule: token 3 `t0*10000000`: the schedule would hold more than 10000000 decisions in all",
+    );
+}
+
+#[test]
+fn jobs_are_capped() {
+    for jobs in ["100000", "257", "18446744073709551615", "0"] {
+        refused(
+            &["check", "counter/buggy", "--strategy", "random", "--jobs", jobs],
+            &format!("--jobs must be from 1 to 256, got {jobs}"),
+        );
+    }
+}
+
+/// The verdict line and the coverage line's run count of a single-target `check`.
+fn verdict_and_runs(out: &Output) -> (String, String) {
+    let text = stdout(out);
+    let verdict = text.lines().nth(1).unwrap_or("").trim().to_string();
+    let runs = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("coverage: "))
+        .and_then(|c| c.split(',').next())
+        .unwrap_or("")
+        .to_string();
+    (verdict, runs)
+}
+
+#[test]
+fn huge_shard_counts_neither_hang_nor_miscount() {
+    // The stride jobs × shards wrapped to 0: the same run forever.
+    let out = racelab(&[
+        "check",
+        "counter/locked",
+        "--strategy",
+        "random",
+        "--jobs",
+        "2",
+        "--shard",
+        "0/9223372036854775808",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        verdict_and_runs(&out),
+        (
+            "no bug found in 1 run (sampled, not exhaustive) (expected pass; as expected)".into(),
+            "1 run".into()
+        )
+    );
+    // The shard holds run 1 only; three jobs used to report 25 runs.
+    let out = racelab(&[
+        "check",
+        "counter/locked",
+        "--strategy",
+        "random",
+        "--jobs",
+        "3",
+        "--shard",
+        "1/6148914691236517206",
+        "--runs",
+        "50",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(verdict_and_runs(&out).1, "1 run");
+    // The largest shard index: run u64::MAX - 1 is past the 1000-run limit, so nothing runs.
+    let out = racelab(&[
+        "check",
+        "counter/locked",
+        "--strategy",
+        "random",
+        "--jobs",
+        "2",
+        "--shard",
+        "18446744073709551614/18446744073709551615",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(verdict_and_runs(&out).1, "0 runs");
+}
+
+#[test]
+fn the_run_counts_do_not_depend_on_jobs() {
+    let coverage = |jobs: &str| {
+        let out = racelab(&[
+            "check",
+            "counter/buggy",
+            "--strategy",
+            "random",
+            "--seed",
+            "3",
+            "--runs",
+            "400",
+            "--no-shrink",
+            "--jobs",
+            jobs,
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+        let text = stdout(&out);
+        let line =
+            text.lines().find_map(|l| l.trim().strip_prefix("coverage: ")).expect("coverage").to_string();
+        // Runs and steps; the wall time after `;` differs.
+        line.split(';').next().unwrap_or("").to_string()
+    };
+    let one = coverage("1");
+    for jobs in ["2", "3"] {
+        assert_eq!(coverage(jobs), one, "--jobs {jobs}");
+    }
+}
+
+#[test]
+fn replaying_a_run_past_the_end_of_the_exploration_says_so() {
+    refused(
+        &["replay", "counter/locked", "--strategy", "dfs", "--run", "1000"],
+        "the exploration ended after 60 runs, having explored everything; run 1000 does not exist",
+    );
+    refused(
+        &["replay", "counter/locked", "--strategy", "dfs", "--run", "18446744073709551614"],
+        "run 18446744073709551614 does not exist",
+    );
+    refused(
+        &["replay", "counter/locked", "--strategy", "dfs", "--run", "18446744073709551615"],
+        "--run must be below 18446744073709551615",
+    );
+}
+
+#[test]
+fn replay_refuses_jobs_and_shards() {
+    for extra in [&["--jobs", "2"], &["--shard", "0/2"]] {
+        let mut args = vec!["replay", "lock-order/buggy", "--seed", "3", "--run", "0"];
+        args.extend_from_slice(extra);
+        refused(&args, "replay shows one run: --jobs and --shard apply to check only");
+    }
+}
+
+#[test]
+fn replay_by_schedule_refuses_what_it_would_ignore() {
+    let base = ["replay", "lock-order/buggy", "--schedule", "v1 t0 t1 t2*2"];
+    refused(&[&base[..], &["--max-steps", "0"]].concat(), "--max-steps must be at least 1");
+    for (flags, named) in [
+        (&["--preemption-bound", "1"][..], "drop --preemption-bound"),
+        (&["--depth", "2"], "drop --depth"),
+        (&["--dpor"], "drop --dpor"),
+        (&["--delay-bound", "1", "--no-dpor"], "drop --delay-bound, --no-dpor"),
+        (&["--no-shrink"], "drop --no-shrink"),
+    ] {
+        refused(&[&base[..], flags].concat(), named);
+    }
+}

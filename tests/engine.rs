@@ -438,3 +438,52 @@ fn out_of_range_settings_are_reported_not_panicked() {
     }
     assert!(check(Config::random(0).runs(300).jobs(256), || ()).passed());
 }
+
+#[test]
+fn choices_are_never_truncated() {
+    // One option past u32::MAX used to be recorded as `r0`-ish garbage: a nondeterminism report
+    // under random/pct, and a dfs that stopped after one run.
+    for config in
+        [Config::random(1).runs(5), Config::pct(1, 3).runs(5), Config::dfs(), Config::dfs().dpor(false)]
+    {
+        let report = check(config.clone(), || {
+            let n = u32::MAX as usize + 3;
+            let v = thread::choose(n);
+            assert!(v < n);
+        });
+        let f = report.failure.unwrap_or_else(|| panic!("{config}: a misuse"));
+        assert_eq!(f.kind.name(), "misuse", "{config}: {}", f.kind);
+        assert!(
+            f.kind.to_string().contains(
+                "ValueError: racelab::choose(4294967298): a choice takes from 1 to 4294967295 options"
+            ),
+            "{}",
+            f.kind
+        );
+        assert_eq!(f.run, 0);
+        let zero = check(config.clone(), || {
+            thread::choose(0);
+        });
+        assert_eq!(zero.failure.map(|f| f.kind.name()), Some("misuse"), "{config}: choose(0)");
+    }
+    // The largest choice allowed is deterministic under sampling: it replays.
+    let big = || {
+        let v = thread::choose(u32::MAX as usize);
+        assert!(v != 7, "unlucky");
+    };
+    let report = check(Config::random(3).runs(50).trace_run(20), big);
+    assert!(report.passed(), "{report}");
+    let traced = report.traced.expect("run 20 traced");
+    assert!(replay(&traced.schedule, big).passed());
+    // Exhaustive search walks a huge choice one value per run, allocating nothing per option
+    // (it used to allocate 12 GB for three billion options).
+    let report = check(Config::dfs().dpor(false).runs(9), || {
+        assert!(thread::choose(3_000_000_000) != 7, "found");
+    });
+    let f = report.failure.expect("value 7 is run 7");
+    assert_eq!((f.run, f.schedule.to_string()), (7, "v1 r7".to_string()));
+    let report = check(Config::dfs().runs(9), || {
+        assert!(thread::choose(3_000_000_000) != 7, "found");
+    });
+    assert_eq!(report.failure.map(|f| f.run), Some(7), "with reduction too");
+}

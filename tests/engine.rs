@@ -487,3 +487,24 @@ fn choices_are_never_truncated() {
     });
     assert_eq!(report.failure.map(|f| f.run), Some(7), "with reduction too");
 }
+
+#[test]
+fn a_failing_replay_with_decisions_left_over_is_a_divergence() {
+    let program = || {
+        let lock = Lock::new();
+        let t = thread::spawn(move || {
+            lock.acquire();
+            lock.acquire(); // a self-deadlock
+        });
+        t.join();
+    };
+    let found = check(Config::dfs(), program).failure.expect("self-deadlock");
+    assert_eq!(found.kind.name(), "deadlock");
+    let exact = replay(&found.schedule, program);
+    assert_eq!(exact.failure.map(|f| f.kind.name()), Some("deadlock"));
+    let longer: racelab::Schedule = format!("{} t0 t1", found.schedule).parse().unwrap();
+    let f = replay(&longer, program).failure.expect("reported");
+    assert_eq!(f.kind.name(), "divergence", "{}", f.kind);
+    let message = f.kind.to_string();
+    assert!(message.contains("the run ended with a deadlock") && message.contains("(`t0 t1`)"), "{message}");
+}

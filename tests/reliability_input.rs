@@ -167,7 +167,7 @@ fn replay_refuses_jobs_and_shards() {
 
 #[test]
 fn replay_by_schedule_refuses_what_it_would_ignore() {
-    let base = ["replay", "lock-order/buggy", "--schedule", "v1 t0 t1 t2*2"];
+    let base = ["replay", "lock-order/buggy", "--schedule", "v1 t0 t1 t2"];
     refused(&[&base[..], &["--max-steps", "0"]].concat(), "--max-steps must be at least 1");
     for (flags, named) in [
         (&["--preemption-bound", "1"][..], "drop --preemption-bound"),
@@ -178,4 +178,86 @@ fn replay_by_schedule_refuses_what_it_would_ignore() {
     ] {
         refused(&[&base[..], flags].concat(), named);
     }
+}
+
+#[test]
+fn a_schedule_longer_than_its_run_is_reported_not_cut() {
+    refused(
+        &["replay", "lock-order/buggy", "--schedule", "v1 t0 t1 t2 t1 t2 t0"],
+        "the schedule does not fit lock-order/buggy: the run ended with a deadlock at step 3, but the schedule \
+         goes on: 3 decisions unused from decision 4 (`t1 t2 t0`)",
+    );
+    // The schedule check prints is exactly as long as its run.
+    let out = racelab(&["replay", "lock-order/buggy", "--schedule", "v1 t0 t1 t2"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}
+
+#[test]
+fn typos_in_values_get_the_nearest_value_and_the_list() {
+    refused(
+        &["check", "counter", "--strategy", "dsf"],
+        "invalid value `dsf` for --strategy: did you mean `dfs`? its values are: random, pct, dfs",
+    );
+    refused(
+        &["check", "counter", "--strategy", "xyzzy"],
+        "invalid value `xyzzy` for --strategy: its values are: random, pct, dfs",
+    );
+}
+
+#[test]
+fn negative_and_fractional_numbers_say_the_range() {
+    for (flag, value, max) in [
+        ("--seed", "-1", "18446744073709551615"),
+        ("--runs", "-5", "18446744073709551615"),
+        ("--seed", "1.5", "18446744073709551615"),
+        ("--depth", "-3", "4294967295"),
+        ("--max-steps", "99999999999999999999", "18446744073709551615"),
+    ] {
+        let out = racelab(&["check", "counter", flag, value]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {err}");
+        assert!(err.contains(&format!("invalid value '{value}' for '{flag}")), "{err}");
+        assert!(err.contains(&format!("expected a whole number from 0 to {max}")), "{err}");
+        assert!(!err.contains("-- "), "no advice to pass `-- {value}`, which fails: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+}
+
+/// The JSON objects printed, one per line.
+fn json_lines(out: &Output) -> Vec<serde_json::Value> {
+    stdout(out).lines().map(|l| serde_json::from_str(l).expect("each line is a JSON object")).collect()
+}
+
+#[test]
+fn check_and_replay_print_one_json_shape() {
+    let keys = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    let check = racelab(&["check", "lock-order/buggy", "--json"]);
+    assert_eq!(check.status.code(), Some(1));
+    let checked = json_lines(&check);
+    assert_eq!(checked.len(), 1, "one target, one object");
+    let c = &checked[0];
+    assert_eq!(keys(c), ["as_expected", "expected", "replay", "report", "target"]);
+    assert_eq!((&c["target"], &c["as_expected"]), (&"lock-order/buggy".into(), &true.into()));
+    assert_eq!(c["report"]["settings"]["strategy"], "dfs");
+    assert_eq!(c["report"]["settings"]["dpor"], true);
+    assert_eq!(c["report"]["settings"]["max_steps"], 100_000);
+
+    let replay_line = c["replay"].as_str().expect("a replay command");
+    let schedule = replay_line.split('"').nth(1).expect("a quoted schedule");
+    let replay = racelab(&["replay", "lock-order/buggy", "--schedule", schedule, "--json"]);
+    assert_eq!(replay.status.code(), Some(1));
+    let replayed = json_lines(&replay);
+    assert_eq!(replayed.len(), 1);
+    let r = &replayed[0];
+    assert_eq!(keys(r), keys(c));
+    assert_eq!(r["report"]["settings"]["strategy"], "replay");
+    assert_eq!(r["report"]["settings"]["schedule"], schedule);
+    assert_eq!(r["report"]["failure"]["trace"], c["report"]["failure"]["trace"]);
+    assert_eq!(r["replay"], c["replay"]);
+
+    let many = racelab(&["check", "lock-order", "--json"]);
+    assert_eq!(many.status.code(), Some(0));
+    let targets: Vec<_> =
+        json_lines(&many).iter().map(|v| v["target"].as_str().unwrap().to_string()).collect();
+    assert_eq!(targets, ["lock-order/buggy", "lock-order/fixed"]);
 }

@@ -23,7 +23,7 @@ pub fn main() -> i32 {
             return EXIT_OK;
         }
         Err(e) => {
-            eprintln!("racelab: {}", one_line(&e.to_string()));
+            eprintln!("racelab: {}", clap_error(&e));
             return EXIT_USAGE;
         }
     };
@@ -34,6 +34,31 @@ pub fn main() -> i32 {
             EXIT_USAGE
         }
     }
+}
+
+/// A clap error as one line. An unknown value of a flag with a fixed set of values names the
+/// nearest value and every value (clap's own tip misses swapped letters: `dsf` for `dfs`).
+fn clap_error(e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() == ErrorKind::InvalidValue {
+        if let (
+            Some(ContextValue::String(flag)),
+            Some(ContextValue::String(value)),
+            Some(ContextValue::Strings(valid)),
+        ) =
+            (e.get(ContextKind::InvalidArg), e.get(ContextKind::InvalidValue), e.get(ContextKind::ValidValue))
+        {
+            let flag = flag.split_whitespace().next().unwrap_or(flag);
+            let hint = racelab_scenarios::nearest_of(value, valid.iter().map(String::as_str))
+                .map(|n| format!("did you mean `{n}`? "))
+                .unwrap_or_default();
+            return format!(
+                "invalid value `{value}` for {flag}: {hint}its values are: {} (see `racelab --help`)",
+                valid.join(", ")
+            );
+        }
+    }
+    one_line(&e.to_string())
 }
 
 /// clap's multi-line usage error as one line: its first line without the `error: ` prefix,

@@ -261,3 +261,105 @@ fn check_and_replay_print_one_json_shape() {
         json_lines(&many).iter().map(|v| v["target"].as_str().unwrap().to_string()).collect();
     assert_eq!(targets, ["lock-order/buggy", "lock-order/fixed"]);
 }
+
+mod end_to_end {
+    //! The whole binary on generated arguments whose work is bounded (few runs, few steps):
+    //! whatever it is asked, it exits 0, 1 or 2, and on 2 says one `racelab:` line.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    fn small() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => (0u32..30).prop_map(|n| n.to_string()),
+            1 => prop::sample::select(vec!["-1", "1.5", "", "18446744073709551615", "4294967296", "257"])
+                .prop_map(String::from),
+        ]
+    }
+
+    fn flags() -> impl Strategy<Value = Vec<String>> {
+        let one = prop_oneof![
+            (prop::sample::select(vec!["random", "pct", "dfs", "dsf"]))
+                .prop_map(|s| vec!["--strategy".into(), s.into()]),
+            any::<u64>().prop_map(|s| vec!["--seed".to_string(), s.to_string()]),
+            small().prop_map(|n| vec!["--depth".to_string(), n]),
+            small().prop_map(|n| vec!["--preemption-bound".to_string(), n]),
+            small().prop_map(|n| vec!["--delay-bound".to_string(), n]),
+            small().prop_map(|n| vec!["--spurious-wakeups".to_string(), n]),
+            (1u32..4).prop_map(|n| vec!["--jobs".to_string(), n.to_string()]),
+            (small(), small()).prop_map(|(k, n)| vec!["--shard".to_string(), format!("{k}/{n}")]),
+            prop::sample::select(vec![
+                "--no-shrink",
+                "--no-dpor",
+                "--dpor",
+                "--adversarial-wakeups",
+                "--json"
+            ])
+            .prop_map(|f| vec![f.to_string()]),
+        ];
+        prop::collection::vec(one, 0..3).prop_map(|f| f.into_iter().flatten().collect())
+    }
+
+    fn target() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "counter/buggy",
+            "counter/locked",
+            "lock-order/buggy",
+            "lock-order/fixed",
+            "semaphore-pool/extra-release",
+            "semaphore-pool/bounded",
+            "event-consumers/seed",
+            "event-consumers/queue",
+        ])
+    }
+
+    /// `check` with at most 30 runs of at most 10,000 steps, or `replay` of run <= 30 or of a
+    /// schedule.
+    fn argv() -> impl Strategy<Value = Vec<String>> {
+        let check = (target(), flags(), 1u32..30, 1u32..10_000).prop_map(|(t, f, runs, steps)| {
+            let mut a = vec!["check".to_string(), t.to_string(), "--runs".into(), runs.to_string()];
+            a.extend(["--max-steps".to_string(), steps.to_string()]);
+            a.extend(f);
+            a
+        });
+        let replay_run = (target(), flags(), small()).prop_map(|(t, f, run)| {
+            let mut a = vec!["replay".to_string(), t.to_string(), "--run".into(), run];
+            a.extend(["--max-steps".to_string(), "10000".to_string()]);
+            a.extend(f);
+            a
+        });
+        let schedule =
+            prop::collection::vec((prop::sample::select(vec!["t", "w", "s", "r", "o"]), 0u32..4), 0..12)
+                .prop_map(|ts| {
+                    std::iter::once("v1".to_string())
+                        .chain(ts.iter().map(|(l, v)| format!("{l}{v}")))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                });
+        let replay_schedule =
+            (target(), schedule, prop::option::of(Just("--json"))).prop_map(|(t, s, json)| {
+                let mut a = vec!["replay".to_string(), t.to_string(), "--schedule".into(), s];
+                a.extend(json.map(String::from));
+                a
+            });
+        prop_oneof![check, replay_run, replay_schedule]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn every_exit_is_0_1_or_2(args in argv()) {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = racelab(&args);
+            let err = stderr(&out);
+            prop_assert!(matches!(out.status.code(), Some(0..=2)), "{args:?}: {:?} {err}", out.status);
+            prop_assert!(!err.contains("panicked"), "{args:?}: {err}");
+            if out.status.code() == Some(2) {
+                prop_assert!(err.starts_with("racelab: ") && err.lines().count() == 1, "{args:?}: {err}");
+            } else {
+                prop_assert!(err.is_empty(), "{args:?}: {err}");
+            }
+        }
+    }
+}

@@ -145,11 +145,11 @@ fn list_json_is_valid_and_names_every_variant() {
 
 #[test]
 fn replay_json_carries_the_trace() {
-    let out = racelab(&["replay", "lock-order/buggy", "--schedule", "v1 t0 t1 t2*2", "--json"]);
+    let out = racelab(&["replay", "lock-order/buggy", "--schedule", "v1 t0 t1 t2", "--json"]);
     assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
-    assert_eq!(v["failure"]["kind"]["kind"], "deadlock");
-    assert!(v["failure"]["trace"]["events"].as_array().unwrap().len() >= 5);
+    assert_eq!(v["report"]["failure"]["kind"]["kind"], "deadlock");
+    assert!(v["report"]["failure"]["trace"]["events"].as_array().unwrap().len() >= 5);
 }
 
 /// The diagnosis line (`<kind>: <explanation>`) of a `check` or `replay` output.

@@ -330,6 +330,13 @@ fn the_reported_failure_does_not_depend_on_jobs_and_shards_cover_the_runs() {
                 (first.run, &first.schedule, &first.trace),
                 "jobs={jobs}"
             );
+            // The counts too: the runs up to and including the failure, whatever ran past it.
+            assert_eq!(
+                (par.runs, par.steps, par.runs_with_daemons_cut_off),
+                (base.runs, base.steps, base.runs_with_daemons_cut_off),
+                "jobs={jobs}"
+            );
+            assert_eq!(par.runs, first.run + 1);
         }
         let lowest = (0..2)
             .filter_map(|k| {
@@ -346,4 +353,158 @@ fn the_reported_failure_does_not_depend_on_jobs_and_shards_cover_the_runs() {
     // A passing exploration runs every run exactly once across jobs.
     let report = check(Config::random(9).runs(1_000).jobs(2), || {});
     assert_eq!(report.runs, 1_000);
+}
+
+#[test]
+fn parallel_reports_are_the_same_bytes_but_for_the_wall_time() {
+    let program = || {
+        let counter = Shared::named("counter", 0u64);
+        let ws: Vec<_> = (0..3)
+            .map(|_| {
+                thread::spawn(move || {
+                    let v = counter.load();
+                    counter.store(v + 1);
+                })
+            })
+            .collect();
+        for w in ws {
+            w.join();
+        }
+        assert!(counter.load() >= 2, "lost update");
+    };
+    let strip = |mut r: Report| {
+        r.elapsed_micros = 0;
+        r.settings = r.settings.replace(" jobs=2", " jobs=1");
+        r
+    };
+    for seed in 0..4 {
+        let one = check(Config::random(seed).runs(3_000).jobs(1), program);
+        let two = check(Config::random(seed).runs(3_000).jobs(2), program);
+        assert!(one.failure.is_some(), "seed {seed}: the program fails somewhere");
+        assert_eq!(strip(two), strip(one), "seed {seed}");
+    }
+}
+
+#[test]
+fn huge_shards_end_instead_of_wrapping() {
+    // jobs × shards overflows u64: the stride used to wrap to 0 and run index 0 forever.
+    let report = check(Config::random(0).jobs(2).shard(0, 1 << 63), || {});
+    assert_eq!(report.runs, 1);
+    let report = check(Config::random(0).runs(50).jobs(3).shard(1, 6_148_914_691_236_517_206), || {});
+    assert_eq!(report.runs, 1, "the shard holds run 1 only");
+    let report = check(Config::random(0).runs(u64::MAX).jobs(2).shard(u64::MAX - 1, u64::MAX), || {});
+    assert_eq!(report.runs, 1, "the shard holds run u64::MAX - 1 only");
+}
+
+#[test]
+fn a_traced_run_is_traced_with_jobs_too() {
+    let program = || {
+        let t = thread::spawn(thread::yield_now);
+        thread::yield_now();
+        t.join();
+    };
+    let one = check(Config::random(5).runs(20).trace_run(7), program).traced.expect("run 7 traced");
+    let two =
+        check(Config::random(5).runs(20).jobs(2).trace_run(7), program).traced.expect("traced with jobs");
+    assert_eq!(two, one);
+    let sharded = check(Config::random(5).runs(20).shard(1, 2).trace_run(7), program);
+    assert_eq!(sharded.traced.as_ref(), Some(&one));
+    let elsewhere = check(Config::random(5).runs(20).shard(0, 2).trace_run(7), program);
+    assert_eq!(elsewhere.traced, None, "run 7 is not in shard 0 of 2");
+}
+
+#[test]
+fn out_of_range_settings_are_reported_not_panicked() {
+    for (config, setting) in [
+        (Config::dfs().stack_size(usize::MAX), "Config::stack_size"),
+        (Config::dfs().stack_size(1 << 40), "Config::stack_size"),
+        (Config::dfs().stack_size(1024), "Config::stack_size"),
+        (Config::random(0).jobs(usize::MAX), "Config::jobs"),
+        (Config::dfs().max_steps(0), "Config::max_steps"),
+    ] {
+        let error = config.validate().expect_err(setting);
+        assert!(error.to_string().starts_with(setting), "{error}");
+        let report = check(config, || unreachable!("nothing runs under a refused configuration"));
+        assert_eq!(report.runs, 0);
+        let failure = report.failure.expect("a refused configuration is reported");
+        assert_eq!(failure.kind.name(), "invalid-config");
+        assert!(failure.kind.to_string().contains(setting), "{}", failure.kind);
+    }
+    let range = Config::dfs().stack_size(1 << 40).validate().unwrap_err().to_string();
+    assert!(range.contains("from 16384 (16 KiB) to 67108864 (64 MiB) bytes"), "{range}");
+    // The edges of the ranges run.
+    for config in [Config::dfs().stack_size(16 * 1024), Config::dfs().stack_size(64 * 1024 * 1024)] {
+        assert!(check(config, || thread::spawn(|| ()).join()).passed());
+    }
+    assert!(check(Config::random(0).runs(300).jobs(256), || ()).passed());
+}
+
+#[test]
+fn choices_are_never_truncated() {
+    // One option past u32::MAX used to be recorded as `r0`-ish garbage: a nondeterminism report
+    // under random/pct, and a dfs that stopped after one run.
+    for config in
+        [Config::random(1).runs(5), Config::pct(1, 3).runs(5), Config::dfs(), Config::dfs().dpor(false)]
+    {
+        let report = check(config.clone(), || {
+            let n = u32::MAX as usize + 3;
+            let v = thread::choose(n);
+            assert!(v < n);
+        });
+        let f = report.failure.unwrap_or_else(|| panic!("{config}: a misuse"));
+        assert_eq!(f.kind.name(), "misuse", "{config}: {}", f.kind);
+        assert!(
+            f.kind.to_string().contains(
+                "ValueError: racelab::choose(4294967298): a choice takes from 1 to 4294967295 options"
+            ),
+            "{}",
+            f.kind
+        );
+        assert_eq!(f.run, 0);
+        let zero = check(config.clone(), || {
+            thread::choose(0);
+        });
+        assert_eq!(zero.failure.map(|f| f.kind.name()), Some("misuse"), "{config}: choose(0)");
+    }
+    // The largest choice allowed is deterministic under sampling: it replays.
+    let big = || {
+        let v = thread::choose(u32::MAX as usize);
+        assert!(v != 7, "unlucky");
+    };
+    let report = check(Config::random(3).runs(50).trace_run(20), big);
+    assert!(report.passed(), "{report}");
+    let traced = report.traced.expect("run 20 traced");
+    assert!(replay(&traced.schedule, big).passed());
+    // Exhaustive search walks a huge choice one value per run, allocating nothing per option
+    // (it used to allocate 12 GB for three billion options).
+    let report = check(Config::dfs().dpor(false).runs(9), || {
+        assert!(thread::choose(3_000_000_000) != 7, "found");
+    });
+    let f = report.failure.expect("value 7 is run 7");
+    assert_eq!((f.run, f.schedule.to_string()), (7, "v1 r7".to_string()));
+    let report = check(Config::dfs().runs(9), || {
+        assert!(thread::choose(3_000_000_000) != 7, "found");
+    });
+    assert_eq!(report.failure.map(|f| f.run), Some(7), "with reduction too");
+}
+
+#[test]
+fn a_failing_replay_with_decisions_left_over_is_a_divergence() {
+    let program = || {
+        let lock = Lock::new();
+        let t = thread::spawn(move || {
+            lock.acquire();
+            lock.acquire(); // a self-deadlock
+        });
+        t.join();
+    };
+    let found = check(Config::dfs(), program).failure.expect("self-deadlock");
+    assert_eq!(found.kind.name(), "deadlock");
+    let exact = replay(&found.schedule, program);
+    assert_eq!(exact.failure.map(|f| f.kind.name()), Some("deadlock"));
+    let longer: racelab::Schedule = format!("{} t0 t1", found.schedule).parse().unwrap();
+    let f = replay(&longer, program).failure.expect("reported");
+    assert_eq!(f.kind.name(), "divergence", "{}", f.kind);
+    let message = f.kind.to_string();
+    assert!(message.contains("the run ended with a deadlock") && message.contains("(`t0 t1`)"), "{message}");
 }

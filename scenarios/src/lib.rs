@@ -85,31 +85,22 @@ pub fn find(id: &str) -> Option<&'static Scenario> {
     all().iter().find(|s| s.id == id)
 }
 
-/// The catalog id closest to `id`, for "did you mean" (edit distance at most a third of the
-/// length, and at least 2).
+/// The catalog id closest to `id`, for "did you mean" (see [`nearest_of`]).
 pub fn nearest(id: &str) -> Option<&'static str> {
-    let limit = (id.len() / 3).max(2);
-    all()
-        .iter()
-        .map(|s| (edit_distance(id, s.id), s.id))
+    nearest_of(id, all().iter().map(|s| s.id))
+}
+
+/// The name among `names` closest to `word`, for "did you mean": the fewest edits (insertions,
+/// deletions, substitutions and swaps of neighbours, `strsim`'s Damerau-Levenshtein distance),
+/// at most a third of the word's length and at least 2.
+pub fn nearest_of<'a>(word: &str, names: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (word.chars().count() / 3).max(2);
+    names
+        .into_iter()
+        .map(|name| (strsim::damerau_levenshtein(word, name), name))
         .filter(|&(d, _)| d <= limit)
         .min()
         .map(|(_, name)| name)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]
@@ -132,5 +123,7 @@ mod tests {
     fn nearest_suggests_typos() {
         assert_eq!(nearest("lock-ordr"), Some("lock-order"));
         assert_eq!(nearest("zzzzzzzzzzzz"), None);
+        assert_eq!(nearest("lock-odrer"), Some("lock-order"), "a swap is one edit");
+        assert_eq!(nearest_of("dsf", ["random", "pct", "dfs"]), Some("dfs"));
     }
 }

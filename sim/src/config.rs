@@ -85,6 +85,33 @@ pub const DEFAULT_DFS_RUNS: u64 = 1_000_000;
 pub const DEFAULT_MAX_STEPS: u64 = 100_000;
 /// Default size of a green thread's stack.
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
+/// The smallest green-thread stack [`Config::validate`] accepts: 16 KiB.
+pub const MIN_STACK_SIZE: usize = 16 * 1024;
+/// The largest green-thread stack [`Config::validate`] accepts: 64 MiB, eight times a Linux main
+/// thread's. Every thread of a run maps one, so a larger size only turns deep recursion into
+/// an allocation failure.
+pub const MAX_STACK_SIZE: usize = 64 * 1024 * 1024;
+/// The most OS threads [`Config::jobs`] may ask for. Runs are short and CPU-bound, so more jobs
+/// than cores only add switching; 256 covers the largest machines and stops a typo (or
+/// `usize::MAX`) from spawning threads until the OS refuses.
+pub const MAX_JOBS: usize = 256;
+
+/// A setting [`Config::validate`] refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The builder method of the setting, e.g. `stack_size`.
+    pub setting: &'static str,
+    /// What was wrong and the range allowed.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Config::{}: {}", self.setting, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
 
 impl Config {
     fn with(strategy: StrategyConfig, runs: u64) -> Self {
@@ -183,9 +210,10 @@ impl Config {
         self
     }
 
-    /// Explores on `jobs` OS threads (default 1). Applies to `random`, whose runs are independent
-    /// (run `i` draws from stream `i` of the seed); other strategies run on one thread. The
-    /// verdict and the reported failure (the lowest failing run index) do not depend on `jobs`.
+    /// Explores on `jobs` OS threads (default 1, at most [`MAX_JOBS`]). Applies to `random`, whose
+    /// runs are independent (run `i` draws from stream `i` of the seed); other strategies run on
+    /// one thread. The report (verdict, failure, `runs`, `steps`) does not depend on `jobs`:
+    /// the failure is the lowest failing run index, and the counts cover the runs up to it.
     pub fn jobs(mut self, jobs: usize) -> Self {
         self.jobs = jobs.max(1);
         self
@@ -232,10 +260,41 @@ impl Config {
         self
     }
 
-    /// The size of each green thread's stack (default 256 KiB). Raise it for deep recursion.
+    /// The size of each green thread's stack (default 256 KiB; from [`MIN_STACK_SIZE`] to
+    /// [`MAX_STACK_SIZE`]). Raise it for deep recursion.
     pub fn stack_size(mut self, bytes: usize) -> Self {
-        self.stack_size = bytes.max(16 * 1024);
+        self.stack_size = bytes;
         self
+    }
+
+    /// Checks every setting against its range. [`check`](crate::check) calls it first and
+    /// reports a refused configuration as a failure of kind
+    /// [`InvalidConfig`](crate::FailureKind::InvalidConfig) without running anything; the CLI
+    /// calls it to print the error instead.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(MIN_STACK_SIZE..=MAX_STACK_SIZE).contains(&self.stack_size) {
+            return Err(ConfigError {
+                setting: "stack_size",
+                message: format!(
+                    "a green-thread stack of {} bytes is out of range: it must be from {MIN_STACK_SIZE} (16 KiB) \
+                     to {MAX_STACK_SIZE} (64 MiB) bytes",
+                    self.stack_size
+                ),
+            });
+        }
+        if self.jobs > MAX_JOBS {
+            return Err(ConfigError {
+                setting: "jobs",
+                message: format!("{} jobs is more than the {MAX_JOBS} allowed", self.jobs),
+            });
+        }
+        if self.max_steps == 0 {
+            return Err(ConfigError {
+                setting: "max_steps",
+                message: "the step limit must be at least 1".into(),
+            });
+        }
+        Ok(())
     }
 
     /// The strategy settings.

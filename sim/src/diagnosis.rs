@@ -46,6 +46,8 @@ pub enum DiagnosisKind {
     DaemonCutOff,
     /// The schedule did not fit the program.
     Divergence,
+    /// The configuration was refused; nothing ran.
+    InvalidConfig,
 }
 
 impl DiagnosisKind {
@@ -63,6 +65,7 @@ impl DiagnosisKind {
             DiagnosisKind::StepLimit => "step-limit",
             DiagnosisKind::DaemonCutOff => "daemon-cut-off",
             DiagnosisKind::Divergence => "divergence",
+            DiagnosisKind::InvalidConfig => "invalid-config",
         }
     }
 }
@@ -112,6 +115,7 @@ pub fn diagnose(failure: &FailureKind, trace: &Trace) -> Diagnosis {
             )
         }
         FailureKind::Divergence { message } => (DiagnosisKind::Divergence, message.clone()),
+        FailureKind::InvalidConfig { message } => (DiagnosisKind::InvalidConfig, message.clone()),
     };
     Diagnosis { kind, explanation }
 }

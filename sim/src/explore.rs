@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::config::Config;
+use crate::config::{Config, StrategyConfig};
 use crate::executor::Executor;
 use crate::report::{Failure, FailureKind, Report, ShrunkFrom, TracedRun};
 use crate::rt;
@@ -59,7 +59,7 @@ pub(crate) struct RunResult {
     preemptions: u32,
     pub(crate) steps: u64,
     pub(crate) schedule: Schedule,
-    trace: Trace,
+    pub(crate) trace: Trace,
     pub(crate) unfinished: Vec<crate::report::ThreadRef>,
     step: u64,
     time: crate::clock::VirtualTime,
@@ -87,8 +87,15 @@ where
     let mut end = executor.run(Box::new(move || p()));
     let mut model = rt::uninstall();
     if let Err(d) = model.strategy.end_run() {
-        if !matches!(end, RunEnd::Failed(_)) {
-            end = RunEnd::Failed(model.divergence(d));
+        match (&end, &config.strategy) {
+            (RunEnd::Failed(FailureKind::Divergence { .. }), _) => {}
+            (RunEnd::Failed(kind), StrategyConfig::Replay(schedule)) => {
+                // A replayed run that failed before using its whole schedule: the failure is
+                // not what the schedule recorded, so say so instead of cutting it silently.
+                end = RunEnd::Failed(unused_decisions(schedule, d.decision, kind, model.step));
+            }
+            (RunEnd::Failed(_), _) => {}
+            _ => end = RunEnd::Failed(model.divergence(d)),
         }
     }
     let trace = resolve_trace(&mut model);
@@ -104,6 +111,26 @@ where
     };
     *strategy = Some(model.strategy);
     result
+}
+
+/// The divergence of a replay whose run failed (with `kind`, at `step`) before it used the
+/// decisions of `schedule` from index `from` on: it names them (the first ten).
+fn unused_decisions(schedule: &Schedule, from: usize, kind: &FailureKind, step: u64) -> FailureKind {
+    let unused = &schedule.choices()[from..];
+    let shown = Schedule::from_choices(unused.iter().take(10).copied().collect()).to_string();
+    let shown = shown.trim_start_matches(crate::schedule::FORMAT_VERSION).trim_start();
+    let more = if unused.len() > 10 { " ..." } else { "" };
+    FailureKind::Divergence {
+        message: format!(
+            "the run ended with a {} at step {step}, but the schedule goes on: {} decision{} unused from \
+             decision {} (`{shown}{more}`). A replay uses every decision of its schedule; this one was \
+             edited or recorded from another program.",
+            kind.name(),
+            unused.len(),
+            if unused.len() == 1 { "" } else { "s" },
+            from + 1,
+        ),
+    }
 }
 
 fn resolve_trace(model: &mut RunModel) -> Trace {
@@ -127,6 +154,10 @@ fn explore<F>(config: &Config, program: Arc<F>, progress: &mut dyn FnMut(u64)) -
 where
     F: Fn() + Send + Sync + 'static,
 {
+    if let Err(e) = config.validate() {
+        progress(0);
+        return refused(config, e);
+    }
     if crate::parallel::applies(config) {
         return crate::parallel::explore(config, program, progress);
     }
@@ -213,6 +244,25 @@ where
     report.distinct_runs = exhaustive.then(|| report.runs - report.redundant_runs);
     progress(report.runs);
     report
+}
+
+/// The report of a configuration `validate` refused: no run, a failure naming the setting.
+fn refused(config: &Config, e: crate::config::ConfigError) -> Report {
+    let kind = FailureKind::InvalidConfig { message: e.to_string() };
+    let failure =
+        failure_of(kind, 0, Schedule::default(), Trace::default(), Vec::new(), 0, Default::default());
+    Report {
+        settings: config.to_string(),
+        runs: 0,
+        steps: 0,
+        exhausted: false,
+        runs_with_daemons_cut_off: 0,
+        redundant_runs: 0,
+        distinct_runs: None,
+        elapsed_micros: 0,
+        failure: Some(failure),
+        traced: None,
+    }
 }
 
 /// Wall time of an exploration, for the report's throughput figures. It is read only by the

@@ -6,14 +6,25 @@
 //! thread-local). A job stops once its next index is above the lowest failing index found so
 //! far; the reported failure is the lowest failing index, re-run, traced and shrunk on the
 //! calling thread, so the verdict and the failure are the same whatever the number of jobs.
+//!
+//! The counts are the same too: `runs`, `steps` and the daemon count cover exactly the runs of the
+//! shard up to and including the lowest failing index (all of them when nothing fails), although
+//! a job may have executed a few runs past it before it learned of the failure. A job keeps the
+//! counts of its runs that may lie past the failure aside until every job has moved beyond them
+//! (the *watermark*: no failure can be found below the smallest index a job is about to run).
+//!
+//! Run indices are computed with checked arithmetic: the `k`-th index of shard `K` of `N` is
+//! `K + k * N`, and an index past `u64::MAX` is past every run limit, so huge shard counts end
+//! a job instead of wrapping around.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::config::{Config, StrategyConfig};
 use crate::executor::Executor;
 use crate::explore::{run_once, shrink, traced_failure, PROGRESS_EVERY};
-use crate::report::Report;
+use crate::report::{Report, TracedRun};
 use crate::state::RunEnd;
 use crate::strategy::{Random, Strategy};
 
@@ -22,11 +33,67 @@ pub(crate) fn applies(config: &Config) -> bool {
     matches!(config.strategy, StrategyConfig::Random { .. }) && (config.jobs > 1 || config.shard.1 > 1)
 }
 
-struct Totals {
-    runs: AtomicU64,
-    steps: AtomicU64,
-    daemons_cut_off: AtomicU64,
+/// What the jobs share while they run.
+struct Shared {
+    /// The lowest failing run index found so far (`u64::MAX`: none).
     lowest_failure: AtomicU64,
+    /// Per job, the run index it is about to run or running (`u64::MAX` once it is done without
+    /// a failure; a job that failed keeps its failing index). No failure can be found below
+    /// their minimum.
+    next: Vec<AtomicU64>,
+    /// Runs executed so far, for progress only (it may count runs past the failure).
+    executed: AtomicU64,
+}
+
+impl Shared {
+    fn watermark(&self) -> u64 {
+        self.next.iter().map(|n| n.load(Ordering::SeqCst)).min().unwrap_or(u64::MAX)
+    }
+}
+
+/// The counts one job contributes to the report.
+#[derive(Default)]
+struct Counts {
+    runs: u64,
+    steps: u64,
+    daemons_cut_off: u64,
+}
+
+impl Counts {
+    fn add(&mut self, run: &JobRun) {
+        self.runs += 1;
+        self.steps += run.steps;
+        self.daemons_cut_off += u64::from(run.cut_off);
+    }
+}
+
+/// One executed run, kept aside while it may lie past the lowest failure.
+struct JobRun {
+    run: u64,
+    steps: u64,
+    cut_off: bool,
+}
+
+/// A job's result: counts of runs certainly not past the lowest failure, and the runs that may be.
+#[derive(Default)]
+struct JobTotals {
+    confirmed: Counts,
+    pending: VecDeque<JobRun>,
+}
+
+impl JobTotals {
+    /// Adds the runs the lowest failure `lowest` (`u64::MAX`: none) does not exclude.
+    fn settle(mut self, lowest: u64) -> Counts {
+        for r in self.pending.drain(..).filter(|r| r.run <= lowest) {
+            self.confirmed.add(&r);
+        }
+        self.confirmed
+    }
+}
+
+/// The `k`-th run index of shard `shard` of `shards`, or `None` past `u64::MAX`.
+fn shard_index(shard: u64, shards: u64, k: u64) -> Option<u64> {
+    k.checked_mul(shards)?.checked_add(shard)
 }
 
 pub(crate) fn explore<F>(config: &Config, program: Arc<F>, progress: &mut dyn FnMut(u64)) -> Report
@@ -36,52 +103,83 @@ where
     let StrategyConfig::Random { seed } = config.strategy else {
         unreachable!("parallel exploration applies to random only")
     };
-    let totals = Totals {
-        runs: AtomicU64::new(0),
-        steps: AtomicU64::new(0),
-        daemons_cut_off: AtomicU64::new(0),
+    assert!(
+        (1..=crate::config::MAX_JOBS).contains(&config.jobs),
+        "racelab invariant: jobs validated to 1..={}",
+        crate::config::MAX_JOBS
+    );
+    let jobs = config.jobs as u64;
+    let shared = Shared {
         lowest_failure: AtomicU64::new(u64::MAX),
+        next: (0..jobs).map(|_| AtomicU64::new(0)).collect(),
+        executed: AtomicU64::new(0),
     };
     let panicked = Mutex::new(None);
     let timer = crate::explore::Stopwatch::start();
-    let (shard, shards) = config.shard;
-    let jobs = config.jobs as u64;
+    let mut per_job = Vec::new();
     std::thread::scope(|scope| {
-        for job in 1..jobs {
-            let (totals, program, panicked) = (&totals, &program, &panicked);
-            scope.spawn(move || {
-                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    run_job(config, seed, program, totals, shard + job * shards, jobs * shards, &mut || {})
-                }));
-                if let Err(p) = outcome {
-                    *panicked.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
-                }
-            });
-        }
-        run_job(config, seed, &program, &totals, shard, jobs * shards, &mut || {
-            progress(totals.runs.load(Ordering::Relaxed))
-        });
+        let handles: Vec<_> = (1..jobs)
+            .map(|job| {
+                let (shared, program, panicked) = (&shared, &program, &panicked);
+                scope.spawn(move || {
+                    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        run_job(config, seed, program, shared, job, &mut || {})
+                    }));
+                    match outcome {
+                        Ok(totals) => totals,
+                        Err(p) => {
+                            // Let the other jobs stop soon: the exploration is over.
+                            shared.lowest_failure.store(0, Ordering::SeqCst);
+                            *panicked.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
+                            JobTotals::default()
+                        }
+                    }
+                })
+            })
+            .collect();
+        per_job.push(run_job(config, seed, &program, &shared, 0, &mut || {
+            progress(shared.executed.load(Ordering::Relaxed))
+        }));
+        per_job.extend(handles.into_iter().map(|h| h.join().unwrap_or_default()));
     });
     if let Some(p) = panicked.into_inner().unwrap_or_else(|e| e.into_inner()) {
         std::panic::resume_unwind(p);
     }
+    let lowest = shared.lowest_failure.load(Ordering::SeqCst);
+    let mut counts = Counts::default();
+    for job in per_job {
+        let c = job.settle(lowest);
+        counts.runs += c.runs;
+        counts.steps += c.steps;
+        counts.daemons_cut_off += c.daemons_cut_off;
+    }
     let mut report = Report {
         settings: config.to_string(),
-        runs: totals.runs.load(Ordering::Relaxed),
-        steps: totals.steps.load(Ordering::Relaxed),
+        runs: counts.runs,
+        steps: counts.steps,
         exhausted: false,
-        runs_with_daemons_cut_off: totals.daemons_cut_off.load(Ordering::Relaxed),
+        runs_with_daemons_cut_off: counts.daemons_cut_off,
         redundant_runs: 0,
         distinct_runs: None,
-        elapsed_micros: 0,
+        elapsed_micros: timer.micros(),
         failure: None,
         traced: None,
     };
-    report.elapsed_micros = timer.micros();
-    let lowest = totals.lowest_failure.load(Ordering::Relaxed);
+    let mut executor = Executor::new(config.stack_size);
+    if let Some(run) = config.trace_run.filter(|&r| in_reach(config, r, lowest)) {
+        // The run asked for with `trace_run`, re-run here with tracing on.
+        let mut strategy: Option<Box<dyn Strategy>> = Some(Box::new(Random::new(seed)));
+        strategy.as_mut().expect("just set").begin_run(run);
+        let result = run_once(&mut executor, &mut strategy, run, config, true, &program);
+        report.traced = Some(TracedRun {
+            run,
+            schedule: result.schedule,
+            trace: result.trace,
+            cut_off: result.unfinished,
+        });
+    }
     if lowest != u64::MAX {
         // Re-run the lowest failing index here, then trace and shrink it as `check` does.
-        let mut executor = Executor::new(config.stack_size);
         let mut strategy: Option<Box<dyn Strategy>> = Some(Box::new(Random::new(seed)));
         strategy.as_mut().expect("just set").begin_run(lowest);
         let result = run_once(&mut executor, &mut strategy, lowest, config, false, &program);
@@ -96,42 +194,62 @@ where
     report
 }
 
-/// One job: run indices `first`, `first + stride`, ... below the run limit, stopping past the
-/// lowest failure found by any job.
+/// True when run `run` belongs to the shard and the exploration reached it.
+fn in_reach(config: &Config, run: u64, lowest: u64) -> bool {
+    let (shard, shards) = config.shard;
+    run % shards == shard && run < config.runs && run <= lowest
+}
+
+/// Job `job`: the shard's run indices `job`, `job + jobs`, ... (counted within the shard) below
+/// the run limit, stopping past the lowest failure found by any job.
 fn run_job<F>(
     config: &Config,
     seed: u64,
     program: &Arc<F>,
-    totals: &Totals,
-    first: u64,
-    stride: u64,
+    shared: &Shared,
+    job: u64,
     progress: &mut dyn FnMut(),
-) where
+) -> JobTotals
+where
     F: Fn() + Send + Sync + 'static,
 {
+    let (shard, shards) = config.shard;
+    let jobs = shared.next.len() as u64;
+    let mine = &shared.next[job as usize];
     let mut executor = Executor::new(config.stack_size);
     let mut strategy: Option<Box<dyn Strategy>> = Some(Box::new(Random::new(seed)));
-    let mut run = first;
-    while run < config.runs && run < totals.lowest_failure.load(Ordering::Relaxed) {
+    let mut totals = JobTotals::default();
+    let mut k = Some(job);
+    loop {
+        let run = k.and_then(|k| shard_index(shard, shards, k));
+        let Some(run) = run.filter(|&r| r < config.runs && r < shared.lowest_failure.load(Ordering::SeqCst))
+        else {
+            mine.store(u64::MAX, Ordering::SeqCst);
+            return totals;
+        };
+        mine.store(run, Ordering::SeqCst);
         strategy.as_mut().expect("strategy present").begin_run(run);
         let result = run_once(&mut executor, &mut strategy, run, config, false, program);
-        totals.steps.fetch_add(result.steps, Ordering::Relaxed);
-        let done = totals.runs.fetch_add(1, Ordering::Relaxed) + 1;
+        let done = shared.executed.fetch_add(1, Ordering::Relaxed) + 1;
+        totals.pending.push_back(JobRun { run, steps: result.steps, cut_off: !result.unfinished.is_empty() });
         match result.end {
-            RunEnd::Completed => {
-                if !result.unfinished.is_empty() {
-                    totals.daemons_cut_off.fetch_add(1, Ordering::Relaxed);
-                }
-            }
+            RunEnd::Completed => {}
             RunEnd::Redundant => unreachable!("random sampling never drops a run as redundant"),
             RunEnd::Failed(_) => {
-                totals.lowest_failure.fetch_min(run, Ordering::Relaxed);
-                return;
+                // `mine` keeps `run`: no job may count a run past it as certain from now on.
+                shared.lowest_failure.fetch_min(run, Ordering::SeqCst);
+                return totals;
             }
+        }
+        // Runs below the watermark are not past any failure, found or still to be found.
+        let watermark = shared.watermark();
+        while totals.pending.front().is_some_and(|r| r.run < watermark) {
+            let r = totals.pending.pop_front().expect("front checked");
+            totals.confirmed.add(&r);
         }
         if done % PROGRESS_EVERY == 0 {
             progress();
         }
-        run += stride;
+        k = k.and_then(|k| k.checked_add(jobs));
     }
 }

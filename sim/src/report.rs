@@ -127,11 +127,18 @@ pub enum FailureKind {
         /// What was expected at which decision.
         message: String,
     },
+    /// The configuration was refused before any run (see [`Config::validate`]): nothing ran.
+    ///
+    /// [`Config::validate`]: crate::Config::validate
+    InvalidConfig {
+        /// Which setting and the range it must be in.
+        message: String,
+    },
 }
 
 impl FailureKind {
     /// A one-word name for the kind: `deadlock`, `panic`, `misuse`, `step-limit`,
-    /// `daemon-cut-off`, `divergence`.
+    /// `daemon-cut-off`, `divergence`, `invalid-config`.
     pub fn name(&self) -> &'static str {
         match self {
             FailureKind::Deadlock(_) => "deadlock",
@@ -140,6 +147,7 @@ impl FailureKind {
             FailureKind::StepLimit { .. } => "step-limit",
             FailureKind::DaemonCutOff { .. } => "daemon-cut-off",
             FailureKind::Divergence { .. } => "divergence",
+            FailureKind::InvalidConfig { .. } => "invalid-config",
         }
     }
 }
@@ -184,6 +192,33 @@ pub struct ShrunkFrom {
     pub schedule: Schedule,
 }
 
+/// The `key=value` pairs of a settings line (as [`Config`](crate::Config) displays it), as JSON
+/// fields: keys in snake case (`max_steps`), whole numbers as numbers, `on`/`off` as booleans,
+/// `none` as null, anything else (a quoted schedule, a shard `K/N`) as a string.
+pub(crate) fn settings_fields(line: &str) -> serde_json::Map<String, serde_json::Value> {
+    let mut fields = serde_json::Map::new();
+    let mut rest = line.trim();
+    while let Some((key, after)) = rest.split_once('=') {
+        let (value, next) = match after.strip_prefix('"') {
+            Some(quoted) => quoted.split_once('"').unwrap_or((quoted, "")),
+            None => after.split_once(' ').unwrap_or((after, "")),
+        };
+        let value = match value {
+            "on" => serde_json::Value::Bool(true),
+            "off" => serde_json::Value::Bool(false),
+            "none" => serde_json::Value::Null,
+            v => v.parse::<u64>().map(Into::into).unwrap_or_else(|_| v.into()),
+        };
+        fields.insert(key.trim().replace('-', "_"), value);
+        rest = next.trim_start();
+    }
+    fields
+}
+
+fn settings_object<S: serde::Serializer>(line: &str, ser: S) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&settings_fields(line), ser)
+}
+
 fn as_text<S: serde::Serializer>(s: &Schedule, ser: S) -> Result<S::Ok, S::Error> {
     ser.serialize_str(&s.to_string())
 }
@@ -192,6 +227,9 @@ fn as_text<S: serde::Serializer>(s: &Schedule, ser: S) -> Result<S::Ok, S::Error
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Report {
     /// The effective settings, as `key=value` pairs in a line (`strategy=random seed=7 ...`).
+    /// In JSON, an object of the same pairs: keys in snake case, whole numbers as numbers,
+    /// `on`/`off` as booleans, `none` as null, the rest (a schedule, a shard) as strings.
+    #[serde(serialize_with = "settings_object")]
     pub settings: String,
     /// Runs executed.
     pub runs: u64,
@@ -353,6 +391,7 @@ impl fmt::Display for FailureKind {
                 )
             }
             FailureKind::Divergence { message } => writeln!(f, "divergence: {message}"),
+            FailureKind::InvalidConfig { message } => writeln!(f, "invalid configuration: {message}"),
         }
     }
 }
@@ -399,5 +438,33 @@ impl fmt::Display for Report {
                 write!(f, "{}", fail.trace)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::settings_fields;
+    use crate::Config;
+    use serde_json::json;
+
+    #[test]
+    fn settings_become_typed_fields() {
+        let random = settings_fields(&Config::random(7).jobs(2).shard(1, 4).to_string());
+        assert_eq!(
+            serde_json::Value::Object(random),
+            json!({"strategy": "random", "seed": 7, "jobs": 2, "shard": "1/4", "runs": 1000,
+                   "max_steps": 100000, "spurious_wakeups": 1, "adversarial_wakeups": false})
+        );
+        let dfs = settings_fields(&Config::dfs().delay_bound(2).adversarial_wakeups(true).to_string());
+        assert_eq!(
+            serde_json::Value::Object(dfs),
+            json!({"strategy": "dfs", "preemption_bound": null, "delay_bound": 2, "dpor": false,
+                   "runs": 1000000, "max_steps": 100000, "spurious_wakeups": 1, "adversarial_wakeups": true})
+        );
+        let replay = settings_fields(&Config::replay("v1 t1 t0*3".parse().unwrap()).to_string());
+        assert_eq!(replay["schedule"], "v1 t1 t0*3");
+        assert_eq!(replay["runs"], 1);
+        let pct = settings_fields(&Config::pct(u64::MAX, 3).to_string());
+        assert_eq!((&pct["seed"], &pct["depth"]), (&json!(u64::MAX), &json!(3)));
     }
 }

@@ -379,9 +379,25 @@ pub fn set_wait_note(template: &'static str, values: [u64; 3]) {
     })
 }
 
+/// The most alternatives one decision may offer: a schedule records each pick as a `u32`, so a
+/// larger choice could not be replayed (it used to be truncated, which made a deterministic
+/// program look nondeterministic and made an exhaustive search stop after one run).
+pub const MAX_OPTIONS: usize = u32::MAX as usize;
+
 /// Asks the scheduler to pick one of `options` alternatives of a `kind` decision, and records
-/// the pick. One option is no decision and is not recorded.
+/// the pick. One option is no decision and is not recorded. `options` must be from 1 to
+/// [`MAX_OPTIONS`]; anything else is a misuse (`ValueError`, as Python's `randrange` raises for
+/// an empty range), reported as the run's failure.
 pub fn choose(kind: ChoiceKind, options: usize) -> usize {
+    if !(1..=MAX_OPTIONS).contains(&options) && !std::thread::panicking() {
+        raise(Misuse::new(
+            "ValueError",
+            format!(
+                "racelab::choose({options}): a choice takes from 1 to {MAX_OPTIONS} options (u32::MAX), \
+                 so that the schedule can record it"
+            ),
+        ));
+    }
     match with(|m| m.choose(kind, options)) {
         Ok(i) => i,
         Err(d) => {

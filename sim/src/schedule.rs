@@ -169,9 +169,11 @@ impl fmt::Display for ParseScheduleError {
 
 impl std::error::Error for ParseScheduleError {}
 
-/// The longest run a single `*N` token may expand to: a limit against a typo that would
-/// otherwise allocate gigabytes.
-const MAX_REPEAT: u32 = 10_000_000;
+/// The most decisions a schedule's text may hold, `*N` repeats counted out: a limit against a
+/// typo or a hostile paste that would otherwise allocate gigabytes (`v1` and twenty
+/// `t0*10000000` tokens is 240 bytes and would be 200 million decisions, 1.6 GB). A run of the
+/// default 100,000 steps records far fewer; ten million decisions take 80 MB.
+pub const MAX_DECISIONS: usize = 10_000_000;
 
 impl FromStr for Schedule {
     type Err = ParseScheduleError;
@@ -213,15 +215,26 @@ impl FromStr for Schedule {
             let value: u32 = value
                 .parse()
                 .map_err(|_| err(i, token, format!("`{value}` is not a non-negative number")))?;
-            let repeat: u32 = match repeat {
+            let repeat: usize = match repeat {
                 None => 1,
-                Some(n) => n.parse().ok().filter(|&n| (1..=MAX_REPEAT).contains(&n)).ok_or_else(|| {
-                    err(i, token, format!("the repeat count after `*` must be between 1 and {MAX_REPEAT}"))
+                Some(n) => n.parse().ok().filter(|&n| (1..=MAX_DECISIONS).contains(&n)).ok_or_else(|| {
+                    err(i, token, format!("the repeat count after `*` must be between 1 and {MAX_DECISIONS}"))
                 })?,
             };
+            if repeat > MAX_DECISIONS - choices.len() {
+                return Err(err(
+                    i,
+                    token,
+                    format!(
+                        "the schedule would hold more than {MAX_DECISIONS} decisions in all (the limit on a \
+                         schedule's length, `*N` repeats counted out)"
+                    ),
+                ));
+            }
             let choice = Choice::new(kind, value);
-            choices.extend(std::iter::repeat_n(choice, repeat as usize));
+            choices.extend(std::iter::repeat_n(choice, repeat));
         }
+        debug_assert!(choices.len() <= MAX_DECISIONS);
         Ok(Schedule { choices })
     }
 }
@@ -263,5 +276,21 @@ mod tests {
         let e = "v1 t1*0".parse::<Schedule>().unwrap_err();
         assert!(e.to_string().contains("repeat count"), "{e}");
         assert!("".parse::<Schedule>().unwrap_err().to_string().contains("empty schedule"));
+    }
+
+    #[test]
+    fn the_total_length_is_capped_not_just_each_repeat() {
+        // 240 bytes that would be 200 million decisions (1.6 GB) if each token were capped alone.
+        let text = format!("v1{}", " t0*10000000".repeat(20));
+        let e = text.parse::<Schedule>().unwrap_err();
+        assert_eq!(e.token_index, 3, "{e}");
+        assert!(e.to_string().contains("more than 10000000 decisions in all"), "{e}");
+        // Up to the limit exactly is fine.
+        let max = format!("v1 t0*{} t1*{}", MAX_DECISIONS - 1, 1);
+        assert_eq!(max.parse::<Schedule>().unwrap().len(), MAX_DECISIONS);
+        let e = format!("v1 t0*{} t1", MAX_DECISIONS).parse::<Schedule>().unwrap_err();
+        assert_eq!((e.token_index, e.token.as_str()), (3, "t1"));
+        let e = format!("v1 t0*{}", MAX_DECISIONS + 1).parse::<Schedule>().unwrap_err();
+        assert!(e.to_string().contains("between 1 and 10000000"), "{e}");
     }
 }

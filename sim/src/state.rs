@@ -616,7 +616,8 @@ impl RunModel {
         }
         let i = self.strategy.pick(kind, options)?;
         assert!(i < options, "racelab invariant: strategy picked option {i} of {options}");
-        self.recorded.push(Choice::new(kind, i as u32));
+        let value = u32::try_from(i).expect("racelab invariant: rt::choose caps options to u32 values");
+        self.recorded.push(Choice::new(kind, value));
         Ok(i)
     }
 

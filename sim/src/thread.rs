@@ -268,10 +268,9 @@ impl<T: 'static> Default for Local<T> {
 }
 
 /// Asks the scheduler for a number in `0..n`: a random value the program needs, decided and
-/// recorded like every other choice, so replays and exhaustive search cover it. `n` must be at
-/// least 1.
+/// recorded like every other choice, so replays and exhaustive search cover it. `n` must be from
+/// 1 to [`rt::MAX_OPTIONS`] (`u32::MAX`); another `n` fails the run as a misuse (`ValueError`).
 pub fn choose(n: usize) -> usize {
-    assert!(n >= 1, "racelab::choose needs at least one option");
     let v = rt::choose(crate::schedule::ChoiceKind::Random, n);
     rt::event("choose", None, || format!("{v} of 0..{}", n - 1));
     v

@@ -48,7 +48,7 @@ pub enum Command {
         #[command(flatten)]
         explore: ExploreArgs,
         /// With --seed: which run of the exploration to show (counted from 0).
-        #[arg(long, value_name = "N")]
+        #[arg(long, allow_negative_numbers = true, value_parser = whole_u64, value_name = "N")]
         run: Option<u64>,
         /// Print the report, trace included, as JSON.
         #[arg(long)]
@@ -72,34 +72,34 @@ pub struct ExploreArgs {
     #[arg(long, value_enum)]
     pub strategy: Option<StrategyName>,
     /// Seed for random and pct (default 0).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = whole_u64)]
     pub seed: Option<u64>,
     /// Maximum number of runs (random/pct default 1000; dfs default 1000000).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = whole_u64)]
     pub runs: Option<u64>,
     /// PCT bug depth (default 3).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = whole_u32)]
     pub depth: Option<u32>,
     /// dfs: at most this many preemptions per run.
-    #[arg(long, value_name = "B")]
+    #[arg(long, allow_negative_numbers = true, value_parser = whole_u32, value_name = "B")]
     pub preemption_bound: Option<u32>,
     /// dfs: at most this many delays per run against round-robin scheduling.
-    #[arg(long, value_name = "D")]
+    #[arg(long, allow_negative_numbers = true, value_parser = whole_u32, value_name = "D")]
     pub delay_bound: Option<u32>,
     /// Maximum scheduling steps per run (default 100000).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = whole_u64)]
     pub max_steps: Option<u64>,
     /// Spurious Condition.wait wake-ups allowed per run (default 1; 0 is CPython-exact).
-    #[arg(long, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true, value_parser = whole_u32, value_name = "N")]
     pub spurious_wakeups: Option<u32>,
     /// Let notify and semaphore releases wake any waiter, not the oldest (the docs allow it).
     #[arg(long)]
     pub adversarial_wakeups: bool,
     /// Explore on N OS threads (random only; default 1). The reported failure does not depend on N.
-    #[arg(long, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true, value_parser = whole_usize, value_name = "N")]
     pub jobs: Option<usize>,
     /// Run only shard K of N (random only): run indices i with i % N == K, e.g. `--shard 0/4`.
-    #[arg(long, value_name = "K/N")]
+    #[arg(long, allow_hyphen_values = true, value_name = "K/N")]
     pub shard: Option<String>,
     /// Report a failing run as found, without shrinking it to fewer preemptions and steps.
     #[arg(long)]
@@ -112,4 +112,22 @@ pub struct ExploreArgs {
     /// it can miss a bug the plain bounded search finds.
     #[arg(long)]
     pub dpor: bool,
+}
+
+/// A whole number of type `T`, with an error that says the range instead of clap's "invalid
+/// digit" (and, with `allow_negative_numbers`, instead of "to pass '-1' as a value, use '-- -1'").
+fn whole<T: std::str::FromStr>(text: &str, max: impl std::fmt::Display) -> Result<T, String> {
+    text.parse().map_err(|_| format!("expected a whole number from 0 to {max}"))
+}
+
+fn whole_u64(text: &str) -> Result<u64, String> {
+    whole(text, u64::MAX)
+}
+
+fn whole_u32(text: &str) -> Result<u32, String> {
+    whole(text, u32::MAX)
+}
+
+fn whole_usize(text: &str) -> Result<usize, String> {
+    whole(text, usize::MAX)
 }

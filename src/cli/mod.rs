@@ -1,6 +1,8 @@
 //! The command line: arguments, the plan they make, and running it.
 
 mod args;
+#[cfg(test)]
+mod fuzz;
 mod plan;
 mod run;
 
@@ -15,25 +17,65 @@ pub const EXIT_USAGE: i32 = 2;
 
 /// Parses, plans and runs; returns the exit code.
 pub fn main() -> i32 {
-    let args = match args::Cli::try_parse() {
+    match plan_or_exit(std::env::args_os()) {
+        Ok(plan) => match run::run(plan) {
+            Ok(code) => code,
+            Err(message) => usage_error(&message),
+        },
+        Err(code) => code,
+    }
+}
+
+/// Arguments to a validated plan, or the exit code to leave with (0 after `--help` or
+/// `--version`, 2 after printing the one-line error). Nothing runs here: the fuzz tests drive
+/// this step in-process.
+fn plan_or_exit<I, T>(args: I) -> Result<plan::Plan, i32>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let args = match args::Cli::try_parse_from(args) {
         Ok(a) => a,
         Err(e) if !e.use_stderr() => {
             // --help and --version: clap's own output.
             let _ = e.print();
-            return EXIT_OK;
+            return Err(EXIT_OK);
         }
-        Err(e) => {
-            eprintln!("racelab: {}", one_line(&e.to_string()));
-            return EXIT_USAGE;
-        }
+        Err(e) => return Err(usage_error(&clap_error(&e))),
     };
-    match plan::plan(args).and_then(run::run) {
-        Ok(code) => code,
-        Err(message) => {
-            eprintln!("racelab: {message}");
-            EXIT_USAGE
+    plan::plan(args).map_err(|message| usage_error(&message))
+}
+
+/// Prints `racelab: <message>` once and gives the usage exit code.
+fn usage_error(message: &str) -> i32 {
+    debug_assert!(!message.is_empty() && !message.contains('\n'), "one line: {message:?}");
+    eprintln!("racelab: {message}");
+    EXIT_USAGE
+}
+
+/// A clap error as one line. An unknown value of a flag with a fixed set of values names the
+/// nearest value and every value (clap's own tip misses swapped letters: `dsf` for `dfs`).
+fn clap_error(e: &clap::Error) -> String {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() == ErrorKind::InvalidValue {
+        if let (
+            Some(ContextValue::String(flag)),
+            Some(ContextValue::String(value)),
+            Some(ContextValue::Strings(valid)),
+        ) =
+            (e.get(ContextKind::InvalidArg), e.get(ContextKind::InvalidValue), e.get(ContextKind::ValidValue))
+        {
+            let flag = flag.split_whitespace().next().unwrap_or(flag);
+            let hint = racelab_scenarios::nearest_of(value, valid.iter().map(String::as_str))
+                .map(|n| format!("did you mean `{n}`? "))
+                .unwrap_or_default();
+            return format!(
+                "invalid value `{value}` for {flag}: {hint}its values are: {} (see `racelab --help`)",
+                valid.join(", ")
+            );
         }
     }
+    one_line(&e.to_string())
 }
 
 /// clap's multi-line usage error as one line: its first line without the `error: ` prefix,

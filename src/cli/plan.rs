@@ -1,6 +1,7 @@
 //! Validated plans: every name resolved, every flag combination checked, before anything runs.
 
 use racelab_scenarios::{Scenario, Variant};
+use racelab_sim::config::MAX_JOBS;
 use racelab_sim::{Config, Schedule, StrategyConfig};
 
 use super::args::{Cli, Command, ExploreArgs, StrategyName};
@@ -50,13 +51,22 @@ pub fn plan(cli: Cli) -> Result<Plan, String> {
             };
             let mut planned = Vec::new();
             for t in resolved {
-                planned.push((t, exploration(&explore, t.scenario, t.variant)?));
+                let config = exploration(&explore, t.scenario, t.variant)?;
+                valid(&config)?;
+                planned.push((t, config));
             }
             Ok(Plan::Check { targets: planned, json, explore })
         }
         Command::Replay { target, schedule, explore, run, json } => {
             let targets = resolve(&target, false)?;
             let target = targets[0];
+            if explore.jobs.is_some() || explore.shard.is_some() {
+                return Err(
+                    "replay shows one run: --jobs and --shard apply to check only (run N of a seed is \
+                     the same run whatever the jobs or shard)"
+                        .into(),
+                );
+            }
             let config = match schedule {
                 Some(text) => {
                     if explore.strategy.is_some()
@@ -68,6 +78,17 @@ pub fn plan(cli: Cli) -> Result<Plan, String> {
                             "--schedule replays exactly one recorded run: drop --strategy, --seed, --runs and --run"
                                 .into(),
                         );
+                    }
+                    let exploring = exploration_only_flags(&explore);
+                    if !exploring.is_empty() {
+                        return Err(format!(
+                            "--schedule replays exactly one recorded run: drop {} (it shapes an exploration, \
+                             and the schedule already holds every decision)",
+                            exploring.join(", ")
+                        ));
+                    }
+                    if explore.max_steps == Some(0) {
+                        return Err("--max-steps must be at least 1".into());
                     }
                     let schedule: Schedule = text.parse().map_err(|e| format!("{e}"))?;
                     semantics((target.variant.configure)(Config::replay(schedule)), &explore)
@@ -81,12 +102,35 @@ pub fn plan(cli: Cli) -> Result<Plan, String> {
                     if explore.runs.is_some() {
                         return Err("--runs has no meaning for replay: --run N picks the run to show".into());
                     }
-                    exploration(&explore, target.scenario, target.variant)?.runs(run + 1).trace_run(run)
+                    let runs =
+                        run.checked_add(1).ok_or_else(|| format!("--run must be below {}", u64::MAX))?;
+                    exploration(&explore, target.scenario, target.variant)?.runs(runs).trace_run(run)
                 }
             };
+            valid(&config)?;
             Ok(Plan::Replay { target, config, json, explore, run })
         }
     }
+}
+
+/// The flags that only shape an exploration, given: meaningless for a replay by schedule.
+fn exploration_only_flags(args: &ExploreArgs) -> Vec<&'static str> {
+    let given = [
+        ("--depth", args.depth.is_some()),
+        ("--preemption-bound", args.preemption_bound.is_some()),
+        ("--delay-bound", args.delay_bound.is_some()),
+        ("--dpor", args.dpor),
+        ("--no-dpor", args.no_dpor),
+        ("--no-shrink", args.no_shrink),
+        ("--jobs", args.jobs.is_some()),
+        ("--shard", args.shard.is_some()),
+    ];
+    given.into_iter().filter(|&(_, on)| on).map(|(flag, _)| flag).collect()
+}
+
+/// The engine's own range checks (`Config::validate`), as a CLI error.
+fn valid(config: &Config) -> Result<(), String> {
+    config.validate().map_err(|e| format!("{e}"))
 }
 
 fn scenario_named(id: &str) -> Result<&'static Scenario, String> {
@@ -145,8 +189,10 @@ pub fn exploration(args: &ExploreArgs, scenario: &Scenario, variant: &Variant) -
     if (args.jobs.is_some() || args.shard.is_some()) && strategy != Some(StrategyName::Random) {
         return Err("--jobs and --shard apply only to --strategy random (its runs are independent)".into());
     }
-    if args.jobs == Some(0) {
-        return Err("--jobs must be at least 1".into());
+    if let Some(jobs) = args.jobs.filter(|j| !(1..=MAX_JOBS).contains(j)) {
+        return Err(format!(
+            "--jobs must be from 1 to {MAX_JOBS}, got {jobs} (more jobs than cores only adds switching)"
+        ));
     }
     let shard = match &args.shard {
         None => None,

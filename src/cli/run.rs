@@ -24,7 +24,7 @@ use racelab_sim::{check, check_with_progress, Config, FailureKind, Report, Strat
 
 use super::args::ExploreArgs;
 use super::plan::{Plan, Target};
-use super::{EXIT_BUG, EXIT_OK, EXIT_USAGE};
+use super::{EXIT_BUG, EXIT_OK};
 
 pub fn run(plan: Plan) -> Result<i32, String> {
     match plan {
@@ -148,6 +148,21 @@ fn replay_command(target: &Target, report: &Report, config: &Config) -> Option<S
     ))
 }
 
+/// One target's result as one line of JSON, the same shape for `check` and `replay`:
+/// `{"target", "expected", "as_expected", "replay", "report"}`, the report with its settings as
+/// fields. Several targets give one line each (JSON Lines).
+fn result_json(target: &Target, report: &Report, config: &Config) -> String {
+    let value = serde_json::json!({
+        "target": target.name(),
+        "expected": target.variant.expected.describe(),
+        "as_expected": verdict_matches(target.variant.expected, report),
+        "replay": replay_command(target, report, config),
+        "report": report,
+    });
+    serde_json::to_string(&value)
+        .unwrap_or_else(|e| format!("{{\"error\": \"report not serializable: {e}\"}}"))
+}
+
 fn verdict_matches(expected: Expected, report: &Report) -> bool {
     match (expected, &report.failure) {
         (Expected::Pass, None) => true,
@@ -186,7 +201,9 @@ fn verdict(report: &Report, config: &Config) -> String {
             "no bug found in {} runs (the search stopped at the run limit, not exhausted)",
             report.runs
         ),
-        None => format!("no bug found in {} runs (sampled, not exhaustive)", report.runs),
+        None => {
+            format!("no bug found in {} run{} (sampled, not exhaustive)", report.runs, plural(report.runs))
+        }
         Some(f) => format!(
             "BUG: {} in run {}, with {} preemption{}",
             f.diagnosis.kind,
@@ -201,7 +218,6 @@ fn check_targets(targets: &[(Target, Config)], json: bool, _explore: &ExploreArg
     let many = targets.len() > 1;
     let mut all_as_expected = true;
     let mut any_bug = false;
-    let mut json_out = Vec::new();
     for (target, config) in targets {
         if !json {
             outln!("racelab check {}: {config}", target.name());
@@ -212,13 +228,7 @@ fn check_targets(targets: &[(Target, Config)], json: bool, _explore: &ExploreArg
         any_bug |= report.failure.is_some();
         let replay = replay_command(target, &report, config);
         if json {
-            json_out.push(serde_json::json!({
-                "target": target.name(),
-                "expected": target.variant.expected.describe(),
-                "as_expected": as_expected,
-                "replay": replay,
-                "report": serde_json::from_str::<serde_json::Value>(&report.to_json()).unwrap_or_default(),
-            }));
+            outln!("{}", result_json(target, &report, config));
             continue;
         }
         let mark = if as_expected { "as expected" } else { "NOT AS EXPECTED" };
@@ -252,9 +262,6 @@ fn check_targets(targets: &[(Target, Config)], json: bool, _explore: &ExploreArg
         if let Some(cmd) = replay {
             outln!("  replay: {cmd}");
         }
-    }
-    if json {
-        outln!("{}", serde_json::to_string_pretty(&json_out).unwrap_or_default());
     }
     if many {
         if !json {
@@ -293,8 +300,18 @@ fn replay(
             }
         }
     }
+    if report.failure.is_none() && report.traced.is_none() {
+        // Only `--run N` asks for a run the exploration may not reach.
+        let ended = if report.exhausted { ", having explored everything" } else { "" };
+        return Err(format!(
+            "the exploration ended after {} run{}{ended}; run {} does not exist",
+            report.runs,
+            plural(report.runs),
+            run.unwrap_or(0)
+        ));
+    }
     if json {
-        outln!("{}", report.to_json());
+        outln!("{}", result_json(&target, &report, &config));
     } else {
         if !matches!(config.strategy(), StrategyConfig::Replay(_)) {
             outln!(
@@ -327,7 +344,7 @@ fn replay(
                 outln!("trace:");
                 out!("{}", t.trace);
             }
-            (None, None) => return Ok(EXIT_USAGE),
+            (None, None) => unreachable!("checked above: a replay shows a failure or its traced run"),
         }
     }
     Ok(if report.failure.is_some() { EXIT_BUG } else { EXIT_OK })

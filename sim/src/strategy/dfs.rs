@@ -25,12 +25,40 @@ use super::{Divergence, Offer, Strategy};
 use crate::ids::ThreadId;
 use crate::schedule::{Choice, ChoiceKind};
 
+/// The options of one decision. A data decision is only a count: `racelab::choose(n)` may offer
+/// billions of values, and listing them would take gigabytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Options {
+    /// The runnable thread ids, with the continuing thread (if any) first.
+    Threads(Vec<u32>),
+    /// The values `0..n`.
+    Count(usize),
+}
+
+impl Options {
+    fn len(&self) -> usize {
+        match self {
+            Options::Threads(ts) => ts.len(),
+            Options::Count(n) => *n,
+        }
+    }
+
+    /// The value option `index` stands for: a thread id or the index itself.
+    fn value(&self, index: usize) -> u32 {
+        match self {
+            Options::Threads(ts) => ts[index],
+            Options::Count(n) => {
+                assert!(index < *n, "racelab invariant: dfs option {index} of {n}");
+                u32::try_from(index).expect("racelab invariant: choices are capped to u32 values")
+            }
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 struct Frame {
     kind: ChoiceKind,
-    /// For thread decisions, the runnable thread ids with the continuing thread (if any)
-    /// first; for other decisions, `0..n`.
-    options: Vec<u32>,
+    options: Options,
     /// Index into `options` of the option taken in the current run.
     chosen: usize,
     /// True when `options[0]` is the thread that could have continued, so every other option
@@ -109,23 +137,23 @@ impl Dfs {
     fn decide(
         &mut self,
         kind: ChoiceKind,
-        options: Vec<u32>,
+        options: Options,
         first_continues: bool,
     ) -> Result<u32, Divergence> {
         let depth = self.depth;
         self.depth += 1;
         if let Some(frame) = self.stack.get(depth) {
             if frame.kind != kind || frame.options != options || frame.first_continues != first_continues {
-                let scheduled = Some(Choice::new(frame.kind, frame.options[frame.chosen]));
-                let offered = match kind {
-                    ChoiceKind::Thread => Offer::Threads(options.iter().map(|&t| ThreadId(t)).collect()),
-                    _ => Offer::Options { kind, options: options.len() },
+                let scheduled = Some(Choice::new(frame.kind, frame.options.value(frame.chosen)));
+                let offered = match options {
+                    Options::Threads(ts) => Offer::Threads(ts.into_iter().map(ThreadId).collect()),
+                    Options::Count(n) => Offer::Options { kind, options: n },
                 };
                 return Err(Divergence { decision: depth, scheduled, offered });
             }
             self.preemptions += u32::from(frame.preempts(frame.chosen));
             self.delays += self.delay_cost(frame, frame.chosen);
-            return Ok(frame.options[frame.chosen]);
+            return Ok(frame.options.value(frame.chosen));
         }
         debug_assert_eq!(depth, self.stack.len(), "dfs decisions must extend the stack one at a time");
         let frame = Frame {
@@ -136,7 +164,7 @@ impl Dfs {
             preemptions_before: self.preemptions,
             delays_before: self.delays,
         };
-        let value = frame.options[0];
+        let value = frame.options.value(0);
         self.stack.push(frame);
         Ok(value)
     }
@@ -174,12 +202,11 @@ impl Strategy for Dfs {
         } else {
             options.extend(runnable.iter().filter(|&&t| Some(t) != continuing).map(|t| t.0));
         }
-        self.decide(ChoiceKind::Thread, options, continuing.is_some()).map(ThreadId)
+        self.decide(ChoiceKind::Thread, Options::Threads(options), continuing.is_some()).map(ThreadId)
     }
 
     fn pick(&mut self, kind: ChoiceKind, options: usize) -> Result<usize, Divergence> {
-        let options = (0..options as u32).collect();
-        self.decide(kind, options, false).map(|v| v as usize)
+        self.decide(kind, Options::Count(options), false).map(|v| v as usize)
     }
 
     fn end_run(&mut self) -> Result<(), Divergence> {
@@ -189,7 +216,7 @@ impl Strategy for Dfs {
             let frame = &self.stack[self.depth];
             return Err(Divergence {
                 decision: self.depth,
-                scheduled: Some(Choice::new(frame.kind, frame.options[frame.chosen])),
+                scheduled: Some(Choice::new(frame.kind, frame.options.value(frame.chosen))),
                 offered: Offer::End,
             });
         }
@@ -301,6 +328,20 @@ mod tests {
             run += 1;
         }
         assert_eq!(outcomes, vec![(0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)]);
+    }
+
+    #[test]
+    fn a_data_choice_of_billions_allocates_nothing_per_option() {
+        let mut dfs = Dfs::new(None);
+        let mut picked = Vec::new();
+        for run in 0..3 {
+            assert!(dfs.begin_run(run));
+            picked.push(dfs.pick(ChoiceKind::Random, 3_000_000_000).unwrap());
+            dfs.end_run().unwrap();
+        }
+        assert_eq!(picked, vec![0, 1, 2]);
+        let frame = &dfs.stack[0];
+        assert_eq!(frame.options, Options::Count(3_000_000_000));
     }
 
     #[test]

@@ -6,13 +6,15 @@
 //! thread-local). A job stops once its next index is above the lowest failing index found so
 //! far; the reported failure is the lowest failing index, re-run, traced and shrunk on the
 //! calling thread, so the verdict and the failure are the same whatever the number of jobs.
+//! (Not when the time budget or the stop flag ends the exploration: jobs stop wherever they
+//! stand, and the report covers the runs done.)
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::config::{Config, StrategyConfig};
 use crate::executor::Executor;
-use crate::explore::{run_once, shrink, traced_failure, PROGRESS_EVERY};
+use crate::explore::{run_once, shrink, traced_failure, Budget, Halt, PROGRESS_EVERY};
 use crate::report::Report;
 use crate::state::RunEnd;
 use crate::strategy::{Random, Strategy};
@@ -27,6 +29,8 @@ struct Totals {
     steps: AtomicU64,
     daemons_cut_off: AtomicU64,
     lowest_failure: AtomicU64,
+    /// Set by the job that saw the budget's halt first.
+    halted: Mutex<Option<Halt>>,
 }
 
 pub(crate) fn explore<F>(config: &Config, program: Arc<F>, progress: &mut dyn FnMut(u64)) -> Report
@@ -41,35 +45,50 @@ where
         steps: AtomicU64::new(0),
         daemons_cut_off: AtomicU64::new(0),
         lowest_failure: AtomicU64::new(u64::MAX),
+        halted: Mutex::new(None),
     };
     let panicked = Mutex::new(None);
-    let timer = crate::explore::Stopwatch::start();
+    let budget = Budget::start(config.max_time, config.stop.clone());
     let (shard, shards) = config.shard;
     let jobs = config.jobs as u64;
     std::thread::scope(|scope| {
         for job in 1..jobs {
-            let (totals, program, panicked) = (&totals, &program, &panicked);
+            let (totals, program, panicked, budget) = (&totals, &program, &panicked, &budget);
             scope.spawn(move || {
                 let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    run_job(config, seed, program, totals, shard + job * shards, jobs * shards, &mut || {})
+                    run_job(
+                        config,
+                        seed,
+                        program,
+                        totals,
+                        budget,
+                        shard + job * shards,
+                        jobs * shards,
+                        &mut || {},
+                    )
                 }));
                 if let Err(p) = outcome {
                     *panicked.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
                 }
             });
         }
-        run_job(config, seed, &program, &totals, shard, jobs * shards, &mut || {
+        run_job(config, seed, &program, &totals, &budget, shard, jobs * shards, &mut || {
             progress(totals.runs.load(Ordering::Relaxed))
         });
     });
     if let Some(p) = panicked.into_inner().unwrap_or_else(|e| e.into_inner()) {
         std::panic::resume_unwind(p);
     }
+    let halted = *totals.halted.lock().unwrap_or_else(|e| e.into_inner());
     let mut report = Report {
         settings: config.to_string(),
         runs: totals.runs.load(Ordering::Relaxed),
         steps: totals.steps.load(Ordering::Relaxed),
         exhausted: false,
+        exhaustive_search: false,
+        require_exhaustive: config.require_exhaustive,
+        out_of_time: halted == Some(Halt::Time),
+        interrupted: halted == Some(Halt::Stop),
         runs_with_daemons_cut_off: totals.daemons_cut_off.load(Ordering::Relaxed),
         redundant_runs: 0,
         distinct_runs: None,
@@ -77,7 +96,7 @@ where
         failure: None,
         traced: None,
     };
-    report.elapsed_micros = timer.micros();
+    report.elapsed_micros = budget.micros();
     let lowest = totals.lowest_failure.load(Ordering::Relaxed);
     if lowest != u64::MAX {
         // Re-run the lowest failing index here, then trace and shrink it as `check` does.
@@ -97,12 +116,14 @@ where
 }
 
 /// One job: run indices `first`, `first + stride`, ... below the run limit, stopping past the
-/// lowest failure found by any job.
+/// lowest failure found by any job, or when the budget halts.
+#[allow(clippy::too_many_arguments, reason = "one job's share of the exploration, called twice")]
 fn run_job<F>(
     config: &Config,
     seed: u64,
     program: &Arc<F>,
     totals: &Totals,
+    budget: &Budget,
     first: u64,
     stride: u64,
     progress: &mut dyn FnMut(),
@@ -113,6 +134,10 @@ fn run_job<F>(
     let mut strategy: Option<Box<dyn Strategy>> = Some(Box::new(Random::new(seed)));
     let mut run = first;
     while run < config.runs && run < totals.lowest_failure.load(Ordering::Relaxed) {
+        if let Some(halt) = budget.halt() {
+            totals.halted.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(halt);
+            return;
+        }
         strategy.as_mut().expect("strategy present").begin_run(run);
         let result = run_once(&mut executor, &mut strategy, run, config, false, program);
         totals.steps.fetch_add(result.steps, Ordering::Relaxed);

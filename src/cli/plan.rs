@@ -145,6 +145,14 @@ pub fn exploration(args: &ExploreArgs, scenario: &Scenario, variant: &Variant) -
     if (args.jobs.is_some() || args.shard.is_some()) && strategy != Some(StrategyName::Random) {
         return Err("--jobs and --shard apply only to --strategy random (its runs are independent)".into());
     }
+    let max_time = match args.max_time {
+        None => None,
+        Some(secs) => {
+            Some(std::time::Duration::try_from_secs_f64(secs).ok().filter(|d| !d.is_zero()).ok_or_else(
+                || format!("--max-time wants a number of seconds above 0, e.g. 60 or 0.5; got `{secs}`"),
+            )?)
+        }
+    };
     if args.jobs == Some(0) {
         return Err("--jobs must be at least 1".into());
     }
@@ -186,6 +194,9 @@ pub fn exploration(args: &ExploreArgs, scenario: &Scenario, variant: &Variant) -
     }
     if let Some(r) = args.runs {
         config = config.runs(r);
+    }
+    if let Some(t) = max_time {
+        config = config.max_time(t);
     }
     let flag = if args.dpor { Some("--dpor") } else { args.no_dpor.then_some("--no-dpor") };
     if let Some(flag) = flag {

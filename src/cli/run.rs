@@ -20,11 +20,11 @@ macro_rules! out {
 use racelab_scenarios::Expected;
 use std::io::IsTerminal;
 
-use racelab_sim::{check, check_with_progress, Config, FailureKind, Report, StrategyConfig};
+use racelab_sim::{check, check_with_progress, Config, FailureKind, Report, StopFlag, StrategyConfig};
 
 use super::args::ExploreArgs;
 use super::plan::{Plan, Target};
-use super::{EXIT_BUG, EXIT_OK, EXIT_USAGE};
+use super::{EXIT_BUG, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE};
 
 pub fn run(plan: Plan) -> Result<i32, String> {
     match plan {
@@ -33,7 +33,10 @@ pub fn run(plan: Plan) -> Result<i32, String> {
             show(scenario);
             Ok(EXIT_OK)
         }
-        Plan::Check { targets, json, explore } => Ok(check_targets(&targets, json, &explore)),
+        Plan::Check { targets, json, explore } => {
+            let stop = on_ctrl_c()?;
+            Ok(check_targets(&targets, json, &explore, &stop))
+        }
         Plan::Replay { target, config, json, explore, run } => replay(target, config, json, &explore, run),
     }
 }
@@ -169,7 +172,24 @@ fn verdict(report: &Report, config: &Config) -> String {
         }
         _ => String::new(),
     };
+    let dfs = matches!(config.strategy(), StrategyConfig::Dfs { .. });
+    let within = config.time_limit().map(|t| format!(" within {} s", secs(t))).unwrap_or_default();
     match &report.failure {
+        None if report.interrupted => format!(
+            "interrupted: no bug found in {} run{} so far{bound} (not exhaustive)",
+            report.runs,
+            plural(report.runs)
+        ),
+        None if report.out_of_time && dfs => format!(
+            "no bug found{bound} in {} run{}{within} (the search stopped at --max-time, not exhausted)",
+            report.runs,
+            plural(report.runs)
+        ),
+        None if report.out_of_time => format!(
+            "no bug found in {} run{}{within} (sampled, not exhaustive)",
+            report.runs,
+            plural(report.runs)
+        ),
         None if report.exhausted && config.uses_dpor() && !bound.is_empty() => format!(
             "no bug found{bound} ({} runs, partial-order reduced: bounded, it can miss what --no-dpor finds)",
             report.runs
@@ -197,16 +217,45 @@ fn verdict(report: &Report, config: &Config) -> String {
     }
 }
 
-fn check_targets(targets: &[(Target, Config)], json: bool, _explore: &ExploreArgs) -> i32 {
+/// Makes Ctrl-C raise the returned flag: the exploration under way stops after its current run
+/// and its partial report is printed. A second Ctrl-C exits at once.
+fn on_ctrl_c() -> Result<StopFlag, String> {
+    let stop = StopFlag::new();
+    let raised = stop.clone();
+    ctrlc::set_handler(move || {
+        if raised.is_stopped() {
+            std::process::exit(EXIT_INTERRUPTED);
+        }
+        raised.stop();
+    })
+    .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
+    Ok(stop)
+}
+
+/// Seconds, without a fraction when whole.
+fn secs(d: std::time::Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        d.as_secs().to_string()
+    } else {
+        d.as_secs_f64().to_string()
+    }
+}
+
+fn check_targets(targets: &[(Target, Config)], json: bool, _explore: &ExploreArgs, stop: &StopFlag) -> i32 {
     let many = targets.len() > 1;
     let mut all_as_expected = true;
     let mut any_bug = false;
+    let mut interrupted = false;
+    let mut checked = 0;
     let mut json_out = Vec::new();
     for (target, config) in targets {
         if !json {
             outln!("racelab check {}: {config}", target.name());
         }
+        let config = &config.clone().stop_flag(stop.clone());
         let report = check_with_bar(config, target, json);
+        interrupted |= report.interrupted;
+        checked += 1;
         let as_expected = verdict_matches(target.variant.expected, &report);
         all_as_expected &= as_expected;
         any_bug |= report.failure.is_some();
@@ -219,9 +268,18 @@ fn check_targets(targets: &[(Target, Config)], json: bool, _explore: &ExploreArg
                 "replay": replay,
                 "report": serde_json::from_str::<serde_json::Value>(&report.to_json()).unwrap_or_default(),
             }));
+            if interrupted {
+                break;
+            }
             continue;
         }
-        let mark = if as_expected { "as expected" } else { "NOT AS EXPECTED" };
+        let mark = if report.interrupted && report.failure.is_none() {
+            "interrupted before a verdict"
+        } else if as_expected {
+            "as expected"
+        } else {
+            "NOT AS EXPECTED"
+        };
         outln!("  {} (expected {}; {mark})", verdict(&report, config), target.variant.expected.describe());
         if let Some(s) = report.failure.as_ref().and_then(|f| f.shrunk_from.as_ref().map(|s| (f, s))) {
             let (f, from) = s;
@@ -242,8 +300,12 @@ fn check_targets(targets: &[(Target, Config)], json: bool, _explore: &ExploreArg
                 outln!("{}", f.diagnosis);
                 outln!();
                 outln!("{}", f.kind);
+                if let Some(why) = &f.shrink_cut_short {
+                    outln!("shrinking stopped at {why}: a smaller failing run may exist");
+                    outln!();
+                }
                 outln!("trace:");
-                out!("{}", f.trace);
+                out!("{}", f.trace.excerpt("the replay command below prints the whole trace"));
                 outln!();
             }
         } else if let Some(f) = &report.failure {
@@ -252,9 +314,22 @@ fn check_targets(targets: &[(Target, Config)], json: bool, _explore: &ExploreArg
         if let Some(cmd) = replay {
             outln!("  replay: {cmd}");
         }
+        if interrupted {
+            break;
+        }
     }
     if json {
         outln!("{}", serde_json::to_string_pretty(&json_out).unwrap_or_default());
+    }
+    if interrupted {
+        if !json {
+            outln!(
+                "interrupted (Ctrl-C): {checked} of {} target{} checked",
+                targets.len(),
+                plural(targets.len())
+            );
+        }
+        return EXIT_INTERRUPTED;
     }
     if many {
         if !json {

@@ -186,16 +186,28 @@ fn daemon_threads_are_cut_off_at_exit() {
 
 #[test]
 fn non_daemon_thread_keeps_the_program_alive() {
-    let report = check(Config::dfs(), || {
+    // Counted outside the simulation: a run that cut the thread off would not count.
+    let finished = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = std::sync::Arc::clone(&finished);
+    let report = check(Config::dfs(), move || {
         let done = Shared::named("done", false);
+        let counter = std::sync::Arc::clone(&counter);
         thread::spawn(move || {
             thread::sleep(Duration::from_secs(2));
             done.store(true);
+            assert!(done.load());
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         });
         // main returns at once; the run waits for the non-daemon thread, as Python does.
     });
     report.assert_passed();
+    assert!(report.exhausted && report.runs >= 1, "{report}");
     assert_eq!(report.runs_with_daemons_cut_off, 0);
+    assert_eq!(
+        finished.load(std::sync::atomic::Ordering::SeqCst),
+        report.runs,
+        "the non-daemon thread finished in every run"
+    );
 }
 
 #[test]

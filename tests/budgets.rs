@@ -142,7 +142,11 @@ fn a_dfs_stopped_at_its_run_limit_says_so_and_can_be_required_to_finish() {
 
 #[test]
 fn max_time_stops_an_exploration_between_runs_and_the_report_says_so() {
-    for config in [Config::random(0).runs(u64::MAX), Config::dfs().dpor(false).runs(u64::MAX)] {
+    for config in [
+        Config::random(0).runs(u64::MAX),
+        Config::random(0).runs(u64::MAX).jobs(2),
+        Config::dfs().dpor(false).runs(u64::MAX),
+    ] {
         let start = Instant::now();
         let report = check(config.max_time(Duration::from_millis(300)), unlocked_counter_without_check);
         let took = start.elapsed();

@@ -428,3 +428,33 @@ where
     }
     Failure { shrink_cut_short: cut_short, ..found }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shrinking_stops_at_whichever_budget_is_spent_first() {
+        let config = Config::random(0);
+        let mut budget = ShrinkBudget::new(&config);
+        assert_eq!(budget.spent(), None);
+        budget.spend(1, SHRINK_MAX_STEPS - 1);
+        assert_eq!(budget.spent(), None);
+        budget.spend(0, 1);
+        assert_eq!(budget.spent().as_deref(), Some("its step budget (20000000 steps replayed)"));
+        let mut budget = ShrinkBudget::new(&config);
+        budget.spend(SHRINK_BUDGET, 0);
+        assert_eq!(budget.spent().as_deref(), Some("its run budget (20000 runs)"));
+        // The time budget is the smaller of max_time and the default.
+        let short = ShrinkBudget::new(&config.clone().max_time(std::time::Duration::ZERO));
+        assert_eq!(short.spent().as_deref(), Some("its time budget (0 s)"));
+        assert_eq!(
+            ShrinkBudget::new(&config.clone().max_time(std::time::Duration::from_secs(3600))).time,
+            crate::config::DEFAULT_SHRINK_TIME
+        );
+        let flag = crate::config::StopFlag::new();
+        let stopped = ShrinkBudget::new(&config.stop_flag(flag.clone()));
+        flag.stop();
+        assert_eq!(stopped.spent().as_deref(), Some("the stop flag (interrupted)"));
+    }
+}

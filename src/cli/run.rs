@@ -414,7 +414,10 @@ fn check_with_bar(config: &Config, target: &Target, json: bool) -> Report {
     if json || !std::io::stderr().is_terminal() {
         return check(config.clone(), target.variant.program);
     }
-    let bar = indicatif::ProgressBar::new(config.max_runs());
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(config.max_runs()),
+        indicatif::ProgressDrawTarget::term_like(Box::new(RoomForCtrlC(console::Term::stderr()))),
+    );
     bar.set_style(
         indicatif::ProgressStyle::with_template("{spinner} {msg} {pos}/{len} runs ({per_sec})")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
@@ -424,4 +427,44 @@ fn check_with_bar(config: &Config, target: &Target, json: bool) -> Report {
         check_with_progress(config.clone(), target.variant.program, &mut |runs| bar.set_position(runs));
     bar.finish_and_clear();
     report
+}
+
+/// Standard error as the progress bar's terminal, a few columns narrower than it is. indicatif
+/// pads the bar to the terminal's width and leaves the cursor in the last column; the `^C` a
+/// terminal echoes on Ctrl-C would then wrap to a new line and the bar could no longer clear
+/// itself. With room left for the echo, it can.
+#[derive(Debug)]
+struct RoomForCtrlC(console::Term);
+
+impl indicatif::TermLike for RoomForCtrlC {
+    fn width(&self) -> u16 {
+        self.0.size().1.saturating_sub(4).max(20)
+    }
+    fn height(&self) -> u16 {
+        self.0.size().0
+    }
+    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_up(n)
+    }
+    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_down(n)
+    }
+    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_right(n)
+    }
+    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_left(n)
+    }
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        self.0.write_line(s)
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        self.0.write_str(s)
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        self.0.clear_line()
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }

@@ -282,3 +282,31 @@ fn max_time_ends_an_exploration_and_the_verdict_says_so() {
         );
     }
 }
+
+#[test]
+fn replay_notices_a_schedule_whose_trace_hash_does_not_match() {
+    let out = racelab(&["check", "lock-order/buggy"]);
+    let args = printed_replay_args(&stdout(&out));
+    let schedule = args[3].clone();
+    assert!(schedule.contains(" #"), "the printed schedule carries a trace hash: {schedule}");
+    let same = racelab(&["replay", "lock-order/buggy", "--schedule", &schedule]);
+    assert!(!stdout(&same).contains("note:"), "{}", stdout(&same));
+    // The same decisions under a hash from another run.
+    let (decisions, _) = schedule.rsplit_once(" #").unwrap();
+    let wrong = format!("{decisions} #00000000");
+    let other = racelab(&["replay", "lock-order/buggy", "--schedule", &wrong]);
+    assert_eq!(other.status.code(), Some(1));
+    let text = stdout(&other);
+    assert_eq!(
+        text.lines().nth(1).unwrap_or(""),
+        format!(
+            "note: this program behaves differently than when the schedule was recorded: the same decisions give \
+             another trace (#00000000 then, {} now); a value, a message or a name changed",
+            &schedule[decisions.len() + 1..]
+        ),
+        "{text}"
+    );
+    let bad = racelab(&["replay", "lock-order/buggy", "--schedule", &format!("{decisions} #xyz")]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("a trace hash is `#` and 8 hex digits"), "{}", stderr(&bad));
+}

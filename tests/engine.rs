@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use racelab::{check, replay, thread, Config, FailureKind, Lock, Report, Shared};
+use racelab::{check, replay, thread, Config, FailureKind, Lock, Report, Schedule, Shared};
 
 fn lock_order_program() {
     let a = Lock::named("a");
@@ -358,4 +358,43 @@ fn the_reported_failure_does_not_depend_on_jobs_and_shards_cover_the_runs() {
     // A passing exploration runs every run exactly once across jobs.
     let report = check(Config::random(9).runs(1_000).jobs(2), || {});
     assert_eq!(report.runs, 1_000);
+}
+
+/// Two threads add `step` to a counter without a lock: a lost update. With different steps the
+/// threads make the same decisions but the values (and so the trace) differ.
+fn adding(step: u32) -> impl Fn() + Send + Sync + 'static {
+    move || {
+        let counter = Shared::named("counter", 0u32);
+        let ws: Vec<_> =
+            (0..2).map(|_| thread::spawn(move || counter.store(counter.load() + step))).collect();
+        for w in ws {
+            w.join();
+        }
+        assert_eq!(counter.load(), 2 * step, "lost update");
+    }
+}
+
+#[test]
+fn a_replay_that_gives_another_trace_under_the_same_decisions_says_so() {
+    let failure = check(Config::dfs(), adding(1)).failure.expect("the lost update is found");
+    let hash = failure.schedule.trace_hash().expect("a printed schedule carries its trace's hash");
+    assert_eq!(hash, failure.trace.hash());
+    assert!(failure.schedule.to_string().ends_with(&format!(" #{hash:08x}")), "{}", failure.schedule);
+    // The same program: no note.
+    let same = replay(&failure.schedule, adding(1));
+    assert_eq!(same.replay_differs, None);
+    assert_eq!(same.failure.as_ref().map(|f| &f.trace), Some(&failure.trace));
+    // Same decisions, other values: the replay still follows the schedule, and says so.
+    let other = replay(&failure.schedule, adding(5));
+    assert_eq!(other.failure.as_ref().map(|f| f.kind.name()), Some("panic"));
+    let note = other.replay_differs.as_deref().expect("the changed trace is noticed");
+    assert!(
+        note.starts_with("this program behaves differently than when the schedule was recorded"),
+        "{note}"
+    );
+    assert!(note.contains(&format!("#{hash:08x} then")), "{note}");
+    assert!(other.to_string().contains("note: this program behaves differently"), "{other}");
+    // A schedule without the hash (as pasted before it existed) replays without a note.
+    let bare = Schedule::from_choices(failure.schedule.choices().to_vec());
+    assert_eq!(replay(&bare, adding(5)).replay_differs, None);
 }

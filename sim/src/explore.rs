@@ -143,6 +143,7 @@ where
         require_exhaustive: config.require_exhaustive,
         out_of_time: false,
         interrupted: false,
+        replay_differs: None,
         runs_with_daemons_cut_off: 0,
         redundant_runs: 0,
         distinct_runs: None,
@@ -174,7 +175,7 @@ where
         if tracing {
             report.traced = Some(TracedRun {
                 run,
-                schedule: result.schedule.clone(),
+                schedule: result.schedule.clone().with_trace_hash(result.trace.hash()),
                 trace: result.trace.clone(),
                 cut_off: result.unfinished.clone(),
             });
@@ -209,6 +210,7 @@ where
                 };
                 report.failure = Some(failure);
                 report.distinct_runs = exhaustive.then(|| report.runs - report.redundant_runs);
+                note_replay_change(&mut report, config);
                 progress(report.runs);
                 return report;
             }
@@ -223,8 +225,28 @@ where
     }
     report.elapsed_micros = budget.micros();
     report.distinct_runs = exhaustive.then(|| report.runs - report.redundant_runs);
+    note_replay_change(&mut report, config);
     progress(report.runs);
     report
+}
+
+/// For a replay of a schedule that carries its trace's hash: notes when the replayed trace
+/// hashes differently, i.e. the same decisions made the program do something else.
+fn note_replay_change(report: &mut Report, config: &Config) {
+    let crate::config::StrategyConfig::Replay(recorded) = &config.strategy else { return };
+    let Some(then) = recorded.trace_hash() else { return };
+    let now = match (&report.failure, &report.traced) {
+        (Some(f), _) if matches!(f.kind, FailureKind::Divergence { .. }) => return,
+        (Some(f), _) => f.schedule.trace_hash(),
+        (None, Some(t)) => t.schedule.trace_hash(),
+        (None, None) => None,
+    };
+    if let Some(now) = now.filter(|&now| now != then) {
+        report.replay_differs = Some(format!(
+            "this program behaves differently than when the schedule was recorded: the same decisions give \
+             another trace (#{then:08x} then, #{now:08x} now); a value, a message or a name changed"
+        ));
+    }
 }
 
 /// Why an exploration stops before its run limit.
@@ -279,6 +301,7 @@ fn failure_of(
     time: crate::clock::VirtualTime,
 ) -> Failure {
     let diagnosis = crate::diagnosis::diagnose(&kind, &trace);
+    let schedule = schedule.with_trace_hash(trace.hash());
     Failure {
         kind,
         diagnosis,

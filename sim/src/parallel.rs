@@ -89,6 +89,7 @@ where
         require_exhaustive: config.require_exhaustive,
         out_of_time: halted == Some(Halt::Time),
         interrupted: halted == Some(Halt::Stop),
+        replay_differs: None,
         runs_with_daemons_cut_off: totals.daemons_cut_off.load(Ordering::Relaxed),
         redundant_runs: 0,
         distinct_runs: None,

@@ -215,6 +215,10 @@ pub struct Report {
     /// True when the stop flag (`Config::stop_flag`, Ctrl-C in the CLI) stopped the
     /// exploration: the report covers the runs done until then.
     pub interrupted: bool,
+    /// For a replay of a schedule that carries its trace's hash (as printed schedules do): set,
+    /// with a note saying so, when the replayed trace hashes differently, i.e. the program
+    /// behaves differently under the same decisions than when the schedule was recorded.
+    pub replay_differs: Option<String>,
     /// Runs in which daemon threads were cut off at the end.
     pub runs_with_daemons_cut_off: u64,
     /// Runs that partial-order reduction stopped early because they could only repeat runs
@@ -414,6 +418,9 @@ impl fmt::Display for FailureKind {
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "settings: {}", self.settings)?;
+        if let Some(note) = &self.replay_differs {
+            writeln!(f, "note: {note}")?;
+        }
         match &self.failure {
             None => {
                 let how = if self.exhausted {

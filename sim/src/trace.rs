@@ -61,6 +61,30 @@ impl Trace {
         Excerpt { trace: self, whole }
     }
 
+    /// A 32-bit hash of every field of every event (FNV-1a, the same on every platform): what a
+    /// printed schedule carries after `#`, to notice a replay that went elsewhere.
+    pub fn hash(&self) -> u32 {
+        let mut h: u32 = 0x811c_9dc5;
+        let mut eat = |bytes: &[u8]| {
+            for &b in bytes {
+                h ^= u32::from(b);
+                h = h.wrapping_mul(0x0100_0193);
+            }
+            h ^= 0x1f;
+            h = h.wrapping_mul(0x0100_0193);
+        };
+        for e in &self.events {
+            eat(&e.step.to_le_bytes());
+            eat(&e.time_ns.to_le_bytes());
+            eat(&e.thread_id.to_le_bytes());
+            eat(e.thread.as_bytes());
+            eat(e.operation.as_bytes());
+            eat(e.object.as_deref().unwrap_or("\u{0}").as_bytes());
+            eat(e.result.as_bytes());
+        }
+        h
+    }
+
     /// The column header of the human form.
     pub fn header() -> String {
         format!(

@@ -380,6 +380,9 @@ fn replay(
             );
         }
         outln!("racelab replay {}: {config}", target.name());
+        if let Some(note) = &report.replay_differs {
+            outln!("note: {note}");
+        }
         match (&report.failure, &report.traced) {
             (Some(f), _) => {
                 if Some(f.run) != run && run.is_some() {

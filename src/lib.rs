@@ -40,7 +40,7 @@ pub use racelab_primitives::{
 pub use racelab_sim::{
     check, check_with_progress, diagnose, replay, BlockedThread, Choice, ChoiceKind, Config, ConfigError,
     Deadlock, Diagnosis, DiagnosisKind, Failure, FailureKind, ObjectId, ObjectRef, ParseScheduleError,
-    Report, Schedule, Semantics, ShrunkFrom, StrategyConfig, ThreadId, ThreadRef, Trace, TracedRun,
+    Report, Schedule, Semantics, ShrunkFrom, StopFlag, StrategyConfig, ThreadId, ThreadRef, Trace, TracedRun,
     VirtualTime,
 };
 

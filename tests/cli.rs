@@ -200,3 +200,114 @@ fn check_shrinks_a_random_failure_and_its_replay_is_the_small_run() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     assert_eq!(trace_of(&stdout(&racelab(&args))), trace_of(&text));
 }
+
+#[allow(clippy::disallowed_methods, reason = "the child runs for real wall time before it is interrupted")]
+/// Starts `racelab args...` as a child, waits until it has explored for a while, sends it
+/// SIGINT (as Ctrl-C does) and collects its output.
+fn interrupted(args: &[&str]) -> Output {
+    let child = Command::new(env!("CARGO_BIN_EXE_racelab"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("racelab runs");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
+    assert!(kill.success(), "the child was still running when interrupted");
+    child.wait_with_output().expect("racelab exits")
+}
+
+#[test]
+fn ctrl_c_prints_the_partial_verdict_and_exits_130() {
+    let out = interrupted(&["check", "counter/locked", "--strategy", "random", "--runs", "1000000000"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(130), "{text}{}", stderr(&out));
+    let verdict = text.lines().nth(1).unwrap_or("");
+    assert!(
+        verdict.starts_with("  interrupted: no bug found in ")
+            && verdict
+                .ends_with(" runs so far (not exhaustive) (expected pass; interrupted before a verdict)"),
+        "{text}"
+    );
+    assert!(text.contains("  coverage: "), "{text}");
+    assert!(text.ends_with("interrupted (Ctrl-C): 1 of 1 target checked\n"), "{text}");
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+}
+
+#[test]
+fn ctrl_c_with_json_prints_complete_json_marked_interrupted() {
+    let out =
+        interrupted(&["check", "counter/locked", "--strategy", "random", "--runs", "1000000000", "--json"]);
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    // One target: one JSON object, complete.
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("complete JSON");
+    let report = &v["report"];
+    assert_eq!(report["interrupted"], true, "{v}");
+    assert_eq!(report["exhausted"], false, "{v}");
+    assert!(report["runs"].as_u64().unwrap() > 0, "{v}");
+    assert!(report["failure"].is_null(), "{v}");
+}
+
+#[test]
+#[allow(clippy::disallowed_methods, reason = "times the child from outside, on the wall clock")]
+fn max_time_ends_an_exploration_and_the_verdict_says_so() {
+    let start = std::time::Instant::now();
+    let out = racelab(&[
+        "check",
+        "counter/locked",
+        "--strategy",
+        "random",
+        "--runs",
+        "1000000000",
+        "--max-time",
+        "1",
+    ]);
+    assert!(start.elapsed() < std::time::Duration::from_secs(20), "took {:?}", start.elapsed());
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.lines().next().unwrap().ends_with(" max-time=1s"), "{text}");
+    assert!(
+        text.contains(" runs within 1 s (sampled, not exhaustive) (expected pass; as expected)"),
+        "{text}"
+    );
+    let out = racelab(&["check", "counter/locked", "--strategy", "dfs", "--no-dpor", "--max-time", "0.001"]);
+    let text = stdout(&out);
+    assert!(text.contains(" within 0.001 s (the search stopped at --max-time, not exhausted)"), "{text}");
+    for bad in ["0", "NaN", "inf"] {
+        let out = racelab(&["check", "counter/locked", "--max-time", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(
+            stderr(&out).starts_with("racelab: --max-time wants a number of seconds above 0"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn replay_notices_a_schedule_whose_trace_hash_does_not_match() {
+    let out = racelab(&["check", "lock-order/buggy"]);
+    let args = printed_replay_args(&stdout(&out));
+    let schedule = args[3].clone();
+    assert!(schedule.contains(" #"), "the printed schedule carries a trace hash: {schedule}");
+    let same = racelab(&["replay", "lock-order/buggy", "--schedule", &schedule]);
+    assert!(!stdout(&same).contains("note:"), "{}", stdout(&same));
+    // The same decisions under a hash from another run.
+    let (decisions, _) = schedule.rsplit_once(" #").unwrap();
+    let wrong = format!("{decisions} #00000000");
+    let other = racelab(&["replay", "lock-order/buggy", "--schedule", &wrong]);
+    assert_eq!(other.status.code(), Some(1));
+    let text = stdout(&other);
+    assert_eq!(
+        text.lines().nth(1).unwrap_or(""),
+        format!(
+            "note: this program behaves differently than when the schedule was recorded: the same decisions give \
+             another trace (#00000000 then, {} now); a value, a message or a name changed",
+            &schedule[decisions.len() + 1..]
+        ),
+        "{text}"
+    );
+    let bad = racelab(&["replay", "lock-order/buggy", "--schedule", &format!("{decisions} #xyz")]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("a trace hash is `#` and 8 hex digits"), "{}", stderr(&bad));
+}

@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use racelab::{check, replay, thread, Config, FailureKind, Lock, Report, Shared};
+use racelab::{
+    check, replay, thread, Choice, ChoiceKind, Config, FailureKind, Lock, Report, Schedule, Shared,
+};
 
 fn lock_order_program() {
     let a = Lock::named("a");
@@ -186,16 +188,28 @@ fn daemon_threads_are_cut_off_at_exit() {
 
 #[test]
 fn non_daemon_thread_keeps_the_program_alive() {
-    let report = check(Config::dfs(), || {
+    // Counted outside the simulation: a run that cut the thread off would not count.
+    let finished = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = std::sync::Arc::clone(&finished);
+    let report = check(Config::dfs(), move || {
         let done = Shared::named("done", false);
+        let counter = std::sync::Arc::clone(&counter);
         thread::spawn(move || {
             thread::sleep(Duration::from_secs(2));
             done.store(true);
+            assert!(done.load());
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         });
         // main returns at once; the run waits for the non-daemon thread, as Python does.
     });
     report.assert_passed();
+    assert!(report.exhausted && report.runs >= 1, "{report}");
     assert_eq!(report.runs_with_daemons_cut_off, 0);
+    assert_eq!(
+        finished.load(std::sync::atomic::Ordering::SeqCst),
+        report.runs,
+        "the non-daemon thread finished in every run"
+    );
 }
 
 #[test]
@@ -385,6 +399,20 @@ fn parallel_reports_are_the_same_bytes_but_for_the_wall_time() {
     }
 }
 
+/// Two threads add `step` to a counter without a lock: a lost update. With different steps the
+/// threads make the same decisions but the values (and so the trace) differ.
+fn adding(step: u32) -> impl Fn() + Send + Sync + 'static {
+    move || {
+        let counter = Shared::named("counter", 0u32);
+        let ws: Vec<_> =
+            (0..2).map(|_| thread::spawn(move || counter.store(counter.load() + step))).collect();
+        for w in ws {
+            w.join();
+        }
+        assert_eq!(counter.load(), 2 * step, "lost update");
+    }
+}
+
 #[test]
 fn huge_shards_end_instead_of_wrapping() {
     // jobs × shards overflows u64: the stride used to wrap to 0 and run index 0 forever.
@@ -481,7 +509,7 @@ fn choices_are_never_truncated() {
         assert!(thread::choose(3_000_000_000) != 7, "found");
     });
     let f = report.failure.expect("value 7 is run 7");
-    assert_eq!((f.run, f.schedule.to_string()), (7, "v1 r7".to_string()));
+    assert_eq!((f.run, f.schedule.choices()), (7, &[Choice::new(ChoiceKind::Random, 7)][..]));
     let report = check(Config::dfs().runs(9), || {
         assert!(thread::choose(3_000_000_000) != 7, "found");
     });
@@ -502,9 +530,35 @@ fn a_failing_replay_with_decisions_left_over_is_a_divergence() {
     assert_eq!(found.kind.name(), "deadlock");
     let exact = replay(&found.schedule, program);
     assert_eq!(exact.failure.map(|f| f.kind.name()), Some("deadlock"));
-    let longer: racelab::Schedule = format!("{} t0 t1", found.schedule).parse().unwrap();
+    let decisions = racelab::Schedule::from_choices(found.schedule.choices().to_vec());
+    let longer: racelab::Schedule = format!("{decisions} t0 t1").parse().unwrap();
     let f = replay(&longer, program).failure.expect("reported");
     assert_eq!(f.kind.name(), "divergence", "{}", f.kind);
     let message = f.kind.to_string();
     assert!(message.contains("the run ended with a deadlock") && message.contains("(`t0 t1`)"), "{message}");
+}
+
+#[test]
+fn a_replay_that_gives_another_trace_under_the_same_decisions_says_so() {
+    let failure = check(Config::dfs(), adding(1)).failure.expect("the lost update is found");
+    let hash = failure.schedule.trace_hash().expect("a printed schedule carries its trace's hash");
+    assert_eq!(hash, failure.trace.hash());
+    assert!(failure.schedule.to_string().ends_with(&format!(" #{hash:08x}")), "{}", failure.schedule);
+    // The same program: no note.
+    let same = replay(&failure.schedule, adding(1));
+    assert_eq!(same.replay_differs, None);
+    assert_eq!(same.failure.as_ref().map(|f| &f.trace), Some(&failure.trace));
+    // Same decisions, other values: the replay still follows the schedule, and says so.
+    let other = replay(&failure.schedule, adding(5));
+    assert_eq!(other.failure.as_ref().map(|f| f.kind.name()), Some("panic"));
+    let note = other.replay_differs.as_deref().expect("the changed trace is noticed");
+    assert!(
+        note.starts_with("this program behaves differently than when the schedule was recorded"),
+        "{note}"
+    );
+    assert!(note.contains(&format!("#{hash:08x} then")), "{note}");
+    assert!(other.to_string().contains("note: this program behaves differently"), "{other}");
+    // A schedule without the hash (as pasted before it existed) replays without a note.
+    let bare = Schedule::from_choices(failure.schedule.choices().to_vec());
+    assert_eq!(replay(&bare, adding(5)).replay_differs, None);
 }

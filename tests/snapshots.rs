@@ -1,6 +1,8 @@
 //! Snapshots of what `racelab check` prints for a few scenarios, so changes to the report and
 //! the trace format are deliberate. To accept a change: `UPDATE_SNAPSHOTS=1 cargo test --test
-//! snapshots`, then review the diff of `tests/snapshots/`.
+//! snapshots`, then review the diff of `tests/snapshots/`. Under CI (`CI` set, as CI services
+//! and `.ci/run`'s environment do) `UPDATE_SNAPSHOTS` makes every snapshot test fail instead of
+//! writing: a CI that set it would otherwise pass whatever racelab prints.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -11,6 +13,11 @@ fn snapshot(name: &str, args: &[&str]) {
     let text = without_timing(&text);
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots").join(format!("{name}.txt"));
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        assert!(
+            !under_ci(),
+            "UPDATE_SNAPSHOTS is set under CI: snapshots are accepted by hand (run it locally and review \
+             the diff of tests/snapshots/), never by CI"
+        );
         std::fs::write(&path, &text).expect("write snapshot");
         return;
     }
@@ -22,6 +29,11 @@ fn snapshot(name: &str, args: &[&str]) {
         "`racelab {}` changed; if that is deliberate, UPDATE_SNAPSHOTS=1",
         args.join(" ")
     );
+}
+
+/// True under a CI service: `CI` set to anything but empty, `0` or `false`.
+fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"))
 }
 
 /// Wall time and throughput on the coverage line differ between runs: they become `<timing>`.
@@ -55,4 +67,21 @@ fn event_consumers_replay() {
         "event-consumers-seed-replay",
         &["replay", "event-consumers/seed", "--strategy", "dfs", "--run", "0"],
     );
+}
+
+#[test]
+fn ci_refuses_to_update_snapshots() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/lock-order-buggy.txt");
+    let before = std::fs::read(&path).expect("the snapshot exists");
+    // This test binary, running one snapshot test as CI would with UPDATE_SNAPSHOTS set.
+    let out = Command::new(std::env::current_exe().expect("the test binary"))
+        .args(["--exact", "lock_order_deadlock", "--test-threads", "1"])
+        .env("CI", "true")
+        .env("UPDATE_SNAPSHOTS", "1")
+        .output()
+        .expect("the test binary runs");
+    let printed = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "the snapshot test passed under CI with UPDATE_SNAPSHOTS:\n{printed}");
+    assert!(printed.contains("UPDATE_SNAPSHOTS is set under CI"), "{printed}");
+    assert_eq!(std::fs::read(&path).expect("the snapshot exists"), before, "the snapshot was not written");
 }

@@ -1,6 +1,9 @@
 //! Settings of a check, taken at the edge and echoed back in every report.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::schedule::Schedule;
 use crate::strategy::{Dfs, Dpor, Pct, Random, Replay, Strategy};
@@ -46,7 +49,45 @@ pub struct Config {
     pub(crate) dpor: Option<bool>,
     pub(crate) jobs: usize,
     pub(crate) shard: (u64, u64),
+    /// Wall-time budget of the exploration, and separately of shrinking a failure.
+    pub(crate) max_time: Option<Duration>,
+    /// `assert_passed` fails a `dfs` that stopped before exhausting its search.
+    pub(crate) require_exhaustive: bool,
+    pub(crate) stop: Option<StopFlag>,
 }
+
+/// A flag another thread (a Ctrl-C handler, a supervisor) raises to stop an exploration early.
+/// The exploration looks at it between runs, never inside one, and returns the report of what
+/// it did so far with [`Report::interrupted`](crate::Report::interrupted) set. Clones share the
+/// flag.
+#[derive(Clone, Debug, Default)]
+pub struct StopFlag(Arc<AtomicBool>);
+
+impl StopFlag {
+    /// A flag not raised yet.
+    pub fn new() -> Self {
+        StopFlag::default()
+    }
+
+    /// Asks every exploration holding this flag to stop after its current run.
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// True once [`StopFlag::stop`] was called.
+    pub fn is_stopped(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl PartialEq for StopFlag {
+    /// The same flag (clones of one `StopFlag`), not merely the same state.
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for StopFlag {}
 
 /// Where primitives may go beyond what CPython does today but Python's documentation allows.
 /// Both are scheduler choices, recorded in the schedule like any other.
@@ -83,6 +124,8 @@ pub const DEFAULT_RUNS: u64 = 1_000;
 pub const DEFAULT_DFS_RUNS: u64 = 1_000_000;
 /// Default cap on the steps of one run.
 pub const DEFAULT_MAX_STEPS: u64 = 100_000;
+/// Wall-time budget of shrinking a failure, unless [`Config::max_time`] gives a smaller one.
+pub const DEFAULT_SHRINK_TIME: Duration = Duration::from_secs(10);
 /// Default size of a green thread's stack.
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 /// The smallest green-thread stack [`Config::validate`] accepts: 16 KiB.
@@ -128,6 +171,9 @@ impl Config {
             dpor: None,
             jobs: 1,
             shard: (0, 1),
+            max_time: None,
+            require_exhaustive: false,
+            stop: None,
         }
     }
 
@@ -155,6 +201,36 @@ impl Config {
     /// At most `runs` runs.
     pub fn runs(mut self, runs: u64) -> Self {
         self.runs = runs;
+        self
+    }
+
+    /// Stops the exploration after the run that exceeds `limit` of wall time (what loom's
+    /// `LOOM_MAX_DURATION` and shuttle's `max_time` do); the report then says so
+    /// ([`Report::out_of_time`](crate::Report::out_of_time)) and a `dfs` is not exhausted.
+    /// Shrinking a failure gets its own budget of at most `limit` (and at most
+    /// [`DEFAULT_SHRINK_TIME`]). Time is read between runs only: one run is bounded by
+    /// [`Config::max_steps`], not by this.
+    pub fn max_time(mut self, limit: Duration) -> Self {
+        self.max_time = Some(limit);
+        self
+    }
+
+    /// The wall-time budget, when set.
+    pub fn time_limit(&self) -> Option<Duration> {
+        self.max_time
+    }
+
+    /// For `dfs`: makes [`Report::assert_passed`](crate::Report::assert_passed) fail when the
+    /// search stopped (at its run limit, its time limit, or interrupted) before exploring every
+    /// interleaving, instead of passing with a warning on standard error. Default off.
+    pub fn require_exhaustive(mut self, on: bool) -> Self {
+        self.require_exhaustive = on;
+        self
+    }
+
+    /// Stops the exploration between runs once `flag` is raised (see [`StopFlag`]).
+    pub fn stop_flag(mut self, flag: StopFlag) -> Self {
+        self.stop = Some(flag);
         self
     }
 
@@ -369,6 +445,22 @@ impl fmt::Display for Config {
             self.max_steps,
             self.semantics.spurious_wakeups,
             if self.semantics.adversarial_wakeups { "on" } else { "off" }
-        )
+        )?;
+        if let Some(t) = self.max_time {
+            write!(f, " max-time={}s", fmt_secs(t))?;
+        }
+        if self.require_exhaustive {
+            write!(f, " require-exhaustive=on")?;
+        }
+        Ok(())
+    }
+}
+
+/// Seconds, without a fraction when whole (`60`, `0.5`).
+pub(crate) fn fmt_secs(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        d.as_secs().to_string()
+    } else {
+        format!("{}", d.as_secs_f64())
     }
 }

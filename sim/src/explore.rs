@@ -170,6 +170,11 @@ where
         runs: 0,
         steps: 0,
         exhausted: false,
+        exhaustive_search: exhaustive,
+        require_exhaustive: config.require_exhaustive,
+        out_of_time: false,
+        interrupted: false,
+        replay_differs: None,
         runs_with_daemons_cut_off: 0,
         redundant_runs: 0,
         distinct_runs: None,
@@ -177,10 +182,18 @@ where
         failure: None,
         traced: None,
     };
-    let timer = Stopwatch::start();
+    let budget = Budget::start(config.max_time, config.stop.clone());
     for run in 0..config.runs {
         if !strategy.as_mut().expect("strategy present").begin_run(run) {
             report.exhausted = true;
+            break;
+        }
+        match budget.halt() {
+            Some(Halt::Stop) => report.interrupted = true,
+            Some(Halt::Time) => report.out_of_time = true,
+            None => {}
+        }
+        if report.interrupted || report.out_of_time {
             break;
         }
         let tracing = config.trace_run == Some(run);
@@ -193,7 +206,7 @@ where
         if tracing {
             report.traced = Some(TracedRun {
                 run,
-                schedule: result.schedule.clone(),
+                schedule: result.schedule.clone().with_trace_hash(result.trace.hash()),
                 trace: result.trace.clone(),
                 cut_off: result.unfinished.clone(),
             });
@@ -207,7 +220,7 @@ where
             RunEnd::Redundant => report.redundant_runs += 1,
             RunEnd::Failed(kind) => {
                 // The exploration's time: tracing and shrinking the failure come after.
-                report.elapsed_micros = timer.micros();
+                report.elapsed_micros = budget.micros();
                 let failure = if tracing {
                     failure_of(
                         kind,
@@ -228,6 +241,7 @@ where
                 };
                 report.failure = Some(failure);
                 report.distinct_runs = exhaustive.then(|| report.runs - report.redundant_runs);
+                note_replay_change(&mut report, config);
                 progress(report.runs);
                 return report;
             }
@@ -236,12 +250,13 @@ where
     if replaying {
         // A replay has one run; "exhausted" means nothing for it.
         report.exhausted = false;
-    } else if !report.exhausted && report.runs == config.runs {
+    } else if !report.exhausted && !report.interrupted && !report.out_of_time && report.runs == config.runs {
         // The run limit stopped us; say whether the strategy still had work left.
         report.exhausted = !strategy.as_mut().expect("strategy present").begin_run(report.runs);
     }
-    report.elapsed_micros = timer.micros();
+    report.elapsed_micros = budget.micros();
     report.distinct_runs = exhaustive.then(|| report.runs - report.redundant_runs);
+    note_replay_change(&mut report, config);
     progress(report.runs);
     report
 }
@@ -256,6 +271,11 @@ fn refused(config: &Config, e: crate::config::ConfigError) -> Report {
         runs: 0,
         steps: 0,
         exhausted: false,
+        exhaustive_search: false,
+        require_exhaustive: config.require_exhaustive,
+        out_of_time: false,
+        interrupted: false,
+        replay_differs: None,
         runs_with_daemons_cut_off: 0,
         redundant_runs: 0,
         distinct_runs: None,
@@ -265,18 +285,64 @@ fn refused(config: &Config, e: crate::config::ConfigError) -> Report {
     }
 }
 
-/// Wall time of an exploration, for the report's throughput figures. It is read only by the
-/// explorer, never by simulated code, so it cannot make runs differ.
-pub(crate) struct Stopwatch(std::time::Instant);
+/// For a replay of a schedule that carries its trace's hash: notes when the replayed trace
+/// hashes differently, i.e. the same decisions made the program do something else.
+fn note_replay_change(report: &mut Report, config: &Config) {
+    let crate::config::StrategyConfig::Replay(recorded) = &config.strategy else { return };
+    let Some(then) = recorded.trace_hash() else { return };
+    let now = match (&report.failure, &report.traced) {
+        (Some(f), _) if matches!(f.kind, FailureKind::Divergence { .. }) => return,
+        (Some(f), _) => f.schedule.trace_hash(),
+        (None, Some(t)) => t.schedule.trace_hash(),
+        (None, None) => None,
+    };
+    if let Some(now) = now.filter(|&now| now != then) {
+        report.replay_differs = Some(format!(
+            "this program behaves differently than when the schedule was recorded: the same decisions give \
+             another trace (#{then:08x} then, #{now:08x} now); a value, a message or a name changed"
+        ));
+    }
+}
 
-impl Stopwatch {
-    #[allow(clippy::disallowed_methods, reason = "wall time of the exploration, for the report only")]
-    pub(crate) fn start() -> Self {
-        Stopwatch(std::time::Instant::now())
+/// Why an exploration stops before its run limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Halt {
+    /// The stop flag was raised.
+    Stop,
+    /// The wall-time budget is spent.
+    Time,
+}
+
+/// Wall time of an exploration, its time budget and its stop flag.
+///
+/// This is the one place in the simulator that reads the OS clock (`clippy.toml` bans it
+/// everywhere else): the explorer looks at it between runs, to report throughput and to stop
+/// at `Config::max_time`, never inside a run, so no run can differ because of it.
+pub(crate) struct Budget {
+    start: std::time::Instant,
+    limit: Option<std::time::Duration>,
+    stop: Option<crate::config::StopFlag>,
+}
+
+impl Budget {
+    #[allow(clippy::disallowed_methods, reason = "the exploration's wall time, read between runs only")]
+    pub(crate) fn start(limit: Option<std::time::Duration>, stop: Option<crate::config::StopFlag>) -> Self {
+        Budget { start: std::time::Instant::now(), limit, stop }
     }
 
     pub(crate) fn micros(&self) -> u64 {
-        u64::try_from(self.0.elapsed().as_micros()).unwrap_or(u64::MAX)
+        u64::try_from(self.start.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// Whether to stop before the next run: the stop flag first, then the time budget.
+    pub(crate) fn halt(&self) -> Option<Halt> {
+        if self.stop.as_ref().is_some_and(|s| s.is_stopped()) {
+            return Some(Halt::Stop);
+        }
+        match self.limit {
+            Some(limit) if self.start.elapsed() >= limit => Some(Halt::Time),
+            _ => None,
+        }
     }
 }
 
@@ -290,7 +356,20 @@ fn failure_of(
     time: crate::clock::VirtualTime,
 ) -> Failure {
     let diagnosis = crate::diagnosis::diagnose(&kind, &trace);
-    Failure { kind, diagnosis, run, step, time, schedule, trace, cut_off, preemptions: 0, shrunk_from: None }
+    let schedule = schedule.with_trace_hash(trace.hash());
+    Failure {
+        kind,
+        diagnosis,
+        run,
+        step,
+        time,
+        schedule,
+        trace,
+        cut_off,
+        preemptions: 0,
+        shrunk_from: None,
+        shrink_cut_short: None,
+    }
 }
 
 /// Replays a failing run's schedule with tracing on, to attach the trace.
@@ -330,32 +409,82 @@ where
     failure
 }
 
-/// Runs that shrinking may spend in all, over every bound: it always ends, and soon.
+/// Runs that shrinking may spend in all, over every bound.
 pub const SHRINK_BUDGET: u64 = 20_000;
+/// Steps that shrinking may replay in all, tracing included: with many threads or long runs the
+/// run budget alone would take minutes.
+pub const SHRINK_MAX_STEPS: u64 = 20_000_000;
+
+/// What shrinking may still spend: runs, steps, and wall time (`Config::max_time`, at most
+/// [`DEFAULT_SHRINK_TIME`](crate::config::DEFAULT_SHRINK_TIME)); the stop flag ends it too.
+struct ShrinkBudget {
+    runs_left: u64,
+    steps_left: u64,
+    time: std::time::Duration,
+    clock: Budget,
+}
+
+impl ShrinkBudget {
+    fn new(config: &Config) -> Self {
+        let default = crate::config::DEFAULT_SHRINK_TIME;
+        let time = config.max_time.map_or(default, |t| t.min(default));
+        ShrinkBudget {
+            runs_left: SHRINK_BUDGET,
+            steps_left: SHRINK_MAX_STEPS,
+            time,
+            clock: Budget::start(Some(time), config.stop.clone()),
+        }
+    }
+
+    fn spend(&mut self, runs: u64, steps: u64) {
+        self.runs_left = self.runs_left.saturating_sub(runs);
+        self.steps_left = self.steps_left.saturating_sub(steps);
+    }
+
+    /// The budget that is spent, if one is, named for the report.
+    fn spent(&self) -> Option<String> {
+        if self.runs_left == 0 {
+            return Some(format!("its run budget ({SHRINK_BUDGET} runs)"));
+        }
+        if self.steps_left == 0 {
+            return Some(format!("its step budget ({SHRINK_MAX_STEPS} steps replayed)"));
+        }
+        match self.clock.halt() {
+            Some(Halt::Stop) => Some("the stop flag (interrupted)".to_string()),
+            Some(Halt::Time) => Some(format!("its time budget ({} s)", crate::config::fmt_secs(self.time))),
+            None => None,
+        }
+    }
+}
 
 /// Looks for a smaller run that fails with the same diagnosis: an exhaustive search bounded to
 /// 0, 1, 2... preemptions (below the failure's own count) finds the fewest preemptions; within
-/// that bound, the fewest steps. All bounds share a budget of [`SHRINK_BUDGET`] runs.
+/// that bound, the fewest steps. All bounds share one budget of [`SHRINK_BUDGET`] runs,
+/// [`SHRINK_MAX_STEPS`] steps and a wall time; when it runs out the best run so far is kept
+/// and [`Failure::shrink_cut_short`] says which budget ended the search.
 pub(crate) fn shrink<F>(executor: &mut Executor, found: Failure, config: &Config, program: &Arc<F>) -> Failure
 where
     F: Fn() + Send + Sync + 'static,
 {
     let target = found.diagnosis.kind;
-    let mut budget = SHRINK_BUDGET;
+    let mut budget = ShrinkBudget::new(config);
+    let mut cut_short = None;
     for bound in 0..found.preemptions {
         let mut best: Option<Failure> = None;
         let mut dfs: Option<Box<dyn Strategy>> = Some(Box::new(crate::strategy::Dfs::new(Some(bound))));
         for run in 0.. {
-            if budget == 0 || !dfs.as_mut().expect("strategy present").begin_run(run) {
+            cut_short = budget.spent();
+            if cut_short.is_some() || !dfs.as_mut().expect("strategy present").begin_run(run) {
                 break;
             }
-            budget -= 1;
             let result = run_once(executor, &mut dfs, run, config, false, program);
+            budget.spend(1, result.steps);
             let RunEnd::Failed(kind) = result.end else { continue };
             if best.as_ref().is_some_and(|b| b.step <= result.step) || kind.name() != found.kind.name() {
                 continue;
             }
             let candidate = traced_failure(executor, kind, run, result.schedule, config, program);
+            budget.spend(0, candidate.step);
             if candidate.diagnosis.kind == target {
                 best = Some(candidate);
             }
@@ -368,8 +497,42 @@ where
                 preemptions: found.preemptions,
                 schedule: found.schedule,
             });
+            small.shrink_cut_short = cut_short;
             return small;
         }
+        if cut_short.is_some() {
+            break;
+        }
     }
-    found
+    Failure { shrink_cut_short: cut_short, ..found }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shrinking_stops_at_whichever_budget_is_spent_first() {
+        let config = Config::random(0);
+        let mut budget = ShrinkBudget::new(&config);
+        assert_eq!(budget.spent(), None);
+        budget.spend(1, SHRINK_MAX_STEPS - 1);
+        assert_eq!(budget.spent(), None);
+        budget.spend(0, 1);
+        assert_eq!(budget.spent().as_deref(), Some("its step budget (20000000 steps replayed)"));
+        let mut budget = ShrinkBudget::new(&config);
+        budget.spend(SHRINK_BUDGET, 0);
+        assert_eq!(budget.spent().as_deref(), Some("its run budget (20000 runs)"));
+        // The time budget is the smaller of max_time and the default.
+        let short = ShrinkBudget::new(&config.clone().max_time(std::time::Duration::ZERO));
+        assert_eq!(short.spent().as_deref(), Some("its time budget (0 s)"));
+        assert_eq!(
+            ShrinkBudget::new(&config.clone().max_time(std::time::Duration::from_secs(3600))).time,
+            crate::config::DEFAULT_SHRINK_TIME
+        );
+        let flag = crate::config::StopFlag::new();
+        let stopped = ShrinkBudget::new(&config.stop_flag(flag.clone()));
+        flag.stop();
+        assert_eq!(stopped.spent().as_deref(), Some("the stop flag (interrupted)"));
+    }
 }

@@ -23,7 +23,7 @@ pub mod thread;
 pub mod trace;
 
 pub use clock::VirtualTime;
-pub use config::{Config, ConfigError, Semantics, StrategyConfig};
+pub use config::{Config, ConfigError, Semantics, StopFlag, StrategyConfig};
 pub use diagnosis::{diagnose, Diagnosis, DiagnosisKind};
 pub use explore::{check, check_with_progress, replay};
 pub use ids::{ObjectId, ThreadId};

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::config::{Config, StrategyConfig};
 use crate::executor::Executor;
-use crate::explore::{run_once, shrink, traced_failure, PROGRESS_EVERY};
+use crate::explore::{run_once, shrink, traced_failure, Budget, Halt, PROGRESS_EVERY};
 use crate::report::{Report, TracedRun};
 use crate::state::RunEnd;
 use crate::strategy::{Random, Strategy};
@@ -43,6 +43,8 @@ struct Shared {
     next: Vec<AtomicU64>,
     /// Runs executed so far, for progress only (it may count runs past the failure).
     executed: AtomicU64,
+    /// Set by the job that saw the budget's halt first.
+    halted: Mutex<Option<Halt>>,
 }
 
 impl Shared {
@@ -113,17 +115,18 @@ where
         lowest_failure: AtomicU64::new(u64::MAX),
         next: (0..jobs).map(|_| AtomicU64::new(0)).collect(),
         executed: AtomicU64::new(0),
+        halted: Mutex::new(None),
     };
     let panicked = Mutex::new(None);
-    let timer = crate::explore::Stopwatch::start();
+    let budget = Budget::start(config.max_time, config.stop.clone());
     let mut per_job = Vec::new();
     std::thread::scope(|scope| {
         let handles: Vec<_> = (1..jobs)
             .map(|job| {
-                let (shared, program, panicked) = (&shared, &program, &panicked);
+                let (shared, program, panicked, budget) = (&shared, &program, &panicked, &budget);
                 scope.spawn(move || {
                     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        run_job(config, seed, program, shared, job, &mut || {})
+                        run_job(config, seed, program, shared, budget, job, &mut || {})
                     }));
                     match outcome {
                         Ok(totals) => totals,
@@ -137,7 +140,7 @@ where
                 })
             })
             .collect();
-        per_job.push(run_job(config, seed, &program, &shared, 0, &mut || {
+        per_job.push(run_job(config, seed, &program, &shared, &budget, 0, &mut || {
             progress(shared.executed.load(Ordering::Relaxed))
         }));
         per_job.extend(handles.into_iter().map(|h| h.join().unwrap_or_default()));
@@ -146,6 +149,7 @@ where
         std::panic::resume_unwind(p);
     }
     let lowest = shared.lowest_failure.load(Ordering::SeqCst);
+    let halted = *shared.halted.lock().unwrap_or_else(|e| e.into_inner());
     let mut counts = Counts::default();
     for job in per_job {
         let c = job.settle(lowest);
@@ -158,10 +162,15 @@ where
         runs: counts.runs,
         steps: counts.steps,
         exhausted: false,
+        exhaustive_search: false,
+        require_exhaustive: config.require_exhaustive,
+        out_of_time: halted == Some(Halt::Time),
+        interrupted: halted == Some(Halt::Stop),
+        replay_differs: None,
         runs_with_daemons_cut_off: counts.daemons_cut_off,
         redundant_runs: 0,
         distinct_runs: None,
-        elapsed_micros: timer.micros(),
+        elapsed_micros: budget.micros(),
         failure: None,
         traced: None,
     };
@@ -173,7 +182,7 @@ where
         let result = run_once(&mut executor, &mut strategy, run, config, true, &program);
         report.traced = Some(TracedRun {
             run,
-            schedule: result.schedule,
+            schedule: result.schedule.with_trace_hash(result.trace.hash()),
             trace: result.trace,
             cut_off: result.unfinished,
         });
@@ -201,12 +210,15 @@ fn in_reach(config: &Config, run: u64, lowest: u64) -> bool {
 }
 
 /// Job `job`: the shard's run indices `job`, `job + jobs`, ... (counted within the shard) below
-/// the run limit, stopping past the lowest failure found by any job.
+/// the run limit, stopping past the lowest failure found by any job, or when the budget halts
+/// (then the report covers the runs done, whatever the jobs: a time budget or Ctrl-C stops
+/// jobs wherever they stand).
 fn run_job<F>(
     config: &Config,
     seed: u64,
     program: &Arc<F>,
     shared: &Shared,
+    budget: &Budget,
     job: u64,
     progress: &mut dyn FnMut(),
 ) -> JobTotals
@@ -227,6 +239,11 @@ where
             mine.store(u64::MAX, Ordering::SeqCst);
             return totals;
         };
+        if let Some(halt) = budget.halt() {
+            shared.halted.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(halt);
+            mine.store(u64::MAX, Ordering::SeqCst);
+            return totals;
+        }
         mine.store(run, Ordering::SeqCst);
         strategy.as_mut().expect("strategy present").begin_run(run);
         let result = run_once(&mut executor, &mut strategy, run, config, false, program);

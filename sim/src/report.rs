@@ -176,6 +176,10 @@ pub struct Failure {
     pub preemptions: u32,
     /// When shrinking found this smaller failing run, the run the exploration found first.
     pub shrunk_from: Option<ShrunkFrom>,
+    /// When shrinking stopped at one of its budgets (runs, steps replayed, wall time, or the
+    /// stop flag) before it had tried every bound: which one. The run shown may then not be
+    /// the smallest.
+    pub shrink_cut_short: Option<String>,
 }
 
 /// The failing run an exploration found before shrinking replaced it with a smaller one.
@@ -236,8 +240,23 @@ pub struct Report {
     /// Scheduling steps executed over all runs.
     pub steps: u64,
     /// True when the strategy had nothing left to explore (an exhaustive search completed);
-    /// false when the run limit or a failure stopped it.
+    /// false when the run limit, the time limit, the stop flag or a failure stopped it.
     pub exhausted: bool,
+    /// True for an exhaustive strategy (`dfs`), whose pass proves the program correct only when
+    /// `exhausted`; false for sampling strategies and replays.
+    pub exhaustive_search: bool,
+    /// True when the configuration asked [`Report::assert_passed`] to fail an exhaustive search
+    /// that did not complete (`Config::require_exhaustive`).
+    pub require_exhaustive: bool,
+    /// True when the wall-time budget (`Config::max_time`) stopped the exploration.
+    pub out_of_time: bool,
+    /// True when the stop flag (`Config::stop_flag`, Ctrl-C in the CLI) stopped the
+    /// exploration: the report covers the runs done until then.
+    pub interrupted: bool,
+    /// For a replay of a schedule that carries its trace's hash (as printed schedules do): set,
+    /// with a note saying so, when the replayed trace hashes differently, i.e. the program
+    /// behaves differently under the same decisions than when the schedule was recorded.
+    pub replay_differs: Option<String>,
     /// Runs in which daemon threads were cut off at the end.
     pub runs_with_daemons_cut_off: u64,
     /// Runs that partial-order reduction stopped early because they could only repeat runs
@@ -278,11 +297,50 @@ impl Report {
         self.failure.is_none()
     }
 
-    /// Panics with the whole report unless it passed: for tests that want a failure to fail.
+    /// Panics with the report unless it passed: for tests that want a failure to fail. A long
+    /// trace is cut to its first and last events (the whole trace stays in
+    /// `report.failure.trace`). An exhaustive search that stopped before it explored everything
+    /// passes with a warning on standard error, or panics when the configuration said
+    /// `require_exhaustive(true)`.
     #[track_caller]
     pub fn assert_passed(&self) {
         if let Some(f) = &self.failure {
             panic!("racelab found a {} bug:\n{self}", f.kind.name());
+        }
+        if let Some(why) = self.incomplete() {
+            if self.require_exhaustive {
+                panic!(
+                    "racelab: no bug found, but the exhaustive search {why} after {} runs without exploring every \
+                     interleaving, and Config::require_exhaustive(true) asks for a complete search: raise \
+                     Config::runs or Config::max_time, or bound the search (Config::preemption_bound)\n{self}",
+                    self.runs
+                );
+            }
+            eprintln!(
+                "racelab: warning: no bug found, but the exhaustive search {why} after {} runs without exploring \
+                 every interleaving: this pass is not a proof (Config::require_exhaustive(true) makes it fail)",
+                self.runs
+            );
+        }
+    }
+
+    /// Why an exhaustive search ended before it explored everything, when it did and found no
+    /// bug: "stopped at its run limit", "stopped at its time limit", "was interrupted".
+    pub fn incomplete(&self) -> Option<&'static str> {
+        if !self.exhaustive_search || self.exhausted || self.failure.is_some() {
+            return None;
+        }
+        Some(self.stopped_because())
+    }
+
+    /// What ended a passing exploration that did not exhaust its strategy.
+    fn stopped_because(&self) -> &'static str {
+        if self.interrupted {
+            "was interrupted"
+        } else if self.out_of_time {
+            "stopped at its time limit"
+        } else {
+            "stopped at its run limit"
         }
     }
 
@@ -399,9 +457,18 @@ impl fmt::Display for FailureKind {
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "settings: {}", self.settings)?;
+        if let Some(note) = &self.replay_differs {
+            writeln!(f, "note: {note}")?;
+        }
         match &self.failure {
             None => {
-                let how = if self.exhausted { "every interleaving explored" } else { "not exhaustive" };
+                let how = if self.exhausted {
+                    "every interleaving explored".to_string()
+                } else if self.exhaustive_search || self.interrupted || self.out_of_time {
+                    format!("not exhaustive: the exploration {}", self.stopped_because())
+                } else {
+                    "not exhaustive".to_string()
+                };
                 writeln!(f, "passed ({how}): {}", self.coverage())?;
                 if let Some(t) = &self.traced {
                     writeln!(f, "run {}: schedule: {}", t.run, t.schedule)?;
@@ -410,7 +477,7 @@ impl fmt::Display for Report {
                         writeln!(f, "daemon threads cut off at the end: {}", names.join(", "))?;
                     }
                     writeln!(f, "trace:")?;
-                    write!(f, "{}", t.trace)?;
+                    write!(f, "{}", t.trace.excerpt("the whole trace is in `report.traced.trace`"))?;
                 }
                 Ok(())
             }
@@ -433,9 +500,18 @@ impl fmt::Display for Report {
                     let names: Vec<&str> = fail.cut_off.iter().map(|t| t.name.as_str()).collect();
                     writeln!(f, "daemon threads cut off at the end: {}", names.join(", "))?;
                 }
+                if let Some(why) = &fail.shrink_cut_short {
+                    writeln!(f, "shrinking stopped at {why}: a smaller failing run may exist")?;
+                }
                 writeln!(f, "schedule: {}", fail.schedule)?;
                 writeln!(f, "trace:")?;
-                write!(f, "{}", fail.trace)
+                write!(
+                    f,
+                    "{}",
+                    fail.trace.excerpt(
+                        "the whole trace is in `report.failure.trace`, or replay the schedule above"
+                    )
+                )
             }
         }
     }

@@ -21,6 +21,12 @@
 //!
 //! Decisions with a single option (only one thread can run) are not recorded: they are forced,
 //! and replay forces them the same way.
+//!
+//! A schedule racelab prints ends with `#` and 8 hex digits: a hash of the run's trace
+//! ([`Trace::hash`](crate::trace::Trace::hash)). It plays no part in the replay; after one, the
+//! replayed trace's hash is compared with it, so a program that now does something else under
+//! the same decisions (a value or a message changed, not the threads' choices) is reported
+//! instead of replaying silently into a different run. A schedule without it replays the same.
 
 use std::fmt;
 use std::str::FromStr;
@@ -104,16 +110,30 @@ impl fmt::Display for Choice {
     }
 }
 
-/// Every decision of one run, in order.
+/// Every decision of one run, in order, and the hash of the run's trace when it is known.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Schedule {
     choices: Vec<Choice>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    trace_hash: Option<u32>,
 }
 
 impl Schedule {
     /// A schedule of the given decisions.
     pub fn from_choices(choices: Vec<Choice>) -> Self {
-        Schedule { choices }
+        Schedule { choices, trace_hash: None }
+    }
+
+    /// The same decisions, marked with the hash of the trace they gave (see the module
+    /// documentation).
+    pub fn with_trace_hash(mut self, hash: u32) -> Self {
+        self.trace_hash = Some(hash);
+        self
+    }
+
+    /// The hash of the trace the schedule gave when it was recorded, if it carries one.
+    pub fn trace_hash(&self) -> Option<u32> {
+        self.trace_hash
     }
 
     /// The decisions, in order.
@@ -145,6 +165,9 @@ impl fmt::Display for Schedule {
                 write!(f, " {c}")?;
             }
             i += run;
+        }
+        if let Some(h) = self.trace_hash {
+            write!(f, " #{h:08x}")?;
         }
         Ok(())
     }
@@ -201,7 +224,19 @@ impl FromStr for Schedule {
             }
         }
         let mut choices = Vec::new();
+        let mut trace_hash = None;
         for (i, token) in tokens {
+            if trace_hash.is_some() {
+                return Err(err(i, token, "the trace hash `#...` comes last".into()));
+            }
+            if let Some(hex) = token.strip_prefix('#') {
+                let hash = Some(hex)
+                    .filter(|h| h.len() == 8)
+                    .and_then(|h| u32::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| err(i, token, "a trace hash is `#` and 8 hex digits".into()))?;
+                trace_hash = Some(hash);
+                continue;
+            }
             let mut chars = token.chars();
             let letter = chars.next().unwrap_or(' ');
             let kind = ChoiceKind::from_letter(letter).ok_or_else(|| {
@@ -235,7 +270,7 @@ impl FromStr for Schedule {
             choices.extend(std::iter::repeat_n(choice, repeat));
         }
         debug_assert!(choices.len() <= MAX_DECISIONS);
-        Ok(Schedule { choices })
+        Ok(Schedule { choices, trace_hash })
     }
 }
 
@@ -256,6 +291,22 @@ mod tests {
         let text = s.to_string();
         assert_eq!(text, "v1 t1 t2*3 w0 s1");
         assert_eq!(text.parse::<Schedule>().unwrap(), s);
+    }
+
+    #[test]
+    fn the_trace_hash_is_the_last_token_and_round_trips() {
+        let s = Schedule::from_choices(vec![Choice::new(ChoiceKind::Thread, 1)]).with_trace_hash(0x00ab_12cd);
+        assert_eq!(s.to_string(), "v1 t1 #00ab12cd");
+        let back: Schedule = "v1 t1 #00ab12cd".parse().unwrap();
+        assert_eq!((back.trace_hash(), back.choices()), (Some(0x00ab_12cd), s.choices()));
+        assert_eq!("v1 t1".parse::<Schedule>().unwrap().trace_hash(), None);
+        let e = "v1 #00ab12cd t1".parse::<Schedule>().unwrap_err();
+        assert_eq!((e.token_index, e.token.as_str()), (3, "t1"));
+        assert!(e.to_string().contains("comes last"), "{e}");
+        for bad in ["v1 t1 #12", "v1 t1 #zzzzzzzz", "v1 t1 #123456789"] {
+            let e = bad.parse::<Schedule>().unwrap_err();
+            assert!(e.to_string().contains("8 hex digits"), "{bad}: {e}");
+        }
     }
 
     #[test]

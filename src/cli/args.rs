@@ -86,6 +86,10 @@ pub struct ExploreArgs {
     /// dfs: at most this many delays per run against round-robin scheduling.
     #[arg(long, allow_negative_numbers = true, value_parser = whole_u32, value_name = "D")]
     pub delay_bound: Option<u32>,
+    /// Stop exploring after SECS seconds of wall time (checked between runs; shrinking a bug gets
+    /// at most as long again, and at most 10 s). The verdict then says the exploration was cut.
+    #[arg(long, value_name = "SECS")]
+    pub max_time: Option<f64>,
     /// Maximum scheduling steps per run (default 100000).
     #[arg(long, allow_negative_numbers = true, value_parser = whole_u64)]
     pub max_steps: Option<u64>,

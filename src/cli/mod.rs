@@ -14,6 +14,9 @@ pub const EXIT_OK: i32 = 0;
 pub const EXIT_BUG: i32 = 1;
 /// Exit code: usage or internal error.
 pub const EXIT_USAGE: i32 = 2;
+/// Exit code: interrupted by Ctrl-C (128 + SIGINT, as shells report it); the partial verdict
+/// was printed.
+pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// Parses, plans and runs; returns the exit code.
 pub fn main() -> i32 {

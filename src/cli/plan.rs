@@ -194,6 +194,14 @@ pub fn exploration(args: &ExploreArgs, scenario: &Scenario, variant: &Variant) -
             "--jobs must be from 1 to {MAX_JOBS}, got {jobs} (more jobs than cores only adds switching)"
         ));
     }
+    let max_time = match args.max_time {
+        None => None,
+        Some(secs) => {
+            Some(std::time::Duration::try_from_secs_f64(secs).ok().filter(|d| !d.is_zero()).ok_or_else(
+                || format!("--max-time wants a number of seconds above 0, e.g. 60 or 0.5; got `{secs}`"),
+            )?)
+        }
+    };
     let shard = match &args.shard {
         None => None,
         Some(text) => Some(parse_shard(text)?),
@@ -232,6 +240,9 @@ pub fn exploration(args: &ExploreArgs, scenario: &Scenario, variant: &Variant) -
     }
     if let Some(r) = args.runs {
         config = config.runs(r);
+    }
+    if let Some(t) = max_time {
+        config = config.max_time(t);
     }
     let flag = if args.dpor { Some("--dpor") } else { args.no_dpor.then_some("--no-dpor") };
     if let Some(flag) = flag {

@@ -20,11 +20,11 @@ macro_rules! out {
 use racelab_scenarios::Expected;
 use std::io::IsTerminal;
 
-use racelab_sim::{check, check_with_progress, Config, FailureKind, Report, StrategyConfig};
+use racelab_sim::{check, check_with_progress, Config, FailureKind, Report, StopFlag, StrategyConfig};
 
 use super::args::ExploreArgs;
 use super::plan::{Plan, Target};
-use super::{EXIT_BUG, EXIT_OK};
+use super::{EXIT_BUG, EXIT_INTERRUPTED, EXIT_OK};
 
 pub fn run(plan: Plan) -> Result<i32, String> {
     match plan {
@@ -33,7 +33,10 @@ pub fn run(plan: Plan) -> Result<i32, String> {
             show(scenario);
             Ok(EXIT_OK)
         }
-        Plan::Check { targets, json, explore } => Ok(check_targets(&targets, json, &explore)),
+        Plan::Check { targets, json, explore } => {
+            let stop = on_ctrl_c()?;
+            Ok(check_targets(&targets, json, &explore, &stop))
+        }
         Plan::Replay { target, config, json, explore, run } => replay(target, config, json, &explore, run),
     }
 }
@@ -184,7 +187,24 @@ fn verdict(report: &Report, config: &Config) -> String {
         }
         _ => String::new(),
     };
+    let dfs = matches!(config.strategy(), StrategyConfig::Dfs { .. });
+    let within = config.time_limit().map(|t| format!(" within {} s", secs(t))).unwrap_or_default();
     match &report.failure {
+        None if report.interrupted => format!(
+            "interrupted: no bug found in {} run{} so far{bound} (not exhaustive)",
+            report.runs,
+            plural(report.runs)
+        ),
+        None if report.out_of_time && dfs => format!(
+            "no bug found{bound} in {} run{}{within} (the search stopped at --max-time, not exhausted)",
+            report.runs,
+            plural(report.runs)
+        ),
+        None if report.out_of_time => format!(
+            "no bug found in {} run{}{within} (sampled, not exhaustive)",
+            report.runs,
+            plural(report.runs)
+        ),
         None if report.exhausted && config.uses_dpor() && !bound.is_empty() => format!(
             "no bug found{bound} ({} runs, partial-order reduced: bounded, it can miss what --no-dpor finds)",
             report.runs
@@ -214,24 +234,62 @@ fn verdict(report: &Report, config: &Config) -> String {
     }
 }
 
-fn check_targets(targets: &[(Target, Config)], json: bool, _explore: &ExploreArgs) -> i32 {
+/// Makes Ctrl-C raise the returned flag: the exploration under way stops after its current run
+/// and its partial report is printed. A second Ctrl-C exits at once.
+fn on_ctrl_c() -> Result<StopFlag, String> {
+    let stop = StopFlag::new();
+    let raised = stop.clone();
+    ctrlc::set_handler(move || {
+        if raised.is_stopped() {
+            std::process::exit(EXIT_INTERRUPTED);
+        }
+        raised.stop();
+    })
+    .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
+    Ok(stop)
+}
+
+/// Seconds, without a fraction when whole.
+fn secs(d: std::time::Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        d.as_secs().to_string()
+    } else {
+        d.as_secs_f64().to_string()
+    }
+}
+
+fn check_targets(targets: &[(Target, Config)], json: bool, _explore: &ExploreArgs, stop: &StopFlag) -> i32 {
     let many = targets.len() > 1;
     let mut all_as_expected = true;
     let mut any_bug = false;
+    let mut interrupted = false;
+    let mut checked = 0;
     for (target, config) in targets {
         if !json {
             outln!("racelab check {}: {config}", target.name());
         }
+        let config = &config.clone().stop_flag(stop.clone());
         let report = check_with_bar(config, target, json);
+        interrupted |= report.interrupted;
+        checked += 1;
         let as_expected = verdict_matches(target.variant.expected, &report);
         all_as_expected &= as_expected;
         any_bug |= report.failure.is_some();
         let replay = replay_command(target, &report, config);
         if json {
             outln!("{}", result_json(target, &report, config));
+            if interrupted {
+                break;
+            }
             continue;
         }
-        let mark = if as_expected { "as expected" } else { "NOT AS EXPECTED" };
+        let mark = if report.interrupted && report.failure.is_none() {
+            "interrupted before a verdict"
+        } else if as_expected {
+            "as expected"
+        } else {
+            "NOT AS EXPECTED"
+        };
         outln!("  {} (expected {}; {mark})", verdict(&report, config), target.variant.expected.describe());
         if let Some(s) = report.failure.as_ref().and_then(|f| f.shrunk_from.as_ref().map(|s| (f, s))) {
             let (f, from) = s;
@@ -252,8 +310,12 @@ fn check_targets(targets: &[(Target, Config)], json: bool, _explore: &ExploreArg
                 outln!("{}", f.diagnosis);
                 outln!();
                 outln!("{}", f.kind);
+                if let Some(why) = &f.shrink_cut_short {
+                    outln!("shrinking stopped at {why}: a smaller failing run may exist");
+                    outln!();
+                }
                 outln!("trace:");
-                out!("{}", f.trace);
+                out!("{}", f.trace.excerpt("the replay command below prints the whole trace"));
                 outln!();
             }
         } else if let Some(f) = &report.failure {
@@ -262,6 +324,19 @@ fn check_targets(targets: &[(Target, Config)], json: bool, _explore: &ExploreArg
         if let Some(cmd) = replay {
             outln!("  replay: {cmd}");
         }
+        if interrupted {
+            break;
+        }
+    }
+    if interrupted {
+        if !json {
+            outln!(
+                "interrupted (Ctrl-C): {checked} of {} target{} checked",
+                targets.len(),
+                plural(targets.len())
+            );
+        }
+        return EXIT_INTERRUPTED;
     }
     if many {
         if !json {
@@ -322,6 +397,9 @@ fn replay(
             );
         }
         outln!("racelab replay {}: {config}", target.name());
+        if let Some(note) = &report.replay_differs {
+            outln!("note: {note}");
+        }
         match (&report.failure, &report.traced) {
             (Some(f), _) => {
                 if Some(f.run) != run && run.is_some() {
@@ -356,7 +434,10 @@ fn check_with_bar(config: &Config, target: &Target, json: bool) -> Report {
     if json || !std::io::stderr().is_terminal() {
         return check(config.clone(), target.variant.program);
     }
-    let bar = indicatif::ProgressBar::new(config.max_runs());
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(config.max_runs()),
+        indicatif::ProgressDrawTarget::term_like(Box::new(RoomForCtrlC(console::Term::stderr()))),
+    );
     bar.set_style(
         indicatif::ProgressStyle::with_template("{spinner} {msg} {pos}/{len} runs ({per_sec})")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
@@ -366,4 +447,44 @@ fn check_with_bar(config: &Config, target: &Target, json: bool) -> Report {
         check_with_progress(config.clone(), target.variant.program, &mut |runs| bar.set_position(runs));
     bar.finish_and_clear();
     report
+}
+
+/// Standard error as the progress bar's terminal, a few columns narrower than it is. indicatif
+/// pads the bar to the terminal's width and leaves the cursor in the last column; the `^C` a
+/// terminal echoes on Ctrl-C would then wrap to a new line and the bar could no longer clear
+/// itself. With room left for the echo, it can.
+#[derive(Debug)]
+struct RoomForCtrlC(console::Term);
+
+impl indicatif::TermLike for RoomForCtrlC {
+    fn width(&self) -> u16 {
+        self.0.size().1.saturating_sub(4).max(20)
+    }
+    fn height(&self) -> u16 {
+        self.0.size().0
+    }
+    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_up(n)
+    }
+    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_down(n)
+    }
+    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_right(n)
+    }
+    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_left(n)
+    }
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        self.0.write_line(s)
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        self.0.write_str(s)
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        self.0.clear_line()
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }

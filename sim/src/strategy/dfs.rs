@@ -21,49 +21,26 @@
 //! delay bound the options are listed in round-robin order; both bounds may apply at once. This search has no partial-order reduction: it explores every
 //! interleaving, including ones that differ only in the order of independent steps.
 
+use super::runnable_log::RunnableLog;
 use super::{Divergence, Offer, Strategy};
 use crate::ids::ThreadId;
 use crate::schedule::{Choice, ChoiceKind};
 
-/// The options of one decision. A data decision is only a count: `racelab::choose(n)` may offer
-/// billions of values, and listing them would take gigabytes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Options {
-    /// The runnable thread ids, with the continuing thread (if any) first.
-    Threads(Vec<u32>),
-    /// The values `0..n`.
-    Count(usize),
-}
-
-impl Options {
-    fn len(&self) -> usize {
-        match self {
-            Options::Threads(ts) => ts.len(),
-            Options::Count(n) => *n,
-        }
-    }
-
-    /// The value option `index` stands for: a thread id or the index itself.
-    fn value(&self, index: usize) -> u32 {
-        match self {
-            Options::Threads(ts) => ts[index],
-            Options::Count(n) => {
-                assert!(index < *n, "racelab invariant: dfs option {index} of {n}");
-                u32::try_from(index).expect("racelab invariant: choices are capped to u32 values")
-            }
-        }
-    }
-}
-
+/// One decision of the current run. A frame stores no list of its options: for a data choice
+/// they are `0..options`, for a thread choice they follow from the runnable set (kept in the
+/// search's [`RunnableLog`]) and the thread that ran last, so a frame costs the same whatever
+/// the number of threads.
 #[derive(Clone, Debug)]
 struct Frame {
     kind: ChoiceKind,
-    options: Options,
-    /// Index into `options` of the option taken in the current run.
-    chosen: usize,
-    /// True when `options[0]` is the thread that could have continued, so every other option
-    /// is a preemption.
+    /// How many options there are.
+    options: usize,
+    /// For thread decisions, the thread that took the previous step (the round-robin pivot),
+    /// and whether it could go on (it is then option 0 and every other option preempts it).
+    current: Option<u32>,
     first_continues: bool,
+    /// Index of the option taken in the current run.
+    chosen: usize,
     /// Preemptions taken by the run before this decision.
     preemptions_before: u32,
     /// Delays taken by the run before this decision (option `i` costs `i` when delay-bounding).
@@ -82,6 +59,8 @@ pub struct Dfs {
     preemption_bound: Option<u32>,
     delay_bound: Option<u32>,
     stack: Vec<Frame>,
+    /// The runnable set of every thread decision on the stack.
+    runnable: RunnableLog,
     /// Position of the next decision in the current run.
     depth: usize,
     /// Preemptions taken so far in the current run.
@@ -98,6 +77,7 @@ impl Dfs {
             preemption_bound,
             delay_bound: None,
             stack: Vec::new(),
+            runnable: RunnableLog::default(),
             depth: 0,
             preemptions: 0,
             delays: 0,
@@ -132,41 +112,81 @@ impl Dfs {
         preemptions_ok && delays_ok
     }
 
-    /// Takes the decision at the current depth: replays the stack's choice, or pushes a new
-    /// frame at its first option.
+    /// The thread that is option `index` of a thread decision among `runnable` (sorted) after
+    /// `current`: the continuing thread first, then the others in id order, or with a delay
+    /// bound in round-robin order (the threads after `current`, cyclically).
+    fn thread_option(&self, runnable: &[ThreadId], current: Option<u32>, index: usize) -> u32 {
+        let continuing = current.filter(|&c| runnable.contains(&ThreadId(c)));
+        if continuing.is_some() && index == 0 {
+            return continuing.unwrap_or_default();
+        }
+        let others = runnable.iter().map(|t| t.0).filter(|&t| Some(t) != continuing);
+        let skip = index - usize::from(continuing.is_some());
+        if self.delay_bound.is_some() {
+            let pivot = current.unwrap_or(0);
+            let (after, before): (Vec<u32>, Vec<u32>) = others.partition(|&t| t > pivot);
+            after.into_iter().chain(before).nth(skip)
+        } else {
+            others.clone().nth(skip)
+        }
+        .expect("racelab invariant: a thread option past the runnable set")
+    }
+
+    /// The decision recorded at `depth` as a schedule choice, for a divergence report.
+    fn scheduled(&self, depth: usize) -> Choice {
+        let frame = &self.stack[depth];
+        let value = match frame.kind {
+            ChoiceKind::Thread => {
+                self.thread_option(&self.runnable.set_at(depth), frame.current, frame.chosen)
+            }
+            _ => frame.chosen as u32,
+        };
+        Choice::new(frame.kind, value)
+    }
+
+    /// Takes the decision at the current depth among `options` options (for a thread decision,
+    /// among `runnable` after `current`): replays the stack's choice, or pushes a new frame at
+    /// its first option. Returns the index of the option taken.
     fn decide(
         &mut self,
         kind: ChoiceKind,
-        options: Options,
-        first_continues: bool,
-    ) -> Result<u32, Divergence> {
+        options: usize,
+        thread: Option<(&[ThreadId], Option<u32>)>,
+    ) -> Result<usize, Divergence> {
         let depth = self.depth;
         self.depth += 1;
+        let (runnable, current) = thread.unwrap_or((&[], None));
+        let first_continues = current.is_some_and(|c| runnable.contains(&ThreadId(c)));
         if let Some(frame) = self.stack.get(depth) {
-            if frame.kind != kind || frame.options != options || frame.first_continues != first_continues {
-                let scheduled = Some(Choice::new(frame.kind, frame.options.value(frame.chosen)));
-                let offered = match options {
-                    Options::Threads(ts) => Offer::Threads(ts.into_iter().map(ThreadId).collect()),
-                    Options::Count(n) => Offer::Options { kind, options: n },
+            let same = frame.kind == kind
+                && frame.options == options
+                && frame.current == current
+                && (kind != ChoiceKind::Thread || self.runnable.same_at(depth, options, runnable));
+            if !same {
+                let offered = match kind {
+                    ChoiceKind::Thread => Offer::Threads(runnable.to_vec()),
+                    _ => Offer::Options { kind, options },
                 };
-                return Err(Divergence { decision: depth, scheduled, offered });
+                return Err(Divergence { decision: depth, scheduled: Some(self.scheduled(depth)), offered });
             }
             self.preemptions += u32::from(frame.preempts(frame.chosen));
             self.delays += self.delay_cost(frame, frame.chosen);
-            return Ok(frame.options.value(frame.chosen));
+            return Ok(frame.chosen);
         }
         debug_assert_eq!(depth, self.stack.len(), "dfs decisions must extend the stack one at a time");
-        let frame = Frame {
+        if kind == ChoiceKind::Thread {
+            self.runnable.push(depth, runnable);
+        }
+        self.stack.push(Frame {
             kind,
             options,
-            chosen: 0,
+            current,
             first_continues,
+            chosen: 0,
             preemptions_before: self.preemptions,
             delays_before: self.delays,
-        };
-        let value = frame.options.value(0);
-        self.stack.push(frame);
-        Ok(value)
+        });
+        Ok(0)
     }
 }
 
@@ -186,47 +206,33 @@ impl Strategy for Dfs {
         if runnable.len() == 1 {
             return Ok(runnable[0]);
         }
-        let continuing = current.filter(|c| runnable.contains(c));
-        let mut options = Vec::with_capacity(runnable.len());
-        options.extend(continuing.map(|c| c.0));
-        if self.delay_bound.is_some() {
-            // Round-robin order: the threads after the current one, cyclically.
-            let pivot = current.map_or(0, |c| c.0);
-            let (after, before): (Vec<u32>, Vec<u32>) = runnable
-                .iter()
-                .map(|t| t.0)
-                .filter(|&t| Some(t) != continuing.map(|c| c.0))
-                .partition(|&t| t > pivot);
-            options.extend(after);
-            options.extend(before);
-        } else {
-            options.extend(runnable.iter().filter(|&&t| Some(t) != continuing).map(|t| t.0));
-        }
-        self.decide(ChoiceKind::Thread, Options::Threads(options), continuing.is_some()).map(ThreadId)
+        let current = current.map(|c| c.0);
+        let index = self.decide(ChoiceKind::Thread, runnable.len(), Some((runnable, current)))?;
+        Ok(ThreadId(self.thread_option(runnable, current, index)))
     }
 
     fn pick(&mut self, kind: ChoiceKind, options: usize) -> Result<usize, Divergence> {
-        self.decide(kind, Options::Count(options), false).map(|v| v as usize)
+        self.decide(kind, options, None)
     }
 
     fn end_run(&mut self) -> Result<(), Divergence> {
         // Decisions deeper than this run went are stale: a run that ended earlier than the
         // prefix it replayed means the program is not deterministic under its schedule.
         if self.depth < self.stack.len() {
-            let frame = &self.stack[self.depth];
             return Err(Divergence {
                 decision: self.depth,
-                scheduled: Some(Choice::new(frame.kind, frame.options.value(frame.chosen))),
+                scheduled: Some(self.scheduled(self.depth)),
                 offered: Offer::End,
             });
         }
         while let Some(frame) = self.stack.last() {
-            let next = (frame.chosen + 1..frame.options.len()).find(|&i| self.allowed(frame, i));
+            let next = (frame.chosen + 1..frame.options).find(|&i| self.allowed(frame, i));
             match next {
                 Some(i) => {
                     if let Some(top) = self.stack.last_mut() {
                         top.chosen = i;
                     }
+                    self.runnable.truncate(self.stack.len());
                     return Ok(());
                 }
                 None => {
@@ -234,6 +240,7 @@ impl Strategy for Dfs {
                 }
             }
         }
+        self.runnable.truncate(0);
         self.exhausted = true;
         Ok(())
     }
@@ -340,8 +347,7 @@ mod tests {
             dfs.end_run().unwrap();
         }
         assert_eq!(picked, vec![0, 1, 2]);
-        let frame = &dfs.stack[0];
-        assert_eq!(frame.options, Options::Count(3_000_000_000));
+        assert_eq!(dfs.stack[0].options, 3_000_000_000, "a frame keeps a count, not a list");
     }
 
     #[test]

@@ -44,6 +44,7 @@
 //!   bounded search finds. Delay bounds use the plain search.
 
 use super::races::{Analysis, Step};
+use super::runnable_log::RunnableLog;
 use super::{Divergence, Offer, Strategy};
 use crate::footprint::{Footprint, StepFootprint};
 use crate::ids::ThreadId;
@@ -51,8 +52,8 @@ use crate::schedule::{Choice, ChoiceKind};
 
 #[derive(Clone, Debug)]
 struct ThreadNode {
-    /// The runnable threads here, sorted.
-    enabled: Vec<ThreadId>,
+    /// How many threads are runnable here (which ones: the search's [`RunnableLog`]).
+    enabled: usize,
     /// The thread taken in the current run.
     chosen: ThreadId,
     /// What the chosen thread's step touched, over every run that took it here.
@@ -104,6 +105,8 @@ enum Node {
 #[derive(Clone, Debug, Default)]
 pub struct Dpor {
     stack: Vec<Node>,
+    /// The runnable set of every thread node on the stack.
+    runnable: RunnableLog,
     /// Position of the next decision in the current run.
     depth: usize,
     /// The current run's steps, and the stack index of the node that started each.
@@ -185,14 +188,16 @@ impl Dpor {
         if initials.iter().any(|&t| node.asleep(t) || node.backtrack.contains(&t)) {
             return;
         }
-        let candidates: Vec<ThreadId> = initials.into_iter().filter(|t| node.enabled.contains(t)).collect();
+        let at = self.step_nodes[a];
+        let runnable = &self.runnable;
+        let candidates: Vec<ThreadId> = initials.into_iter().filter(|&t| runnable.contains(at, t)).collect();
         if let Some(&t) = candidates.iter().find(|&&t| t == preferred).or(candidates.first()) {
             node.backtrack.push(t);
             self.also_before_the_switch(self.step_nodes[a], t);
         } else if !pending {
             // The race cannot start from any thread runnable here; that should not happen with
             // the orderings recorded, so stay sound: explore every thread here.
-            for &t in &node.enabled {
+            for t in runnable.set_at(at) {
                 if !node.backtrack.contains(&t) && !node.asleep(t) {
                     node.backtrack.push(t);
                 }
@@ -214,7 +219,7 @@ impl Dpor {
                 let Node::Thread(node) = &mut self.stack[at] else {
                     panic!("racelab invariant: a step that does not start at a thread node");
                 };
-                if node.enabled.contains(&q) && !node.asleep(q) && !node.backtrack.contains(&q) {
+                if self.runnable.contains(at, q) && !node.asleep(q) && !node.backtrack.contains(&q) {
                     node.backtrack.push(q);
                     self.also_before_the_switch(at, q);
                 }
@@ -239,7 +244,7 @@ impl Dpor {
             if !switched_to_running {
                 continue;
             }
-            if earlier.enabled.contains(&q) && !earlier.asleep(q) {
+            if self.runnable.contains(m, q) && !earlier.asleep(q) {
                 if !earlier.backtrack.contains(&q) {
                     earlier.backtrack.push(q);
                 }
@@ -251,6 +256,12 @@ impl Dpor {
     /// Moves the search to its next run: the deepest node with an option left takes it, deeper
     /// nodes are dropped. Returns false when nothing is left.
     fn advance(&mut self) -> bool {
+        let more = self.advance_stack();
+        self.runnable.truncate(self.stack.len());
+        more
+    }
+
+    fn advance_stack(&mut self) -> bool {
         while let Some(top) = self.stack.last_mut() {
             match top {
                 Node::Data(d) => {
@@ -303,7 +314,7 @@ impl Strategy for Dpor {
             let Node::Thread(n) = node else {
                 return Err(self.divergence(depth, Offer::Threads(runnable.to_vec())));
             };
-            if n.enabled != runnable {
+            if !self.runnable.same_at(depth, n.enabled, runnable) {
                 return Err(self.divergence(depth, Offer::Threads(runnable.to_vec())));
             }
             let chosen = n.chosen;
@@ -327,8 +338,9 @@ impl Strategy for Dpor {
         };
         let preemptions_before = self.preemptions;
         self.preemptions += u32::from(continuing.is_some_and(|c| c != chosen));
+        self.runnable.push(depth, runnable);
         self.stack.push(Node::Thread(ThreadNode {
-            enabled: runnable.to_vec(),
+            enabled: runnable.len(),
             chosen,
             chosen_footprint: Footprint::default(),
             backtrack: vec![chosen],

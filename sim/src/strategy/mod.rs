@@ -14,6 +14,7 @@ mod pct;
 mod races;
 mod random;
 mod replay;
+mod runnable_log;
 
 pub use dfs::Dfs;
 pub use dpor::Dpor;

@@ -9,8 +9,15 @@
 //! Two steps of different threads *race* when they are dependent and nothing else orders them:
 //! `a` happens before `b` only through their own conflict. Reversing a race gives a run that is
 //! not equivalent to this one, which is what DPOR must go and explore.
+//!
+//! A vector clock per step costs `steps × threads`; with thousands of threads that is
+//! gigabytes. Clocks are therefore stored in chunks of [`CHUNK`] entries shared between clocks
+//! (a [`Clock`] is a vector of reference-counted chunks): a step's clock differs from the clocks
+//! it joins in a few chunks only (its own thread's, those its dependencies advanced), and those
+//! are the only ones it allocates.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use crate::footprint::Access;
 use crate::ids::{ObjectId, ThreadId};
@@ -34,8 +41,10 @@ pub(crate) struct Step {
 
 /// The happens-before relation of one run and its races.
 pub(crate) struct Analysis {
-    /// `clocks[s][t]`: how many steps of thread `t` happen before step `s` or are it.
-    clocks: Vec<Vec<u32>>,
+    /// `clocks[s].get(t)`: how many steps of thread `t` happen before step `s` or are it.
+    clocks: Vec<Clock>,
+    /// Threads the clocks cover.
+    width: usize,
     /// `local[s]`: step `s`'s 1-based position in its thread.
     local: Vec<u32>,
     threads: Vec<ThreadId>,
@@ -53,15 +62,15 @@ impl Analysis {
             .map(|t| t.index() + 1)
             .max()
             .unwrap_or(0);
-        let mut clocks: Vec<Vec<u32>> = Vec::with_capacity(steps.len());
+        let mut clocks: Vec<Clock> = Vec::with_capacity(steps.len());
         let mut local = Vec::with_capacity(steps.len());
         let mut count = vec![0u32; width];
         let mut last_of: Vec<Option<usize>> = vec![None; width];
         let mut woken_by: Vec<Option<usize>> = vec![None; width];
-        let mut floor = vec![0u32; width];
-        let mut all = vec![0u32; width];
+        let mut floor = Clock::zero(width);
+        let mut all = Clock::zero(width);
         // The floor each clock jump set, with the index of the first step after it.
-        let mut jump_floors: Vec<(usize, Vec<u32>)> = Vec::new();
+        let mut jump_floors: Vec<(usize, Clock)> = Vec::new();
         // Per object: the last write, and the reads since.
         let mut history: BTreeMap<ObjectId, (Option<usize>, Vec<usize>)> = BTreeMap::new();
         let mut races = Vec::new();
@@ -77,11 +86,11 @@ impl Analysis {
                     .iter()
                     .rev()
                     .find(|(at, _)| *at <= k)
-                    .map_or_else(|| vec![0u32; width], |(_, f)| f.clone()),
+                    .map_or_else(|| Clock::zero(width), |(_, f)| f.clone()),
                 None => floor.clone(),
             };
             for pred in [last_of[t], woken_by[t].take()].into_iter().flatten() {
-                join(&mut base, &clocks[pred]);
+                base.join(&clocks[pred]);
             }
             deps.clear();
             for a in &step.accesses {
@@ -96,17 +105,17 @@ impl Analysis {
             deps.dedup();
             let mut clock = base.clone();
             for &d in &deps {
-                join(&mut clock, &clocks[d]);
+                clock.join(&clocks[d]);
             }
             count[t] += 1;
-            clock[t] = count[t];
+            clock.set(t, count[t]);
             if j >= fresh_from {
                 for &d in &deps {
                     let owner = steps[d].thread.index();
-                    if owner == t || base[owner] >= local[d] {
+                    if owner == t || base.get(owner) >= local[d] {
                         continue;
                     }
-                    let through_another = deps.iter().any(|&e| e != d && clocks[e][owner] >= local[d]);
+                    let through_another = deps.iter().any(|&e| e != d && clocks[e].get(owner) >= local[d]);
                     if !through_another {
                         races.push((d, j));
                     }
@@ -120,7 +129,7 @@ impl Analysis {
                     entry.1.push(j);
                 }
             }
-            join(&mut all, &clock);
+            all.join(&clock);
             clocks.push(clock);
             local.push(count[t]);
             last_of[t] = Some(j);
@@ -129,19 +138,19 @@ impl Analysis {
             }
         }
         let threads = steps.iter().map(|s| s.thread).collect();
-        Analysis { clocks, local, threads, races }
+        Analysis { clocks, width, local, threads, races }
     }
 
     /// True when step `a` happens before step `b` (or is it).
     pub fn happens_before(&self, a: usize, b: usize) -> bool {
-        self.clocks[b][self.threads[a].index()] >= self.local[a]
+        self.clocks[b].get(self.threads[a].index()) >= self.local[a]
     }
 
     /// The threads that can start the reversal of race `(a, b)`: take the steps after `a` that
     /// do not happen after it, then `b`; a thread is an initial when its first step there has
     /// no predecessor there (Abdulla et al.'s `I_{E'}(notdep(e, E).e')`).
     pub fn initials(&self, a: usize, b: usize) -> Vec<ThreadId> {
-        let width = self.clocks[b].len();
+        let width = self.width;
         // For each thread, the local index of its first step in the sequence, if any.
         let mut first_local: Vec<Option<u32>> = vec![None; width];
         let mut initials = Vec::new();
@@ -153,7 +162,7 @@ impl Analysis {
             let has_predecessor = first_local
                 .iter()
                 .enumerate()
-                .any(|(s, first)| first.is_some_and(|f| self.clocks[k][s] >= f));
+                .any(|(s, first)| first.is_some_and(|f| self.clocks[k].get(s) >= f));
             first_local[t.index()] = Some(self.local[k]);
             if !has_predecessor {
                 initials.push(t);
@@ -163,9 +172,58 @@ impl Analysis {
     }
 }
 
-fn join(into: &mut [u32], other: &[u32]) {
-    for (x, &y) in into.iter_mut().zip(other) {
-        *x = (*x).max(y);
+/// Entries per shared chunk of a [`Clock`].
+pub(crate) const CHUNK: usize = 64;
+
+/// A vector clock stored as shared chunks: see the module documentation.
+#[derive(Clone, Debug)]
+pub(crate) struct Clock {
+    chunks: Vec<Rc<[u32; CHUNK]>>,
+}
+
+impl Clock {
+    /// The zero clock over `width` threads; its chunks are all one shared chunk.
+    pub(crate) fn zero(width: usize) -> Self {
+        let zero = Rc::new([0; CHUNK]);
+        Clock { chunks: vec![zero; width.div_ceil(CHUNK)] }
+    }
+
+    pub(crate) fn get(&self, t: usize) -> u32 {
+        self.chunks[t / CHUNK][t % CHUNK]
+    }
+
+    pub(crate) fn set(&mut self, t: usize, value: u32) {
+        Rc::make_mut(&mut self.chunks[t / CHUNK])[t % CHUNK] = value;
+    }
+
+    /// Entry-wise maximum with `other`. A chunk that comes out equal to one of the two is
+    /// shared with it, not copied.
+    pub(crate) fn join(&mut self, other: &Clock) {
+        debug_assert_eq!(self.chunks.len(), other.chunks.len(), "clocks of one run have one width");
+        for (mine, theirs) in self.chunks.iter_mut().zip(&other.chunks) {
+            if Rc::ptr_eq(mine, theirs) {
+                continue;
+            }
+            let (mut mine_covers, mut theirs_covers) = (true, true);
+            for (x, y) in mine.iter().zip(theirs.iter()) {
+                mine_covers &= x >= y;
+                theirs_covers &= y >= x;
+            }
+            if theirs_covers {
+                *mine = Rc::clone(theirs);
+            } else if !mine_covers {
+                let joined = Rc::make_mut(mine);
+                for (x, &y) in joined.iter_mut().zip(theirs.iter()) {
+                    *x = (*x).max(y);
+                }
+            }
+        }
+    }
+
+    /// Chunks this clock holds alone (allocated for it, not shared), for the memory test.
+    #[cfg(test)]
+    fn unshared(&self) -> usize {
+        self.chunks.iter().filter(|c| Rc::strong_count(c) == 1).count()
     }
 }
 
@@ -220,6 +278,25 @@ mod tests {
         late.after_clock_jump = true;
         let a = Analysis::of(&[step(1, &[]), late], 0);
         assert!(a.happens_before(0, 1));
+    }
+
+    #[test]
+    fn clocks_share_their_chunks() {
+        // 1,000 threads each write one cell once, in order: every step depends on the one
+        // before, so every clock is dense; stored whole, that is 1,000 × 1,000 entries.
+        let steps: Vec<Step> = (0..1_000).map(|t| step(t, &[Access::write(x())])).collect();
+        let a = Analysis::of(&steps, 0);
+        assert!(a.happens_before(0, 999) && a.happens_before(500, 501) && !a.happens_before(501, 500));
+        let unshared: usize = a.clocks.iter().map(Clock::unshared).sum();
+        // One new chunk per step at most (its own thread's), plus the chunks the last clock
+        // keeps, instead of 16 chunks per step.
+        assert!(unshared <= 1_000 + 16, "{unshared} chunks allocated");
+        let mut c = Clock::zero(130);
+        c.set(129, 7);
+        let mut d = Clock::zero(130);
+        d.set(1, 3);
+        d.join(&c);
+        assert_eq!((d.get(1), d.get(129), d.get(64)), (3, 7, 0));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Settings of a check, taken at the edge and echoed back in every report.
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::schedule::Schedule;
 use crate::strategy::{Dfs, Dpor, Pct, Random, Replay, Strategy};
@@ -46,6 +47,8 @@ pub struct Config {
     pub(crate) dpor: Option<bool>,
     pub(crate) jobs: usize,
     pub(crate) shard: (u64, u64),
+    /// Wall time a green thread may run without a scheduling point; `None`: no watchdog.
+    pub(crate) watchdog: Option<Duration>,
 }
 
 /// Where primitives may go beyond what CPython does today but Python's documentation allows.
@@ -85,6 +88,8 @@ pub const DEFAULT_DFS_RUNS: u64 = 1_000_000;
 pub const DEFAULT_MAX_STEPS: u64 = 100_000;
 /// Default size of a green thread's stack.
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
+/// Default wall time a green thread may run without a scheduling point.
+pub const DEFAULT_WATCHDOG: Duration = Duration::from_secs(10);
 
 impl Config {
     fn with(strategy: StrategyConfig, runs: u64) -> Self {
@@ -101,6 +106,7 @@ impl Config {
             dpor: None,
             jobs: 1,
             shard: (0, 1),
+            watchdog: Some(DEFAULT_WATCHDOG),
         }
     }
 
@@ -238,6 +244,16 @@ impl Config {
         self
     }
 
+    /// The watchdog: a green thread that runs `limit` of wall time without a scheduling point
+    /// (a loop that touches no racelab primitive, a wait in the OS such as a `std::sync::Mutex`)
+    /// is stopped and the run fails with a `watchdog` report (default 10 s; `Duration::ZERO`
+    /// turns it off). Wall time never decides anything in a run: the watchdog only stops a
+    /// thread that would otherwise hang the check.
+    pub fn watchdog(mut self, limit: Duration) -> Self {
+        self.watchdog = (!limit.is_zero()).then_some(limit);
+        self
+    }
+
     /// The strategy settings.
     pub fn strategy(&self) -> &StrategyConfig {
         &self.strategy
@@ -310,6 +326,12 @@ impl fmt::Display for Config {
             self.max_steps,
             self.semantics.spurious_wakeups,
             if self.semantics.adversarial_wakeups { "on" } else { "off" }
-        )
+        )?;
+        // Echoed only when changed, so that reports of the default settings stay as they were.
+        match self.watchdog {
+            Some(d) if d == DEFAULT_WATCHDOG => Ok(()),
+            Some(d) => write!(f, " watchdog={}s", d.as_secs_f64()),
+            None => write!(f, " watchdog=off"),
+        }
     }
 }

@@ -46,6 +46,12 @@ pub enum DiagnosisKind {
     DaemonCutOff,
     /// The schedule did not fit the program.
     Divergence,
+    /// A thread overflowed its stack.
+    StackOverflow,
+    /// A thread ran too long without a scheduling point.
+    Watchdog,
+    /// An OS thread used racelab's primitives.
+    OsThread,
 }
 
 impl DiagnosisKind {
@@ -63,6 +69,9 @@ impl DiagnosisKind {
             DiagnosisKind::StepLimit => "step-limit",
             DiagnosisKind::DaemonCutOff => "daemon-cut-off",
             DiagnosisKind::Divergence => "divergence",
+            DiagnosisKind::StackOverflow => "stack-overflow",
+            DiagnosisKind::Watchdog => "watchdog",
+            DiagnosisKind::OsThread => "os-thread",
         }
     }
 }
@@ -112,6 +121,22 @@ pub fn diagnose(failure: &FailureKind, trace: &Trace) -> Diagnosis {
             )
         }
         FailureKind::Divergence { message } => (DiagnosisKind::Divergence, message.clone()),
+        FailureKind::StackOverflow { thread, stack_size } => (
+            DiagnosisKind::StackOverflow,
+            format!(
+                "{thread} overflowed its {} KiB stack: unbounded recursion, or a deep one that needs Config::stack_size.",
+                stack_size / 1024
+            ),
+        ),
+        FailureKind::Watchdog { thread, limit_ms } => (
+            DiagnosisKind::Watchdog,
+            format!(
+                "{thread} ran {} of wall time without a scheduling point: a loop that touches no racelab primitive, or a \
+                 wait in the OS (a std::sync::Mutex, I/O) that racelab cannot see?",
+                crate::report::seconds(*limit_ms)
+            ),
+        ),
+        FailureKind::OsThread { message } => (DiagnosisKind::OsThread, message.clone()),
     };
     Diagnosis { kind, explanation }
 }

@@ -13,32 +13,57 @@ use std::cell::RefCell;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Once;
 
-use corosensei::stack::DefaultStack;
+use corosensei::stack::{DefaultStack, Stack};
 use corosensei::{Coroutine, CoroutineResult};
 
+use crate::config::Config;
 use crate::ids::ThreadId;
 use crate::report::FailureKind;
 use crate::rt::{self, Misuse};
 use crate::state::{Next, RunEnd};
+use crate::trap::{self, Trapped, Watchdog};
 
 type GreenThread = Coroutine<(), (), (), DefaultStack>;
+
+/// A started green thread: its coroutine and where its stack lies, for the trap handler.
+struct Slot {
+    co: GreenThread,
+    /// Top of the stack (exclusive) and its usable bottom (the yellow zone starts there).
+    base: usize,
+    limit: usize,
+    /// An overflow opened pages of the yellow zone: protect it again before reuse.
+    yellow_opened: bool,
+}
 
 /// Runs programs, keeping stacks and coroutine slots between runs.
 pub(crate) struct Executor {
     stack_size: usize,
     stacks: Vec<DefaultStack>,
-    coroutines: Vec<Option<GreenThread>>,
+    coroutines: Vec<Option<Slot>>,
+    watchdog: Watchdog,
+    watchdog_limit: Option<std::time::Duration>,
 }
 
 impl Executor {
-    pub fn new(stack_size: usize) -> Self {
+    pub fn new(config: &Config) -> Self {
         install_panic_hook();
-        Executor { stack_size, stacks: Vec::new(), coroutines: Vec::new() }
+        trap::install();
+        Executor {
+            stack_size: config.stack_size,
+            stacks: Vec::new(),
+            coroutines: Vec::new(),
+            watchdog: Watchdog::start(config.watchdog),
+            watchdog_limit: config.watchdog,
+        }
     }
 
     /// Runs `main` as the main thread of the run installed in `rt`, to its end.
     pub fn run(&mut self, main: Box<dyn FnOnce()>) -> RunEnd {
-        rt::with(|m| m.add_thread(None, false, main));
+        let beat = std::sync::Arc::clone(self.watchdog.beat());
+        rt::with(|m| {
+            m.beat = Some(beat);
+            m.add_thread(None, false, main)
+        });
         let end = loop {
             if let Err(failure) = self.start_new_threads() {
                 break RunEnd::Failed(*failure);
@@ -85,41 +110,77 @@ impl Executor {
     /// Runs thread `t` for one step: until its next scheduling point or its end.
     fn resume(&mut self, t: ThreadId) -> Result<(), Box<FailureKind>> {
         let i = t.index();
-        let co =
+        let slot =
             self.coroutines[i].as_mut().expect("racelab invariant: stepping a thread that was never started");
-        rt::set_in_green_thread(true);
-        let result = panic::catch_unwind(AssertUnwindSafe(|| co.resume(())));
-        rt::set_in_green_thread(false);
+        let (result, trapped) = guarded(slot, t, self.watchdog.beat(), |co| co.resume(()));
+        let failure = match trapped {
+            Trapped::None => None,
+            Trapped::Overflow => Some(FailureKind::StackOverflow {
+                thread: rt::with(|m| m.thread_ref(t)),
+                stack_size: self.stack_size as u64,
+            }),
+            Trapped::Watchdog => Some(FailureKind::Watchdog {
+                thread: rt::with(|m| m.thread_ref(t)),
+                limit_ms: self.watchdog_limit.map_or(0, |d| d.as_millis() as u64),
+            }),
+        };
         match result {
-            Ok(CoroutineResult::Yield(())) => Ok(()),
+            Ok(CoroutineResult::Yield(())) => match failure {
+                None => Ok(()),
+                // Overflowed into its yellow zone, then reached a scheduling point: it is
+                // suspended as usual, and unwound at the end of the run.
+                Some(f) => Err(Box::new(f)),
+            },
             Ok(CoroutineResult::Return(())) => {
                 self.recycle(i);
-                Ok(())
+                match failure {
+                    None => Ok(()),
+                    Some(f) => {
+                        rt::with(|m| {
+                            if !m.is_finished(t) {
+                                m.finish_current();
+                            }
+                        });
+                        Err(Box::new(f))
+                    }
+                }
             }
             Err(payload) => {
                 self.recycle(i);
-                Err(Box::new(failure_from_panic(t, payload)))
+                let panic = failure_from_panic(t, payload);
+                Err(Box::new(failure.unwrap_or(panic)))
             }
         }
     }
 
-    fn start(&mut self, body: Box<dyn FnOnce()>) -> GreenThread {
+    fn start(&mut self, body: Box<dyn FnOnce()>) -> Slot {
         let stack = match self.stacks.pop() {
             Some(s) => s,
-            None => DefaultStack::new(self.stack_size).expect("racelab: could not map a green-thread stack"),
+            None => {
+                let s = DefaultStack::new(self.stack_size + trap::YELLOW_ZONE)
+                    .expect("racelab: could not map a green-thread stack");
+                trap::prepare_stack(&s);
+                s
+            }
         };
-        Coroutine::with_stack(stack, move |yielder, ()| {
+        let (base, limit) = (stack.base().get(), stack.limit().get());
+        let co = Coroutine::with_stack(stack, move |yielder, ()| {
             rt::set_yielder(yielder);
             body();
             rt::event("finish", None, || "returned".into());
             rt::with(|m| m.finish_current());
-        })
+        });
+        Slot { co, base, limit, yellow_opened: false }
     }
 
     fn recycle(&mut self, i: usize) {
-        if let Some(co) = self.coroutines[i].take() {
-            debug_assert!(co.done(), "racelab invariant: recycling a live coroutine");
-            self.stacks.push(co.into_stack());
+        if let Some(slot) = self.coroutines[i].take() {
+            debug_assert!(slot.co.done(), "racelab invariant: recycling a live coroutine");
+            let stack = slot.co.into_stack();
+            if slot.yellow_opened {
+                trap::prepare_stack(&stack);
+            }
+            self.stacks.push(stack);
         }
     }
 
@@ -128,17 +189,35 @@ impl Executor {
         rt::with(|m| m.tearing_down = true);
         rt::set_tracing(false);
         for i in 0..self.coroutines.len() {
-            if let Some(co) = self.coroutines[i].as_mut() {
-                rt::with(|m| m.current = ThreadId::from_u32(i as u32));
-                rt::set_in_green_thread(true);
+            if let Some(slot) = self.coroutines[i].as_mut() {
+                let t = ThreadId::from_u32(i as u32);
+                rt::with(|m| m.current = t);
                 // A destructor that panics while unwinding is the program's problem, not the
                 // explorer's: it is swallowed here, the run's verdict already stands.
-                let _ = panic::catch_unwind(AssertUnwindSafe(|| co.force_unwind()));
-                rt::set_in_green_thread(false);
+                let _ = guarded(slot, t, self.watchdog.beat(), |co| co.force_unwind());
                 self.recycle(i);
             }
         }
     }
+}
+
+/// Runs `f` on the coroutine of `slot` (thread `t`) with the trap handler and the watchdog
+/// armed, catching a panic that comes out of it.
+fn guarded<R>(
+    slot: &mut Slot,
+    t: ThreadId,
+    beat: &trap::Beat,
+    f: impl FnOnce(&mut GreenThread) -> R,
+) -> (std::thread::Result<R>, Trapped) {
+    rt::set_in_green_thread(true);
+    beat.enter_green(t.as_u32());
+    trap::enter(slot.co.trap_handler(), slot.base, slot.limit, beat);
+    let result = panic::catch_unwind(AssertUnwindSafe(|| f(&mut slot.co)));
+    let trapped = trap::leave();
+    beat.leave_green();
+    rt::set_in_green_thread(false);
+    slot.yellow_opened |= trapped == Trapped::Overflow;
+    (result, trapped)
 }
 
 fn failure_from_panic(t: ThreadId, payload: Box<dyn Any + Send>) -> FailureKind {

@@ -130,7 +130,7 @@ where
     if crate::parallel::applies(config) {
         return crate::parallel::explore(config, program, progress);
     }
-    let mut executor = Executor::new(config.stack_size);
+    let mut executor = Executor::new(config);
     let mut strategy = Some(config.build_strategy());
     let replaying = matches!(config.strategy, crate::config::StrategyConfig::Replay(_));
     let exhaustive = matches!(config.strategy, crate::config::StrategyConfig::Dfs { .. });
@@ -285,11 +285,17 @@ pub const SHRINK_BUDGET: u64 = 20_000;
 
 /// Looks for a smaller run that fails with the same diagnosis: an exhaustive search bounded to
 /// 0, 1, 2... preemptions (below the failure's own count) finds the fewest preemptions; within
-/// that bound, the fewest steps. All bounds share a budget of [`SHRINK_BUDGET`] runs.
+/// that bound, the fewest steps. All bounds share a budget of [`SHRINK_BUDGET`] runs. Watchdog
+/// and OS-thread failures are not shrunk.
 pub(crate) fn shrink<F>(executor: &mut Executor, found: Failure, config: &Config, program: &Arc<F>) -> Failure
 where
     F: Fn() + Send + Sync + 'static,
 {
+    if matches!(found.kind, FailureKind::Watchdog { .. } | FailureKind::OsThread { .. }) {
+        // Not shrunk: every candidate run could wait out the watchdog's wall-time limit, and an
+        // OS thread's timing is not the schedule's to reproduce.
+        return found;
+    }
     let target = found.diagnosis.kind;
     let mut budget = SHRINK_BUDGET;
     for bound in 0..found.preemptions {

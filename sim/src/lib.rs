@@ -21,6 +21,7 @@ mod state;
 pub mod strategy;
 pub mod thread;
 pub mod trace;
+mod trap;
 
 pub use clock::VirtualTime;
 pub use config::{Config, Semantics, StrategyConfig};

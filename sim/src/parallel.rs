@@ -81,7 +81,7 @@ where
     let lowest = totals.lowest_failure.load(Ordering::Relaxed);
     if lowest != u64::MAX {
         // Re-run the lowest failing index here, then trace and shrink it as `check` does.
-        let mut executor = Executor::new(config.stack_size);
+        let mut executor = Executor::new(config);
         let mut strategy: Option<Box<dyn Strategy>> = Some(Box::new(Random::new(seed)));
         strategy.as_mut().expect("just set").begin_run(lowest);
         let result = run_once(&mut executor, &mut strategy, lowest, config, false, &program);
@@ -109,7 +109,7 @@ fn run_job<F>(
 ) where
     F: Fn() + Send + Sync + 'static,
 {
-    let mut executor = Executor::new(config.stack_size);
+    let mut executor = Executor::new(config);
     let mut strategy: Option<Box<dyn Strategy>> = Some(Box::new(Random::new(seed)));
     let mut run = first;
     while run < config.runs && run < totals.lowest_failure.load(Ordering::Relaxed) {

@@ -127,11 +127,36 @@ pub enum FailureKind {
         /// What was expected at which decision.
         message: String,
     },
+    /// A thread used more stack than its green thread has (`Config::stack_size`): unbounded
+    /// recursion, or a deep one that needs a larger stack. The thread was stopped where it
+    /// overflowed; its frames were discarded without running their destructors.
+    StackOverflow {
+        /// The thread that overflowed.
+        thread: ThreadRef,
+        /// Its stack size in bytes.
+        stack_size: u64,
+    },
+    /// A thread ran longer than the watchdog's limit of wall time without reaching a
+    /// scheduling point: a loop that touches no racelab primitive, or a wait in the OS that
+    /// racelab cannot see (a `std::sync::Mutex` held by a suspended thread, blocking I/O).
+    /// The thread was stopped there; its frames were discarded without running destructors.
+    Watchdog {
+        /// The thread that was stopped.
+        thread: ThreadRef,
+        /// The limit, in milliseconds of wall time.
+        limit_ms: u64,
+    },
+    /// An OS thread (`std::thread::spawn`) used a racelab primitive while this run went on.
+    /// racelab simulates only its own threads (`racelab::thread::spawn`).
+    OsThread {
+        /// What the OS thread did.
+        message: String,
+    },
 }
 
 impl FailureKind {
     /// A one-word name for the kind: `deadlock`, `panic`, `misuse`, `step-limit`,
-    /// `daemon-cut-off`, `divergence`.
+    /// `daemon-cut-off`, `divergence`, `stack-overflow`, `watchdog`, `os-thread`.
     pub fn name(&self) -> &'static str {
         match self {
             FailureKind::Deadlock(_) => "deadlock",
@@ -140,6 +165,9 @@ impl FailureKind {
             FailureKind::StepLimit { .. } => "step-limit",
             FailureKind::DaemonCutOff { .. } => "daemon-cut-off",
             FailureKind::Divergence { .. } => "divergence",
+            FailureKind::StackOverflow { .. } => "stack-overflow",
+            FailureKind::Watchdog { .. } => "watchdog",
+            FailureKind::OsThread { .. } => "os-thread",
         }
     }
 }
@@ -353,7 +381,32 @@ impl fmt::Display for FailureKind {
                 )
             }
             FailureKind::Divergence { message } => writeln!(f, "divergence: {message}"),
+            FailureKind::StackOverflow { thread, stack_size } => writeln!(
+                f,
+                "stack overflow in thread {thread}: it used more than its {} KiB stack and was stopped there \
+                 (its frames were dropped without running destructors). Unbounded recursion? A deep but finite \
+                 one needs a larger stack (Config::stack_size).",
+                stack_size / 1024
+            ),
+            FailureKind::Watchdog { thread, limit_ms } => writeln!(
+                f,
+                "watchdog: {thread} ran {} of wall time without a scheduling point and was stopped there: a loop that \
+                 touches no racelab primitive, or a wait in the OS that racelab cannot see (a std::sync::Mutex held \
+                 by a thread racelab suspended, blocking I/O, std::thread::sleep)? Use racelab's primitives; a long \
+                 computation needs a larger limit (Config::watchdog, --watchdog).",
+                seconds(*limit_ms)
+            ),
+            FailureKind::OsThread { message } => writeln!(f, "os thread: {message}"),
         }
+    }
+}
+
+/// Milliseconds as seconds, without trailing zeros: `10 s`, `0.25 s`.
+pub(crate) fn seconds(ms: u64) -> String {
+    if ms % 1000 == 0 {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{} s", ms as f64 / 1000.0)
     }
 }
 

@@ -114,6 +114,14 @@ fn outside_simulation() -> ! {
     )
 }
 
+/// True while the run state is borrowed (racelab's own code is changing it). Async-signal-safe:
+/// the trap handler asks it before abandoning a green thread, which would leave it borrowed.
+pub(crate) fn run_state_borrowed() -> bool {
+    // SAFETY: the unguarded borrow is dropped at once and only tells whether a mutable borrow
+    // is live; nothing is read through it.
+    MODEL.with(|m| unsafe { m.try_borrow_unguarded() }.is_err())
+}
+
 pub(crate) fn set_in_green_thread(v: bool) {
     IN_GREEN_THREAD.with(|c| c.set(v));
 }

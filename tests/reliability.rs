@@ -182,3 +182,31 @@ fn a_std_mutex_held_across_a_step_is_stopped_by_the_watchdog() {
     assert_eq!(thread.name, "main", "{r}");
     assert!(r.to_string().contains("std::sync::Mutex"), "{r}");
 }
+
+/// In a child: every check running in a process when an OS thread touches racelab reports it,
+/// and the other tests of this binary run checks at the same time.
+#[test]
+fn an_os_thread_that_touches_racelab_fails_the_run() {
+    let out = in_child("an_os_thread_that_touches_racelab_fails_the_run", || {
+        #[allow(clippy::disallowed_methods, reason = "the test is about a program that spawns an OS thread")]
+        let r = check(Config::dfs(), || {
+            let lock = Lock::named("l");
+            let os = std::thread::spawn(move || drop(lock.lock()));
+            let _ = os.join();
+            drop(lock.lock());
+        });
+        // Without the OS thread, the same program passes.
+        let without = check(Config::dfs(), || drop(Lock::named("l").lock()));
+        vec![format!("with: {}", summary(&r)), r.to_string(), format!("without: {}", summary(&without))]
+    });
+    let stdout = stdout_of(&out);
+    assert!(stdout.contains("with: failed kind=os-thread diagnosis=os-thread"), "{stdout}");
+    assert!(stdout.contains("spawn threads with racelab::thread::spawn instead"), "{stdout}");
+    assert!(stdout.contains("without: passed"), "{stdout}");
+    // The OS thread itself is told too, on stderr.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("racelab: an OS thread (std::thread::spawn?) used a racelab primitive"),
+        "{stderr}"
+    );
+}

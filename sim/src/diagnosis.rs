@@ -136,7 +136,12 @@ pub fn diagnose(failure: &FailureKind, trace: &Trace) -> Diagnosis {
                 crate::report::seconds(*limit_ms)
             ),
         ),
-        FailureKind::OsThread { message } => (DiagnosisKind::OsThread, message.clone()),
+        FailureKind::OsThread { .. } => (
+            DiagnosisKind::OsThread,
+            "an OS thread (std::thread::spawn?) used a racelab primitive during this run; racelab simulates only its own \
+             threads: spawn them with racelab::thread::spawn."
+                .to_string(),
+        ),
     };
     Diagnosis { kind, explanation }
 }

@@ -42,6 +42,9 @@ pub(crate) struct Executor {
     coroutines: Vec<Option<Slot>>,
     watchdog: Watchdog,
     watchdog_limit: Option<std::time::Duration>,
+    /// OS-thread accesses to racelab counted when the run started (see `rt::os_thread_accesses`).
+    os_thread_accesses: u64,
+    _exploring: rt::Exploring,
 }
 
 impl Executor {
@@ -54,12 +57,15 @@ impl Executor {
             coroutines: Vec::new(),
             watchdog: Watchdog::start(config.watchdog),
             watchdog_limit: config.watchdog,
+            os_thread_accesses: 0,
+            _exploring: rt::Exploring::start(),
         }
     }
 
     /// Runs `main` as the main thread of the run installed in `rt`, to its end.
     pub fn run(&mut self, main: Box<dyn FnOnce()>) -> RunEnd {
         let beat = std::sync::Arc::clone(self.watchdog.beat());
+        self.os_thread_accesses = rt::os_thread_accesses();
         rt::with(|m| {
             m.beat = Some(beat);
             m.add_thread(None, false, main)
@@ -74,7 +80,13 @@ impl Executor {
                         break RunEnd::Failed(*failure);
                     }
                 }
-                Next::End => break rt::with(|m| m.take_end()),
+                Next::End => {
+                    let end = rt::with(|m| m.take_end());
+                    match self.os_thread_failure() {
+                        Some(f) if !matches!(end, RunEnd::Failed(_)) => break RunEnd::Failed(f),
+                        _ => break end,
+                    }
+                }
             }
         };
         self.tear_down();
@@ -107,8 +119,22 @@ impl Executor {
         }
     }
 
+    /// An OS thread touched racelab since the run started: the run fails (its program spawned
+    /// one, most likely; see `rt::OS_THREAD_MESSAGE`).
+    fn os_thread_failure(&self) -> Option<FailureKind> {
+        (rt::os_thread_accesses() != self.os_thread_accesses).then(|| FailureKind::OsThread {
+            message: rt::OS_THREAD_MESSAGE.trim_start_matches("racelab: ").to_string(),
+        })
+    }
+
     /// Runs thread `t` for one step: until its next scheduling point or its end.
     fn resume(&mut self, t: ThreadId) -> Result<(), Box<FailureKind>> {
+        let stepped = self.step(t);
+        // An OS thread's access outranks what it caused (a join of it that failed, say).
+        self.os_thread_failure().map_or(stepped, |f| Err(Box::new(f)))
+    }
+
+    fn step(&mut self, t: ThreadId) -> Result<(), Box<FailureKind>> {
         let i = t.index();
         let slot =
             self.coroutines[i].as_mut().expect("racelab invariant: stepping a thread that was never started");

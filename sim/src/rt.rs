@@ -9,6 +9,7 @@ use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use corosensei::Yielder;
 
@@ -108,10 +109,48 @@ pub(crate) fn with<R>(f: impl FnOnce(&mut RunModel) -> R) -> R {
 
 #[cold]
 fn outside_simulation() -> ! {
+    if EXPLORING.load(Ordering::Relaxed) > 0 {
+        // Most likely an OS thread the program spawned: tell every running exploration, whose
+        // executor fails its current run (see `os_thread_since`).
+        FOREIGN_ACCESSES.fetch_add(1, Ordering::Relaxed);
+        panic!("{OS_THREAD_MESSAGE}");
+    }
     panic!(
         "racelab: a simulated operation ran outside a simulation. racelab threads and primitives work only \
          inside the closure given to racelab::check or racelab::replay; create them there."
     )
+}
+
+/// What an OS thread that touches racelab is told, and what the failing run reports.
+pub(crate) const OS_THREAD_MESSAGE: &str = "racelab: an OS thread (std::thread::spawn?) used a racelab primitive while \
+    a check ran. racelab simulates only its own green threads, so that operation was no part of any run: spawn \
+    threads with racelab::thread::spawn instead. (When several checks run at once in one process, racelab cannot \
+    tell whose program started the OS thread: each of them reports it.)";
+
+/// Explorations running in the process now (checks, replays, parallel jobs).
+static EXPLORING: AtomicUsize = AtomicUsize::new(0);
+/// How many times an OS thread touched racelab while an exploration ran.
+static FOREIGN_ACCESSES: AtomicU64 = AtomicU64::new(0);
+
+/// Counts one running exploration while it lives.
+pub(crate) struct Exploring(());
+
+impl Exploring {
+    pub(crate) fn start() -> Self {
+        EXPLORING.fetch_add(1, Ordering::Relaxed);
+        Exploring(())
+    }
+}
+
+impl Drop for Exploring {
+    fn drop(&mut self) {
+        EXPLORING.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The count of OS-thread accesses so far: a run remembers it when it starts.
+pub(crate) fn os_thread_accesses() -> u64 {
+    FOREIGN_ACCESSES.load(Ordering::Relaxed)
 }
 
 /// True while the run state is borrowed (racelab's own code is changing it). Async-signal-safe:

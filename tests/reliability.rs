@@ -7,14 +7,15 @@
 //! the parent asserts on the child's exit status and output.
 
 use std::hint::black_box;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use racelab::{check, thread, Config, FailureKind, Lock, Report};
 
-/// In the child (`RACELAB_CHILD` = `name`): runs `scenario`, prints its lines, exits 0.
+/// In the child (`RACELAB_CHILD` = `name`): runs `scenario`, prints its lines and returns
+/// `None`, so the test ends as usual (through libtest's own exit, which must not hang either).
 /// In the parent: runs the child and returns its output.
-fn in_child(name: &str, scenario: impl FnOnce() -> Vec<String>) -> Output {
+fn in_child(name: &str, scenario: impl FnOnce() -> Vec<String>) -> Option<Output> {
     if std::env::var("RACELAB_CHILD").as_deref() == Ok(name) {
         for line in scenario() {
             #[allow(clippy::print_stdout, reason = "the child reports to its parent on stdout")]
@@ -22,14 +23,32 @@ fn in_child(name: &str, scenario: impl FnOnce() -> Vec<String>) -> Output {
                 println!("{line}");
             }
         }
-        std::process::exit(0);
+        return None;
     }
     let exe = std::env::current_exe().expect("the test binary");
-    Command::new(exe)
+    let child = Command::new(exe)
         .args(["--exact", name, "--nocapture", "--test-threads=1"])
         .env("RACELAB_CHILD", name)
-        .output()
-        .expect("the child runs")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the child runs");
+    Some(wait_at_most(child, Duration::from_secs(60)))
+}
+
+/// The child's output, or a failed test if it hangs.
+#[allow(clippy::disallowed_methods, reason = "a wall-clock timeout on a child process")]
+fn wait_at_most(mut child: Child, limit: Duration) -> Output {
+    let started = Instant::now();
+    while child.try_wait().expect("the child can be waited for").is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("the killed child");
+            panic!("the child hung for {limit:?}; stdout:\n{}", String::from_utf8_lossy(&out.stdout));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().expect("the child's output")
 }
 
 fn summary(r: &Report) -> String {
@@ -93,17 +112,21 @@ fn passing_program() {
 
 #[test]
 fn stack_overflow_in_a_worker_is_a_reported_failure_and_the_process_goes_on() {
-    let out = in_child("stack_overflow_in_a_worker_is_a_reported_failure_and_the_process_goes_on", || {
-        let first = check(Config::random(3).runs(20), overflowing_worker);
-        let text = first.to_string();
-        let mut lines = vec![format!("first: {}", summary(&first))];
-        lines.push(format!("names-worker: {}", text.contains("stack overflow in thread worker-1")));
-        lines.push(text);
-        // The same process goes on: a passing check, then another overflow on reused stacks.
-        lines.push(format!("second: {}", summary(&check(Config::dfs(), passing_program))));
-        lines.push(format!("third: {}", summary(&check(Config::dfs(), overflowing_worker))));
-        lines
-    });
+    let Some(out) =
+        in_child("stack_overflow_in_a_worker_is_a_reported_failure_and_the_process_goes_on", || {
+            let first = check(Config::random(3).runs(20), overflowing_worker);
+            let text = first.to_string();
+            let mut lines = vec![format!("first: {}", summary(&first))];
+            lines.push(format!("names-worker: {}", text.contains("stack overflow in thread worker-1")));
+            lines.push(text);
+            // The same process goes on: a passing check, then another overflow on reused stacks.
+            lines.push(format!("second: {}", summary(&check(Config::dfs(), passing_program))));
+            lines.push(format!("third: {}", summary(&check(Config::dfs(), overflowing_worker))));
+            lines
+        })
+    else {
+        return;
+    };
     let stdout = stdout_of(&out);
     assert!(stdout.contains("first: failed kind=stack-overflow diagnosis=stack-overflow"), "{stdout}");
     assert!(stdout.contains("report-has-trace=true"), "{stdout}");
@@ -114,7 +137,7 @@ fn stack_overflow_in_a_worker_is_a_reported_failure_and_the_process_goes_on() {
 
 #[test]
 fn stack_overflow_in_main_on_a_16_mib_stack_with_allocations_is_reported() {
-    let out = in_child("stack_overflow_in_main_on_a_16_mib_stack_with_allocations_is_reported", || {
+    let Some(out) = in_child("stack_overflow_in_main_on_a_16_mib_stack_with_allocations_is_reported", || {
         let config = Config::dfs().stack_size(16 << 20);
         let r = check(config, || {
             black_box(recurse_allocating(0));
@@ -126,7 +149,9 @@ fn stack_overflow_in_main_on_a_16_mib_stack_with_allocations_is_reported() {
             format!("thread={} stack={}", thread.name, stack_size),
             format!("after: {}", summary(&check(Config::dfs(), passing_program))),
         ]
-    });
+    }) else {
+        return;
+    };
     let stdout = stdout_of(&out);
     assert!(stdout.contains("main: failed kind=stack-overflow"), "{stdout}");
     assert!(stdout.contains("thread=main stack=16777216"), "{stdout}");
@@ -187,7 +212,7 @@ fn a_std_mutex_held_across_a_step_is_stopped_by_the_watchdog() {
 /// and the other tests of this binary run checks at the same time.
 #[test]
 fn an_os_thread_that_touches_racelab_fails_the_run() {
-    let out = in_child("an_os_thread_that_touches_racelab_fails_the_run", || {
+    let Some(out) = in_child("an_os_thread_that_touches_racelab_fails_the_run", || {
         #[allow(clippy::disallowed_methods, reason = "the test is about a program that spawns an OS thread")]
         let r = check(Config::dfs(), || {
             let lock = Lock::named("l");
@@ -198,7 +223,9 @@ fn an_os_thread_that_touches_racelab_fails_the_run() {
         // Without the OS thread, the same program passes.
         let without = check(Config::dfs(), || drop(Lock::named("l").lock()));
         vec![format!("with: {}", summary(&r)), r.to_string(), format!("without: {}", summary(&without))]
-    });
+    }) else {
+        return;
+    };
     let stdout = stdout_of(&out);
     assert!(stdout.contains("with: failed kind=os-thread diagnosis=os-thread"), "{stdout}");
     assert!(stdout.contains("spawn threads with racelab::thread::spawn instead"), "{stdout}");
@@ -209,4 +236,80 @@ fn an_os_thread_that_touches_racelab_fails_the_run() {
         stderr.contains("racelab: an OS thread (std::thread::spawn?) used a racelab primitive"),
         "{stderr}"
     );
+}
+
+/// A destructor that panics: fine while the thread runs on, an abort if it runs during an unwind.
+struct PanicsOnDrop(&'static str);
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("{} dropped", self.0);
+    }
+}
+
+fn deadlock_with_panicking_destructors() {
+    let a = Lock::named("a");
+    let b = Lock::named("b");
+    let t1 = thread::Builder::new().name("worker-1").spawn(move || {
+        let _state = PanicsOnDrop("worker-1's state");
+        let _ga = a.lock();
+        let _gb = b.lock();
+        std::mem::forget(_state);
+    });
+    let t2 = thread::Builder::new().name("worker-2").spawn(move || {
+        let _gb = b.lock();
+        let _ga = a.lock();
+    });
+    t1.join();
+    t2.join();
+}
+
+#[test]
+fn a_destructor_panicking_at_teardown_leaves_the_deadlock_verdict_and_is_noted() {
+    let Some(out) =
+        in_child("a_destructor_panicking_at_teardown_leaves_the_deadlock_verdict_and_is_noted", || {
+            let r = check(Config::dfs(), deadlock_with_panicking_destructors);
+            let f = r.failure.as_ref().expect("the deadlock");
+            let note = f.teardown_panic.as_ref().map(|p| format!("{}: {}", p.thread.name, p.message));
+            let after = check(Config::dfs(), passing_program);
+            // A panic on this thread afterwards is an ordinary panic, not an abort.
+            let caught = std::panic::catch_unwind(|| r.assert_passed()).is_err();
+            vec![
+                format!("verdict: {}", summary(&r)),
+                format!("note: {note:?}"),
+                r.to_string(),
+                format!("after: {}", summary(&after)),
+                format!("assert_passed panicked: {caught}"),
+            ]
+        })
+    else {
+        return;
+    };
+    let stdout = stdout_of(&out);
+    assert!(stdout.contains("verdict: failed kind=deadlock"), "{stdout}");
+    assert!(stdout.contains("note: Some(\"worker-1: worker-1's state dropped\")"), "{stdout}");
+    assert!(stdout.contains("a destructor panicked while racelab unwound worker-1"), "{stdout}");
+    assert!(stdout.contains("after: passed"), "{stdout}");
+    assert!(stdout.contains("assert_passed panicked: true"), "{stdout}");
+}
+
+#[test]
+fn a_destructor_panicking_when_a_daemon_is_cut_off_fails_a_passing_run() {
+    let Some(out) = in_child("a_destructor_panicking_when_a_daemon_is_cut_off_fails_a_passing_run", || {
+        let r = check(Config::dfs(), || {
+            thread::Builder::new().name("daemon").daemon(true).spawn(|| {
+                let _state = PanicsOnDrop("the daemon's state");
+                loop {
+                    thread::sleep(Duration::from_secs(1));
+                }
+            });
+            thread::yield_now();
+        });
+        vec![format!("verdict: {}", summary(&r)), r.to_string()]
+    }) else {
+        return;
+    };
+    let stdout = stdout_of(&out);
+    assert!(stdout.contains("verdict: failed kind=teardown-panic diagnosis=teardown-panic"), "{stdout}");
+    assert!(stdout.contains("the daemon's state dropped"), "{stdout}");
 }

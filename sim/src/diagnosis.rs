@@ -50,6 +50,8 @@ pub enum DiagnosisKind {
     StackOverflow,
     /// A thread ran too long without a scheduling point.
     Watchdog,
+    /// A destructor panicked while racelab unwound a thread at the end of the run.
+    TeardownPanic,
     /// An OS thread used racelab's primitives.
     OsThread,
 }
@@ -71,6 +73,7 @@ impl DiagnosisKind {
             DiagnosisKind::Divergence => "divergence",
             DiagnosisKind::StackOverflow => "stack-overflow",
             DiagnosisKind::Watchdog => "watchdog",
+            DiagnosisKind::TeardownPanic => "teardown-panic",
             DiagnosisKind::OsThread => "os-thread",
         }
     }
@@ -134,6 +137,14 @@ pub fn diagnose(failure: &FailureKind, trace: &Trace) -> Diagnosis {
                 "{thread} ran {} of wall time without a scheduling point: a loop that touches no racelab primitive, or a \
                  wait in the OS (a std::sync::Mutex, I/O) that racelab cannot see?",
                 crate::report::seconds(*limit_ms)
+            ),
+        ),
+        FailureKind::TeardownPanic(p) => (
+            DiagnosisKind::TeardownPanic,
+            format!(
+                "a destructor panicked while racelab unwound {} at the end of the run ({}); in a real program that \
+                 panic during unwinding aborts the process.",
+                p.thread, p.message
             ),
         ),
         FailureKind::OsThread { .. } => (

@@ -18,12 +18,15 @@ use corosensei::{Coroutine, CoroutineResult};
 
 use crate::config::Config;
 use crate::ids::ThreadId;
-use crate::report::FailureKind;
+use crate::report::{FailureKind, TeardownPanic};
 use crate::rt::{self, Misuse};
 use crate::state::{Next, RunEnd};
 use crate::trap::{self, Trapped, Watchdog};
 
 type GreenThread = Coroutine<(), (), (), DefaultStack>;
+
+/// How many times teardown resumes a thread that keeps catching its unwind before leaking it.
+const TEARDOWN_RESUMES: usize = 100;
 
 /// A started green thread: its coroutine and where its stack lies, for the trap handler.
 struct Slot {
@@ -44,6 +47,9 @@ pub(crate) struct Executor {
     watchdog_limit: Option<std::time::Duration>,
     /// OS-thread accesses to racelab counted when the run started (see `rt::os_thread_accesses`).
     os_thread_accesses: u64,
+    /// A destructor panicked during a teardown: see `tear_down`.
+    tainted: bool,
+    teardown_panic: Option<TeardownPanic>,
     _exploring: rt::Exploring,
 }
 
@@ -58,12 +64,15 @@ impl Executor {
             watchdog: Watchdog::start(config.watchdog),
             watchdog_limit: config.watchdog,
             os_thread_accesses: 0,
+            tainted: false,
+            teardown_panic: None,
             _exploring: rt::Exploring::start(),
         }
     }
 
     /// Runs `main` as the main thread of the run installed in `rt`, to its end.
     pub fn run(&mut self, main: Box<dyn FnOnce()>) -> RunEnd {
+        assert!(!self.tainted, "racelab invariant: a run on a tainted executor");
         let beat = std::sync::Arc::clone(self.watchdog.beat());
         self.os_thread_accesses = rt::os_thread_accesses();
         rt::with(|m| {
@@ -192,9 +201,16 @@ impl Executor {
         let (base, limit) = (stack.base().get(), stack.limit().get());
         let co = Coroutine::with_stack(stack, move |yielder, ()| {
             rt::set_yielder(yielder);
-            body();
-            rt::event("finish", None, || "returned".into());
-            rt::with(|m| m.finish_current());
+            match panic::catch_unwind(AssertUnwindSafe(body)) {
+                Ok(()) => {
+                    rt::event("finish", None, || "returned".into());
+                    rt::with(|m| m.finish_current());
+                }
+                // Torn down at the end of the run: unwound, done.
+                Err(p) if p.is::<rt::TearDown>() => {}
+                // A panic of the program: out through `resume`, where it becomes the failure.
+                Err(p) => panic::resume_unwind(p),
+            }
         });
         Slot { co, base, limit, yellow_opened: false }
     }
@@ -211,19 +227,66 @@ impl Executor {
     }
 
     /// Unwinds every coroutine still suspended, so destructors run, and recycles its stack.
+    ///
+    /// A thread is unwound by resuming it with an unwind requested: its pending scheduling point
+    /// unwinds with the private `rt::TearDown` payload, which its coroutine's root catches. A
+    /// destructor that panics during that unwind would abort the process (Rust aborts on a panic
+    /// that unwinds out of a destructor during unwinding, and nothing can catch it), so the panic
+    /// hook stops the thread there instead: it hands control back for good, and the coroutine is
+    /// leaked. That panic never finishes: this OS thread's panic count and "in panic hook" state
+    /// stay set, and any later panic on it would abort. So the executor is then *tainted*: it
+    /// leaks the other suspended threads instead of unwinding them and runs no other run; the
+    /// explorer goes on on a fresh OS thread (see `explore`).
     fn tear_down(&mut self) {
         rt::with(|m| m.tearing_down = true);
         rt::set_tracing(false);
         for i in 0..self.coroutines.len() {
-            if let Some(slot) = self.coroutines[i].as_mut() {
-                let t = ThreadId::from_u32(i as u32);
-                rt::with(|m| m.current = t);
-                // A destructor that panics while unwinding is the program's problem, not the
-                // explorer's: it is swallowed here, the run's verdict already stands.
-                let _ = guarded(slot, t, self.watchdog.beat(), |co| co.force_unwind());
+            if self.coroutines[i].is_none() {
+                continue;
+            }
+            if self.tainted {
+                std::mem::forget(self.coroutines[i].take());
+                continue;
+            }
+            let t = ThreadId::from_u32(i as u32);
+            rt::with(|m| m.current = t);
+            rt::request_unwind(Some(rt::yielder_of(t)));
+            let mut unwound = false;
+            // A thread that catches the unwind and reaches a scheduling point again is asked
+            // again; one that keeps doing so is leaked.
+            for _ in 0..TEARDOWN_RESUMES {
+                let slot =
+                    self.coroutines[i].as_mut().expect("racelab invariant: tearing down a started thread");
+                let (result, _) = guarded(slot, t, self.watchdog.beat(), |co| co.resume(()));
+                if let Some((message, location)) = TEARDOWN_PANIC.with(|p| p.borrow_mut().take()) {
+                    self.tainted = true;
+                    let thread = rt::with(|m| m.thread_ref(t));
+                    self.teardown_panic.get_or_insert(TeardownPanic { thread, message, location });
+                    break;
+                }
+                if !matches!(result, Ok(CoroutineResult::Yield(()))) {
+                    unwound = true;
+                    break;
+                }
+            }
+            rt::request_unwind(None);
+            if unwound {
                 self.recycle(i);
+            } else {
+                std::mem::forget(self.coroutines[i].take());
             }
         }
+    }
+
+    /// True once a destructor panicked during a teardown on this OS thread: no further run may
+    /// use this executor (see `tear_down`).
+    pub fn tainted(&self) -> bool {
+        self.tainted
+    }
+
+    /// The destructor that panicked in the last run's teardown, if one did.
+    pub fn take_teardown_panic(&mut self) -> Option<TeardownPanic> {
+        self.teardown_panic.take()
     }
 }
 
@@ -269,6 +332,8 @@ fn failure_from_panic(t: ThreadId, payload: Box<dyn Any + Send>) -> FailureKind 
 
 thread_local! {
     static LAST_PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// A destructor's panic during a teardown: its message and location.
+    static TEARDOWN_PANIC: RefCell<Option<(String, Option<String>)>> = const { RefCell::new(None) };
 }
 
 /// A panic inside a green thread is a finding, reported in the run's failure; printing it to
@@ -281,6 +346,23 @@ fn install_panic_hook() {
         panic::set_hook(Box::new(move |info| {
             if rt::in_green_thread() {
                 let loc = info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+                if rt::unwind_requested() {
+                    // A destructor panicked while the thread is torn down: if this panic
+                    // unwound, the process would abort. Stop the thread here (see tear_down).
+                    let payload = info.payload();
+                    let message = payload
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| payload.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "a panic with a non-text payload".to_string());
+                    TEARDOWN_PANIC.with(|p| *p.borrow_mut() = Some((message, loc)));
+                    if !trap::step_out_of_panic() {
+                        // No way to step out of the panic machinery here: leave the hook for
+                        // good (see `rt::abandon_torn_down_thread`).
+                        rt::abandon_torn_down_thread();
+                    }
+                    return;
+                }
                 LAST_PANIC_LOCATION.with(|l| *l.borrow_mut() = loc);
             } else {
                 previous(info);

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::executor::Executor;
-use crate::report::{Failure, FailureKind, Report, ShrunkFrom, TracedRun};
+use crate::report::{Failure, FailureKind, Report, ShrunkFrom, TeardownPanic, TracedRun};
 use crate::rt;
 use crate::schedule::Schedule;
 use crate::state::{RunEnd, RunModel};
@@ -63,6 +63,8 @@ pub(crate) struct RunResult {
     pub(crate) unfinished: Vec<crate::report::ThreadRef>,
     step: u64,
     time: crate::clock::VirtualTime,
+    /// A destructor that panicked in the run's teardown (the executor is tainted then).
+    pub(crate) teardown_panic: Option<TeardownPanic>,
 }
 
 pub(crate) fn run_once<F>(
@@ -91,6 +93,12 @@ where
             end = RunEnd::Failed(model.divergence(d));
         }
     }
+    let teardown_panic = executor.take_teardown_panic();
+    if let Some(p) = &teardown_panic {
+        if !matches!(end, RunEnd::Failed(_)) {
+            end = RunEnd::Failed(FailureKind::TeardownPanic(p.clone()));
+        }
+    }
     let trace = resolve_trace(&mut model);
     let result = RunResult {
         steps: model.step,
@@ -101,6 +109,7 @@ where
         time: model.now,
         preemptions: model.preemptions,
         end,
+        teardown_panic,
     };
     *strategy = Some(model.strategy);
     result
@@ -123,13 +132,76 @@ fn resolve_trace(model: &mut RunModel) -> Trace {
     Trace { events }
 }
 
+/// How an exploration on one OS thread ended.
+pub(crate) enum Outcome {
+    /// With its report.
+    Done(Report),
+    /// A destructor panicked in the teardown of failing run `run` and tainted the OS thread
+    /// (see `Executor::tear_down`): the failure is traced on a fresh one, and not shrunk.
+    Tainted { report: Report, kind: FailureKind, run: u64, schedule: Schedule },
+}
+
+/// Explores on an OS thread of its own, and on a fresh one again to trace a failure whose
+/// teardown tainted the first. Every run still sees one OS thread only; the caller's thread never
+/// runs simulated code, so a tainted thread is never the caller's.
 fn explore<F>(config: &Config, program: Arc<F>, progress: &mut dyn FnMut(u64)) -> Report
 where
     F: Fn() + Send + Sync + 'static,
 {
-    if crate::parallel::applies(config) {
-        return crate::parallel::explore(config, program, progress);
+    assert!(
+        !rt::in_simulation(),
+        "racelab: check/replay cannot be nested, nor called from inside a simulated thread"
+    );
+    let outcome = on_fresh_thread(progress, |progress| {
+        if crate::parallel::applies(config) {
+            crate::parallel::explore(config, Arc::clone(&program), progress)
+        } else {
+            explore_here(config, Arc::clone(&program), progress)
+        }
+    });
+    match outcome {
+        Outcome::Done(report) => report,
+        Outcome::Tainted { mut report, kind, run, schedule } => {
+            let failure = on_fresh_thread(&mut |_| {}, |_| {
+                let mut executor = Executor::new(config);
+                traced_failure(&mut executor, kind, run, schedule, config, &program)
+            });
+            report.failure = Some(failure);
+            report
+        }
     }
+}
+
+/// Runs `f` on a new OS thread, handing it a progress callback that reaches `progress` here.
+fn on_fresh_thread<R: Send>(
+    progress: &mut dyn FnMut(u64),
+    f: impl FnOnce(&mut dyn FnMut(u64)) -> R + Send,
+) -> R {
+    let (tx, rx) = std::sync::mpsc::channel::<u64>();
+    std::thread::scope(|scope| {
+        let explorer = std::thread::Builder::new()
+            .name("racelab-explorer".into())
+            .stack_size(EXPLORER_STACK)
+            .spawn_scoped(scope, move || {
+                f(&mut |runs| {
+                    let _ = tx.send(runs);
+                })
+            })
+            .expect("racelab: could not start the explorer thread");
+        for runs in rx {
+            progress(runs);
+        }
+        explorer.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}
+
+/// The explorer thread's own stack (green threads have theirs).
+const EXPLORER_STACK: usize = 8 << 20;
+
+fn explore_here<F>(config: &Config, program: Arc<F>, progress: &mut dyn FnMut(u64)) -> Outcome
+where
+    F: Fn() + Send + Sync + 'static,
+{
     let mut executor = Executor::new(config);
     let mut strategy = Some(config.build_strategy());
     let replaying = matches!(config.strategy, crate::config::StrategyConfig::Replay(_));
@@ -177,8 +249,9 @@ where
             RunEnd::Failed(kind) => {
                 // The exploration's time: tracing and shrinking the failure come after.
                 report.elapsed_micros = timer.micros();
+                report.distinct_runs = exhaustive.then(|| report.runs - report.redundant_runs);
                 let failure = if tracing {
-                    failure_of(
+                    let mut f = failure_of(
                         kind,
                         run,
                         result.schedule,
@@ -186,7 +259,12 @@ where
                         result.unfinished,
                         result.step,
                         result.time,
-                    )
+                    );
+                    f.teardown_panic = result.teardown_panic.filter(|_| !is_teardown_panic(&f.kind));
+                    f
+                } else if executor.tainted() {
+                    progress(report.runs);
+                    return Outcome::Tainted { report, kind, run, schedule: result.schedule };
                 } else {
                     let found = traced_failure(&mut executor, kind, run, result.schedule, config, &program);
                     if config.shrink {
@@ -196,9 +274,8 @@ where
                     }
                 };
                 report.failure = Some(failure);
-                report.distinct_runs = exhaustive.then(|| report.runs - report.redundant_runs);
                 progress(report.runs);
-                return report;
+                return Outcome::Done(report);
             }
         }
     }
@@ -212,7 +289,11 @@ where
     report.elapsed_micros = timer.micros();
     report.distinct_runs = exhaustive.then(|| report.runs - report.redundant_runs);
     progress(report.runs);
-    report
+    Outcome::Done(report)
+}
+
+fn is_teardown_panic(kind: &FailureKind) -> bool {
+    matches!(kind, FailureKind::TeardownPanic(_))
 }
 
 /// Wall time of an exploration, for the report's throughput figures. It is read only by the
@@ -240,7 +321,19 @@ fn failure_of(
     time: crate::clock::VirtualTime,
 ) -> Failure {
     let diagnosis = crate::diagnosis::diagnose(&kind, &trace);
-    Failure { kind, diagnosis, run, step, time, schedule, trace, cut_off, preemptions: 0, shrunk_from: None }
+    Failure {
+        kind,
+        diagnosis,
+        run,
+        step,
+        time,
+        schedule,
+        trace,
+        cut_off,
+        preemptions: 0,
+        shrunk_from: None,
+        teardown_panic: None,
+    }
 }
 
 /// Replays a failing run's schedule with tracing on, to attach the trace.
@@ -279,6 +372,7 @@ where
     };
     let mut failure = failure_of(kind, run, schedule, again.trace, again.unfinished, again.step, again.time);
     failure.preemptions = again.preemptions;
+    failure.teardown_panic = again.teardown_panic.filter(|_| !is_teardown_panic(&failure.kind));
     failure
 }
 
@@ -309,6 +403,10 @@ where
             }
             budget -= 1;
             let result = run_once(executor, &mut dfs, run, config, false, program);
+            if executor.tainted() {
+                // A destructor panicked in this candidate's teardown: no more runs on this thread.
+                return found;
+            }
             let RunEnd::Failed(kind) = result.end else { continue };
             if best.as_ref().is_some_and(|b| b.step <= result.step) || kind.name() != found.kind.name() {
                 continue;

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::config::{Config, StrategyConfig};
 use crate::executor::Executor;
-use crate::explore::{run_once, shrink, traced_failure, PROGRESS_EVERY};
+use crate::explore::{run_once, shrink, traced_failure, Outcome, PROGRESS_EVERY};
 use crate::report::Report;
 use crate::state::RunEnd;
 use crate::strategy::{Random, Strategy};
@@ -29,7 +29,7 @@ struct Totals {
     lowest_failure: AtomicU64,
 }
 
-pub(crate) fn explore<F>(config: &Config, program: Arc<F>, progress: &mut dyn FnMut(u64)) -> Report
+pub(crate) fn explore<F>(config: &Config, program: Arc<F>, progress: &mut dyn FnMut(u64)) -> Outcome
 where
     F: Fn() + Send + Sync + 'static,
 {
@@ -88,12 +88,16 @@ where
         let RunEnd::Failed(kind) = result.end else {
             panic!("racelab invariant: run {lowest} failed on a job but passed when re-run")
         };
+        if executor.tainted() {
+            progress(report.runs);
+            return Outcome::Tainted { report, kind, run: lowest, schedule: result.schedule };
+        }
         let found = traced_failure(&mut executor, kind, lowest, result.schedule, config, &program);
         report.failure =
             Some(if config.shrink { shrink(&mut executor, found, config, &program) } else { found });
     }
     progress(report.runs);
-    report
+    Outcome::Done(report)
 }
 
 /// One job: run indices `first`, `first + stride`, ... below the run limit, stopping past the
@@ -116,6 +120,8 @@ fn run_job<F>(
         strategy.as_mut().expect("strategy present").begin_run(run);
         let result = run_once(&mut executor, &mut strategy, run, config, false, program);
         totals.steps.fetch_add(result.steps, Ordering::Relaxed);
+        // A tainted executor runs no more runs; its run failed (see `Executor::tear_down`).
+        debug_assert!(!executor.tainted() || matches!(result.end, RunEnd::Failed(_)));
         let done = totals.runs.fetch_add(1, Ordering::Relaxed) + 1;
         match result.end {
             RunEnd::Completed => {

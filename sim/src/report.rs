@@ -83,6 +83,36 @@ pub struct Deadlock {
     pub cycle: Vec<(ThreadRef, ObjectRef)>,
 }
 
+/// A destructor that panicked while racelab unwound a suspended thread at the end of a run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TeardownPanic {
+    /// The thread being unwound.
+    pub thread: ThreadRef,
+    /// The destructor's panic message.
+    pub message: String,
+    /// Where in the source, when known.
+    pub location: Option<String>,
+}
+
+impl fmt::Display for TeardownPanic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "a destructor panicked while racelab unwound {} at the end of the run: {}",
+            self.thread, self.message
+        )?;
+        if let Some(l) = &self.location {
+            write!(f, " (at {l})")?;
+        }
+        write!(
+            f,
+            ". Rust aborts on a panic during unwinding, so racelab stopped unwinding that thread there (its other \
+             destructors did not run). A destructor must not panic while its thread unwinds \
+             (std::thread::panicking())."
+        )
+    }
+}
+
 /// What went wrong in a failing run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -146,6 +176,10 @@ pub enum FailureKind {
         /// The limit, in milliseconds of wall time.
         limit_ms: u64,
     },
+    /// A destructor panicked while racelab unwound a thread at the end of an otherwise passing
+    /// run (a daemon cut off, say). Rust aborts on a panic during unwinding; racelab stops that
+    /// thread's unwinding there instead.
+    TeardownPanic(TeardownPanic),
     /// An OS thread (`std::thread::spawn`) used a racelab primitive while this run went on.
     /// racelab simulates only its own threads (`racelab::thread::spawn`).
     OsThread {
@@ -156,7 +190,7 @@ pub enum FailureKind {
 
 impl FailureKind {
     /// A one-word name for the kind: `deadlock`, `panic`, `misuse`, `step-limit`,
-    /// `daemon-cut-off`, `divergence`, `stack-overflow`, `watchdog`, `os-thread`.
+    /// `daemon-cut-off`, `divergence`, `stack-overflow`, `watchdog`, `teardown-panic`, `os-thread`.
     pub fn name(&self) -> &'static str {
         match self {
             FailureKind::Deadlock(_) => "deadlock",
@@ -166,6 +200,7 @@ impl FailureKind {
             FailureKind::DaemonCutOff { .. } => "daemon-cut-off",
             FailureKind::Divergence { .. } => "divergence",
             FailureKind::StackOverflow { .. } => "stack-overflow",
+            FailureKind::TeardownPanic(_) => "teardown-panic",
             FailureKind::Watchdog { .. } => "watchdog",
             FailureKind::OsThread { .. } => "os-thread",
         }
@@ -196,6 +231,9 @@ pub struct Failure {
     pub preemptions: u32,
     /// When shrinking found this smaller failing run, the run the exploration found first.
     pub shrunk_from: Option<ShrunkFrom>,
+    /// A destructor that panicked while racelab unwound a thread at the end of this run (the
+    /// failure itself stands). Such a failure is not shrunk.
+    pub teardown_panic: Option<TeardownPanic>,
 }
 
 /// The failing run an exploration found before shrinking replaced it with a smaller one.
@@ -396,6 +434,7 @@ impl fmt::Display for FailureKind {
                  computation needs a larger limit (Config::watchdog, --watchdog).",
                 seconds(*limit_ms)
             ),
+            FailureKind::TeardownPanic(p) => writeln!(f, "teardown panic: {p}"),
             FailureKind::OsThread { message } => writeln!(f, "os thread: {message}"),
         }
     }
@@ -443,6 +482,9 @@ impl fmt::Display for Report {
                 }
                 writeln!(f, "diagnosis: {}", fail.diagnosis)?;
                 write!(f, "{}", fail.kind)?;
+                if let Some(p) = &fail.teardown_panic {
+                    writeln!(f, "also: {p}")?;
+                }
                 if !fail.cut_off.is_empty() {
                     let names: Vec<&str> = fail.cut_off.iter().map(|t| t.name.as_str()).collect();
                     writeln!(f, "daemon threads cut off at the end: {}", names.join(", "))?;

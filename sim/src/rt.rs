@@ -25,6 +25,42 @@ thread_local! {
     /// True while a green thread runs on this OS thread (the panic hook stays quiet then).
     static IN_GREEN_THREAD: Cell<bool> = const { Cell::new(false) };
     static TRACING: Cell<bool> = const { Cell::new(false) };
+    /// Set while the executor tears a suspended thread down: its pending scheduling point then
+    /// unwinds with [`TearDown`] instead of returning.
+    static UNWIND_REQUESTED: Cell<bool> = const { Cell::new(false) };
+    /// The yielder of the green thread being torn down, for the panic hook (the run state may
+    /// be borrowed when a destructor panics).
+    static TEARDOWN_YIELDER: Cell<*const Yielder<(), ()>> = const { Cell::new(std::ptr::null()) };
+}
+
+/// The private payload a torn-down thread unwinds with; its coroutine's root catches it.
+pub(crate) struct TearDown;
+
+/// Asks the green thread about to be resumed (through `y`) to unwind from its pending
+/// scheduling point (`Some`), or stops asking (`None`).
+pub(crate) fn request_unwind(y: Option<*const Yielder<(), ()>>) {
+    UNWIND_REQUESTED.with(|c| c.set(y.is_some()));
+    TEARDOWN_YIELDER.with(|c| c.set(y.unwrap_or(std::ptr::null())));
+}
+
+/// True while the current green thread is being torn down.
+pub(crate) fn unwind_requested() -> bool {
+    UNWIND_REQUESTED.with(|c| c.get())
+}
+
+/// Gives control back to the executor from the green thread being torn down, for good: a
+/// destructor panicked during its unwind, and Rust aborts the process if that panic unwinds on.
+/// Called from the panic hook. The coroutine is never resumed; the executor leaks it.
+pub(crate) fn abandon_torn_down_thread() -> ! {
+    let y = TEARDOWN_YIELDER.with(|c| c.get());
+    loop {
+        suspend_on(y);
+    }
+}
+
+/// The yielder of thread `t`'s coroutine, once it has started.
+pub(crate) fn yielder_of(t: ThreadId) -> *const Yielder<(), ()> {
+    with(|m| m.threads[t.index()].yielder)
 }
 
 /// A simulated object registered with the current run. Primitives keep one and pass it to the
@@ -280,6 +316,9 @@ fn suspend_on(y: *const Yielder<(), ()>) {
     // points at the Yielder on that coroutine's stack. We are running on that stack right now, so
     // the coroutine is alive and its Yielder valid; no borrow of the run state is held here.
     unsafe { (*y).suspend(()) }
+    if unwind_requested() && !std::thread::panicking() {
+        std::panic::resume_unwind(Box::new(TearDown));
+    }
 }
 
 /// Blocks the current thread on `on` (none: a plain sleep) until another thread wakes it or the

@@ -165,7 +165,7 @@ fn watch(beat: &Beat, limit: Duration, target: imp::OsThread) {
     }
 }
 
-pub(crate) use imp::{enter, install, leave, prepare_stack};
+pub(crate) use imp::{enter, install, leave, prepare_stack, step_out_of_panic};
 
 #[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
 mod imp {
@@ -186,6 +186,19 @@ mod imp {
 
     pub(super) type OsThread = libc::pthread_t;
 
+    /// Why a green thread runs one instruction at a time.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Stepping {
+        Off,
+        /// Out of C code after an overflow, to be abandoned in the program's code.
+        Overflow,
+        /// Out of the panic machinery, to be abandoned where its unwinder would start.
+        Teardown,
+    }
+
+    /// Where the unwinder starts a panic (`_Unwind_RaiseException`), 0 if unknown.
+    static UNWIND_START: AtomicUsize = AtomicUsize::new(0);
+
     /// What the handler needs to know about the green thread running on this OS thread.
     #[derive(Clone, Copy)]
     pub(crate) struct Guarded {
@@ -202,8 +215,8 @@ mod imp {
         static ACTIVE: Cell<Option<Guarded>> = const { Cell::new(None) };
         static TRAPPED: Cell<Trapped> = const { Cell::new(Trapped::None) };
         static ALTSTACK: Cell<bool> = const { Cell::new(false) };
-        /// Single-stepping the current green thread out of C code after an overflow.
-        static STEPPING: Cell<bool> = const { Cell::new(false) };
+        /// Why the current green thread is single-stepped, if it is.
+        static STEPPING: Cell<Stepping> = const { Cell::new(Stepping::Off) };
     }
 
     /// The code of the object racelab is linked into (executable or library): `[lo, hi)` ranges.
@@ -231,7 +244,7 @@ mod imp {
             let uc = unsafe { &mut *(ctx as *mut libc::ucontext_t) };
             let efl = &mut uc.uc_mcontext.gregs[libc::REG_EFL as usize];
             *efl = if on { *efl | TF } else { *efl & !TF };
-            STEPPING.with(|s| s.set(on));
+            STEPPING.with(|s| s.set(if on { Stepping::Overflow } else { Stepping::Off }));
             true
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -246,6 +259,9 @@ mod imp {
         static ONCE: Once = Once::new();
         ONCE.call_once(|| {
             find_code();
+            // SAFETY: dlsym with a NUL-terminated name only looks the symbol up.
+            let start = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"_Unwind_RaiseException".as_ptr()) };
+            UNWIND_START.store(start as usize, Ordering::Relaxed);
             for sig in [libc::SIGSEGV, libc::SIGBUS, WATCHDOG_SIGNAL, libc::SIGTRAP] {
                 // SAFETY: a zeroed sigaction is a valid value to fill in; `on_signal` has the
                 // signature SA_SIGINFO asks for; the previous action is kept for chaining
@@ -354,6 +370,29 @@ mod imp {
         assert_eq!(r, 0, "racelab: could not protect a green stack's yellow zone");
     }
 
+    /// Called from the panic hook for a destructor that panicked while its green thread is torn
+    /// down: lets the hook return (so the panic machinery releases the hook's lock and leaves its
+    /// "in hook" state), then single-steps the thread to the entry of the unwinder, where the
+    /// signal handler abandons it before the unwind could reach the cleanup code that aborts.
+    /// Returns false where this cannot be done (no trap flag, unwinder not found).
+    pub(crate) fn step_out_of_panic() -> bool {
+        if !cfg!(target_arch = "x86_64")
+            || UNWIND_START.load(Ordering::Relaxed) == 0
+            || ACTIVE.with(|a| a.get()).is_none()
+        {
+            return false;
+        }
+        STEPPING.with(|s| s.set(Stepping::Teardown));
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: sets the trap flag (EFLAGS bit 8), which user code may set; the SIGTRAP each
+        // instruction then raises is handled above (Stepping::Teardown). The stack is left as
+        // it was found.
+        unsafe {
+            std::arch::asm!("pushfq", "or qword ptr [rsp], 0x100", "popfq");
+        }
+        true
+    }
+
     /// Arms the handler for the green thread about to be resumed on `stack`.
     pub(crate) fn enter(handler: CoroutineTrapHandler<()>, base: usize, limit: usize, beat: &Beat) {
         TRAPPED.with(|t| t.set(Trapped::None));
@@ -365,7 +404,7 @@ mod imp {
     /// Disarms the handler after `resume` came back; says whether a trap stopped the thread.
     pub(crate) fn leave() -> Trapped {
         ACTIVE.with(|a| a.set(None));
-        STEPPING.with(|s| s.set(false));
+        STEPPING.with(|s| s.set(Stepping::Off));
         TRAPPED.with(|t| t.replace(Trapped::None))
     }
 
@@ -497,10 +536,19 @@ mod imp {
         // SAFETY: see the function's contract.
         let r = unsafe { regs(ctx) };
         if sig == libc::SIGTRAP {
-            if !STEPPING.with(|s| s.get()) {
+            let mode = STEPPING.with(|s| s.get());
+            if mode == Stepping::Off {
                 return false;
             }
             match ACTIVE.with(|a| a.get()) {
+                Some(g) if mode == Stepping::Teardown => {
+                    if r.pc == UNWIND_START.load(Ordering::Relaxed)
+                        && (g.yellow_lo - PAGE..g.base).contains(&r.sp)
+                    {
+                        // SAFETY: the destructor's panic is about to unwind; nothing is held.
+                        unsafe { abandon(&g, ctx) };
+                    }
+                }
                 Some(g) if (g.yellow_lo - PAGE..g.base).contains(&r.sp) => {
                     if abandonable(r.pc) {
                         // SAFETY: back in the program's code after an overflow.
@@ -618,6 +666,9 @@ mod imp {
     pub(crate) fn enter(_: CoroutineTrapHandler<()>, _: usize, _: usize, _: &Beat) {}
     pub(crate) fn leave() -> Trapped {
         Trapped::None
+    }
+    pub(crate) fn step_out_of_panic() -> bool {
+        false
     }
     pub(super) fn current_thread() -> OsThread {}
     pub(super) fn interrupt(_: OsThread) {}

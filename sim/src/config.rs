@@ -254,6 +254,11 @@ impl Config {
         self
     }
 
+    /// The watchdog's limit, `None` when it is off.
+    pub fn watchdog_limit(&self) -> Option<Duration> {
+        self.watchdog
+    }
+
     /// The strategy settings.
     pub fn strategy(&self) -> &StrategyConfig {
         &self.strategy

@@ -3,10 +3,11 @@
 //! Green threads are stackful coroutines (`corosensei`), all on the OS thread that explores. The
 //! loop asks the run's model what happens next, resumes that thread's coroutine until it reaches
 //! its next scheduling point, and repeats. A panic in a green thread comes out of `resume` and
-//! becomes a failure of the run, never a crash of the explorer. When the run ends, coroutines
-//! still suspended (deadlocked or cut-off threads) are unwound so their destructors run, and
-//! every stack goes back to a pool: mapping a fresh stack costs microseconds, reusing one costs
-//! nanoseconds.
+//! becomes a failure of the run, never a crash of the explorer; so does a stack overflow or a
+//! thread the watchdog stops (`trap.rs` abandons it and `resume` returns). When the run ends,
+//! coroutines still suspended (deadlocked or cut-off threads) are unwound so their destructors
+//! run (a destructor that panics there is reported; see `tear_down`), and every stack goes back
+//! to a pool: mapping a fresh stack costs microseconds, reusing one costs nanoseconds.
 
 use std::any::Any;
 use std::cell::RefCell;

@@ -112,7 +112,6 @@ impl Watchdog {
         let thread = limit.filter(|_| imp::SUPPORTED).map(|limit| {
             let target = imp::current_thread();
             let b = Arc::clone(&beat);
-            #[allow(clippy::disallowed_methods, reason = "the watchdog: wall time, outside every run")]
             std::thread::Builder::new()
                 .name("racelab-watchdog".into())
                 .spawn(move || watch(&b, limit, target))

@@ -296,7 +296,7 @@ fn a_destructor_panicking_at_teardown_leaves_the_deadlock_verdict_and_is_noted()
 #[test]
 fn a_destructor_panicking_when_a_daemon_is_cut_off_fails_a_passing_run() {
     let Some(out) = in_child("a_destructor_panicking_when_a_daemon_is_cut_off_fails_a_passing_run", || {
-        let r = check(Config::dfs(), || {
+        let program = || {
             thread::Builder::new().name("daemon").daemon(true).spawn(|| {
                 let _state = PanicsOnDrop("the daemon's state");
                 loop {
@@ -304,12 +304,21 @@ fn a_destructor_panicking_when_a_daemon_is_cut_off_fails_a_passing_run() {
                 }
             });
             thread::yield_now();
-        });
-        vec![format!("verdict: {}", summary(&r)), r.to_string()]
+        };
+        let r = check(Config::dfs(), program);
+        // Parallel jobs: each job's OS thread may be tainted; the failure is traced on a fresh one.
+        let parallel = check(Config::random(5).jobs(2).runs(40), program);
+        vec![format!("verdict: {}", summary(&r)), r.to_string(), format!("parallel: {}", summary(&parallel))]
     }) else {
         return;
     };
     let stdout = stdout_of(&out);
     assert!(stdout.contains("verdict: failed kind=teardown-panic diagnosis=teardown-panic"), "{stdout}");
+    assert!(
+        stdout.contains("teardown panic: a destructor panicked while racelab unwound daemon"),
+        "{stdout}"
+    );
     assert!(stdout.contains("the daemon's state dropped"), "{stdout}");
+    assert!(stdout.contains("parallel: failed kind=teardown-panic"), "{stdout}");
+    assert!(stdout.contains("report-has-trace=true"), "{stdout}");
 }

@@ -56,6 +56,10 @@ pub(crate) struct Executor {
 
 impl Executor {
     pub fn new(config: &Config) -> Self {
+        assert!(
+            !TAINTED.with(|t| t.get()),
+            "racelab invariant: an executor on an OS thread a teardown tainted"
+        );
         install_panic_hook();
         trap::install();
         Executor {
@@ -261,6 +265,7 @@ impl Executor {
                 let (result, _) = guarded(slot, t, self.watchdog.beat(), |co| co.resume(()));
                 if let Some((message, location)) = TEARDOWN_PANIC.with(|p| p.borrow_mut().take()) {
                     self.tainted = true;
+                    TAINTED.with(|t| t.set(true));
                     let thread = rt::with(|m| m.thread_ref(t));
                     self.teardown_panic.get_or_insert(TeardownPanic { thread, message, location });
                     break;
@@ -333,6 +338,8 @@ fn failure_from_panic(t: ThreadId, payload: Box<dyn Any + Send>) -> FailureKind 
 
 thread_local! {
     static LAST_PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// Set for good on an OS thread whose teardown a destructor's panic tainted.
+    static TAINTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// A destructor's panic during a teardown: its message and location.
     static TEARDOWN_PANIC: RefCell<Option<(String, Option<String>)>> = const { RefCell::new(None) };
 }

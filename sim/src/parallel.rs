@@ -3,7 +3,7 @@
 //! `random` draws run `i` from stream `i` of the seed, so any run can be executed anywhere, in
 //! any order. Jobs take the run indices of their shard in turn (job `j` of `n` takes every
 //! `n`-th), each on its own OS thread with its own executor and run state (the run state is
-//! thread-local). A job stops once its next index is above the lowest failing index found so
+//! thread-local); the calling thread only relays progress. A job stops once its next index is above the lowest failing index found so
 //! far; the reported failure is the lowest failing index, re-run, traced and shrunk on the
 //! calling thread, so the verdict and the failure are the same whatever the number of jobs.
 
@@ -46,21 +46,27 @@ where
     let timer = crate::explore::Stopwatch::start();
     let (shard, shards) = config.shard;
     let jobs = config.jobs as u64;
+    // Every job runs on a thread of its own, so that the calling thread, which re-runs the lowest
+    // failure below, is never one a teardown tainted (see `Executor::tear_down`).
+    let (tick, ticks) = std::sync::mpsc::channel::<u64>();
     std::thread::scope(|scope| {
-        for job in 1..jobs {
-            let (totals, program, panicked) = (&totals, &program, &panicked);
+        for job in 0..jobs {
+            let (totals, program, panicked, tick) = (&totals, &program, &panicked, tick.clone());
             scope.spawn(move || {
                 let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    run_job(config, seed, program, totals, shard + job * shards, jobs * shards, &mut || {})
+                    run_job(config, seed, program, totals, shard + job * shards, jobs * shards, &mut || {
+                        let _ = tick.send(totals.runs.load(Ordering::Relaxed));
+                    })
                 }));
                 if let Err(p) = outcome {
                     *panicked.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
                 }
             });
         }
-        run_job(config, seed, &program, &totals, shard, jobs * shards, &mut || {
-            progress(totals.runs.load(Ordering::Relaxed))
-        });
+        drop(tick);
+        for runs in ticks {
+            progress(runs);
+        }
     });
     if let Some(p) = panicked.into_inner().unwrap_or_else(|e| e.into_inner()) {
         std::panic::resume_unwind(p);

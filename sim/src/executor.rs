@@ -237,11 +237,12 @@ impl Executor {
     /// unwinds with the private `rt::TearDown` payload, which its coroutine's root catches. A
     /// destructor that panics during that unwind would abort the process (Rust aborts on a panic
     /// that unwinds out of a destructor during unwinding, and nothing can catch it), so the panic
-    /// hook stops the thread there instead: it hands control back for good, and the coroutine is
-    /// leaked. That panic never finishes: this OS thread's panic count and "in panic hook" state
-    /// stay set, and any later panic on it would abort. So the executor is then *tainted*: it
-    /// leaks the other suspended threads instead of unwinding them and runs no other run; the
-    /// explorer goes on on a fresh OS thread (see `explore`).
+    /// hook has the thread abandoned before that (`trap::step_out_of_panic`): its coroutine
+    /// returns and its remaining destructors never run. That panic never finishes: this OS
+    /// thread's panic count stays raised, `std::thread::panicking()` true for good, and racelab's
+    /// scheduling points would be no-ops. So the executor is then *tainted*: it leaks the other
+    /// suspended threads instead of unwinding them and runs no other run; the explorer goes on
+    /// on a fresh OS thread (see `explore`).
     fn tear_down(&mut self) {
         rt::with(|m| m.tearing_down = true);
         rt::set_tracing(false);
@@ -255,7 +256,7 @@ impl Executor {
             }
             let t = ThreadId::from_u32(i as u32);
             rt::with(|m| m.current = t);
-            rt::request_unwind(Some(rt::yielder_of(t)));
+            rt::request_unwind(true);
             let mut unwound = false;
             // A thread that catches the unwind and reaches a scheduling point again is asked
             // again; one that keeps doing so is leaked.
@@ -275,7 +276,7 @@ impl Executor {
                     break;
                 }
             }
-            rt::request_unwind(None);
+            rt::request_unwind(false);
             if unwound {
                 self.recycle(i);
             } else {
@@ -356,7 +357,11 @@ fn install_panic_hook() {
                 let loc = info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
                 if rt::unwind_requested() {
                     // A destructor panicked while the thread is torn down: if this panic
-                    // unwound, the process would abort. Stop the thread here (see tear_down).
+                    // unwound, the process would abort. Stop the thread (see tear_down); the
+                    // second call, for the abort itself, changes nothing.
+                    if TEARDOWN_PANIC.with(|p| p.borrow().is_some()) {
+                        return;
+                    }
                     let payload = info.payload();
                     let message = payload
                         .downcast_ref::<&str>()
@@ -364,11 +369,9 @@ fn install_panic_hook() {
                         .or_else(|| payload.downcast_ref::<String>().cloned())
                         .unwrap_or_else(|| "a panic with a non-text payload".to_string());
                     TEARDOWN_PANIC.with(|p| *p.borrow_mut() = Some((message, loc)));
-                    if !trap::step_out_of_panic() {
-                        // No way to step out of the panic machinery here: leave the hook for
-                        // good (see `rt::abandon_torn_down_thread`).
-                        rt::abandon_torn_down_thread();
-                    }
+                    // Where this cannot be done (no traps on this platform) the panic aborts the
+                    // process, as Rust does.
+                    trap::step_out_of_panic();
                     return;
                 }
                 LAST_PANIC_LOCATION.with(|l| *l.borrow_mut() = loc);

@@ -28,39 +28,20 @@ thread_local! {
     /// Set while the executor tears a suspended thread down: its pending scheduling point then
     /// unwinds with [`TearDown`] instead of returning.
     static UNWIND_REQUESTED: Cell<bool> = const { Cell::new(false) };
-    /// The yielder of the green thread being torn down, for the panic hook (the run state may
-    /// be borrowed when a destructor panics).
-    static TEARDOWN_YIELDER: Cell<*const Yielder<(), ()>> = const { Cell::new(std::ptr::null()) };
 }
 
 /// The private payload a torn-down thread unwinds with; its coroutine's root catches it.
 pub(crate) struct TearDown;
 
-/// Asks the green thread about to be resumed (through `y`) to unwind from its pending
-/// scheduling point (`Some`), or stops asking (`None`).
-pub(crate) fn request_unwind(y: Option<*const Yielder<(), ()>>) {
-    UNWIND_REQUESTED.with(|c| c.set(y.is_some()));
-    TEARDOWN_YIELDER.with(|c| c.set(y.unwrap_or(std::ptr::null())));
+/// Asks the green thread about to be resumed to unwind from its pending scheduling point, or
+/// stops asking.
+pub(crate) fn request_unwind(on: bool) {
+    UNWIND_REQUESTED.with(|c| c.set(on));
 }
 
 /// True while the current green thread is being torn down.
 pub(crate) fn unwind_requested() -> bool {
     UNWIND_REQUESTED.with(|c| c.get())
-}
-
-/// Gives control back to the executor from the green thread being torn down, for good: a
-/// destructor panicked during its unwind, and Rust aborts the process if that panic unwinds on.
-/// Called from the panic hook. The coroutine is never resumed; the executor leaks it.
-pub(crate) fn abandon_torn_down_thread() -> ! {
-    let y = TEARDOWN_YIELDER.with(|c| c.get());
-    loop {
-        suspend_on(y);
-    }
-}
-
-/// The yielder of thread `t`'s coroutine, once it has started.
-pub(crate) fn yielder_of(t: ThreadId) -> *const Yielder<(), ()> {
-    with(|m| m.threads[t.index()].yielder)
 }
 
 /// A simulated object registered with the current run. Primitives keep one and pass it to the

@@ -216,17 +216,21 @@ mod imp {
         static ALTSTACK: Cell<bool> = const { Cell::new(false) };
         /// Why the current green thread is single-stepped, if it is.
         static STEPPING: Cell<Stepping> = const { Cell::new(Stepping::Off) };
+        /// The current green thread's destructor panicked during its teardown: the abort that
+        /// ends such a panic abandons the thread instead.
+        static ABORT_ARMED: Cell<bool> = const { Cell::new(false) };
     }
 
     /// The code of the object racelab is linked into (executable or library): `[lo, hi)` ranges.
     static CODE: [(AtomicUsize, AtomicUsize); 8] = [const { (AtomicUsize::new(0), AtomicUsize::new(0)) }; 8];
-    static mut PREVIOUS: [Option<libc::sigaction>; 4] = [None, None, None, None];
+    static mut PREVIOUS: [Option<libc::sigaction>; 5] = [None, None, None, None, None];
 
     fn slot(sig: libc::c_int) -> usize {
         match sig {
             libc::SIGSEGV => 0,
             libc::SIGBUS => 1,
             libc::SIGTRAP => 3,
+            libc::SIGABRT => 4,
             _ => 2,
         }
     }
@@ -261,20 +265,21 @@ mod imp {
             // SAFETY: dlsym with a NUL-terminated name only looks the symbol up.
             let start = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"_Unwind_RaiseException".as_ptr()) };
             UNWIND_START.store(start as usize, Ordering::Relaxed);
-            for sig in [libc::SIGSEGV, libc::SIGBUS, WATCHDOG_SIGNAL, libc::SIGTRAP] {
-                // SAFETY: a zeroed sigaction is a valid value to fill in; `on_signal` has the
-                // signature SA_SIGINFO asks for; the previous action is kept for chaining
-                // before the new handler can run (it is written before sigaction returns, and
-                // handlers are installed only here, once).
+            for sig in [libc::SIGSEGV, libc::SIGBUS, WATCHDOG_SIGNAL, libc::SIGTRAP, libc::SIGABRT] {
+                // SAFETY: zeroed sigactions are valid values to fill in; `on_signal` has the
+                // signature SA_SIGINFO asks for; the previous action is read and kept for
+                // chaining before the new handler is installed (only here, once).
                 unsafe {
+                    let mut old: libc::sigaction = std::mem::zeroed();
+                    if libc::sigaction(sig, ptr::null(), &mut old) != 0 {
+                        continue;
+                    }
+                    (*ptr::addr_of_mut!(PREVIOUS))[slot(sig)] = Some(old);
                     let mut new: libc::sigaction = std::mem::zeroed();
                     new.sa_sigaction = on_signal as *const () as usize;
                     new.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
                     libc::sigemptyset(&mut new.sa_mask);
-                    let mut old: libc::sigaction = std::mem::zeroed();
-                    if libc::sigaction(sig, &new, &mut old) == 0 {
-                        (*ptr::addr_of_mut!(PREVIOUS))[slot(sig)] = Some(old);
-                    }
+                    libc::sigaction(sig, &new, ptr::null_mut());
                 }
             }
         });
@@ -370,16 +375,20 @@ mod imp {
     }
 
     /// Called from the panic hook for a destructor that panicked while its green thread is torn
-    /// down: lets the hook return (so the panic machinery releases the hook's lock and leaves its
-    /// "in hook" state), then single-steps the thread to the entry of the unwinder, where the
-    /// signal handler abandons it before the unwind could reach the cleanup code that aborts.
-    /// Returns false where this cannot be done (no trap flag, unwinder not found).
+    /// down. The hook returns, so the panic machinery releases the hook's lock and leaves its
+    /// "in hook" state. Then, on x86_64, the thread runs one instruction at a time to the entry of
+    /// the unwinder, where the signal handler abandons it before the unwind reaches the cleanup
+    /// code that aborts. Elsewhere (or should the stepping miss that entry) the panic runs on to
+    /// that abort, whose `SIGABRT` abandons the thread instead (std has printed "thread caused
+    /// non-unwinding panic. aborting." by then). Returns false where neither can be done (no
+    /// green thread armed).
     pub(crate) fn step_out_of_panic() -> bool {
-        if !cfg!(target_arch = "x86_64")
-            || UNWIND_START.load(Ordering::Relaxed) == 0
-            || ACTIVE.with(|a| a.get()).is_none()
-        {
+        if ACTIVE.with(|a| a.get()).is_none() {
             return false;
+        }
+        ABORT_ARMED.with(|a| a.set(true));
+        if !cfg!(target_arch = "x86_64") || UNWIND_START.load(Ordering::Relaxed) == 0 {
+            return true;
         }
         STEPPING.with(|s| s.set(Stepping::Teardown));
         #[cfg(target_arch = "x86_64")]
@@ -404,6 +413,7 @@ mod imp {
     pub(crate) fn leave() -> Trapped {
         ACTIVE.with(|a| a.set(None));
         STEPPING.with(|s| s.set(Stepping::Off));
+        ABORT_ARMED.with(|a| a.set(false));
         TRAPPED.with(|t| t.replace(Trapped::None))
     }
 
@@ -565,6 +575,16 @@ mod imp {
         }
         let Some(g) = ACTIVE.with(|a| a.get()) else { return sig == WATCHDOG_SIGNAL };
         let guard_lo = g.yellow_lo - PAGE;
+        if sig == libc::SIGABRT {
+            if ABORT_ARMED.with(|a| a.replace(false)) && (guard_lo..g.base).contains(&r.sp) {
+                // SAFETY: std's abort of a panic in a destructor during the teardown unwind: the
+                // unwinder has handed over to the cleanup code and the hook has returned, so
+                // nothing is held (glibc's abort releases its lock before it raises).
+                unsafe { abandon(&g, ctx) };
+                return true;
+            }
+            return false;
+        }
         if sig == WATCHDOG_SIGNAL {
             // SAFETY: `beat` outlives every run of the executor that armed the handler.
             let beat = unsafe { &*g.beat };
@@ -623,10 +643,17 @@ mod imp {
         }
         if old.sa_sigaction == libc::SIG_DFL {
             if sig != WATCHDOG_SIGNAL {
-                // Restore the default and return: the fault happens again and kills the
-                // process as it would have without racelab.
-                // SAFETY: restoring a previously valid action.
-                unsafe { libc::sigaction(sig, &old, ptr::null_mut()) };
+                // Restore the default and return: a fault happens again, and abort() raises
+                // again, and kill the process as they would have without racelab; a trap
+                // (breakpoint) is past its instruction, so it is raised again.
+                // SAFETY: restoring a previously valid action; raise is async-signal-safe and
+                // the signal stays blocked until the handler returns.
+                unsafe {
+                    libc::sigaction(sig, &old, ptr::null_mut());
+                    if sig == libc::SIGTRAP {
+                        libc::raise(sig);
+                    }
+                }
             }
             return;
         }

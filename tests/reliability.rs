@@ -131,6 +131,8 @@ fn stack_overflow_in_a_worker_is_a_reported_failure_and_the_process_goes_on() {
     assert!(stdout.contains("first: failed kind=stack-overflow diagnosis=stack-overflow"), "{stdout}");
     assert!(stdout.contains("report-has-trace=true"), "{stdout}");
     assert!(stdout.contains("names-worker: true"), "{stdout}");
+    // The trace ends where the worker was stopped.
+    assert!(stdout.contains("worker-1      overflow    -               stack overflow: stopped"), "{stdout}");
     assert!(stdout.contains("second: passed"), "{stdout}");
     assert!(stdout.contains("third: failed kind=stack-overflow"), "{stdout}");
 }
@@ -180,6 +182,7 @@ fn a_loop_without_scheduling_point_is_stopped_by_the_watchdog() {
     assert!(text.contains("watchdog: worker-1 ran 0.2 s of wall time without a scheduling point"), "{text}");
     assert!(text.contains("schedule: v1"), "{text}");
     assert!(text.contains("watchdog=0.2s"), "{text}");
+    assert!(text.contains("watchdog    -               stopped: 0.2 s without a scheduling point"), "{text}");
     // The exploration's run and the traced replay each wait one limit: well under a few seconds.
     assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
     // The process goes on.

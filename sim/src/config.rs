@@ -238,7 +238,10 @@ impl Config {
         self
     }
 
-    /// The size of each green thread's stack (default 256 KiB). Raise it for deep recursion.
+    /// The size of each green thread's stack (default 256 KiB). Raise it for deep recursion. A
+    /// thread that overflows it is stopped and the run fails with a `stack-overflow` report
+    /// (Linux x86_64 and aarch64; elsewhere the overflow kills the process). Each stack also
+    /// reserves a protected 64 KiB zone below this size.
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = bytes.max(16 * 1024);
         self

@@ -155,14 +155,20 @@ impl Executor {
         let (result, trapped) = guarded(slot, t, self.watchdog.beat(), |co| co.resume(()));
         let failure = match trapped {
             Trapped::None => None,
-            Trapped::Overflow => Some(FailureKind::StackOverflow {
-                thread: rt::with(|m| m.thread_ref(t)),
-                stack_size: self.stack_size as u64,
-            }),
-            Trapped::Watchdog => Some(FailureKind::Watchdog {
-                thread: rt::with(|m| m.thread_ref(t)),
-                limit_ms: self.watchdog_limit.map_or(0, |d| d.as_millis() as u64),
-            }),
+            Trapped::Overflow => {
+                rt::event("overflow", None, || "stack overflow: stopped".into());
+                Some(FailureKind::StackOverflow {
+                    thread: rt::with(|m| m.thread_ref(t)),
+                    stack_size: self.stack_size as u64,
+                })
+            }
+            Trapped::Watchdog => {
+                let limit_ms = self.watchdog_limit.map_or(0, |d| d.as_millis() as u64);
+                rt::event("watchdog", None, || {
+                    format!("stopped: {} without a scheduling point", crate::report::seconds(limit_ms))
+                });
+                Some(FailureKind::Watchdog { thread: rt::with(|m| m.thread_ref(t)), limit_ms })
+            }
         };
         match result {
             Ok(CoroutineResult::Yield(())) => match failure {

@@ -248,7 +248,8 @@ impl Executor {
     /// thread's panic count stays raised, `std::thread::panicking()` true for good, and racelab's
     /// scheduling points would be no-ops. So the executor is then *tainted*: it leaks the other
     /// suspended threads instead of unwinding them and runs no other run; the explorer goes on
-    /// on a fresh OS thread (see `explore`).
+    /// on a fresh OS thread (see `explore`). Any panic during a teardown counts, even one a
+    /// destructor would have caught itself (the hook cannot know): it is reported all the same.
     fn tear_down(&mut self) {
         rt::with(|m| m.tearing_down = true);
         rt::set_tracing(false);

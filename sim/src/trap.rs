@@ -27,8 +27,13 @@
 //! * watchdog: the watchdog thread signals again every 10 ms; after [`WATCHDOG_GIVE_UP`] of
 //!   failed tries it prints why and exits the process with 1.
 //!
+//! The same abandoning serves the teardown of a run: a destructor that panics while the executor
+//! unwinds a suspended thread would abort the process, so the thread is abandoned first (see
+//! [`step_out_of_panic`] and `Executor::tear_down`).
+//!
 //! This is implemented for Linux on x86_64 and aarch64; elsewhere the stubs at the end keep the
-//! old behaviour (an overflow kills the process, a loop without scheduling point hangs).
+//! old behaviour (an overflow kills the process, a loop without scheduling point hangs, a
+//! destructor panicking at teardown aborts).
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;

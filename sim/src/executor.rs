@@ -264,7 +264,6 @@ impl Executor {
             let t = ThreadId::from_u32(i as u32);
             rt::with(|m| m.current = t);
             rt::request_unwind(true);
-            let mut unwound = false;
             // A thread that catches the unwind and reaches a scheduling point again is asked
             // again; one that keeps doing so is leaked.
             for _ in 0..TEARDOWN_RESUMES {
@@ -279,12 +278,12 @@ impl Executor {
                     break;
                 }
                 if !matches!(result, Ok(CoroutineResult::Yield(()))) {
-                    unwound = true;
                     break;
                 }
             }
             rt::request_unwind(false);
-            if unwound {
+            // Unwound, or abandoned by a trap: done either way, and its stack is reusable.
+            if self.coroutines[i].as_ref().is_some_and(|s| s.co.done()) {
                 self.recycle(i);
             } else {
                 std::mem::forget(self.coroutines[i].take());

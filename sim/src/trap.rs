@@ -194,7 +194,8 @@ mod imp {
     #[derive(Clone, Copy, PartialEq, Eq)]
     enum Stepping {
         Off,
-        /// Out of C code after an overflow, to be abandoned in the program's code.
+        /// Out of C code after an overflow, to be abandoned in the program's code (x86_64 only).
+        #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
         Overflow,
         /// Out of the panic machinery, to be abandoned where its unwinder would start.
         Teardown,

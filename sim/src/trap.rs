@@ -295,7 +295,7 @@ mod imp {
     /// Makes sure this OS thread has an alternate signal stack: the handler cannot run on a
     /// green stack that just overflowed. Threads started by `std` have one; others get one here,
     /// kept until the process ends.
-    pub(crate) fn install_for_thread() {
+    fn install_for_thread() {
         if ALTSTACK.with(|a| a.replace(true)) {
             return;
         }
@@ -693,7 +693,6 @@ mod imp {
     pub(crate) struct Guarded;
 
     pub(crate) fn install() {}
-    pub(crate) fn install_for_thread() {}
     pub(crate) fn prepare_stack(_: &DefaultStack) {}
     pub(crate) fn enter(_: CoroutineTrapHandler<()>, _: usize, _: usize, _: &Beat) {}
     pub(crate) fn leave() -> Trapped {

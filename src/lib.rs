@@ -40,8 +40,8 @@ pub use racelab_primitives::{
 pub use racelab_sim::{
     check, check_with_progress, diagnose, replay, BlockedThread, Choice, ChoiceKind, Config, ConfigError,
     Deadlock, Diagnosis, DiagnosisKind, Failure, FailureKind, ObjectId, ObjectRef, ParseScheduleError,
-    Report, Schedule, Semantics, ShrunkFrom, StopFlag, StrategyConfig, ThreadId, ThreadRef, Trace, TracedRun,
-    VirtualTime,
+    Report, Schedule, Semantics, ShrunkFrom, StopFlag, StrategyConfig, TeardownPanic, ThreadId, ThreadRef,
+    Trace, TracedRun, VirtualTime,
 };
 
 /// Simulated threads: spawn, join, names, daemons, sleep on the virtual clock, thread-locals.

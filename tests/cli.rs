@@ -73,6 +73,18 @@ fn fixed_variant_exits_zero() {
 }
 
 #[test]
+fn watchdog_flag_is_echoed_and_carried_into_the_replay_command() {
+    let out = racelab(&["check", "lock-order/buggy", "--watchdog", "2.5"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.lines().next().is_some_and(|l| l.contains(" watchdog=2.5s")), "{text}");
+    let replay = printed_replay_args(&text);
+    assert!(replay.windows(2).any(|w| w[0] == "--watchdog" && w[1] == "2.5"), "{replay:?}");
+    let again = racelab(&replay.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
+}
+
+#[test]
 fn seeded_check_and_seeded_replay_agree() {
     // Without shrinking, check reports the run as found, which is what replay --run shows.
     let out = racelab(&[
@@ -106,6 +118,8 @@ fn bad_input_gets_one_clear_line_and_exit_2() {
             "the schedule does not fit counter/buggy",
         ),
         (&["check", "counter", "--depth", "3"], "--depth applies only to --strategy pct"),
+        (&["check", "counter", "--watchdog=-1"], "--watchdog takes seconds of wall time"),
+        (&["check", "counter", "--watchdog", "inf"], "--watchdog takes seconds of wall time"),
         (
             &["check", "counter", "--strategy", "dfs", "--seed", "1"],
             "--seed has no meaning for --strategy dfs",

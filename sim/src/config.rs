@@ -54,6 +54,8 @@ pub struct Config {
     /// `assert_passed` fails a `dfs` that stopped before exhausting its search.
     pub(crate) require_exhaustive: bool,
     pub(crate) stop: Option<StopFlag>,
+    /// Wall time a green thread may run without a scheduling point; `None`: no watchdog.
+    pub(crate) watchdog: Option<Duration>,
 }
 
 /// A flag another thread (a Ctrl-C handler, a supervisor) raises to stop an exploration early.
@@ -155,6 +157,8 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+/// Default wall time a green thread may run without a scheduling point.
+pub const DEFAULT_WATCHDOG: Duration = Duration::from_secs(10);
 
 impl Config {
     fn with(strategy: StrategyConfig, runs: u64) -> Self {
@@ -174,6 +178,7 @@ impl Config {
             max_time: None,
             require_exhaustive: false,
             stop: None,
+            watchdog: Some(DEFAULT_WATCHDOG),
         }
     }
 
@@ -337,7 +342,10 @@ impl Config {
     }
 
     /// The size of each green thread's stack (default 256 KiB; from [`MIN_STACK_SIZE`] to
-    /// [`MAX_STACK_SIZE`]). Raise it for deep recursion.
+    /// [`MAX_STACK_SIZE`]). Raise it for deep recursion. A thread that overflows it is stopped
+    /// and the run fails with a `stack-overflow` report (Linux x86_64 and aarch64; elsewhere the
+    /// overflow kills the process). Each stack also reserves a protected 64 KiB zone below this
+    /// size.
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = bytes;
         self
@@ -371,6 +379,21 @@ impl Config {
             });
         }
         Ok(())
+    }
+
+    /// The watchdog: a green thread that runs `limit` of wall time without a scheduling point
+    /// (a loop that touches no racelab primitive, a wait in the OS such as a `std::sync::Mutex`)
+    /// is stopped and the run fails with a `watchdog` report (default 10 s; `Duration::ZERO`
+    /// turns it off). Wall time never decides anything in a run: the watchdog only stops a
+    /// thread that would otherwise hang the check.
+    pub fn watchdog(mut self, limit: Duration) -> Self {
+        self.watchdog = (!limit.is_zero()).then_some(limit);
+        self
+    }
+
+    /// The watchdog's limit, `None` when it is off.
+    pub fn watchdog_limit(&self) -> Option<Duration> {
+        self.watchdog
     }
 
     /// The strategy settings.
@@ -452,7 +475,12 @@ impl fmt::Display for Config {
         if self.require_exhaustive {
             write!(f, " require-exhaustive=on")?;
         }
-        Ok(())
+        // Echoed only when changed, so that reports of the default settings stay as they were.
+        match self.watchdog {
+            Some(d) if d == DEFAULT_WATCHDOG => Ok(()),
+            Some(d) => write!(f, " watchdog={}s", fmt_secs(d)),
+            None => write!(f, " watchdog=off"),
+        }
     }
 }
 

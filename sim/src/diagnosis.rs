@@ -48,6 +48,14 @@ pub enum DiagnosisKind {
     Divergence,
     /// The configuration was refused; nothing ran.
     InvalidConfig,
+    /// A thread overflowed its stack.
+    StackOverflow,
+    /// A thread ran too long without a scheduling point.
+    Watchdog,
+    /// A destructor panicked while racelab unwound a thread at the end of the run.
+    TeardownPanic,
+    /// An OS thread used racelab's primitives.
+    OsThread,
 }
 
 impl DiagnosisKind {
@@ -66,6 +74,10 @@ impl DiagnosisKind {
             DiagnosisKind::DaemonCutOff => "daemon-cut-off",
             DiagnosisKind::Divergence => "divergence",
             DiagnosisKind::InvalidConfig => "invalid-config",
+            DiagnosisKind::StackOverflow => "stack-overflow",
+            DiagnosisKind::Watchdog => "watchdog",
+            DiagnosisKind::TeardownPanic => "teardown-panic",
+            DiagnosisKind::OsThread => "os-thread",
         }
     }
 }
@@ -116,6 +128,35 @@ pub fn diagnose(failure: &FailureKind, trace: &Trace) -> Diagnosis {
         }
         FailureKind::Divergence { message } => (DiagnosisKind::Divergence, message.clone()),
         FailureKind::InvalidConfig { message } => (DiagnosisKind::InvalidConfig, message.clone()),
+        FailureKind::StackOverflow { thread, stack_size } => (
+            DiagnosisKind::StackOverflow,
+            format!(
+                "{thread} overflowed its {} KiB stack: unbounded recursion, or a deep one that needs Config::stack_size.",
+                stack_size / 1024
+            ),
+        ),
+        FailureKind::Watchdog { thread, limit_ms } => (
+            DiagnosisKind::Watchdog,
+            format!(
+                "{thread} ran {} of wall time without a scheduling point: a loop that touches no racelab primitive, or a \
+                 wait in the OS (a std::sync::Mutex, I/O) that racelab cannot see?",
+                crate::report::seconds(*limit_ms)
+            ),
+        ),
+        FailureKind::TeardownPanic(p) => (
+            DiagnosisKind::TeardownPanic,
+            format!(
+                "a destructor panicked while racelab unwound {} at the end of the run ({}); in a real program that \
+                 panic during unwinding aborts the process.",
+                p.thread, p.message
+            ),
+        ),
+        FailureKind::OsThread { .. } => (
+            DiagnosisKind::OsThread,
+            "an OS thread (std::thread::spawn?) used a racelab primitive during this run; racelab simulates only its own \
+             threads: spawn them with racelab::thread::spawn."
+                .to_string(),
+        ),
     };
     Diagnosis { kind, explanation }
 }

@@ -3,42 +3,87 @@
 //! Green threads are stackful coroutines (`corosensei`), all on the OS thread that explores. The
 //! loop asks the run's model what happens next, resumes that thread's coroutine until it reaches
 //! its next scheduling point, and repeats. A panic in a green thread comes out of `resume` and
-//! becomes a failure of the run, never a crash of the explorer. When the run ends, coroutines
-//! still suspended (deadlocked or cut-off threads) are unwound so their destructors run, and
-//! every stack goes back to a pool: mapping a fresh stack costs microseconds, reusing one costs
-//! nanoseconds.
+//! becomes a failure of the run, never a crash of the explorer; so does a stack overflow or a
+//! thread the watchdog stops (`trap.rs` abandons it and `resume` returns). When the run ends,
+//! coroutines still suspended (deadlocked or cut-off threads) are unwound so their destructors
+//! run (a destructor that panics there is reported; see `tear_down`), and every stack goes back
+//! to a pool: mapping a fresh stack costs microseconds, reusing one costs nanoseconds.
 
 use std::any::Any;
 use std::cell::RefCell;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Once;
 
-use corosensei::stack::DefaultStack;
+use corosensei::stack::{DefaultStack, Stack};
 use corosensei::{Coroutine, CoroutineResult};
 
+use crate::config::Config;
 use crate::ids::ThreadId;
-use crate::report::FailureKind;
+use crate::report::{FailureKind, TeardownPanic};
 use crate::rt::{self, Misuse};
 use crate::state::{Next, RunEnd};
+use crate::trap::{self, Trapped, Watchdog};
 
 type GreenThread = Coroutine<(), (), (), DefaultStack>;
+
+/// How many times teardown resumes a thread that keeps catching its unwind before leaking it.
+const TEARDOWN_RESUMES: usize = 100;
+
+/// A started green thread: its coroutine and where its stack lies, for the trap handler.
+struct Slot {
+    co: GreenThread,
+    /// Top of the stack (exclusive) and its usable bottom (the yellow zone starts there).
+    base: usize,
+    limit: usize,
+    /// An overflow opened pages of the yellow zone: protect it again before reuse.
+    yellow_opened: bool,
+}
 
 /// Runs programs, keeping stacks and coroutine slots between runs.
 pub(crate) struct Executor {
     stack_size: usize,
     stacks: Vec<DefaultStack>,
-    coroutines: Vec<Option<GreenThread>>,
+    coroutines: Vec<Option<Slot>>,
+    watchdog: Watchdog,
+    watchdog_limit: Option<std::time::Duration>,
+    /// OS-thread accesses to racelab counted when the run started (see `rt::os_thread_accesses`).
+    os_thread_accesses: u64,
+    /// A destructor panicked during a teardown: see `tear_down`.
+    tainted: bool,
+    teardown_panic: Option<TeardownPanic>,
+    _exploring: rt::Exploring,
 }
 
 impl Executor {
-    pub fn new(stack_size: usize) -> Self {
+    pub fn new(config: &Config) -> Self {
+        assert!(
+            !TAINTED.with(|t| t.get()),
+            "racelab invariant: an executor on an OS thread a teardown tainted"
+        );
         install_panic_hook();
-        Executor { stack_size, stacks: Vec::new(), coroutines: Vec::new() }
+        trap::install();
+        Executor {
+            stack_size: config.stack_size,
+            stacks: Vec::new(),
+            coroutines: Vec::new(),
+            watchdog: Watchdog::start(config.watchdog),
+            watchdog_limit: config.watchdog,
+            os_thread_accesses: 0,
+            tainted: false,
+            teardown_panic: None,
+            _exploring: rt::Exploring::start(),
+        }
     }
 
     /// Runs `main` as the main thread of the run installed in `rt`, to its end.
     pub fn run(&mut self, main: Box<dyn FnOnce()>) -> RunEnd {
-        rt::with(|m| m.add_thread(None, false, main));
+        assert!(!self.tainted, "racelab invariant: a run on a tainted executor");
+        let beat = std::sync::Arc::clone(self.watchdog.beat());
+        self.os_thread_accesses = rt::os_thread_accesses();
+        rt::with(|m| {
+            m.beat = Some(beat);
+            m.add_thread(None, false, main)
+        });
         let end = loop {
             if let Err(failure) = self.start_new_threads() {
                 break RunEnd::Failed(*failure);
@@ -49,7 +94,13 @@ impl Executor {
                         break RunEnd::Failed(*failure);
                     }
                 }
-                Next::End => break rt::with(|m| m.take_end()),
+                Next::End => {
+                    let end = rt::with(|m| m.take_end());
+                    match self.os_thread_failure() {
+                        Some(f) if !matches!(end, RunEnd::Failed(_)) => break RunEnd::Failed(f),
+                        _ => break end,
+                    }
+                }
             }
         };
         self.tear_down();
@@ -82,63 +133,193 @@ impl Executor {
         }
     }
 
+    /// An OS thread touched racelab since the run started: the run fails (its program spawned
+    /// one, most likely; see `rt::OS_THREAD_MESSAGE`).
+    fn os_thread_failure(&self) -> Option<FailureKind> {
+        (rt::os_thread_accesses() != self.os_thread_accesses).then(|| FailureKind::OsThread {
+            message: rt::OS_THREAD_MESSAGE.trim_start_matches("racelab: ").to_string(),
+        })
+    }
+
     /// Runs thread `t` for one step: until its next scheduling point or its end.
     fn resume(&mut self, t: ThreadId) -> Result<(), Box<FailureKind>> {
+        let stepped = self.step(t);
+        // An OS thread's access outranks what it caused (a join of it that failed, say).
+        self.os_thread_failure().map_or(stepped, |f| Err(Box::new(f)))
+    }
+
+    fn step(&mut self, t: ThreadId) -> Result<(), Box<FailureKind>> {
         let i = t.index();
-        let co =
+        let slot =
             self.coroutines[i].as_mut().expect("racelab invariant: stepping a thread that was never started");
-        rt::set_in_green_thread(true);
-        let result = panic::catch_unwind(AssertUnwindSafe(|| co.resume(())));
-        rt::set_in_green_thread(false);
+        let (result, trapped) = guarded(slot, t, self.watchdog.beat(), |co| co.resume(()));
+        let failure = match trapped {
+            Trapped::None => None,
+            Trapped::Overflow => {
+                rt::event("overflow", None, || "stack overflow: stopped".into());
+                Some(FailureKind::StackOverflow {
+                    thread: rt::with(|m| m.thread_ref(t)),
+                    stack_size: self.stack_size as u64,
+                })
+            }
+            Trapped::Watchdog => {
+                let limit_ms = self.watchdog_limit.map_or(0, |d| d.as_millis() as u64);
+                rt::event("watchdog", None, || {
+                    format!("stopped: {} without a scheduling point", crate::report::seconds(limit_ms))
+                });
+                Some(FailureKind::Watchdog { thread: rt::with(|m| m.thread_ref(t)), limit_ms })
+            }
+        };
         match result {
-            Ok(CoroutineResult::Yield(())) => Ok(()),
+            Ok(CoroutineResult::Yield(())) => match failure {
+                None => Ok(()),
+                // Overflowed into its yellow zone, then reached a scheduling point: it is
+                // suspended as usual, and unwound at the end of the run.
+                Some(f) => Err(Box::new(f)),
+            },
             Ok(CoroutineResult::Return(())) => {
                 self.recycle(i);
-                Ok(())
+                match failure {
+                    None => Ok(()),
+                    Some(f) => {
+                        rt::with(|m| {
+                            if !m.is_finished(t) {
+                                m.finish_current();
+                            }
+                        });
+                        Err(Box::new(f))
+                    }
+                }
             }
             Err(payload) => {
                 self.recycle(i);
-                Err(Box::new(failure_from_panic(t, payload)))
+                let panic = failure_from_panic(t, payload);
+                Err(Box::new(failure.unwrap_or(panic)))
             }
         }
     }
 
-    fn start(&mut self, body: Box<dyn FnOnce()>) -> GreenThread {
+    fn start(&mut self, body: Box<dyn FnOnce()>) -> Slot {
         let stack = match self.stacks.pop() {
             Some(s) => s,
-            None => DefaultStack::new(self.stack_size).expect("racelab: could not map a green-thread stack"),
+            None => {
+                let s = DefaultStack::new(self.stack_size + trap::YELLOW_ZONE)
+                    .expect("racelab: could not map a green-thread stack");
+                trap::prepare_stack(&s);
+                s
+            }
         };
-        Coroutine::with_stack(stack, move |yielder, ()| {
+        let (base, limit) = (stack.base().get(), stack.limit().get());
+        let co = Coroutine::with_stack(stack, move |yielder, ()| {
             rt::set_yielder(yielder);
-            body();
-            rt::event("finish", None, || "returned".into());
-            rt::with(|m| m.finish_current());
-        })
+            match panic::catch_unwind(AssertUnwindSafe(body)) {
+                Ok(()) => {
+                    rt::event("finish", None, || "returned".into());
+                    rt::with(|m| m.finish_current());
+                }
+                // Torn down at the end of the run: unwound, done.
+                Err(p) if p.is::<rt::TearDown>() => {}
+                // A panic of the program: out through `resume`, where it becomes the failure.
+                Err(p) => panic::resume_unwind(p),
+            }
+        });
+        Slot { co, base, limit, yellow_opened: false }
     }
 
     fn recycle(&mut self, i: usize) {
-        if let Some(co) = self.coroutines[i].take() {
-            debug_assert!(co.done(), "racelab invariant: recycling a live coroutine");
-            self.stacks.push(co.into_stack());
+        if let Some(slot) = self.coroutines[i].take() {
+            debug_assert!(slot.co.done(), "racelab invariant: recycling a live coroutine");
+            let stack = slot.co.into_stack();
+            if slot.yellow_opened {
+                trap::prepare_stack(&stack);
+            }
+            self.stacks.push(stack);
         }
     }
 
     /// Unwinds every coroutine still suspended, so destructors run, and recycles its stack.
+    ///
+    /// A thread is unwound by resuming it with an unwind requested: its pending scheduling point
+    /// unwinds with the private `rt::TearDown` payload, which its coroutine's root catches. A
+    /// destructor that panics during that unwind would abort the process (Rust aborts on a panic
+    /// that unwinds out of a destructor during unwinding, and nothing can catch it), so the panic
+    /// hook has the thread abandoned before that (`trap::step_out_of_panic`): its coroutine
+    /// returns and its remaining destructors never run. That panic never finishes: this OS
+    /// thread's panic count stays raised, `std::thread::panicking()` true for good, and racelab's
+    /// scheduling points would be no-ops. So the executor is then *tainted*: it leaks the other
+    /// suspended threads instead of unwinding them and runs no other run; the explorer goes on
+    /// on a fresh OS thread (see `explore`). Any panic during a teardown counts, even one a
+    /// destructor would have caught itself (the hook cannot know): it is reported all the same.
     fn tear_down(&mut self) {
         rt::with(|m| m.tearing_down = true);
         rt::set_tracing(false);
         for i in 0..self.coroutines.len() {
-            if let Some(co) = self.coroutines[i].as_mut() {
-                rt::with(|m| m.current = ThreadId::from_u32(i as u32));
-                rt::set_in_green_thread(true);
-                // A destructor that panics while unwinding is the program's problem, not the
-                // explorer's: it is swallowed here, the run's verdict already stands.
-                let _ = panic::catch_unwind(AssertUnwindSafe(|| co.force_unwind()));
-                rt::set_in_green_thread(false);
+            if self.coroutines[i].is_none() {
+                continue;
+            }
+            if self.tainted {
+                std::mem::forget(self.coroutines[i].take());
+                continue;
+            }
+            let t = ThreadId::from_u32(i as u32);
+            rt::with(|m| m.current = t);
+            rt::request_unwind(true);
+            // A thread that catches the unwind and reaches a scheduling point again is asked
+            // again; one that keeps doing so is leaked.
+            for _ in 0..TEARDOWN_RESUMES {
+                let slot =
+                    self.coroutines[i].as_mut().expect("racelab invariant: tearing down a started thread");
+                let (result, _) = guarded(slot, t, self.watchdog.beat(), |co| co.resume(()));
+                if let Some((message, location)) = TEARDOWN_PANIC.with(|p| p.borrow_mut().take()) {
+                    self.tainted = true;
+                    TAINTED.with(|t| t.set(true));
+                    let thread = rt::with(|m| m.thread_ref(t));
+                    self.teardown_panic.get_or_insert(TeardownPanic { thread, message, location });
+                    break;
+                }
+                if !matches!(result, Ok(CoroutineResult::Yield(()))) {
+                    break;
+                }
+            }
+            rt::request_unwind(false);
+            // Unwound, or abandoned by a trap: done either way, and its stack is reusable.
+            if self.coroutines[i].as_ref().is_some_and(|s| s.co.done()) {
                 self.recycle(i);
+            } else {
+                std::mem::forget(self.coroutines[i].take());
             }
         }
     }
+
+    /// True once a destructor panicked during a teardown on this OS thread: no further run may
+    /// use this executor (see `tear_down`).
+    pub fn tainted(&self) -> bool {
+        self.tainted
+    }
+
+    /// The destructor that panicked in the last run's teardown, if one did.
+    pub fn take_teardown_panic(&mut self) -> Option<TeardownPanic> {
+        self.teardown_panic.take()
+    }
+}
+
+/// Runs `f` on the coroutine of `slot` (thread `t`) with the trap handler and the watchdog
+/// armed, catching a panic that comes out of it.
+fn guarded<R>(
+    slot: &mut Slot,
+    t: ThreadId,
+    beat: &trap::Beat,
+    f: impl FnOnce(&mut GreenThread) -> R,
+) -> (std::thread::Result<R>, Trapped) {
+    rt::set_in_green_thread(true);
+    beat.enter_green(t.as_u32());
+    trap::enter(slot.co.trap_handler(), slot.base, slot.limit, beat);
+    let result = panic::catch_unwind(AssertUnwindSafe(|| f(&mut slot.co)));
+    let trapped = trap::leave();
+    beat.leave_green();
+    rt::set_in_green_thread(false);
+    slot.yellow_opened |= trapped == Trapped::Overflow;
+    (result, trapped)
 }
 
 fn failure_from_panic(t: ThreadId, payload: Box<dyn Any + Send>) -> FailureKind {
@@ -164,6 +345,10 @@ fn failure_from_panic(t: ThreadId, payload: Box<dyn Any + Send>) -> FailureKind 
 
 thread_local! {
     static LAST_PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// Set for good on an OS thread whose teardown a destructor's panic tainted.
+    static TAINTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// A destructor's panic during a teardown: its message and location.
+    static TEARDOWN_PANIC: RefCell<Option<(String, Option<String>)>> = const { RefCell::new(None) };
 }
 
 /// A panic inside a green thread is a finding, reported in the run's failure; printing it to
@@ -176,6 +361,25 @@ fn install_panic_hook() {
         panic::set_hook(Box::new(move |info| {
             if rt::in_green_thread() {
                 let loc = info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+                if rt::unwind_requested() {
+                    // A destructor panicked while the thread is torn down: if this panic
+                    // unwound, the process would abort. Stop the thread (see tear_down); the
+                    // second call, for the abort itself, changes nothing.
+                    if TEARDOWN_PANIC.with(|p| p.borrow().is_some()) {
+                        return;
+                    }
+                    let payload = info.payload();
+                    let message = payload
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| payload.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "a panic with a non-text payload".to_string());
+                    TEARDOWN_PANIC.with(|p| *p.borrow_mut() = Some((message, loc)));
+                    // Where this cannot be done (no traps on this platform) the panic aborts the
+                    // process, as Rust does.
+                    trap::step_out_of_panic();
+                    return;
+                }
                 LAST_PANIC_LOCATION.with(|l| *l.borrow_mut() = loc);
             } else {
                 previous(info);

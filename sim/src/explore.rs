@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::config::{Config, StrategyConfig};
 use crate::executor::Executor;
-use crate::report::{Failure, FailureKind, Report, ShrunkFrom, TracedRun};
+use crate::report::{Failure, FailureKind, Report, ShrunkFrom, TeardownPanic, TracedRun};
 use crate::rt;
 use crate::schedule::Schedule;
 use crate::state::{RunEnd, RunModel};
@@ -63,6 +63,8 @@ pub(crate) struct RunResult {
     pub(crate) unfinished: Vec<crate::report::ThreadRef>,
     step: u64,
     time: crate::clock::VirtualTime,
+    /// A destructor that panicked in the run's teardown (the executor is tainted then).
+    pub(crate) teardown_panic: Option<TeardownPanic>,
 }
 
 pub(crate) fn run_once<F>(
@@ -98,6 +100,12 @@ where
             _ => end = RunEnd::Failed(model.divergence(d)),
         }
     }
+    let teardown_panic = executor.take_teardown_panic();
+    if let Some(p) = &teardown_panic {
+        if !matches!(end, RunEnd::Failed(_)) {
+            end = RunEnd::Failed(FailureKind::TeardownPanic(p.clone()));
+        }
+    }
     let trace = resolve_trace(&mut model);
     let result = RunResult {
         steps: model.step,
@@ -108,6 +116,7 @@ where
         time: model.now,
         preemptions: model.preemptions,
         end,
+        teardown_panic,
     };
     *strategy = Some(model.strategy);
     result
@@ -150,6 +159,18 @@ fn resolve_trace(model: &mut RunModel) -> Trace {
     Trace { events }
 }
 
+/// How an exploration on one OS thread ended.
+pub(crate) enum Outcome {
+    /// With its report.
+    Done(Report),
+    /// A destructor panicked in the teardown of failing run `run` and tainted the OS thread
+    /// (see `Executor::tear_down`): the failure is traced on a fresh one, and not shrunk.
+    Tainted { report: Report, kind: FailureKind, run: u64, schedule: Schedule },
+}
+
+/// Explores on an OS thread of its own, and on a fresh one again to trace a failure whose
+/// teardown tainted the first. Every run still sees one OS thread only; the caller's thread never
+/// runs simulated code, so a tainted thread is never the caller's.
 fn explore<F>(config: &Config, program: Arc<F>, progress: &mut dyn FnMut(u64)) -> Report
 where
     F: Fn() + Send + Sync + 'static,
@@ -158,10 +179,61 @@ where
         progress(0);
         return refused(config, e);
     }
-    if crate::parallel::applies(config) {
-        return crate::parallel::explore(config, program, progress);
+    assert!(
+        !rt::in_simulation(),
+        "racelab: check/replay cannot be nested, nor called from inside a simulated thread"
+    );
+    let outcome = on_fresh_thread(progress, |progress| {
+        if crate::parallel::applies(config) {
+            crate::parallel::explore(config, Arc::clone(&program), progress)
+        } else {
+            explore_here(config, Arc::clone(&program), progress)
+        }
+    });
+    match outcome {
+        Outcome::Done(report) => report,
+        Outcome::Tainted { mut report, kind, run, schedule } => {
+            let failure = on_fresh_thread(&mut |_| {}, |_| {
+                let mut executor = Executor::new(config);
+                traced_failure(&mut executor, kind, run, schedule, config, &program)
+            });
+            report.failure = Some(failure);
+            report
+        }
     }
-    let mut executor = Executor::new(config.stack_size);
+}
+
+/// Runs `f` on a new OS thread, handing it a progress callback that reaches `progress` here.
+fn on_fresh_thread<R: Send>(
+    progress: &mut dyn FnMut(u64),
+    f: impl FnOnce(&mut dyn FnMut(u64)) -> R + Send,
+) -> R {
+    let (tx, rx) = std::sync::mpsc::channel::<u64>();
+    std::thread::scope(|scope| {
+        let explorer = std::thread::Builder::new()
+            .name("racelab-explorer".into())
+            .stack_size(EXPLORER_STACK)
+            .spawn_scoped(scope, move || {
+                f(&mut |runs| {
+                    let _ = tx.send(runs);
+                })
+            })
+            .expect("racelab: could not start the explorer thread");
+        for runs in rx {
+            progress(runs);
+        }
+        explorer.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
+}
+
+/// The explorer thread's own stack (green threads have theirs).
+const EXPLORER_STACK: usize = 8 << 20;
+
+fn explore_here<F>(config: &Config, program: Arc<F>, progress: &mut dyn FnMut(u64)) -> Outcome
+where
+    F: Fn() + Send + Sync + 'static,
+{
+    let mut executor = Executor::new(config);
     let mut strategy = Some(config.build_strategy());
     let replaying = matches!(config.strategy, crate::config::StrategyConfig::Replay(_));
     let exhaustive = matches!(config.strategy, crate::config::StrategyConfig::Dfs { .. });
@@ -222,7 +294,7 @@ where
                 // The exploration's time: tracing and shrinking the failure come after.
                 report.elapsed_micros = budget.micros();
                 let failure = if tracing {
-                    failure_of(
+                    let mut f = failure_of(
                         kind,
                         run,
                         result.schedule,
@@ -230,7 +302,12 @@ where
                         result.unfinished,
                         result.step,
                         result.time,
-                    )
+                    );
+                    f.teardown_panic = result.teardown_panic.filter(|_| !is_teardown_panic(&f.kind));
+                    f
+                } else if executor.tainted() {
+                    progress(report.runs);
+                    return Outcome::Tainted { report, kind, run, schedule: result.schedule };
                 } else {
                     let found = traced_failure(&mut executor, kind, run, result.schedule, config, &program);
                     if config.shrink {
@@ -243,7 +320,7 @@ where
                 report.distinct_runs = exhaustive.then(|| report.runs - report.redundant_runs);
                 note_replay_change(&mut report, config);
                 progress(report.runs);
-                return report;
+                return Outcome::Done(report);
             }
         }
     }
@@ -258,7 +335,11 @@ where
     report.distinct_runs = exhaustive.then(|| report.runs - report.redundant_runs);
     note_replay_change(&mut report, config);
     progress(report.runs);
-    report
+    Outcome::Done(report)
+}
+
+fn is_teardown_panic(kind: &FailureKind) -> bool {
+    matches!(kind, FailureKind::TeardownPanic(_))
 }
 
 /// The report of a configuration `validate` refused: no run, a failure naming the setting.
@@ -369,6 +450,7 @@ fn failure_of(
         preemptions: 0,
         shrunk_from: None,
         shrink_cut_short: None,
+        teardown_panic: None,
     }
 }
 
@@ -389,6 +471,8 @@ where
     let again = run_once(executor, &mut replay, run, config, true, program);
     let kind = match again.end {
         RunEnd::Failed(k) if k == kind => k,
+        // An OS thread's timing is not the schedule's: the replay may or may not see it again.
+        _ if matches!(kind, FailureKind::OsThread { .. }) => kind,
         other => {
             let got = match other {
                 RunEnd::Completed | RunEnd::Redundant => "a passing run".to_string(),
@@ -406,6 +490,7 @@ where
     };
     let mut failure = failure_of(kind, run, schedule, again.trace, again.unfinished, again.step, again.time);
     failure.preemptions = again.preemptions;
+    failure.teardown_panic = again.teardown_panic.filter(|_| !is_teardown_panic(&failure.kind));
     failure
 }
 
@@ -461,11 +546,17 @@ impl ShrinkBudget {
 /// 0, 1, 2... preemptions (below the failure's own count) finds the fewest preemptions; within
 /// that bound, the fewest steps. All bounds share one budget of [`SHRINK_BUDGET`] runs,
 /// [`SHRINK_MAX_STEPS`] steps and a wall time; when it runs out the best run so far is kept
-/// and [`Failure::shrink_cut_short`] says which budget ended the search.
+/// and [`Failure::shrink_cut_short`] says which budget ended the search. Watchdog and
+/// OS-thread failures are not shrunk.
 pub(crate) fn shrink<F>(executor: &mut Executor, found: Failure, config: &Config, program: &Arc<F>) -> Failure
 where
     F: Fn() + Send + Sync + 'static,
 {
+    if matches!(found.kind, FailureKind::Watchdog { .. } | FailureKind::OsThread { .. }) {
+        // Not shrunk: every candidate run could wait out the watchdog's wall-time limit, and an
+        // OS thread's timing is not the schedule's to reproduce.
+        return found;
+    }
     let target = found.diagnosis.kind;
     let mut budget = ShrinkBudget::new(config);
     let mut cut_short = None;
@@ -479,6 +570,10 @@ where
             }
             let result = run_once(executor, &mut dfs, run, config, false, program);
             budget.spend(1, result.steps);
+            if executor.tainted() {
+                // A destructor panicked in this candidate's teardown: no more runs on this thread.
+                return found;
+            }
             let RunEnd::Failed(kind) = result.end else { continue };
             if best.as_ref().is_some_and(|b| b.step <= result.step) || kind.name() != found.kind.name() {
                 continue;

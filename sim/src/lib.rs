@@ -21,6 +21,7 @@ mod state;
 pub mod strategy;
 pub mod thread;
 pub mod trace;
+mod trap;
 
 pub use clock::VirtualTime;
 pub use config::{Config, ConfigError, Semantics, StopFlag, StrategyConfig};
@@ -28,7 +29,8 @@ pub use diagnosis::{diagnose, Diagnosis, DiagnosisKind};
 pub use explore::{check, check_with_progress, replay};
 pub use ids::{ObjectId, ThreadId};
 pub use report::{
-    BlockedThread, Deadlock, Failure, FailureKind, ObjectRef, Report, ShrunkFrom, ThreadRef, TracedRun,
+    BlockedThread, Deadlock, Failure, FailureKind, ObjectRef, Report, ShrunkFrom, TeardownPanic, ThreadRef,
+    TracedRun,
 };
 pub use schedule::{Choice, ChoiceKind, ParseScheduleError, Schedule};
 pub use trace::{Event, Trace};

@@ -3,7 +3,7 @@
 //! `random` draws run `i` from stream `i` of the seed, so any run can be executed anywhere, in
 //! any order. Jobs take the run indices of their shard in turn (job `j` of `n` takes every
 //! `n`-th), each on its own OS thread with its own executor and run state (the run state is
-//! thread-local). A job stops once its next index is above the lowest failing index found so
+//! thread-local); the calling thread only relays progress. A job stops once its next index is above the lowest failing index found so
 //! far; the reported failure is the lowest failing index, re-run, traced and shrunk on the
 //! calling thread, so the verdict and the failure are the same whatever the number of jobs.
 //!
@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::config::{Config, StrategyConfig};
 use crate::executor::Executor;
-use crate::explore::{run_once, shrink, traced_failure, Budget, Halt, PROGRESS_EVERY};
+use crate::explore::{run_once, shrink, traced_failure, Budget, Halt, Outcome, PROGRESS_EVERY};
 use crate::report::{Report, TracedRun};
 use crate::state::RunEnd;
 use crate::strategy::{Random, Strategy};
@@ -98,7 +98,7 @@ fn shard_index(shard: u64, shards: u64, k: u64) -> Option<u64> {
     k.checked_mul(shards)?.checked_add(shard)
 }
 
-pub(crate) fn explore<F>(config: &Config, program: Arc<F>, progress: &mut dyn FnMut(u64)) -> Report
+pub(crate) fn explore<F>(config: &Config, program: Arc<F>, progress: &mut dyn FnMut(u64)) -> Outcome
 where
     F: Fn() + Send + Sync + 'static,
 {
@@ -120,13 +120,19 @@ where
     let panicked = Mutex::new(None);
     let budget = Budget::start(config.max_time, config.stop.clone());
     let mut per_job = Vec::new();
+    // Every job runs on a thread of its own, so that the calling thread, which re-runs the lowest
+    // failure below, is never one a teardown tainted (see `Executor::tear_down`).
+    let (tick, ticks) = std::sync::mpsc::channel::<u64>();
     std::thread::scope(|scope| {
-        let handles: Vec<_> = (1..jobs)
+        let handles: Vec<_> = (0..jobs)
             .map(|job| {
                 let (shared, program, panicked, budget) = (&shared, &program, &panicked, &budget);
+                let tick = tick.clone();
                 scope.spawn(move || {
                     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        run_job(config, seed, program, shared, budget, job, &mut || {})
+                        run_job(config, seed, program, shared, budget, job, &mut || {
+                            let _ = tick.send(shared.executed.load(Ordering::Relaxed));
+                        })
                     }));
                     match outcome {
                         Ok(totals) => totals,
@@ -140,9 +146,10 @@ where
                 })
             })
             .collect();
-        per_job.push(run_job(config, seed, &program, &shared, &budget, 0, &mut || {
-            progress(shared.executed.load(Ordering::Relaxed))
-        }));
+        drop(tick);
+        for runs in ticks {
+            progress(runs);
+        }
         per_job.extend(handles.into_iter().map(|h| h.join().unwrap_or_default()));
     });
     if let Some(p) = panicked.into_inner().unwrap_or_else(|e| e.into_inner()) {
@@ -174,7 +181,7 @@ where
         failure: None,
         traced: None,
     };
-    let mut executor = Executor::new(config.stack_size);
+    let mut executor = Executor::new(config);
     if let Some(run) = config.trace_run.filter(|&r| in_reach(config, r, lowest)) {
         // The run asked for with `trace_run`, re-run here with tracing on.
         let mut strategy: Option<Box<dyn Strategy>> = Some(Box::new(Random::new(seed)));
@@ -189,18 +196,23 @@ where
     }
     if lowest != u64::MAX {
         // Re-run the lowest failing index here, then trace and shrink it as `check` does.
+        let mut executor = Executor::new(config);
         let mut strategy: Option<Box<dyn Strategy>> = Some(Box::new(Random::new(seed)));
         strategy.as_mut().expect("just set").begin_run(lowest);
         let result = run_once(&mut executor, &mut strategy, lowest, config, false, &program);
         let RunEnd::Failed(kind) = result.end else {
             panic!("racelab invariant: run {lowest} failed on a job but passed when re-run")
         };
+        if executor.tainted() {
+            progress(report.runs);
+            return Outcome::Tainted { report, kind, run: lowest, schedule: result.schedule };
+        }
         let found = traced_failure(&mut executor, kind, lowest, result.schedule, config, &program);
         report.failure =
             Some(if config.shrink { shrink(&mut executor, found, config, &program) } else { found });
     }
     progress(report.runs);
-    report
+    Outcome::Done(report)
 }
 
 /// True when run `run` belongs to the shard and the exploration reached it.
@@ -228,7 +240,7 @@ where
     let (shard, shards) = config.shard;
     let jobs = shared.next.len() as u64;
     let mine = &shared.next[job as usize];
-    let mut executor = Executor::new(config.stack_size);
+    let mut executor = Executor::new(config);
     let mut strategy: Option<Box<dyn Strategy>> = Some(Box::new(Random::new(seed)));
     let mut totals = JobTotals::default();
     let mut k = Some(job);
@@ -249,6 +261,8 @@ where
         let result = run_once(&mut executor, &mut strategy, run, config, false, program);
         let done = shared.executed.fetch_add(1, Ordering::Relaxed) + 1;
         totals.pending.push_back(JobRun { run, steps: result.steps, cut_off: !result.unfinished.is_empty() });
+        // A tainted executor runs no more runs; its run failed (see `Executor::tear_down`).
+        debug_assert!(!executor.tainted() || matches!(result.end, RunEnd::Failed(_)));
         match result.end {
             RunEnd::Completed => {}
             RunEnd::Redundant => unreachable!("random sampling never drops a run as redundant"),

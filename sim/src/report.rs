@@ -83,6 +83,36 @@ pub struct Deadlock {
     pub cycle: Vec<(ThreadRef, ObjectRef)>,
 }
 
+/// A destructor that panicked while racelab unwound a suspended thread at the end of a run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TeardownPanic {
+    /// The thread being unwound.
+    pub thread: ThreadRef,
+    /// The destructor's panic message.
+    pub message: String,
+    /// Where in the source, when known.
+    pub location: Option<String>,
+}
+
+impl fmt::Display for TeardownPanic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "a destructor panicked while racelab unwound {} at the end of the run: {}",
+            self.thread, self.message
+        )?;
+        if let Some(l) = &self.location {
+            write!(f, " (at {l})")?;
+        }
+        write!(
+            f,
+            ". Rust aborts on a panic during unwinding, so racelab stopped unwinding that thread there (its other \
+             destructors did not run). A destructor must not panic while its thread unwinds \
+             (std::thread::panicking())."
+        )
+    }
+}
+
 /// What went wrong in a failing run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -134,11 +164,41 @@ pub enum FailureKind {
         /// Which setting and the range it must be in.
         message: String,
     },
+    /// A thread used more stack than its green thread has (`Config::stack_size`): unbounded
+    /// recursion, or a deep one that needs a larger stack. The thread was stopped where it
+    /// overflowed; its frames were discarded without running their destructors.
+    StackOverflow {
+        /// The thread that overflowed.
+        thread: ThreadRef,
+        /// Its stack size in bytes.
+        stack_size: u64,
+    },
+    /// A thread ran longer than the watchdog's limit of wall time without reaching a
+    /// scheduling point: a loop that touches no racelab primitive, or a wait in the OS that
+    /// racelab cannot see (a `std::sync::Mutex` held by a suspended thread, blocking I/O).
+    /// The thread was stopped there; its frames were discarded without running destructors.
+    Watchdog {
+        /// The thread that was stopped.
+        thread: ThreadRef,
+        /// The limit, in milliseconds of wall time.
+        limit_ms: u64,
+    },
+    /// A destructor panicked while racelab unwound a thread at the end of an otherwise passing
+    /// run (a daemon cut off, say). Rust aborts on a panic during unwinding; racelab stops that
+    /// thread's unwinding there instead.
+    TeardownPanic(TeardownPanic),
+    /// An OS thread (`std::thread::spawn`) used a racelab primitive while this run went on.
+    /// racelab simulates only its own threads (`racelab::thread::spawn`).
+    OsThread {
+        /// What the OS thread did.
+        message: String,
+    },
 }
 
 impl FailureKind {
     /// A one-word name for the kind: `deadlock`, `panic`, `misuse`, `step-limit`,
-    /// `daemon-cut-off`, `divergence`, `invalid-config`.
+    /// `daemon-cut-off`, `divergence`, `invalid-config`, `stack-overflow`, `watchdog`, `teardown-panic`,
+    /// `os-thread`.
     pub fn name(&self) -> &'static str {
         match self {
             FailureKind::Deadlock(_) => "deadlock",
@@ -148,6 +208,10 @@ impl FailureKind {
             FailureKind::DaemonCutOff { .. } => "daemon-cut-off",
             FailureKind::Divergence { .. } => "divergence",
             FailureKind::InvalidConfig { .. } => "invalid-config",
+            FailureKind::StackOverflow { .. } => "stack-overflow",
+            FailureKind::TeardownPanic(_) => "teardown-panic",
+            FailureKind::Watchdog { .. } => "watchdog",
+            FailureKind::OsThread { .. } => "os-thread",
         }
     }
 }
@@ -180,6 +244,9 @@ pub struct Failure {
     /// stop flag) before it had tried every bound: which one. The run shown may then not be
     /// the smallest.
     pub shrink_cut_short: Option<String>,
+    /// A destructor that panicked while racelab unwound a thread at the end of this run (the
+    /// failure itself stands). Such a failure is not shrunk.
+    pub teardown_panic: Option<TeardownPanic>,
 }
 
 /// The failing run an exploration found before shrinking replaced it with a smaller one.
@@ -450,7 +517,33 @@ impl fmt::Display for FailureKind {
             }
             FailureKind::Divergence { message } => writeln!(f, "divergence: {message}"),
             FailureKind::InvalidConfig { message } => writeln!(f, "invalid configuration: {message}"),
+            FailureKind::StackOverflow { thread, stack_size } => writeln!(
+                f,
+                "stack overflow in thread {thread}: it used more than its {} KiB stack and was stopped there \
+                 (its frames were dropped without running destructors). Unbounded recursion? A deep but finite \
+                 one needs a larger stack (Config::stack_size).",
+                stack_size / 1024
+            ),
+            FailureKind::Watchdog { thread, limit_ms } => writeln!(
+                f,
+                "watchdog: {thread} ran {} of wall time without a scheduling point and was stopped there: a loop that \
+                 touches no racelab primitive, or a wait in the OS that racelab cannot see (a std::sync::Mutex held \
+                 by a thread racelab suspended, blocking I/O, std::thread::sleep)? Use racelab's primitives; a long \
+                 computation needs a larger limit (Config::watchdog, --watchdog).",
+                seconds(*limit_ms)
+            ),
+            FailureKind::TeardownPanic(p) => writeln!(f, "teardown panic: {p}"),
+            FailureKind::OsThread { message } => writeln!(f, "os thread: {message}"),
         }
+    }
+}
+
+/// Milliseconds as seconds, without trailing zeros: `10 s`, `0.25 s`.
+pub(crate) fn seconds(ms: u64) -> String {
+    if ms % 1000 == 0 {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{} s", ms as f64 / 1000.0)
     }
 }
 
@@ -496,6 +589,9 @@ impl fmt::Display for Report {
                 }
                 writeln!(f, "diagnosis: {}", fail.diagnosis)?;
                 write!(f, "{}", fail.kind)?;
+                if let Some(p) = &fail.teardown_panic {
+                    writeln!(f, "also: {p}")?;
+                }
                 if !fail.cut_off.is_empty() {
                     let names: Vec<&str> = fail.cut_off.iter().map(|t| t.name.as_str()).collect();
                     writeln!(f, "daemon threads cut off at the end: {}", names.join(", "))?;

@@ -9,6 +9,7 @@ use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use corosensei::Yielder;
 
@@ -26,6 +27,23 @@ thread_local! {
     static TRACING: Cell<bool> = const { Cell::new(false) };
     /// How many `read`/`write` closures are running (see [`OpenState`]).
     static OPEN_STATE: Cell<u32> = const { Cell::new(0) };
+    /// Set while the executor tears a suspended thread down: its pending scheduling point then
+    /// unwinds with [`TearDown`] instead of returning.
+    static UNWIND_REQUESTED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The private payload a torn-down thread unwinds with; its coroutine's root catches it.
+pub(crate) struct TearDown;
+
+/// Asks the green thread about to be resumed to unwind from its pending scheduling point, or
+/// stops asking.
+pub(crate) fn request_unwind(on: bool) {
+    UNWIND_REQUESTED.with(|c| c.set(on));
+}
+
+/// True while the current green thread is being torn down.
+pub(crate) fn unwind_requested() -> bool {
+    UNWIND_REQUESTED.with(|c| c.get())
 }
 
 /// A simulated object registered with the current run. Primitives keep one and pass it to the
@@ -112,10 +130,56 @@ pub(crate) fn with<R>(f: impl FnOnce(&mut RunModel) -> R) -> R {
 
 #[cold]
 fn outside_simulation() -> ! {
+    if EXPLORING.load(Ordering::Relaxed) > 0 {
+        // Most likely an OS thread the program spawned: tell every running exploration, whose
+        // executor fails its current run (see `os_thread_since`).
+        FOREIGN_ACCESSES.fetch_add(1, Ordering::Relaxed);
+        panic!("{OS_THREAD_MESSAGE}");
+    }
     panic!(
         "racelab: a simulated operation ran outside a simulation. racelab threads and primitives work only \
          inside the closure given to racelab::check or racelab::replay; create them there."
     )
+}
+
+/// What an OS thread that touches racelab is told, and what the failing run reports.
+pub(crate) const OS_THREAD_MESSAGE: &str = "racelab: an OS thread (std::thread::spawn?) used a racelab primitive while \
+    a check ran. racelab simulates only its own green threads, so that operation was no part of any run: spawn \
+    threads with racelab::thread::spawn instead. (When several checks run at once in one process, racelab cannot \
+    tell whose program started the OS thread: each of them reports it.)";
+
+/// Explorations running in the process now (checks, replays, parallel jobs).
+static EXPLORING: AtomicUsize = AtomicUsize::new(0);
+/// How many times an OS thread touched racelab while an exploration ran.
+static FOREIGN_ACCESSES: AtomicU64 = AtomicU64::new(0);
+
+/// Counts one running exploration while it lives.
+pub(crate) struct Exploring(());
+
+impl Exploring {
+    pub(crate) fn start() -> Self {
+        EXPLORING.fetch_add(1, Ordering::Relaxed);
+        Exploring(())
+    }
+}
+
+impl Drop for Exploring {
+    fn drop(&mut self) {
+        EXPLORING.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The count of OS-thread accesses so far: a run remembers it when it starts.
+pub(crate) fn os_thread_accesses() -> u64 {
+    FOREIGN_ACCESSES.load(Ordering::Relaxed)
+}
+
+/// True while the run state is borrowed (racelab's own code is changing it). Async-signal-safe:
+/// the trap handler asks it before abandoning a green thread, which would leave it borrowed.
+pub(crate) fn run_state_borrowed() -> bool {
+    // SAFETY: the unguarded borrow is dropped at once and only tells whether a mutable borrow
+    // is live; nothing is read through it.
+    MODEL.with(|m| unsafe { m.try_borrow_unguarded() }.is_err())
 }
 
 pub(crate) fn set_in_green_thread(v: bool) {
@@ -288,6 +352,9 @@ fn suspend_on(y: *const Yielder<(), ()>) {
     // points at the Yielder on that coroutine's stack. We are running on that stack right now, so
     // the coroutine is alive and its Yielder valid; no borrow of the run state is held here.
     unsafe { (*y).suspend(()) }
+    if unwind_requested() && !std::thread::panicking() {
+        std::panic::resume_unwind(Box::new(TearDown));
+    }
 }
 
 /// Blocks the current thread on `on` (none: a plain sleep) until another thread wakes it or the

@@ -130,6 +130,8 @@ pub(crate) struct RunModel {
     pub tearing_down: bool,
     /// Primitive semantics for this exploration.
     pub semantics: Semantics,
+    /// Ticked at every step, for the watchdog (set by the executor).
+    pub beat: Option<std::sync::Arc<crate::trap::Beat>>,
     /// Spurious wake-ups the run may still inject.
     pub spurious_left: u32,
     /// Why the run ended, between `next` returning `Next::End` and `take_end`.
@@ -172,6 +174,7 @@ impl RunModel {
             trace: None,
             failure: None,
             tearing_down: false,
+            beat: None,
             ended: None,
             preselected: None,
             unstarted: 0,
@@ -623,6 +626,9 @@ impl RunModel {
 
     /// Decides what happens next: which thread runs, or why the run is over.
     pub fn next(&mut self) -> Next {
+        if let Some(b) = &self.beat {
+            b.tick();
+        }
         if self.step_open {
             self.close_step();
         } else if self.observing {

@@ -93,6 +93,10 @@ pub struct ExploreArgs {
     /// Maximum scheduling steps per run (default 100000).
     #[arg(long, allow_negative_numbers = true, value_parser = whole_u64)]
     pub max_steps: Option<u64>,
+    /// Seconds of wall time a thread may run without a scheduling point before the watchdog stops
+    /// it and reports the run (default 10; 0 turns the watchdog off).
+    #[arg(long, value_name = "SECS")]
+    pub watchdog: Option<f64>,
     /// Spurious Condition.wait wake-ups allowed per run (default 1; 0 is CPython-exact).
     #[arg(long, allow_negative_numbers = true, value_parser = whole_u32, value_name = "N")]
     pub spurious_wakeups: Option<u32>,

@@ -186,6 +186,11 @@ pub fn exploration(args: &ExploreArgs, scenario: &Scenario, variant: &Variant) -
     if args.max_steps == Some(0) {
         return Err("--max-steps must be at least 1".into());
     }
+    if let Some(s) = args.watchdog {
+        if !(s.is_finite() && (0.0..=86_400.0).contains(&s)) {
+            return Err(format!("--watchdog takes seconds of wall time, 0 (off) to 86400, not {s}"));
+        }
+    }
     if (args.jobs.is_some() || args.shard.is_some()) && strategy != Some(StrategyName::Random) {
         return Err("--jobs and --shard apply only to --strategy random (its runs are independent)".into());
     }
@@ -268,6 +273,9 @@ pub fn exploration(args: &ExploreArgs, scenario: &Scenario, variant: &Variant) -
 fn semantics(mut config: Config, args: &ExploreArgs) -> Config {
     if let Some(m) = args.max_steps {
         config = config.max_steps(m);
+    }
+    if let Some(s) = args.watchdog {
+        config = config.watchdog(std::time::Duration::from_secs_f64(s));
     }
     if let Some(n) = args.spurious_wakeups {
         config = config.spurious_wakeups(n);

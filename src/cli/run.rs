@@ -131,6 +131,11 @@ fn semantics_flags(config: &Config) -> String {
     if config.step_limit() != racelab_sim::config::DEFAULT_MAX_STEPS {
         flags.push_str(&format!(" --max-steps {}", config.step_limit()));
     }
+    match config.watchdog_limit() {
+        Some(d) if d == racelab_sim::config::DEFAULT_WATCHDOG => {}
+        Some(d) => flags.push_str(&format!(" --watchdog {}", d.as_secs_f64())),
+        None => flags.push_str(" --watchdog 0"),
+    }
     let sem = config.semantics();
     if sem.spurious_wakeups != racelab_sim::config::DEFAULT_SPURIOUS_WAKEUPS {
         flags.push_str(&format!(" --spurious-wakeups {}", sem.spurious_wakeups));

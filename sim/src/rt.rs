@@ -229,7 +229,7 @@ pub fn tearing_down() -> bool {
 
 /// Registers a new object of `kind` (`"Lock"`, `"Condition"`...) with the current run, holding
 /// the primitive's `state`. Without a name it is called after its kind and creation number:
-/// `Lock-1`, `Lock-2`. The state lives as long as the run; [`read`] and [`write`] reach it.
+/// `Lock-1`, `Lock-2`. The state lives as long as the run; [`read`] and [`write()`] reach it.
 pub fn register<S: 'static>(kind: &'static str, name: Option<String>, state: S) -> ObjectHandle {
     let state: Rc<dyn Any> = Rc::new(RefCell::new(state));
     with(|m| ObjectHandle { id: m.add_object_with_state(kind, name, Some(state)), nonce: m.nonce })

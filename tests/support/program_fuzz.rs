@@ -651,36 +651,44 @@ fn op_handle(op: &Op, hs: &[Handle]) -> Option<Handle> {
     op_object(op).map(|o| hs[o])
 }
 
+/// The pattern of every operation that touches an object, binding the object's index to `$o`:
+/// the one list of them, for reading and for renumbering.
+macro_rules! on_object {
+    ($o:ident) => {
+        Op::Load($o)
+            | Op::Store($o, _)
+            | Op::Add($o)
+            | Op::Locked($o, _)
+            | Op::TryLock($o)
+            | Op::Set($o)
+            | Op::Clear($o)
+            | Op::IsSet($o)
+            | Op::WaitEvent($o, _)
+            | Op::Acquire($o, _)
+            | Op::Release($o)
+            | Op::Put($o, _, _)
+            | Op::PutNowait($o, _)
+            | Op::Get($o, _)
+            | Op::GetNowait($o)
+            | Op::Wait($o, _)
+            | Op::Notify($o)
+            | Op::NotifyAll($o)
+            | Op::BarrierWait($o, _)
+            | Op::Abort($o)
+            | Op::Shutdown($o, _)
+            | Op::Apply($o, _, _)
+            | Op::PPut($o, _, _)
+            | Op::PGet($o, _)
+            | Op::LocalSet($o, _)
+            | Op::LocalGet($o)
+            | Op::Timer($o, _, _)
+    };
+}
+
 /// The object an operation touches, if any.
 fn op_object(op: &Op) -> Option<usize> {
     match *op {
-        Op::Load(o)
-        | Op::Store(o, _)
-        | Op::Add(o)
-        | Op::Locked(o, _)
-        | Op::TryLock(o)
-        | Op::Set(o)
-        | Op::Clear(o)
-        | Op::IsSet(o)
-        | Op::WaitEvent(o, _)
-        | Op::Acquire(o, _)
-        | Op::Release(o)
-        | Op::Put(o, _, _)
-        | Op::PutNowait(o, _)
-        | Op::Get(o, _)
-        | Op::GetNowait(o)
-        | Op::Wait(o, _)
-        | Op::Notify(o)
-        | Op::NotifyAll(o)
-        | Op::BarrierWait(o, _)
-        | Op::Abort(o)
-        | Op::Shutdown(o, _)
-        | Op::Apply(o, _, _)
-        | Op::PPut(o, _, _)
-        | Op::PGet(o, _)
-        | Op::LocalSet(o, _)
-        | Op::LocalGet(o)
-        | Op::Timer(o, _, _) => Some(o),
+        on_object!(o) => Some(o),
         _ => None,
     }
 }
@@ -859,35 +867,7 @@ fn renumber_object(op: &mut Op, removed: usize) {
         }
     }
     match op {
-        Op::Load(o)
-        | Op::Store(o, _)
-        | Op::Add(o)
-        | Op::Locked(o, _)
-        | Op::TryLock(o)
-        | Op::Set(o)
-        | Op::Clear(o)
-        | Op::IsSet(o)
-        | Op::WaitEvent(o, _)
-        | Op::Acquire(o, _)
-        | Op::Release(o)
-        | Op::Put(o, _, _)
-        | Op::PutNowait(o, _)
-        | Op::Get(o, _)
-        | Op::GetNowait(o)
-        | Op::Wait(o, _)
-        | Op::Notify(o)
-        | Op::NotifyAll(o)
-        | Op::BarrierWait(o, _)
-        | Op::Abort(o)
-        | Op::Shutdown(o, _)
-        | Op::Apply(o, _, _)
-        | Op::PPut(o, _, _)
-        | Op::PGet(o, _)
-        | Op::LocalSet(o, _)
-        | Op::LocalGet(o)
-        | Op::Timer(o, _, _)
-            if *o > removed =>
-        {
+        on_object!(o) if *o > removed => {
             *o -= 1;
         }
         _ => {}

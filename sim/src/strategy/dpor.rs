@@ -438,6 +438,11 @@ mod tests {
     use crate::footprint::Access;
     use crate::ids::ObjectId;
 
+    /// A step that only accesses objects: it wakes, disables and kills nobody.
+    fn plain_step(thread: ThreadId, accesses: &[Access]) -> StepFootprint<'_> {
+        StepFootprint { thread, accesses, woke: &[], disabled: &[], killed: &[] }
+    }
+
     /// A straight-line program for the search to explore by hand: each thread is a list of
     /// steps, each step a list of accesses. Returns (complete runs, redundant runs).
     fn explore(threads: &[Vec<Vec<Access>>]) -> (usize, usize) {
@@ -464,13 +469,7 @@ mod tests {
                 }
                 let accesses = &threads[t.index()][pc[t.index()]];
                 pc[t.index()] += 1;
-                dpor.step_finished(&StepFootprint {
-                    thread: t,
-                    accesses,
-                    woke: &[],
-                    disabled: &[],
-                    killed: &[],
-                });
+                dpor.step_finished(&plain_step(t, accesses));
                 current = Some(t);
             }
             dpor.end_run().unwrap();
@@ -542,13 +541,7 @@ mod tests {
                     let t = dpor.pick_thread(&runnable, current).unwrap();
                     let accesses = &threads[t.index()][pc[t.index()]];
                     pc[t.index()] += 1;
-                    dpor.step_finished(&StepFootprint {
-                        thread: t,
-                        accesses,
-                        woke: &[],
-                        disabled: &[],
-                        killed: &[],
-                    });
+                    dpor.step_finished(&plain_step(t, accesses));
                     current = Some(t);
                 }
                 dpor.end_run().unwrap();

@@ -514,6 +514,22 @@ mod program_fuzz;
 
 use program_fuzz::{compare, minimise, Comparison, Program};
 
+/// A printed program, checked in as the printer wrote it: compiled and run as a test here, so the
+/// Rust a mismatch prints is Rust that compiles and runs (it is issue 9's first program).
+#[path = "support/fuzz_printed.rs"]
+mod fuzz_printed;
+
+#[test]
+fn the_printed_program_is_the_rust_of_the_program() {
+    let program = Program::pairs().into_iter().find(|p| p.seed == 940).expect("two-party program 940");
+    let squeeze = |s: &str| s.split_whitespace().collect::<String>();
+    assert_eq!(
+        squeeze(&program.to_rust()),
+        squeeze(include_str!("support/fuzz_printed.rs")),
+        "regenerate tests/support/fuzz_printed.rs from Program::to_rust (and cargo fmt it)"
+    );
+}
+
 /// Compares the plain search and DPOR on `programs`; on a difference, minimises the program
 /// and fails with it as Rust source. Returns (compared, skipped, plain runs, DPOR runs).
 fn fuzz(programs: impl IntoIterator<Item = Program>) -> (u64, u64, u64, u64) {
@@ -531,7 +547,7 @@ fn fuzz(programs: impl IntoIterator<Item = Program>) -> (u64, u64, u64, u64) {
                 let small = minimise(&program, FUZZ_RUN_CAP);
                 panic!(
                     "seed {seed}: DPOR and the plain search differ.\nplain: {plain:?}\nDPOR:  {dpor:?}\n\
-                     minimised program ({} after minimising: {:?}):\n{}",
+                     minimised program ({} after minimising: {:?}), as a test file:\n{}",
                     small.seed,
                     compare(&small, FUZZ_RUN_CAP),
                     small.to_rust()

@@ -880,21 +880,92 @@ impl Program {
     /// The program as the Rust source of a `check` call a person can paste into a test: the
     /// same operations, logs and final reads as [`Program::run`].
     pub fn to_rust(&self) -> String {
+        let body = self.rust_body();
+        let used = |name: &str| body.contains(&format!("{name}::"));
+        let racelab: Vec<&str> = [
+            "Barrier",
+            "Condition",
+            "Event",
+            "Lock",
+            "Process",
+            "ProcessQueue",
+            "Queue",
+            "RLock",
+            "Semaphore",
+        ]
+        .into_iter()
+        .chain(["Shared", "ThreadPool", "Timer"])
+        .filter(|n| used(n))
+        .collect();
+        let thread: Vec<&str> =
+            ["self", "Local"].into_iter().filter(|n| used(if *n == "self" { "thread" } else { n })).collect();
         let mut s = String::new();
-        let _ = writeln!(s, "// racelab DPOR fuzzer, seed {}", self.seed);
         let _ = writeln!(
             s,
-            "let config = Config::dfs().spurious_wakeups({}); // compare with .dpor(false)",
+            "//! racelab DPOR fuzzer, program {}: printed by `Program::to_rust`; a test file of any crate\n\
+             //! that depends on racelab can hold it as it is.\n\
+             #![allow(unused_variables, unused_mut)]\n\n\
+             use std::collections::BTreeSet;\n\
+             use std::sync::{{Arc, Mutex}};",
+            self.seed
+        );
+        if used("Duration") {
+            let _ = writeln!(s, "use std::time::Duration;");
+        }
+        let _ = writeln!(s);
+        match thread.as_slice() {
+            [] => {}
+            ["self"] => {
+                let _ = writeln!(s, "use racelab::thread;");
+            }
+            _ => {
+                let _ = writeln!(s, "use racelab::thread::{{{}}};", thread.join(", "));
+            }
+        }
+        let mut names = vec!["check", "Config"];
+        names.extend(racelab);
+        let _ = writeln!(s, "use racelab::{{{}}};\n", names.join(", "));
+        let _ = writeln!(
+            s,
+            "/// The outcomes of the program over an exhaustive search, with DPOR or without.\n\
+             pub fn outcomes(dpor: bool) -> BTreeSet<String> {{\n    \
+                 let seen = Arc::new(Mutex::new(BTreeSet::new()));\n    \
+                 let sink = Arc::clone(&seen);\n    \
+                 let config = Config::dfs().dpor(dpor).spurious_wakeups({});\n    \
+                 let report = check(config, move || {{",
             self.spurious_wakeups
         );
-        let _ = writeln!(s, "let report = racelab::check(config, || {{");
+        for line in body.lines() {
+            let _ = writeln!(s, "    {line}");
+        }
+        let _ = writeln!(
+            s,
+            "        sink.lock().unwrap().insert(log.join(\" \"));\n    \
+                 }});\n    \
+                 report.assert_passed();\n    \
+                 assert!(report.exhausted, \"{{report}}\");\n    \
+                 let set = seen.lock().unwrap().clone();\n    \
+                 set\n\
+             }}\n\n\
+             #[test]\n\
+             fn dpor_reaches_the_plain_searchs_outcomes() {{\n    \
+                 assert_eq!(outcomes(true), outcomes(false));\n\
+             }}"
+        );
+        s
+    }
+
+    /// The body of the program's main thread, as Rust: objects, spawns, operations, joins and
+    /// final reads, ending with the outcome in `log`.
+    fn rust_body(&self) -> String {
+        let mut s = String::new();
         for (i, o) in self.objects.iter().enumerate() {
             let make = match o {
                 Obj::Shared => "Shared::new(0i64)".to_string(),
                 Obj::Lock => "Lock::new()".into(),
                 Obj::RLock => "RLock::new()".into(),
                 Obj::Cond => {
-                    format!("{{ let l = Lock::new(); (Condition::new(l), l) }}; let (o{i}, o{i}_lock) = o{i}")
+                    format!("{{ let l = Lock::new(); (Condition::new(l), l) }};\n    let (o{i}, o{i}_lock) = o{i}")
                 }
                 Obj::Event => "Event::new()".into(),
                 Obj::Sem { value, bounded: false } => format!("Semaphore::new({value})"),
@@ -962,11 +1033,11 @@ impl Program {
         }
         for (i, o) in self.objects.iter().enumerate() {
             let read = match o {
-                Obj::Shared => format!("o{i}.load().to_string()"),
-                Obj::Lock | Obj::RLock => format!("o{i}.locked().to_string()"),
-                Obj::Cond => format!("o{i}_lock.locked().to_string()"),
-                Obj::Event => format!("o{i}.is_set().to_string()"),
-                Obj::Sem { .. } => format!("o{i}.value().to_string()"),
+                Obj::Shared => format!("o{i}.load()"),
+                Obj::Lock | Obj::RLock => format!("o{i}.locked()"),
+                Obj::Cond => format!("o{i}_lock.locked()"),
+                Obj::Event => format!("o{i}.is_set()"),
+                Obj::Sem { .. } => format!("o{i}.value()"),
                 Obj::Queue { .. } => format!(
                     "{{ let mut items = Vec::new(); while let Ok(v) = o{i}.get_nowait() {{ items.push(v); }} format!(\"{{items:?}}\") }}"
                 ),
@@ -979,8 +1050,6 @@ impl Program {
             };
             let _ = writeln!(s, "    log.push(format!(\"final{i}={{}}\", {read}));");
         }
-        let _ = writeln!(s, "    record(log.join(\" \")); // the outcome of this run");
-        let _ = writeln!(s, "}});");
         s
     }
 }

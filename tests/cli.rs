@@ -325,3 +325,118 @@ fn replay_notices_a_schedule_whose_trace_hash_does_not_match() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("a trace hash is `#` and 8 hex digits"), "{}", stderr(&bad));
 }
+
+/// Runs `check <target> <flags> --shard K/N --json` for every K as separate processes, each
+/// into its own file, and merges them.
+fn sharded(target: &str, flags: &[&str], shards: u64) -> (Output, tempdir::Dir) {
+    let dir = tempdir::Dir::new("merge");
+    let mut files = Vec::new();
+    for k in 0..shards {
+        let shard = format!("{k}/{shards}");
+        let mut args = vec!["check", target];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["--shard", &shard, "--json"]);
+        let out = racelab(&args);
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
+        let file = dir.path().join(format!("shard-{k}.json"));
+        std::fs::write(&file, &out.stdout).expect("write the shard's output");
+        files.push(file.to_string_lossy().into_owned());
+    }
+    let mut args = vec!["merge"];
+    args.extend(files.iter().map(String::as_str));
+    (racelab(&args), dir)
+}
+
+mod tempdir {
+    /// A directory removed when dropped.
+    pub struct Dir(std::path::PathBuf);
+
+    impl Dir {
+        pub fn new(name: &str) -> Self {
+            let path = std::env::temp_dir().join(format!("racelab-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&path);
+            std::fs::create_dir_all(&path).expect("a temporary directory");
+            Dir(path)
+        }
+
+        pub fn path(&self) -> &std::path::Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+#[test]
+fn merging_shards_gives_the_unsharded_verdict_lowest_failure_and_coverage() {
+    // Seed 13 first deadlocks at run 5, which shard 2 of 3 holds; shard 0 runs on to run 6.
+    let flags = ["--strategy", "random", "--seed", "13", "--runs", "200"];
+    let whole = racelab(&[&["check", "lock-order/buggy"][..], &flags].concat());
+    let whole = stdout(&whole);
+    assert!(whole.contains("BUG: deadlock in run 5,"), "{whole}");
+    let (merged, _dir) = sharded("lock-order/buggy", &flags, 3);
+    let text = stdout(&merged);
+    assert_eq!(merged.status.code(), Some(1), "{text}{}", stderr(&merged));
+    assert!(
+        text.starts_with("racelab merge lock-order/buggy: 3 shards of strategy=random seed=13 runs=200"),
+        "{text}"
+    );
+    assert!(text.contains("  BUG: deadlock in run 5, with "), "{text}");
+    assert!(text.contains("  coverage: 6 runs as one unsharded run would make them"), "{text}");
+    let replay =
+        |t: &str| t.lines().find(|l| l.trim().starts_with("replay: ")).map(str::trim).map(String::from);
+    assert_eq!(replay(&text), replay(&whole), "the same failure, shrunk the same way");
+
+    // No bug: every run of the limit, and the steps of one unsharded run.
+    let flags = ["--strategy", "random", "--runs", "90"];
+    let whole = racelab(&[&["check", "counter/locked"][..], &flags, &["--json"]].concat());
+    let whole: serde_json::Value = serde_json::from_slice(&whole.stdout).expect("json");
+    let (merged, _dir) = sharded("counter/locked", &flags, 4);
+    assert_eq!(merged.status.code(), Some(0), "{}", stderr(&merged));
+    let text = stdout(&merged);
+    assert!(text.contains("  no bug found in 90 runs (sampled over 4 shards, not exhaustive)"), "{text}");
+    let steps = whole["report"]["steps"].as_u64().unwrap();
+    assert!(text.contains(&format!("(90 runs and {steps} steps executed over the shards)")), "{text}");
+}
+
+#[test]
+fn merge_refuses_missing_duplicate_and_mismatched_shards() {
+    let dir = tempdir::Dir::new("merge-bad");
+    let write = |name: &str, args: &[&str]| {
+        let out = racelab(args);
+        let file = dir.path().join(name);
+        std::fs::write(&file, &out.stdout).unwrap();
+        file.to_string_lossy().into_owned()
+    };
+    let base = ["check", "counter/locked", "--strategy", "random", "--runs", "20", "--json", "--shard"];
+    let a = write("a.json", &[&base[..], &["0/2"]].concat());
+    let b = write("b.json", &[&base[..], &["1/3"]].concat());
+    let c = write(
+        "c.json",
+        &["check", "counter/locked", "--strategy", "random", "--runs", "21", "--json", "--shard", "1/2"],
+    );
+    let garbage = dir.path().join("g.json");
+    std::fs::write(&garbage, "not json\n").unwrap();
+    let garbage = garbage.to_string_lossy().into_owned();
+    for (args, expected) in [
+        (vec!["merge", a.as_str()], "shard 1 of 2 missing"),
+        (vec!["merge", a.as_str(), a.as_str()], "is also in"),
+        (vec!["merge", a.as_str(), b.as_str()], "in 2 shards"),
+        (vec!["merge", a.as_str(), c.as_str()], "other settings"),
+        (vec!["merge", garbage.as_str()], "is not a line of `racelab check --json` output"),
+        (vec!["merge"], "merge needs the --json output of every shard"),
+        (vec!["merge", "/nonexistent/shard.json"], "cannot read /nonexistent/shard.json"),
+    ] {
+        let out = racelab(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = stderr(&out);
+        assert!(
+            err.starts_with("racelab: ") && err.contains(expected) && err.lines().count() == 1,
+            "{args:?}: {err}"
+        );
+    }
+}

@@ -54,6 +54,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Merge the `--json` output of `check --shard K/N` runs into one verdict: the lowest
+    /// failing run and the coverage one unsharded run gives.
+    Merge {
+        /// Files holding the output of every shard (e.g. shard-*.json).
+        files: Vec<std::path::PathBuf>,
+        /// Print the merged result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

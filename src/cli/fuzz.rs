@@ -113,6 +113,8 @@ fn cases() -> u32 {
 fn check_plan(plan: &Plan) -> Result<(), TestCaseError> {
     match plan {
         Plan::List { .. } | Plan::Show { .. } => {}
+        // Merging reads files: a plan exists only when every shard was found and parsed.
+        Plan::Merge { targets, .. } => prop_assert!(!targets.is_empty()),
         Plan::Check { targets, .. } => {
             prop_assert!(!targets.is_empty());
             for (_, config) in targets {

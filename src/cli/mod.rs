@@ -3,6 +3,7 @@
 mod args;
 #[cfg(test)]
 mod fuzz;
+mod merge;
 mod plan;
 mod run;
 

@@ -25,12 +25,14 @@ pub enum Plan {
     Show { scenario: &'static Scenario },
     Check { targets: Vec<(Target, Config)>, json: bool, explore: ExploreArgs },
     Replay { target: Target, config: Config, json: bool, explore: ExploreArgs, run: Option<u64> },
+    Merge { targets: Vec<super::merge::MergedTarget>, json: bool },
 }
 
 pub fn plan(cli: Cli) -> Result<Plan, String> {
     match cli.command {
         Command::List { json } => Ok(Plan::List { json }),
         Command::Show { scenario } => Ok(Plan::Show { scenario: scenario_named(&scenario)? }),
+        Command::Merge { files, json } => Ok(Plan::Merge { targets: super::merge::plan(&files)?, json }),
         Command::Check { targets, all, explore, json } => {
             let resolved = match (all, targets.is_empty()) {
                 (true, false) => return Err("give either --all or scenario names, not both".into()),

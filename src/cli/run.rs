@@ -38,7 +38,48 @@ pub fn run(plan: Plan) -> Result<i32, String> {
             Ok(check_targets(&targets, json, &explore, &stop))
         }
         Plan::Replay { target, config, json, explore, run } => replay(target, config, json, &explore, run),
+        Plan::Merge { targets, json } => Ok(merge(&targets, json)),
     }
+}
+
+/// Prints the merged verdict of each target's shards; exit codes as `check`'s.
+fn merge(targets: &[super::merge::MergedTarget], json: bool) -> i32 {
+    for m in targets {
+        if json {
+            outln!("{}", m.to_json());
+            continue;
+        }
+        outln!("racelab merge {}: {} shards of {}", m.target, m.shards, super::merge::settings_line(m));
+        let mark = if m.as_expected() { "as expected" } else { "NOT AS EXPECTED" };
+        outln!("  {} (expected {}; {mark})", super::merge::verdict(m), m.expected);
+        outln!(
+            "  coverage: {} run{} as one unsharded run would make them ({} runs and {} steps executed over the shards)",
+            m.runs(),
+            if m.runs() == 1 { "" } else { "s" },
+            m.runs_executed,
+            m.steps_executed
+        );
+        if let Some(cmd) = m.replay() {
+            outln!("  replay: {cmd}");
+        }
+    }
+    let code = if targets.len() > 1 {
+        if targets.iter().all(|m| m.as_expected()) {
+            EXIT_OK
+        } else {
+            EXIT_BUG
+        }
+    } else if targets.iter().any(|m| m.lowest.is_some()) {
+        EXIT_BUG
+    } else {
+        EXIT_OK
+    };
+    if targets.len() > 1 && !json {
+        let verdict =
+            if code == EXIT_OK { "every verdict as expected" } else { "some verdicts NOT as expected" };
+        outln!("{} targets: {verdict}", targets.len());
+    }
+    code
 }
 
 fn list(json: bool) -> i32 {

@@ -1,0 +1,261 @@
+//! `racelab merge`: one verdict from the `--json` output of sharded checks.
+//!
+//! Why it exists: `check --shard K/N` splits a random exploration into N independent processes,
+//! so any engine that runs N copies of a command (a Kubernetes Indexed Job, a CI matrix, a shell
+//! loop) can spread one exploration over many machines; racelab does not need a scheduler of its
+//! own. What it needs is the step back: the verdict, the lowest failing run and the coverage that
+//! one unsharded run gives. A shard explores its run indices in increasing order and stops at its
+//! first failure, so the shard holding the lowest failing index overall reports exactly that
+//! failure (traced and shrunk as an unsharded run would have), and the runs an unsharded run
+//! would have made are the indices up to it, whoever ran them.
+//!
+//! Like the rest of the CLI: arguments, then a validated plan (every shard present once, the
+//! same target and settings), then printing.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+/// One target's shards, validated: the merged result is computed from them.
+#[derive(Debug)]
+pub struct MergedTarget {
+    pub target: String,
+    pub expected: String,
+    /// The shard count N.
+    pub shards: u64,
+    /// The lowest failing run over all shards, with its shard's output line.
+    pub lowest: Option<(u64, Value)>,
+    /// Runs every shard executed, summed, and steps likewise.
+    pub runs_executed: u64,
+    pub steps_executed: u64,
+    /// Shards that stopped early at a time budget or Ctrl-C (not exhaustive of their share).
+    pub cut_short: Vec<u64>,
+    /// The settings line shared by the shards, without the shard.
+    pub settings: Value,
+}
+
+impl MergedTarget {
+    /// The runs one unsharded exploration would have made: every index up to the lowest
+    /// failure, or every run of the limit. Only exact when no shard was cut short.
+    pub fn runs(&self) -> u64 {
+        match &self.lowest {
+            Some((run, _)) => run + 1,
+            None => self.runs_executed,
+        }
+    }
+
+    /// The merged report's failure (the lowest failing shard's), as JSON.
+    fn failure(&self) -> Option<&Value> {
+        self.lowest.as_ref().map(|(_, line)| &line["report"]["failure"])
+    }
+
+    /// The diagnosis name of the failure, if any (`lost-update`).
+    pub fn diagnosis(&self) -> Option<String> {
+        self.failure().and_then(|f| f["diagnosis"]["kind"].as_str()).map(str::to_string)
+    }
+
+    /// True when the merged verdict is the one the variant expects.
+    pub fn as_expected(&self) -> bool {
+        match self.diagnosis() {
+            None => self.expected == "pass",
+            Some(d) => self.expected == format!("bug: {d}"),
+        }
+    }
+
+    /// The replay command of the lowest failure.
+    pub fn replay(&self) -> Option<&str> {
+        self.lowest.as_ref().and_then(|(_, line)| line["replay"].as_str())
+    }
+
+    /// The merged result as one JSON line, in the shape of `check --json` plus what merging
+    /// adds (`shards`, `runs_executed`, `steps_executed`, `cut_short`).
+    pub fn to_json(&self) -> String {
+        let report = serde_json::json!({
+            "settings": self.settings,
+            "runs": self.runs(),
+            "runs_executed": self.runs_executed,
+            "steps_executed": self.steps_executed,
+            "failure": self.failure().cloned().unwrap_or(Value::Null),
+            "cut_short": self.cut_short,
+        });
+        serde_json::json!({
+            "target": self.target,
+            "expected": self.expected,
+            "as_expected": self.as_expected(),
+            "replay": self.replay(),
+            "shards": self.shards,
+            "report": report,
+        })
+        .to_string()
+    }
+}
+
+/// Reads the shards' output files and merges each target. Every problem is one message naming
+/// the file and line, or the target and the shard that is missing.
+pub fn plan(files: &[PathBuf]) -> Result<Vec<MergedTarget>, String> {
+    if files.is_empty() {
+        return Err("merge needs the --json output of every shard: racelab merge shard-*.json".into());
+    }
+    // target -> shard index -> (file:line, the line's JSON)
+    let mut by_target: BTreeMap<String, BTreeMap<u64, (String, Value)>> = BTreeMap::new();
+    let mut shard_counts: BTreeMap<String, u64> = BTreeMap::new();
+    for file in files {
+        let text =
+            std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let place = format!("{}:{}", file.display(), i + 1);
+            let v: Value = serde_json::from_str(line).map_err(|e| {
+                format!("{place} is not a line of `racelab check --json` output ({e}); merge reads what check --shard K/N --json prints")
+            })?;
+            let target =
+                v["target"].as_str().ok_or_else(|| format!("{place} has no \"target\""))?.to_string();
+            let (k, n) = shard_of(&v).ok_or_else(|| {
+                format!("{place}: {target} was not checked with --shard K/N, so there is nothing to merge it with")
+            })?;
+            match shard_counts.insert(target.clone(), n) {
+                Some(m) if m != n => {
+                    return Err(format!(
+                        "{place}: {target} shard {k}/{n}, but another file has it in {m} shards"
+                    ))
+                }
+                _ => {}
+            }
+            let shards = by_target.entry(target.clone()).or_default();
+            if let Some((other, _)) = shards.insert(k, (place.clone(), v)) {
+                return Err(format!(
+                    "{place}: shard {k}/{n} of {target} is also in {other}; give each shard once"
+                ));
+            }
+        }
+    }
+    if by_target.is_empty() {
+        return Err(
+            "the files hold no check output: run racelab check ... --shard K/N --json > shard-K.json".into(),
+        );
+    }
+    by_target.into_iter().map(|(target, shards)| merge_target(target, shards)).collect()
+}
+
+/// The `K/N` of a line's settings.
+fn shard_of(v: &Value) -> Option<(u64, u64)> {
+    let text = v["report"]["settings"]["shard"].as_str()?;
+    let (k, n) = text.split_once('/')?;
+    Some((k.parse().ok()?, n.parse().ok()?))
+}
+
+fn merge_target(target: String, shards: BTreeMap<u64, (String, Value)>) -> Result<MergedTarget, String> {
+    let n = shard_of(&shards.values().next().expect("a target has a shard").1).expect("checked").1;
+    let missing: Vec<String> = (0..n).filter(|k| !shards.contains_key(k)).map(|k| k.to_string()).collect();
+    if !missing.is_empty() {
+        let shown: Vec<String> = missing.iter().take(10).cloned().collect();
+        let more =
+            if missing.len() > 10 { format!(" and {} more", missing.len() - 10) } else { String::new() };
+        return Err(format!(
+            "{target}: shard{} {}{more} of {n} missing; merge needs every shard's output to give one verdict",
+            if missing.len() == 1 { "" } else { "s" },
+            shown.join(", ")
+        ));
+    }
+    let without_shard = |v: &Value| {
+        let mut s = v["report"]["settings"].clone();
+        if let Some(o) = s.as_object_mut() {
+            o.remove("shard");
+            o.remove("jobs");
+        }
+        s
+    };
+    let (first_place, first) = shards.values().next().expect("a target has a shard");
+    let settings = without_shard(first);
+    for (place, v) in shards.values() {
+        if without_shard(v) != settings {
+            return Err(format!(
+                "{target}: {place} was checked with other settings than {first_place} ({} vs {}); shards of one \
+                 exploration share every flag but --shard and --jobs",
+                without_shard(v),
+                settings
+            ));
+        }
+    }
+    let mut merged = MergedTarget {
+        expected: first["expected"].as_str().unwrap_or("").to_string(),
+        target,
+        shards: n,
+        lowest: None,
+        runs_executed: 0,
+        steps_executed: 0,
+        cut_short: Vec::new(),
+        settings,
+    };
+    for (k, (_, v)) in shards {
+        let report = &v["report"];
+        merged.runs_executed += report["runs"].as_u64().unwrap_or(0);
+        merged.steps_executed += report["steps"].as_u64().unwrap_or(0);
+        if report["interrupted"] == true || report["out_of_time"] == true {
+            merged.cut_short.push(k);
+        }
+        if let Some(run) = report["failure"]["run"].as_u64() {
+            if merged.lowest.as_ref().is_none_or(|(low, _)| run < *low) {
+                merged.lowest = Some((run, v));
+            }
+        }
+    }
+    Ok(merged)
+}
+
+/// The shared settings as `check` echoes them (`strategy=random seed=5 runs=2000 ...`).
+pub fn settings_line(m: &MergedTarget) -> String {
+    let Some(fields) = m.settings.as_object() else { return m.settings.to_string() };
+    let value = |v: &Value| match v {
+        Value::Bool(true) => "on".to_string(),
+        Value::Bool(false) => "off".to_string(),
+        Value::Null => "none".to_string(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let order = ["strategy", "seed", "depth", "runs", "max_steps", "spurious_wakeups", "adversarial_wakeups"];
+    let mut keys: Vec<&String> = fields.keys().collect();
+    keys.sort_by_key(|k| (order.iter().position(|o| o == k).unwrap_or(order.len()), k.as_str()));
+    keys.iter()
+        .map(|k| format!("{}={}", k.replace('_', "-"), value(&fields[k.as_str()])))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The verdict line, as `check` words it.
+pub fn verdict(m: &MergedTarget) -> String {
+    let cut = if m.cut_short.is_empty() {
+        String::new()
+    } else {
+        let ks: Vec<String> = m.cut_short.iter().map(u64::to_string).collect();
+        format!(
+            "; shard{} {} stopped early (--max-time or Ctrl-C): not every run was made",
+            plural(ks.len() as u64),
+            ks.join(", ")
+        )
+    };
+    match (&m.lowest, m.diagnosis()) {
+        (Some((run, line)), Some(d)) => {
+            let preemptions = line["report"]["failure"]["preemptions"].as_u64().unwrap_or(0);
+            format!(
+                "BUG: {d} in run {run}, with {preemptions} preemption{} (over {} shards){cut}",
+                plural(preemptions),
+                m.shards
+            )
+        }
+        _ => format!(
+            "no bug found in {} run{} (sampled over {} shards, not exhaustive){cut}",
+            m.runs(),
+            plural(m.runs()),
+            m.shards
+        ),
+    }
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}

@@ -100,6 +100,14 @@ proptest! {
         let b = check(config, busy_program);
         prop_assert_eq!(traced(&a).0, traced(&b).0);
     }
+
+    #[test]
+    fn pos_is_deterministic_too(seed in any::<u64>()) {
+        let config = Config::pos(seed).runs(3).trace_run(2).shrink(false);
+        let a = check(config.clone(), busy_program);
+        let b = check(config, busy_program);
+        prop_assert_eq!(traced(&a).0, traced(&b).0);
+    }
 }
 
 #[test]

@@ -199,9 +199,8 @@ fn s_stolen_wakeup() {
     }
 }
 
-/// Runs until racelab's first failure (1-based), or `None` within `MAX_RUNS`.
-fn racelab_runs(program: fn(), seed: u64, pct: bool) -> Option<u64> {
-    let config = if pct { racelab::Config::pct(seed, 3) } else { racelab::Config::random(seed) };
+/// Runs until racelab's first failure (1-based) under `config`, or `None` within `MAX_RUNS`.
+fn racelab_runs(program: fn(), config: racelab::Config) -> Option<u64> {
     let config = config.runs(MAX_RUNS).shrink(false).spurious_wakeups(0);
     racelab::check(config, program).failure.map(|f| f.run + 1)
 }
@@ -251,15 +250,20 @@ fn main() {
     ];
     println!("runs until the first bug over {SEEDS} seeds, min / median / max (racelab: CPython-exact, no shrinking)");
     println!(
-        "{:<56} {:>16} {:>16} {:>16} {:>16}",
-        "bug", "racelab random", "shuttle random", "racelab pct3", "shuttle pct3"
+        "{:<56} {:>16} {:>16} {:>16} {:>16} {:>16}",
+        "bug", "racelab random", "shuttle random", "racelab pct3", "shuttle pct3", "racelab pos"
     );
     for (name, ours, theirs) in programs {
         let mut cols = Vec::new();
         for pct in [false, true] {
-            cols.push(summary((0..SEEDS).map(|s| racelab_runs(ours, s, pct)).collect()));
+            let config = |s| if pct { racelab::Config::pct(s, 3) } else { racelab::Config::random(s) };
+            cols.push(summary((0..SEEDS).map(|s| racelab_runs(ours, config(s))).collect()));
             cols.push(summary((0..SEEDS).map(|s| shuttle_runs(theirs, s, pct)).collect()));
         }
-        println!("{name:<56} {:>16} {:>16} {:>16} {:>16}", cols[0], cols[1], cols[2], cols[3]);
+        cols.push(summary((0..SEEDS).map(|s| racelab_runs(ours, racelab::Config::pos(s))).collect()));
+        println!(
+            "{name:<56} {:>16} {:>16} {:>16} {:>16} {:>16}",
+            cols[0], cols[1], cols[2], cols[3], cols[4]
+        );
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::schedule::Schedule;
-use crate::strategy::{Dfs, Dpor, Pct, Random, Replay, Strategy};
+use crate::strategy::{Dfs, Dpor, Pct, Pos, Random, Replay, Strategy};
 
 /// Which strategy makes a check's decisions.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +22,12 @@ pub enum StrategyConfig {
         seed: u64,
         /// The bug depth `d`: `d - 1` priority change points per run.
         depth: u32,
+    },
+    /// Partial Order Sampling (Yuan, Yang, Gu, CAV 2018): random priorities per event,
+    /// redrawn for the events that race with each step.
+    Pos {
+        /// The seed.
+        seed: u64,
     },
     /// Exhaustive depth-first search.
     Dfs {
@@ -190,6 +196,12 @@ impl Config {
     /// PCT scheduling of bug depth `depth` (at least 1; 3 is a good start) from `seed`.
     pub fn pct(seed: u64, depth: u32) -> Self {
         Self::with(StrategyConfig::Pct { seed, depth: depth.max(1) }, DEFAULT_RUNS)
+    }
+
+    /// Partial Order Sampling from `seed`, [`DEFAULT_RUNS`] runs: every pending step gets a
+    /// random priority, the highest runs, and the steps that race with it are drawn again.
+    pub fn pos(seed: u64) -> Self {
+        Self::with(StrategyConfig::Pos { seed }, DEFAULT_RUNS)
     }
 
     /// Exhaustive search, capped at [`DEFAULT_DFS_RUNS`] runs (the report says whether the
@@ -404,7 +416,9 @@ impl Config {
     /// The seed, for seeded strategies.
     pub fn seed(&self) -> Option<u64> {
         match self.strategy {
-            StrategyConfig::Random { seed } | StrategyConfig::Pct { seed, .. } => Some(seed),
+            StrategyConfig::Random { seed }
+            | StrategyConfig::Pct { seed, .. }
+            | StrategyConfig::Pos { seed } => Some(seed),
             _ => None,
         }
     }
@@ -423,6 +437,7 @@ impl Config {
         match &self.strategy {
             StrategyConfig::Random { seed } => Box::new(Random::new(*seed)),
             StrategyConfig::Pct { seed, depth } => Box::new(Pct::new(*seed, *depth)),
+            StrategyConfig::Pos { seed } => Box::new(Pos::new(*seed)),
             StrategyConfig::Dfs { preemption_bound, .. } if self.uses_dpor() => {
                 Box::new(Dpor::new().preemption_bound(*preemption_bound))
             }
@@ -443,6 +458,7 @@ impl fmt::Display for Config {
         match &self.strategy {
             StrategyConfig::Random { seed } => write!(f, "strategy=random seed={seed}")?,
             StrategyConfig::Pct { seed, depth } => write!(f, "strategy=pct seed={seed} depth={depth}")?,
+            StrategyConfig::Pos { seed } => write!(f, "strategy=pos seed={seed}")?,
             StrategyConfig::Dfs { preemption_bound, delay_bound } => {
                 match preemption_bound {
                     None => write!(f, "strategy=dfs preemption-bound=none")?,

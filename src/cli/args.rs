@@ -71,6 +71,8 @@ pub enum StrategyName {
     Random,
     /// Probabilistic Concurrency Testing (priorities with change points) from a seed.
     Pct,
+    /// Partial Order Sampling (random priorities per step, redrawn for racing steps) from a seed.
+    Pos,
     /// Exhaustive depth-first search.
     Dfs,
 }

@@ -224,6 +224,7 @@ pub fn exploration(args: &ExploreArgs, scenario: &Scenario, variant: &Variant) -
         None => (scenario.default_config)(),
         Some(StrategyName::Random) => Config::random(seed),
         Some(StrategyName::Pct) => Config::pct(seed, args.depth.unwrap_or(3)),
+        Some(StrategyName::Pos) => Config::pos(seed),
         Some(StrategyName::Dfs) => Config::dfs(),
     };
     config = (variant.configure)(config).shrink(!args.no_shrink);

@@ -145,6 +145,7 @@ fn exploration_flags(config: &Config) -> String {
     let mut flags = match config.strategy() {
         StrategyConfig::Random { seed } => format!("--strategy random --seed {seed}"),
         StrategyConfig::Pct { seed, depth } => format!("--strategy pct --seed {seed} --depth {depth}"),
+        StrategyConfig::Pos { seed } => format!("--strategy pos --seed {seed}"),
         StrategyConfig::Dfs { preemption_bound, delay_bound } => {
             let mut flags = "--strategy dfs".to_string();
             if let Some(b) = preemption_bound {

@@ -11,6 +11,7 @@
 mod dfs;
 mod dpor;
 mod pct;
+mod pos;
 mod races;
 mod random;
 mod replay;
@@ -19,6 +20,7 @@ mod runnable_log;
 pub use dfs::Dfs;
 pub use dpor::Dpor;
 pub use pct::Pct;
+pub use pos::Pos;
 pub use random::Random;
 pub use replay::Replay;
 

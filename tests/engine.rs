@@ -569,7 +569,7 @@ fn pos_finds_the_catalog_bugs_random_finds() {
     // runs, every seed, and the failure replays.
     for seed in 0..10 {
         let report = check(Config::pos(seed).runs(200), lock_order_program);
-        let f = report.failure.unwrap_or_else(|| panic!("seed {seed}: {report}"));
+        let f = report.failure.clone().unwrap_or_else(|| panic!("seed {seed}: {report}"));
         assert_eq!(f.kind.name(), "deadlock");
         assert!(report.settings.starts_with(&format!("strategy=pos seed={seed} ")), "{}", report.settings);
         assert_eq!(replay(&f.schedule, lock_order_program).failure.map(|g| g.trace), Some(f.trace));

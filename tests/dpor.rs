@@ -61,7 +61,7 @@ fn shared_variables_store_buffering() {
             y.store(1);
             x.load()
         });
-        format!("{}{}", a.join(), b.join())
+        format!("{}{}", a.join().unwrap(), b.join().unwrap())
     });
     assert_eq!(outcomes.len(), 3, "{outcomes:?}");
 }
@@ -83,7 +83,7 @@ fn state_shared_under_a_lock() {
             })
             .collect();
         for h in hs {
-            h.join();
+            h.join().unwrap();
         }
         let s = log.borrow().clone();
         s
@@ -106,8 +106,8 @@ fn condition_notify_races_a_timeout_and_spurious_wakeups() {
             ready.store(true);
             cond.notify();
         });
-        notifier.join();
-        waiter.join()
+        notifier.join().unwrap();
+        waiter.join().unwrap()
     });
 }
 
@@ -120,8 +120,8 @@ fn event_pulse_and_timed_wait() {
             ev.set();
             ev.clear();
         });
-        s.join();
-        format!("{}{}", w.join(), ev.is_set())
+        s.join().unwrap();
+        format!("{}{}", w.join().unwrap(), ev.is_set())
     });
 }
 
@@ -143,7 +143,7 @@ fn semaphores_rlocks_and_barriers() {
             })
             .collect();
         for h in hs {
-            h.join();
+            h.join().unwrap();
         }
         order.load()
     });
@@ -159,8 +159,8 @@ fn semaphores_rlocks_and_barriers() {
             let _g = lock.lock();
             v.update(|v| *v *= 3);
         });
-        a.join();
-        b.join();
+        a.join().unwrap();
+        b.join().unwrap();
         v.load().to_string()
     });
     same_outcomes("barrier", dfs, || {
@@ -175,7 +175,7 @@ fn semaphores_rlocks_and_barriers() {
                 })
             })
             .collect();
-        let idx: Vec<String> = hs.into_iter().map(|h| h.join().to_string()).collect();
+        let idx: Vec<String> = hs.into_iter().map(|h| h.join().unwrap().to_string()).collect();
         format!("{} {}", arrivals.load(), idx.join(""))
     });
 }
@@ -187,7 +187,7 @@ fn queues() {
         let producers: Vec<_> = [1, 2].into_iter().map(|i| thread::spawn(move || q.put(i))).collect();
         let a = q.get_timeout(Duration::from_secs(1)).ok();
         for p in producers {
-            p.join();
+            p.join().unwrap();
         }
         format!("{a:?} {}", q.qsize())
     });
@@ -216,12 +216,15 @@ fn daemons_cut_off_and_terminated_workers() {
         let report = check(Config::dfs().dpor(dpor), move || {
             let progress = Shared::new(0);
             let sink = Arc::clone(&sink);
-            thread::Builder::new().daemon(true).spawn(move || {
-                for i in 1..=3 {
-                    progress.store(i);
-                    sink.lock().unwrap().insert((dpor, i));
-                }
-            });
+            thread::Builder::new()
+                .daemon(true)
+                .spawn(move || {
+                    for i in 1..=3 {
+                        progress.store(i);
+                        sink.lock().unwrap().insert((dpor, i));
+                    }
+                })
+                .unwrap();
             let other = Shared::new(0);
             other.store(1);
             other.store(2);
@@ -262,8 +265,8 @@ fn sleeps_spawns_and_choices() {
             thread::sleep(Duration::from_secs(1));
             order.update(|o| o.push('B'));
         });
-        a.join();
-        b.join();
+        a.join().unwrap();
+        b.join().unwrap();
         order.load()
     });
     // Thread ids depend on the order of spawns in different threads.
@@ -275,12 +278,12 @@ fn sleeps_spawns_and_choices() {
                     let child = thread::spawn(move || {
                         ids.update(|v| v.push(thread::current().id().as_u32()));
                     });
-                    child.join();
+                    child.join().unwrap();
                 })
             })
             .collect();
         for p in parents {
-            p.join();
+            p.join().unwrap();
         }
         format!("{:?}", ids.load())
     });
@@ -288,7 +291,7 @@ fn sleeps_spawns_and_choices() {
         let v = Shared::new(0);
         let t = thread::spawn(move || v.store(racelab::choose(3)));
         let seen = v.load();
-        t.join();
+        t.join().unwrap();
         format!("{seen} {}", v.load())
     });
 }
@@ -428,7 +431,7 @@ fn a_timed_out_event_waiter_races_the_set() {
         });
         thread::sleep(Duration::from_secs(1));
         e.set();
-        format!("wait returned {}", waiter.join())
+        format!("wait returned {}", waiter.join().unwrap())
     });
     assert_eq!(outcomes.len(), 2, "{outcomes:?}");
 }
@@ -439,10 +442,13 @@ fn a_timed_out_event_waiter_races_the_set() {
 fn a_woken_putter_retries_against_main_draining_the_queue() {
     let outcomes = same_outcomes("queue retry", dfs, || {
         let q: Queue<i64> = Queue::new(1);
-        thread::Builder::new().daemon(true).spawn(move || {
-            let _ = q.put_timeout(1, Duration::from_secs(2));
-            let _ = q.put_timeout(1, Duration::from_secs(2));
-        });
+        thread::Builder::new()
+            .daemon(true)
+            .spawn(move || {
+                let _ = q.put_timeout(1, Duration::from_secs(2));
+                let _ = q.put_timeout(1, Duration::from_secs(2));
+            })
+            .unwrap();
         thread::sleep(Duration::from_secs(1));
         let mut items = Vec::new();
         while let Ok(v) = q.get_nowait() {
@@ -481,7 +487,7 @@ fn a_process_terminated_before_a_clock_jump_may_have_taken_the_lock() {
         };
         let (w1, w2) = (waiter(1), waiter(2));
         p.join();
-        format!("{:?} {} {} {}", p.exitcode(), w1.join(), w2.join(), lock.locked())
+        format!("{:?} {} {} {}", p.exitcode(), w1.join().unwrap(), w2.join().unwrap(), lock.locked())
     });
     assert!(outcomes.iter().any(|o| o.ends_with("busy busy true")), "{outcomes:?}");
 }
@@ -495,9 +501,12 @@ fn terminating_an_exited_process_reads_its_end() {
         let p = Process::start("p", move || {
             let _ = q.put_nowait(2);
         });
-        thread::Builder::new().daemon(true).spawn(move || {
-            let _ = q.put_nowait(1);
-        });
+        thread::Builder::new()
+            .daemon(true)
+            .spawn(move || {
+                let _ = q.put_nowait(1);
+            })
+            .unwrap();
         p.terminate();
         p.join();
         let mut items = Vec::new();

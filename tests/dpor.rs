@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use racelab::{
     check, thread, Barrier, Condition, Config, Event, Lock, Process, Queue, RLock, Report, Semaphore, Shared,
-    ThreadPool,
+    ThreadPanics, ThreadPool,
 };
 
 /// Outcomes over a complete search, and the runs it took.
@@ -309,6 +309,83 @@ fn writer_and_readers(n: usize) -> Report {
         }
     };
     check(Config::dfs(), program)
+}
+
+#[test]
+fn std_thread_park_and_unpark() {
+    let outcomes = same_outcomes("park/unpark", dfs, || {
+        let x = Shared::new(0);
+        let parker = thread::spawn(move || {
+            let before = x.load();
+            thread::park_timeout(Duration::from_secs(1));
+            let after = x.load();
+            thread::park();
+            format!("{before}{after}")
+        });
+        x.store(1);
+        parker.thread().unpark();
+        thread::sleep(Duration::from_secs(2));
+        parker.thread().unpark();
+        parker.join().unwrap()
+    });
+    // The parker reads before or after the store; its timed park ends only after the store (by
+    // the unpark's token, or by the timeout once main sleeps).
+    let expected: BTreeSet<String> = ["01", "11"].iter().map(|s| s.to_string()).collect();
+    assert_eq!(outcomes, expected);
+}
+
+#[test]
+fn std_thread_an_unpark_racing_a_timed_park() {
+    let outcomes = same_outcomes("unpark vs timeout", dfs, || {
+        let parker = thread::spawn(|| {
+            let start = racelab::engine::rt::now();
+            thread::park_timeout(Duration::from_secs(1));
+            thread::park_timeout(Duration::from_secs(5));
+            racelab::engine::rt::now().elapsed() - start.elapsed()
+        });
+        thread::sleep(Duration::from_secs(1));
+        parker.thread().unpark();
+        format!("{:?}", parker.join().unwrap())
+    });
+    // The unpark lands as the first park times out (its token is spent on that return, and the
+    // second park waits it out) or after it (the second park returns at once).
+    let expected: BTreeSet<String> = ["1s", "6s"].iter().map(|s| s.to_string()).collect();
+    assert_eq!(outcomes, expected);
+}
+
+#[test]
+fn std_thread_join_is_finished_and_caught_panics() {
+    let outcomes = same_outcomes(
+        "join/panic",
+        || dfs().thread_panics(ThreadPanics::Join),
+        || {
+            let x = Shared::new(0);
+            let h = thread::spawn(move || {
+                if x.load() == 1 {
+                    panic!("saw 1");
+                }
+                x.store(2);
+            });
+            x.store(1);
+            let early = h.is_finished();
+            let joined = match h.join() {
+                Ok(()) => "ok".to_string(),
+                Err(p) => p.downcast_ref::<&str>().unwrap().to_string(),
+            };
+            let scoped = thread::scope(|s| {
+                let a = s.spawn(|| x.load());
+                let b = s.spawn(|| x.update(|v| *v += 10));
+                b.join().unwrap();
+                a.join().unwrap()
+            });
+            format!("{early} {joined} {scoped} {}", x.load())
+        },
+    );
+    assert!(outcomes.iter().any(|o| o.contains(" saw 1 ")), "{outcomes:?}");
+    assert!(outcomes.iter().any(|o| o.contains(" ok ")), "{outcomes:?}");
+    assert!(
+        outcomes.iter().any(|o| o.starts_with("false")) && outcomes.iter().any(|o| o.starts_with("true"))
+    );
 }
 
 #[test]

@@ -317,7 +317,7 @@ fn barrier_with_too_many_parties_deadlocks_and_a_timeout_breaks_it() {
         let b = Barrier::builder().name("b").timeout(Duration::from_secs(1)).build(3);
         let h = thread::spawn(move || b.try_wait(None).map_err(|m| m.exception));
         let mine = b.try_wait(None).map_err(|m| m.exception);
-        format!("{mine:?} {:?} broken={}", h.join(), b.broken())
+        format!("{mine:?} {:?} broken={}", h.join().unwrap(), b.broken())
     });
     assert_eq!(
         got,

@@ -164,8 +164,11 @@ enum End {
     Panicked,
 }
 
+/// A thread body, where it leaves its result, and how it ended.
+type Body<'a, T> = (Box<dyn FnOnce() + 'a>, Slot<T>, Rc<Cell<End>>);
+
 /// A thread body that runs `f` under the run's panic policy and leaves its result in the slot.
-fn body<'a, F, T>(f: F) -> (Box<dyn FnOnce() + 'a>, Slot<T>, Rc<Cell<End>>)
+fn body<'a, F, T>(f: F) -> Body<'a, T>
 where
     F: FnOnce() -> T + 'a,
     T: 'a,

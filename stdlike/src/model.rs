@@ -233,6 +233,13 @@ impl Model {
         if let Some(message) = self.failure_message(&report) {
             panic!("{message}");
         }
+        if !report.exhausted && report.settings.starts_with("strategy=pct") {
+            eprintln!(
+                "racelab::model: no bug found, but the exhaustive search did not finish within its budget, and {} \
+                 runs of PCT sampling are not a proof (RACELAB_RUNS, RACELAB_MAX_TIME raise the budget)",
+                report.runs
+            );
+        }
     }
 
     /// What [`Model::run`] panics with for `report`, `None` when it passed.

@@ -22,6 +22,9 @@
 //!   check's `Config::stack_size`.
 //! - [`ThreadId`] is racelab's thread id (`t0` is main), with std's traits (`Copy`, `Eq`,
 //!   `Hash`, `Debug`); std's cannot be constructed.
+//! - std's `thread_local!` keeps one value per OS thread, and every racelab thread of a run runs
+//!   on the same OS thread: such a value is shared by all of them. Use [`Local`] for per-thread
+//!   data (Python's `threading.local`).
 //! - [`park`] never wakes spuriously (std allows it; a program correct under std's contract is
 //!   correct here).
 //!

@@ -202,3 +202,17 @@ fn several_os_threads_run_checks_at_once() {
     assert!(reports.iter().skip(1).step_by(2).all(|r| r.passed() && r.exhausted));
     assert_eq!(Model::new().semantics(Semantics::DEFAULT), Model::new());
 }
+
+#[test]
+fn the_printed_rust_line_compiles_and_replays() {
+    let payload = std::panic::catch_unwind(|| Model::new().run(lost_update)).unwrap_err();
+    let message = payload.downcast_ref::<String>().unwrap();
+    // The line `model` printed for `lost_update`, pasted as it is (with `lost_update` as the
+    // program):
+    let report = racelab_sim::replay(&"v1 t0 t1 t2*2 #90d896cb".parse().unwrap(), lost_update);
+    assert!(
+        message.contains(&format!("racelab::replay(&\"{}\"", report.failure.as_ref().unwrap().schedule)),
+        "{message}"
+    );
+    assert!(report.replay_differs.is_none() && report.failure.unwrap().kind.name() == "panic");
+}

@@ -8,16 +8,22 @@ fn main() {
     let report = check(Config::random(42).runs(100), || {
         let a = Lock::named("a");
         let b = Lock::named("b");
-        let t1 = thread::Builder::new().name("worker-1").spawn(move || {
-            let _ga = a.lock();
-            let _gb = b.lock();
-        });
-        let t2 = thread::Builder::new().name("worker-2").spawn(move || {
-            let _gb = b.lock();
-            let _ga = a.lock();
-        });
-        t1.join();
-        t2.join();
+        let t1 = thread::Builder::new()
+            .name("worker-1")
+            .spawn(move || {
+                let _ga = a.lock();
+                let _gb = b.lock();
+            })
+            .unwrap();
+        let t2 = thread::Builder::new()
+            .name("worker-2")
+            .spawn(move || {
+                let _gb = b.lock();
+                let _ga = a.lock();
+            })
+            .unwrap();
+        t1.join().unwrap();
+        t2.join().unwrap();
     });
     #[allow(clippy::print_stdout)]
     {

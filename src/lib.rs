@@ -40,16 +40,13 @@ pub use racelab_primitives::{
 pub use racelab_sim::{
     check, check_with_progress, diagnose, replay, BlockedThread, Choice, ChoiceKind, Config, ConfigError,
     Deadlock, Diagnosis, DiagnosisKind, Failure, FailureKind, ObjectId, ObjectRef, ParseScheduleError,
-    Report, Schedule, Semantics, ShrunkFrom, StopFlag, StrategyConfig, TeardownPanic, ThreadId, ThreadRef,
-    Trace, TracedRun, VirtualTime,
+    Report, Schedule, Semantics, ShrunkFrom, StopFlag, StrategyConfig, TeardownPanic, ThreadId, ThreadPanics,
+    ThreadRef, Trace, TracedRun, VirtualTime,
 };
 
-/// Simulated threads: spawn, join, names, daemons, sleep on the virtual clock, thread-locals.
-pub mod thread {
-    pub use racelab_sim::thread::{
-        choose, current, sleep, spawn, yield_now, Builder, JoinHandle, Local, Thread,
-    };
-}
+/// std's `thread` on simulated threads (`use racelab::thread;` in place of `use std::thread;`),
+/// with Python's extras: daemons, `join_timeout`, `is_alive`, `wait`, thread-locals, `choose`.
+pub use racelab_std::thread;
 
 pub use racelab_sim::rt::Misuse;
 pub use racelab_sim::thread::choose;

@@ -27,7 +27,7 @@ fn locked_counter() {
         })
         .collect();
     for w in ws {
-        w.join();
+        w.join().unwrap();
     }
     assert_eq!(counter.load(), 2);
 }
@@ -45,7 +45,7 @@ fn lost_update(n: usize) -> impl Fn() + Send + Sync + 'static {
             })
             .collect();
         for w in ws {
-            w.join();
+            w.join().unwrap();
         }
         assert_eq!(counter.load(), n, "lost update");
     }
@@ -57,7 +57,7 @@ fn unlocked_counter_without_check() {
     let counter = Shared::named("counter", 0usize);
     let ws: Vec<_> = (0..6).map(|_| thread::spawn(move || counter.store(counter.load() + 1))).collect();
     for w in ws {
-        w.join();
+        w.join().unwrap();
     }
 }
 

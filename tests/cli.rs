@@ -85,6 +85,21 @@ fn watchdog_flag_is_echoed_and_carried_into_the_replay_command() {
 }
 
 #[test]
+fn the_printed_schedule_carries_the_semantics_flags_so_its_replay_needs_none() {
+    let out = racelab(&["check", "condition-buffer/if", "--spurious-wakeups", "0", "--adversarial-wakeups"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let replay = printed_replay_args(&text);
+    let schedule = &replay[replay.iter().position(|a| a == "--schedule").unwrap() + 1];
+    assert!(schedule.starts_with("v1 spurious-wakeups=0 adversarial-wakeups=on "), "{replay:?}");
+    assert!(!replay.iter().any(|a| a.contains("wakeups") && a.starts_with("--")), "{replay:?}");
+    let again = racelab(&replay.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
+    assert!(stdout(&again).contains("adversarial-wakeups=on"), "{}", stdout(&again));
+    assert_eq!(trace_of(&stdout(&again)), trace_of(&text));
+}
+
+#[test]
 fn seeded_check_and_seeded_replay_agree() {
     // Without shrinking, check reports the run as found, which is what replay --run shows.
     let out = racelab(&[

@@ -20,38 +20,48 @@ fn busy_program() {
     let mut handles = Vec::new();
     for p in 0..2 {
         let items = Rc::clone(&items);
-        handles.push(thread::Builder::new().name(format!("producer-{p}")).spawn(move || {
-            for i in 0..2 {
-                if racelab::choose(2) == 1 {
-                    thread::sleep(Duration::from_millis(10));
-                }
-                let _g = cond.lock();
-                items.borrow_mut().push_back(p * 10 + i);
-                cond.notify();
-            }
-        }));
+        handles.push(
+            thread::Builder::new()
+                .name(format!("producer-{p}"))
+                .spawn(move || {
+                    for i in 0..2 {
+                        if racelab::choose(2) == 1 {
+                            thread::sleep(Duration::from_millis(10));
+                        }
+                        let _g = cond.lock();
+                        items.borrow_mut().push_back(p * 10 + i);
+                        cond.notify();
+                    }
+                })
+                .unwrap(),
+        );
     }
     let consumer_items = Rc::clone(&items);
-    handles.push(thread::Builder::new().name("consumer").spawn(move || {
-        let mut got = 0;
-        while got < 4 {
-            let _g = cond.lock();
-            while consumer_items.borrow().is_empty() {
-                if !cond.wait_timeout(Duration::from_millis(15)) {
-                    break;
+    handles.push(
+        thread::Builder::new()
+            .name("consumer")
+            .spawn(move || {
+                let mut got = 0;
+                while got < 4 {
+                    let _g = cond.lock();
+                    while consumer_items.borrow().is_empty() {
+                        if !cond.wait_timeout(Duration::from_millis(15)) {
+                            break;
+                        }
+                    }
+                    if consumer_items.borrow_mut().pop_front().is_some() {
+                        got += 1;
+                        let v = counter.load();
+                        counter.store(v + 1);
+                    }
                 }
-            }
-            if consumer_items.borrow_mut().pop_front().is_some() {
-                got += 1;
-                let v = counter.load();
-                counter.store(v + 1);
-            }
-        }
-    }));
+            })
+            .unwrap(),
+    );
     let v = counter.load();
     counter.store(v + 100);
     for h in handles {
-        h.join();
+        h.join().unwrap();
     }
     assert_eq!(counter.load(), 104, "lost update");
 }

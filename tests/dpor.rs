@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use racelab::{
     check, thread, Barrier, Condition, Config, Event, Lock, Process, Queue, RLock, Report, Semaphore, Shared,
-    ThreadPool,
+    ThreadPanics, ThreadPool,
 };
 
 /// Outcomes over a complete search, and the runs it took.
@@ -61,7 +61,7 @@ fn shared_variables_store_buffering() {
             y.store(1);
             x.load()
         });
-        format!("{}{}", a.join(), b.join())
+        format!("{}{}", a.join().unwrap(), b.join().unwrap())
     });
     assert_eq!(outcomes.len(), 3, "{outcomes:?}");
 }
@@ -83,7 +83,7 @@ fn state_shared_under_a_lock() {
             })
             .collect();
         for h in hs {
-            h.join();
+            h.join().unwrap();
         }
         let s = log.borrow().clone();
         s
@@ -106,8 +106,8 @@ fn condition_notify_races_a_timeout_and_spurious_wakeups() {
             ready.store(true);
             cond.notify();
         });
-        notifier.join();
-        waiter.join()
+        notifier.join().unwrap();
+        waiter.join().unwrap()
     });
 }
 
@@ -120,8 +120,8 @@ fn event_pulse_and_timed_wait() {
             ev.set();
             ev.clear();
         });
-        s.join();
-        format!("{}{}", w.join(), ev.is_set())
+        s.join().unwrap();
+        format!("{}{}", w.join().unwrap(), ev.is_set())
     });
 }
 
@@ -143,7 +143,7 @@ fn semaphores_rlocks_and_barriers() {
             })
             .collect();
         for h in hs {
-            h.join();
+            h.join().unwrap();
         }
         order.load()
     });
@@ -159,8 +159,8 @@ fn semaphores_rlocks_and_barriers() {
             let _g = lock.lock();
             v.update(|v| *v *= 3);
         });
-        a.join();
-        b.join();
+        a.join().unwrap();
+        b.join().unwrap();
         v.load().to_string()
     });
     same_outcomes("barrier", dfs, || {
@@ -175,7 +175,7 @@ fn semaphores_rlocks_and_barriers() {
                 })
             })
             .collect();
-        let idx: Vec<String> = hs.into_iter().map(|h| h.join().to_string()).collect();
+        let idx: Vec<String> = hs.into_iter().map(|h| h.join().unwrap().to_string()).collect();
         format!("{} {}", arrivals.load(), idx.join(""))
     });
 }
@@ -187,7 +187,7 @@ fn queues() {
         let producers: Vec<_> = [1, 2].into_iter().map(|i| thread::spawn(move || q.put(i))).collect();
         let a = q.get_timeout(Duration::from_secs(1)).ok();
         for p in producers {
-            p.join();
+            p.join().unwrap();
         }
         format!("{a:?} {}", q.qsize())
     });
@@ -216,12 +216,15 @@ fn daemons_cut_off_and_terminated_workers() {
         let report = check(Config::dfs().dpor(dpor), move || {
             let progress = Shared::new(0);
             let sink = Arc::clone(&sink);
-            thread::Builder::new().daemon(true).spawn(move || {
-                for i in 1..=3 {
-                    progress.store(i);
-                    sink.lock().unwrap().insert((dpor, i));
-                }
-            });
+            thread::Builder::new()
+                .daemon(true)
+                .spawn(move || {
+                    for i in 1..=3 {
+                        progress.store(i);
+                        sink.lock().unwrap().insert((dpor, i));
+                    }
+                })
+                .unwrap();
             let other = Shared::new(0);
             other.store(1);
             other.store(2);
@@ -262,8 +265,8 @@ fn sleeps_spawns_and_choices() {
             thread::sleep(Duration::from_secs(1));
             order.update(|o| o.push('B'));
         });
-        a.join();
-        b.join();
+        a.join().unwrap();
+        b.join().unwrap();
         order.load()
     });
     // Thread ids depend on the order of spawns in different threads.
@@ -275,12 +278,12 @@ fn sleeps_spawns_and_choices() {
                     let child = thread::spawn(move || {
                         ids.update(|v| v.push(thread::current().id().as_u32()));
                     });
-                    child.join();
+                    child.join().unwrap();
                 })
             })
             .collect();
         for p in parents {
-            p.join();
+            p.join().unwrap();
         }
         format!("{:?}", ids.load())
     });
@@ -288,7 +291,7 @@ fn sleeps_spawns_and_choices() {
         let v = Shared::new(0);
         let t = thread::spawn(move || v.store(racelab::choose(3)));
         let seen = v.load();
-        t.join();
+        t.join().unwrap();
         format!("{seen} {}", v.load())
     });
 }
@@ -306,6 +309,83 @@ fn writer_and_readers(n: usize) -> Report {
         }
     };
     check(Config::dfs(), program)
+}
+
+#[test]
+fn std_thread_park_and_unpark() {
+    let outcomes = same_outcomes("park/unpark", dfs, || {
+        let x = Shared::new(0);
+        let parker = thread::spawn(move || {
+            let before = x.load();
+            thread::park_timeout(Duration::from_secs(1));
+            let after = x.load();
+            thread::park();
+            format!("{before}{after}")
+        });
+        x.store(1);
+        parker.thread().unpark();
+        thread::sleep(Duration::from_secs(2));
+        parker.thread().unpark();
+        parker.join().unwrap()
+    });
+    // The parker reads before or after the store; its timed park ends only after the store (by
+    // the unpark's token, or by the timeout once main sleeps).
+    let expected: BTreeSet<String> = ["01", "11"].iter().map(|s| s.to_string()).collect();
+    assert_eq!(outcomes, expected);
+}
+
+#[test]
+fn std_thread_an_unpark_racing_a_timed_park() {
+    let outcomes = same_outcomes("unpark vs timeout", dfs, || {
+        let parker = thread::spawn(|| {
+            let start = racelab::engine::rt::now();
+            thread::park_timeout(Duration::from_secs(1));
+            thread::park_timeout(Duration::from_secs(5));
+            racelab::engine::rt::now().elapsed() - start.elapsed()
+        });
+        thread::sleep(Duration::from_secs(1));
+        parker.thread().unpark();
+        format!("{:?}", parker.join().unwrap())
+    });
+    // The unpark lands as the first park times out (its token is spent on that return, and the
+    // second park waits it out) or after it (the second park returns at once).
+    let expected: BTreeSet<String> = ["1s", "6s"].iter().map(|s| s.to_string()).collect();
+    assert_eq!(outcomes, expected);
+}
+
+#[test]
+fn std_thread_join_is_finished_and_caught_panics() {
+    let outcomes = same_outcomes(
+        "join/panic",
+        || dfs().thread_panics(ThreadPanics::Join),
+        || {
+            let x = Shared::new(0);
+            let h = thread::spawn(move || {
+                if x.load() == 1 {
+                    panic!("saw 1");
+                }
+                x.store(2);
+            });
+            x.store(1);
+            let early = h.is_finished();
+            let joined = match h.join() {
+                Ok(()) => "ok".to_string(),
+                Err(p) => p.downcast_ref::<&str>().unwrap().to_string(),
+            };
+            let scoped = thread::scope(|s| {
+                let a = s.spawn(|| x.load());
+                let b = s.spawn(|| x.update(|v| *v += 10));
+                b.join().unwrap();
+                a.join().unwrap()
+            });
+            format!("{early} {joined} {scoped} {}", x.load())
+        },
+    );
+    assert!(outcomes.iter().any(|o| o.contains(" saw 1 ")), "{outcomes:?}");
+    assert!(outcomes.iter().any(|o| o.contains(" ok ")), "{outcomes:?}");
+    assert!(
+        outcomes.iter().any(|o| o.starts_with("false")) && outcomes.iter().any(|o| o.starts_with("true"))
+    );
 }
 
 #[test]
@@ -428,7 +508,7 @@ fn a_timed_out_event_waiter_races_the_set() {
         });
         thread::sleep(Duration::from_secs(1));
         e.set();
-        format!("wait returned {}", waiter.join())
+        format!("wait returned {}", waiter.join().unwrap())
     });
     assert_eq!(outcomes.len(), 2, "{outcomes:?}");
 }
@@ -439,10 +519,13 @@ fn a_timed_out_event_waiter_races_the_set() {
 fn a_woken_putter_retries_against_main_draining_the_queue() {
     let outcomes = same_outcomes("queue retry", dfs, || {
         let q: Queue<i64> = Queue::new(1);
-        thread::Builder::new().daemon(true).spawn(move || {
-            let _ = q.put_timeout(1, Duration::from_secs(2));
-            let _ = q.put_timeout(1, Duration::from_secs(2));
-        });
+        thread::Builder::new()
+            .daemon(true)
+            .spawn(move || {
+                let _ = q.put_timeout(1, Duration::from_secs(2));
+                let _ = q.put_timeout(1, Duration::from_secs(2));
+            })
+            .unwrap();
         thread::sleep(Duration::from_secs(1));
         let mut items = Vec::new();
         while let Ok(v) = q.get_nowait() {
@@ -481,7 +564,7 @@ fn a_process_terminated_before_a_clock_jump_may_have_taken_the_lock() {
         };
         let (w1, w2) = (waiter(1), waiter(2));
         p.join();
-        format!("{:?} {} {} {}", p.exitcode(), w1.join(), w2.join(), lock.locked())
+        format!("{:?} {} {} {}", p.exitcode(), w1.join().unwrap(), w2.join().unwrap(), lock.locked())
     });
     assert!(outcomes.iter().any(|o| o.ends_with("busy busy true")), "{outcomes:?}");
 }
@@ -495,9 +578,12 @@ fn terminating_an_exited_process_reads_its_end() {
         let p = Process::start("p", move || {
             let _ = q.put_nowait(2);
         });
-        thread::Builder::new().daemon(true).spawn(move || {
-            let _ = q.put_nowait(1);
-        });
+        thread::Builder::new()
+            .daemon(true)
+            .spawn(move || {
+                let _ = q.put_nowait(1);
+            })
+            .unwrap();
         p.terminate();
         p.join();
         let mut items = Vec::new();

@@ -9,16 +9,22 @@ use racelab::{
 fn lock_order_program() {
     let a = Lock::named("a");
     let b = Lock::named("b");
-    let t1 = thread::Builder::new().name("worker-1").spawn(move || {
-        let _ga = a.lock();
-        let _gb = b.lock();
-    });
-    let t2 = thread::Builder::new().name("worker-2").spawn(move || {
-        let _gb = b.lock();
-        let _ga = a.lock();
-    });
-    t1.join();
-    t2.join();
+    let t1 = thread::Builder::new()
+        .name("worker-1")
+        .spawn(move || {
+            let _ga = a.lock();
+            let _gb = b.lock();
+        })
+        .unwrap();
+    let t2 = thread::Builder::new()
+        .name("worker-2")
+        .spawn(move || {
+            let _gb = b.lock();
+            let _ga = a.lock();
+        })
+        .unwrap();
+    t1.join().unwrap();
+    t2.join().unwrap();
 }
 
 fn assert_lock_cycle(report: &Report) {
@@ -77,7 +83,7 @@ fn counter_program(atomic: bool) -> impl Fn() + Send + Sync + 'static {
             })
             .collect();
         for w in workers {
-            w.join();
+            w.join().unwrap();
         }
         assert_eq!(counter.load(), 6, "lost update");
     }
@@ -122,11 +128,14 @@ fn update_counter_passes_dfs_exhaustively() {
 #[test]
 fn panics_are_reported_with_thread_message_and_step() {
     let report = check(Config::random(1).runs(10), || {
-        thread::Builder::new().name("boom").spawn(|| {
-            thread::yield_now();
-            let v: Option<u8> = std::hint::black_box(None);
-            v.expect("nothing there");
-        });
+        thread::Builder::new()
+            .name("boom")
+            .spawn(|| {
+                thread::yield_now();
+                let v: Option<u8> = std::hint::black_box(None);
+                v.expect("nothing there");
+            })
+            .unwrap();
     });
     let f = report.failure.expect("the panic is a failure");
     let FailureKind::Panic { thread, message, location } = &f.kind else { panic!("{}", f.kind) };
@@ -140,7 +149,7 @@ fn panics_are_reported_with_thread_message_and_step() {
 fn join_returns_the_thread_value() {
     let report = check(Config::dfs(), || {
         let handles: Vec<_> = (0..3u64).map(|i| thread::spawn(move || i * 10)).collect();
-        let values: Vec<u64> = handles.into_iter().map(|h| h.join()).collect();
+        let values: Vec<u64> = handles.into_iter().map(|h| h.join().unwrap()).collect();
         assert_eq!(values, vec![0, 10, 20]);
     });
     report.assert_passed();
@@ -167,7 +176,7 @@ fn timed_acquire_times_out_on_the_virtual_clock() {
             let got = lock.acquire_timeout(Duration::from_secs(5));
             (got, racelab::engine::rt::now().elapsed())
         });
-        let (got, at) = t.join();
+        let (got, at) = t.join().unwrap();
         assert!(!got);
         assert_eq!(at, Duration::from_secs(5));
     });
@@ -177,9 +186,13 @@ fn timed_acquire_times_out_on_the_virtual_clock() {
 #[test]
 fn daemon_threads_are_cut_off_at_exit() {
     let report = check(Config::dfs(), || {
-        thread::Builder::new().name("ticker").daemon(true).spawn(|| loop {
-            thread::sleep(Duration::from_secs(1));
-        });
+        thread::Builder::new()
+            .name("ticker")
+            .daemon(true)
+            .spawn(|| loop {
+                thread::sleep(Duration::from_secs(1));
+            })
+            .unwrap();
         thread::sleep(Duration::from_millis(2500));
     });
     report.assert_passed();
@@ -247,7 +260,7 @@ fn thread_locals_are_per_thread() {
             local.set("worker".into());
             local.get()
         });
-        assert_eq!(t.join().as_deref(), Some("worker"));
+        assert_eq!(t.join().unwrap().as_deref(), Some("worker"));
         assert_eq!(local.get().as_deref(), Some("main"));
     });
     report.assert_passed();
@@ -288,7 +301,7 @@ fn condition_notify_wakes_a_waiter() {
             flag.store(true);
             cond.notify();
         }
-        waiter.join();
+        waiter.join().unwrap();
     });
     report.assert_passed();
     assert!(report.exhausted);
@@ -326,7 +339,7 @@ fn the_reported_failure_does_not_depend_on_jobs_and_shards_cover_the_runs() {
             })
             .collect();
         for w in ws {
-            w.join();
+            w.join().unwrap();
         }
         // Fails only in some interleavings, so the lowest failing run index matters.
         assert!(counter.load() >= 2, "lost update: three of four increments lost");
@@ -382,7 +395,7 @@ fn parallel_reports_are_the_same_bytes_but_for_the_wall_time() {
             })
             .collect();
         for w in ws {
-            w.join();
+            w.join().unwrap();
         }
         assert!(counter.load() >= 2, "lost update");
     };
@@ -407,7 +420,7 @@ fn adding(step: u32) -> impl Fn() + Send + Sync + 'static {
         let ws: Vec<_> =
             (0..2).map(|_| thread::spawn(move || counter.store(counter.load() + step))).collect();
         for w in ws {
-            w.join();
+            w.join().unwrap();
         }
         assert_eq!(counter.load(), 2 * step, "lost update");
     }
@@ -429,7 +442,7 @@ fn a_traced_run_is_traced_with_jobs_too() {
     let program = || {
         let t = thread::spawn(thread::yield_now);
         thread::yield_now();
-        t.join();
+        t.join().unwrap();
     };
     let one = check(Config::random(5).runs(20).trace_run(7), program).traced.expect("run 7 traced");
     let two =
@@ -462,7 +475,7 @@ fn out_of_range_settings_are_reported_not_panicked() {
     assert!(range.contains("from 16384 (16 KiB) to 67108864 (64 MiB) bytes"), "{range}");
     // The edges of the ranges run.
     for config in [Config::dfs().stack_size(16 * 1024), Config::dfs().stack_size(64 * 1024 * 1024)] {
-        assert!(check(config, || thread::spawn(|| ()).join()).passed());
+        assert!(check(config, || thread::spawn(|| ()).join().unwrap()).passed());
     }
     assert!(check(Config::random(0).runs(300).jobs(256), || ()).passed());
 }
@@ -524,7 +537,7 @@ fn a_failing_replay_with_decisions_left_over_is_a_divergence() {
             lock.acquire();
             lock.acquire(); // a self-deadlock
         });
-        t.join();
+        t.join().unwrap();
     };
     let found = check(Config::dfs(), program).failure.expect("self-deadlock");
     assert_eq!(found.kind.name(), "deadlock");

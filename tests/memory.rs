@@ -33,7 +33,7 @@ fn many_threads(n: usize) -> impl Fn() + Send + Sync + 'static {
             })
             .collect();
         for w in ws {
-            w.join();
+            w.join().unwrap();
         }
     }
 }

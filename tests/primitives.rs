@@ -65,7 +65,7 @@ fn order_of_two(
             })
             .collect();
         for h in hs {
-            h.join();
+            h.join().unwrap();
         }
         let o = order.borrow().clone();
         o
@@ -109,7 +109,7 @@ fn event_pulse_wakes_the_waiter_but_not_a_later_arrival() {
         e.set();
         e.clear();
         let late = thread::spawn(move || e.wait_timeout(Duration::from_secs(5)));
-        format!("early={} late={}", early.join(), late.join())
+        format!("early={} late={}", early.join().unwrap(), late.join().unwrap())
     });
     assert_eq!(got, set(&["early=true late=false"]));
 }
@@ -120,11 +120,14 @@ fn notify_one_with_two_waiters_wakes_exactly_one() {
         let cond = Condition::named("c", Lock::named("m"));
         let woken = Shared::named("woken", 0u32);
         for _ in 0..2 {
-            thread::Builder::new().daemon(true).spawn(move || {
-                let _g = cond.lock();
-                cond.wait();
-                woken.update(|w| *w += 1);
-            });
+            thread::Builder::new()
+                .daemon(true)
+                .spawn(move || {
+                    let _g = cond.lock();
+                    cond.wait();
+                    woken.update(|w| *w += 1);
+                })
+                .unwrap();
         }
         thread::sleep(Duration::from_secs(1));
         {
@@ -152,7 +155,7 @@ fn a_timed_out_waiter_can_still_consume_a_notify() {
             let _g = cond.lock();
             cond.notify();
         }
-        format!("notified={}", waiter.join())
+        format!("notified={}", waiter.join().unwrap())
     });
     assert_eq!(got, set(&["notified=false", "notified=true"]));
 }
@@ -161,14 +164,17 @@ fn a_timed_out_waiter_can_still_consume_a_notify() {
 fn spurious_wakeups_happen_only_when_allowed() {
     let program = || {
         let cond = Condition::named("c", Lock::named("m"));
-        let waiter = thread::Builder::new().daemon(true).spawn(move || {
-            let _g = cond.lock();
-            cond.wait();
-            "returned"
-        });
+        let waiter = thread::Builder::new()
+            .daemon(true)
+            .spawn(move || {
+                let _g = cond.lock();
+                cond.wait();
+                "returned"
+            })
+            .unwrap();
         thread::sleep(Duration::from_secs(1));
         if waiter.is_finished() {
-            waiter.join().to_string()
+            waiter.join().unwrap().to_string()
         } else {
             "still waiting".to_string()
         }
@@ -184,7 +190,7 @@ fn rlock_is_reentrant_and_owned() {
         let _a = r.lock();
         let _b = r.lock();
         let other = thread::spawn(move || r.try_acquire());
-        format!("other got it: {}", other.join())
+        format!("other got it: {}", other.join().unwrap())
     });
     assert_eq!(got, set(&["other got it: false"]));
 }
@@ -208,7 +214,7 @@ fn condition_over_rlock_releases_every_level_while_waiting() {
             ready.store(true);
             cond.notify_all();
         }
-        format!("owned after wait: {}", waiter.join())
+        format!("owned after wait: {}", waiter.join().unwrap())
     });
     assert_eq!(got, set(&["owned after wait: true"]));
 }
@@ -256,7 +262,7 @@ fn bounded_queue_blocks_producers_and_task_done_releases_join() {
             q.put(v);
         }
         q.join();
-        format!("sum={}", consumer.join())
+        format!("sum={}", consumer.join().unwrap())
     });
     assert_eq!(got, set(&["sum=6"]));
 }
@@ -265,9 +271,13 @@ fn bounded_queue_blocks_producers_and_task_done_releases_join() {
 fn forgetting_task_done_hangs_join_and_the_report_says_why() {
     let report = check(exact(), || {
         let q = Queue::named("jobs", 0);
-        thread::Builder::new().name("worker").daemon(true).spawn(move || loop {
-            let _item: u8 = q.get();
-        });
+        thread::Builder::new()
+            .name("worker")
+            .daemon(true)
+            .spawn(move || loop {
+                let _item: u8 = q.get();
+            })
+            .unwrap();
         q.put(1);
         q.join();
     });
@@ -284,7 +294,7 @@ fn barrier_releases_every_party_with_distinct_indices() {
         let b = Barrier::builder().name("b").build(3);
         let hs: Vec<_> = (0..2).map(|_| thread::spawn(move || b.wait())).collect();
         let mut idx = vec![b.wait()];
-        idx.extend(hs.into_iter().map(|h| h.join()));
+        idx.extend(hs.into_iter().map(|h| h.join().unwrap()));
         idx.sort_unstable();
         format!("{idx:?}")
     });
@@ -297,7 +307,7 @@ fn barrier_with_too_many_parties_deadlocks_and_a_timeout_breaks_it() {
         let b = Barrier::builder().name("start_line").build(3);
         let h = thread::spawn(move || b.wait());
         b.wait();
-        h.join();
+        h.join().unwrap();
     });
     let f = report.failure.expect("two of three parties wait forever");
     let FailureKind::Deadlock(d) = &f.kind else { panic!("{}", f.kind) };
@@ -307,7 +317,7 @@ fn barrier_with_too_many_parties_deadlocks_and_a_timeout_breaks_it() {
         let b = Barrier::builder().name("b").timeout(Duration::from_secs(1)).build(3);
         let h = thread::spawn(move || b.try_wait(None).map_err(|m| m.exception));
         let mine = b.try_wait(None).map_err(|m| m.exception);
-        format!("{mine:?} {:?} broken={}", h.join(), b.broken())
+        format!("{mine:?} {:?} broken={}", h.join().unwrap(), b.broken())
     });
     assert_eq!(
         got,
@@ -360,7 +370,7 @@ fn every_applicable_misuse_is_reported_with_pythons_exception() {
     assert_misuse(("RuntimeError", "cannot release un-acquired lock"), || {
         let r = RLock::new();
         r.acquire();
-        thread::spawn(move || r.release()).join();
+        thread::spawn(move || r.release()).join().unwrap();
     });
     assert_misuse(("RuntimeError", "cannot wait on un-acquired lock"), || {
         Condition::new(Lock::new()).wait();
@@ -390,7 +400,7 @@ fn every_applicable_misuse_is_reported_with_pythons_exception() {
         let h = thread::spawn(move || {
             thread::sleep(Duration::from_secs(1));
             let me = inner.borrow_mut().take().unwrap();
-            me.join();
+            me.join().unwrap();
         });
         *slot.borrow_mut() = Some(h);
         thread::sleep(Duration::from_secs(2));
@@ -445,16 +455,19 @@ fn timer_cancel_race_both_outcomes() {
 fn a_lost_notification_is_named_in_the_deadlock_report() {
     let report = check(exact(), || {
         let cond = Condition::named("ready", Lock::named("m"));
-        let waiter = thread::Builder::new().name("waiter").spawn(move || {
-            thread::sleep(Duration::from_secs(1)); // arrives late
-            let _g = cond.lock();
-            cond.wait(); // no flag checked: the notify already happened
-        });
+        let waiter = thread::Builder::new()
+            .name("waiter")
+            .spawn(move || {
+                thread::sleep(Duration::from_secs(1)); // arrives late
+                let _g = cond.lock();
+                cond.wait(); // no flag checked: the notify already happened
+            })
+            .unwrap();
         {
             let _g = cond.lock();
             cond.notify();
         }
-        waiter.join();
+        waiter.join().unwrap();
     });
     let f = report.failure.expect("the waiter sleeps forever");
     let text = f.kind.to_string();
@@ -471,16 +484,20 @@ fn adversarial_wakeups_let_notify_pick_any_waiter() {
         let cond = Condition::named("c", Lock::named("m"));
         let first = Shared::named("first", String::new());
         for name in ["old", "young"] {
-            thread::Builder::new().name(name).daemon(true).spawn(move || {
-                thread::sleep(Duration::from_secs(if name == "old" { 1 } else { 2 }));
-                let _g = cond.lock();
-                cond.wait();
-                first.update(|f| {
-                    if f.is_empty() {
-                        f.push_str(name)
-                    }
-                });
-            });
+            thread::Builder::new()
+                .name(name)
+                .daemon(true)
+                .spawn(move || {
+                    thread::sleep(Duration::from_secs(if name == "old" { 1 } else { 2 }));
+                    let _g = cond.lock();
+                    cond.wait();
+                    first.update(|f| {
+                        if f.is_empty() {
+                            f.push_str(name)
+                        }
+                    });
+                })
+                .unwrap();
         }
         thread::sleep(Duration::from_secs(3));
         {

@@ -94,20 +94,23 @@ fn recurse_allocating(depth: u64) -> usize {
 
 fn overflowing_worker() {
     let lock = Lock::named("l");
-    let w = thread::Builder::new().name("worker-1").spawn(move || {
-        let _g = lock.lock();
-        black_box(recurse(0));
-    });
+    let w = thread::Builder::new()
+        .name("worker-1")
+        .spawn(move || {
+            let _g = lock.lock();
+            black_box(recurse(0));
+        })
+        .unwrap();
     let _g = lock.lock();
     drop(_g);
-    w.join();
+    w.join().unwrap();
 }
 
 fn passing_program() {
     let l = Lock::new();
     let t = thread::spawn(move || drop(l.lock()));
     drop(l.lock());
-    t.join();
+    t.join().unwrap();
 }
 
 #[test]
@@ -161,13 +164,16 @@ fn stack_overflow_in_main_on_a_16_mib_stack_with_allocations_is_reported() {
 }
 
 fn spinning_worker() {
-    let w = thread::Builder::new().name("worker-1").spawn(|| {
-        let mut n = 0u64;
-        loop {
-            n = black_box(n.wrapping_add(1));
-        }
-    });
-    w.join();
+    let w = thread::Builder::new()
+        .name("worker-1")
+        .spawn(|| {
+            let mut n = 0u64;
+            loop {
+                n = black_box(n.wrapping_add(1));
+            }
+        })
+        .unwrap();
+    w.join().unwrap();
 }
 
 #[test]
@@ -194,16 +200,19 @@ fn a_std_mutex_held_across_a_step_is_stopped_by_the_watchdog() {
     let r = check(Config::dfs().watchdog(Duration::from_millis(200)), || {
         let m = std::sync::Arc::new(std::sync::Mutex::new(0));
         let m2 = std::sync::Arc::clone(&m);
-        let holder = thread::Builder::new().name("holder").spawn(move || {
-            let mut g = m2.lock().unwrap_or_else(|e| e.into_inner());
-            thread::yield_now();
-            *g += 1;
-        });
+        let holder = thread::Builder::new()
+            .name("holder")
+            .spawn(move || {
+                let mut g = m2.lock().unwrap_or_else(|e| e.into_inner());
+                thread::yield_now();
+                *g += 1;
+            })
+            .unwrap();
         thread::yield_now();
         let mut g = m.lock().unwrap_or_else(|e| e.into_inner());
         *g += 1;
         drop(g);
-        holder.join();
+        holder.join().unwrap();
     });
     let f = r.failure.as_ref().expect("the watchdog stops the blocked thread");
     let FailureKind::Watchdog { thread, .. } = &f.kind else { panic!("{r}") };
@@ -253,18 +262,24 @@ impl Drop for PanicsOnDrop {
 fn deadlock_with_panicking_destructors() {
     let a = Lock::named("a");
     let b = Lock::named("b");
-    let t1 = thread::Builder::new().name("worker-1").spawn(move || {
-        let _state = PanicsOnDrop("worker-1's state");
-        let _ga = a.lock();
-        let _gb = b.lock();
-        std::mem::forget(_state);
-    });
-    let t2 = thread::Builder::new().name("worker-2").spawn(move || {
-        let _gb = b.lock();
-        let _ga = a.lock();
-    });
-    t1.join();
-    t2.join();
+    let t1 = thread::Builder::new()
+        .name("worker-1")
+        .spawn(move || {
+            let _state = PanicsOnDrop("worker-1's state");
+            let _ga = a.lock();
+            let _gb = b.lock();
+            std::mem::forget(_state);
+        })
+        .unwrap();
+    let t2 = thread::Builder::new()
+        .name("worker-2")
+        .spawn(move || {
+            let _gb = b.lock();
+            let _ga = a.lock();
+        })
+        .unwrap();
+    t1.join().unwrap();
+    t2.join().unwrap();
 }
 
 #[test]
@@ -300,12 +315,16 @@ fn a_destructor_panicking_at_teardown_leaves_the_deadlock_verdict_and_is_noted()
 fn a_destructor_panicking_when_a_daemon_is_cut_off_fails_a_passing_run() {
     let Some(out) = in_child("a_destructor_panicking_when_a_daemon_is_cut_off_fails_a_passing_run", || {
         let program = || {
-            thread::Builder::new().name("daemon").daemon(true).spawn(|| {
-                let _state = PanicsOnDrop("the daemon's state");
-                loop {
-                    thread::sleep(Duration::from_secs(1));
-                }
-            });
+            thread::Builder::new()
+                .name("daemon")
+                .daemon(true)
+                .spawn(|| {
+                    let _state = PanicsOnDrop("the daemon's state");
+                    loop {
+                        thread::sleep(Duration::from_secs(1));
+                    }
+                })
+                .unwrap();
             thread::yield_now();
         };
         let r = check(Config::dfs(), program);

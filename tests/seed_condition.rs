@@ -22,51 +22,57 @@ fn program(consumers: usize, guard_with_while: bool, notify_all: bool) -> impl F
         let condition = Condition::named("condition", racelab::RLock::named("lock"));
         let queue: Rc<RefCell<VecDeque<usize>>> = Rc::new(RefCell::new(VecDeque::new()));
         let q = Rc::clone(&queue);
-        let producer = thread::Builder::new().name("producer").spawn(move || {
-            for num in 0..consumers {
-                condition.acquire();
-                if guard_with_while {
-                    while q.borrow().len() == 1 {
-                        condition.wait();
-                    }
-                } else if q.borrow().len() == 1 {
-                    condition.wait();
-                }
-                q.borrow_mut().push_back(num);
-                if notify_all {
-                    condition.notify_all();
-                } else {
-                    condition.notify();
-                }
-                condition.release();
-            }
-        });
-        let handles: Vec<_> = (1..=consumers)
-            .map(|i| {
-                let q = Rc::clone(&queue);
-                thread::Builder::new().name(format!("consumer-{i}")).spawn(move || {
+        let producer = thread::Builder::new()
+            .name("producer")
+            .spawn(move || {
+                for num in 0..consumers {
                     condition.acquire();
                     if guard_with_while {
-                        while q.borrow().is_empty() {
+                        while q.borrow().len() == 1 {
                             condition.wait();
                         }
-                    } else if q.borrow().is_empty() {
+                    } else if q.borrow().len() == 1 {
                         condition.wait();
                     }
-                    let num = q.borrow_mut().pop_front();
-                    assert!(num.is_some(), "IndexError: pop from empty list");
+                    q.borrow_mut().push_back(num);
                     if notify_all {
                         condition.notify_all();
                     } else {
                         condition.notify();
                     }
                     condition.release();
-                })
+                }
+            })
+            .unwrap();
+        let handles: Vec<_> = (1..=consumers)
+            .map(|i| {
+                let q = Rc::clone(&queue);
+                thread::Builder::new()
+                    .name(format!("consumer-{i}"))
+                    .spawn(move || {
+                        condition.acquire();
+                        if guard_with_while {
+                            while q.borrow().is_empty() {
+                                condition.wait();
+                            }
+                        } else if q.borrow().is_empty() {
+                            condition.wait();
+                        }
+                        let num = q.borrow_mut().pop_front();
+                        assert!(num.is_some(), "IndexError: pop from empty list");
+                        if notify_all {
+                            condition.notify_all();
+                        } else {
+                            condition.notify();
+                        }
+                        condition.release();
+                    })
+                    .unwrap()
             })
             .collect();
-        producer.join();
+        producer.join().unwrap();
         for h in handles {
-            h.join();
+            h.join().unwrap();
         }
     }
 }

@@ -69,7 +69,7 @@ fn r_counter() {
         })
         .collect();
     for t in ts {
-        t.join();
+        t.join().unwrap();
     }
     assert_eq!(*value.borrow(), 6);
 }
@@ -89,7 +89,7 @@ fn r_lock_order() {
         })
         .collect();
     for t in ts {
-        t.join();
+        t.join().unwrap();
     }
     assert_eq!(*count.borrow(), 2);
 }

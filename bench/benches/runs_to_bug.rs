@@ -29,8 +29,8 @@ fn r_lock_order() {
         let _b = b.lock();
         let _a = a.lock();
     });
-    t1.join();
-    t2.join();
+    t1.join().unwrap();
+    t2.join().unwrap();
 }
 
 fn r_lost_wakeup() {
@@ -49,7 +49,7 @@ fn r_lost_wakeup() {
         flag.store(true);
         cond.notify();
     }
-    waiter.join();
+    waiter.join().unwrap();
 }
 
 fn r_lost_update() {
@@ -66,7 +66,7 @@ fn r_lost_update() {
         })
         .collect();
     for t in ts {
-        t.join();
+        t.join().unwrap();
     }
     assert_eq!(c.load(), 6);
 }
@@ -101,7 +101,7 @@ fn r_stolen_wakeup() {
         }));
     }
     for t in ts {
-        t.join();
+        t.join().unwrap();
     }
 }
 

@@ -61,7 +61,7 @@ pub fn racelab_buffer(shape: Shape) -> impl Fn() + Send + Sync + 'static {
             }));
         }
         for h in handles {
-            h.join();
+            h.join().unwrap();
         }
         assert!(buffer.borrow().is_empty());
     }

@@ -97,9 +97,12 @@ impl PartialEq for StopFlag {
 
 impl Eq for StopFlag {}
 
-/// Where primitives may go beyond what CPython does today but Python's documentation allows.
-/// Both are scheduler choices, recorded in the schedule like any other.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Where primitives may go beyond what CPython does today but Python's documentation allows
+/// (both scheduler choices, recorded in the schedule like any other), and what ends a run.
+/// A schedule carries the settings that differ from the defaults, so that a replay needs
+/// nothing else (see [`Schedule`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Semantics {
     /// At most this many spurious wake-ups of `Condition.wait` per run (0: CPython-exact).
     /// A spurious wake-up makes `wait` return as if notified; it catches a wait guarded by
@@ -111,18 +114,69 @@ pub struct Semantics {
     /// When true, a run that ends with daemon threads still alive fails (`daemon-cut-off`):
     /// for programs whose daemons must finish their work (Python kills them mid-line).
     pub fail_on_daemon_cut_off: bool,
+    /// What a panic in a thread spawned with the std-shaped `racelab::thread` does.
+    pub thread_panics: ThreadPanics,
+}
+
+/// What a panic in a thread spawned with the std-shaped `racelab::thread` (`spawn`, `Builder`,
+/// `scope`) does to the run. Main's panic, a misuse, and a panic in a thread of the
+/// Python-shaped engine layer (`racelab_sim::thread`, whose `join` returns `T`) always fail the
+/// run at the panic.
+///
+/// The default fails the run where the thread panicked, as shuttle and loom do: the report then
+/// shows the panic's own message, location and trace, where a program that `join().unwrap()`s
+/// would otherwise report only main's `unwrap` on an `Err`. A program that tests its own panics
+/// (`assert!(h.join().is_err())`) asks for std's behaviour with [`ThreadPanics::Join`]. It is a
+/// setting of the check, not of each spawn, so the program's code stays std's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+pub enum ThreadPanics {
+    /// The run fails at the panic (default).
+    #[default]
+    FailRun,
+    /// As std: `join` returns `Err` with the panic's payload, and `scope` panics when a scoped
+    /// thread it joins panicked. A thread that panicked and that nobody joined by the end of the
+    /// run still fails the run then, with its panic (as shuttle fails on any panic).
+    Join,
+    /// As [`ThreadPanics::Join`], but a panicked thread nobody joins is ignored (std's detached
+    /// thread; Python prints the exception and goes on).
+    JoinOrIgnore,
+}
+
+impl ThreadPanics {
+    /// The name in settings lines and schedules: `fail`, `join`, `join-or-ignore`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ThreadPanics::FailRun => "fail",
+            ThreadPanics::Join => "join",
+            ThreadPanics::JoinOrIgnore => "join-or-ignore",
+        }
+    }
+
+    /// The policy called `name` (see [`ThreadPanics::name`]).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [ThreadPanics::FailRun, ThreadPanics::Join, ThreadPanics::JoinOrIgnore]
+            .into_iter()
+            .find(|p| p.name() == name)
+    }
 }
 
 /// Default spurious wake-up budget per run.
 pub const DEFAULT_SPURIOUS_WAKEUPS: u32 = 1;
 
+impl Semantics {
+    /// The defaults: one spurious wake-up per run, FIFO wake-ups, daemons cut off silently,
+    /// thread panics fail the run.
+    pub const DEFAULT: Semantics = Semantics {
+        spurious_wakeups: DEFAULT_SPURIOUS_WAKEUPS,
+        adversarial_wakeups: false,
+        fail_on_daemon_cut_off: false,
+        thread_panics: ThreadPanics::FailRun,
+    };
+}
+
 impl Default for Semantics {
     fn default() -> Self {
-        Semantics {
-            spurious_wakeups: DEFAULT_SPURIOUS_WAKEUPS,
-            adversarial_wakeups: false,
-            fail_on_daemon_cut_off: false,
-        }
+        Semantics::DEFAULT
     }
 }
 
@@ -211,8 +265,13 @@ impl Config {
     }
 
     /// One run that follows `schedule`.
+    /// The schedule's settings (the primitive semantics it was recorded under, see
+    /// [`Schedule::semantics`]) are the replay's; builder calls after this one override them.
     pub fn replay(schedule: Schedule) -> Self {
-        Self::with(StrategyConfig::Replay(schedule), 1)
+        let semantics = schedule.semantics();
+        let mut config = Self::with(StrategyConfig::Replay(schedule), 1);
+        config.semantics = semantics;
+        config
     }
 
     /// At most `runs` runs.
@@ -337,6 +396,19 @@ impl Config {
     /// (default off: Python cuts daemons off silently, and the report only counts it).
     pub fn fail_on_daemon_cut_off(mut self, on: bool) -> Self {
         self.semantics.fail_on_daemon_cut_off = on;
+        self
+    }
+
+    /// What a panic in a thread spawned with the std-shaped `racelab::thread` does (default
+    /// [`ThreadPanics::FailRun`]; see [`ThreadPanics`] for why).
+    pub fn thread_panics(mut self, policy: ThreadPanics) -> Self {
+        self.semantics.thread_panics = policy;
+        self
+    }
+
+    /// Every primitive semantics setting at once (as a schedule carries them).
+    pub fn with_semantics(mut self, semantics: Semantics) -> Self {
+        self.semantics = semantics;
         self
     }
 
@@ -485,6 +557,13 @@ impl fmt::Display for Config {
             self.semantics.spurious_wakeups,
             if self.semantics.adversarial_wakeups { "on" } else { "off" }
         )?;
+        // Echoed only when changed, so that reports of the default settings stay as they were.
+        if self.semantics.fail_on_daemon_cut_off {
+            write!(f, " daemon-cut-off=fail")?;
+        }
+        if self.semantics.thread_panics != ThreadPanics::FailRun {
+            write!(f, " thread-panics={}", self.semantics.thread_panics.name())?;
+        }
         if let Some(t) = self.max_time {
             write!(f, " max-time={}s", fmt_secs(t))?;
         }

@@ -253,7 +253,17 @@ impl Executor {
     fn tear_down(&mut self) {
         rt::with(|m| m.tearing_down = true);
         rt::set_tracing(false);
-        for i in 0..self.coroutines.len() {
+        // Bodies of threads that never started are dropped first, newest first, outside the
+        // borrow of the run state (their captures' destructors may use racelab).
+        let unstarted: Vec<_> = rt::with(|m| {
+            m.unstarted = 0;
+            m.threads.iter_mut().rev().filter_map(|t| t.body.take()).collect()
+        });
+        drop(unstarted);
+        // Newest first: a thread is always spawned after its spawner, so a scoped thread is
+        // unwound (or leaked) before the frame of `thread::scope` whose data it borrows
+        // (racelab-std's `thread::scope` relies on it for soundness).
+        for i in (0..self.coroutines.len()).rev() {
             if self.coroutines[i].is_none() {
                 continue;
             }
@@ -323,23 +333,34 @@ fn guarded<R>(
 }
 
 fn failure_from_panic(t: ThreadId, payload: Box<dyn Any + Send>) -> FailureKind {
-    let location = LAST_PANIC_LOCATION.with(|l| l.borrow_mut().take());
-    let thread = rt::with(|m| {
-        m.finish_current();
-        m.thread_ref(t)
-    });
+    rt::with(|m| m.finish_current());
+    panic_failure(t, payload)
+}
+
+/// The failure of thread `t`'s panic (a misuse when the payload is one), with where the panic
+/// hook saw it happen.
+pub(crate) fn panic_failure(t: ThreadId, payload: Box<dyn Any + Send>) -> FailureKind {
+    let location = take_panic_location();
+    let thread = rt::with(|m| m.thread_ref(t));
     match payload.downcast::<Misuse>() {
         Ok(m) => FailureKind::Misuse { thread, exception: m.exception.to_string(), message: m.message },
-        Err(payload) => {
-            let message = if let Some(s) = payload.downcast_ref::<&str>() {
-                s.to_string()
-            } else if let Some(s) = payload.downcast_ref::<String>() {
-                s.clone()
-            } else {
-                "a panic with a non-text payload".to_string()
-            };
-            FailureKind::Panic { thread, message, location }
-        }
+        Err(payload) => FailureKind::Panic { thread, message: panic_message(&*payload), location },
+    }
+}
+
+/// Where the last panic on a green thread of this OS thread happened, taken.
+pub(crate) fn take_panic_location() -> Option<String> {
+    LAST_PANIC_LOCATION.with(|l| l.borrow_mut().take())
+}
+
+/// A panic payload's message: its text, when it is text.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-text payload".to_string()
     }
 }
 

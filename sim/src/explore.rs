@@ -109,7 +109,8 @@ where
     let trace = resolve_trace(&mut model);
     let result = RunResult {
         steps: model.step,
-        schedule: Schedule::from_choices(std::mem::take(&mut model.recorded)),
+        schedule: Schedule::from_choices(std::mem::take(&mut model.recorded))
+            .with_semantics(config.semantics),
         trace,
         unfinished: model.unfinished_daemons(),
         step: model.step,

@@ -24,7 +24,7 @@ pub mod trace;
 mod trap;
 
 pub use clock::VirtualTime;
-pub use config::{Config, ConfigError, Semantics, StopFlag, StrategyConfig};
+pub use config::{Config, ConfigError, Semantics, StopFlag, StrategyConfig, ThreadPanics};
 pub use diagnosis::{diagnose, Diagnosis, DiagnosisKind};
 pub use explore::{check, check_with_progress, replay};
 pub use ids::{ObjectId, ThreadId};

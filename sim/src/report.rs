@@ -372,7 +372,11 @@ impl Report {
     #[track_caller]
     pub fn assert_passed(&self) {
         if let Some(f) = &self.failure {
-            panic!("racelab found a {} bug:\n{self}", f.kind.name());
+            panic!(
+                "racelab found a {} bug:\n{self}{}",
+                f.kind.name(),
+                self.rust_replay_line().unwrap_or_default()
+            );
         }
         if let Some(why) = self.incomplete() {
             if self.require_exhaustive {
@@ -389,6 +393,15 @@ impl Report {
                 self.runs
             );
         }
+    }
+
+    /// For a failure: the line that replays it from Rust, ready to paste into a test
+    /// (`replay in Rust: racelab::replay(&"v1 ...".parse().unwrap(), program)`), newline-ended.
+    /// The schedule carries the settings the run was recorded under, so the replay needs
+    /// nothing else.
+    pub fn rust_replay_line(&self) -> Option<String> {
+        let f = self.failure.as_ref()?;
+        Some(format!("replay in Rust: racelab::replay(&\"{}\".parse().unwrap(), program)\n", f.schedule))
     }
 
     /// Why an exhaustive search ended before it explored everything, when it did and found no

@@ -612,3 +612,109 @@ pub fn event(operation: &'static str, obj: Option<ObjectHandle>, result: impl Fn
         }
     })
 }
+
+// ----- std-shaped threads: panics that come back from join, park/unpark -----
+
+/// The given name of thread `t`: `None` for a spawned thread without one, `main` for main (as
+/// `std::thread::Thread::name` answers).
+pub fn thread_given_name(t: ThreadId) -> Option<String> {
+    with(|m| m.thread_given_name(t))
+}
+
+/// The run's policy for panics in threads of the std-shaped API.
+pub fn thread_panics() -> crate::config::ThreadPanics {
+    with(|m| m.semantics.thread_panics)
+}
+
+/// Runs the body `f` of a thread spawned through the std-shaped API under the run's
+/// [`ThreadPanics`](crate::config::ThreadPanics) policy: with the default, a panic goes on out
+/// and fails the run where it happened; with `Join*` it is caught and returned (its payload,
+/// for `join`'s `Err`) and noted, so that a run ending with it unclaimed ([`claim_panic`]) can
+/// fail. A misuse and the unwind of a teardown always go on out.
+pub fn catch_thread_panic<R>(f: impl FnOnce() -> R) -> Result<R, Box<dyn Any + Send>> {
+    if thread_panics() == crate::config::ThreadPanics::FailRun {
+        return Ok(f());
+    }
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(v) => Ok(v),
+        Err(p) if p.is::<TearDown>() || p.is::<Misuse>() || tearing_down() => std::panic::resume_unwind(p),
+        Err(p) => {
+            let message = crate::executor::panic_message(&*p);
+            let location = crate::executor::take_panic_location();
+            event("panic", None, || format!("caught for join: {message}"));
+            with(|m| {
+                let thread = m.current;
+                m.caught_panics.push(crate::state::CaughtPanic { thread, message, location, claimed: false });
+            });
+            Err(p)
+        }
+    }
+}
+
+/// Marks the panic caught in thread `t` as taken by its join (or its scope): the run's end no
+/// longer fails for it. Not a step: the joiner has already observed that `t` finished.
+pub fn claim_panic(t: ThreadId) {
+    with(|m| {
+        for p in m.caught_panics.iter_mut().filter(|p| p.thread == t) {
+            p.claimed = true;
+        }
+    })
+}
+
+/// Fails the run with the panic `payload` of the current thread (a misuse when it is one) and
+/// never returns: the thread stays suspended where it is until the run's teardown unwinds it.
+/// For `thread::scope`, whose frame must not unwind while its scoped threads still run.
+pub fn fail_run_from_panic(payload: Box<dyn Any + Send>) -> ! {
+    let t = current();
+    let failure = crate::executor::panic_failure(t, payload);
+    with(|m| m.failure = Some(failure));
+    loop {
+        suspend();
+    }
+}
+
+/// std's `park`: a scheduling point, then, unless the current thread's park token is set (an
+/// `unpark` came first, which this consumes), blocks until [`unpark`] or `deadline`. Returns
+/// how the wait ended (`Woken` also when the token was there).
+pub fn park(deadline: Option<VirtualTime>) -> Wakeup {
+    schedule_point();
+    let (parker, had_token) = with(|m| {
+        let me = m.current;
+        let o = m.parker(me);
+        m.access(o, true);
+        (o, std::mem::take(&mut m.threads[me.index()].park_token))
+    });
+    let parker = ObjectHandle::from_parts(parker);
+    if had_token || unwinding() {
+        event("park", Some(parker), || "token: ok".into());
+        return Wakeup::Woken;
+    }
+    event("park", Some(parker), || "blocked".into());
+    let how = block(Some(parker), deadline);
+    // An unpark that raced a timeout at the same instant left its token: this return uses it.
+    with(|m| {
+        m.access(parker.id, true);
+        let me = m.current.index();
+        m.threads[me].park_token = false;
+    });
+    event("park", Some(parker), || if how == Wakeup::TimedOut { "timed out".into() } else { "ok".into() });
+    how
+}
+
+/// std's `Thread::unpark`: a scheduling point, then sets `t`'s park token and wakes `t` when it
+/// is parked. An unpark of a finished thread changes nothing.
+pub fn unpark(t: ThreadId) {
+    schedule_point();
+    let (parker, parked) = with(|m| {
+        let o = m.parker(t);
+        m.access(o, true);
+        m.threads[t.index()].park_token = true;
+        let parked = matches!(m.threads[t.index()].state, crate::state::RunState::Blocked { on: Some(on), .. } if on == o);
+        (o, parked)
+    });
+    let parker = ObjectHandle::from_parts(parker);
+    event("unpark", Some(parker), || if parked { "woke".into() } else { "token set".into() });
+    if parked {
+        with(|m| m.wake(t));
+    }
+}

@@ -22,6 +22,23 @@
 //! Decisions with a single option (only one thread can run) are not recorded: they are forced,
 //! and replay forces them the same way.
 //!
+//! Right after the version come the settings the run was recorded under that differ from the
+//! defaults, as `key=value` tokens, so that a replay needs nothing but the schedule:
+//!
+//! ```text
+//! v1 spurious-wakeups=0 adversarial-wakeups=on t1 t2*3 w1
+//! ```
+//!
+//! | key | setting | values (default) |
+//! | --- | --- | --- |
+//! | `spurious-wakeups` | `Config::spurious_wakeups` | a number (`1`) |
+//! | `adversarial-wakeups` | `Config::adversarial_wakeups` | `on`, `off` (`off`) |
+//! | `daemon-cut-off` | `Config::fail_on_daemon_cut_off` | `fail`, `ignore` (`ignore`) |
+//! | `thread-panics` | `Config::thread_panics` | `fail`, `join`, `join-or-ignore` (`fail`) |
+//!
+//! A schedule without them (every schedule racelab printed before they existed) has the
+//! defaults, and [`Config::replay`](crate::Config::replay) takes them from the schedule.
+//!
 //! A schedule racelab prints ends with `#` and 8 hex digits: a hash of the run's trace
 //! ([`Trace::hash`](crate::trace::Trace::hash)). It plays no part in the replay; after one, the
 //! replayed trace's hash is compared with it, so a program that now does something else under
@@ -32,6 +49,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+
+use crate::config::{Semantics, ThreadPanics};
 
 /// The version written as the first token of every schedule.
 pub const FORMAT_VERSION: &str = "v1";
@@ -116,12 +135,26 @@ pub struct Schedule {
     choices: Vec<Choice>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     trace_hash: Option<u32>,
+    /// The settings the run was recorded under (the defaults when the text carried none).
+    #[serde(default)]
+    semantics: Semantics,
 }
 
 impl Schedule {
     /// A schedule of the given decisions.
     pub fn from_choices(choices: Vec<Choice>) -> Self {
-        Schedule { choices, trace_hash: None }
+        Schedule { choices, trace_hash: None, semantics: Semantics::DEFAULT }
+    }
+
+    /// The same decisions, recorded under `semantics` (which the text form then carries).
+    pub fn with_semantics(mut self, semantics: Semantics) -> Self {
+        self.semantics = semantics;
+        self
+    }
+
+    /// The settings the run was recorded under: what a replay of it uses.
+    pub fn semantics(&self) -> Semantics {
+        self.semantics
     }
 
     /// The same decisions, marked with the hash of the trace they gave (see the module
@@ -155,6 +188,7 @@ impl Schedule {
 impl fmt::Display for Schedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(FORMAT_VERSION)?;
+        write_settings(f, &self.semantics)?;
         let mut i = 0;
         while i < self.choices.len() {
             let c = self.choices[i];
@@ -171,6 +205,51 @@ impl fmt::Display for Schedule {
         }
         Ok(())
     }
+}
+
+/// The settings that differ from the defaults, each ` key=value` (see the module docs).
+fn write_settings(f: &mut fmt::Formatter<'_>, s: &Semantics) -> fmt::Result {
+    let d = Semantics::DEFAULT;
+    if s.spurious_wakeups != d.spurious_wakeups {
+        write!(f, " spurious-wakeups={}", s.spurious_wakeups)?;
+    }
+    if s.adversarial_wakeups != d.adversarial_wakeups {
+        write!(f, " adversarial-wakeups={}", if s.adversarial_wakeups { "on" } else { "off" })?;
+    }
+    if s.fail_on_daemon_cut_off != d.fail_on_daemon_cut_off {
+        write!(f, " daemon-cut-off={}", if s.fail_on_daemon_cut_off { "fail" } else { "ignore" })?;
+    }
+    if s.thread_panics != d.thread_panics {
+        write!(f, " thread-panics={}", s.thread_panics.name())?;
+    }
+    Ok(())
+}
+
+/// Reads one `key=value` settings token into `s`, or says what is wrong with it.
+fn read_setting(s: &mut Semantics, key: &str, value: &str) -> Result<(), String> {
+    let on_off = |v: &str, on: &str, off: &str| match v {
+        _ if v == on => Ok(true),
+        _ if v == off => Ok(false),
+        _ => Err(format!("`{key}` is `{on}` or `{off}`")),
+    };
+    match key {
+        "spurious-wakeups" => {
+            s.spurious_wakeups = value.parse().map_err(|_| format!("`{key}` is a non-negative number"))?;
+        }
+        "adversarial-wakeups" => s.adversarial_wakeups = on_off(value, "on", "off")?,
+        "daemon-cut-off" => s.fail_on_daemon_cut_off = on_off(value, "fail", "ignore")?,
+        "thread-panics" => {
+            s.thread_panics = ThreadPanics::from_name(value)
+                .ok_or_else(|| format!("`{key}` is `fail`, `join` or `join-or-ignore`"))?;
+        }
+        _ => {
+            return Err(
+                "a setting is one of spurious-wakeups, adversarial-wakeups, daemon-cut-off, thread-panics"
+                    .into(),
+            )
+        }
+    }
+    Ok(())
 }
 
 /// Why a schedule's text could not be read.
@@ -225,9 +304,21 @@ impl FromStr for Schedule {
         }
         let mut choices = Vec::new();
         let mut trace_hash = None;
+        let mut semantics = Semantics::DEFAULT;
         for (i, token) in tokens {
             if trace_hash.is_some() {
                 return Err(err(i, token, "the trace hash `#...` comes last".into()));
+            }
+            if let Some((key, value)) = token.split_once('=') {
+                if !choices.is_empty() {
+                    return Err(err(
+                        i,
+                        token,
+                        format!("settings come right after `{FORMAT_VERSION}`, before the decisions"),
+                    ));
+                }
+                read_setting(&mut semantics, key, value).map_err(|reason| err(i, token, reason))?;
+                continue;
             }
             if let Some(hex) = token.strip_prefix('#') {
                 let hash = Some(hex)
@@ -270,7 +361,7 @@ impl FromStr for Schedule {
             choices.extend(std::iter::repeat_n(choice, repeat));
         }
         debug_assert!(choices.len() <= MAX_DECISIONS);
-        Ok(Schedule { choices, trace_hash })
+        Ok(Schedule { choices, trace_hash, semantics })
     }
 }
 
@@ -307,6 +398,45 @@ mod tests {
             let e = bad.parse::<Schedule>().unwrap_err();
             assert!(e.to_string().contains("8 hex digits"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn settings_round_trip_and_old_schedules_keep_the_defaults() {
+        let semantics = Semantics {
+            spurious_wakeups: 0,
+            adversarial_wakeups: true,
+            fail_on_daemon_cut_off: true,
+            thread_panics: ThreadPanics::Join,
+        };
+        let s = Schedule::from_choices(vec![Choice::new(ChoiceKind::Thread, 1)])
+            .with_semantics(semantics)
+            .with_trace_hash(0x1234_5678);
+        let text = s.to_string();
+        assert_eq!(
+            text,
+            "v1 spurious-wakeups=0 adversarial-wakeups=on daemon-cut-off=fail thread-panics=join t1 #12345678"
+        );
+        assert_eq!(text.parse::<Schedule>().unwrap(), s);
+        // Only what differs from the defaults is written; a schedule without settings has them.
+        let one = Semantics { spurious_wakeups: 3, ..Semantics::DEFAULT };
+        assert_eq!(Schedule::default().with_semantics(one).to_string(), "v1 spurious-wakeups=3");
+        assert_eq!("v1 t1 t0 #00ab12cd".parse::<Schedule>().unwrap().semantics(), Semantics::DEFAULT);
+        assert_eq!(Schedule::from_choices(vec![]).with_semantics(Semantics::DEFAULT).to_string(), "v1");
+    }
+
+    #[test]
+    fn bad_settings_name_the_token() {
+        let e = "v1 t1 spurious-wakeups=0".parse::<Schedule>().unwrap_err();
+        assert_eq!((e.token_index, e.token.as_str()), (3, "spurious-wakeups=0"));
+        assert!(e.to_string().contains("right after `v1`"), "{e}");
+        let e = "v1 spurious-wakeups=x".parse::<Schedule>().unwrap_err();
+        assert!(e.to_string().contains("non-negative number"), "{e}");
+        let e = "v1 adversarial-wakeups=yes".parse::<Schedule>().unwrap_err();
+        assert!(e.to_string().contains("`on` or `off`"), "{e}");
+        let e = "v1 thread-panics=maybe".parse::<Schedule>().unwrap_err();
+        assert!(e.to_string().contains("`join-or-ignore`"), "{e}");
+        let e = "v1 speed=11".parse::<Schedule>().unwrap_err();
+        assert!(e.to_string().contains("one of spurious-wakeups"), "{e}");
     }
 
     #[test]

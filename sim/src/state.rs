@@ -58,6 +58,20 @@ pub(crate) struct ThreadSlot {
     /// Set while the thread waits for a lock to be free (and its deadline): it is runnable
     /// exactly while the lock has no holder, so it never takes a step that finds it taken.
     pub contends: Option<(ObjectId, Option<VirtualTime>)>,
+    /// The thread's park token (std's `unpark` before `park`), and the object its `park` blocks
+    /// on, created at its first park or unpark.
+    pub park_token: bool,
+    pub parker: Option<ObjectId>,
+}
+
+/// A panic caught in a thread of the std-shaped API under `ThreadPanics::Join*`: its `join`
+/// returns it as `Err`, and a run that ends with one nobody joined may fail with it.
+pub(crate) struct CaughtPanic {
+    pub thread: ThreadId,
+    pub message: String,
+    pub location: Option<String>,
+    /// Its `join` (or its scope) took it.
+    pub claimed: bool,
 }
 
 pub(crate) struct ObjectSlot {
@@ -134,6 +148,8 @@ pub(crate) struct RunModel {
     pub beat: Option<std::sync::Arc<crate::trap::Beat>>,
     /// Spurious wake-ups the run may still inject.
     pub spurious_left: u32,
+    /// Panics caught in threads of the std-shaped API, in the order they happened.
+    pub caught_panics: Vec<CaughtPanic>,
     /// Why the run ended, between `next` returning `Next::End` and `take_end`.
     ended: Option<RunEnd>,
     /// A thread picked at a scheduling point on another thread, for the executor to resume.
@@ -159,6 +175,7 @@ impl RunModel {
         RunModel {
             semantics,
             spurious_left: semantics.spurious_wakeups,
+            caught_panics: Vec::new(),
             run: 0,
             nonce: 0,
             threads: Vec::new(),
@@ -208,6 +225,7 @@ impl RunModel {
         self.ended = None;
         self.preselected = None;
         self.spurious_left = self.semantics.spurious_wakeups;
+        self.caught_panics.clear();
         self.unstarted = 0;
         self.live_non_daemons = 0;
         self.observing = self.strategy.observes_steps();
@@ -451,6 +469,8 @@ impl RunModel {
             killed: false,
             wait_note: None,
             contends: None,
+            park_token: false,
+            parker: None,
         });
         self.set_state(id, RunState::Runnable { pending: None });
         self.woke(id);
@@ -477,6 +497,14 @@ impl RunModel {
 
     pub fn thread_ref(&self, t: ThreadId) -> ThreadRef {
         ThreadRef { id: t, name: self.thread_name(t), terminated: self.threads[t.index()].killed }
+    }
+
+    /// A thread's given name; main is `main` (std's `Thread::name`).
+    pub fn thread_given_name(&self, t: ThreadId) -> Option<String> {
+        match &self.threads[t.index()].name {
+            None if t == ThreadId::MAIN => Some("main".to_string()),
+            n => n.clone(),
+        }
     }
 
     /// A thread's name: the one it was given, else `main` or Python's `Thread-<n>`.
@@ -599,6 +627,35 @@ impl RunModel {
         }
     }
 
+    /// Under `ThreadPanics::Join`, the first caught panic nobody joined, as the run's failure.
+    #[cold]
+    fn unjoined_panic(&self) -> Option<FailureKind> {
+        if self.semantics.thread_panics != crate::config::ThreadPanics::Join {
+            return None;
+        }
+        let p = self.caught_panics.iter().find(|p| !p.claimed)?;
+        Some(FailureKind::Panic {
+            thread: self.thread_ref(p.thread),
+            message: format!(
+                "{} (the thread's panic was caught for its join, but nobody joined it by the end of the run: \
+                 ThreadPanics::Join fails the run then; ThreadPanics::JoinOrIgnore ignores it)",
+                p.message
+            ),
+            location: p.location.clone(),
+        })
+    }
+
+    /// The object thread `t` parks on, created at its first park or unpark.
+    pub fn parker(&mut self, t: ThreadId) -> ObjectId {
+        if let Some(o) = self.threads[t.index()].parker {
+            return o;
+        }
+        let name = Some(format!("park {}", self.thread_name(t)));
+        let o = self.add_object("Parker", name);
+        self.threads[t.index()].parker = Some(o);
+        o
+    }
+
     /// `is_finished` as the program sees it (a join, `is_alive`): a read of `t`'s end.
     pub fn observe_finished(&mut self, t: ThreadId) -> bool {
         self.access(self.threads[t.index()].object, false);
@@ -645,6 +702,9 @@ impl RunModel {
             let cut_off = self.unfinished_daemons();
             if self.semantics.fail_on_daemon_cut_off && !cut_off.is_empty() {
                 return self.end(RunEnd::Failed(FailureKind::DaemonCutOff { threads: cut_off }));
+            }
+            if let Some(unjoined) = self.unjoined_panic() {
+                return self.end(RunEnd::Failed(unjoined));
             }
             return self.end(RunEnd::Completed);
         }

@@ -163,12 +163,13 @@ fn exploration_flags(config: &Config) -> String {
         }
         StrategyConfig::Replay(_) => String::new(),
     };
-    flags.push_str(&semantics_flags(config));
+    flags.push_str(&limit_flags(config));
+    flags.push_str(&primitive_semantics_flags(config));
     flags
 }
 
-/// The flags that give a replay the same limits and semantics as the run it replays.
-fn semantics_flags(config: &Config) -> String {
+/// The flags that give a replay the same limits as the run it replays.
+fn limit_flags(config: &Config) -> String {
     let mut flags = String::new();
     if config.step_limit() != racelab_sim::config::DEFAULT_MAX_STEPS {
         flags.push_str(&format!(" --max-steps {}", config.step_limit()));
@@ -178,6 +179,12 @@ fn semantics_flags(config: &Config) -> String {
         Some(d) => flags.push_str(&format!(" --watchdog {}", d.as_secs_f64())),
         None => flags.push_str(" --watchdog 0"),
     }
+    flags
+}
+
+/// The semantics flags: a seed's replay needs them; a schedule carries them itself.
+fn primitive_semantics_flags(config: &Config) -> String {
+    let mut flags = String::new();
     let sem = config.semantics();
     if sem.spurious_wakeups != racelab_sim::config::DEFAULT_SPURIOUS_WAKEUPS {
         flags.push_str(&format!(" --spurious-wakeups {}", sem.spurious_wakeups));
@@ -194,7 +201,7 @@ fn replay_command(target: &Target, report: &Report, config: &Config) -> Option<S
         "racelab replay {} --schedule \"{}\"{}",
         target.name(),
         failure.schedule,
-        semantics_flags(config)
+        limit_flags(config)
     ))
 }
 

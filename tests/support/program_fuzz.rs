@@ -421,7 +421,7 @@ impl Program {
                 Op::Spawn(k) => started[k] = Some(self.start(k, &handles)),
                 Op::Join(k) => {
                     if let Some(Started::Thread(h)) = started[k].replace(Started::Joined) {
-                        log.push(format!("join{k}={}", h.join().join(",")));
+                        log.push(format!("join{k}={}", h.join().unwrap().join(",")));
                     }
                 }
                 Op::JoinTimeout(k, s) => {
@@ -442,7 +442,7 @@ impl Program {
         }
         for (k, s) in started.into_iter().enumerate() {
             match s {
-                Some(Started::Thread(h)) => log.push(format!("join{k}={}", h.join().join(","))),
+                Some(Started::Thread(h)) => log.push(format!("join{k}={}", h.join().unwrap().join(","))),
                 Some(Started::Process(p)) => {
                     p.join();
                     log.push(format!("exit{k}={:?}", p.exitcode()));
@@ -467,8 +467,10 @@ impl Program {
         };
         let name = format!("w{k}");
         match self.workers[k].kind {
-            WorkerKind::Thread => Started::Thread(thread::Builder::new().name(name).spawn(body)),
-            WorkerKind::Daemon => Started::Daemon(thread::Builder::new().name(name).daemon(true).spawn(body)),
+            WorkerKind::Thread => Started::Thread(thread::Builder::new().name(name).spawn(body).unwrap()),
+            WorkerKind::Daemon => {
+                Started::Daemon(thread::Builder::new().name(name).daemon(true).spawn(body).unwrap())
+            }
             WorkerKind::Process => Started::Process(Process::start(name, move || drop(body()))),
         }
     }
@@ -638,7 +640,7 @@ fn exec(op: &Op, hs: &[Handle], log: &mut Vec<String>) {
                 }
                 log
             });
-            log.push(format!("nested={}", h.join().join(",")));
+            log.push(format!("nested={}", h.join().unwrap().join(",")));
         }
         (Op::Sleep(s), None) => thread::sleep(secs(*s)),
         (Op::Yield, None) => thread::yield_now(),
@@ -995,11 +997,18 @@ impl Program {
                     for op in &w.ops {
                         rust_op(op, 2, &mut s);
                     }
-                    let tail = if w.kind == WorkerKind::Process { "drop(log);" } else { "log" };
-                    let _ = writeln!(s, "        {tail}\n    }});");
+                    let (tail, spawned) = if w.kind == WorkerKind::Process {
+                        ("drop(log);", ")")
+                    } else {
+                        ("log", ").unwrap()")
+                    };
+                    let _ = writeln!(s, "        {tail}\n    }}{spawned};");
                 }
                 Op::Join(k) => {
-                    let _ = writeln!(s, "    log.push(format!(\"join{k}={{}}\", w{k}.join().join(\",\")));");
+                    let _ = writeln!(
+                        s,
+                        "    log.push(format!(\"join{k}={{}}\", w{k}.join().unwrap().join(\",\")));"
+                    );
                 }
                 Op::JoinTimeout(k, t) => {
                     let _ = writeln!(
@@ -1022,7 +1031,10 @@ impl Program {
         for (k, w) in self.workers.iter().enumerate() {
             match w.kind {
                 WorkerKind::Thread if !joined.contains(&k) => {
-                    let _ = writeln!(s, "    log.push(format!(\"join{k}={{}}\", w{k}.join().join(\",\")));");
+                    let _ = writeln!(
+                        s,
+                        "    log.push(format!(\"join{k}={{}}\", w{k}.join().unwrap().join(\",\")));"
+                    );
                 }
                 WorkerKind::Process => {
                     let _ = writeln!(s, "    w{k}.join();");
@@ -1119,7 +1131,7 @@ fn rust_op(op: &Op, depth: usize, s: &mut String) {
             }
             let _ = writeln!(s, "{pad}    log");
             let _ = writeln!(s, "{pad}}});");
-            "log.push(format!(\"nested={}\", nested.join().join(\",\")));".to_string()
+            "log.push(format!(\"nested={}\", nested.join().unwrap().join(\",\")));".to_string()
         }
         Op::Sleep(t) => format!("thread::sleep({});", d(t)),
         Op::Yield => "thread::yield_now();".into(),

@@ -1,0 +1,264 @@
+//! `model(|| ..)`: check a concurrent program from a `#[test]` in one call, with sensible
+//! defaults, CI knobs from the environment, and a report that says how to replay a failure.
+//!
+//! Why: `check(Config, ..)` asks the user to choose a strategy and its limits. A test wants
+//! one call that proves a small program correct when it can and samples a large one otherwise,
+//! and that fails the test with everything needed to reproduce the bug. loom's `model` and
+//! shuttle's `check_random` are that call; this is racelab's.
+//!
+//! What [`model`] runs (see [`Model`] for the numbers):
+//! 1. an exhaustive search with partial-order reduction (`Config::dfs()`, DPOR on), within a
+//!    run cap and half the time budget: a pass is then a proof, for every interleaving;
+//! 2. when that did not finish, PCT sampling (`Config::pct(seed, 3)`, Burckhardt et al.,
+//!    ASPLOS 2010) within the run cap and the rest of the time budget.
+//!
+//! On a failure it panics with the whole report (the trace cut as
+//! [`Report::assert_passed`] cuts it), ending with the Rust line that replays it and the
+//! command that reruns the test replaying it. Each call explores on an OS thread of its own,
+//! so `cargo test`'s parallel test threads can each run checks at once.
+//!
+//! # Environment variables
+//!
+//! Read by [`model`] (and [`Model::from_env`]) when it is called, never elsewhere; a value
+//! that cannot be read is an error that names the variable (the test fails with it), never a
+//! silent default. Each one used is echoed in the failure report.
+//!
+//! | variable | meaning | default |
+//! | --- | --- | --- |
+//! | `RACELAB_SEED` | the PCT phase's seed (a whole number) | `0` |
+//! | `RACELAB_RUNS` | the run cap of each phase (at least 1) | 100000 exhaustive, 1000 PCT |
+//! | `RACELAB_MAX_TIME` | the wall-time budget in seconds (`30`, `0.5`) | `10` |
+//! | `RACELAB_SCHEDULE` | replay this one schedule (`v1 ...`) instead of exploring | unset |
+
+use std::time::Duration;
+
+use racelab_sim::{Config, Report, Schedule, Semantics};
+
+/// Run cap of the exhaustive phase.
+pub const DEFAULT_DFS_RUNS: u64 = 100_000;
+/// Run cap of the PCT phase.
+pub const DEFAULT_PCT_RUNS: u64 = 1_000;
+/// Wall-time budget of both phases together.
+pub const DEFAULT_MAX_TIME: Duration = Duration::from_secs(10);
+/// PCT's bug depth: bugs that need up to two ordering constraints are found with good odds.
+pub const PCT_DEPTH: u32 = 3;
+
+/// The variables [`Model::from_env`] reads.
+pub const ENV_VARS: [&str; 4] = ["RACELAB_SEED", "RACELAB_RUNS", "RACELAB_MAX_TIME", "RACELAB_SCHEDULE"];
+
+/// How [`model`] checks a program: its defaults, adjustable, and what the environment set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Model {
+    seed: u64,
+    runs: Option<u64>,
+    max_time: Duration,
+    schedule: Option<Schedule>,
+    semantics: Semantics,
+    /// The variables read from the environment, `NAME=value`, for the report.
+    from_env: Vec<String>,
+}
+
+impl Default for Model {
+    fn default() -> Self {
+        Model {
+            seed: 0,
+            runs: None,
+            max_time: DEFAULT_MAX_TIME,
+            schedule: None,
+            semantics: Semantics::DEFAULT,
+            from_env: Vec::new(),
+        }
+    }
+}
+
+/// Checks `program` with [`Model`]'s defaults and the `RACELAB_*` environment variables, and
+/// panics with the report when it finds a bug (or when a variable cannot be read): for
+/// `#[test]`s.
+///
+/// ```
+/// racelab_std::model(|| {
+///     let h = racelab_std::thread::spawn(|| 1 + 1);
+///     assert_eq!(h.join().unwrap(), 2);
+/// });
+/// ```
+#[track_caller]
+pub fn model<F>(program: F)
+where
+    F: Fn() + Send + Sync + 'static,
+{
+    match Model::from_env() {
+        Ok(m) => m.run(program),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+impl Model {
+    /// The defaults, without reading the environment.
+    pub fn new() -> Self {
+        Model::default()
+    }
+
+    /// The defaults, overridden by the `RACELAB_*` variables of the process environment.
+    pub fn from_env() -> Result<Self, String> {
+        Model::from_vars(|name| match std::env::var(name) {
+            Ok(v) => Ok(Some(v)),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => Err(format!("racelab: {name} is not valid UTF-8")),
+        })
+    }
+
+    /// The defaults, overridden by the variables `lookup` gives (`Ok(None)`: unset): the
+    /// environment's reader, separate so that it can be tested without touching the process.
+    pub fn from_vars(lookup: impl Fn(&str) -> Result<Option<String>, String>) -> Result<Self, String> {
+        let mut m = Model::default();
+        for name in ENV_VARS {
+            let Some(value) = lookup(name)? else { continue };
+            let bad = |what: &str| format!("racelab: {name}=\"{value}\" is not {what}; fix or unset it");
+            let v = value.trim();
+            match name {
+                "RACELAB_SEED" => {
+                    m.seed = v.parse().map_err(|_| bad("a seed: a whole number from 0 to 2^64-1"))?
+                }
+                "RACELAB_RUNS" => {
+                    let runs: u64 =
+                        v.parse().map_err(|_| bad("a number of runs: a whole number, at least 1"))?;
+                    if runs == 0 {
+                        return Err(bad("a number of runs: a whole number, at least 1"));
+                    }
+                    m.runs = Some(runs);
+                }
+                "RACELAB_MAX_TIME" => {
+                    m.max_time = v
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|s| s.is_finite() && *s > 0.0 && *s <= 1e9)
+                        .map(Duration::from_secs_f64)
+                        .ok_or_else(|| bad("a time budget: seconds above 0, such as 30 or 0.5"))?;
+                }
+                _ => {
+                    let schedule: Schedule = v.parse().map_err(|e| {
+                        bad(&format!("a schedule ({e}); paste the `v1 ...` line of a report"))
+                    })?;
+                    m.schedule = Some(schedule);
+                }
+            }
+            m.from_env.push(format!("{name}={value}"));
+        }
+        Ok(m)
+    }
+
+    /// The PCT phase's seed.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// The run cap of each phase.
+    pub fn runs(mut self, runs: u64) -> Self {
+        self.runs = Some(runs.max(1));
+        self
+    }
+
+    /// The wall-time budget of both phases together.
+    pub fn max_time(mut self, limit: Duration) -> Self {
+        self.max_time = limit;
+        self
+    }
+
+    /// Replays `schedule` (with the settings it carries) instead of exploring.
+    pub fn replay(mut self, schedule: Schedule) -> Self {
+        self.schedule = Some(schedule);
+        self
+    }
+
+    /// The primitive semantics and thread-panic policy of every run (see `Config::with_semantics`;
+    /// a replayed schedule's own settings win).
+    pub fn semantics(mut self, semantics: Semantics) -> Self {
+        self.semantics = semantics;
+        self
+    }
+
+    /// The configurations the check runs, in order: a replay alone, or the exhaustive phase
+    /// then the PCT phase (each given the time budget it may use).
+    pub fn phases(&self) -> Vec<Config> {
+        if let Some(s) = &self.schedule {
+            return vec![Config::replay(s.clone())];
+        }
+        let half = self.max_time / 2;
+        vec![
+            Config::dfs()
+                .runs(self.runs.unwrap_or(DEFAULT_DFS_RUNS))
+                .max_time(half)
+                .with_semantics(self.semantics),
+            Config::pct(self.seed, PCT_DEPTH)
+                .runs(self.runs.unwrap_or(DEFAULT_PCT_RUNS))
+                .max_time(self.max_time - half)
+                .with_semantics(self.semantics),
+        ]
+    }
+
+    /// Checks `program` and returns the report of the phase that decided: a failure, the
+    /// exhaustive phase when it finished, else the PCT phase. The exhaustive phase's time left
+    /// over goes to the PCT phase.
+    pub fn check<F>(&self, program: F) -> Report
+    where
+        F: Fn() + Send + Sync + 'static,
+    {
+        let program = std::sync::Arc::new(program);
+        let mut phases = self.phases().into_iter();
+        let first = phases.next().expect("racelab invariant: a model has a phase");
+        let p = std::sync::Arc::clone(&program);
+        let mut report = racelab_sim::check(first, move || p());
+        for mut config in phases {
+            if report.failure.is_some() || report.exhausted {
+                break;
+            }
+            let spent = Duration::from_micros(report.elapsed_micros);
+            config = config.max_time(self.max_time.saturating_sub(spent).max(self.max_time / 10));
+            let p = std::sync::Arc::clone(&program);
+            report = racelab_sim::check(config, move || p());
+        }
+        report
+    }
+
+    /// [`Model::check`], panicking with the report when it found a bug: the whole report
+    /// (its trace cut to the first and last events), the variables read from the environment,
+    /// the Rust line that replays the failure and the command that reruns this test replaying it.
+    #[track_caller]
+    pub fn run<F>(&self, program: F)
+    where
+        F: Fn() + Send + Sync + 'static,
+    {
+        let report = self.check(program);
+        if let Some(message) = self.failure_message(&report) {
+            panic!("{message}");
+        }
+        if !report.exhausted && report.settings.starts_with("strategy=pct") {
+            eprintln!(
+                "racelab::model: no bug found, but the exhaustive search did not finish within its budget, and {} \
+                 runs of PCT sampling are not a proof (RACELAB_RUNS, RACELAB_MAX_TIME raise the budget)",
+                report.runs
+            );
+        }
+    }
+
+    /// What [`Model::run`] panics with for `report`, `None` when it passed.
+    pub fn failure_message(&self, report: &Report) -> Option<String> {
+        let f = report.failure.as_ref()?;
+        let env = if self.from_env.is_empty() {
+            String::new()
+        } else {
+            format!("environment: {}\n", self.from_env.join(" "))
+        };
+        let test = std::thread::current()
+            .name()
+            .filter(|n| *n != "main")
+            .map_or_else(|| "<this test>".to_string(), |n| format!("{n} -- --exact"));
+        Some(format!(
+            "racelab::model found a {} bug:\n{env}{report}{}replay this test: RACELAB_SCHEDULE=\"{}\" cargo test {test}\n",
+            f.kind.name(),
+            report.rust_replay_line().unwrap_or_default(),
+            f.schedule,
+        ))
+    }
+}

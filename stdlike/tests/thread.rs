@@ -1,0 +1,284 @@
+//! std's `thread` on racelab: join's `Result`, panics as std has them (when the check asks),
+//! park/unpark, scoped threads borrowing the enclosing frame, names and ids.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use racelab_primitives::Shared;
+use racelab_sim::{check, Config, FailureKind, Report, ThreadPanics};
+use racelab_std::thread;
+use racelab_std::time::Instant;
+
+fn panic_message(report: &Report) -> String {
+    match &report.failure.as_ref().expect("a failure").kind {
+        FailureKind::Panic { message, .. } => message.clone(),
+        other => panic!("expected a panic, got {other}"),
+    }
+}
+
+#[test]
+fn join_returns_the_value_and_handles_know_their_thread() {
+    check(Config::dfs(), || {
+        let h = thread::Builder::new()
+            .name("worker")
+            .stack_size(1 << 20)
+            .spawn(|| (thread::current().id(), thread::current().name().map(String::from)))
+            .unwrap();
+        let id = h.thread().id();
+        assert_eq!(h.thread().name(), Some("worker"));
+        let (inside, name) = h.join().unwrap();
+        assert_eq!((inside, name.as_deref()), (id, Some("worker")));
+        let unnamed = thread::spawn(|| thread::current().name().map(String::from));
+        assert_eq!(unnamed.join().unwrap(), None, "std: a thread spawned without a name has none");
+        assert_eq!(thread::current().name(), Some("main"));
+        assert!(!thread::panicking());
+        let d = thread::Builder::new().daemon(true).spawn(|| ()).unwrap();
+        assert!(d.thread().is_daemon() && !thread::current().is_daemon());
+    })
+    .assert_passed();
+}
+
+#[test]
+fn a_panicked_thread_joins_as_err_with_its_payload_when_the_check_asks() {
+    let report = check(Config::dfs().thread_panics(ThreadPanics::Join), || {
+        let h = thread::spawn(|| -> u32 { panic!("boom") });
+        let other = thread::spawn(|| 7);
+        let err = h.join().unwrap_err();
+        assert_eq!(err.downcast_ref::<&str>(), Some(&"boom"));
+        assert_eq!(other.join().unwrap(), 7);
+    });
+    report.assert_passed();
+    assert!(report.exhausted && report.settings.contains("thread-panics=join"), "{report}");
+}
+
+#[test]
+fn by_default_a_thread_panic_fails_the_run_where_it_happened() {
+    let report = check(Config::dfs(), || {
+        let h = thread::Builder::new().name("crasher").spawn(|| panic!("boom")).unwrap();
+        // Under std this would be Err; racelab's default reports the panic itself.
+        let _ = h.join();
+    });
+    assert_eq!(panic_message(&report), "boom");
+    let FailureKind::Panic { thread, location, .. } = &report.failure.as_ref().unwrap().kind else {
+        unreachable!()
+    };
+    assert_eq!(thread.name, "crasher");
+    assert!(location.as_deref().is_some_and(|l| l.contains("tests/thread.rs")), "{location:?}");
+}
+
+#[test]
+fn a_panic_nobody_joins_fails_the_run_unless_configured_otherwise() {
+    let program = || {
+        let h = thread::spawn(|| panic!("lost"));
+        drop(h);
+        thread::sleep(Duration::from_secs(1));
+    };
+    let report = check(Config::dfs().thread_panics(ThreadPanics::Join), program);
+    let message = panic_message(&report);
+    assert!(message.starts_with("lost (") && message.contains("nobody joined it"), "{message}");
+    // Detached, as std's: ignored.
+    check(Config::dfs().thread_panics(ThreadPanics::JoinOrIgnore), program).assert_passed();
+    // The default fails at the panic.
+    assert_eq!(panic_message(&check(Config::dfs(), program)), "lost");
+}
+
+#[test]
+fn main_panics_and_misuses_always_fail_the_run() {
+    let report = check(Config::dfs().thread_panics(ThreadPanics::JoinOrIgnore), || panic!("main"));
+    assert_eq!(panic_message(&report), "main");
+    let report = check(Config::dfs().thread_panics(ThreadPanics::Join), || {
+        let lock = racelab_primitives::Lock::new();
+        thread::spawn(move || lock.release()).join().unwrap_err();
+    });
+    assert_eq!(report.failure.unwrap().kind.name(), "misuse");
+}
+
+#[test]
+fn unpark_before_park_makes_park_return_at_once() {
+    let report = check(Config::dfs(), || {
+        let me = thread::current();
+        me.unpark();
+        me.unpark(); // a second token is not kept
+        thread::park(); // returns: the token was there
+        let start = Instant::now();
+        thread::park_timeout(Duration::from_secs(3)); // no token now: waits it out
+        assert_eq!(start.elapsed(), Duration::from_secs(3));
+    });
+    report.assert_passed();
+}
+
+#[test]
+fn park_waits_for_unpark_in_every_interleaving() {
+    let report = check(Config::dfs(), || {
+        let ready = Shared::new(false);
+        let parked = thread::spawn(move || {
+            while !ready.load() {
+                thread::park();
+            }
+            "done"
+        });
+        ready.store(true);
+        parked.thread().unpark();
+        assert_eq!(parked.join().unwrap(), "done");
+    });
+    report.assert_passed();
+    assert!(report.exhausted && report.runs > 1, "{report}");
+}
+
+#[test]
+fn a_park_nobody_unparks_is_a_deadlock_on_the_parker() {
+    let report = check(Config::dfs(), || {
+        let h = thread::Builder::new().name("sleeper").spawn(thread::park).unwrap();
+        h.join().unwrap();
+    });
+    let failure = report.failure.expect("deadlock");
+    let FailureKind::Deadlock(d) = &failure.kind else { panic!("{}", failure.kind) };
+    let waits: Vec<_> =
+        d.blocked.iter().map(|b| (b.thread.name.as_str(), b.waits_on.name.as_str())).collect();
+    assert!(waits.contains(&("sleeper", "park sleeper")), "{waits:?}");
+}
+
+#[test]
+fn scoped_threads_borrow_the_enclosing_frame_and_are_joined_at_its_end() {
+    let report = check(Config::dfs(), || {
+        let data = vec![1u64, 2, 3];
+        let mut results = [0u64; 3];
+        let total = Shared::new(0u64);
+        let names = thread::scope(|s| {
+            let handles: Vec<_> = results
+                .iter_mut()
+                .zip(&data)
+                .map(|(slot, x)| {
+                    s.spawn(move || {
+                        thread::yield_now();
+                        *slot = x * 10;
+                        total.update(|t| *t += x);
+                    })
+                })
+                .collect();
+            let first = handles.into_iter().next().unwrap();
+            first.join().unwrap();
+            // The other two are joined by the scope.
+            "scoped"
+        });
+        assert_eq!((names, results, total.load()), ("scoped", [10, 20, 30], 6));
+    });
+    report.assert_passed();
+    assert!(report.exhausted && report.runs > 1, "{report}");
+}
+
+#[test]
+fn a_scope_panics_for_a_scoped_thread_nobody_joined_that_panicked() {
+    let report = check(Config::dfs().thread_panics(ThreadPanics::Join), || {
+        let caught = std::panic::catch_unwind(|| {
+            thread::scope(|s| {
+                s.spawn(|| panic!("scoped boom"));
+            })
+        });
+        let payload = caught.unwrap_err();
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"a scoped thread panicked"));
+        // Joined by hand: its Err, and the scope does not panic.
+        let r = thread::scope(|s| s.spawn(|| panic!("mine")).join().is_err());
+        assert!(r);
+    });
+    report.assert_passed();
+}
+
+/// A value whose drop reads data borrowed from the scope's frame and logs it.
+struct Reader<'a> {
+    data: &'a Vec<u64>,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Drop for Reader<'_> {
+    fn drop(&mut self) {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("scoped thread dropped its borrow of {} values", self.data.len()));
+    }
+}
+
+/// Data owned by the scope's frame that logs its own drop.
+struct Owned {
+    data: Vec<u64>,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        self.log.lock().unwrap().push("frame dropped its data".into());
+    }
+}
+
+#[test]
+fn a_scope_whose_owner_fails_unwinds_the_scoped_threads_before_the_borrowed_frame() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let program_log = Arc::clone(&log);
+    let report = check(Config::dfs().shrink(false), move || {
+        let owned = Owned { data: vec![1, 2, 3], log: Arc::clone(&program_log) };
+        thread::scope(|s| {
+            let log = Arc::clone(&program_log);
+            let data = &owned.data;
+            s.spawn(move || {
+                let _reader = Reader { data, log };
+                thread::park(); // never unparked: still here when the run ends
+            });
+            thread::yield_now();
+            panic!("owner fails inside the scope");
+        });
+    });
+    assert_eq!(panic_message(&report), "owner fails inside the scope");
+    let log = log.lock().unwrap();
+    assert!(!log.is_empty() && log.len() % 2 == 0, "{log:?}");
+    for pair in log.chunks(2) {
+        assert_eq!(
+            pair,
+            ["scoped thread dropped its borrow of 3 values", "frame dropped its data"],
+            "the scoped thread must be unwound before the frame it borrows: {log:?}"
+        );
+    }
+}
+
+#[test]
+fn a_deadlock_inside_a_scope_unwinds_the_scoped_threads_first() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let program_log = Arc::clone(&log);
+    let report = check(Config::dfs().shrink(false), move || {
+        let owned = Owned { data: vec![4, 5], log: Arc::clone(&program_log) };
+        thread::scope(|s| {
+            let (log, data) = (Arc::clone(&program_log), &owned.data);
+            s.spawn(move || {
+                let _reader = Reader { data, log };
+                thread::park();
+            });
+        });
+    });
+    assert_eq!(report.failure.as_ref().map(|f| f.kind.name()), Some("deadlock"), "{report}");
+    let log = log.lock().unwrap();
+    assert!(!log.is_empty(), "{log:?}");
+    for pair in log.chunks(2) {
+        assert_eq!(
+            pair,
+            ["scoped thread dropped its borrow of 2 values", "frame dropped its data"],
+            "{log:?}"
+        );
+    }
+}
+
+#[test]
+fn python_extras_stay() {
+    check(Config::dfs(), || {
+        let h = thread::spawn(|| thread::sleep(Duration::from_secs(5)));
+        assert!(!h.join_timeout(Duration::from_secs(1)));
+        assert!(h.is_alive() && !h.is_finished());
+        h.wait();
+        assert!(h.is_finished());
+        h.join().unwrap();
+        let local = thread::Local::<u32>::new();
+        local.set(1);
+        assert_eq!(thread::spawn(move || local.get()).join().unwrap(), None);
+        assert!(thread::choose(3) < 3);
+    })
+    .assert_passed();
+}

@@ -196,11 +196,11 @@ fn a_schedule_longer_than_its_run_is_reported_not_cut() {
 fn typos_in_values_get_the_nearest_value_and_the_list() {
     refused(
         &["check", "counter", "--strategy", "dsf"],
-        "invalid value `dsf` for --strategy: did you mean `dfs`? its values are: random, pct, dfs",
+        "invalid value `dsf` for --strategy: did you mean `dfs`? its values are: random, pct, pos, dfs",
     );
     refused(
         &["check", "counter", "--strategy", "xyzzy"],
-        "invalid value `xyzzy` for --strategy: its values are: random, pct, dfs",
+        "invalid value `xyzzy` for --strategy: its values are: random, pct, pos, dfs",
     );
 }
 

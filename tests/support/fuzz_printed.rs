@@ -17,15 +17,18 @@ pub fn outcomes(dpor: bool) -> BTreeSet<String> {
     let report = check(config, move || {
         let o0 = Event::new();
         let mut log: Vec<String> = Vec::new();
-        let w0 = thread::Builder::new().name("w0").spawn(move || {
-            let mut log: Vec<String> = Vec::new();
-            log.push(format!("ew={}", o0.wait_timeout(Duration::from_secs(1))));
-            thread::yield_now();
-            log
-        });
+        let w0 = thread::Builder::new()
+            .name("w0")
+            .spawn(move || {
+                let mut log: Vec<String> = Vec::new();
+                log.push(format!("ew={}", o0.wait_timeout(Duration::from_secs(1))));
+                thread::yield_now();
+                log
+            })
+            .unwrap();
         thread::sleep(Duration::from_secs(1));
         o0.set();
-        log.push(format!("join0={}", w0.join().join(",")));
+        log.push(format!("join0={}", w0.join().unwrap().join(",")));
         log.push(format!("final0={}", o0.is_set()));
         sink.lock().unwrap().insert(log.join(" "));
     });

@@ -11,3 +11,4 @@
 //! its modules as `racelab::sync`, `racelab::thread`, `racelab::time` and `racelab::cell`.
 
 pub mod cell;
+pub mod linearizability;

@@ -12,3 +12,5 @@
 
 pub mod cell;
 pub mod linearizability;
+#[cfg(feature = "proptest")]
+pub mod proptest;

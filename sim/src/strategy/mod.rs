@@ -10,6 +10,7 @@
 
 mod dfs;
 mod dpor;
+mod guided;
 mod pct;
 mod races;
 mod random;
@@ -18,6 +19,7 @@ mod runnable_log;
 
 pub use dfs::Dfs;
 pub use dpor::Dpor;
+pub use guided::Guided;
 pub use pct::Pct;
 pub use random::Random;
 pub use replay::Replay;

@@ -63,6 +63,18 @@ impl VClock {
     }
 }
 
+/// Entries `a` and `b` (different) of `v`, both mutable, without copying either.
+fn two<T>(v: &mut [T], a: usize, b: usize) -> (&mut T, &mut T) {
+    assert_ne!(a, b, "racelab invariant: a clock joined with itself");
+    if a < b {
+        let (low, high) = v.split_at_mut(b);
+        (&mut low[a], &mut high[0])
+    } else {
+        let (low, high) = v.split_at_mut(a);
+        (&mut high[0], &mut low[b])
+    }
+}
+
 /// One access to a cell, as a race report names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Site {
@@ -164,18 +176,18 @@ impl Detector {
         if from == to || from.index() >= self.threads.len() || to.index() >= self.threads.len() {
             return;
         }
-        let published = self.threads[from.index()].clone();
-        self.threads[to.index()].join(&published);
-        self.threads[from.index()].tick(from);
+        let (source, target) = two(&mut self.threads, from.index(), to.index());
+        target.join(source);
+        source.tick(from);
     }
 
     /// `by` terminated `t`: it takes `t`'s clock (see the module documentation).
     pub fn absorb(&mut self, by: ThreadId, t: ThreadId) {
-        if by == t || t.index() >= self.threads.len() {
+        if by == t || t.index() >= self.threads.len() || by.index() >= self.threads.len() {
             return;
         }
-        let theirs = self.threads[t.index()].clone();
-        self.threads[by.index()].join(&theirs);
+        let (theirs, mine) = two(&mut self.threads, t.index(), by.index());
+        mine.join(theirs);
     }
 
     /// The virtual clock jumped: everything before happens before everything after.
@@ -298,7 +310,7 @@ mod tests {
     }
 
     #[test]
-    fn wake_ups_and_clock_jumps_order() {
+    fn wake_ups_clock_jumps_and_terminations_order() {
         let (a, b) = (ThreadId(0), ThreadId(1));
         let mut d = two_threads();
         d.wake(a, b);
@@ -311,5 +323,14 @@ mod tests {
         d.sync(b, footprint::ALLOCATOR, true);
         d.sync(a, footprint::ALLOCATOR, true);
         assert!(d.cell_access(a, CELL, true, 2, here()).is_err());
+        // A terminator takes the terminated thread's clock (either index order).
+        let mut k = two_threads();
+        assert!(k.cell_access(b, CELL, true, 1, here()).is_err(), "b has not seen the creation");
+        let mut k = two_threads();
+        assert!(k.cell_access(a, CELL, true, 1, here()).is_ok());
+        k.absorb(b, a);
+        assert!(k.cell_access(b, CELL, true, 2, here()).is_ok());
+        k.absorb(a, b);
+        assert!(k.cell_access(a, CELL, false, 3, here()).is_ok());
     }
 }

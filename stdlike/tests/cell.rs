@@ -113,6 +113,8 @@ fn an_unlocked_counter_races_although_its_value_always_comes_out_right() {
         assert!(text.contains("diagnosis: data-race: Thread-"), "{text}");
         assert!(text.contains("data race on UnsafeCell-1: a write by Thread-"), "{text}");
         assert!(text.contains("DATA RACE with a write by Thread-"), "{text}");
+        let json = report.to_json();
+        assert!(json.contains("\"kind\": \"data-race\"") && json.contains("\"second\""), "{json}");
         // The schedule replays it.
         let failure = report.failure.as_ref().expect("a failure");
         let again = replay(&failure.schedule, racy_counter);

@@ -118,7 +118,7 @@ impl<Op, Ret> History<Op, Ret> {
     /// Records that the current racelab thread invokes `op`, now. Not a scheduling point.
     /// Must run inside a simulation (the thread's name is recorded).
     pub fn invoke(&self, op: Op) -> Call<Op, Ret> {
-        self.invoke_by(racelab_sim::thread::current().name(), op)
+        self.invoke_by(racelab_sim::rt::thread_name(racelab_sim::rt::current()), op)
     }
 
     /// Records that `thread` invokes `op`, now: for histories built by hand (or recorded

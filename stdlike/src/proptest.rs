@@ -64,7 +64,7 @@ impl Interleaving {
     }
 
     /// The racelab configuration of the one run this interleaving makes (`Config::guided`);
-    /// adjust it (`max_steps`, `spurious_wakeups`...) before [`check_with`].
+    /// adjust it (`max_steps`, `spurious_wakeups`...) and pass it to `racelab::check`.
     pub fn config(&self) -> Config {
         Config::guided(self.choices.clone())
     }
@@ -96,14 +96,6 @@ where
     F: Fn() + Send + Sync + 'static,
 {
     racelab_sim::check(interleaving.config(), program)
-}
-
-/// Runs `program` once under `config` (from [`Interleaving::config`], adjusted).
-pub fn check_with<F>(config: Config, program: F) -> Report
-where
-    F: Fn() + Send + Sync + 'static,
-{
-    racelab_sim::check(config, program)
 }
 
 /// Runs `program` once under `interleaving`, as a proptest case: `Ok` when the run passes, a

@@ -1,6 +1,8 @@
 //! `racelab_std::proptest`: inputs and interleavings varied together, a failure shrunk to a
 //! minimal case whose printed lines replay it.
 
+#![cfg(feature = "proptest")]
+
 use std::sync::Arc;
 
 use proptest::prelude::*;

@@ -259,3 +259,99 @@ fn dpor_explores_the_order_in_which_the_race_appears() {
     });
     assert!(report.passed() && report.exhausted, "{report}");
 }
+
+/// One operation of a worker in the differential test below.
+#[derive(Clone, Copy, Debug)]
+enum CellOp {
+    Read,
+    Write,
+    /// Raise the flag (a racelab `Shared`: synchronization).
+    Raise,
+    /// Write the cell only while the flag is down.
+    WriteUnlessRaised,
+    /// Read the cell only once the flag is up (message passing).
+    ReadIfRaised,
+    /// Write the cell under the lock.
+    LockedWrite,
+}
+
+const CELL_OPS: [CellOp; 6] = [
+    CellOp::Read,
+    CellOp::Write,
+    CellOp::Raise,
+    CellOp::WriteUnlessRaised,
+    CellOp::ReadIfRaised,
+    CellOp::LockedWrite,
+];
+
+fn cell_program(workers: [[CellOp; 2]; 2]) -> impl Fn() + Send + Sync + 'static {
+    move || {
+        let counter = Arc::new(Counter(UnsafeCell::new(0)));
+        let flag = Shared::new(false);
+        let lock = Lock::new();
+        let threads: Vec<_> = workers
+            .iter()
+            .map(|&ops| {
+                let c = Arc::clone(&counter);
+                thread::spawn(move || {
+                    for (i, op) in ops.into_iter().enumerate() {
+                        if i > 0 {
+                            // A step boundary between operations, so that they interleave.
+                            thread::yield_now();
+                        }
+                        match op {
+                            CellOp::Read => {
+                                c.get();
+                            }
+                            CellOp::Write => c.increment(),
+                            CellOp::Raise => flag.store(true),
+                            CellOp::WriteUnlessRaised => {
+                                if !flag.load() {
+                                    c.increment();
+                                }
+                            }
+                            CellOp::ReadIfRaised => {
+                                if flag.load() {
+                                    c.get();
+                                }
+                            }
+                            CellOp::LockedWrite => {
+                                let _g = lock.lock();
+                                c.increment();
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join();
+        }
+    }
+}
+
+#[test]
+fn dpor_finds_a_race_exactly_when_the_plain_search_does() {
+    // Every pair of two-operation workers: DPOR (cell accesses are reads and writes of the cell
+    // in its footprints) must reach the same verdict as the search over every interleaving.
+    let pairs: Vec<[CellOp; 2]> =
+        CELL_OPS.iter().flat_map(|&a| CELL_OPS.iter().map(move |&b| [a, b])).collect();
+    let (mut races, mut clean) = (0, 0);
+    // Unordered pairs of workers: swapping the two changes only their names.
+    for (i, &first) in pairs.iter().enumerate() {
+        for &second in &pairs[i..] {
+            let plain = check(Config::dfs().dpor(false).shrink(false), cell_program([first, second]));
+            let dpor = check(Config::dfs().shrink(false), cell_program([first, second]));
+            let verdict = |r: &Report| r.failure.as_ref().map(|f| f.kind.name());
+            assert_eq!(verdict(&plain), verdict(&dpor), "{first:?} / {second:?}:\n{plain}\n{dpor}");
+            assert!(plain.failure.is_some() || plain.exhausted, "{plain}");
+            match verdict(&plain) {
+                Some("data-race") => races += 1,
+                None => clean += 1,
+                other => panic!("{other:?}: {plain}"),
+            }
+        }
+    }
+    // Both verdicts occur, so the comparison means something.
+    assert!(races > 100 && clean > 100, "{races} racy, {clean} clean");
+}

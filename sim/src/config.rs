@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::schedule::Schedule;
-use crate::strategy::{Dfs, Dpor, Pct, Pos, Random, Replay, Strategy};
+use crate::strategy::{Dfs, Dpor, Guided, Pct, Pos, Random, Replay, Strategy};
 
 /// Which strategy makes a check's decisions.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,6 +38,10 @@ pub enum StrategyConfig {
     },
     /// One run following a recorded schedule.
     Replay(Schedule),
+    /// One run following relative choices (`racelab::proptest`): decision `i` takes option
+    /// `choices[i]`, capped at the last, and 0 past the end; at a thread decision 0 lets the last
+    /// thread go on (see `strategy::Guided`).
+    Guided(Vec<u32>),
 }
 
 /// How a check explores: strategy and limits. Build one with [`Config::random`],
@@ -223,7 +227,9 @@ pub const DEFAULT_WATCHDOG: Duration = Duration::from_secs(10);
 impl Config {
     fn with(strategy: StrategyConfig, runs: u64) -> Self {
         let trace_run = matches!(strategy, StrategyConfig::Replay(_)).then_some(0);
-        let shrink = !matches!(strategy, StrategyConfig::Replay(_));
+        // A guided run is shrunk by its property-testing framework, which needs the failure of
+        // exactly the run its choices make.
+        let shrink = !matches!(strategy, StrategyConfig::Replay(_) | StrategyConfig::Guided(_));
         Config {
             strategy,
             runs,
@@ -272,6 +278,12 @@ impl Config {
         let mut config = Self::with(StrategyConfig::Replay(schedule), 1);
         config.semantics = semantics;
         config
+    }
+
+    /// One run that follows relative `choices` (see [`StrategyConfig::Guided`]): what
+    /// `racelab::proptest` generates and shrinks. Its failure's schedule replays as any.
+    pub fn guided(choices: Vec<u32>) -> Self {
+        Self::with(StrategyConfig::Guided(choices), 1)
     }
 
     /// At most `runs` runs.
@@ -520,6 +532,7 @@ impl Config {
                 Box::new(Dfs::new(*preemption_bound).delay_bound(*d))
             }
             StrategyConfig::Replay(s) => Box::new(Replay::new(s)),
+            StrategyConfig::Guided(choices) => Box::new(Guided::new(choices)),
         }
     }
 }
@@ -542,6 +555,10 @@ impl fmt::Display for Config {
                 write!(f, " dpor={}", if self.uses_dpor() { "on" } else { "off" })?;
             }
             StrategyConfig::Replay(s) => write!(f, "strategy=replay schedule=\"{s}\"")?,
+            StrategyConfig::Guided(choices) => {
+                let list: Vec<String> = choices.iter().map(u32::to_string).collect();
+                write!(f, "strategy=guided choices=\"{}\"", list.join(" "))?;
+            }
         }
         if matches!(self.strategy, StrategyConfig::Random { .. }) {
             write!(f, " jobs={}", self.jobs)?;

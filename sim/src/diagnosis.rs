@@ -56,6 +56,8 @@ pub enum DiagnosisKind {
     TeardownPanic,
     /// An OS thread used racelab's primitives.
     OsThread,
+    /// Two threads accessed a cell, one writing, with nothing ordering them.
+    DataRace,
 }
 
 impl DiagnosisKind {
@@ -78,6 +80,7 @@ impl DiagnosisKind {
             DiagnosisKind::Watchdog => "watchdog",
             DiagnosisKind::TeardownPanic => "teardown-panic",
             DiagnosisKind::OsThread => "os-thread",
+            DiagnosisKind::DataRace => "data-race",
         }
     }
 }
@@ -156,6 +159,24 @@ pub fn diagnose(failure: &FailureKind, trace: &Trace) -> Diagnosis {
             "an OS thread (std::thread::spawn?) used a racelab primitive during this run; racelab simulates only its own \
              threads: spawn them with racelab::thread::spawn."
                 .to_string(),
+        ),
+        FailureKind::DataRace(race) => (
+            DiagnosisKind::DataRace,
+            format!(
+                "{} {} {object} at step {} ({}) and {} {} it at step {} ({}), and no synchronization orders the \
+                 two: neither took a lock the other released, nor joined, spawned or waited for the other. The \
+                 values may have come out right in this run; the compiler and the CPU owe nothing to a racy \
+                 program. Hold one lock across both accesses, or order them (join, a channel, an atomic flag).",
+                race.first.thread,
+                if race.first.write { "wrote" } else { "read" },
+                race.first.step,
+                race.first.location,
+                race.second.thread,
+                if race.second.write { "wrote" } else { "read" },
+                race.second.step,
+                race.second.location,
+                object = race.object,
+            ),
         ),
     };
     Diagnosis { kind, explanation }

@@ -236,7 +236,11 @@ where
 {
     let mut executor = Executor::new(config);
     let mut strategy = Some(config.build_strategy());
-    let replaying = matches!(config.strategy, crate::config::StrategyConfig::Replay(_));
+    // A replay or a guided run has one run; "exhausted" means nothing for it.
+    let replaying = matches!(
+        config.strategy,
+        crate::config::StrategyConfig::Replay(_) | crate::config::StrategyConfig::Guided(_)
+    );
     let exhaustive = matches!(config.strategy, crate::config::StrategyConfig::Dfs { .. });
     let mut report = Report {
         settings: config.to_string(),

@@ -7,6 +7,7 @@
 
 pub mod clock;
 pub mod config;
+mod datarace;
 pub mod diagnosis;
 mod executor;
 pub mod explore;
@@ -29,8 +30,8 @@ pub use diagnosis::{diagnose, Diagnosis, DiagnosisKind};
 pub use explore::{check, check_with_progress, replay};
 pub use ids::{ObjectId, ThreadId};
 pub use report::{
-    BlockedThread, Deadlock, Failure, FailureKind, ObjectRef, Report, ShrunkFrom, TeardownPanic, ThreadRef,
-    TracedRun,
+    BlockedThread, DataRace, Deadlock, Failure, FailureKind, ObjectRef, RaceAccess, Report, ShrunkFrom,
+    TeardownPanic, ThreadRef, TracedRun,
 };
 pub use schedule::{Choice, ChoiceKind, ParseScheduleError, Schedule};
 pub use trace::{Event, Trace};

@@ -113,6 +113,48 @@ impl fmt::Display for TeardownPanic {
     }
 }
 
+/// One of the two accesses of a data race.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RaceAccess {
+    /// The thread that accessed the cell.
+    pub thread: ThreadRef,
+    /// The step it accessed it in.
+    pub step: u64,
+    /// True for a write (`with_mut`, or the cell's creation), false for a read (`with`).
+    pub write: bool,
+    /// Where in the source (`file:line:column` of the `with`/`with_mut` call, or of `new`).
+    pub location: String,
+}
+
+impl fmt::Display for RaceAccess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = if self.write { "a write" } else { "a read" };
+        write!(f, "{what} by {} at step {} ({})", self.thread, self.step, self.location)
+    }
+}
+
+/// A data race: two accesses to one cell, at least one a write, that no synchronization orders.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DataRace {
+    /// The cell.
+    pub object: ObjectRef,
+    /// The earlier access.
+    pub first: RaceAccess,
+    /// The later access, where the run stopped.
+    pub second: RaceAccess,
+}
+
+impl fmt::Display for DataRace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "data race on {}: {} and {}, with no synchronization between them (no lock released by one and \
+             taken by the other, no spawn, join or other racelab operation ordering them)",
+            self.object, self.first, self.second
+        )
+    }
+}
+
 /// What went wrong in a failing run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -193,12 +235,15 @@ pub enum FailureKind {
         /// What the OS thread did.
         message: String,
     },
+    /// Two threads accessed a cell (`racelab::cell::UnsafeCell`), at least one of them writing,
+    /// with no synchronization ordering the two: a data race, whatever values the run saw.
+    DataRace(Box<DataRace>),
 }
 
 impl FailureKind {
     /// A one-word name for the kind: `deadlock`, `panic`, `misuse`, `step-limit`,
     /// `daemon-cut-off`, `divergence`, `invalid-config`, `stack-overflow`, `watchdog`, `teardown-panic`,
-    /// `os-thread`.
+    /// `os-thread`, `data-race`.
     pub fn name(&self) -> &'static str {
         match self {
             FailureKind::Deadlock(_) => "deadlock",
@@ -212,6 +257,7 @@ impl FailureKind {
             FailureKind::TeardownPanic(_) => "teardown-panic",
             FailureKind::Watchdog { .. } => "watchdog",
             FailureKind::OsThread { .. } => "os-thread",
+            FailureKind::DataRace(_) => "data-race",
         }
     }
 }
@@ -547,6 +593,7 @@ impl fmt::Display for FailureKind {
             ),
             FailureKind::TeardownPanic(p) => writeln!(f, "teardown panic: {p}"),
             FailureKind::OsThread { message } => writeln!(f, "os thread: {message}"),
+            FailureKind::DataRace(race) => writeln!(f, "{race}"),
         }
     }
 }

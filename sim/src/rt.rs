@@ -651,6 +651,54 @@ pub fn catch_thread_panic<R>(f: impl FnOnce() -> R) -> Result<R, Box<dyn Any + S
     }
 }
 
+// ----- cells: plain memory checked for data races -----
+
+/// Registers a new cell (`racelab::cell::UnsafeCell`) created at `location`: an object named
+/// `UnsafeCell-<n>` whose accesses are checked for data races (see [`cell_access`]). Its
+/// creation counts as its first write. Not a scheduling point.
+pub fn new_cell(location: &'static std::panic::Location<'static>) -> ObjectHandle {
+    with(|m| ObjectHandle { id: m.new_cell(location), nonce: m.nonce })
+}
+
+/// The current thread reads (`write` false) or writes `cell` from `location`. Not a scheduling
+/// point: the access belongs to the step in progress, as a read or write of the cell for
+/// partial-order reduction. When no synchronization orders it after an earlier access of
+/// another thread (one of the two a write), the run fails here with a
+/// [`FailureKind::DataRace`](crate::FailureKind::DataRace) and this thread runs no further.
+///
+/// Returns a token for [`cell_access_end`]. Does nothing while the thread unwinds or the run is
+/// torn down.
+pub fn cell_access(cell: ObjectHandle, write: bool, location: &'static std::panic::Location<'static>) -> u32 {
+    if std::thread::panicking() {
+        return 0;
+    }
+    let checked = with(|m| {
+        if m.tearing_down {
+            return Ok(0);
+        }
+        let id = object_id(m, cell);
+        m.cell_access(id, write, location)
+    });
+    match checked {
+        Ok(epoch) => {
+            event(if write { "write" } else { "read" }, Some(cell), || format!("ok at {}", at(location)));
+            epoch
+        }
+        Err(race) => {
+            event(if write { "write" } else { "read" }, Some(cell), || {
+                let crate::FailureKind::DataRace(r) = &race else { unreachable!() };
+                format!("DATA RACE with {}, at {}", r.first, at(location))
+            });
+            // The run ends here: record the failure and give control back for good; the
+            // executor ends the run and unwinds this thread.
+            with(|m| m.failure = Some(race));
+            loop {
+                suspend();
+            }
+        }
+    }
+}
+
 /// Marks the panic caught in thread `t` as taken by its join (or its scope): the run's end no
 /// longer fails for it. Not a step: the joiner has already observed that `t` finished.
 pub fn claim_panic(t: ThreadId) {
@@ -717,4 +765,26 @@ pub fn unpark(t: ThreadId) {
     if parked {
         with(|m| m.wake(t));
     }
+}
+
+/// Ends an access begun with [`cell_access`] (which returned `token`): when the thread
+/// synchronized inside it (took or released a lock while it held the pointer), the access
+/// spans that synchronization and is checked again at its end.
+pub fn cell_access_end(
+    cell: ObjectHandle,
+    write: bool,
+    location: &'static std::panic::Location<'static>,
+    token: u32,
+) {
+    if std::thread::panicking() {
+        return;
+    }
+    let moved = with(|m| !m.tearing_down && m.race_epoch() != token);
+    if moved {
+        cell_access(cell, write, location);
+    }
+}
+
+fn at(l: &std::panic::Location<'_>) -> String {
+    format!("{}:{}:{}", l.file(), l.line(), l.column())
 }

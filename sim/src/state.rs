@@ -168,6 +168,8 @@ pub(crate) struct RunModel {
     step_woke: Vec<ThreadId>,
     step_disabled: Vec<ThreadId>,
     step_killed: Vec<ThreadId>,
+    /// Happens-before for data-race detection, active once the run creates a cell.
+    pub races: crate::datarace::Detector,
 }
 
 impl RunModel {
@@ -203,6 +205,7 @@ impl RunModel {
             step_woke: Vec::new(),
             step_disabled: Vec::new(),
             step_killed: Vec::new(),
+            races: crate::datarace::Detector::default(),
         }
     }
 
@@ -234,6 +237,7 @@ impl RunModel {
         self.step_woke.clear();
         self.step_disabled.clear();
         self.step_killed.clear();
+        self.races.reset();
     }
 
     // ----- footprints (for partial-order reduction) -----
@@ -244,12 +248,66 @@ impl RunModel {
         if self.observing {
             self.step_accesses.push(Access { object, write });
         }
+        if self.races.active() {
+            self.races.sync(self.current, object, write);
+        }
     }
 
     #[inline]
     fn woke(&mut self, t: ThreadId) {
         if self.observing {
             self.step_woke.push(t);
+        }
+        if self.races.active() {
+            self.races.wake(self.current, t);
+        }
+    }
+
+    // ----- cells (data-race detection) -----
+
+    /// Creates a cell: an object whose accesses are checked for data races, and starts the
+    /// detector if this is the run's first.
+    pub fn new_cell(&mut self, location: &'static std::panic::Location<'static>) -> ObjectId {
+        let id = self.add_object("UnsafeCell", None);
+        self.races.activate(self.threads.len());
+        self.races.new_cell(self.current, id, self.step, location);
+        id
+    }
+
+    /// The current thread reads (or writes) `cell`: a DPOR-visible access (a data race is a
+    /// conflict DPOR must reverse), checked against happens-before. Returns the current
+    /// thread's epoch, or the data race as the run's failure.
+    pub fn cell_access(
+        &mut self,
+        cell: ObjectId,
+        write: bool,
+        location: &'static std::panic::Location<'static>,
+    ) -> Result<u32, FailureKind> {
+        if self.observing {
+            self.step_accesses.push(Access { object: cell, write });
+        }
+        match self.races.cell_access(self.current, cell, write, self.step, location) {
+            Ok(_) => Ok(self.races.epoch(self.current)),
+            Err((first, second)) => Err(FailureKind::DataRace(Box::new(crate::report::DataRace {
+                object: self.object_ref(cell),
+                first: self.race_access(first),
+                second: self.race_access(second),
+            }))),
+        }
+    }
+
+    /// The current thread's epoch in the race detector: it changes when the thread
+    /// synchronizes.
+    pub fn race_epoch(&self) -> u32 {
+        self.races.epoch(self.current)
+    }
+
+    fn race_access(&self, s: crate::datarace::Site) -> crate::report::RaceAccess {
+        crate::report::RaceAccess {
+            thread: self.thread_ref(s.thread),
+            step: s.step,
+            write: s.write,
+            location: format!("{}:{}:{}", s.location.file(), s.location.line(), s.location.column()),
         }
     }
 
@@ -459,6 +517,9 @@ impl RunModel {
         self.add_holder(object, id);
         self.unstarted += 1;
         self.live_non_daemons += usize::from(!daemon);
+        if self.races.active() {
+            self.races.add_thread(id);
+        }
         self.threads.push(ThreadSlot {
             name,
             daemon,
@@ -597,6 +658,9 @@ impl RunModel {
         if self.observing {
             self.step_killed.push(t);
         }
+        if self.races.active() {
+            self.races.absorb(self.current, t);
+        }
         if self.threads[t.index()].body.take().is_some() {
             // Terminated before it ever ran.
             self.unstarted -= 1;
@@ -712,6 +776,9 @@ impl RunModel {
         if self.runnable.is_empty() {
             if !self.advance_clock() {
                 return self.end(RunEnd::Failed(FailureKind::Deadlock(self.deadlock())));
+            }
+            if self.races.active() {
+                self.races.clock_jump();
             }
             if self.observing {
                 self.strategy.clock_advanced();

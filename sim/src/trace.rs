@@ -7,7 +7,7 @@
 //! | `step` | the scheduling step the event happened in (a step runs one thread from one scheduling point to the next) |
 //! | `time` | the virtual clock, seconds since the start of the run |
 //! | `thread` | the name of the thread that acted |
-//! | `operation` | what it did: `spawn`, `acquire`, `wait`, `notify`, `load`, `store`, `sleep`, `join`, `finish`... |
+//! | `operation` | what it did: `spawn`, `acquire`, `wait`, `notify`, `load`, `store`, `sleep`, `join`, `finish`, `read`/`write` (a cell)... |
 //! | `object` | what it acted on: a primitive's name (`Lock-1`, or the name given at creation), a thread, or `-` |
 //! | `result` | what came of it: `ok`, `blocked`, `timed out`, a value read... |
 //!

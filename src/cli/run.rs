@@ -161,7 +161,8 @@ fn exploration_flags(config: &Config) -> String {
             }
             flags
         }
-        StrategyConfig::Replay(_) => String::new(),
+        // Neither comes from the command line: the report's schedule is the way back.
+        StrategyConfig::Replay(_) | StrategyConfig::Guided(_) => String::new(),
     };
     flags.push_str(&limit_flags(config));
     flags.push_str(&primitive_semantics_flags(config));

@@ -15,3 +15,7 @@ pub mod thread;
 pub mod time;
 
 pub use model::{model, Model};
+pub mod cell;
+pub mod linearizability;
+#[cfg(feature = "proptest")]
+pub mod proptest;

@@ -10,6 +10,7 @@
 
 mod dfs;
 mod dpor;
+mod guided;
 mod pct;
 mod pos;
 mod races;
@@ -19,6 +20,7 @@ mod runnable_log;
 
 pub use dfs::Dfs;
 pub use dpor::Dpor;
+pub use guided::Guided;
 pub use pct::Pct;
 pub use pos::Pos;
 pub use random::Random;

@@ -1,0 +1,93 @@
+//! The `guided` strategy: one run that follows a list of *relative* choices, for property-based
+//! testing (`racelab::proptest`), where a generator makes the list and a shrinker cuts it down.
+//!
+//! A recorded schedule names threads (`t2`), so a shrinker that edits it mostly makes schedules
+//! that no longer fit the program. Relative choices always fit: decision `i` takes option
+//! `choices[i]`, capped at the last option, and past the end of the list option 0. Capping, not
+//! wrapping, keeps shrinking monotone: a smaller value is never a bigger change (with wrapping,
+//! a binary search from 7 toward 1 over two options would try 4 and 6, both "no switch"). Option 0 is the benign one
+//! everywhere: at a thread decision, the thread that ran last goes on when it can (no
+//! preemption), else the lowest runnable id; the other options are the other runnable threads
+//! in id order after it, wrapping. At any other decision it is the first alternative (no
+//! spurious wake-up, the wake-up before the timeout, the oldest waiter, the value 0). So a
+//! shorter list, or smaller values, means fewer preemptions and fewer unusual events: what a
+//! shrinker should aim for. The run's recorded schedule is the usual one and replays as any.
+
+use super::{Divergence, Strategy};
+use crate::ids::ThreadId;
+use crate::schedule::ChoiceKind;
+
+/// Follows relative choices, once. See the module documentation.
+#[derive(Clone, Debug)]
+pub struct Guided {
+    choices: Vec<u32>,
+    next: usize,
+    played: bool,
+}
+
+impl Guided {
+    /// A strategy that plays `choices` once.
+    pub fn new(choices: &[u32]) -> Self {
+        Guided { choices: choices.to_vec(), next: 0, played: false }
+    }
+
+    fn take(&mut self, options: usize) -> usize {
+        let c = self.choices.get(self.next).copied().unwrap_or(0);
+        self.next += 1;
+        (c as usize).min(options - 1)
+    }
+}
+
+impl Strategy for Guided {
+    fn begin_run(&mut self, _run: u64) -> bool {
+        self.next = 0;
+        !std::mem::replace(&mut self.played, true)
+    }
+
+    fn pick_thread(
+        &mut self,
+        runnable: &[ThreadId],
+        current: Option<ThreadId>,
+    ) -> Result<ThreadId, Divergence> {
+        if runnable.len() == 1 {
+            return Ok(runnable[0]);
+        }
+        let start = current.and_then(|c| runnable.iter().position(|&t| t == c)).unwrap_or(0);
+        let k = self.take(runnable.len());
+        Ok(runnable[(start + k) % runnable.len()])
+    }
+
+    fn pick(&mut self, _kind: ChoiceKind, options: usize) -> Result<usize, Divergence> {
+        Ok(self.take(options))
+    }
+
+    fn end_run(&mut self) -> Result<(), Divergence> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(n: u32) -> ThreadId {
+        ThreadId(n)
+    }
+
+    #[test]
+    fn zero_goes_on_and_other_values_switch_in_id_order() {
+        let mut g = Guided::new(&[0, 1, 2, 5]);
+        assert!(g.begin_run(0));
+        let all = [t(0), t(1), t(2)];
+        assert_eq!(g.pick_thread(&all, Some(t(1))), Ok(t(1)));
+        assert_eq!(g.pick_thread(&all, Some(t(1))), Ok(t(2)));
+        assert_eq!(g.pick_thread(&all, Some(t(2))), Ok(t(1)));
+        // 5, capped at 1: the first alternative after the lowest id when nobody can go on.
+        assert_eq!(g.pick_thread(&[t(0), t(2)], None), Ok(t(2)));
+        // Past the end: option 0.
+        assert_eq!(g.pick_thread(&all, Some(t(2))), Ok(t(2)));
+        assert_eq!(g.pick(ChoiceKind::Spurious, 2), Ok(0));
+        assert_eq!(g.pick_thread(&[t(3)], None), Ok(t(3)), "forced steps take no choice");
+        assert!(!g.begin_run(1), "a guided run plays once");
+    }
+}

@@ -9,3 +9,5 @@
 //! step with a correct footprint and partial-order reduction stays sound for it. It sits beside
 //! `racelab-primitives` (it may build on them) and below the `racelab` facade, which re-exports
 //! its modules as `racelab::sync`, `racelab::thread`, `racelab::time` and `racelab::cell`.
+
+pub mod sync;

@@ -546,3 +546,87 @@ fn a_bounded_channel_blocks_the_sender_while_full() {
     });
     assert_eq!(seen, set(&[r#"["sent0"] 0 true [1]"#]));
 }
+
+#[test]
+fn a_wait_returns_the_guard_in_a_poison_error_when_the_notifier_panicked() {
+    let seen = outcomes(exact(), || {
+        let pair = Arc::new((Mutex::new(false), Condvar::new()));
+        let p = Arc::clone(&pair);
+        let notifier = thread::spawn(move || {
+            let _ = catch_unwind(AssertUnwindSafe(|| {
+                let mut ready = p.0.lock().unwrap();
+                *ready = true;
+                p.1.notify_one();
+                panic!("boom after notifying");
+            }));
+        });
+        let (m, cv) = &*pair;
+        let (lock_poisoned, guard) = match m.lock() {
+            Ok(g) => (false, g),
+            Err(e) => (true, e.into_inner()),
+        };
+        // Poisoned while it slept: the wait returns the guard inside the error, data reachable.
+        let waited = match cv.wait_while(guard, |ready| !*ready) {
+            Ok(g) => format!("ok {}", *g),
+            Err(e) => format!("poisoned {}", *e.into_inner()),
+        };
+        notifier.join();
+        format!("{lock_poisoned} {waited}")
+    });
+    assert_eq!(seen, set(&["false poisoned true", "true ok true"]));
+}
+
+#[test]
+fn a_condvar_waited_on_with_two_mutexes_at_once_fails_the_run() {
+    let report = check(exact(), || {
+        let cv = Arc::new(Condvar::new());
+        let (a, b) = (Arc::new(Mutex::new(())), Arc::new(Mutex::new(())));
+        let (cv2, a2) = (Arc::clone(&cv), Arc::clone(&a));
+        thread::Builder::new().daemon(true).spawn(move || {
+            let _g = cv2.wait(a2.lock().unwrap());
+        });
+        thread::sleep(Duration::from_secs(1));
+        let _ = cv.wait_timeout(b.lock().unwrap(), Duration::from_secs(1));
+    });
+    let failure = report.failure.expect("two mutexes on one Condvar must be reported");
+    match failure.kind {
+        FailureKind::Panic { message, .. } => {
+            assert!(message.contains("a Condvar is used with one mutex at a time"), "{message}")
+        }
+        other => panic!("expected a panic, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_rendezvous_try_send_succeeds_only_with_a_receiver_waiting() {
+    let seen = outcomes(exact(), || {
+        let (tx, rx) = mpsc::sync_channel(0);
+        let receiver = thread::spawn(move || rx.recv_timeout(Duration::from_secs(1)));
+        let sent = match tx.try_send(5) {
+            Ok(()) => "sent".to_string(),
+            Err(e) => format!("{e:?}"),
+        };
+        format!("{sent} {:?}", receiver.join())
+    });
+    assert_eq!(seen, set(&["TrySendError::Full(..) Err(Timeout)", "sent Ok(5)"]));
+}
+
+#[test]
+fn threads_cut_off_holding_channel_ends_and_rwlock_guards_end_the_run_cleanly() {
+    let report = check(exact(), || {
+        let (tx, rx) = mpsc::sync_channel::<u8>(0);
+        let rw = Arc::new(RwLock::new(0));
+        let rw2 = Arc::clone(&rw);
+        thread::Builder::new().daemon(true).spawn(move || {
+            let _w = rw2.write().unwrap();
+            let _ = tx.send(1);
+        });
+        thread::Builder::new().daemon(true).spawn(move || {
+            let _ = rx;
+            thread::sleep(Duration::from_secs(10));
+        });
+        let _ = rw.try_read();
+    });
+    report.assert_passed();
+    assert!(report.exhausted && report.runs > 1, "{report}");
+}

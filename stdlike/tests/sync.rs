@@ -630,3 +630,26 @@ fn threads_cut_off_holding_channel_ends_and_rwlock_guards_end_the_run_cleanly() 
     report.assert_passed();
     assert!(report.exhausted && report.runs > 1, "{report}");
 }
+
+#[test]
+fn the_types_have_std_auto_traits() {
+    fn send_sync<T: Send + Sync>() {}
+    fn unwind_safe<T: std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
+    fn send_only<T: Send>() {}
+    send_sync::<Mutex<Vec<u8>>>();
+    send_sync::<RwLock<Vec<u8>>>();
+    send_sync::<Condvar>();
+    send_sync::<Barrier>();
+    send_sync::<Once>();
+    send_sync::<OnceLock<String>>();
+    send_sync::<AtomicUsize>();
+    send_sync::<AtomicPtr<u8>>();
+    send_sync::<mpsc::Sender<u8>>();
+    send_sync::<mpsc::SyncSender<u8>>();
+    send_only::<mpsc::Receiver<u8>>();
+    unwind_safe::<Arc<Mutex<Vec<u8>>>>();
+    unwind_safe::<Arc<RwLock<Vec<u8>>>>();
+    unwind_safe::<Arc<AtomicUsize>>();
+    unwind_safe::<Arc<Condvar>>();
+    unwind_safe::<Arc<OnceLock<u8>>>();
+}

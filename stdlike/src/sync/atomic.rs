@@ -241,6 +241,9 @@ macro_rules! common_methods {
         // closures, on the run's one OS thread; an OS thread of the program's own fails in `rt`
         // before it reaches the value.
         unsafe impl Sync for $name {}
+
+        // As std's atomics: every operation is indivisible, so a panic leaves no torn value.
+        impl std::panic::RefUnwindSafe for $name {}
     };
 }
 
@@ -323,6 +326,8 @@ pub struct AtomicPtr<T> {
 unsafe impl<T> Sync for AtomicPtr<T> {}
 // SAFETY: the pointer is a plain value; std's AtomicPtr<T> is Send for every T.
 unsafe impl<T> Send for AtomicPtr<T> {}
+// As std's atomics: every operation is indivisible, so a panic leaves no torn value.
+impl<T> std::panic::RefUnwindSafe for AtomicPtr<T> {}
 
 impl<T> AtomicPtr<T> {
     /// A new atomic pointer holding `p`, registered with the current run.

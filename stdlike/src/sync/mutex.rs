@@ -29,6 +29,9 @@ pub struct Mutex<T: ?Sized> {
 unsafe impl<T: ?Sized + Send> Send for Mutex<T> {}
 // SAFETY: see above: shared access hands out `&mut T` only to the one guard holder.
 unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
+// As std's: a panic while holding the lock poisons it, which is how unwind safety is kept.
+impl<T: ?Sized> std::panic::UnwindSafe for Mutex<T> {}
+impl<T: ?Sized> std::panic::RefUnwindSafe for Mutex<T> {}
 
 impl<T> Mutex<T> {
     /// A new, unlocked mutex holding `value`, registered with the current run as `Mutex-<n>`.

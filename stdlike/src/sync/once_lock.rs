@@ -20,6 +20,9 @@ pub struct OnceLock<T> {
 unsafe impl<T: Send> Send for OnceLock<T> {}
 // SAFETY: see above; `&T` is shared with readers, and any thread may set it.
 unsafe impl<T: Send + Sync> Sync for OnceLock<T> {}
+// As std's: the value is never seen half-written (an initializer that panics stores nothing).
+impl<T: std::panic::UnwindSafe> std::panic::UnwindSafe for OnceLock<T> {}
+impl<T: std::panic::RefUnwindSafe + std::panic::UnwindSafe> std::panic::RefUnwindSafe for OnceLock<T> {}
 
 impl<T> OnceLock<T> {
     /// An empty cell, registered with the current run (its `Once`).

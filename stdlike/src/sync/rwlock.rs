@@ -38,6 +38,9 @@ pub struct RwLock<T: ?Sized> {
 unsafe impl<T: ?Sized + Send> Send for RwLock<T> {}
 // SAFETY: see above; readers share `&T`, so `T: Sync` too.
 unsafe impl<T: ?Sized + Send + Sync> Sync for RwLock<T> {}
+// As std's: a panicking writer poisons the lock, which is how unwind safety is kept.
+impl<T: ?Sized> std::panic::UnwindSafe for RwLock<T> {}
+impl<T: ?Sized> std::panic::RefUnwindSafe for RwLock<T> {}
 
 impl<T> RwLock<T> {
     /// A new, unlocked lock holding `value`, registered with the current run as `RwLock-<n>`.

@@ -412,6 +412,33 @@ mod facade {
     }
 
     #[test]
+    fn once_and_a_bounded_channel_under_contention() {
+        let outcomes = same_outcomes("facade once", exact, || {
+            let once = Arc::new(racelab_std::sync::Once::new());
+            let order = Arc::new(Mutex::new(String::new()));
+            let (tx, rx) = mpsc::sync_channel(1);
+            let workers: Vec<_> = ["a", "b"]
+                .into_iter()
+                .map(|name| {
+                    let (once, order, tx) = (Arc::clone(&once), Arc::clone(&order), tx.clone());
+                    thread::spawn(move || {
+                        once.call_once(|| order.lock().unwrap().push_str(name));
+                        tx.send(name).is_ok()
+                    })
+                })
+                .collect();
+            drop(tx);
+            let first = rx.recv().unwrap();
+            drop(rx);
+            let sent: Vec<bool> = workers.into_iter().map(|w| w.join()).collect();
+            let init = order.lock().unwrap().clone();
+            format!("{init} {first} {sent:?}")
+        });
+        // Who initialized x who was received first, and whose send met the dropped receiver.
+        assert_eq!(outcomes.len(), 8, "{outcomes:?}");
+    }
+
+    #[test]
     fn barrier_oncelock_and_poisoning() {
         let outcomes = same_outcomes("facade barrier", exact, || {
             let b = Arc::new(Barrier::new(2));

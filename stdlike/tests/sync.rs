@@ -653,3 +653,22 @@ fn the_types_have_std_auto_traits() {
     unwind_safe::<Arc<Condvar>>();
     unwind_safe::<Arc<OnceLock<u8>>>();
 }
+
+#[test]
+fn locking_a_mutex_twice_from_one_thread_is_reported_as_a_deadlock() {
+    // std documents a deadlock or a panic; racelab reports the deadlock with who holds what.
+    let report = check(exact(), || {
+        let m = Mutex::new(0);
+        let _first = m.lock().unwrap();
+        let _second = m.lock();
+    });
+    let failure = report.failure.as_ref().expect("relocking must be reported");
+    match &failure.kind {
+        FailureKind::Deadlock(d) => {
+            assert_eq!(d.blocked.len(), 1, "{report}");
+            assert_eq!(d.blocked[0].waits_on.kind, "Mutex");
+            assert_eq!(d.blocked[0].held_by[0].name, "main", "{report}");
+        }
+        other => panic!("expected a deadlock, got {other:?}"),
+    }
+}

@@ -7,6 +7,9 @@
 //!   the wrong side: everyone ends up waiting.
 //! - [`counter`]: a lock-free counter on an `AtomicUsize`. The buggy one loads then stores; the
 //!   fixed one retries a `compare_exchange`.
+//! - [`stack`]: a lock-free (Treiber) stack on `AtomicUsize`s. The buggy one has the ABA
+//!   problem; the fixed one tags its head with a change counter.
 
 pub mod bounded_queue;
 pub mod counter;
+pub mod stack;

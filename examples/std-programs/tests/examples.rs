@@ -5,6 +5,7 @@
 use racelab::{check, thread, Config, FailureKind, Report};
 use racelab_examples::bounded_queue::{OneCondvarQueue, TwoCondvarQueue};
 use racelab_examples::counter::{CasCounter, RacyCounter};
+use racelab_examples::stack::Stack;
 use racelab_std::sync::Arc;
 
 /// Two producers and two consumers, one item each, over a queue of capacity 1 (enough for the
@@ -92,6 +93,52 @@ fn a_load_then_store_counter_hands_out_a_ticket_twice() {
 #[test]
 fn a_compare_exchange_counter_never_does() {
     let report = tickets(false);
+    report.assert_passed();
+    assert!(report.exhausted, "{report}");
+}
+
+/// Thread A pops once; thread B pops twice and pushes its first back; then main pops what is
+/// left. Every slot must be owned once: A's, B's second, and main's are all different.
+fn aba(tagged: bool) -> Report {
+    check(Config::dfs(), move || {
+        let stack = Arc::new(if tagged { Stack::tagged(3) } else { Stack::untagged(3) });
+        let (s1, s2) = (Arc::clone(&stack), Arc::clone(&stack));
+        let a = thread::spawn(move || s1.pop());
+        let b = thread::spawn(move || {
+            let first = s2.pop();
+            let second = s2.pop();
+            if let Some(f) = first {
+                s2.push(f);
+            }
+            second
+        });
+        let mut owned: Vec<usize> = [a.join(), b.join()].into_iter().flatten().collect();
+        while let Some(slot) = stack.pop() {
+            owned.push(slot);
+        }
+        let mut sorted = owned.clone();
+        sorted.sort();
+        assert_eq!(sorted, [0, 1, 2], "a slot handed out twice or lost: {owned:?}");
+    })
+}
+
+#[test]
+fn an_untagged_treiber_stack_hands_a_slot_out_twice() {
+    let report = aba(false);
+    match &report.failure.as_ref().expect("the ABA interleaving must be found").kind {
+        FailureKind::Panic { message, .. } => {
+            assert!(message.contains("a slot handed out twice or lost"), "{message}")
+        }
+        other => panic!("expected the ownership assertion, got {other:?}"),
+    }
+    // The failure is shrunk to the few preemptions the ABA needs.
+    let failure = report.failure.as_ref().expect("checked above");
+    assert!(failure.preemptions <= 3, "{report}");
+}
+
+#[test]
+fn a_tagged_treiber_stack_never_does() {
+    let report = aba(true);
     report.assert_passed();
     assert!(report.exhausted, "{report}");
 }

@@ -2,14 +2,14 @@
 //!
 //! [`OneCondvarQueue`] is the bug: producers and consumers wait on the same `Condvar`, and
 //! `notify_one` wakes *a* waiter, not necessarily one of the other side. With capacity 1, two
-//! producers and two consumers:
+//! producers and two consumers, one item each:
 //!
 //! ```text
 //! consumer-1, consumer-2: empty, wait      producer-1: put, notify_one -> wakes consumer-1
-//! producer-2: full, wait                   producer-1: full, wait
-//! consumer-1: take, notify_one -> wakes consumer-2 (the wrong side: it finds the queue empty)
-//! consumer-1: empty, wait                  consumer-2: empty, wait
-//! -> producer-1, producer-2, consumer-1, consumer-2 all wait, nobody will notify: deadlock
+//! producer-2: full, wait                   producer-1: done
+//! consumer-1: take, notify_one -> wakes consumer-2, not producer-2 (the wrong side)
+//! consumer-2: empty, wait                  consumer-1: done
+//! -> producer-2 and consumer-2 wait on the Condvar, and nobody is left to notify: deadlock
 //! ```
 //!
 //! [`TwoCondvarQueue`] fixes it with one `Condvar` per side: a put wakes a taker, a take wakes

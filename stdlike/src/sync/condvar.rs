@@ -12,18 +12,15 @@
 //!   native `Condition` does: it is how a wait guarded by `if` instead of `while` shows up;
 //! - notifying without holding the mutex (after unlocking it) is fine, as in std.
 //!
-//! The bug a single `Condvar` shared by producers and consumers invites, with `notify_one`:
+//! The bug a single `Condvar` shared by producers and consumers invites with `notify_one`
+//! (capacity 1, one item each; `examples/std-programs` has it and racelab's report of it):
 //!
 //! ```text
-//! producer-1 (buffer full)   producer-2 (full)     consumer
-//! wait(full)                 wait(full)
-//!                                                  pop -> one slot free
-//!                                                  notify_one   wakes producer-1
-//!                                                  pop (empty now), notify_one  wakes producer-2
-//!                                                  wait (empty)
-//! push, notify_one -> wakes producer-2 (a producer, not the consumer!)
-//! ...                        buffer full again: wait
-//! wait                         -> everyone waits: deadlock
+//! consumer-1, consumer-2: empty, wait      producer-1: put, notify_one -> wakes consumer-1
+//! producer-2: full, wait                   producer-1: done
+//! consumer-1: take, notify_one -> wakes consumer-2, not producer-2 (the wrong side)
+//! consumer-2: empty, wait                  consumer-1: done
+//! -> producer-2 and consumer-2 wait on the Condvar, and nobody is left to notify: deadlock
 //! ```
 
 use std::fmt;

@@ -39,14 +39,36 @@ pub use racelab_primitives::{
 };
 pub use racelab_sim::{
     check, check_with_progress, diagnose, replay, BlockedThread, Choice, ChoiceKind, Config, ConfigError,
-    Deadlock, Diagnosis, DiagnosisKind, Failure, FailureKind, ObjectId, ObjectRef, ParseScheduleError,
-    Report, Schedule, Semantics, ShrunkFrom, StopFlag, StrategyConfig, TeardownPanic, ThreadId, ThreadPanics,
-    ThreadRef, Trace, TracedRun, VirtualTime,
+    DataRace, Deadlock, Diagnosis, DiagnosisKind, Failure, FailureKind, ObjectId, ObjectRef,
+    ParseScheduleError, RaceAccess, Report, Schedule, Semantics, ShrunkFrom, StopFlag, StrategyConfig,
+    TeardownPanic, ThreadId, ThreadPanics, ThreadRef, Trace, TracedRun, VirtualTime,
 };
 
 /// std's `thread` on simulated threads (`use racelab::thread;` in place of `use std::thread;`),
 /// with Python's extras: daemons, `join_timeout`, `is_alive`, `wait`, thread-locals, `choose`.
 pub use racelab_std::thread;
+
+/// std's `sync` on simulated threads (`use racelab::sync::{Arc, Mutex, Condvar};` in place of
+/// `std::sync`): `Mutex`, `RwLock`, `Condvar`, `Barrier`, `Once`, `OnceLock`, `mpsc`, `atomic`
+/// (sequentially consistent), std's `Arc`/`Weak`.
+pub use racelab_std::sync;
+
+/// std's `time::{Instant, Duration}` on the virtual clock.
+pub use racelab_std::time;
+
+/// `UnsafeCell` shaped like loom's, whose accesses are checked for data races.
+pub use racelab_std::cell;
+
+/// Record a concurrent object's operations and check the history against a sequential model.
+pub use racelab_std::linearizability;
+
+/// A proptest `Strategy` over interleavings, so a `proptest!` test varies inputs and schedules
+/// together and shrinks toward fewer preemptions.
+pub use racelab_std::proptest;
+
+/// One call for a `#[test]`: DPOR when it can finish, PCT sampling otherwise; panics with the
+/// report and the lines that replay it.
+pub use racelab_std::{model, Model};
 
 pub use racelab_sim::rt::Misuse;
 pub use racelab_sim::thread::choose;

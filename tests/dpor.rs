@@ -296,6 +296,175 @@ fn sleeps_spawns_and_choices() {
     });
 }
 
+/// The std-shaped facade (`racelab_std::sync`): every type's operations are steps with their
+/// footprints, so DPOR reaches what the plain search reaches on each of them.
+mod facade {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::time::Duration;
+
+    use racelab::thread;
+    use racelab_std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use racelab_std::sync::mpsc;
+    use racelab_std::sync::{Arc, Barrier, Condvar, Mutex, OnceLock, RwLock};
+
+    use super::{dfs, exact, same_outcomes};
+
+    #[test]
+    fn mutex_and_condvar_notified_after_unlock_with_a_timeout_and_spurious_wakeups() {
+        let outcomes = same_outcomes("facade condvar", dfs, || {
+            let pair = Arc::new((Mutex::new(0), Condvar::new()));
+            let p = Arc::clone(&pair);
+            let waiter = thread::spawn(move || {
+                let g = p.0.lock().unwrap();
+                let (g, r) = p.1.wait_timeout(g, Duration::from_secs(1)).unwrap();
+                format!("{}/{}", r.timed_out(), *g)
+            });
+            let bumper = {
+                let p = Arc::clone(&pair);
+                thread::spawn(move || *p.0.lock().unwrap() += 10)
+            };
+            *pair.0.lock().unwrap() += 1;
+            pair.1.notify_one();
+            bumper.join().unwrap();
+            waiter.join().unwrap()
+        });
+        assert_eq!(outcomes.len(), 5, "{outcomes:?}");
+    }
+
+    #[test]
+    fn notify_one_picks_among_waiters() {
+        let outcomes = same_outcomes("facade notify_one", exact, || {
+            let pair = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+            let waiters: Vec<_> = ["a", "b"]
+                .into_iter()
+                .map(|name| {
+                    let p = Arc::clone(&pair);
+                    thread::spawn(move || {
+                        let g = p.0.lock().unwrap();
+                        let (mut g, r) = p.1.wait_timeout(g, Duration::from_secs(1)).unwrap();
+                        if !r.timed_out() {
+                            g.push(name);
+                        }
+                    })
+                })
+                .collect();
+            pair.1.notify_one();
+            for w in waiters {
+                w.join().unwrap();
+            }
+            let woke = pair.0.lock().unwrap().join(",");
+            woke
+        });
+        assert_eq!(outcomes.len(), 3, "{outcomes:?}");
+    }
+
+    #[test]
+    fn atomics_store_buffering_and_compare_exchange() {
+        let outcomes = same_outcomes("facade atomics", dfs, || {
+            let (x, y) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
+            let (x2, y2) = (Arc::clone(&x), Arc::clone(&y));
+            let a = thread::spawn(move || {
+                x2.store(true, Ordering::Relaxed);
+                y2.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+            });
+            let b = y.fetch_add(2, Ordering::SeqCst);
+            let seen = x.load(Ordering::Acquire);
+            format!("{:?} {b} {seen} {}", a.join().unwrap(), y.load(Ordering::SeqCst))
+        });
+        assert_eq!(outcomes.len(), 3, "{outcomes:?}");
+    }
+
+    #[test]
+    fn rwlock_readers_and_a_writer() {
+        let outcomes = same_outcomes("facade rwlock", exact, || {
+            let rw = Arc::new(RwLock::new(0));
+            let readers: Vec<_> = (0..2)
+                .map(|_| {
+                    let rw = Arc::clone(&rw);
+                    thread::spawn(move || *rw.read().unwrap())
+                })
+                .collect();
+            *rw.write().unwrap() = 1;
+            let seen: Vec<i32> = readers.into_iter().map(|h| h.join().unwrap()).collect();
+            format!("{seen:?}")
+        });
+        assert_eq!(outcomes.len(), 4, "{outcomes:?}");
+    }
+
+    #[test]
+    fn channels_rendezvous_timeouts_and_disconnects() {
+        let outcomes = same_outcomes("facade mpsc", exact, || {
+            let (tx, rx) = mpsc::sync_channel(0);
+            let (ctx, crx) = mpsc::channel();
+            let ctx2 = ctx.clone();
+            let sender = thread::spawn(move || {
+                let sent = tx.send(1).is_ok();
+                ctx2.send(2).unwrap();
+                sent
+            });
+            // Ok(1) only when the sender already waits in its rendezvous send.
+            let peek = rx.try_recv();
+            let first = if peek.is_ok() { peek.ok() } else { rx.recv_timeout(Duration::from_secs(1)).ok() };
+            ctx.send(3).unwrap();
+            drop(ctx);
+            let sent = sender.join().unwrap();
+            let rest: Vec<i32> = crx.iter().collect();
+            format!("{peek:?} {first:?} {sent} {rest:?}")
+        });
+        assert_eq!(outcomes.len(), 4, "{outcomes:?}");
+    }
+
+    #[test]
+    fn once_and_a_bounded_channel_under_contention() {
+        let outcomes = same_outcomes("facade once", exact, || {
+            let once = Arc::new(racelab_std::sync::Once::new());
+            let order = Arc::new(Mutex::new(String::new()));
+            let (tx, rx) = mpsc::sync_channel(1);
+            let workers: Vec<_> = ["a", "b"]
+                .into_iter()
+                .map(|name| {
+                    let (once, order, tx) = (Arc::clone(&once), Arc::clone(&order), tx.clone());
+                    thread::spawn(move || {
+                        once.call_once(|| order.lock().unwrap().push_str(name));
+                        tx.send(name).is_ok()
+                    })
+                })
+                .collect();
+            drop(tx);
+            let first = rx.recv().unwrap();
+            drop(rx);
+            let sent: Vec<bool> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+            let init = order.lock().unwrap().clone();
+            format!("{init} {first} {sent:?}")
+        });
+        // Who initialized x who was received first, and whose send met the dropped receiver.
+        assert_eq!(outcomes.len(), 8, "{outcomes:?}");
+    }
+
+    #[test]
+    fn barrier_oncelock_and_poisoning() {
+        let outcomes = same_outcomes("facade barrier", exact, || {
+            let b = Arc::new(Barrier::new(2));
+            let cell = Arc::new(OnceLock::new());
+            let m = Arc::new(Mutex::new(0));
+            let (b2, cell2, m2) = (Arc::clone(&b), Arc::clone(&cell), Arc::clone(&m));
+            let t = thread::spawn(move || {
+                let _ = cell2.set("t");
+                let _ = catch_unwind(AssertUnwindSafe(|| {
+                    let _g = m2.lock().unwrap();
+                    panic!("poison it");
+                }));
+                b2.wait().is_leader()
+            });
+            let _ = cell.set("main");
+            let poisoned = m.is_poisoned();
+            let leader = b.wait().is_leader();
+            format!("{leader} {} {} {poisoned}", t.join().unwrap(), cell.get().unwrap())
+        });
+        assert_eq!(outcomes.len(), 8, "{outcomes:?}");
+    }
+}
+
 /// One writer and `n` readers of a shared variable, no joins: each reader reads before or after
 /// the write, so there are exactly 2^n classes of equivalent interleavings.
 fn writer_and_readers(n: usize) -> Report {

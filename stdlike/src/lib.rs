@@ -19,3 +19,4 @@ pub mod cell;
 pub mod linearizability;
 #[cfg(feature = "proptest")]
 pub mod proptest;
+pub mod sync;

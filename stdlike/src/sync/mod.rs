@@ -1,0 +1,37 @@
+//! std's `sync`, shaped as `std::sync` and run by racelab: switch `use std::sync` for
+//! `use racelab::sync` and the same code runs under the simulator.
+//!
+//! Every operation another thread can observe is a step: a scheduling point, then one access to
+//! the object's state through `rt::read` (loads, `is_poisoned`) or `rt::write` (everything that
+//! changes it), so partial-order reduction sees exactly what each step touched. Data a lock
+//! guards lives in the lock, reached through the guard without a step, as in std.
+//!
+//! What std leaves open is the scheduler's (recorded in the schedule): who takes a lock after a
+//! release, which waiter `notify_one` wakes, spurious condition wake-ups (within
+//! `Config::spurious_wakeups`), whether a timeout or a notify came first. Atomics are
+//! sequentially consistent whatever `Ordering` the program passes (see [`atomic`]).
+//!
+//! `Arc` and `Weak` are std's own: a run's green threads share one OS thread, and reference
+//! counting involves no scheduling decision. The error and result types are std's own too
+//! (`PoisonError`, `TryLockError`, `LockResult`, `TryLockResult`, and `mpsc`'s errors), so code
+//! matching on them compiles unchanged; the few std types with private constructors
+//! (`WaitTimeoutResult`, `BarrierWaitResult`, `OnceState`) have look-alikes here.
+
+pub mod atomic;
+mod barrier;
+mod condvar;
+pub mod mpsc;
+mod mutex;
+mod once;
+mod once_lock;
+mod raw;
+mod rwlock;
+
+pub use std::sync::{Arc, LockResult, PoisonError, TryLockError, TryLockResult, Weak};
+
+pub use barrier::{Barrier, BarrierWaitResult};
+pub use condvar::{Condvar, WaitTimeoutResult};
+pub use mutex::{Mutex, MutexGuard};
+pub use once::{Once, OnceState};
+pub use once_lock::OnceLock;
+pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};

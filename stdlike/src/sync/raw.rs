@@ -1,0 +1,156 @@
+//! The lock core under [`Mutex`](super::Mutex), [`RwLock`](super::RwLock)'s writers and
+//! [`Condvar`](super::Condvar)'s re-acquire: one holder at a time, contenders runnable exactly
+//! while it is free, and std's poison flag beside the holder.
+//!
+//! It is the same protocol as racelab's native `Lock` (`racelab_primitives`' `exclusive`
+//! module), written against `rt` directly because std's mutex differs from Python's where it
+//! matters here: it has an owner (only the guard releases it), it carries a poison flag, and a
+//! condition variable's wait must release it and block in one step, which the native `Lock`'s
+//! public API (a scheduling point per release) cannot do. Who gets the lock after a release is
+//! the scheduler's pick among the contenders (barging included), as in the native lock, so no
+//! step is ever spent finding it taken and no recorded choice picks a waiter.
+
+use racelab_sim::rt::{self, ObjectHandle, Wakeup};
+use racelab_sim::{ThreadId, VirtualTime};
+
+/// The state a std-shaped lock registers with the run.
+#[derive(Debug, Default)]
+pub(crate) struct RawState {
+    /// The thread whose guard is alive.
+    pub holder: Option<ThreadId>,
+    /// Set when a guard was dropped by a panicking thread, as std's poison flag.
+    pub poisoned: bool,
+}
+
+/// Registers a new lock of `kind` (`"Mutex"`, `"RwLock"`).
+pub(crate) fn register(kind: &'static str) -> ObjectHandle {
+    rt::register(kind, None, RawState::default())
+}
+
+/// The scheduling point of an acquire, then the acquire: waits until the lock is taken (true) or
+/// `deadline` passes (false). Returns whether it was poisoned when taken.
+pub(crate) fn lock(obj: ObjectHandle, deadline: Option<VirtualTime>) -> Option<bool> {
+    let contended = match rt::held_by_another(obj) {
+        None => rt::schedule_point_contending(obj, deadline),
+        Some(holder) => {
+            rt::event("lock", Some(obj), || format!("blocked (held by {})", rt::thread_name(holder)));
+            Some(rt::block_until_free(obj, deadline))
+        }
+    };
+    if contended == Some(Wakeup::TimedOut) {
+        rt::event("lock", Some(obj), || "timed out".into());
+        return None;
+    }
+    lock_now(obj, deadline)
+}
+
+/// The acquire after its scheduling point (a condition wait's re-acquire uses it directly).
+pub(crate) fn lock_now(obj: ObjectHandle, deadline: Option<VirtualTime>) -> Option<bool> {
+    let me = rt::current();
+    loop {
+        let taken = rt::write(obj, |s: &mut RawState| match s.holder {
+            None => {
+                s.holder = Some(me);
+                Ok(s.poisoned)
+            }
+            Some(h) => Err(h),
+        });
+        match taken {
+            Ok(poisoned) => {
+                rt::event("lock", Some(obj), || if poisoned { "ok (poisoned)".into() } else { "ok".into() });
+                rt::add_holder(obj, me);
+                return Some(poisoned);
+            }
+            Err(holder) => {
+                rt::event("lock", Some(obj), || format!("blocked (held by {})", rt::thread_name(holder)));
+                if rt::block_until_free(obj, deadline) == Wakeup::TimedOut {
+                    rt::event("lock", Some(obj), || "timed out".into());
+                    return None;
+                }
+                // Runnable again only while the lock is free: the next attempt takes it.
+            }
+        }
+    }
+}
+
+/// `try_lock`: one step. `Some(poisoned)` when taken, `None` when another thread holds it.
+pub(crate) fn try_lock(obj: ObjectHandle) -> Option<bool> {
+    rt::schedule_point();
+    let me = rt::current();
+    let taken = rt::write(obj, |s: &mut RawState| match s.holder {
+        None => {
+            s.holder = Some(me);
+            Ok(s.poisoned)
+        }
+        Some(h) => Err(h),
+    });
+    match taken {
+        Ok(poisoned) => {
+            rt::event("try_lock", Some(obj), || "ok".into());
+            rt::add_holder(obj, me);
+            Some(poisoned)
+        }
+        Err(holder) => {
+            rt::event("try_lock", Some(obj), || format!("would block (held by {})", rt::thread_name(holder)));
+            None
+        }
+    }
+}
+
+/// True when a guard being dropped now should poison its lock: the thread is panicking in the
+/// program's own code, not being unwound by racelab at the end of a run (a teardown is no
+/// panic of the program's, and must leave no trace in its objects).
+pub(crate) fn poisoning() -> bool {
+    std::thread::panicking() && !rt::tearing_down()
+}
+
+/// The guard's release: a step of its own (no scheduling point while unwinding, as every `rt`
+/// scheduling point), poisoning when `poison`.
+pub(crate) fn unlock(obj: ObjectHandle, poison: bool) {
+    rt::schedule_point();
+    unlock_now(obj, poison, true);
+}
+
+/// The release after its scheduling point. `traced`: false inside a condition wait, whose own
+/// event says it released the lock.
+pub(crate) fn unlock_now(obj: ObjectHandle, poison: bool, traced: bool) {
+    let holder = rt::write(obj, |s: &mut RawState| {
+        s.poisoned |= poison;
+        s.holder.take()
+    });
+    match holder {
+        Some(holder) => rt::remove_holder(obj, holder),
+        // A guard is the lock's only releaser, so this is racelab's bug; while unwinding, a
+        // second panic would abort the explorer, and the run's verdict already stands.
+        None if rt::unwinding() => return,
+        None => panic!("racelab invariant: a std-shaped lock released with no holder"),
+    }
+    if traced {
+        rt::event("unlock", Some(obj), || {
+            if poison {
+                "ok (poisoned: the holder panicked)".into()
+            } else {
+                "ok".into()
+            }
+        });
+    }
+}
+
+/// Reads the poison flag: one step.
+pub(crate) fn is_poisoned(obj: ObjectHandle) -> bool {
+    rt::schedule_point();
+    rt::read(obj, |s: &RawState| s.poisoned)
+}
+
+/// Clears the poison flag: one step.
+pub(crate) fn clear_poison(obj: ObjectHandle) {
+    rt::schedule_point();
+    rt::write(obj, |s: &mut RawState| s.poisoned = false);
+    rt::event("clear_poison", Some(obj), || "ok".into());
+}
+
+/// The poison flag, read without a scheduling point (for `get_mut`/`into_inner`, which own the
+/// lock: no other thread can take a step on it).
+pub(crate) fn poisoned_now(obj: ObjectHandle) -> bool {
+    rt::read(obj, |s: &RawState| s.poisoned)
+}

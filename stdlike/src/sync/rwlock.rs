@@ -1,0 +1,353 @@
+//! `RwLock<T>`: std's reader-writer lock, with poisoning by panicking writers.
+//!
+//! Writers use the [`raw`](super::raw)-style protocol: a writer contends until the lock has no
+//! holder at all (readers are holders too), runnable exactly while it is free. Readers share:
+//! one arriving while a writer holds the lock blocks on the lock and is woken when that writer
+//! releases it (then retries, since another writer may have come first). Readers never wait
+//! for *waiting* writers (std leaves the policy to the platform; racelab does not model a
+//! writer-preferring lock, so a recursive read that would deadlock behind a queued writer on
+//! some platforms is not found here). A reader asking for the write lock deadlocks, as in std.
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+
+use racelab_sim::rt::{self, ObjectHandle, Wakeup};
+use racelab_sim::ThreadId;
+
+use super::{LockResult, PoisonError, TryLockError, TryLockResult};
+
+#[derive(Debug, Default)]
+struct RwState {
+    writer: Option<ThreadId>,
+    readers: Vec<ThreadId>,
+    /// Readers blocked behind the writer, woken when it releases.
+    blocked_readers: Vec<ThreadId>,
+    poisoned: bool,
+}
+
+/// A reader-writer lock protecting a `T`, as `std::sync::RwLock`.
+pub struct RwLock<T: ?Sized> {
+    obj: ObjectHandle,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: as std's RwLock: `&mut T` only to the one writer, `&T` to readers while no writer
+// holds it; the lock's state lives in the run, whose green threads share one OS thread.
+unsafe impl<T: ?Sized + Send> Send for RwLock<T> {}
+// SAFETY: see above; readers share `&T`, so `T: Sync` too.
+unsafe impl<T: ?Sized + Send + Sync> Sync for RwLock<T> {}
+// As std's: a panicking writer poisons the lock, which is how unwind safety is kept.
+impl<T: ?Sized> std::panic::UnwindSafe for RwLock<T> {}
+impl<T: ?Sized> std::panic::RefUnwindSafe for RwLock<T> {}
+
+impl<T> RwLock<T> {
+    /// A new, unlocked lock holding `value`, registered with the current run as `RwLock-<n>`.
+    pub fn new(value: T) -> Self {
+        RwLock { obj: rt::register("RwLock", None, RwState::default()), data: UnsafeCell::new(value) }
+    }
+
+    /// Consumes the lock and returns its data; `Err` holding it when poisoned.
+    pub fn into_inner(self) -> LockResult<T> {
+        let poisoned = rt::read(self.obj, |s: &RwState| s.poisoned);
+        let value = self.data.into_inner();
+        if poisoned {
+            Err(PoisonError::new(value))
+        } else {
+            Ok(value)
+        }
+    }
+}
+
+enum Take {
+    Taken { poisoned: bool },
+    HeldBy(ThreadId),
+}
+
+impl<T: ?Sized> RwLock<T> {
+    /// Blocks until shared access is granted.
+    pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
+        rt::schedule_point();
+        let me = rt::current();
+        loop {
+            match self.take_read(me, true) {
+                Take::Taken { poisoned } => return self.read_guard(me, poisoned),
+                Take::HeldBy(writer) => {
+                    rt::event("read", Some(self.obj), || {
+                        format!("blocked (written by {})", rt::thread_name(writer))
+                    });
+                    let woken = rt::block(Some(self.obj), None);
+                    debug_assert_eq!(
+                        woken,
+                        Wakeup::Woken,
+                        "racelab invariant: a wait without deadline timed out"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Shared access if no writer holds the lock now: `WouldBlock` otherwise.
+    pub fn try_read(&self) -> TryLockResult<RwLockReadGuard<'_, T>> {
+        rt::schedule_point();
+        let me = rt::current();
+        match self.take_read(me, false) {
+            Take::Taken { poisoned } => self.read_guard(me, poisoned).map_err(TryLockError::Poisoned),
+            Take::HeldBy(writer) => {
+                rt::event("try_read", Some(self.obj), || {
+                    format!("would block (written by {})", rt::thread_name(writer))
+                });
+                Err(TryLockError::WouldBlock)
+            }
+        }
+    }
+
+    /// Blocks until exclusive access is granted.
+    pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
+        let contended = match rt::held_by_another(self.obj) {
+            None => rt::schedule_point_contending(self.obj, None),
+            Some(holder) => {
+                rt::event("write", Some(self.obj), || {
+                    format!("blocked (held by {})", rt::thread_name(holder))
+                });
+                Some(rt::block_until_free(self.obj, None))
+            }
+        };
+        debug_assert_ne!(
+            contended,
+            Some(Wakeup::TimedOut),
+            "racelab invariant: a wait without deadline timed out"
+        );
+        let me = rt::current();
+        loop {
+            match self.take_write(me) {
+                Take::Taken { poisoned } => return self.write_guard(poisoned),
+                Take::HeldBy(holder) => {
+                    rt::event("write", Some(self.obj), || {
+                        format!("blocked (held by {})", rt::thread_name(holder))
+                    });
+                    rt::block_until_free(self.obj, None);
+                }
+            }
+        }
+    }
+
+    /// Exclusive access if nobody holds the lock now: `WouldBlock` otherwise.
+    pub fn try_write(&self) -> TryLockResult<RwLockWriteGuard<'_, T>> {
+        rt::schedule_point();
+        let me = rt::current();
+        match self.take_write(me) {
+            Take::Taken { poisoned } => self.write_guard(poisoned).map_err(TryLockError::Poisoned),
+            Take::HeldBy(holder) => {
+                rt::event("try_write", Some(self.obj), || {
+                    format!("would block (held by {})", rt::thread_name(holder))
+                });
+                Err(TryLockError::WouldBlock)
+            }
+        }
+    }
+
+    /// True when a writer panicked holding the lock: one step.
+    pub fn is_poisoned(&self) -> bool {
+        rt::schedule_point();
+        rt::read(self.obj, |s: &RwState| s.poisoned)
+    }
+
+    /// Clears the poison flag: one step.
+    pub fn clear_poison(&self) {
+        rt::schedule_point();
+        rt::write(self.obj, |s: &mut RwState| s.poisoned = false);
+    }
+
+    /// The data, through the exclusive borrow (no step).
+    pub fn get_mut(&mut self) -> LockResult<&mut T> {
+        let poisoned = rt::read(self.obj, |s: &RwState| s.poisoned);
+        let data = self.data.get_mut();
+        if poisoned {
+            Err(PoisonError::new(data))
+        } else {
+            Ok(data)
+        }
+    }
+
+    fn take_read(&self, me: ThreadId, queue: bool) -> Take {
+        let taken = rt::write(self.obj, |s: &mut RwState| match s.writer {
+            None => {
+                s.readers.push(me);
+                Take::Taken { poisoned: s.poisoned }
+            }
+            Some(w) => {
+                if queue {
+                    s.blocked_readers.push(me);
+                }
+                Take::HeldBy(w)
+            }
+        });
+        if let Take::Taken { poisoned } = taken {
+            rt::event("read", Some(self.obj), || "ok".into());
+            rt::add_holder(self.obj, me);
+            return Take::Taken { poisoned };
+        }
+        taken
+    }
+
+    fn take_write(&self, me: ThreadId) -> Take {
+        let taken = rt::write(self.obj, |s: &mut RwState| match (s.writer, s.readers.first()) {
+            (None, None) => {
+                s.writer = Some(me);
+                Take::Taken { poisoned: s.poisoned }
+            }
+            (Some(h), _) | (None, Some(&h)) => Take::HeldBy(h),
+        });
+        if let Take::Taken { .. } = taken {
+            rt::event("write", Some(self.obj), || "ok".into());
+            rt::add_holder(self.obj, me);
+        }
+        taken
+    }
+
+    fn read_guard(&self, me: ThreadId, poisoned: bool) -> LockResult<RwLockReadGuard<'_, T>> {
+        let guard = RwLockReadGuard { lock: self, me, _not_send: PhantomData };
+        if poisoned {
+            Err(PoisonError::new(guard))
+        } else {
+            Ok(guard)
+        }
+    }
+
+    fn write_guard(&self, poisoned: bool) -> LockResult<RwLockWriteGuard<'_, T>> {
+        let guard = RwLockWriteGuard { lock: self, _not_send: PhantomData };
+        if poisoned {
+            Err(PoisonError::new(guard))
+        } else {
+            Ok(guard)
+        }
+    }
+
+    fn read_unlock(&self, me: ThreadId) {
+        rt::schedule_point();
+        let found = rt::write(self.obj, |s: &mut RwState| {
+            let i = s.readers.iter().position(|&r| r == me);
+            i.map(|i| s.readers.swap_remove(i)).is_some()
+        });
+        if !found && rt::unwinding() {
+            return;
+        }
+        assert!(found, "racelab invariant: a read guard released a lock its thread does not read");
+        rt::remove_holder(self.obj, me);
+        rt::event("read_unlock", Some(self.obj), || "ok".into());
+    }
+
+    fn write_unlock(&self, poison: bool) {
+        rt::schedule_point();
+        let (writer, readers) = rt::write(self.obj, |s: &mut RwState| {
+            s.poisoned |= poison;
+            (s.writer.take(), std::mem::take(&mut s.blocked_readers))
+        });
+        let Some(writer) = writer else {
+            assert!(rt::unwinding(), "racelab invariant: a write guard released a lock nobody writes");
+            return;
+        };
+        rt::remove_holder(self.obj, writer);
+        rt::event("write_unlock", Some(self.obj), || {
+            if poison {
+                "ok (poisoned: the writer panicked)".into()
+            } else {
+                "ok".into()
+            }
+        });
+        if !rt::tearing_down() {
+            for r in readers {
+                rt::wake(r);
+            }
+        }
+    }
+}
+
+impl<T: Default> Default for RwLock<T> {
+    fn default() -> Self {
+        RwLock::new(T::default())
+    }
+}
+
+impl<T> From<T> for RwLock<T> {
+    fn from(value: T) -> Self {
+        RwLock::new(value)
+    }
+}
+
+impl<T: ?Sized> fmt::Debug for RwLock<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RwLock").field("name", &rt::object_name(self.obj)).finish_non_exhaustive()
+    }
+}
+
+/// Shared access to an [`RwLock`]'s data, released on drop.
+#[must_use = "if unused the RwLock will immediately unlock"]
+pub struct RwLockReadGuard<'a, T: ?Sized + 'a> {
+    lock: &'a RwLock<T>,
+    me: ThreadId,
+    _not_send: PhantomData<*const ()>,
+}
+
+// SAFETY: as std's: sharing the guard shares `&T` only.
+unsafe impl<T: ?Sized + Sync> Sync for RwLockReadGuard<'_, T> {}
+
+/// Exclusive access to an [`RwLock`]'s data, released on drop.
+#[must_use = "if unused the RwLock will immediately unlock"]
+pub struct RwLockWriteGuard<'a, T: ?Sized + 'a> {
+    lock: &'a RwLock<T>,
+    _not_send: PhantomData<*const ()>,
+}
+
+// SAFETY: as std's: sharing the guard shares `&T` only.
+unsafe impl<T: ?Sized + Sync> Sync for RwLockWriteGuard<'_, T> {}
+
+impl<T: ?Sized> Deref for RwLockReadGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: this thread reads the lock: no writer exists while the guard lives.
+        unsafe { &*self.lock.data.get() }
+    }
+}
+
+impl<T: ?Sized> Deref for RwLockWriteGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: this thread writes the lock: no other guard exists while this one lives.
+        unsafe { &*self.lock.data.get() }
+    }
+}
+
+impl<T: ?Sized> DerefMut for RwLockWriteGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as `deref`, and `&mut self` makes this the only borrow through the guard.
+        unsafe { &mut *self.lock.data.get() }
+    }
+}
+
+impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
+    fn drop(&mut self) {
+        // A panicking reader does not poison, as in std.
+        self.lock.read_unlock(self.me);
+    }
+}
+
+impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
+    fn drop(&mut self) {
+        self.lock.write_unlock(super::raw::poisoning());
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockReadGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}

@@ -17,7 +17,7 @@
 
 use std::collections::VecDeque;
 
-use racelab_std::sync::{Condvar, Mutex};
+use racelab::sync::{Condvar, Mutex};
 
 /// The buggy queue: one `Condvar` for both sides.
 pub struct OneCondvarQueue<T> {

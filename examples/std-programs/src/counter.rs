@@ -4,7 +4,7 @@
 //! and hand out the same ticket (a lost update), however strong the `Ordering`. [`CasCounter`]
 //! retries a `compare_exchange` until no other thread changed the value in between.
 
-use racelab_std::sync::atomic::{AtomicUsize, Ordering};
+use racelab::sync::atomic::{AtomicUsize, Ordering};
 
 /// The buggy counter: a load, then a store.
 pub struct RacyCounter {

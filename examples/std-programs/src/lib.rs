@@ -9,7 +9,11 @@
 //!   fixed one retries a `compare_exchange`.
 //! - [`stack`]: a lock-free (Treiber) stack on `AtomicUsize`s. The buggy one has the ABA
 //!   problem; the fixed one tags its head with a change counter.
+//! - [`publish`]: plain data in an `UnsafeCell` published through an `AtomicBool`. The buggy one
+//!   sets the flag before writing the data: a data race, reported even when the value read
+//!   comes out right.
 
 pub mod bounded_queue;
 pub mod counter;
+pub mod publish;
 pub mod stack;

@@ -17,7 +17,7 @@
 //! the stale exchange fails and `pop` retries. Slots are indices, never freed memory: the bug
 //! corrupts the stack without undefined behaviour, which is what lets racelab explore it.
 
-use racelab_std::sync::atomic::{AtomicUsize, Ordering};
+use racelab::sync::atomic::{AtomicUsize, Ordering};
 
 /// "No slot": the end of the list.
 const NIL: usize = 0xffff_ffff;

@@ -2,11 +2,12 @@
 //! test asserts on the report, it does not expect a panic), the fixed versions pass an
 //! exhaustive search.
 
+use racelab::sync::Arc;
 use racelab::{check, thread, Config, FailureKind, Report};
 use racelab_examples::bounded_queue::{OneCondvarQueue, TwoCondvarQueue};
 use racelab_examples::counter::{CasCounter, RacyCounter};
+use racelab_examples::publish::Publish;
 use racelab_examples::stack::Stack;
-use racelab_std::sync::Arc;
 
 /// Two producers and two consumers, one item each, over a queue of capacity 1 (enough for the
 /// wrong-side wake-up, and small enough to explore every schedule of the fixed queue).
@@ -139,6 +140,37 @@ fn an_untagged_treiber_stack_hands_a_slot_out_twice() {
 #[test]
 fn a_tagged_treiber_stack_never_does() {
     let report = aba(true);
+    report.assert_passed();
+    assert!(report.exhausted, "{report}");
+}
+
+/// A writer publishes 42 while a reader reads whatever is published.
+fn publish_program(make: fn() -> Publish) -> impl Fn() + Send + Sync + 'static {
+    move || {
+        let p = Arc::new(make());
+        let reader = {
+            let p = Arc::clone(&p);
+            thread::spawn(move || p.read())
+        };
+        p.publish(42);
+        let seen = reader.join().unwrap();
+        assert!(matches!(seen, None | Some(0) | Some(42)), "{seen:?}");
+    }
+}
+
+#[test]
+fn publishing_the_flag_before_the_data_is_a_data_race() {
+    let report = check(Config::dfs(), publish_program(Publish::flag_first));
+    let failure = report.failure.as_ref().expect("the race is found");
+    let FailureKind::DataRace(race) = &failure.kind else { panic!("expected a data race, got {report}") };
+    assert!(race.first.write != race.second.write || race.first.write, "{race}");
+    assert_eq!(failure.diagnosis.kind.name(), "data-race");
+    assert!(report.to_string().contains("data race on UnsafeCell-1"), "{report}");
+}
+
+#[test]
+fn publishing_the_data_before_the_flag_is_race_free_in_every_interleaving() {
+    let report = check(Config::dfs(), publish_program(Publish::data_first));
     report.assert_passed();
     assert!(report.exhausted, "{report}");
 }

@@ -255,8 +255,8 @@ impl Model {
             .filter(|n| *n != "main")
             .map_or_else(|| "<this test>".to_string(), |n| format!("{n} -- --exact"));
         Some(format!(
-            "racelab::model found a {} bug:\n{env}{report}{}replay this test: RACELAB_SCHEDULE=\"{}\" cargo test {test}\n",
-            f.kind.name(),
+            "racelab::model found a bug ({}):\n{env}{report}{}replay this test: RACELAB_SCHEDULE=\"{}\" cargo test {test}\n",
+            f.diagnosis.kind.name(),
             report.rust_replay_line().unwrap_or_default(),
             f.schedule,
         ))

@@ -81,7 +81,7 @@ fn a_search_that_cannot_finish_falls_back_to_pct() {
 fn a_failure_panics_with_the_report_and_both_replay_lines() {
     let payload = std::panic::catch_unwind(|| model(lost_update)).unwrap_err();
     let message = payload.downcast_ref::<String>().expect("a formatted message");
-    assert!(message.starts_with("racelab::model found a panic bug:\n"), "{message}");
+    assert!(message.starts_with("racelab::model found a bug (lost-update):\n"), "{message}");
     assert!(message.contains("settings: strategy=dfs") && message.contains("lost update"), "{message}");
     let rust =
         message.lines().find(|l| l.starts_with("replay in Rust: racelab::replay(&\"v1 ")).expect(message);

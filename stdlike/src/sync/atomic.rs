@@ -91,7 +91,14 @@ impl<T: Copy + fmt::Debug> Core<T> {
             *slot = new;
             (r, new)
         });
-        rt::event(op, Some(self.obj), || format!("{r:?} -> {new:?}"));
+        // A store returns nothing: its line shows the value stored; the others, old -> new.
+        rt::event(op, Some(self.obj), || {
+            if op == "store" {
+                format!("{new:?}")
+            } else {
+                format!("{r:?} -> {new:?}")
+            }
+        });
         r
     }
 

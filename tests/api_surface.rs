@@ -90,8 +90,9 @@ fn the_std_shaped_names_exist() {
         drop(g);
         h.join().unwrap();
         assert!(start.elapsed() <= Duration::from_secs(1) && weak.upgrade().is_some());
-        let _: (LockResult<()>, TryLockResult<()>, Option<PoisonError<()>>, Option<TryLockError<()>>) =
-            (Ok(()), Ok(()), None, None);
+        let _: LockResult<()> = Ok(());
+        let _: TryLockResult<()> = Ok(());
+        let _: Option<(PoisonError<()>, TryLockError<()>)> = None;
         let rw = RwLock::new(1);
         let _: RwLockReadGuard<i32> = rw.read().unwrap();
         let _w: Option<RwLockWriteGuard<i32>> = None;

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use racelab_primitives::{Barrier, Lock, Shared, Timer};
-use racelab_sim::{thread, Config};
+use racelab_sim::Config;
+use racelab_std::thread;
 
 use crate::{as_is, Expected, Scenario, Variant};
 
@@ -17,14 +18,17 @@ fn dine(ordered: bool) {
             let (left, right) = (i, (i + 1) % PHILOSOPHERS);
             let (first, second) = if ordered { (left.min(right), left.max(right)) } else { (left, right) };
             let (a, b) = (forks[first], forks[second]);
-            thread::Builder::new().name(format!("philosopher-{i}")).spawn(move || {
-                let _f1 = a.lock();
-                let _f2 = b.lock();
-            })
+            thread::Builder::new()
+                .name(format!("philosopher-{i}"))
+                .spawn(move || {
+                    let _f1 = a.lock();
+                    let _f2 = b.lock();
+                })
+                .unwrap()
         })
         .collect();
     for h in hs {
-        h.join();
+        h.join().unwrap();
     }
 }
 
@@ -61,10 +65,11 @@ def philosopher(i):
 
 fn barrier(parties: usize) {
     let b = Barrier::builder().name("start_line").build(parties);
-    let hs: Vec<_> =
-        (1..=2).map(|i| thread::Builder::new().name(format!("runner-{i}")).spawn(move || b.wait())).collect();
+    let hs: Vec<_> = (1..=2)
+        .map(|i| thread::Builder::new().name(format!("runner-{i}")).spawn(move || b.wait()).unwrap())
+        .collect();
     for h in hs {
-        h.join();
+        h.join().unwrap();
     }
 }
 

@@ -7,7 +7,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use racelab_primitives::{Condition, Lock, Shared};
-use racelab_sim::{thread, Config};
+use racelab_sim::Config;
+use racelab_std::thread;
 
 use crate::{as_is, Expected, Scenario, Variant};
 
@@ -41,29 +42,35 @@ fn buffer(guard: Guard, consumers: usize) {
         }
     };
     let q = Rc::clone(&queue);
-    let producer = thread::Builder::new().name("producer").spawn(move || {
-        for num in 0..consumers {
-            let _g = cond.lock();
-            wait_until(&|| q.borrow().len() < MAX_NUM);
-            q.borrow_mut().push_back(num);
-            cond.notify_all();
-        }
-    });
+    let producer = thread::Builder::new()
+        .name("producer")
+        .spawn(move || {
+            for num in 0..consumers {
+                let _g = cond.lock();
+                wait_until(&|| q.borrow().len() < MAX_NUM);
+                q.borrow_mut().push_back(num);
+                cond.notify_all();
+            }
+        })
+        .unwrap();
     let hs: Vec<_> = (1..=consumers)
         .map(|i| {
             let q = Rc::clone(&queue);
-            thread::Builder::new().name(format!("consumer-{i}")).spawn(move || {
-                let _g = cond.lock();
-                wait_until(&|| !q.borrow().is_empty());
-                let popped = q.borrow_mut().pop_front();
-                assert!(popped.is_some(), "IndexError: pop from empty list");
-                cond.notify_all();
-            })
+            thread::Builder::new()
+                .name(format!("consumer-{i}"))
+                .spawn(move || {
+                    let _g = cond.lock();
+                    wait_until(&|| !q.borrow().is_empty());
+                    let popped = q.borrow_mut().pop_front();
+                    assert!(popped.is_some(), "IndexError: pop from empty list");
+                    cond.notify_all();
+                })
+                .unwrap()
         })
         .collect();
-    producer.join();
+    producer.join().unwrap();
     for h in hs {
-        h.join();
+        h.join().unwrap();
     }
 }
 
@@ -131,28 +138,36 @@ fn mixed(notify_all: bool) {
     let cond = Condition::named("condition", Lock::named("lock"));
     let items = Shared::named("items", 0usize);
     let notify = move || if notify_all { cond.notify_all() } else { cond.notify() };
-    let mut hs = vec![thread::Builder::new().name("producer").spawn(move || {
-        for _ in 0..2 {
-            let _g = cond.lock();
-            while items.load() == MAX_NUM {
-                cond.wait();
+    let mut hs = vec![thread::Builder::new()
+        .name("producer")
+        .spawn(move || {
+            for _ in 0..2 {
+                let _g = cond.lock();
+                while items.load() == MAX_NUM {
+                    cond.wait();
+                }
+                items.update(|n| *n += 1);
+                notify();
             }
-            items.update(|n| *n += 1);
-            notify();
-        }
-    })];
+        })
+        .unwrap()];
     for i in 1..=2 {
-        hs.push(thread::Builder::new().name(format!("consumer-{i}")).spawn(move || {
-            let _g = cond.lock();
-            while items.load() == 0 {
-                cond.wait();
-            }
-            items.update(|n| *n -= 1);
-            notify();
-        }));
+        hs.push(
+            thread::Builder::new()
+                .name(format!("consumer-{i}"))
+                .spawn(move || {
+                    let _g = cond.lock();
+                    while items.load() == 0 {
+                        cond.wait();
+                    }
+                    items.update(|n| *n -= 1);
+                    notify();
+                })
+                .unwrap(),
+        );
     }
     for h in hs {
-        h.join();
+        h.join().unwrap();
     }
 }
 
@@ -195,24 +210,30 @@ def consumer():
 fn lost_notify(check_flag: bool) {
     let cond = Condition::named("ready", Lock::named("lock"));
     let flag = Shared::named("flag", false);
-    let waiter = thread::Builder::new().name("waiter").spawn(move || {
-        thread::sleep(Duration::from_millis(1)); // starts late
-        let _g = cond.lock();
-        if check_flag {
-            while !flag.load() {
+    let waiter = thread::Builder::new()
+        .name("waiter")
+        .spawn(move || {
+            thread::sleep(Duration::from_millis(1)); // starts late
+            let _g = cond.lock();
+            if check_flag {
+                while !flag.load() {
+                    cond.wait();
+                }
+            } else {
                 cond.wait();
             }
-        } else {
-            cond.wait();
-        }
-    });
-    let notifier = thread::Builder::new().name("notifier").spawn(move || {
-        let _g = cond.lock();
-        flag.store(true);
-        cond.notify();
-    });
-    notifier.join();
-    waiter.join();
+        })
+        .unwrap();
+    let notifier = thread::Builder::new()
+        .name("notifier")
+        .spawn(move || {
+            let _g = cond.lock();
+            flag.store(true);
+            cond.notify();
+        })
+        .unwrap();
+    notifier.join().unwrap();
+    waiter.join().unwrap();
 }
 
 pub(crate) const LOST_NOTIFY: Scenario = Scenario {

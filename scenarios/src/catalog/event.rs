@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use racelab_primitives::{Event, Queue, Shared};
-use racelab_sim::{thread, Config};
+use racelab_sim::Config;
+use racelab_std::thread;
 
 use crate::{as_is, Expected, Scenario, Variant};
 
@@ -19,23 +20,30 @@ fn seed_event() {
     let l = Shared::named("l", Vec::<u32>::new());
     let consumed = Shared::named("consumed", 0u32);
     for name in ["consumer1", "consumer2"] {
-        thread::Builder::new().name(name).daemon(true).spawn(move || loop {
-            if event.wait() {
-                if l.update(|l| l.pop()).is_some() {
-                    consumed.update(|c| *c += 1);
-                } // except IndexError: pass
-                event.clear();
-            }
-        });
+        thread::Builder::new()
+            .name(name)
+            .daemon(true)
+            .spawn(move || loop {
+                if event.wait() {
+                    if l.update(|l| l.pop()).is_some() {
+                        consumed.update(|c| *c += 1);
+                    } // except IndexError: pass
+                    event.clear();
+                }
+            })
+            .unwrap();
     }
-    let producer = thread::Builder::new().name("producer1").spawn(move || {
-        for integer in 0..ITEMS {
-            l.update(|l| l.push(integer));
-            event.set();
-            thread::yield_now();
-        }
-    });
-    producer.join();
+    let producer = thread::Builder::new()
+        .name("producer1")
+        .spawn(move || {
+            for integer in 0..ITEMS {
+                l.update(|l| l.push(integer));
+                event.set();
+                thread::yield_now();
+            }
+        })
+        .unwrap();
+    producer.join().unwrap();
     thread::sleep(Duration::from_secs(5));
     let (done, left) = (consumed.load(), l.load());
     assert!(done == ITEMS, "lost data: {done} of {ITEMS} items consumed, {left:?} left in the list");
@@ -45,19 +53,26 @@ fn fixed_queue() {
     let q = Queue::named("queue", 0);
     let consumed = Shared::named("consumed", 0u32);
     for name in ["consumer1", "consumer2"] {
-        thread::Builder::new().name(name).daemon(true).spawn(move || loop {
-            let _integer: u32 = q.get();
-            consumed.update(|c| *c += 1);
-            q.task_done();
-        });
+        thread::Builder::new()
+            .name(name)
+            .daemon(true)
+            .spawn(move || loop {
+                let _integer: u32 = q.get();
+                consumed.update(|c| *c += 1);
+                q.task_done();
+            })
+            .unwrap();
     }
-    let producer = thread::Builder::new().name("producer1").spawn(move || {
-        for integer in 0..ITEMS {
-            q.put(integer);
-            thread::sleep(Duration::from_secs(1));
-        }
-    });
-    producer.join();
+    let producer = thread::Builder::new()
+        .name("producer1")
+        .spawn(move || {
+            for integer in 0..ITEMS {
+                q.put(integer);
+                thread::sleep(Duration::from_secs(1));
+            }
+        })
+        .unwrap();
+    producer.join().unwrap();
     q.join();
     let done = consumed.load();
     assert!(done == ITEMS, "lost data: {done} of {ITEMS} items consumed");
@@ -108,19 +123,25 @@ def producer(event, l):
 
 fn pulse(wait_before_pulse: bool) {
     let ev = Event::named("ev");
-    let waiter = thread::Builder::new().name("waiter").spawn(move || {
-        if !wait_before_pulse {
-            thread::sleep(Duration::from_secs(1)); // prepare(): still busy during the pulse
-        }
-        ev.wait()
-    });
-    let notifier = thread::Builder::new().name("notifier").spawn(move || {
-        thread::sleep(Duration::from_millis(500));
-        ev.set();
-        ev.clear();
-    });
-    notifier.join();
-    waiter.join();
+    let waiter = thread::Builder::new()
+        .name("waiter")
+        .spawn(move || {
+            if !wait_before_pulse {
+                thread::sleep(Duration::from_secs(1)); // prepare(): still busy during the pulse
+            }
+            ev.wait()
+        })
+        .unwrap();
+    let notifier = thread::Builder::new()
+        .name("notifier")
+        .spawn(move || {
+            thread::sleep(Duration::from_millis(500));
+            ev.set();
+            ev.clear();
+        })
+        .unwrap();
+    notifier.join().unwrap();
+    waiter.join().unwrap();
 }
 
 pub(crate) const EVENT_PULSE: Scenario = Scenario {

@@ -3,28 +3,35 @@
 use std::time::Duration;
 
 use racelab_primitives::{Lock, RLock, Shared};
-use racelab_sim::{thread, Config};
+use racelab_sim::Config;
+use racelab_std::thread;
 
 use crate::{as_is, Expected, Scenario, Variant};
 
 fn two_workers(second_takes_b_first: bool) {
     let a = Lock::named("lock_a");
     let b = Lock::named("lock_b");
-    let w1 = thread::Builder::new().name("worker-1").spawn(move || {
-        let _ga = a.lock();
-        let _gb = b.lock();
-    });
-    let w2 = thread::Builder::new().name("worker-2").spawn(move || {
-        if second_takes_b_first {
-            let _gb = b.lock();
-            let _ga = a.lock();
-        } else {
+    let w1 = thread::Builder::new()
+        .name("worker-1")
+        .spawn(move || {
             let _ga = a.lock();
             let _gb = b.lock();
-        }
-    });
-    w1.join();
-    w2.join();
+        })
+        .unwrap();
+    let w2 = thread::Builder::new()
+        .name("worker-2")
+        .spawn(move || {
+            if second_takes_b_first {
+                let _gb = b.lock();
+                let _ga = a.lock();
+            } else {
+                let _ga = a.lock();
+                let _gb = b.lock();
+            }
+        })
+        .unwrap();
+    w1.join().unwrap();
+    w2.join().unwrap();
 }
 
 pub(crate) const LOCK_ORDER: Scenario = Scenario {
@@ -39,7 +46,7 @@ def worker_2():
     with b:              # opposite order
         with a: pass
 t1 = Thread(target=worker_1); t2 = Thread(target=worker_2)
-t1.start(); t2.start(); t1.join(); t2.join()"#,
+t1.start(); t2.start(); t1.join().unwrap(); t2.join().unwrap()"#,
     story: "worker-1 holds lock_a and wants lock_b while worker-2 holds lock_b and wants lock_a: each waits \
             for the other forever. It happens only when both take their first lock before either takes \
             its second, so it may pass a thousand test runs. Taking locks in one global order fixes it.",
@@ -84,11 +91,14 @@ Thread(target=outer).start()"#,
             expected: Expected::Bug("deadlock"),
             program: || {
                 let lock = Lock::named("lock");
-                let t = thread::Builder::new().name("worker").spawn(move || {
-                    let _outer = lock.lock();
-                    let _inner = lock.lock();
-                });
-                t.join();
+                let t = thread::Builder::new()
+                    .name("worker")
+                    .spawn(move || {
+                        let _outer = lock.lock();
+                        let _inner = lock.lock();
+                    })
+                    .unwrap();
+                t.join().unwrap();
             },
             configure: as_is,
         },
@@ -98,11 +108,14 @@ Thread(target=outer).start()"#,
             expected: Expected::Pass,
             program: || {
                 let lock = RLock::named("lock");
-                let t = thread::Builder::new().name("worker").spawn(move || {
-                    let _outer = lock.lock();
-                    let _inner = lock.lock();
-                });
-                t.join();
+                let t = thread::Builder::new()
+                    .name("worker")
+                    .spawn(move || {
+                        let _outer = lock.lock();
+                        let _inner = lock.lock();
+                    })
+                    .unwrap();
+                t.join().unwrap();
             },
             configure: as_is,
         },
@@ -131,13 +144,16 @@ fn early_return(with_guard: bool) {
             true
         }
     };
-    let w1 = thread::Builder::new().name("worker-1").spawn(move || withdraw(10));
-    let w2 = thread::Builder::new().name("worker-2").spawn(move || {
-        thread::sleep(Duration::from_millis(1));
-        withdraw(10)
-    });
-    w1.join();
-    w2.join();
+    let w1 = thread::Builder::new().name("worker-1").spawn(move || withdraw(10)).unwrap();
+    let w2 = thread::Builder::new()
+        .name("worker-2")
+        .spawn(move || {
+            thread::sleep(Duration::from_millis(1));
+            withdraw(10)
+        })
+        .unwrap();
+    w1.join().unwrap();
+    w2.join().unwrap();
 }
 
 pub(crate) const EARLY_RETURN: Scenario = Scenario {

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use racelab_primitives::{Lock, Process, ProcessQueue, Shared};
-use racelab_sim::{thread, Config};
+use racelab_sim::Config;
+use racelab_std::thread;
 
 use crate::{as_is, Expected, Scenario, Variant};
 
@@ -46,7 +47,7 @@ def read(q):
         value = q.get(True)
         print('Get %s from queue.' % value)
 pw.start(); pr.start()
-pw.join()
+pw.join().unwrap()
 pr.terminate()          # the reader is in an endless loop: kill it"#,
     story: "terminate() kills the reader between any two of its steps. If it lands after the reader took \
             a message off the pipe and before it was unpickled, that message is gone: neither received nor \

@@ -1,7 +1,8 @@
 //! Queues (seed 004's `Queue(10)` producer/consumer with task_done; python-semantics.md §16.8).
 
 use racelab_primitives::Queue;
-use racelab_sim::{thread, Config};
+use racelab_sim::Config;
+use racelab_std::thread;
 
 use crate::{as_is, Expected, Scenario, Variant};
 
@@ -9,18 +10,25 @@ const ITEMS: u32 = 3;
 
 fn task_done(call_it: bool) {
     let queue = Queue::named("queue", 10);
-    thread::Builder::new().name("consumer").daemon(true).spawn(move || loop {
-        let _num: u32 = queue.get();
-        if call_it {
-            queue.task_done();
-        }
-    });
-    let producer = thread::Builder::new().name("producer").spawn(move || {
-        for num in 0..ITEMS {
-            queue.put(num);
-        }
-    });
-    producer.join();
+    thread::Builder::new()
+        .name("consumer")
+        .daemon(true)
+        .spawn(move || loop {
+            let _num: u32 = queue.get();
+            if call_it {
+                queue.task_done();
+            }
+        })
+        .unwrap();
+    let producer = thread::Builder::new()
+        .name("producer")
+        .spawn(move || {
+            for num in 0..ITEMS {
+                queue.put(num);
+            }
+        })
+        .unwrap();
+    producer.join().unwrap();
     queue.join(); // waits until every item is marked done
 }
 
@@ -34,8 +42,8 @@ class ConsumerThread(Thread):
     def run(self):
         while True:
             num = queue.get()
-            queue.task_done()       # forget this and queue.join() never returns
-queue.join()"#,
+            queue.task_done()       # forget this and queue.join().unwrap() never returns
+queue.join().unwrap()"#,
     story: "`join()` waits until every item put has been marked done with `task_done()`. A consumer that \
             gets items but never calls `task_done()` leaves the count up forever, and `join()` hangs even \
             though the queue is empty.",
@@ -62,12 +70,15 @@ fn poison_pills(pills: usize) {
     let queue = Queue::named("jobs", 0);
     let workers: Vec<_> = (1..=2)
         .map(|i| {
-            thread::Builder::new().name(format!("worker-{i}")).spawn(move || loop {
-                let job: Option<u32> = queue.get();
-                if job.is_none() {
-                    return; // the poison pill
-                }
-            })
+            thread::Builder::new()
+                .name(format!("worker-{i}"))
+                .spawn(move || loop {
+                    let job: Option<u32> = queue.get();
+                    if job.is_none() {
+                        return; // the poison pill
+                    }
+                })
+                .unwrap()
         })
         .collect();
     for job in 0..2 {
@@ -77,7 +88,7 @@ fn poison_pills(pills: usize) {
         queue.put(None);
     }
     for w in workers {
-        w.join();
+        w.join().unwrap();
     }
 }
 
@@ -91,7 +102,7 @@ pub(crate) const POISON_PILLS: Scenario = Scenario {
         if job is None: return
 for job in jobs: q.put(job)
 q.put(None)                    # one pill, two workers
-for w in workers: w.join()     # hangs on the worker that never got a pill"#,
+for w in workers: w.join().unwrap()     # hangs on the worker that never got a pill"#,
     story: "Each worker stops at the first pill it takes, so each needs its own: with one pill for two \
             workers, the second worker waits on an empty queue forever and joining it hangs.",
     variants: &[

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use racelab_primitives::{Semaphore, Shared};
-use racelab_sim::{thread, Config};
+use racelab_sim::Config;
+use racelab_std::thread;
 
 use crate::{as_is, Expected, Scenario, Variant};
 
@@ -24,21 +25,24 @@ fn pool(sem: Semaphore, extra_release: bool) {
 fn round(sem: Semaphore, inside: Shared<usize>, first: usize) {
     let hs: Vec<_> = (first..first + 4)
         .map(|i| {
-            thread::Builder::new().name(format!("t{i}")).spawn(move || {
-                sem.acquire();
-                let now = inside.update(|n| {
-                    *n += 1;
-                    *n
-                });
-                assert!(now <= LIMIT, "{now} threads inside a pool limited to {LIMIT}");
-                thread::sleep(Duration::from_secs(1));
-                inside.update(|n| *n -= 1);
-                sem.release();
-            })
+            thread::Builder::new()
+                .name(format!("t{i}"))
+                .spawn(move || {
+                    sem.acquire();
+                    let now = inside.update(|n| {
+                        *n += 1;
+                        *n
+                    });
+                    assert!(now <= LIMIT, "{now} threads inside a pool limited to {LIMIT}");
+                    thread::sleep(Duration::from_secs(1));
+                    inside.update(|n| *n -= 1);
+                    sem.release();
+                })
+                .unwrap()
         })
         .collect();
     for h in hs {
-        h.join();
+        h.join().unwrap();
     }
 }
 
@@ -52,7 +56,7 @@ def fun():
     time.sleep(1)
     semaphore.release()
 for t in threads: t.start()
-for t in threads: t.join()
+for t in threads: t.join().unwrap()
 semaphore.release()   # "a plain Semaphore can be released again without error"
 # ... and the next round of four threads all get in"#,
     story: "A Semaphore's counter is only initial + releases - acquires: an extra release raises the limit \

@@ -5,7 +5,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use racelab_primitives::{Lock, Shared};
-use racelab_sim::{thread, Config};
+use racelab_sim::Config;
+use racelab_std::thread;
 
 use crate::{as_is, Expected, Scenario, Variant};
 
@@ -17,15 +18,18 @@ fn run_counter(increment: fn(Shared<u64>, Lock)) {
     let lock = Lock::named("counter_lock");
     let workers: Vec<_> = (0..THREADS)
         .map(|i| {
-            thread::Builder::new().name(format!("worker-{}", i + 1)).spawn(move || {
-                for _ in 0..INCREMENTS {
-                    increment(counter, lock);
-                }
-            })
+            thread::Builder::new()
+                .name(format!("worker-{}", i + 1))
+                .spawn(move || {
+                    for _ in 0..INCREMENTS {
+                        increment(counter, lock);
+                    }
+                })
+                .unwrap()
         })
         .collect();
     for w in workers {
-        w.join();
+        w.join().unwrap();
     }
     let total = counter.load();
     let expected = THREADS as u64 * INCREMENTS;
@@ -44,7 +48,7 @@ def worker():
 
 threads = [Thread(target=worker) for _ in range(2)]
 for t in threads: t.start()
-for t in threads: t.join()
+for t in threads: t.join().unwrap()
 assert counter == 6"#,
     story: "`counter += 1` reads the counter, adds one and writes it back. When both threads read the \
             same value before either writes, one increment overwrites the other and the total comes out \
@@ -91,10 +95,12 @@ assert counter == 6"#,
 fn appenders(append: fn(Shared<Vec<u32>>, u32)) {
     let results = Shared::named("results", Vec::new());
     let hs: Vec<_> = (0..3u32)
-        .map(|i| thread::Builder::new().name(format!("worker-{i}")).spawn(move || append(results, i)))
+        .map(|i| {
+            thread::Builder::new().name(format!("worker-{i}")).spawn(move || append(results, i)).unwrap()
+        })
         .collect();
     for h in hs {
-        h.join();
+        h.join().unwrap();
     }
     let mut got = results.load();
     got.sort_unstable();
@@ -148,18 +154,21 @@ fn poppers(locked: bool) {
     let hs: Vec<_> = (1..=2)
         .map(|i| {
             let popped = Rc::clone(&popped);
-            thread::Builder::new().name(format!("worker-{i}")).spawn(move || {
-                let _g = locked.then(|| lock.lock());
-                if !items.with(|l| l.is_empty()) {
-                    let v = items.update(|l| l.pop());
-                    assert!(v.is_some(), "IndexError: pop from empty list");
-                    *popped.borrow_mut() += 1;
-                }
-            })
+            thread::Builder::new()
+                .name(format!("worker-{i}"))
+                .spawn(move || {
+                    let _g = locked.then(|| lock.lock());
+                    if !items.with(|l| l.is_empty()) {
+                        let v = items.update(|l| l.pop());
+                        assert!(v.is_some(), "IndexError: pop from empty list");
+                        *popped.borrow_mut() += 1;
+                    }
+                })
+                .unwrap()
         })
         .collect();
     for h in hs {
-        h.join();
+        h.join().unwrap();
     }
 }
 

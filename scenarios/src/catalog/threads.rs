@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use racelab_primitives::{Shared, ThreadPool};
-use racelab_sim::thread::{self, Local};
 use racelab_sim::Config;
+use racelab_std::thread::{self, Local};
 
 use crate::{as_is, Expected, Scenario, Variant};
 
@@ -45,7 +45,7 @@ class ThreadWithReturnValue(Thread):
                     .collect();
                 let seen = results.load();
                 for h in hs {
-                    h.join();
+                    h.join().unwrap();
                 }
                 assert!(seen.iter().all(Option::is_some), "lost data: results read before join: {seen:?}");
             },
@@ -74,7 +74,7 @@ class ThreadWithReturnValue(Thread):
                     .map(|i| thread::spawn(move || results.update(|r| r[i] = Some(foo("world!")))))
                     .collect();
                 for h in hs {
-                    h.join();
+                    h.join().unwrap();
                 }
                 assert!(results.load().iter().all(Option::is_some));
             },
@@ -86,7 +86,7 @@ class ThreadWithReturnValue(Thread):
             expected: Expected::Pass,
             program: || {
                 let t = thread::spawn(|| foo("bar"));
-                assert_eq!(t.join(), "foobar");
+                assert_eq!(t.join().unwrap(), "foobar");
             },
             configure: as_is,
         },
@@ -96,19 +96,26 @@ class ThreadWithReturnValue(Thread):
 
 fn daemon(join_it: bool) {
     let output = Shared::named("stdout", Vec::<String>::new());
-    let d = thread::Builder::new().name("daemon").daemon(true).spawn(move || {
-        output.update(|o| o.push("daemon starting".into()));
-        thread::sleep(Duration::from_secs(2));
-        output.update(|o| o.push("daemon exiting".into())); // lost unless joined
-    });
-    let n = thread::Builder::new().name("non-daemon").spawn(move || {
-        output.update(|o| o.push("non-daemon starting".into()));
-        output.update(|o| o.push("non-daemon exiting".into()));
-    });
+    let d = thread::Builder::new()
+        .name("daemon")
+        .daemon(true)
+        .spawn(move || {
+            output.update(|o| o.push("daemon starting".into()));
+            thread::sleep(Duration::from_secs(2));
+            output.update(|o| o.push("daemon exiting".into())); // lost unless joined
+        })
+        .unwrap();
+    let n = thread::Builder::new()
+        .name("non-daemon")
+        .spawn(move || {
+            output.update(|o| o.push("non-daemon starting".into()));
+            output.update(|o| o.push("non-daemon exiting".into()));
+        })
+        .unwrap();
     if join_it {
-        d.join();
+        d.join().unwrap();
     }
-    n.join();
+    n.join().unwrap();
 }
 
 pub(crate) const DAEMON: Scenario = Scenario {
@@ -120,7 +127,7 @@ pub(crate) const DAEMON: Scenario = Scenario {
 d = threading.Thread(name='daemon', target=daemon, daemon=True)
 t = threading.Thread(name='non-daemon', target=non_daemon)
 d.start(); t.start()
-# d.join()   # uncomment to see 'Exiting'"#,
+# d.join().unwrap()   # uncomment to see 'Exiting'"#,
     story: "Python waits for non-daemon threads at exit, not for daemons: they are killed wherever they \
             are, so the daemon's last line never appears. Join the daemon (or make it non-daemon) when \
             its work must finish.",
@@ -134,7 +141,7 @@ d.start(); t.start()
         },
         Variant {
             name: "joined",
-            summary: "d.join() before exiting",
+            summary: "d.join().unwrap() before exiting",
             expected: Expected::Pass,
             program: || daemon(true),
             configure: |c| c.fail_on_daemon_cut_off(true),
@@ -145,10 +152,13 @@ d.start(); t.start()
 
 fn join_timeout(check_alive: bool) {
     let result = Shared::named("result", None::<u32>);
-    let worker = thread::Builder::new().name("worker").spawn(move || {
-        thread::sleep(Duration::from_secs(2));
-        result.store(Some(42));
-    });
+    let worker = thread::Builder::new()
+        .name("worker")
+        .spawn(move || {
+            thread::sleep(Duration::from_secs(2));
+            result.store(Some(42));
+        })
+        .unwrap();
     let mut finished = worker.join_timeout(Duration::from_secs(1));
     if check_alive {
         while !finished {
@@ -193,20 +203,23 @@ fn locals(use_local: bool) {
     let hs: Vec<_> = ["alice", "bob"]
         .into_iter()
         .map(|name| {
-            thread::Builder::new().name(name).spawn(move || {
-                if use_local {
-                    local.set(name.to_string());
-                } else {
-                    global.store(name.to_string());
-                }
-                thread::yield_now();
-                let mine = if use_local { local.get().unwrap_or_default() } else { global.load() };
-                assert!(mine == name, "{name} reads back {mine:?}: another thread overwrote it");
-            })
+            thread::Builder::new()
+                .name(name)
+                .spawn(move || {
+                    if use_local {
+                        local.set(name.to_string());
+                    } else {
+                        global.store(name.to_string());
+                    }
+                    thread::yield_now();
+                    let mine = if use_local { local.get().unwrap_or_default() } else { global.load() };
+                    assert!(mine == name, "{name} reads back {mine:?}: another thread overwrote it");
+                })
+                .unwrap()
         })
         .collect();
     for h in hs {
-        h.join();
+        h.join().unwrap();
     }
 }
 

@@ -13,51 +13,13 @@
 //! Run: `cargo bench -p racelab-bench --bench facade` (add `-- --quick` for a short run).
 #![allow(clippy::print_stdout, clippy::disallowed_methods)] // a benchmark prints and reads the wall clock
 
-use std::collections::VecDeque;
 use std::time::Instant;
 
 use racelab_bench::{facade_buffer, racelab_buffer, Shape, LARGE};
 
+/// The bounded buffer on shuttle: the same source as racelab's facade (`std_named_buffer!`).
 fn shuttle_buffer(shape: Shape) -> impl Fn() + Send + Sync + 'static {
-    use shuttle::sync::{Condvar, Mutex};
-    use shuttle::thread;
-    use std::sync::Arc;
-    move || {
-        let state = Arc::new((Mutex::new(VecDeque::new()), Condvar::new()));
-        let mut handles = Vec::new();
-        for p in 0..shape.producers {
-            let state = Arc::clone(&state);
-            handles.push(thread::spawn(move || {
-                let (mutex, cond) = &*state;
-                for i in 0..shape.items {
-                    let mut buf = mutex.lock().unwrap();
-                    while buf.len() == shape.capacity {
-                        buf = cond.wait(buf).unwrap();
-                    }
-                    buf.push_back(p * 100 + i);
-                    cond.notify_all();
-                }
-            }));
-        }
-        for _ in 0..shape.consumers {
-            let state = Arc::clone(&state);
-            handles.push(thread::spawn(move || {
-                let (mutex, cond) = &*state;
-                for _ in 0..shape.items {
-                    let mut buf = mutex.lock().unwrap();
-                    while buf.is_empty() {
-                        buf = cond.wait(buf).unwrap();
-                    }
-                    buf.pop_front();
-                    cond.notify_all();
-                }
-            }));
-        }
-        for h in handles {
-            h.join().unwrap();
-        }
-        assert!(state.0.lock().unwrap().is_empty());
-    }
+    racelab_bench::std_named_buffer!(shape, sync = shuttle::sync, thread = shuttle::thread)
 }
 
 /// Executions per second of one timed racelab batch, and its steps per run.

@@ -67,46 +67,56 @@ pub fn racelab_buffer(shape: Shape) -> impl Fn() + Send + Sync + 'static {
     }
 }
 
-/// The same bounded buffer written against the std-shaped facade (`racelab_std::sync`): the
-/// code of `shuttle_buffer` in `benches/throughput.rs` with its `use` lines switched, data in a
-/// `Mutex<VecDeque>` and one `Condvar`.
+/// The bounded buffer written with std's names (`Arc`, `Mutex`, `Condvar`, `thread::spawn`) against
+/// the `sync` and `thread` modules given: one source for shuttle (`shuttle::sync`, `shuttle::thread`)
+/// and racelab's std-shaped facade (`racelab::sync`, `racelab::thread`), so the benches run the
+/// same program on both. Data in a `Mutex<VecDeque>` and one `Condvar`.
+#[macro_export]
+macro_rules! std_named_buffer {
+    ($shape:expr, sync = $($sync:ident)::+, thread = $($thread:ident)::+) => {{
+        let shape: $crate::Shape = $shape;
+        move || {
+            use $($sync)::+::{Condvar, Mutex};
+            use $($thread)::+ as thread;
+            let state = std::sync::Arc::new((Mutex::new(std::collections::VecDeque::new()), Condvar::new()));
+            let mut handles = Vec::new();
+            for p in 0..shape.producers {
+                let state = std::sync::Arc::clone(&state);
+                handles.push(thread::spawn(move || {
+                    let (mutex, cond) = &*state;
+                    for i in 0..shape.items {
+                        let mut buf = mutex.lock().unwrap();
+                        while buf.len() == shape.capacity {
+                            buf = cond.wait(buf).unwrap();
+                        }
+                        buf.push_back(p * 100 + i);
+                        cond.notify_all();
+                    }
+                }));
+            }
+            for _ in 0..shape.consumers {
+                let state = std::sync::Arc::clone(&state);
+                handles.push(thread::spawn(move || {
+                    let (mutex, cond) = &*state;
+                    for _ in 0..shape.items {
+                        let mut buf = mutex.lock().unwrap();
+                        while buf.is_empty() {
+                            buf = cond.wait(buf).unwrap();
+                        }
+                        buf.pop_front();
+                        cond.notify_all();
+                    }
+                }));
+            }
+            for h in handles {
+                h.join().unwrap();
+            }
+            assert!(state.0.lock().unwrap().is_empty());
+        }
+    }};
+}
+
+/// The bounded buffer on racelab's std-shaped facade (see [`std_named_buffer!`]).
 pub fn facade_buffer(shape: Shape) -> impl Fn() + Send + Sync + 'static {
-    use racelab::thread;
-    use racelab_std::sync::{Arc, Condvar, Mutex};
-    move || {
-        let state = Arc::new((Mutex::new(VecDeque::new()), Condvar::new()));
-        let mut handles = Vec::new();
-        for p in 0..shape.producers {
-            let state = Arc::clone(&state);
-            handles.push(thread::spawn(move || {
-                let (mutex, cond) = &*state;
-                for i in 0..shape.items {
-                    let mut buf = mutex.lock().unwrap();
-                    while buf.len() == shape.capacity {
-                        buf = cond.wait(buf).unwrap();
-                    }
-                    buf.push_back(p * 100 + i);
-                    cond.notify_all();
-                }
-            }));
-        }
-        for _ in 0..shape.consumers {
-            let state = Arc::clone(&state);
-            handles.push(thread::spawn(move || {
-                let (mutex, cond) = &*state;
-                for _ in 0..shape.items {
-                    let mut buf = mutex.lock().unwrap();
-                    while buf.is_empty() {
-                        buf = cond.wait(buf).unwrap();
-                    }
-                    buf.pop_front();
-                    cond.notify_all();
-                }
-            }));
-        }
-        for h in handles {
-            h.join().unwrap();
-        }
-        assert!(state.0.lock().unwrap().is_empty());
-    }
+    std_named_buffer!(shape, sync = racelab::sync, thread = racelab::thread)
 }

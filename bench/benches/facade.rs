@@ -2,7 +2,7 @@
 //! ways, side by side in one process, rounds interleaved so that the machine's state at any
 //! moment weighs on all three alike:
 //!
-//! - **facade**: `racelab_std::sync::{Mutex<VecDeque>, Condvar}` (std's code, `use` switched);
+//! - **facade**: `racelab::sync::{Mutex<VecDeque>, Condvar}` (std's code, `use` switched);
 //! - **native**: racelab's `Lock` + `Condition` over `Rc<RefCell<VecDeque>>`;
 //! - **shuttle**: `shuttle::sync::{Mutex, Condvar}` (0.9.9), the same code as the facade's.
 //!

@@ -63,7 +63,8 @@ pub use racelab_std::cell;
 pub use racelab_std::linearizability;
 
 /// A proptest `Strategy` over interleavings, so a `proptest!` test varies inputs and schedules
-/// together and shrinks toward fewer preemptions.
+/// together and shrinks toward fewer preemptions (cargo feature `proptest`, on by default).
+#[cfg(feature = "proptest")]
 pub use racelab_std::proptest;
 
 /// One call for a `#[test]`: DPOR when it can finish, PCT sampling otherwise; panics with the

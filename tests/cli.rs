@@ -302,11 +302,12 @@ fn max_time_ends_an_exploration_and_the_verdict_says_so() {
     let out = racelab(&["check", "counter/locked", "--strategy", "dfs", "--no-dpor", "--max-time", "0.001"]);
     let text = stdout(&out);
     assert!(text.contains(" within 0.001 s (the search stopped at --max-time, not exhausted)"), "{text}");
-    for bad in ["0", "NaN", "inf"] {
+    for bad in ["0", "NaN", "inf", "-1", "1e300"] {
         let out = racelab(&["check", "counter/locked", "--max-time", bad]);
         assert_eq!(out.status.code(), Some(2), "{bad}");
         assert!(
-            stderr(&out).starts_with("racelab: --max-time wants a number of seconds above 0"),
+            stderr(&out)
+                .starts_with("racelab: --max-time takes seconds of wall time above 0 and at most 31536000"),
             "{}",
             stderr(&out)
         );

@@ -206,18 +206,19 @@ fn typos_in_values_get_the_nearest_value_and_the_list() {
 
 #[test]
 fn negative_and_fractional_numbers_say_the_range() {
-    for (flag, value, max) in [
-        ("--seed", "-1", "18446744073709551615"),
-        ("--runs", "-5", "18446744073709551615"),
-        ("--seed", "1.5", "18446744073709551615"),
-        ("--depth", "-3", "4294967295"),
-        ("--max-steps", "99999999999999999999", "18446744073709551615"),
+    for (flag, value, min, max) in [
+        ("--seed", "-1", "0", "18446744073709551615"),
+        ("--runs", "-5", "1", "18446744073709551615"),
+        ("--runs", "0", "1", "18446744073709551615"),
+        ("--seed", "1.5", "0", "18446744073709551615"),
+        ("--depth", "-3", "0", "4294967295"),
+        ("--max-steps", "99999999999999999999", "0", "18446744073709551615"),
     ] {
         let out = racelab(&["check", "counter", flag, value]);
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{flag} {value}: {err}");
         assert!(err.contains(&format!("invalid value '{value}' for '{flag}")), "{err}");
-        assert!(err.contains(&format!("expected a whole number from 0 to {max}")), "{err}");
+        assert!(err.contains(&format!("expected a whole number from {min} to {max}")), "{err}");
         assert!(!err.contains("-- "), "no advice to pass `-- {value}`, which fails: {err}");
         assert_eq!(err.lines().count(), 1, "{err}");
     }
@@ -361,5 +362,27 @@ mod end_to_end {
                 prop_assert!(err.is_empty(), "{args:?}: {err}");
             }
         }
+    }
+}
+
+#[test]
+fn show_with_a_variant_and_replay_with_a_time_budget_say_what_to_do() {
+    let out = racelab(&["show", "counter/buggy"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "racelab: `counter/buggy` names a variant; show takes a scenario: racelab show counter (it shows every variant)\n"
+    );
+    for args in [
+        &["replay", "counter/atomic", "--seed", "1", "--run", "30", "--max-time", "1"][..],
+        &["replay", "counter/buggy", "--schedule", "v1 t1", "--max-time", "1"][..],
+    ] {
+        let out = racelab(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr(&out).starts_with("racelab: replay shows one run: --max-time applies to check only"),
+            "{}",
+            stderr(&out)
+        );
     }
 }

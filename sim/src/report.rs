@@ -442,12 +442,17 @@ impl Report {
     }
 
     /// For a failure: the line that replays it from Rust, ready to paste into a test
-    /// (`replay in Rust: racelab::replay(&"v1 ...".parse().unwrap(), program)`), newline-ended.
+    /// (`replay in Rust: racelab::replay(&"v1 ...".parse().unwrap(), program).assert_passed()`,
+    /// where `program` is the closure that was checked: pasted into a test, it fails the same way),
+    /// newline-ended.
     /// The schedule carries the settings the run was recorded under, so the replay needs
     /// nothing else.
     pub fn rust_replay_line(&self) -> Option<String> {
         let f = self.failure.as_ref()?;
-        Some(format!("replay in Rust: racelab::replay(&\"{}\".parse().unwrap(), program)\n", f.schedule))
+        Some(format!(
+            "replay in Rust: racelab::replay(&\"{}\".parse().unwrap(), program).assert_passed()\n",
+            f.schedule
+        ))
     }
 
     /// Why an exhaustive search ended before it explored everything, when it did and found no

@@ -86,7 +86,7 @@ pub struct ExploreArgs {
     #[arg(long, allow_negative_numbers = true, value_parser = whole_u64)]
     pub seed: Option<u64>,
     /// Maximum number of runs (random/pct default 1000; dfs default 1000000).
-    #[arg(long, allow_negative_numbers = true, value_parser = whole_u64)]
+    #[arg(long, allow_negative_numbers = true, value_parser = positive_u64)]
     pub runs: Option<u64>,
     /// PCT bug depth (default 3).
     #[arg(long, allow_negative_numbers = true, value_parser = whole_u32)]
@@ -99,14 +99,14 @@ pub struct ExploreArgs {
     pub delay_bound: Option<u32>,
     /// Stop exploring after SECS seconds of wall time (checked between runs; shrinking a bug gets
     /// at most as long again, and at most 10 s). The verdict then says the exploration was cut.
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, allow_negative_numbers = true, value_name = "SECS")]
     pub max_time: Option<f64>,
     /// Maximum scheduling steps per run (default 100000).
     #[arg(long, allow_negative_numbers = true, value_parser = whole_u64)]
     pub max_steps: Option<u64>,
     /// Seconds of wall time a thread may run without a scheduling point before the watchdog stops
     /// it and reports the run (default 10; 0 turns the watchdog off).
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, allow_negative_numbers = true, value_name = "SECS")]
     pub watchdog: Option<f64>,
     /// Spurious Condition.wait wake-ups allowed per run (default 1; 0 is CPython-exact).
     #[arg(long, allow_negative_numbers = true, value_parser = whole_u32, value_name = "N")]
@@ -141,6 +141,14 @@ fn whole<T: std::str::FromStr>(text: &str, max: impl std::fmt::Display) -> Resul
 
 fn whole_u64(text: &str) -> Result<u64, String> {
     whole(text, u64::MAX)
+}
+
+/// A count that must be at least 1 (`--runs`).
+fn positive_u64(text: &str) -> Result<u64, String> {
+    text.parse()
+        .ok()
+        .filter(|&n| n >= 1)
+        .ok_or_else(|| format!("expected a whole number from 1 to {}", u64::MAX))
 }
 
 fn whole_u32(text: &str) -> Result<u32, String> {

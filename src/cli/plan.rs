@@ -19,6 +19,9 @@ impl Target {
     }
 }
 
+/// The largest `--max-time`: a year of wall time, far past any exploration anyone waits for.
+const MAX_TIME_SECS: u64 = 365 * 24 * 3600;
+
 /// What to do, fully resolved.
 pub enum Plan {
     List { json: bool },
@@ -66,6 +69,13 @@ pub fn plan(cli: Cli) -> Result<Plan, String> {
                 return Err(
                     "replay shows one run: --jobs and --shard apply to check only (run N of a seed is \
                      the same run whatever the jobs or shard)"
+                        .into(),
+                );
+            }
+            if explore.max_time.is_some() {
+                return Err(
+                    "replay shows one run: --max-time applies to check only (a time budget could stop the \
+                     exploration before run N, or cut nothing from one recorded run); drop it"
                         .into(),
                 );
             }
@@ -136,6 +146,11 @@ fn valid(config: &Config) -> Result<(), String> {
 }
 
 fn scenario_named(id: &str) -> Result<&'static Scenario, String> {
+    if let Some((scenario, _)) = id.split_once('/').filter(|(s, _)| racelab_scenarios::find(s).is_some()) {
+        return Err(format!(
+            "`{id}` names a variant; show takes a scenario: racelab show {scenario} (it shows every variant)"
+        ));
+    }
     racelab_scenarios::find(id).ok_or_else(|| {
         let hint = match racelab_scenarios::nearest(id) {
             Some(n) => format!(" (did you mean `{n}`?)"),
@@ -204,9 +219,18 @@ pub fn exploration(args: &ExploreArgs, scenario: &Scenario, variant: &Variant) -
     let max_time = match args.max_time {
         None => None,
         Some(secs) => {
-            Some(std::time::Duration::try_from_secs_f64(secs).ok().filter(|d| !d.is_zero()).ok_or_else(
-                || format!("--max-time wants a number of seconds above 0, e.g. 60 or 0.5; got `{secs}`"),
-            )?)
+            Some(
+                std::time::Duration::try_from_secs_f64(secs)
+                    .ok()
+                    .filter(|d| !d.is_zero() && d.as_secs() <= MAX_TIME_SECS)
+                    .ok_or_else(|| {
+                        format!(
+                            "--max-time takes seconds of wall time above 0 and at most {MAX_TIME_SECS} (a year), \
+                             e.g. 60 or 0.5; got `{}`",
+                            if secs.abs() >= 1e9 { format!("{secs:e}") } else { format!("{secs}") }
+                        )
+                    })?,
+            )
         }
     };
     let shard = match &args.shard {

@@ -250,12 +250,15 @@ impl Model {
         } else {
             format!("environment: {}\n", self.from_env.join(" "))
         };
+        // Built with `--cfg racelab` (the README's switch between std and racelab), the test
+        // exists only with that flag: the line carries it, or it would run nothing and pass.
+        let rustflags = if cfg!(racelab) { "RUSTFLAGS=\"--cfg racelab\" " } else { "" };
         let test = std::thread::current()
             .name()
             .filter(|n| *n != "main")
             .map_or_else(|| "<this test>".to_string(), |n| format!("{n} -- --exact"));
         Some(format!(
-            "racelab::model found a bug ({}):\n{env}{report}{}replay this test: RACELAB_SCHEDULE=\"{}\" cargo test {test}\n",
+            "racelab::model found a bug ({}):\n{env}{report}{}replay this test: {rustflags}RACELAB_SCHEDULE=\"{}\" cargo test {test}\n",
             f.diagnosis.kind.name(),
             report.rust_replay_line().unwrap_or_default(),
             f.schedule,

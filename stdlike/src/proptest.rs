@@ -108,7 +108,7 @@ where
     match &report.failure {
         None => Ok(()),
         Some(f) => Err(TestCaseError::fail(format!(
-            "{report}replay: racelab::replay(&\"{}\".parse().unwrap(), program)\n    or: \
+            "{report}replay: racelab::replay(&\"{}\".parse().unwrap(), program).assert_passed()\n    or: \
              racelab::proptest::run(&{interleaving:?}, program)",
             f.schedule
         ))),

@@ -85,7 +85,7 @@ fn a_failure_panics_with_the_report_and_both_replay_lines() {
     assert!(message.contains("settings: strategy=dfs") && message.contains("lost update"), "{message}");
     let rust =
         message.lines().find(|l| l.starts_with("replay in Rust: racelab::replay(&\"v1 ")).expect(message);
-    assert!(rust.ends_with("\".parse().unwrap(), program)"), "{rust}");
+    assert!(rust.ends_with("\".parse().unwrap(), program).assert_passed()"), "{rust}");
     let last = message.lines().last().unwrap();
     assert!(
         last.starts_with("replay this test: RACELAB_SCHEDULE=\"v1 ")

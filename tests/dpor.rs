@@ -764,6 +764,29 @@ fn terminating_an_exited_process_reads_its_end() {
     assert!(outcomes.contains("Some(0) [1, 2]"), "{outcomes:?}");
 }
 
+/// Found by the long fuzzer (program 1,007,037): in a run cut short as sleep-set blocked, the
+/// process `terminate()` cut off before its first step had no pending step reported, so DPOR
+/// never let it add before `w0` loaded and lost "w2 saw 0, w0 saw 1".
+#[test]
+fn a_process_terminated_in_a_redundant_run_still_races_its_terminate() {
+    let outcomes = same_outcomes("terminate in a redundant run", dfs, || {
+        let x = Shared::new(0i64);
+        let w0 = thread::spawn(move || {
+            let v = x.load();
+            thread::sleep(Duration::from_secs(1));
+            v
+        });
+        let w1 = Process::start("w1", move || x.update(|v| *v += 1));
+        let w2 = thread::spawn(move || x.load());
+        let joined = w2.join_timeout(Duration::from_secs(1));
+        w1.terminate();
+        let seen0 = w0.join().unwrap();
+        w1.join();
+        format!("{joined} {seen0} {:?} {} {}", w1.exitcode(), w2.join().unwrap(), x.load())
+    });
+    assert!(outcomes.contains("true 1 Some(0) 0 1"), "{outcomes:?}");
+}
+
 #[path = "support/program_fuzz.rs"]
 mod program_fuzz;
 

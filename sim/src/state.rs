@@ -343,12 +343,18 @@ impl RunModel {
     /// Tells the strategy which threads the end of the run cut off, with what their next step
     /// would read: their own end, and for daemons the end of every non-daemon thread (the end
     /// of the program).
-    fn report_cut_off(&mut self) {
+    ///
+    /// A run the strategy stopped as redundant (`terminated_only`) reports only the terminated
+    /// threads: its runnable ones sleep, so their next steps were explored elsewhere, but a
+    /// terminated thread sleeps nowhere, and the race between its would-be step and the
+    /// `terminate()` must still be seen, or no run lets it go first (the fuzzer's program
+    /// 1,007,037: a process terminated in a sleep-set-blocked run).
+    fn report_cut_off(&mut self, terminated_only: bool) {
         let non_daemon_ends: Vec<Access> =
             self.threads.iter().filter(|t| !t.daemon).map(|t| Access::read(t.object)).collect();
         let mut pending: Vec<(ThreadId, Vec<Access>)> = Vec::new();
         for (i, slot) in self.threads.iter().enumerate() {
-            let runnable = matches!(slot.state, RunState::Runnable { .. });
+            let runnable = matches!(slot.state, RunState::Runnable { .. }) && !terminated_only;
             if slot.killed || runnable {
                 let mut accesses = vec![Access::read(slot.object)];
                 if runnable {
@@ -848,8 +854,10 @@ impl RunModel {
 
     #[cold]
     fn end(&mut self, end: RunEnd) -> Next {
-        if self.observing && matches!(end, RunEnd::Completed) {
-            self.report_cut_off();
+        match end {
+            RunEnd::Completed if self.observing => self.report_cut_off(false),
+            RunEnd::Redundant => self.report_cut_off(true),
+            _ => {}
         }
         self.ended = Some(end);
         Next::End

@@ -120,3 +120,5 @@ macro_rules! std_named_buffer {
 pub fn facade_buffer(shape: Shape) -> impl Fn() + Send + Sync + 'static {
     std_named_buffer!(shape, sync = racelab::sync, thread = racelab::thread)
 }
+
+pub mod bug_programs;

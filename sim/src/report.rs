@@ -648,8 +648,12 @@ impl fmt::Display for Report {
                 if let Some(s) = &fail.shrunk_from {
                     writeln!(
                         f,
-                        "shrunk: from {} steps and {} preemptions (run {}) to {} steps and {} preemptions",
-                        s.steps, s.preemptions, s.run, fail.step, fail.preemptions
+                        "shrunk: from {} steps and {} (run {}) to {} steps and {}",
+                        s.steps,
+                        preemptions(s.preemptions),
+                        s.run,
+                        fail.step,
+                        preemptions(fail.preemptions)
                     )?;
                 }
                 writeln!(f, "diagnosis: {}", fail.diagnosis)?;
@@ -703,5 +707,14 @@ mod tests {
         assert_eq!(replay["runs"], 1);
         let pct = settings_fields(&Config::pct(u64::MAX, 3).to_string());
         assert_eq!((&pct["seed"], &pct["depth"]), (&json!(u64::MAX), &json!(3)));
+    }
+}
+
+/// `1 preemption`, `2 preemptions`.
+fn preemptions(n: u32) -> String {
+    if n == 1 {
+        "1 preemption".to_string()
+    } else {
+        format!("{n} preemptions")
     }
 }

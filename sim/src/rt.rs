@@ -341,6 +341,16 @@ pub fn schedule_point() {
     }
 }
 
+/// A scheduling point at which the current thread asks to let the others run (`yield_now`):
+/// a sampling strategy then lowers its priority. The set of runs is the same as for
+/// [`schedule_point`].
+pub fn yield_point() {
+    if !std::thread::panicking() && in_simulation() {
+        with(|m| m.yielding = true);
+    }
+    schedule_point();
+}
+
 fn suspend() {
     let y = with(|m| m.threads[m.current.index()].yielder);
     suspend_on(y);

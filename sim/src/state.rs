@@ -128,6 +128,8 @@ pub(crate) struct RunModel {
     pub current: ThreadId,
     /// The thread that took the previous step.
     pub last_ran: Option<ThreadId>,
+    /// The thread that took the previous step reached its scheduling point through a yield.
+    pub yielding: bool,
     pub now: VirtualTime,
     pub step: u64,
     /// Thread choices that switched away from a thread that could have gone on.
@@ -184,6 +186,7 @@ impl RunModel {
             objects: Vec::new(),
             current: ThreadId::MAIN,
             last_ran: None,
+            yielding: false,
             now: VirtualTime::ZERO,
             step: 0,
             preemptions: 0,
@@ -218,6 +221,7 @@ impl RunModel {
         self.runnable.clear();
         self.current = ThreadId::MAIN;
         self.last_ran = None;
+        self.yielding = false;
         self.now = VirtualTime::ZERO;
         self.step = 0;
         self.preemptions = 0;
@@ -795,6 +799,11 @@ impl RunModel {
             return self.end(RunEnd::Failed(FailureKind::StepLimit { max_steps: self.max_steps, runnable }));
         }
         let current = self.last_ran.filter(|t| self.runnable.contains(t));
+        if std::mem::take(&mut self.yielding) {
+            if let Some(t) = current {
+                self.strategy.yielded(t);
+            }
+        }
         let picked = match self.strategy.pick_thread(&self.runnable, current) {
             Ok(t) => t,
             Err(d) => return self.end(RunEnd::Failed(self.divergence(d))),

@@ -178,7 +178,7 @@ pub fn current() -> Thread {
 
 /// Lets other threads run: a scheduling point and nothing else.
 pub fn yield_now() {
-    rt::schedule_point();
+    rt::yield_point();
     rt::event("yield", None, || "ok".into());
 }
 

@@ -209,7 +209,7 @@ fn the_printed_rust_line_compiles_and_replays() {
     let message = payload.downcast_ref::<String>().unwrap();
     // The line `model` printed for `lost_update`, pasted as it is (with `lost_update` as the
     // program):
-    let report = racelab_sim::replay(&"v1 t0 t1 t2*2 #90d896cb".parse().unwrap(), lost_update);
+    let report = racelab_sim::replay(&"v1 t1 t2*2 t1 #1308ffb7".parse().unwrap(), lost_update);
     assert!(
         message.contains(&format!("racelab::replay(&\"{}\"", report.failure.as_ref().unwrap().schedule)),
         "{message}"

@@ -64,6 +64,10 @@ pub trait Strategy {
     /// The step of the thread picked last is over: what it touched and whom it woke.
     fn step_finished(&mut self, _step: &StepFootprint<'_>) {}
 
+    /// Thread `t`, the one that ran last, asked to let others run (`yield_now`, a zero sleep)
+    /// and is runnable: told before the pick that follows. PCT and POS lower its priority.
+    fn yielded(&mut self, _t: ThreadId) {}
+
     /// Nothing could run, so the virtual clock jumped forward before the next step.
     fn clock_advanced(&mut self) {}
 

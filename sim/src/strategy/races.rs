@@ -153,17 +153,19 @@ impl Analysis {
         let width = self.width;
         // For each thread, the local index of its first step in the sequence, if any.
         let mut first_local: Vec<Option<u32>> = vec![None; width];
+        // The threads with a step in the sequence so far, with that first step's local index:
+        // a step has a predecessor there exactly when one of these first steps happens before
+        // it (program order carries the rest), so only they are looked at, not every thread.
+        let mut seen: Vec<(usize, u32)> = Vec::new();
         let mut initials = Vec::new();
         for k in (a + 1..b).filter(|&k| !self.happens_before(a, k)).chain(std::iter::once(b)) {
             let t = self.threads[k];
             if first_local[t.index()].is_some() {
                 continue;
             }
-            let has_predecessor = first_local
-                .iter()
-                .enumerate()
-                .any(|(s, first)| first.is_some_and(|f| self.clocks[k].get(s) >= f));
+            let has_predecessor = seen.iter().any(|&(s, f)| self.clocks[k].get(s) >= f);
             first_local[t.index()] = Some(self.local[k]);
+            seen.push((t.index(), self.local[k]));
             if !has_predecessor {
                 initials.push(t);
             }

@@ -682,6 +682,15 @@ impl fmt::Display for Report {
     }
 }
 
+/// `1 preemption`, `2 preemptions`.
+fn preemptions(n: u32) -> String {
+    if n == 1 {
+        "1 preemption".to_string()
+    } else {
+        format!("{n} preemptions")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::settings_fields;
@@ -707,14 +716,5 @@ mod tests {
         assert_eq!(replay["runs"], 1);
         let pct = settings_fields(&Config::pct(u64::MAX, 3).to_string());
         assert_eq!((&pct["seed"], &pct["depth"]), (&json!(u64::MAX), &json!(3)));
-    }
-}
-
-/// `1 preemption`, `2 preemptions`.
-fn preemptions(n: u32) -> String {
-    if n == 1 {
-        "1 preemption".to_string()
-    } else {
-        format!("{n} preemptions")
     }
 }

@@ -55,18 +55,33 @@ impl<T: fmt::Debug + 'static> Shared<T> {
     /// Writes the value: one step.
     pub fn store(&self, value: T) {
         rt::schedule_point();
-        rt::event("store", Some(self.obj), || format!("{value:?}"));
-        rt::write(self.obj, |v: &mut T| *v = value);
+        let after = rt::tracing().then(|| format!("{value:?}"));
+        let before = rt::write(self.obj, |v: &mut T| {
+            let before = rt::tracing().then(|| format!("{v:?}"));
+            *v = value;
+            before
+        });
+        let (before, after) = (before.unwrap_or_default(), after.unwrap_or_default());
+        let shown = after.clone();
+        rt::event_kind(
+            "store",
+            Some(self.obj),
+            || racelab_sim::EventKind::Changed { before, after },
+            || shown,
+        );
     }
 
     /// Reads, changes and writes the value in one atomic step; returns what `f` returns.
     pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         rt::schedule_point();
-        let (r, shown) = rt::write(self.obj, |v: &mut T| {
+        let (r, before, shown) = rt::write(self.obj, |v: &mut T| {
+            let before = rt::tracing().then(|| format!("{v:?}"));
             let r = f(v);
-            (r, rt::tracing().then(|| format!("{v:?}")))
+            (r, before, rt::tracing().then(|| format!("{v:?}")))
         });
-        rt::event("update", Some(self.obj), || shown.unwrap_or_default());
+        let (before, after) = (before.unwrap_or_default(), shown.unwrap_or_default());
+        let changed = || racelab_sim::EventKind::Changed { before, after: after.clone() };
+        rt::event_kind("update", Some(self.obj), changed, || after.clone());
         r
     }
 

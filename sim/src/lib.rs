@@ -34,4 +34,4 @@ pub use report::{
     TeardownPanic, ThreadRef, TracedRun,
 };
 pub use schedule::{Choice, ChoiceKind, ParseScheduleError, Schedule};
-pub use trace::{Event, Trace};
+pub use trace::{Event, EventKind, Trace, Wake};

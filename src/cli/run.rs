@@ -103,10 +103,27 @@ fn list(json: bool) -> i32 {
         outln!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
         return EXIT_OK;
     }
+    // Columns as wide as their longest entry, so a long id never pushes a row out of line.
+    let target_width = scenarios
+        .iter()
+        .flat_map(|s| s.variants.iter().map(move |v| s.id.len() + 1 + v.name.len()))
+        .max()
+        .unwrap_or(0);
+    let id_width = scenarios.iter().map(|s| s.id.len()).max().unwrap_or(0).max(target_width + 2);
+    let verdict_width = scenarios
+        .iter()
+        .flat_map(|s| s.variants.iter().map(|v| v.expected.describe().len()))
+        .max()
+        .unwrap_or(0);
     for s in scenarios {
-        outln!("{:<20} {}", s.id, s.title);
+        outln!("{:<id_width$} {}", s.id, s.title);
         for v in s.variants {
-            outln!("  {:<18} {:<16} {}", format!("{}/{}", s.id, v.name), v.expected.describe(), v.summary);
+            outln!(
+                "  {:<target_width$} {:<verdict_width$} {}",
+                format!("{}/{}", s.id, v.name),
+                v.expected.describe(),
+                v.summary
+            );
         }
     }
     EXIT_OK
@@ -370,7 +387,11 @@ fn check_targets(targets: &[(Target, Config)], json: bool, _explore: &ExploreArg
                     outln!();
                 }
                 outln!("trace:");
-                out!("{}", f.trace.excerpt("the replay command below prints the whole trace"));
+                out!(
+                    "{}",
+                    f.trace
+                        .excerpt_marked("the replay command below prints the whole trace", f.failing_event())
+                );
                 outln!();
             }
         } else if let Some(f) = &report.failure {
@@ -465,7 +486,7 @@ fn replay(
                 outln!("{}", f.kind);
                 outln!("schedule: {}", f.schedule);
                 outln!("trace:");
-                out!("{}", f.trace);
+                out!("{}", f.trace.excerpt_marked("", f.failing_event()).whole());
             }
             (None, Some(t)) => {
                 outln!("run {} passed", t.run);

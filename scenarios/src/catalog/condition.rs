@@ -192,7 +192,7 @@ def consumer():
         Variant {
             name: "notify",
             summary: "notify(): may wake the wrong kind",
-            expected: Expected::Bug("deadlock"),
+            expected: Expected::Bug("misdirected-wakeup"),
             program: || mixed(false),
             configure: exact,
         },

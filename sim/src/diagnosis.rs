@@ -349,10 +349,21 @@ fn wakeup_misuse(thread: &str, message: &str, trace: &Trace) -> Option<(Diagnosi
         let only_waited = then.is_some_and(|n| matches!(n.kind, Some(EventKind::WaitBegin { .. })));
         (took && !only_waited).then_some(e)
     })?;
+    // What the thief changed, when the program watches its data (`queue: [0] -> []`).
+    let used_up = between
+        .iter()
+        .filter(|e| e.thread == barger.thread && e.step >= barger.step)
+        .find_map(|e| match &e.kind {
+            Some(EventKind::Changed { before, after }) => {
+                Some(format!(" ({}: {before} -> {after})", e.object.as_deref().unwrap_or("-")))
+            }
+            _ => None,
+        })
+        .unwrap_or_default();
     Some((
         DiagnosisKind::StolenWakeup,
         format!(
-            "{thread} was notified by {} at step {} but, before it got the lock back (step {}), {} took the lock first (step {}) and used up what the notify announced; {thread} then acted on a condition that no longer held: {message}. Re-check the condition in a `while` loop after every wake-up.",
+            "{thread} was notified by {} at step {} but, before it got the lock back (step {}), {} took the lock first (step {}) and used up what the notify announced{used_up}; {thread} then acted on a condition that no longer held: {message}. Re-check the condition in a `while` loop after every wake-up.",
             woke.thread, woke.step, wait.step, barger.thread, barger.step
         ),
     ))

@@ -23,6 +23,9 @@ pub enum Command {
     Show {
         /// Scenario id, e.g. `lock-order`.
         scenario: String,
+        /// Also print the Rust that models it (the catalog's source for this scenario).
+        #[arg(long)]
+        rust: bool,
     },
     /// Explore scenarios for bugs.
     Check {

@@ -25,7 +25,7 @@ const MAX_TIME_SECS: u64 = 365 * 24 * 3600;
 /// What to do, fully resolved.
 pub enum Plan {
     List { json: bool },
-    Show { scenario: &'static Scenario },
+    Show { scenario: &'static Scenario, rust: bool },
     Check { targets: Vec<(Target, Config)>, json: bool, explore: ExploreArgs },
     Replay { target: Target, config: Config, json: bool, explore: ExploreArgs, run: Option<u64> },
     Merge { targets: Vec<super::merge::MergedTarget>, json: bool },
@@ -34,7 +34,7 @@ pub enum Plan {
 pub fn plan(cli: Cli) -> Result<Plan, String> {
     match cli.command {
         Command::List { json } => Ok(Plan::List { json }),
-        Command::Show { scenario } => Ok(Plan::Show { scenario: scenario_named(&scenario)? }),
+        Command::Show { scenario, rust } => Ok(Plan::Show { scenario: scenario_named(&scenario)?, rust }),
         Command::Merge { files, json } => Ok(Plan::Merge { targets: super::merge::plan(&files)?, json }),
         Command::Check { targets, all, explore, json } => {
             let resolved = match (all, targets.is_empty()) {

@@ -29,8 +29,8 @@ use super::{EXIT_BUG, EXIT_INTERRUPTED, EXIT_OK};
 pub fn run(plan: Plan) -> Result<i32, String> {
     match plan {
         Plan::List { json } => Ok(list(json)),
-        Plan::Show { scenario } => {
-            show(scenario);
+        Plan::Show { scenario, rust } => {
+            show(scenario, rust);
             Ok(EXIT_OK)
         }
         Plan::Check { targets, json, explore } => {
@@ -129,7 +129,7 @@ fn list(json: bool) -> i32 {
     EXIT_OK
 }
 
-fn show(s: &racelab_scenarios::Scenario) {
+fn show(s: &racelab_scenarios::Scenario, rust: bool) {
     outln!("{}: {}", s.id, s.title);
     outln!("source: {}", s.source);
     outln!();
@@ -139,10 +139,21 @@ fn show(s: &racelab_scenarios::Scenario) {
     for line in s.python.lines() {
         outln!("    {line}");
     }
+    if rust {
+        if let Some((path, code)) = racelab_scenarios::rust_source(s) {
+            outln!();
+            outln!("Rust (the model, from {path}):");
+            for line in code.lines() {
+                outln!("{}", format!("    {line}").trim_end());
+            }
+        }
+    }
     outln!();
     outln!("variants:");
+    let name_width = s.variants.iter().map(|v| v.name.len()).max().unwrap_or(0);
+    let verdict_width = s.variants.iter().map(|v| v.expected.describe().len()).max().unwrap_or(0);
     for v in s.variants {
-        outln!("  {:<10} {:<16} {}", v.name, v.expected.describe(), v.summary);
+        outln!("  {:<name_width$} {:<verdict_width$} {}", v.name, v.expected.describe(), v.summary);
     }
     outln!();
     outln!("check it:  racelab check {}", s.id);

@@ -48,7 +48,8 @@ impl<T: fmt::Debug + 'static> Shared<T> {
     {
         rt::schedule_point();
         let v = rt::read(self.obj, |v: &T| v.clone());
-        rt::event("load", Some(self.obj), || format!("{v:?}"));
+        let read = || racelab_sim::EventKind::Read { value: format!("{v:?}") };
+        rt::event_kind("load", Some(self.obj), read, || format!("{v:?}"));
         v
     }
 
@@ -89,7 +90,9 @@ impl<T: fmt::Debug + 'static> Shared<T> {
     pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
         rt::schedule_point();
         let (r, shown) = rt::read(self.obj, |v: &T| (f(v), rt::tracing().then(|| format!("{v:?}"))));
-        rt::event("load", Some(self.obj), || shown.unwrap_or_default());
+        let value = shown.unwrap_or_default();
+        let text = value.clone();
+        rt::event_kind("load", Some(self.obj), || racelab_sim::EventKind::Read { value }, || text);
         r
     }
 }

@@ -114,9 +114,17 @@ impl fmt::Display for Diagnosis {
 
 /// Names the bug behind `failure`, reading the trace of the failing run.
 pub fn diagnose(failure: &FailureKind, trace: &Trace) -> Diagnosis {
+    diagnose_deciding(failure, trace).0
+}
+
+/// [`diagnose`], and the events (indices into `trace.events`) that decide the bug: the notify
+/// nobody heard and the wait that came after it, the notify and the thread that took the lock
+/// first, the acquires that closed a cycle, a write over another thread's update...
+pub fn diagnose_deciding(failure: &FailureKind, trace: &Trace) -> (Diagnosis, Vec<usize>) {
+    let mut deciding = Vec::new();
     let (kind, explanation) = match failure {
-        FailureKind::Deadlock(d) => deadlock(d, trace),
-        FailureKind::Panic { thread, message, .. } => panic(&thread.name, message, trace),
+        FailureKind::Deadlock(d) => deadlock(d, trace, &mut deciding),
+        FailureKind::Panic { thread, message, .. } => panic(&thread.name, message, trace, &mut deciding),
         FailureKind::Misuse { thread, exception, message } => (
             DiagnosisKind::Misuse,
             format!("{thread} used a primitive against its rules: Python raises {exception}: {message} here."),
@@ -185,11 +193,94 @@ pub fn diagnose(failure: &FailureKind, trace: &Trace) -> Diagnosis {
             ),
         ),
     };
-    Diagnosis { kind, explanation }
+    if matches!(kind, DiagnosisKind::LostData | DiagnosisKind::LostUpdate | DiagnosisKind::Assertion) {
+        deciding.extend(overwrites_and_kills(trace));
+        let failing = match failure {
+            FailureKind::Panic { thread, .. } => Some(thread.name.as_str()),
+            _ => None,
+        };
+        deciding.extend(stale_reads(trace, failing));
+    }
+    deciding.sort_unstable();
+    deciding.dedup();
+    (Diagnosis { kind, explanation }, deciding)
 }
 
-fn deadlock(d: &Deadlock, trace: &Trace) -> (DiagnosisKind, String) {
-    if let Some((b, why)) = d.blocked.iter().find_map(|b| lost_wakeup(b, trace).map(|why| (b, why))) {
+/// Acting on a stale read: a thread read a value, another thread changed it, and the first then
+/// wrote its own result over the change (a lost update) or failed (`failing`, acting on a check
+/// that no longer held). Marks the read, the first change in between and the write.
+fn stale_reads(trace: &Trace, failing: Option<&str>) -> Vec<usize> {
+    let events = &trace.events;
+    let mut out = Vec::new();
+    let stale = |reader: &str, object: &Option<String>, upto: usize, out: &mut Vec<usize>| {
+        let Some(read) = events[..upto].iter().rposition(|r| {
+            r.thread == reader && r.object == *object && matches!(r.kind, Some(EventKind::Read { .. }))
+        }) else {
+            return false;
+        };
+        let changed = events[read + 1..upto].iter().position(|c| {
+            c.thread != reader && c.object == *object && matches!(c.kind, Some(EventKind::Changed { .. }))
+        });
+        if let Some(c) = changed {
+            out.extend([read, read + 1 + c]);
+        }
+        changed.is_some()
+    };
+    for (i, e) in events.iter().enumerate() {
+        if matches!(e.kind, Some(EventKind::Changed { .. }))
+            && e.operation == "store"
+            && stale(&e.thread, &e.object, i, &mut out)
+        {
+            out.push(i);
+        }
+    }
+    if let Some(t) = failing {
+        let objects: Vec<Option<String>> = events
+            .iter()
+            .filter(|r| r.thread == t && matches!(r.kind, Some(EventKind::Read { .. })))
+            .map(|r| r.object.clone())
+            .collect();
+        for o in objects {
+            stale(t, &o, events.len(), &mut out);
+        }
+    }
+    out
+}
+
+/// Steps that lose data: a notify or set that woke nobody (nobody will come for what it
+/// announced), a clear of an event set by another thread since the clearing thread last looked,
+/// a terminate.
+fn overwrites_and_kills(trace: &Trace) -> Vec<usize> {
+    let events = &trace.events;
+    let mut out = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        match &e.kind {
+            Some(EventKind::Notify { woken, .. }) if woken.is_empty() => out.push(i),
+            Some(EventKind::Clear { was_set: true }) => {
+                let seen = events[..i].iter().rposition(|w| {
+                    w.thread == e.thread
+                        && w.object == e.object
+                        && matches!(w.kind, Some(EventKind::WaitEnd { .. }))
+                });
+                let set_since = events[seen.map_or(0, |s| s + 1)..i].iter().any(|n| {
+                    n.thread != e.thread
+                        && n.object == e.object
+                        && matches!(n.kind, Some(EventKind::Notify { .. }))
+                });
+                if set_since {
+                    out.push(i);
+                }
+            }
+            _ if e.operation == "terminate" => out.push(i),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn deadlock(d: &Deadlock, trace: &Trace, deciding: &mut Vec<usize>) -> (DiagnosisKind, String) {
+    if let Some((b, (why, at))) = d.blocked.iter().find_map(|b| lost_wakeup(b, trace).map(|why| (b, why))) {
+        deciding.extend(at);
         return (
             DiagnosisKind::LostWakeup,
             format!(
@@ -202,9 +293,22 @@ fn deadlock(d: &Deadlock, trace: &Trace) -> (DiagnosisKind, String) {
         );
     }
     if d.cycle.is_empty() {
-        if let Some(explanation) = misdirected_wakeup(d, trace) {
+        if let Some((explanation, at)) = misdirected_wakeup(d, trace) {
+            deciding.extend(at);
             return (DiagnosisKind::MisdirectedWakeup, explanation);
         }
+    }
+    // Each blocked thread's last event: where it stopped (the cycle's acquires, the last wait);
+    // not a join, which only follows.
+    let events = &trace.events;
+    for b in d.blocked.iter().filter(|b| b.waits_on.kind != "Thread") {
+        deciding.extend(events.iter().rposition(|e| e.thread == b.thread.name));
+    }
+    for (_, object) in &d.cycle {
+        // Where the cycle's objects were taken by the threads that hold them.
+        deciding.extend(events.iter().rposition(|e| {
+            e.object.as_deref() == Some(object.name.as_str()) && e.kind == Some(EventKind::Acquired)
+        }));
     }
     if !d.cycle.is_empty() {
         let n = d.cycle.len();
@@ -228,8 +332,8 @@ fn deadlock(d: &Deadlock, trace: &Trace) -> (DiagnosisKind, String) {
     )
 }
 
-fn panic(thread: &str, message: &str, trace: &Trace) -> (DiagnosisKind, String) {
-    if let Some(d) = wakeup_misuse(thread, message, trace) {
+fn panic(thread: &str, message: &str, trace: &Trace, deciding: &mut Vec<usize>) -> (DiagnosisKind, String) {
+    if let Some(d) = wakeup_misuse(thread, message, trace, deciding) {
         return d;
     }
     let lower = message.to_ascii_lowercase();
@@ -247,7 +351,7 @@ fn panic(thread: &str, message: &str, trace: &Trace) -> (DiagnosisKind, String) 
 /// wake-up of the object before `b` began to wait woke nobody (a notify or set with no waiter),
 /// or a set was cleared before `b` looked; and nothing woke `b` since. `None` when the trace does
 /// not show that.
-fn lost_wakeup(b: &BlockedThread, trace: &Trace) -> Option<String> {
+fn lost_wakeup(b: &BlockedThread, trace: &Trace) -> Option<(String, [usize; 2])> {
     let events = &trace.events;
     let on = |e: &Event| e.object.as_deref() == Some(b.waits_on.name.as_str());
     let began = events.iter().rposition(|e| {
@@ -259,24 +363,26 @@ fn lost_wakeup(b: &BlockedThread, trace: &Trace) -> Option<String> {
     if woken_since {
         return None;
     }
-    let last = events[..began].iter().rev().find(|e| {
+    let at = events[..began].iter().rposition(|e| {
         on(e) && matches!(e.kind, Some(EventKind::Notify { .. } | EventKind::Clear { was_set: true }))
     })?;
-    match &last.kind {
+    let last = &events[at];
+    let why = match &last.kind {
         Some(EventKind::Notify { woken, .. }) if woken.is_empty() => {
-            Some(format!("its last {} (step {}, by {}) woke nobody", last.operation, last.step, last.thread))
+            format!("its last {} (step {}, by {}) woke nobody", last.operation, last.step, last.thread)
         }
         Some(EventKind::Clear { .. }) => {
-            Some(format!("it was set, then cleared at step {} by {}", last.step, last.thread))
+            format!("it was set, then cleared at step {} by {}", last.step, last.thread)
         }
-        _ => None,
-    }
+        _ => return None,
+    };
+    Some((why, [at, began]))
 }
 
 /// Everyone asleep on one condition after a `notify()` (not `notify_all`) woke a waiter that
 /// only went back to waiting: the wake-up went to a thread that could do nothing with it, and
 /// the waiters it was meant for were never woken.
-fn misdirected_wakeup(d: &Deadlock, trace: &Trace) -> Option<String> {
+fn misdirected_wakeup(d: &Deadlock, trace: &Trace) -> Option<(String, Vec<usize>)> {
     let events = &trace.events;
     // The last notify of one waiter whose woken thread, once back, waited again on the same object.
     let (n, notify, woken) = events.iter().enumerate().rev().find_map(|(n, e)| match &e.kind {
@@ -284,11 +390,14 @@ fn misdirected_wakeup(d: &Deadlock, trace: &Trace) -> Option<String> {
         _ => None,
     })?;
     let object = notify.object.as_deref()?;
-    let rewaited = events[n + 1..].iter().find(|e| {
-        e.thread == woken
-            && e.object.as_deref() == Some(object)
-            && matches!(e.kind, Some(EventKind::WaitBegin { .. }))
-    })?;
+    let r = n
+        + 1
+        + events[n + 1..].iter().position(|e| {
+            e.thread == woken
+                && e.object.as_deref() == Some(object)
+                && matches!(e.kind, Some(EventKind::WaitBegin { .. }))
+        })?;
+    let rewaited = &events[r];
     let sleeping: Vec<&str> = d
         .blocked
         .iter()
@@ -298,7 +407,7 @@ fn misdirected_wakeup(d: &Deadlock, trace: &Trace) -> Option<String> {
     if sleeping.is_empty() || !d.blocked.iter().any(|b| b.thread.name == woken) {
         return None;
     }
-    Some(format!(
+    let explanation = format!(
         "{}'s notify() on {object} at step {} woke {woken}, which could do nothing with it and waited again (step {}); \
          {} still waited, and nobody was left to wake {}: every thread sleeps. With two kinds of waiters on one \
          condition, notify() can wake the wrong kind: use notify_all(), or one condition per kind (as queue.Queue \
@@ -308,11 +417,27 @@ fn misdirected_wakeup(d: &Deadlock, trace: &Trace) -> Option<String> {
         rewaited.step,
         sleeping.join(" and "),
         if sleeping.len() == 1 { "it" } else { "them" },
-    ))
+    );
+    // The waits of the threads left asleep, which the notify was meant for.
+    let left_asleep = sleeping.iter().filter_map(|t| {
+        events.iter().rposition(|e| {
+            e.thread == *t
+                && e.object.as_deref() == Some(object)
+                && matches!(e.kind, Some(EventKind::WaitBegin { .. }))
+        })
+    });
+    let mut at: Vec<usize> = left_asleep.collect();
+    at.extend([n, r]);
+    Some((explanation, at))
 }
 
 /// A panic right after a condition wait returned: spurious or stolen wake-up.
-fn wakeup_misuse(thread: &str, message: &str, trace: &Trace) -> Option<(DiagnosisKind, String)> {
+fn wakeup_misuse(
+    thread: &str,
+    message: &str,
+    trace: &Trace,
+    deciding: &mut Vec<usize>,
+) -> Option<(DiagnosisKind, String)> {
     let events = &trace.events;
     let (i, wake) = events.iter().enumerate().rev().find_map(|(i, e)| match e.kind {
         Some(EventKind::WaitEnd { wake, reacquired: true }) if e.thread == thread => Some((i, wake)),
@@ -326,6 +451,7 @@ fn wakeup_misuse(thread: &str, message: &str, trace: &Trace) -> Option<(Diagnosi
         _ => None,
     });
     if wake == Wake::Spurious {
+        deciding.push(i);
         return Some((
             DiagnosisKind::SpuriousWakeup,
             format!(
@@ -342,19 +468,22 @@ fn wakeup_misuse(thread: &str, message: &str, trace: &Trace) -> Option<(Diagnosi
     let j = events.iter().position(|e| std::ptr::eq(e, woke))?;
     // The thief: another thread that took the lock in between and did not merely wait again.
     let between = &events[j + 1..i];
-    let barger = between.iter().enumerate().find_map(|(k, e)| {
+    let (b, barger) = between.iter().enumerate().find_map(|(k, e)| {
         let same_lock = lock.is_none() || e.object == lock;
         let took = e.thread != thread && same_lock && e.kind == Some(EventKind::Acquired);
         let then = between[k + 1..].iter().find(|n| n.thread == e.thread);
         let only_waited = then.is_some_and(|n| matches!(n.kind, Some(EventKind::WaitBegin { .. })));
-        (took && !only_waited).then_some(e)
+        (took && !only_waited).then_some((k, e))
     })?;
+    deciding.extend([j, j + 1 + b, i]);
     // What the thief changed, when the program watches its data (`queue: [0] -> []`).
     let used_up = between
         .iter()
-        .filter(|e| e.thread == barger.thread && e.step >= barger.step)
-        .find_map(|e| match &e.kind {
+        .enumerate()
+        .filter(|(_, e)| e.thread == barger.thread && e.step >= barger.step)
+        .find_map(|(k, e)| match &e.kind {
             Some(EventKind::Changed { before, after }) => {
+                deciding.push(j + 1 + k);
                 Some(format!(" ({}: {before} -> {after})", e.object.as_deref().unwrap_or("-")))
             }
             _ => None,

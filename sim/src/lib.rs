@@ -13,6 +13,7 @@ mod executor;
 pub mod explore;
 pub mod footprint;
 pub mod ids;
+pub mod narrate;
 pub mod note;
 mod parallel;
 pub mod report;
@@ -26,7 +27,7 @@ mod trap;
 
 pub use clock::VirtualTime;
 pub use config::{Config, ConfigError, Semantics, StopFlag, StrategyConfig, ThreadPanics};
-pub use diagnosis::{diagnose, Diagnosis, DiagnosisKind};
+pub use diagnosis::{diagnose, diagnose_deciding, Diagnosis, DiagnosisKind};
 pub use explore::{check, check_with_progress, replay};
 pub use ids::{ObjectId, ThreadId};
 pub use report::{

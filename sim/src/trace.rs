@@ -109,6 +109,11 @@ pub enum EventKind {
     },
     /// A queue found empty (or full, for a put) that the thread now waits on.
     QueueBlocked,
+    /// A shared value read (what the thread now believes it is).
+    Read {
+        /// The value, as `{:?}` shows it.
+        value: String,
+    },
     /// Data changed: a shared value or the data a scenario protects with a lock.
     Changed {
         /// The value before, as `{:?}` shows it.

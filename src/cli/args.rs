@@ -39,6 +39,8 @@ pub enum Command {
         /// Print the reports as JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        teach: TeachArgs,
     },
     /// Replay one run of a scenario variant, with its full trace.
     Replay {
@@ -56,6 +58,8 @@ pub enum Command {
         /// Print the report, trace included, as JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        teach: TeachArgs,
     },
     /// Merge the `--json` output of `check --shard K/N` runs into one verdict: the lowest
     /// failing run and the coverage one unsharded run gives.
@@ -66,6 +70,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// What `check` and `replay` add for a class.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TeachArgs {
+    /// Tell the failing run in plain sentences, a line per step that matters, the steps that
+    /// decide the bug marked with `*`, and the fix in one sentence.
+    #[arg(long)]
+    pub explain: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

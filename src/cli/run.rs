@@ -22,7 +22,7 @@ use std::io::IsTerminal;
 
 use racelab_sim::{check, check_with_progress, Config, FailureKind, Report, StopFlag, StrategyConfig};
 
-use super::args::ExploreArgs;
+use super::args::{ExploreArgs, TeachArgs};
 use super::plan::{Plan, Target};
 use super::{EXIT_BUG, EXIT_INTERRUPTED, EXIT_OK};
 
@@ -33,11 +33,13 @@ pub fn run(plan: Plan) -> Result<i32, String> {
             show(scenario, rust);
             Ok(EXIT_OK)
         }
-        Plan::Check { targets, json, explore } => {
+        Plan::Check { targets, json, explore, teach } => {
             let stop = on_ctrl_c()?;
-            Ok(check_targets(&targets, json, &explore, &stop))
+            Ok(check_targets(&targets, json, &explore, &teach, &stop))
         }
-        Plan::Replay { target, config, json, explore, run } => replay(target, config, json, &explore, run),
+        Plan::Replay { target, config, json, explore, run, teach } => {
+            replay(target, config, json, &explore, run, &teach)
+        }
         Plan::Merge { targets, json } => Ok(merge(&targets, json)),
     }
 }
@@ -341,7 +343,13 @@ fn secs(d: std::time::Duration) -> String {
     }
 }
 
-fn check_targets(targets: &[(Target, Config)], json: bool, _explore: &ExploreArgs, stop: &StopFlag) -> i32 {
+fn check_targets(
+    targets: &[(Target, Config)],
+    json: bool,
+    _explore: &ExploreArgs,
+    teach: &TeachArgs,
+    stop: &StopFlag,
+) -> i32 {
     let many = targets.len() > 1;
     let mut all_as_expected = true;
     let mut any_bug = false;
@@ -404,9 +412,16 @@ fn check_targets(targets: &[(Target, Config)], json: bool, _explore: &ExploreArg
                         .excerpt_marked("the replay command below prints the whole trace", f.failing_event())
                 );
                 outln!();
+                if teach.explain {
+                    out!("{}", explain(target, f));
+                    outln!();
+                }
             }
         } else if let Some(f) = &report.failure {
             outln!("  {}", f.diagnosis);
+            if teach.explain {
+                out!("{}", explain(target, f));
+            }
         }
         if let Some(cmd) = replay {
             outln!("  replay: {cmd}");
@@ -449,6 +464,7 @@ fn replay(
     json: bool,
     _explore: &ExploreArgs,
     run: Option<u64>,
+    teach: &TeachArgs,
 ) -> Result<i32, String> {
     let report = check(config.clone(), target.variant.program);
     if let Some(f) = &report.failure {
@@ -498,6 +514,10 @@ fn replay(
                 outln!("schedule: {}", f.schedule);
                 outln!("trace:");
                 out!("{}", f.trace.excerpt_marked("", f.failing_event()).whole());
+                if teach.explain {
+                    outln!();
+                    out!("{}", explain(&target, f));
+                }
             }
             (None, Some(t)) => {
                 outln!("run {} passed", t.run);
@@ -513,6 +533,20 @@ fn replay(
         }
     }
     Ok(if report.failure.is_some() { EXIT_BUG } else { EXIT_OK })
+}
+
+/// The failing run of `target` told for a class, with the fix in the scenario's own words: the
+/// last sentence of its story (the diagnosis's general fix when that is missing).
+fn explain(target: &Target, failure: &racelab_sim::Failure) -> racelab_sim::narrate::Narration {
+    let story_fix = target
+        .scenario
+        .story
+        .trim_end()
+        .trim_end_matches('.')
+        .rsplit(". ")
+        .next()
+        .map(|s| format!("{}.", s.trim()));
+    racelab_sim::narrate::narrate(failure, story_fix.as_deref())
 }
 
 /// Checks `target`, with a progress bar on standard error when it is a terminal (and nothing

@@ -99,7 +99,7 @@ def consumer():                          # consumer-1 and consumer-2
             anyone else. The other consumer can take the lock first and empty the queue, so the woken \
             consumer pops from an empty list (a stolen wake-up). A wait may also return with no notify at \
             all (the docs allow spurious wake-ups), which breaks the `if` even with one consumer. \
-            Re-checking the condition in a `while` loop, or `wait_for`, fixes both.",
+            Re-checking the condition in a `while` loop, or `wait_for`, fixes both kinds of wake-up.",
     variants: &[
         Variant {
             name: "if",

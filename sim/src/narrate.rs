@@ -226,6 +226,8 @@ impl SharedState {
                 }
                 EventKind::GaveUp => remove(&mut s.waiters, &obj, &t),
                 EventKind::Released { .. } => {
+                    // A free lock's contenders are runnable again: they no longer wait.
+                    s.waiters.remove(&obj);
                     if let Some(h) = s.holders.get_mut(&obj) {
                         let at = h.iter().position(|x| *x == t).unwrap_or(0);
                         if !h.is_empty() {
@@ -236,6 +238,7 @@ impl SharedState {
                 }
                 EventKind::WaitBegin { lock } => {
                     if let Some(lock) = lock {
+                        s.waiters.remove(lock);
                         if let Some(h) = s.holders.get_mut(lock) {
                             h.retain(|x| *x != t);
                         }
@@ -244,10 +247,15 @@ impl SharedState {
                     push_once(&mut s.waiters, &obj, &t);
                 }
                 EventKind::WaitEnd { .. } => remove(&mut s.waiters, &obj, &t),
-                EventKind::Notify { .. } if e.operation == "set" => {
-                    s.values.insert(obj, "set".into());
+                EventKind::Notify { woken, .. } => {
+                    // A woken waiter waits no more (a condition's contends for the lock next).
+                    if let Some(w) = s.waiters.get_mut(&obj) {
+                        w.retain(|x| !woken.contains(x));
+                    }
+                    if e.operation == "set" {
+                        s.values.insert(obj, "set".into());
+                    }
                 }
-                EventKind::Notify { .. } => {}
                 EventKind::Clear { .. } => {
                     s.values.insert(obj, "clear".into());
                 }

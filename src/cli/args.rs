@@ -61,6 +61,15 @@ pub enum Command {
         #[command(flatten)]
         teach: TeachArgs,
     },
+    /// Be the scheduler: step the threads of a variant yourself until you reach its bug.
+    Play {
+        /// `<scenario>/<variant>`.
+        target: String,
+        /// Scripted moves instead of typed ones, e.g. `1,2,2,1` (the numbers shown in brackets:
+        /// a thread's id, or an option of a choice racelab would make); `u` undoes, `h` hints.
+        #[arg(long, allow_hyphen_values = true)]
+        moves: Option<String>,
+    },
     /// Merge the `--json` output of `check --shard K/N` runs into one verdict: the lowest
     /// failing run and the coverage one unsharded run gives.
     Merge {

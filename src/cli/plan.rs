@@ -49,6 +49,11 @@ pub enum Plan {
         targets: Vec<super::merge::MergedTarget>,
         json: bool,
     },
+    Play {
+        target: Target,
+        config: Config,
+        moves: Option<String>,
+    },
 }
 
 pub fn plan(cli: Cli) -> Result<Plan, String> {
@@ -56,6 +61,12 @@ pub fn plan(cli: Cli) -> Result<Plan, String> {
         Command::List { json } => Ok(Plan::List { json }),
         Command::Show { scenario, rust } => Ok(Plan::Show { scenario: scenario_named(&scenario)?, rust }),
         Command::Merge { files, json } => Ok(Plan::Merge { targets: super::merge::plan(&files)?, json }),
+        Command::Play { target, moves } => {
+            let target = resolve(&target, false)?[0];
+            let config = (target.variant.configure)((target.scenario.default_config)());
+            valid(&config)?;
+            Ok(Plan::Play { target, config, moves })
+        }
         Command::Check { targets, all, explore, json, teach } => {
             let resolved = match (all, targets.is_empty()) {
                 (true, false) => return Err("give either --all or scenario names, not both".into()),

@@ -41,6 +41,7 @@ pub fn run(plan: Plan) -> Result<i32, String> {
             replay(target, config, json, &explore, run, &teach)
         }
         Plan::Merge { targets, json } => Ok(merge(&targets, json)),
+        Plan::Play { target, config, moves } => super::play::play(target, config, moves),
     }
 }
 

@@ -12,6 +12,7 @@ pub mod diagnosis;
 mod executor;
 pub mod explore;
 pub mod footprint;
+pub mod html;
 pub mod ids;
 pub mod narrate;
 pub mod note;

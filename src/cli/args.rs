@@ -88,6 +88,10 @@ pub struct TeachArgs {
     /// decide the bug marked with `*`, and the fix in one sentence.
     #[arg(long)]
     pub explain: bool,
+    /// Write the run (check: the failure found) as a timeline to FILE: one self-contained HTML
+    /// page, a lane per thread, to step through with the arrow keys.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

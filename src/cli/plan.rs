@@ -85,6 +85,12 @@ pub fn plan(cli: Cli) -> Result<Plan, String> {
                     out
                 }
             };
+            if teach.html.is_some() && resolved.len() > 1 {
+                return Err(format!(
+                    "--html draws one run: name one variant (<scenario>/<variant>), not {} targets",
+                    resolved.len()
+                ));
+            }
             let mut planned = Vec::new();
             for t in resolved {
                 let config = exploration(&explore, t.scenario, t.variant)?;

@@ -35,7 +35,7 @@ pub fn run(plan: Plan) -> Result<i32, String> {
         }
         Plan::Check { targets, json, explore, teach } => {
             let stop = on_ctrl_c()?;
-            Ok(check_targets(&targets, json, &explore, &teach, &stop))
+            check_targets(&targets, json, &explore, &teach, &stop)
         }
         Plan::Replay { target, config, json, explore, run, teach } => {
             replay(target, config, json, &explore, run, &teach)
@@ -350,7 +350,7 @@ fn check_targets(
     _explore: &ExploreArgs,
     teach: &TeachArgs,
     stop: &StopFlag,
-) -> i32 {
+) -> Result<i32, String> {
     let many = targets.len() > 1;
     let mut all_as_expected = true;
     let mut any_bug = false;
@@ -368,6 +368,15 @@ fn check_targets(
         all_as_expected &= as_expected;
         any_bug |= report.failure.is_some();
         let replay = replay_command(target, &report, config);
+        if let (Some(path), Some(f)) = (&teach.html, &report.failure) {
+            write_html(path, &format!("racelab check {}", target.name()), target, &f.trace, Some(f))?;
+        } else if let Some(path) = &teach.html {
+            return Err(format!(
+                "{} passed: there is no failure for --html to draw into {} (replay one of its runs to draw it)",
+                target.name(),
+                path.display()
+            ));
+        }
         if json {
             outln!("{}", result_json(target, &report, config));
             if interrupted {
@@ -439,9 +448,9 @@ fn check_targets(
                 plural(targets.len())
             );
         }
-        return EXIT_INTERRUPTED;
+        return Ok(EXIT_INTERRUPTED);
     }
-    if many {
+    Ok(if many {
         if !json {
             let verdict =
                 if all_as_expected { "every verdict as expected" } else { "some verdicts NOT as expected" };
@@ -456,7 +465,7 @@ fn check_targets(
         EXIT_BUG
     } else {
         EXIT_OK
-    }
+    })
 }
 
 fn replay(
@@ -488,6 +497,14 @@ fn replay(
             plural(report.runs),
             run.unwrap_or(0)
         ));
+    }
+    if let Some(path) = &teach.html {
+        let title = format!("racelab replay {}", target.name());
+        match (&report.failure, &report.traced) {
+            (Some(f), _) => write_html(path, &title, &target, &f.trace, Some(f))?,
+            (None, Some(t)) => write_html(path, &title, &target, &t.trace, None)?,
+            (None, None) => {}
+        }
     }
     if json {
         outln!("{}", result_json(&target, &report, &config));
@@ -534,6 +551,23 @@ fn replay(
         }
     }
     Ok(if report.failure.is_some() { EXIT_BUG } else { EXIT_OK })
+}
+
+/// Writes the timeline of a run to `path` (and says so on standard error, keeping standard
+/// output the report's).
+fn write_html(
+    path: &std::path::Path,
+    title: &str,
+    target: &Target,
+    trace: &racelab_sim::Trace,
+    failure: Option<&racelab_sim::Failure>,
+) -> Result<(), String> {
+    let narration = failure.map(|f| explain(target, f));
+    let page = racelab_sim::html::timeline(title, trace, failure, narration.as_ref());
+    std::fs::write(path, page)
+        .map_err(|e| format!("cannot write the timeline to {}: {e}", path.display()))?;
+    eprintln!("timeline: {}", path.display());
+    Ok(())
 }
 
 /// The failing run of `target` told for a class, with the fix in the scenario's own words: the

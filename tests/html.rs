@@ -84,7 +84,7 @@ fn the_timeline_renders_lanes_arrows_the_failure_and_steps_with_the_keyboard() {
     std::fs::create_dir_all(&dir).expect("a temporary directory");
     let chromium = browser();
     if chromium.is_none() {
-        println!("no chromium found (install it: apt-get install chromium): checking the page's text only");
+        eprintln!("no chromium found (install it: apt-get install chromium): checking the page's text only");
     }
     for (n, case) in CASES.iter().enumerate() {
         let page = dir.join(format!("timeline-{n}.html"));

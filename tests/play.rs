@@ -148,3 +148,21 @@ fn bad_scripted_moves_are_one_line_and_exit_2() {
     let out = play("condition-buffer", "0");
     assert_eq!(out.status.code(), Some(2), "a variant is needed");
 }
+
+#[test]
+fn where_racelab_would_choose_the_player_chooses() {
+    // Which waiter a notify wakes (with --adversarial-wakeups; CPython wakes the oldest).
+    let out = Command::new(env!("CARGO_BIN_EXE_racelab"))
+        .args(["play", "notify-one/notify", "--adversarial-wakeups", "--moves", "0,2,3,1"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("racelab runs");
+    let t = text(&out);
+    assert!(t.contains("racelab would choose here: a waiter choice"), "{t}");
+    assert!(t.contains("  [1] wake consumer-2; next: notify condition: woke consumer-2"), "{t}");
+    // A spurious wake-up, where the variant allows one.
+    let t = text(&play("condition-buffer/if-spurious", "2,0"));
+    assert!(t.contains("racelab would choose here: a spurious wake-up choice"), "{t}");
+    assert!(t.contains("[1] a spurious wake-up: the wait returns without a notify"), "{t}");
+    assert_won(&play("condition-buffer/if-spurious", "2,0,1,1"), "spurious-wakeup");
+}

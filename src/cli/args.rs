@@ -69,6 +69,12 @@ pub enum Command {
         /// a thread's id, or an option of a choice racelab would make); `u` undoes, `h` hints.
         #[arg(long, allow_hyphen_values = true)]
         moves: Option<String>,
+        /// Spurious Condition.wait wake-ups racelab may offer per run (default: the variant's).
+        #[arg(long, allow_negative_numbers = true, value_parser = whole_u32, value_name = "N")]
+        spurious_wakeups: Option<u32>,
+        /// Let you pick which waiter a notify or a release wakes (else the oldest, as CPython).
+        #[arg(long)]
+        adversarial_wakeups: bool,
     },
     /// Merge the `--json` output of `check --shard K/N` runs into one verdict: the lowest
     /// failing run and the coverage one unsharded run gives.

@@ -61,9 +61,15 @@ pub fn plan(cli: Cli) -> Result<Plan, String> {
         Command::List { json } => Ok(Plan::List { json }),
         Command::Show { scenario, rust } => Ok(Plan::Show { scenario: scenario_named(&scenario)?, rust }),
         Command::Merge { files, json } => Ok(Plan::Merge { targets: super::merge::plan(&files)?, json }),
-        Command::Play { target, moves } => {
+        Command::Play { target, moves, spurious_wakeups, adversarial_wakeups } => {
             let target = resolve(&target, false)?[0];
-            let config = (target.variant.configure)((target.scenario.default_config)());
+            let mut config = (target.variant.configure)((target.scenario.default_config)());
+            if let Some(n) = spurious_wakeups {
+                config = config.spurious_wakeups(n);
+            }
+            if adversarial_wakeups {
+                config = config.adversarial_wakeups(true);
+            }
             valid(&config)?;
             Ok(Plan::Play { target, config, moves })
         }

@@ -351,7 +351,7 @@ fn show(
     if kind != ChoiceKind::Thread {
         say!("racelab would choose here: {}", kind.describe());
         for o in options {
-            say!("  [{}] {}", o.key, describe(&o.next, None));
+            say!("  [{}] {}; next: {}", o.key, choice_label(kind, o), describe(&o.next, None));
         }
     }
     let python = python_markers(game, options, threads, kind);
@@ -413,6 +413,28 @@ fn python_line(python: &[&str], thread: &str, operation: &str) -> Option<usize> 
         op => vec![format!(".{op}(")],
     };
     range.into_iter().find(|&i| needles.iter().any(|n| python[i].contains(n.as_str())))
+}
+
+/// What a non-thread option means, in words.
+fn choice_label(kind: ChoiceKind, o: &Option_) -> String {
+    match (kind, o.key) {
+        (ChoiceKind::Spurious, 0) => "no spurious wake-up".into(),
+        (ChoiceKind::Spurious, _) => "a spurious wake-up: the wait returns without a notify".into(),
+        (ChoiceKind::Timeout, 0) => "the wake-up comes first".into(),
+        (ChoiceKind::Timeout, _) => "the timeout fires first".into(),
+        (ChoiceKind::Waiter, k) => {
+            let woken = o.next.iter().find_map(|e| match &e.kind {
+                Some(racelab_sim::EventKind::Notify { woken, .. }) => woken.first().cloned(),
+                Some(racelab_sim::EventKind::Released { woken }) => woken.first().cloned(),
+                _ => None,
+            });
+            match woken {
+                Some(w) => format!("wake {w}"),
+                None => format!("wake waiter {k}"),
+            }
+        }
+        (_, k) => format!("option {k}"),
+    }
 }
 
 /// A step's events in a few words: `notify_all condition: woke consumer-1`.

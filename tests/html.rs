@@ -60,21 +60,31 @@ struct Case {
     locks: bool,
     /// A line of the shared state at the last event (the lock state at a deadlock, the data).
     state_line: &'static str,
+    /// The Python line highlighted at the failing event, when the page can place it.
+    failing_line: Option<&'static str>,
 }
 
 const CASES: &[Case] = &[
-    Case { args: &["check", "condition-buffer/if"], threads: 4, locks: true, state_line: "queue: []" },
+    Case {
+        args: &["check", "condition-buffer/if"],
+        threads: 4,
+        locks: true,
+        state_line: "queue: []",
+        failing_line: Some("condition.wait()"),
+    },
     Case {
         args: &["check", "notify-one/notify"],
         threads: 4,
         locks: true,
         state_line: "condition: waiting: producer, consumer-2",
+        failing_line: Some("while items == 0: condition.wait()"),
     },
     Case {
         args: &["replay", "event-consumers/seed", "--schedule", "v1 t0 t1 t2 t3*7 t0*2 t1*5 #2b90eca6"],
         threads: 4,
         locks: false,
         state_line: "l: [0]",
+        failing_line: None,
     },
 ];
 
@@ -122,6 +132,26 @@ fn the_timeline_renders_lanes_arrows_the_failure_and_steps_with_the_keyboard() {
         assert_ne!(state0, state_end, "{}: stepping changes the state shown", case.args[1]);
         let back = rendered(chromium, &page, &format!("{right},ArrowLeft"), &profile);
         assert_eq!(panel(&back, "state").1, (events - 2).to_string(), "left steps back");
+        // The source beside it, the acting thread's line highlighted somewhere along the run.
+        assert!(start.contains("id=\"source\""), "{}: the source is shown", case.args[1]);
+        let failing_at = start
+            .split("class=\"event failing")
+            .nth(1)
+            .and_then(|r| r.split("data-index=\"").nth(1))
+            .and_then(|r| r.split('"').next())
+            .and_then(|n| n.parse::<usize>().ok())
+            .expect("the failing event's index");
+        let at_failure = rendered(chromium, &page, &vec!["ArrowRight"; failing_at].join(","), &profile);
+        assert_eq!(panel(&at_failure, "state").1, failing_at.to_string());
+        if let Some(line) = case.failing_line {
+            let highlighted = at_failure
+                .split("class=\"src current-line\"")
+                .nth(1)
+                .and_then(|r| r.split_once('>'))
+                .and_then(|(_, r)| r.split("</span>").next())
+                .unwrap_or_else(|| panic!("{}: no Python line highlighted at the failure", case.args[1]));
+            assert!(highlighted.contains(line), "{}: highlighted `{highlighted}`", case.args[1]);
+        }
         assert!(
             state_end.lines().any(|l| l == case.state_line),
             "{}: the last step shows `{}`: {state_end}",

@@ -33,15 +33,27 @@ struct Frame {
     thread: String,
     what: String,
     state: Vec<String>,
+    line: Option<usize>,
+}
+
+/// The source a run comes from, for the page to show beside the cursor: its text, and for each
+/// event of the trace the line (0-based) where the acting thread stands, when known.
+pub struct Source<'a> {
+    /// The program's text (a scenario's Python, a script).
+    pub text: &'a str,
+    /// Per event, the line of `text` it happens at.
+    pub line_of: Vec<Option<usize>>,
 }
 
 /// The page for a run: `trace`, with `failure` marked and `narration` beside it when the run
-/// failed. `title` heads the page (`racelab replay condition-buffer/if`).
+/// failed, and `source` with the line of the event at the cursor highlighted. `title` heads the
+/// page (`racelab replay condition-buffer/if`).
 pub fn timeline(
     title: &str,
     trace: &Trace,
     failure: Option<&Failure>,
     narration: Option<&Narration>,
+    source: Option<&Source<'_>>,
 ) -> String {
     let events = &trace.events;
     let mut threads: Vec<(u32, String)> = Vec::new();
@@ -234,11 +246,19 @@ pub fn timeline(
             thread: e.thread.clone(),
             what: format!("{} {} {}", e.operation, e.object.as_deref().unwrap_or("-"), e.result),
             state: SharedState::at(trace, i + 1).lines(),
+            line: source.and_then(|s| s.line_of.get(i).copied().flatten()),
         })
         .collect();
     let frames_json = serde_json::to_string(&frames).unwrap_or_else(|_| "[]".into()).replace("</", "<\\/");
 
     let mut side = String::new();
+    if let Some(src) = source {
+        side.push_str(r##"<h2>Source</h2><pre id="source">"##);
+        for (n, line) in src.text.lines().enumerate() {
+            let _ = write!(side, r##"<span class="src" data-line="{n}">{}</span>"##, esc(line));
+        }
+        side.push_str("</pre>");
+    }
     if let Some(f) = failure {
         let _ = write!(
             side,
@@ -283,6 +303,9 @@ circle.event.current {{ stroke: #36c; stroke-width: 3; }}
 .step {{ color: #666; font-size: 12px; }}
 #state {{ font-family: ui-monospace, monospace; background: #f4f6f8; padding: 8px; white-space: pre; }}
 #now {{ font-family: ui-monospace, monospace; }}
+#where {{ font-family: ui-monospace, monospace; color: #36c; margin: 4px 0; }}
+#source {{ background: #fafafa; border: 1px solid #eee; padding: 6px; font-size: 12px; }}
+.src {{ display: block; }} .src.current-line {{ background: #ffe9a8; }}
 kbd {{ border: 1px solid #aaa; border-radius: 3px; padding: 0 4px; }}
 </style></head>
 <body>
@@ -294,6 +317,7 @@ kbd {{ border: 1px solid #aaa; border-radius: 3px; padding: 0 4px; }}
 <h2>At the cursor</h2>
 <div id="now"></div>
 <div id="state"></div>
+<div id="where"></div>
 {side}
 </div></div>
 <script>
@@ -307,6 +331,10 @@ function racelabStep(i) {{
   document.getElementById("now").textContent = "event " + (current + 1) + " of " + frames.length + ", step " + f.step + ", " + f.time + ": " + f.thread + " " + f.what;
   document.getElementById("state").textContent = f.state.join("\n");
   document.getElementById("state").setAttribute("data-index", String(current));
+  document.querySelectorAll(".src.current-line").forEach(e => e.classList.remove("current-line"));
+  const line = f.line === null ? null : document.querySelector('.src[data-line="' + f.line + '"]');
+  if (line) line.classList.add("current-line");
+  document.getElementById("where").textContent = line ? f.thread + " at: " + line.textContent.trim() : "";
   const dot = document.querySelector('circle.event[data-index="' + current + '"]');
   const cursor = document.getElementById("cursor");
   if (dot) {{ cursor.setAttribute("x1", dot.getAttribute("cx")); cursor.setAttribute("x2", dot.getAttribute("cx")); }}

@@ -392,7 +392,7 @@ fn python_markers(
 }
 
 /// The line of `python` where `thread` (a function named like it) does `operation`.
-fn python_line(python: &[&str], thread: &str, operation: &str) -> Option<usize> {
+pub(crate) fn python_line(python: &[&str], thread: &str, operation: &str) -> Option<usize> {
     let role: String =
         thread.trim_end_matches(|c: char| c.is_ascii_digit() || c == '-' || c == '_').replace('-', "_");
     let start = python.iter().position(|l| l.trim_start().starts_with(&format!("def {role}")));

@@ -563,7 +563,16 @@ fn write_html(
     failure: Option<&racelab_sim::Failure>,
 ) -> Result<(), String> {
     let narration = failure.map(|f| explain(target, f));
-    let page = racelab_sim::html::timeline(title, trace, failure, narration.as_ref());
+    let python: Vec<&str> = target.scenario.python.lines().collect();
+    let source = racelab_sim::html::Source {
+        text: target.scenario.python,
+        line_of: trace
+            .events
+            .iter()
+            .map(|e| super::play::python_line(&python, &e.thread, &e.operation))
+            .collect(),
+    };
+    let page = racelab_sim::html::timeline(title, trace, failure, narration.as_ref(), Some(&source));
     std::fs::write(path, page)
         .map_err(|e| format!("cannot write the timeline to {}: {e}", path.display()))?;
     eprintln!("timeline: {}", path.display());

@@ -5,7 +5,7 @@
 //! reads the typed events ([`EventKind`]) of a failure's trace, keeps those a person would tell
 //! (taking a lock, waiting, notifying, setting, putting, getting, changing data, the failure
 //! itself; not the contenders' bookkeeping or plain reads), and marks the events
-//! [`diagnose_deciding`](crate::diagnosis::diagnose_deciding) names as deciding. The HTML
+//! [`diagnose_deciding`] names as deciding. The HTML
 //! timeline and `racelab play` show the same lines.
 
 use std::fmt;

@@ -44,6 +44,7 @@ fn scripted_moves_reach_the_event_producer_consumer_bug_and_not_on_the_queue_fix
     let t = text(&fixed);
     assert!(t.contains("The run ended without the bug."), "{t}");
     assert!(t.contains("is a fixed variant: `racelab check` explored every order"), "{t}");
+    assert!(t.contains("(the run ended with 11 scripted moves left unplayed)"), "{t}");
 }
 
 #[test]

@@ -324,3 +324,92 @@ fn remove(map: &mut std::collections::BTreeMap<String, Vec<String>>, obj: &str, 
         list.retain(|x| x != t);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::Event;
+
+    fn ev(step: u64, thread: &str, op: &str, object: &str, kind: EventKind) -> Event {
+        Event {
+            step,
+            time_ns: step * 1_000,
+            thread_id: 0,
+            thread: thread.into(),
+            operation: op.into(),
+            object: Some(object.into()),
+            result: String::new(),
+            kind: Some(kind),
+        }
+    }
+
+    /// consumer takes the lock and waits; producer takes it, changes the queue and notifies.
+    fn run() -> Trace {
+        Trace {
+            events: vec![
+                ev(1, "consumer", "acquire", "lock", EventKind::Acquired),
+                ev(
+                    2,
+                    "producer",
+                    "acquire",
+                    "lock",
+                    EventKind::AcquireBlocked { holder: Some("consumer".into()) },
+                ),
+                ev(3, "consumer", "wait", "cond", EventKind::WaitBegin { lock: Some("lock".into()) }),
+                ev(4, "producer", "acquire", "lock", EventKind::Acquired),
+                ev(
+                    4,
+                    "producer",
+                    "change",
+                    "queue",
+                    EventKind::Changed { before: "[]".into(), after: "[0]".into() },
+                ),
+                ev(
+                    5,
+                    "producer",
+                    "notify",
+                    "cond",
+                    EventKind::Notify { all: false, woken: vec!["consumer".into()] },
+                ),
+                ev(6, "producer", "release", "lock", EventKind::Released { woken: vec![] }),
+            ],
+        }
+    }
+
+    #[test]
+    fn the_state_follows_holders_waiters_and_data() {
+        let trace = run();
+        let s = SharedState::at(&trace, 2);
+        assert_eq!(s.holders.get("lock"), Some(&vec!["consumer".to_string()]));
+        assert_eq!(s.waiters.get("lock"), Some(&vec!["producer".to_string()]));
+        // The wait releases the lock: its contender no longer waits, the waiter waits on cond.
+        let s = SharedState::at(&trace, 3);
+        assert!(s.holders.is_empty() && !s.waiters.contains_key("lock"), "{s:?}");
+        assert_eq!(s.waiters.get("cond"), Some(&vec!["consumer".to_string()]));
+        let s = SharedState::at(&trace, 5);
+        assert_eq!(s.values.get("queue").map(String::as_str), Some("[0]"));
+        assert_eq!(s.holders.get("lock"), Some(&vec!["producer".to_string()]));
+        // The notify takes the waiter off the condition; the release frees the lock.
+        let s = SharedState::at(&trace, 7);
+        assert!(!s.waiters.contains_key("cond") && s.holders.is_empty(), "{s:?}");
+        assert_eq!(s.time_ns, 6_000);
+        assert_eq!(s.lines(), vec!["queue: [0]".to_string(), "clock: 0.000006000s".to_string()]);
+    }
+
+    #[test]
+    fn every_told_event_gets_a_sentence_and_notifies_name_whom_they_woke() {
+        let trace = run();
+        let told: Vec<String> = (0..trace.events.len()).filter_map(|i| sentence(&trace, i)).collect();
+        assert_eq!(
+            told,
+            vec![
+                "consumer takes lock.",
+                "consumer waits on cond, releasing lock.",
+                "producer takes lock.",
+                "producer changes queue: [] -> [0].",
+                "producer calls notify() on cond, waking consumer.",
+            ],
+            "a blocked acquire the thread later leaves and a plain release are not told"
+        );
+    }
+}

@@ -228,6 +228,14 @@ pub fn play(target: Target, base: Config, moves: Option<String>) -> Result<i32, 
     loop {
         let position = game.position();
         let Position::Decision { kind, options, trace, threads, so_far } = &position else {
+            if let Some(left) = script.as_ref().map(|s| s.len().saturating_sub(script_at)).filter(|&n| n > 0)
+            {
+                say!();
+                say!(
+                    "(the run ended with {left} scripted move{} left unplayed)",
+                    if left == 1 { "" } else { "s" }
+                );
+            }
             return Ok(over(&mut game, position));
         };
         // A hint or a refused move leaves the position as it was: it is not shown again.

@@ -15,8 +15,10 @@ fn racelab(args: &[&str]) -> std::process::Output {
 }
 
 fn browser() -> Option<PathBuf> {
+    // A browser named by RACELAB_CHROMIUM is the only one tried (a missing one skips the browser
+    // part, which is how that path is exercised).
     if let Some(p) = std::env::var_os("RACELAB_CHROMIUM") {
-        return Some(PathBuf::from(p));
+        return Some(PathBuf::from(p)).filter(|p| p.exists());
     }
     ["/usr/bin/chromium", "/usr/bin/chromium-browser"].iter().map(PathBuf::from).find(|p| p.exists())
 }

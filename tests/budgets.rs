@@ -110,7 +110,10 @@ fn a_short_trace_is_shown_whole() {
     let failure = report.failure.as_ref().expect("step limit");
     let text = report.to_string();
     assert!(!text.contains("left out"), "{text}");
-    assert!(text.ends_with(&failure.trace.to_string()), "{text}");
+    // The whole trace, its failing event marked.
+    let marked = failure.trace.excerpt_marked("", failure.failing_event()).whole().to_string();
+    assert!(marked.contains("<-- fails here"), "{marked}");
+    assert!(text.ends_with(&marked), "{text}");
 }
 
 #[test]

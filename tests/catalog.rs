@@ -62,3 +62,46 @@ fn every_scenario_has_a_story_python_and_a_seed_source() {
         );
     }
 }
+
+/// `racelab show` prints the Python a scenario models: it must say what the model does. Every
+/// call the model's failing run makes on a primitive (notify_all, set, clear, put, get...) is in
+/// the Python, with the same name (the bug of issue 14: `notify()` shown where the model calls
+/// `notify_all()`), and the Python is Python (no Rust leaking into it).
+#[test]
+fn the_python_shown_names_every_call_the_model_makes() {
+    const CALLS: &[&str] = &[
+        "notify",
+        "notify_all",
+        "set",
+        "clear",
+        "put",
+        "get",
+        "task_done",
+        "terminate",
+        "cancel",
+        "release",
+        "wait",
+    ];
+    for s in all() {
+        for word in [".unwrap()", "let mut ", "::", "Some(", "vec!", "=> "] {
+            assert!(!s.python.contains(word), "{}: Rust `{word}` in the Python", s.id);
+        }
+        let Some(v) = s.variants.iter().find(|v| matches!(v.expected, Expected::Bug(_))) else { continue };
+        let report = check(config_for(s, v), v.program);
+        let failure = report.failure.unwrap_or_else(|| panic!("{}/{} found no bug", s.id, v.name));
+        for e in &failure.trace.events {
+            let call = e.operation.as_str();
+            // A `with lock:` block releases its lock without a `.release()` call.
+            let by_with = call == "release" && s.python.contains("with ");
+            if CALLS.contains(&call) && e.object.is_some() && !by_with {
+                assert!(
+                    s.python.contains(&format!(".{call}(")),
+                    "{}: the model calls {call}() on {} (step {}) but the Python shown never does",
+                    s.id,
+                    e.object.as_deref().unwrap_or("-"),
+                    e.step
+                );
+            }
+        }
+    }
+}

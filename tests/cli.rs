@@ -456,3 +456,34 @@ fn merge_refuses_missing_duplicate_and_mismatched_shards() {
         );
     }
 }
+
+#[test]
+fn list_aligns_its_columns_however_long_the_ids() {
+    let out = stdout(&racelab(&["list"]));
+    // Every variant row has its verdict (`bug: ...` or `pass`) starting at the same column.
+    let columns: Vec<usize> = out
+        .lines()
+        .filter(|l| l.starts_with("  "))
+        .map(|l| l.find(" bug: ").or_else(|| l.find(" pass ")).expect("a verdict on every variant row"))
+        .collect();
+    assert!(columns.len() > 40, "{out}");
+    assert!(columns.windows(2).all(|w| w[0] == w[1]), "verdict columns differ: {columns:?}\n{out}");
+    let long =
+        out.lines().find(|l| l.contains("condition-buffer/if-spurious")).expect("the longest id is listed");
+    assert!(!long.contains("if-spurious bug"), "the longest id is followed by a gap: {long}");
+}
+
+#[test]
+fn show_prints_the_python_and_on_request_the_rust_model() {
+    let plain = stdout(&racelab(&["show", "condition-buffer"]));
+    assert!(plain.contains("condition.notify_all()") && !plain.contains("condition.notify()"), "{plain}");
+    assert!(!plain.contains("Rust"), "{plain}");
+    let with_rust = racelab(&["show", "condition-buffer", "--rust"]);
+    assert_eq!(with_rust.status.code(), Some(0));
+    let text = stdout(&with_rust);
+    assert!(text.contains("Rust (the model, from scenarios/src/catalog/condition.rs):"), "{text}");
+    assert!(text.contains("fn buffer(guard: Guard, consumers: usize)"), "{text}");
+    assert!(text.contains("program: || buffer(Guard::If, 2),"), "{text}");
+    assert!(!text.contains("fn mixed("), "only this scenario's model: {text}");
+    assert!(text.lines().all(|l| l == l.trim_end()), "no trailing spaces");
+}

@@ -85,3 +85,31 @@ fn ci_refuses_to_update_snapshots() {
     assert!(printed.contains("UPDATE_SNAPSHOTS is set under CI"), "{printed}");
     assert_eq!(std::fs::read(&path).expect("the snapshot exists"), before, "the snapshot was not written");
 }
+
+#[test]
+fn explain_a_stolen_wakeup() {
+    snapshot(
+        "condition-buffer-if-explain",
+        &[
+            "replay",
+            "condition-buffer/if",
+            "--schedule",
+            "v1 spurious-wakeups=0 t0 t2 t1*2 t3 t2 #d818808f",
+            "--explain",
+        ],
+    );
+}
+
+#[test]
+fn explain_a_misdirected_wakeup() {
+    snapshot("notify-one-notify-explain", &["check", "notify-one/notify", "--explain"]);
+}
+
+#[test]
+fn explain_a_lost_wakeup_and_a_lock_cycle() {
+    snapshot("event-pulse-late-explain", &["check", "event-pulse/late", "--explain"]);
+    snapshot(
+        "lock-order-buggy-explain",
+        &["replay", "lock-order/buggy", "--schedule", "v1 t0 t1 t2 #4882045d", "--explain"],
+    );
+}

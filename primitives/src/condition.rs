@@ -198,7 +198,7 @@ impl Condition {
         } else {
             rt::clear_note(self.obj);
         }
-        rt::event(op, Some(self.obj), || describe_woken(&woken));
+        rt::event_kind(op, Some(self.obj), || woken_kind(n.is_none(), &woken), || describe_woken(&woken));
         Ok(())
     }
 
@@ -232,7 +232,12 @@ impl Condition {
             AnyLock::RLock(r) => r.release_levels(true, false)?,
         };
         let lock = self.lock;
-        rt::event("wait", Some(self.obj), || {
+        let lock_name_of = move || match lock {
+            AnyLock::Lock(l) => rt::object_name(l.handle()),
+            AnyLock::RLock(r) => rt::object_name(r.handle()),
+        };
+        let begin = move || racelab_sim::EventKind::WaitBegin { lock: Some(lock_name_of()) };
+        rt::event_kind("wait", Some(self.obj), begin, || {
             let lock_name = match lock {
                 AnyLock::Lock(l) => rt::object_name(l.handle()),
                 AnyLock::RLock(r) => rt::object_name(r.handle()),
@@ -266,9 +271,21 @@ impl Condition {
                 r.acquire_now(Patience::Until(None), levels);
             }
         }
-        rt::event("wait", Some(self.obj), || format!("{how}, re-acquired"));
+        let wake = match how {
+            "notified" => racelab_sim::Wake::Notified,
+            "timed out" => racelab_sim::Wake::TimedOut,
+            _ => racelab_sim::Wake::Spurious,
+        };
+        let end = move || racelab_sim::EventKind::WaitEnd { wake, reacquired: true };
+        rt::event_kind("wait", Some(self.obj), end, || format!("{how}, re-acquired"));
         Ok(how != "timed out")
     }
+}
+
+/// The typed form of a notify: the threads it woke (a waiter whose timeout had fired too: the
+/// notify is spent on it).
+fn woken_kind(all: bool, woken: &[(ThreadId, bool)]) -> racelab_sim::EventKind {
+    racelab_sim::EventKind::Notify { all, woken: woken.iter().map(|&(t, _)| rt::thread_name(t)).collect() }
 }
 
 fn describe_woken(woken: &[(ThreadId, bool)]) -> String {

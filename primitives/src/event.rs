@@ -70,7 +70,8 @@ impl Event {
         } else {
             rt::clear_note(self.obj);
         }
-        rt::event("set", Some(self.obj), || {
+        let kind = || racelab_sim::EventKind::Notify { all: true, woken: woken.clone() };
+        rt::event_kind("set", Some(self.obj), kind, || {
             if woken.is_empty() {
                 "woke nobody".into()
             } else {
@@ -86,7 +87,12 @@ impl Event {
         if was {
             rt::set_note(self.obj, "it was set, then cleared at step {step} by {thread}", [0; 3]);
         }
-        rt::event("clear", Some(self.obj), || "ok".into());
+        rt::event_kind(
+            "clear",
+            Some(self.obj),
+            || racelab_sim::EventKind::Clear { was_set: was },
+            || "ok".into(),
+        );
     }
 
     /// Waits until the flag is set. Returns true.
@@ -110,19 +116,34 @@ impl Event {
             s.flag
         });
         if set {
-            rt::event("wait", Some(self.obj), || "already set".into());
+            let kind =
+                || racelab_sim::EventKind::WaitEnd { wake: racelab_sim::Wake::AlreadySet, reacquired: false };
+            rt::event_kind("wait", Some(self.obj), kind, || "already set".into());
             return true;
         }
-        rt::event("wait", Some(self.obj), || "waiting".into());
+        rt::event_kind(
+            "wait",
+            Some(self.obj),
+            || racelab_sim::EventKind::WaitBegin { lock: None },
+            || "waiting".into(),
+        );
         let deadline = timeout.map(|t| rt::now().after(t));
         match rt::block(Some(self.obj), deadline) {
             Wakeup::Woken => {
-                rt::event("wait", Some(self.obj), || "woken by set".into());
+                let kind = || racelab_sim::EventKind::WaitEnd {
+                    wake: racelab_sim::Wake::Notified,
+                    reacquired: false,
+                };
+                rt::event_kind("wait", Some(self.obj), kind, || "woken by set".into());
                 true
             }
             Wakeup::TimedOut => {
                 rt::write(self.obj, |s: &mut EventState| s.waiters.remove(me));
-                rt::event("wait", Some(self.obj), || "timed out".into());
+                let kind = || racelab_sim::EventKind::WaitEnd {
+                    wake: racelab_sim::Wake::TimedOut,
+                    reacquired: false,
+                };
+                rt::event_kind("wait", Some(self.obj), kind, || "timed out".into());
                 false
             }
         }

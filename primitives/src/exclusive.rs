@@ -8,7 +8,7 @@
 //! and no recorded choice picks a waiter: exhaustive search sees only the orders that differ.
 
 use racelab_sim::rt::{self, ObjectHandle, Wakeup};
-use racelab_sim::{ThreadId, VirtualTime};
+use racelab_sim::{EventKind, ThreadId, VirtualTime};
 
 /// How long an acquire may wait.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,17 +38,22 @@ pub(crate) fn contend(obj: ObjectHandle, patience: Patience) -> Option<bool> {
     let Some(holder) = rt::held_by_another(obj) else {
         return match rt::schedule_point_contending(obj, deadline) {
             Some(Wakeup::TimedOut) => {
-                rt::event("acquire", Some(obj), || "timed out".into());
+                rt::event_kind("acquire", Some(obj), || EventKind::GaveUp, || "timed out".into());
                 Some(false)
             }
             None | Some(Wakeup::Woken) => None,
         };
     };
-    rt::event("acquire", Some(obj), || format!("blocked (held by {})", rt::thread_name(holder)));
+    rt::event_kind(
+        "acquire",
+        Some(obj),
+        || blocked_by(holder),
+        || format!("blocked (held by {})", rt::thread_name(holder)),
+    );
     match rt::block_until_free(obj, deadline) {
         Wakeup::Woken => None,
         Wakeup::TimedOut => {
-            rt::event("acquire", Some(obj), || "timed out".into());
+            rt::event_kind("acquire", Some(obj), || EventKind::GaveUp, || "timed out".into());
             Some(false)
         }
     }
@@ -62,7 +67,7 @@ pub(crate) fn acquire<S: Exclusive>(obj: ObjectHandle, patience: Patience, level
         let taken = rt::write(obj, |s: &mut S| s.try_take(me, levels));
         let holder = match taken {
             Ok(()) => {
-                rt::event("acquire", Some(obj), || "ok".into());
+                rt::event_kind("acquire", Some(obj), || EventKind::Acquired, || "ok".into());
                 // After the event: contenders this makes wait say so next in the trace.
                 rt::add_holder(obj, me);
                 return true;
@@ -70,12 +75,22 @@ pub(crate) fn acquire<S: Exclusive>(obj: ObjectHandle, patience: Patience, level
             Err(holder) => holder,
         };
         let Patience::Until(deadline) = patience else {
-            rt::event("acquire", Some(obj), || format!("busy (held by {})", rt::thread_name(holder)));
+            rt::event_kind(
+                "acquire",
+                Some(obj),
+                || EventKind::GaveUp,
+                || format!("busy (held by {})", rt::thread_name(holder)),
+            );
             return false;
         };
-        rt::event("acquire", Some(obj), || format!("blocked (held by {})", rt::thread_name(holder)));
+        rt::event_kind(
+            "acquire",
+            Some(obj),
+            || blocked_by(holder),
+            || format!("blocked (held by {})", rt::thread_name(holder)),
+        );
         if rt::block_until_free(obj, deadline) == Wakeup::TimedOut {
-            rt::event("acquire", Some(obj), || "timed out".into());
+            rt::event_kind("acquire", Some(obj), || EventKind::GaveUp, || "timed out".into());
             return false;
         }
         // Runnable again only while the lock is free: the next attempt takes it.
@@ -87,6 +102,11 @@ pub(crate) fn acquire<S: Exclusive>(obj: ObjectHandle, patience: Patience, level
 pub(crate) fn hand_over(obj: ObjectHandle, holder: ThreadId, traced: bool) {
     rt::remove_holder(obj, holder);
     if traced {
-        rt::event("release", Some(obj), || "ok".into());
+        rt::event_kind("release", Some(obj), || EventKind::Released { woken: vec![] }, || "ok".into());
     }
+}
+
+/// The typed form of "blocked (held by X)".
+fn blocked_by(holder: ThreadId) -> EventKind {
+    EventKind::AcquireBlocked { holder: Some(rt::thread_name(holder)) }
 }

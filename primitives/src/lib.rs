@@ -19,6 +19,7 @@ mod semaphore;
 mod shared;
 mod timer;
 mod wait_list;
+mod watched;
 
 pub use barrier::{Barrier, BarrierBuilder};
 pub use condition::Condition;
@@ -32,3 +33,4 @@ pub use semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard};
 pub use shared::Shared;
 pub use timer::Timer;
 pub use wait_list::WakeOrder;
+pub use watched::Watched;

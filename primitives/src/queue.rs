@@ -381,9 +381,13 @@ impl<T: fmt::Debug + 'static> Queue<T> {
             let error = match outcome {
                 Ok(size) => {
                     let woke = self.wake_one(|s| &mut s.getters);
-                    rt::event("put", Some(self.obj), || {
+                    let kind = || racelab_sim::EventKind::Put {
+                        item: shown.as_deref().unwrap_or_default().to_string(),
+                        woken: woke.map(rt::thread_name),
+                    };
+                    rt::event_kind("put", Some(self.obj), kind, || {
                         let woke = woke.map(|t| format!(", woke {}", rt::thread_name(t))).unwrap_or_default();
-                        format!("{}: ok, size {size}{woke}", shown.unwrap_or_default())
+                        format!("{}: ok, size {size}{woke}", shown.as_deref().unwrap_or_default())
                     });
                     return Ok(());
                 }
@@ -395,7 +399,8 @@ impl<T: fmt::Debug + 'static> Queue<T> {
                 let item = item.take().expect("racelab invariant: a refused item kept");
                 return Err(PutError { error, item });
             };
-            rt::event("put", Some(self.obj), || format!("{}: blocked (full)", item_shown()));
+            let kind = || racelab_sim::EventKind::QueueBlocked;
+            rt::event_kind("put", Some(self.obj), kind, || format!("{}: blocked (full)", item_shown()));
             if rt::block(Some(self.obj), deadline) == Wakeup::TimedOut {
                 self.write(|s| s.putters.remove(me));
                 rt::event("put", Some(self.obj), || format!("{}: timed out, queue.Full", item_shown()));
@@ -431,7 +436,11 @@ impl<T: fmt::Debug + 'static> Queue<T> {
             let (puts, gets) = match got {
                 Got::Item(item, size) => {
                     let woke = self.wake_one(|s| &mut s.putters);
-                    rt::event("get", Some(self.obj), || {
+                    let kind = || racelab_sim::EventKind::Get {
+                        item: format!("{item:?}"),
+                        woken: woke.map(rt::thread_name),
+                    };
+                    rt::event_kind("get", Some(self.obj), kind, || {
                         let woke = woke.map(|t| format!(", woke {}", rt::thread_name(t))).unwrap_or_default();
                         format!("{item:?}, size {size}{woke}")
                     });
@@ -448,7 +457,12 @@ impl<T: fmt::Debug + 'static> Queue<T> {
                 return Err(QueueError::Empty);
             };
             rt::set_wait_note("it is empty: {0} items put, {1} taken", [puts, gets, 0]);
-            rt::event("get", Some(self.obj), || "blocked (empty)".into());
+            rt::event_kind(
+                "get",
+                Some(self.obj),
+                || racelab_sim::EventKind::QueueBlocked,
+                || "blocked (empty)".into(),
+            );
             if rt::block(Some(self.obj), deadline) == Wakeup::TimedOut {
                 self.write(|s| s.getters.remove(me));
                 rt::event("get", Some(self.obj), || "timed out, queue.Empty".into());

@@ -140,7 +140,8 @@ impl Semaphore {
             }
         }
         let value = rt::read(self.obj, |s: &SemaphoreState| s.value);
-        rt::event("release", Some(self.obj), || {
+        let kind = || racelab_sim::EventKind::Released { woken: woken.clone() };
+        rt::event_kind("release", Some(self.obj), kind, || {
             if woken.is_empty() {
                 format!("ok, value {value}")
             } else {
@@ -167,17 +168,33 @@ impl Semaphore {
             });
             if let Some(value) = took {
                 rt::add_holder(self.obj, me);
-                rt::event("acquire", Some(self.obj), || format!("ok, value {value}"));
+                rt::event_kind(
+                    "acquire",
+                    Some(self.obj),
+                    || racelab_sim::EventKind::Acquired,
+                    || format!("ok, value {value}"),
+                );
                 return true;
             }
             let Some(deadline) = patience else {
-                rt::event("acquire", Some(self.obj), || "no permit".into());
+                rt::event_kind(
+                    "acquire",
+                    Some(self.obj),
+                    || racelab_sim::EventKind::GaveUp,
+                    || "no permit".into(),
+                );
                 return false;
             };
-            rt::event("acquire", Some(self.obj), || "blocked (value 0)".into());
+            let kind = || racelab_sim::EventKind::AcquireBlocked { holder: None };
+            rt::event_kind("acquire", Some(self.obj), kind, || "blocked (value 0)".into());
             if rt::block(Some(self.obj), deadline) == Wakeup::TimedOut {
                 rt::write(self.obj, |s: &mut SemaphoreState| s.waiters.remove(me));
-                rt::event("acquire", Some(self.obj), || "timed out".into());
+                rt::event_kind(
+                    "acquire",
+                    Some(self.obj),
+                    || racelab_sim::EventKind::GaveUp,
+                    || "timed out".into(),
+                );
                 return false;
             }
         }

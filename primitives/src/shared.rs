@@ -48,25 +48,41 @@ impl<T: fmt::Debug + 'static> Shared<T> {
     {
         rt::schedule_point();
         let v = rt::read(self.obj, |v: &T| v.clone());
-        rt::event("load", Some(self.obj), || format!("{v:?}"));
+        let read = || racelab_sim::EventKind::Read { value: format!("{v:?}") };
+        rt::event_kind("load", Some(self.obj), read, || format!("{v:?}"));
         v
     }
 
     /// Writes the value: one step.
     pub fn store(&self, value: T) {
         rt::schedule_point();
-        rt::event("store", Some(self.obj), || format!("{value:?}"));
-        rt::write(self.obj, |v: &mut T| *v = value);
+        let after = rt::tracing().then(|| format!("{value:?}"));
+        let before = rt::write(self.obj, |v: &mut T| {
+            let before = rt::tracing().then(|| format!("{v:?}"));
+            *v = value;
+            before
+        });
+        let (before, after) = (before.unwrap_or_default(), after.unwrap_or_default());
+        let shown = after.clone();
+        rt::event_kind(
+            "store",
+            Some(self.obj),
+            || racelab_sim::EventKind::Changed { before, after },
+            || shown,
+        );
     }
 
     /// Reads, changes and writes the value in one atomic step; returns what `f` returns.
     pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
         rt::schedule_point();
-        let (r, shown) = rt::write(self.obj, |v: &mut T| {
+        let (r, before, shown) = rt::write(self.obj, |v: &mut T| {
+            let before = rt::tracing().then(|| format!("{v:?}"));
             let r = f(v);
-            (r, rt::tracing().then(|| format!("{v:?}")))
+            (r, before, rt::tracing().then(|| format!("{v:?}")))
         });
-        rt::event("update", Some(self.obj), || shown.unwrap_or_default());
+        let (before, after) = (before.unwrap_or_default(), shown.unwrap_or_default());
+        let changed = || racelab_sim::EventKind::Changed { before, after: after.clone() };
+        rt::event_kind("update", Some(self.obj), changed, || after.clone());
         r
     }
 
@@ -74,7 +90,9 @@ impl<T: fmt::Debug + 'static> Shared<T> {
     pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
         rt::schedule_point();
         let (r, shown) = rt::read(self.obj, |v: &T| (f(v), rt::tracing().then(|| format!("{v:?}"))));
-        rt::event("load", Some(self.obj), || shown.unwrap_or_default());
+        let value = shown.unwrap_or_default();
+        let text = value.clone();
+        rt::event_kind("load", Some(self.obj), || racelab_sim::EventKind::Read { value }, || text);
         r
     }
 }

@@ -75,6 +75,40 @@ impl Scenario {
     }
 }
 
+/// The catalog's modules' sources, with their paths: what [`rust_source`] cuts from.
+const MODULE_SOURCES: &[(&str, &str)] = &[
+    ("scenarios/src/catalog/classics.rs", include_str!("catalog/classics.rs")),
+    ("scenarios/src/catalog/condition.rs", include_str!("catalog/condition.rs")),
+    ("scenarios/src/catalog/event.rs", include_str!("catalog/event.rs")),
+    ("scenarios/src/catalog/locks.rs", include_str!("catalog/locks.rs")),
+    ("scenarios/src/catalog/processes.rs", include_str!("catalog/processes.rs")),
+    ("scenarios/src/catalog/queue.rs", include_str!("catalog/queue.rs")),
+    ("scenarios/src/catalog/semaphore.rs", include_str!("catalog/semaphore.rs")),
+    ("scenarios/src/catalog/shared_data.rs", include_str!("catalog/shared_data.rs")),
+    ("scenarios/src/catalog/threads.rs", include_str!("catalog/threads.rs")),
+];
+
+/// The Rust that models `s`, as it stands in the catalog's source: the functions written for it
+/// (everything between the previous scenario and this one) and its variants. Returns the source
+/// file's path and the text.
+pub fn rust_source(s: &Scenario) -> Option<(&'static str, String)> {
+    let marker = format!("id: \"{}\",", s.id);
+    let (path, text) = MODULE_SOURCES.iter().find(|(_, text)| text.contains(&marker))?;
+    let at = text.find(&marker)?;
+    let start = text[..at].rfind("pub(crate) const ")?;
+    // After the previous scenario's `};`, or after the module's `use` lines.
+    let before = text[..start]
+        .rfind("\n};\n")
+        .map(|i| i + 4)
+        .or_else(|| text[..start].rfind("use crate::").and_then(|i| text[i..].find('\n').map(|j| i + j + 1)))
+        .unwrap_or(0);
+    let variants_at = at + text[at..].find("    variants: &[")?;
+    let variants_end = variants_at + text[variants_at..].find("\n    ],\n")? + "\n    ],".len();
+    let helpers = text[before..start].trim();
+    let variants = &text[variants_at..variants_end];
+    Some((path, format!("{helpers}\n\n// {}'s variants:\n{variants}", s.id).trim_start().to_string()))
+}
+
 /// Every scenario, in catalog order.
 pub fn all() -> &'static [Scenario] {
     catalog::SCENARIOS

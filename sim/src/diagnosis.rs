@@ -6,9 +6,11 @@
 //! (spurious wake-up), an update or an item that went missing. This module reads the failure and
 //! the trace of the failing run and names it.
 //!
-//! It reads the trace the primitives write (`wait` results ending in `re-acquired`, `notify`
-//! results `woke X`, the notes on blocked threads), so the event texts of `racelab-primitives`
-//! and these rules change together; the catalog tests pin every diagnosis.
+//! It reads the typed events the primitives put in the trace ([`EventKind`]: a wait that ended
+//! and re-acquired its lock, whom a notify woke, a set or notify that woke nobody), never their
+//! human texts: a primitive written outside racelab that emits the same kinds through
+//! `rt::event_kind` gets the same diagnoses. The notes primitives leave on blocked threads only
+//! word an explanation. The catalog tests pin every diagnosis.
 //!
 //! Oracles name data bugs by the first words of their assertion message: `lost update: ...` is a
 //! lost update, `lost data: ...` (or `lost item`) lost data.
@@ -17,8 +19,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::report::{Deadlock, FailureKind};
-use crate::trace::{Event, Trace};
+use crate::report::{BlockedThread, Deadlock, FailureKind};
+use crate::trace::{Event, EventKind, Trace, Wake};
 
 /// What kind of bug a failure is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -30,6 +32,9 @@ pub enum DiagnosisKind {
     LostWakeup,
     /// A woken waiter found its condition false because another thread got the lock first.
     StolenWakeup,
+    /// A `notify()` woke a waiter that could do nothing with it (the wrong kind of waiter), and
+    /// the waiter it was meant for sleeps on: everyone ends up asleep.
+    MisdirectedWakeup,
     /// A wait returned without a notify and the thread acted on a condition that did not hold.
     SpuriousWakeup,
     /// An item was lost or duplicated (an oracle said `lost data:`).
@@ -67,6 +72,7 @@ impl DiagnosisKind {
             DiagnosisKind::Deadlock => "deadlock",
             DiagnosisKind::LostWakeup => "lost-wakeup",
             DiagnosisKind::StolenWakeup => "stolen-wakeup",
+            DiagnosisKind::MisdirectedWakeup => "misdirected-wakeup",
             DiagnosisKind::SpuriousWakeup => "spurious-wakeup",
             DiagnosisKind::LostData => "lost-data",
             DiagnosisKind::LostUpdate => "lost-update",
@@ -108,9 +114,17 @@ impl fmt::Display for Diagnosis {
 
 /// Names the bug behind `failure`, reading the trace of the failing run.
 pub fn diagnose(failure: &FailureKind, trace: &Trace) -> Diagnosis {
+    diagnose_deciding(failure, trace).0
+}
+
+/// [`diagnose`], and the events (indices into `trace.events`) that decide the bug: the notify
+/// nobody heard and the wait that came after it, the notify and the thread that took the lock
+/// first, the acquires that closed a cycle, a write over another thread's update...
+pub fn diagnose_deciding(failure: &FailureKind, trace: &Trace) -> (Diagnosis, Vec<usize>) {
+    let mut deciding = Vec::new();
     let (kind, explanation) = match failure {
-        FailureKind::Deadlock(d) => deadlock(d),
-        FailureKind::Panic { thread, message, .. } => panic(&thread.name, message, trace),
+        FailureKind::Deadlock(d) => deadlock(d, trace, &mut deciding),
+        FailureKind::Panic { thread, message, .. } => panic(&thread.name, message, trace, &mut deciding),
         FailureKind::Misuse { thread, exception, message } => (
             DiagnosisKind::Misuse,
             format!("{thread} used a primitive against its rules: Python raises {exception}: {message} here."),
@@ -179,26 +193,122 @@ pub fn diagnose(failure: &FailureKind, trace: &Trace) -> Diagnosis {
             ),
         ),
     };
-    Diagnosis { kind, explanation }
+    if matches!(kind, DiagnosisKind::LostData | DiagnosisKind::LostUpdate | DiagnosisKind::Assertion) {
+        deciding.extend(overwrites_and_kills(trace));
+        let failing = match failure {
+            FailureKind::Panic { thread, .. } => Some(thread.name.as_str()),
+            _ => None,
+        };
+        deciding.extend(stale_reads(trace, failing));
+    }
+    deciding.sort_unstable();
+    deciding.dedup();
+    (Diagnosis { kind, explanation }, deciding)
 }
 
-fn deadlock(d: &Deadlock) -> (DiagnosisKind, String) {
-    let lost = d.blocked.iter().find(|b| {
-        b.note.as_deref().is_some_and(|n| {
-            n.contains("woke nobody") || n.contains("nobody waiting") || n.contains("then cleared")
-        })
-    });
-    if let Some(b) = lost {
+/// Acting on a stale read: a thread read a value, another thread changed it, and the first then
+/// wrote its own result over the change (a lost update) or failed (`failing`, acting on a check
+/// that no longer held). Marks the read, the first change in between and the write.
+fn stale_reads(trace: &Trace, failing: Option<&str>) -> Vec<usize> {
+    let events = &trace.events;
+    let mut out = Vec::new();
+    let stale = |reader: &str, object: &Option<String>, upto: usize, out: &mut Vec<usize>| {
+        let Some(read) = events[..upto].iter().rposition(|r| {
+            r.thread == reader && r.object == *object && matches!(r.kind, Some(EventKind::Read { .. }))
+        }) else {
+            return false;
+        };
+        let changed = events[read + 1..upto].iter().position(|c| {
+            c.thread != reader && c.object == *object && matches!(c.kind, Some(EventKind::Changed { .. }))
+        });
+        if let Some(c) = changed {
+            out.extend([read, read + 1 + c]);
+        }
+        changed.is_some()
+    };
+    for (i, e) in events.iter().enumerate() {
+        if matches!(e.kind, Some(EventKind::Changed { .. }))
+            && e.operation == "store"
+            && stale(&e.thread, &e.object, i, &mut out)
+        {
+            out.push(i);
+        }
+    }
+    if let Some(t) = failing {
+        let objects: Vec<Option<String>> = events
+            .iter()
+            .filter(|r| r.thread == t && matches!(r.kind, Some(EventKind::Read { .. })))
+            .map(|r| r.object.clone())
+            .collect();
+        for o in objects {
+            stale(t, &o, events.len(), &mut out);
+        }
+    }
+    out
+}
+
+/// Steps that lose data: a notify or set that woke nobody (nobody will come for what it
+/// announced), a clear of an event set by another thread since the clearing thread last looked,
+/// a terminate.
+fn overwrites_and_kills(trace: &Trace) -> Vec<usize> {
+    let events = &trace.events;
+    let mut out = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        match &e.kind {
+            Some(EventKind::Notify { woken, .. }) if woken.is_empty() => out.push(i),
+            Some(EventKind::Clear { was_set: true }) => {
+                let seen = events[..i].iter().rposition(|w| {
+                    w.thread == e.thread
+                        && w.object == e.object
+                        && matches!(w.kind, Some(EventKind::WaitEnd { .. }))
+                });
+                let set_since = events[seen.map_or(0, |s| s + 1)..i].iter().any(|n| {
+                    n.thread != e.thread
+                        && n.object == e.object
+                        && matches!(n.kind, Some(EventKind::Notify { .. }))
+                });
+                if set_since {
+                    out.push(i);
+                }
+            }
+            _ if e.operation == "terminate" => out.push(i),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn deadlock(d: &Deadlock, trace: &Trace, deciding: &mut Vec<usize>) -> (DiagnosisKind, String) {
+    if let Some((b, (why, at))) = d.blocked.iter().find_map(|b| lost_wakeup(b, trace).map(|why| (b, why))) {
+        deciding.extend(at);
         return (
             DiagnosisKind::LostWakeup,
             format!(
                 "{} waits on {} forever: {}. The wake-up came before {} waited (or was undone before it looked), and it is not remembered.",
                 b.thread,
                 b.waits_on,
-                b.note.as_deref().unwrap_or(""),
+                b.note.clone().unwrap_or(why),
                 b.thread
             ),
         );
+    }
+    if d.cycle.is_empty() {
+        if let Some((explanation, at)) = misdirected_wakeup(d, trace) {
+            deciding.extend(at);
+            return (DiagnosisKind::MisdirectedWakeup, explanation);
+        }
+    }
+    // Each blocked thread's last event: where it stopped (the cycle's acquires, the last wait);
+    // not a join, which only follows.
+    let events = &trace.events;
+    for b in d.blocked.iter().filter(|b| b.waits_on.kind != "Thread") {
+        deciding.extend(events.iter().rposition(|e| e.thread == b.thread.name));
+    }
+    for (_, object) in &d.cycle {
+        // Where the cycle's objects were taken by the threads that hold them.
+        deciding.extend(events.iter().rposition(|e| {
+            e.object.as_deref() == Some(object.name.as_str()) && e.kind == Some(EventKind::Acquired)
+        }));
     }
     if !d.cycle.is_empty() {
         let n = d.cycle.len();
@@ -222,8 +332,8 @@ fn deadlock(d: &Deadlock) -> (DiagnosisKind, String) {
     )
 }
 
-fn panic(thread: &str, message: &str, trace: &Trace) -> (DiagnosisKind, String) {
-    if let Some(d) = wakeup_misuse(thread, message, trace) {
+fn panic(thread: &str, message: &str, trace: &Trace, deciding: &mut Vec<usize>) -> (DiagnosisKind, String) {
+    if let Some(d) = wakeup_misuse(thread, message, trace, deciding) {
         return d;
     }
     let lower = message.to_ascii_lowercase();
@@ -237,15 +347,111 @@ fn panic(thread: &str, message: &str, trace: &Trace) -> (DiagnosisKind, String) 
     (DiagnosisKind::Assertion, format!("{thread} failed: {message}."))
 }
 
-/// A panic right after a condition wait returned: spurious or stolen wake-up.
-fn wakeup_misuse(thread: &str, message: &str, trace: &Trace) -> Option<(DiagnosisKind, String)> {
+/// Why `b`, blocked in a wait, waits for a wake-up that already came, from the trace: the last
+/// wake-up of the object before `b` began to wait woke nobody (a notify or set with no waiter),
+/// or a set was cleared before `b` looked; and nothing woke `b` since. `None` when the trace does
+/// not show that.
+fn lost_wakeup(b: &BlockedThread, trace: &Trace) -> Option<(String, [usize; 2])> {
     let events = &trace.events;
-    let i = events
+    let on = |e: &Event| e.object.as_deref() == Some(b.waits_on.name.as_str());
+    let began = events.iter().rposition(|e| {
+        e.thread == b.thread.name && on(e) && matches!(e.kind, Some(EventKind::WaitBegin { .. }))
+    })?;
+    let woken_since = events[began..].iter().any(|e| {
+        on(e) && matches!(&e.kind, Some(EventKind::Notify { woken, .. }) if woken.contains(&b.thread.name))
+    });
+    if woken_since {
+        return None;
+    }
+    let at = events[..began].iter().rposition(|e| {
+        on(e) && matches!(e.kind, Some(EventKind::Notify { .. } | EventKind::Clear { was_set: true }))
+    })?;
+    let last = &events[at];
+    let why = match &last.kind {
+        Some(EventKind::Notify { woken, .. }) if woken.is_empty() => {
+            format!("its last {} (step {}, by {}) woke nobody", last.operation, last.step, last.thread)
+        }
+        Some(EventKind::Clear { .. }) => {
+            format!("it was set, then cleared at step {} by {}", last.step, last.thread)
+        }
+        _ => return None,
+    };
+    Some((why, [at, began]))
+}
+
+/// Everyone asleep on one condition after a `notify()` (not `notify_all`) woke a waiter that
+/// only went back to waiting: the wake-up went to a thread that could do nothing with it, and
+/// the waiters it was meant for were never woken.
+fn misdirected_wakeup(d: &Deadlock, trace: &Trace) -> Option<(String, Vec<usize>)> {
+    let events = &trace.events;
+    // The last notify of one waiter whose woken thread, once back, waited again on the same object.
+    let (n, notify, woken) = events.iter().enumerate().rev().find_map(|(n, e)| match &e.kind {
+        Some(EventKind::Notify { all: false, woken }) if woken.len() == 1 => Some((n, e, woken[0].as_str())),
+        _ => None,
+    })?;
+    let object = notify.object.as_deref()?;
+    let r = n
+        + 1
+        + events[n + 1..].iter().position(|e| {
+            e.thread == woken
+                && e.object.as_deref() == Some(object)
+                && matches!(e.kind, Some(EventKind::WaitBegin { .. }))
+        })?;
+    let rewaited = &events[r];
+    let sleeping: Vec<&str> = d
+        .blocked
         .iter()
-        .rposition(|e| e.thread == thread && e.operation == "wait" && e.result.ends_with("re-acquired"))?;
+        .filter(|b| b.waits_on.name == object && b.thread.name != woken)
+        .map(|b| b.thread.name.as_str())
+        .collect();
+    if sleeping.is_empty() || !d.blocked.iter().any(|b| b.thread.name == woken) {
+        return None;
+    }
+    let explanation = format!(
+        "{}'s notify() on {object} at step {} woke {woken}, which could do nothing with it and waited again (step {}); \
+         {} still waited, and nobody was left to wake {}: every thread sleeps. With two kinds of waiters on one \
+         condition, notify() can wake the wrong kind: use notify_all(), or one condition per kind (as queue.Queue \
+         does).",
+        notify.thread,
+        notify.step,
+        rewaited.step,
+        sleeping.join(" and "),
+        if sleeping.len() == 1 { "it" } else { "them" },
+    );
+    // The waits of the threads left asleep, which the notify was meant for.
+    let left_asleep = sleeping.iter().filter_map(|t| {
+        events.iter().rposition(|e| {
+            e.thread == *t
+                && e.object.as_deref() == Some(object)
+                && matches!(e.kind, Some(EventKind::WaitBegin { .. }))
+        })
+    });
+    let mut at: Vec<usize> = left_asleep.collect();
+    at.extend([n, r]);
+    Some((explanation, at))
+}
+
+/// A panic right after a condition wait returned: spurious or stolen wake-up.
+fn wakeup_misuse(
+    thread: &str,
+    message: &str,
+    trace: &Trace,
+    deciding: &mut Vec<usize>,
+) -> Option<(DiagnosisKind, String)> {
+    let events = &trace.events;
+    let (i, wake) = events.iter().enumerate().rev().find_map(|(i, e)| match e.kind {
+        Some(EventKind::WaitEnd { wake, reacquired: true }) if e.thread == thread => Some((i, wake)),
+        _ => None,
+    })?;
     let wait = &events[i];
     let object = wait.object.clone().unwrap_or_default();
-    if wait.result.starts_with("woken spuriously") {
+    // The lock the wait released and re-acquired.
+    let lock = events[..i].iter().rev().find_map(|e| match &e.kind {
+        Some(EventKind::WaitBegin { lock }) if e.thread == thread && e.object == wait.object => lock.clone(),
+        _ => None,
+    });
+    if wake == Wake::Spurious {
+        deciding.push(i);
         return Some((
             DiagnosisKind::SpuriousWakeup,
             format!(
@@ -256,24 +462,102 @@ fn wakeup_misuse(thread: &str, message: &str, trace: &Trace) -> Option<(Diagnosi
     }
     // The notify that woke this waiter, and whoever took the lock before it re-acquired.
     let woke: &Event = events[..i].iter().rev().find(|e| {
-        (e.operation == "notify" || e.operation == "notify_all")
-            && e.object.as_deref() == Some(object.as_str())
-            && e.result.contains(thread)
+        e.object.as_deref() == Some(object.as_str())
+            && matches!(&e.kind, Some(EventKind::Notify { woken, .. }) if woken.iter().any(|w| w == thread))
     })?;
     let j = events.iter().position(|e| std::ptr::eq(e, woke))?;
     // The thief: another thread that took the lock in between and did not merely wait again.
     let between = &events[j + 1..i];
-    let barger = between.iter().enumerate().find_map(|(k, e)| {
-        let took = e.thread != thread && e.operation == "acquire" && e.result.starts_with("ok");
+    let (b, barger) = between.iter().enumerate().find_map(|(k, e)| {
+        let same_lock = lock.is_none() || e.object == lock;
+        let took = e.thread != thread && same_lock && e.kind == Some(EventKind::Acquired);
         let then = between[k + 1..].iter().find(|n| n.thread == e.thread);
-        let only_waited = then.is_some_and(|n| n.operation == "wait" && n.result.starts_with("released"));
-        (took && !only_waited).then_some(e)
+        let only_waited = then.is_some_and(|n| matches!(n.kind, Some(EventKind::WaitBegin { .. })));
+        (took && !only_waited).then_some((k, e))
     })?;
+    deciding.extend([j, j + 1 + b, i]);
+    // What the thief changed, when the program watches its data (`queue: [0] -> []`).
+    let used_up = between
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.thread == barger.thread && e.step >= barger.step)
+        .find_map(|(k, e)| match &e.kind {
+            Some(EventKind::Changed { before, after }) => {
+                deciding.push(j + 1 + k);
+                Some(format!(" ({}: {before} -> {after})", e.object.as_deref().unwrap_or("-")))
+            }
+            _ => None,
+        })
+        .unwrap_or_default();
     Some((
         DiagnosisKind::StolenWakeup,
         format!(
-            "{thread} was notified by {} at step {} but, before it got the lock back (step {}), {} took the lock first (step {}) and used up what the notify announced; {thread} then acted on a condition that no longer held: {message}. Re-check the condition in a `while` loop after every wake-up.",
+            "{thread} was notified by {} at step {} but, before it got the lock back (step {}), {} took the lock first (step {}) and used up what the notify announced{used_up}; {thread} then acted on a condition that no longer held: {message}. Re-check the condition in a `while` loop after every wake-up.",
             woke.thread, woke.step, wait.step, barger.thread, barger.step
         ),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::ThreadRef;
+    use crate::ThreadId;
+
+    /// An event of a primitive written outside racelab: its own operation names and texts.
+    fn ev(step: u64, thread: &str, object: &str, kind: Option<EventKind>) -> Event {
+        Event {
+            step,
+            time_ns: 0,
+            thread_id: 0,
+            thread: thread.into(),
+            operation: "frob".into(),
+            object: Some(object.into()),
+            result: "zzz".into(),
+            kind,
+        }
+    }
+
+    fn stolen(kinds: bool) -> Trace {
+        let k = |kind: EventKind| kinds.then_some(kind);
+        let begin = EventKind::WaitBegin { lock: Some("m".into()) };
+        let notify = EventKind::Notify { all: true, woken: vec!["a".into()] };
+        let end = EventKind::WaitEnd { wake: Wake::Notified, reacquired: true };
+        Trace {
+            events: vec![
+                ev(1, "a", "m", k(EventKind::Acquired)),
+                ev(2, "a", "cv", k(begin)),
+                ev(3, "p", "m", k(EventKind::Acquired)),
+                ev(4, "p", "cv", k(notify)),
+                ev(5, "p", "m", k(EventKind::Released { woken: vec![] })),
+                ev(6, "b", "m", k(EventKind::Acquired)),
+                ev(7, "b", "m", k(EventKind::Released { woken: vec![] })),
+                ev(8, "a", "m", k(EventKind::Acquired)),
+                ev(8, "a", "cv", k(end)),
+            ],
+        }
+    }
+
+    fn panic_in(thread: &str) -> FailureKind {
+        FailureKind::Panic {
+            thread: ThreadRef { id: ThreadId(1), name: thread.into(), terminated: false },
+            message: "IndexError: pop from empty list".into(),
+            location: None,
+        }
+    }
+
+    #[test]
+    fn a_foreign_primitive_with_typed_events_gets_the_wakeup_diagnosis() {
+        let d = diagnose(&panic_in("a"), &stolen(true));
+        assert_eq!(d.kind, DiagnosisKind::StolenWakeup, "{d}");
+        assert!(d.explanation.contains("notified by p at step 4"), "{d}");
+        assert!(d.explanation.contains("b took the lock first (step 6)"), "{d}");
+    }
+
+    #[test]
+    fn the_texts_alone_diagnose_nothing() {
+        // The same run without kinds: the diagnosis does not guess from texts.
+        let d = diagnose(&panic_in("a"), &stolen(false));
+        assert_eq!(d.kind, DiagnosisKind::Assertion, "{d}");
+    }
 }

@@ -155,6 +155,7 @@ fn resolve_trace(model: &mut RunModel) -> Trace {
             operation: e.operation.to_string(),
             object: e.object.map(|o| model.object_name(o)),
             result: e.result,
+            kind: e.kind,
         })
         .collect();
     Trace { events }

@@ -12,7 +12,9 @@ pub mod diagnosis;
 mod executor;
 pub mod explore;
 pub mod footprint;
+pub mod html;
 pub mod ids;
+pub mod narrate;
 pub mod note;
 mod parallel;
 pub mod report;
@@ -26,7 +28,7 @@ mod trap;
 
 pub use clock::VirtualTime;
 pub use config::{Config, ConfigError, Semantics, StopFlag, StrategyConfig, ThreadPanics};
-pub use diagnosis::{diagnose, Diagnosis, DiagnosisKind};
+pub use diagnosis::{diagnose, diagnose_deciding, Diagnosis, DiagnosisKind};
 pub use explore::{check, check_with_progress, replay};
 pub use ids::{ObjectId, ThreadId};
 pub use report::{
@@ -34,4 +36,4 @@ pub use report::{
     TeardownPanic, ThreadRef, TracedRun,
 };
 pub use schedule::{Choice, ChoiceKind, ParseScheduleError, Schedule};
-pub use trace::{Event, Trace};
+pub use trace::{Event, EventKind, Trace, Wake};

@@ -295,6 +295,33 @@ pub struct Failure {
     pub teardown_panic: Option<TeardownPanic>,
 }
 
+impl Failure {
+    /// The index in `trace.events` of the event the failure happened at, for marking it: a
+    /// panicking thread's last event of the failing step (not counting the locks its unwinding
+    /// released), or the run's last event up to that step (a deadlock: the moment the last
+    /// runnable thread blocked).
+    pub fn failing_event(&self) -> Option<usize> {
+        let thread = match &self.kind {
+            FailureKind::Panic { thread, .. } | FailureKind::Misuse { thread, .. } => {
+                Some(thread.name.as_str())
+            }
+            FailureKind::StackOverflow { thread, .. } | FailureKind::Watchdog { thread, .. } => {
+                Some(thread.name.as_str())
+            }
+            _ => None,
+        };
+        let events = &self.trace.events;
+        let own = thread.and_then(|t| {
+            events.iter().rposition(|e| {
+                e.thread == t
+                    && e.step == self.step
+                    && !matches!(e.kind, Some(crate::trace::EventKind::Released { .. }))
+            })
+        });
+        own.or_else(|| self.trace.failing_event(self.step, thread))
+    }
+}
+
 /// The failing run an exploration found before shrinking replaced it with a smaller one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ShrunkFrom {
@@ -673,8 +700,9 @@ impl fmt::Display for Report {
                 write!(
                     f,
                     "{}",
-                    fail.trace.excerpt(
-                        "the whole trace is in `report.failure.trace`, or replay the schedule above"
+                    fail.trace.excerpt_marked(
+                        "the whole trace is in `report.failure.trace`, or replay the schedule above",
+                        fail.failing_event()
                     )
                 )
             }

@@ -613,10 +613,33 @@ pub fn event(operation: &'static str, obj: Option<ObjectHandle>, result: impl Fn
     if !tracing() {
         return;
     }
-    let result = result();
+    push_event(operation, obj, result(), None);
+}
+
+/// [`event`] with what it means, typed ([`EventKind`](crate::trace::EventKind)): what diagnoses,
+/// narration and the timeline read, so a primitive written outside racelab that emits kinds gets
+/// them too. Neither closure runs unless the run is traced.
+pub fn event_kind(
+    operation: &'static str,
+    obj: Option<ObjectHandle>,
+    kind: impl FnOnce() -> crate::trace::EventKind,
+    result: impl FnOnce() -> String,
+) {
+    if !tracing() {
+        return;
+    }
+    push_event(operation, obj, result(), Some(kind()));
+}
+
+fn push_event(
+    operation: &'static str,
+    obj: Option<ObjectHandle>,
+    result: String,
+    kind: Option<crate::trace::EventKind>,
+) {
     with(|m| {
         let object = obj.map(|h| object_id(m, h));
-        let e = RawEvent { step: m.step, time: m.now, thread: m.current, operation, object, result };
+        let e = RawEvent { step: m.step, time: m.now, thread: m.current, operation, object, result, kind };
         if let Some(t) = m.trace.as_mut() {
             t.push(e);
         }

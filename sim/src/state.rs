@@ -98,6 +98,7 @@ pub(crate) struct RawEvent {
     pub operation: &'static str,
     pub object: Option<ObjectId>,
     pub result: String,
+    pub kind: Option<crate::trace::EventKind>,
 }
 
 /// Why a run ended.
@@ -435,6 +436,8 @@ impl RunModel {
                 if self.trace.is_some() && !self.tearing_down {
                     // The contender never ran to find the lock taken; the trace says it waits.
                     let result = format!("blocked (held by {})", self.thread_name(t));
+                    let kind =
+                        Some(crate::trace::EventKind::AcquireBlocked { holder: Some(self.thread_name(t)) });
                     let e = RawEvent {
                         step: self.step,
                         time: self.now,
@@ -442,6 +445,7 @@ impl RunModel {
                         operation: "acquire",
                         object: Some(obj),
                         result,
+                        kind,
                     };
                     if let Some(tr) = self.trace.as_mut() {
                         tr.push(e);

@@ -38,6 +38,103 @@ pub struct Event {
     pub object: Option<String>,
     /// The outcome of the operation.
     pub result: String,
+    /// What the event means, for programs (diagnoses, narration, the timeline): set by the
+    /// primitives next to the human `result` text, absent on events nobody typed. Not part of
+    /// the trace's hash, so a schedule's hash is the same with or without kinds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<EventKind>,
+}
+
+/// What an event means, typed: the facts the human `result` text says, for a program to read.
+/// A primitive emits one with `rt::event_kind`; a primitive written outside racelab gets the same
+/// diagnoses, narration and timeline as racelab's own by emitting these.
+///
+/// Threads are named as in [`Event::thread`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum EventKind {
+    /// A lock (or semaphore permit) taken: the thread holds the object from here.
+    Acquired,
+    /// An acquire that must wait: the object is held by `holder` (when one thread holds it).
+    AcquireBlocked {
+        /// The thread holding it.
+        holder: Option<String>,
+    },
+    /// An acquire or a wait that gave up: a timeout, or a non-blocking attempt refused.
+    GaveUp,
+    /// A lock released by its holder (or a semaphore permit given back: `woken`, the waiters
+    /// it woke).
+    Released {
+        /// Waiters the release woke (a semaphore's); a lock's contenders are not woken.
+        woken: Vec<String>,
+    },
+    /// A wait began: the thread joined the waiters of the object (for a condition, it
+    /// released `lock`).
+    WaitBegin {
+        /// The lock a condition wait released.
+        lock: Option<String>,
+    },
+    /// A wait ended.
+    WaitEnd {
+        /// Why it returned.
+        wake: Wake,
+        /// A condition wait: the lock was taken back before `wait()` returned.
+        reacquired: bool,
+    },
+    /// A notify, notify_all, Event.set or a release that wakes waiters: whom it woke.
+    Notify {
+        /// Every waiter (`notify_all`, `set`), or some (`notify(n)`).
+        all: bool,
+        /// The threads woken, oldest waiter first; empty when nobody waited.
+        woken: Vec<String>,
+    },
+    /// An event's flag cleared (`was_set`: it had been set).
+    Clear {
+        /// The flag was set before.
+        was_set: bool,
+    },
+    /// An item put into a queue (`woken`: a getter woken by it).
+    Put {
+        /// The item, as `{:?}` shows it.
+        item: String,
+        /// A blocked getter this put woke.
+        woken: Option<String>,
+    },
+    /// An item taken from a queue.
+    Get {
+        /// The item, as `{:?}` shows it.
+        item: String,
+        /// A blocked putter this get woke.
+        woken: Option<String>,
+    },
+    /// A queue found empty (or full, for a put) that the thread now waits on.
+    QueueBlocked,
+    /// A shared value read (what the thread now believes it is).
+    Read {
+        /// The value, as `{:?}` shows it.
+        value: String,
+    },
+    /// Data changed: a shared value or the data a scenario protects with a lock.
+    Changed {
+        /// The value before, as `{:?}` shows it.
+        before: String,
+        /// The value after.
+        after: String,
+    },
+}
+
+/// Why a wait returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Wake {
+    /// A notify (or set, or release) woke it.
+    Notified,
+    /// It returned without any notify: a spurious wake-up.
+    Spurious,
+    /// Its timeout fired.
+    TimedOut,
+    /// It did not wait at all: the flag was already set.
+    AlreadySet,
 }
 
 /// All events of one run, in order.
@@ -58,7 +155,7 @@ impl Trace {
     /// first and the last events (where a failure happens), and between them a line saying how
     /// many were left out and, from `whole`, where the whole trace is.
     pub fn excerpt<'a>(&'a self, whole: &'a str) -> Excerpt<'a> {
-        Excerpt { trace: self, whole }
+        Excerpt { trace: self, whole, failing: None, uncut: false }
     }
 
     /// A 32-bit hash of every field of every event (FNV-1a, the same on every platform): what a
@@ -83,6 +180,21 @@ impl Trace {
             eat(e.result.as_bytes());
         }
         h
+    }
+
+    /// The human form with the event at `failing` (an index into `events`) marked, cut as
+    /// [`Trace::excerpt`] cuts it.
+    pub fn excerpt_marked<'a>(&'a self, whole: &'a str, failing: Option<usize>) -> Excerpt<'a> {
+        Excerpt { trace: self, whole, failing, uncut: false }
+    }
+
+    /// The index of the event where `thread` failed at `step`: its last event up to that step,
+    /// or, when it has none there, the run's last event up to that step.
+    pub fn failing_event(&self, step: u64, thread: Option<&str>) -> Option<usize> {
+        let upto = self.events.iter().rposition(|e| e.step <= step)?;
+        let own =
+            thread.and_then(|t| self.events[..=upto].iter().rposition(|e| e.thread == t && e.step == step));
+        Some(own.unwrap_or(upto))
     }
 
     /// The column header of the human form.
@@ -130,19 +242,33 @@ pub const EXCERPT_TAIL: usize = 60;
 pub struct Excerpt<'a> {
     trace: &'a Trace,
     whole: &'a str,
+    failing: Option<usize>,
+    uncut: bool,
 }
+
+impl Excerpt<'_> {
+    /// Every event, however long the trace (the marker kept).
+    pub fn whole(self) -> Self {
+        Excerpt { uncut: true, ..self }
+    }
+}
+
+/// What follows the failing event's line.
+pub const FAILING_MARK: &str = "   <-- fails here";
 
 impl fmt::Display for Excerpt<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let events = &self.trace.events;
-        if events.len() <= EXCERPT_HEAD + EXCERPT_TAIL {
-            return write!(f, "{}", self.trace);
-        }
+        let line = |f: &mut fmt::Formatter<'_>, i: usize| {
+            let mark = if self.failing == Some(i) { FAILING_MARK } else { "" };
+            writeln!(f, "{}{mark}", events[i].to_string().trim_end())
+        };
         writeln!(f, "{}", Trace::header().trim_end())?;
-        let left_out = events.len() - EXCERPT_HEAD - EXCERPT_TAIL;
-        for e in &events[..EXCERPT_HEAD] {
-            writeln!(f, "{}", e.to_string().trim_end())?;
+        if self.uncut || events.len() <= EXCERPT_HEAD + EXCERPT_TAIL {
+            return (0..events.len()).try_for_each(|i| line(f, i));
         }
+        let left_out = events.len() - EXCERPT_HEAD - EXCERPT_TAIL;
+        (0..EXCERPT_HEAD).try_for_each(|i| line(f, i))?;
         writeln!(
             f,
             "  ... {left_out} events left out (steps {} to {}; {} events in all): {}",
@@ -151,9 +277,6 @@ impl fmt::Display for Excerpt<'_> {
             events.len(),
             self.whole
         )?;
-        for e in &events[events.len() - EXCERPT_TAIL..] {
-            writeln!(f, "{}", e.to_string().trim_end())?;
-        }
-        Ok(())
+        (events.len() - EXCERPT_TAIL..events.len()).try_for_each(|i| line(f, i))
     }
 }

@@ -23,6 +23,9 @@ pub enum Command {
     Show {
         /// Scenario id, e.g. `lock-order`.
         scenario: String,
+        /// Also print the Rust that models it (the catalog's source for this scenario).
+        #[arg(long)]
+        rust: bool,
     },
     /// Explore scenarios for bugs.
     Check {
@@ -36,6 +39,8 @@ pub enum Command {
         /// Print the reports as JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        teach: TeachArgs,
     },
     /// Replay one run of a scenario variant, with its full trace.
     Replay {
@@ -53,6 +58,23 @@ pub enum Command {
         /// Print the report, trace included, as JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        teach: TeachArgs,
+    },
+    /// Be the scheduler: step the threads of a variant yourself until you reach its bug.
+    Play {
+        /// `<scenario>/<variant>`.
+        target: String,
+        /// Scripted moves instead of typed ones, e.g. `1,2,2,1` (the numbers shown in brackets:
+        /// a thread's id, or an option of a choice racelab would make); `u` undoes, `h` hints.
+        #[arg(long, allow_hyphen_values = true)]
+        moves: Option<String>,
+        /// Spurious Condition.wait wake-ups racelab may offer per run (default: the variant's).
+        #[arg(long, allow_negative_numbers = true, value_parser = whole_u32, value_name = "N")]
+        spurious_wakeups: Option<u32>,
+        /// Let you pick which waiter a notify or a release wakes (else the oldest, as CPython).
+        #[arg(long)]
+        adversarial_wakeups: bool,
     },
     /// Merge the `--json` output of `check --shard K/N` runs into one verdict: the lowest
     /// failing run and the coverage one unsharded run gives.
@@ -63,6 +85,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// What `check` and `replay` add for a class.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TeachArgs {
+    /// Tell the failing run in plain sentences, a line per step that matters, the steps that
+    /// decide the bug marked with `*`, and the fix in one sentence.
+    #[arg(long)]
+    pub explain: bool,
+    /// Write the run (check: the failure found) as a timeline to FILE: one self-contained HTML
+    /// page, a lane per thread, to step through with the arrow keys.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -5,6 +5,7 @@ mod args;
 mod fuzz;
 mod merge;
 mod plan;
+mod play;
 mod run;
 
 use clap::Parser;

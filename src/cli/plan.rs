@@ -4,7 +4,7 @@ use racelab_scenarios::{Scenario, Variant};
 use racelab_sim::config::MAX_JOBS;
 use racelab_sim::{Config, Schedule, StrategyConfig};
 
-use super::args::{Cli, Command, ExploreArgs, StrategyName};
+use super::args::{Cli, Command, ExploreArgs, StrategyName, TeachArgs};
 
 /// A scenario variant to run.
 #[derive(Clone, Copy)]
@@ -24,19 +24,56 @@ const MAX_TIME_SECS: u64 = 365 * 24 * 3600;
 
 /// What to do, fully resolved.
 pub enum Plan {
-    List { json: bool },
-    Show { scenario: &'static Scenario },
-    Check { targets: Vec<(Target, Config)>, json: bool, explore: ExploreArgs },
-    Replay { target: Target, config: Config, json: bool, explore: ExploreArgs, run: Option<u64> },
-    Merge { targets: Vec<super::merge::MergedTarget>, json: bool },
+    List {
+        json: bool,
+    },
+    Show {
+        scenario: &'static Scenario,
+        rust: bool,
+    },
+    Check {
+        targets: Vec<(Target, Config)>,
+        json: bool,
+        explore: ExploreArgs,
+        teach: TeachArgs,
+    },
+    Replay {
+        target: Target,
+        config: Config,
+        json: bool,
+        explore: ExploreArgs,
+        run: Option<u64>,
+        teach: TeachArgs,
+    },
+    Merge {
+        targets: Vec<super::merge::MergedTarget>,
+        json: bool,
+    },
+    Play {
+        target: Target,
+        config: Config,
+        moves: Option<String>,
+    },
 }
 
 pub fn plan(cli: Cli) -> Result<Plan, String> {
     match cli.command {
         Command::List { json } => Ok(Plan::List { json }),
-        Command::Show { scenario } => Ok(Plan::Show { scenario: scenario_named(&scenario)? }),
+        Command::Show { scenario, rust } => Ok(Plan::Show { scenario: scenario_named(&scenario)?, rust }),
         Command::Merge { files, json } => Ok(Plan::Merge { targets: super::merge::plan(&files)?, json }),
-        Command::Check { targets, all, explore, json } => {
+        Command::Play { target, moves, spurious_wakeups, adversarial_wakeups } => {
+            let target = resolve(&target, false)?[0];
+            let mut config = (target.variant.configure)((target.scenario.default_config)());
+            if let Some(n) = spurious_wakeups {
+                config = config.spurious_wakeups(n);
+            }
+            if adversarial_wakeups {
+                config = config.adversarial_wakeups(true);
+            }
+            valid(&config)?;
+            Ok(Plan::Play { target, config, moves })
+        }
+        Command::Check { targets, all, explore, json, teach } => {
             let resolved = match (all, targets.is_empty()) {
                 (true, false) => return Err("give either --all or scenario names, not both".into()),
                 (false, true) => {
@@ -54,15 +91,21 @@ pub fn plan(cli: Cli) -> Result<Plan, String> {
                     out
                 }
             };
+            if teach.html.is_some() && resolved.len() > 1 {
+                return Err(format!(
+                    "--html draws one run: name one variant (<scenario>/<variant>), not {} targets",
+                    resolved.len()
+                ));
+            }
             let mut planned = Vec::new();
             for t in resolved {
                 let config = exploration(&explore, t.scenario, t.variant)?;
                 valid(&config)?;
                 planned.push((t, config));
             }
-            Ok(Plan::Check { targets: planned, json, explore })
+            Ok(Plan::Check { targets: planned, json, explore, teach })
         }
-        Command::Replay { target, schedule, explore, run, json } => {
+        Command::Replay { target, schedule, explore, run, json, teach } => {
             let targets = resolve(&target, false)?;
             let target = targets[0];
             if explore.jobs.is_some() || explore.shard.is_some() {
@@ -120,7 +163,7 @@ pub fn plan(cli: Cli) -> Result<Plan, String> {
                 }
             };
             valid(&config)?;
-            Ok(Plan::Replay { target, config, json, explore, run })
+            Ok(Plan::Replay { target, config, json, explore, run, teach })
         }
     }
 }

@@ -22,23 +22,26 @@ use std::io::IsTerminal;
 
 use racelab_sim::{check, check_with_progress, Config, FailureKind, Report, StopFlag, StrategyConfig};
 
-use super::args::ExploreArgs;
+use super::args::{ExploreArgs, TeachArgs};
 use super::plan::{Plan, Target};
 use super::{EXIT_BUG, EXIT_INTERRUPTED, EXIT_OK};
 
 pub fn run(plan: Plan) -> Result<i32, String> {
     match plan {
         Plan::List { json } => Ok(list(json)),
-        Plan::Show { scenario } => {
-            show(scenario);
+        Plan::Show { scenario, rust } => {
+            show(scenario, rust);
             Ok(EXIT_OK)
         }
-        Plan::Check { targets, json, explore } => {
+        Plan::Check { targets, json, explore, teach } => {
             let stop = on_ctrl_c()?;
-            Ok(check_targets(&targets, json, &explore, &stop))
+            check_targets(&targets, json, &explore, &teach, &stop)
         }
-        Plan::Replay { target, config, json, explore, run } => replay(target, config, json, &explore, run),
+        Plan::Replay { target, config, json, explore, run, teach } => {
+            replay(target, config, json, &explore, run, &teach)
+        }
         Plan::Merge { targets, json } => Ok(merge(&targets, json)),
+        Plan::Play { target, config, moves } => super::play::play(target, config, moves),
     }
 }
 
@@ -103,16 +106,33 @@ fn list(json: bool) -> i32 {
         outln!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
         return EXIT_OK;
     }
+    // Columns as wide as their longest entry, so a long id never pushes a row out of line.
+    let target_width = scenarios
+        .iter()
+        .flat_map(|s| s.variants.iter().map(move |v| s.id.len() + 1 + v.name.len()))
+        .max()
+        .unwrap_or(0);
+    let id_width = scenarios.iter().map(|s| s.id.len()).max().unwrap_or(0).max(target_width + 2);
+    let verdict_width = scenarios
+        .iter()
+        .flat_map(|s| s.variants.iter().map(|v| v.expected.describe().len()))
+        .max()
+        .unwrap_or(0);
     for s in scenarios {
-        outln!("{:<20} {}", s.id, s.title);
+        outln!("{:<id_width$} {}", s.id, s.title);
         for v in s.variants {
-            outln!("  {:<18} {:<16} {}", format!("{}/{}", s.id, v.name), v.expected.describe(), v.summary);
+            outln!(
+                "  {:<target_width$} {:<verdict_width$} {}",
+                format!("{}/{}", s.id, v.name),
+                v.expected.describe(),
+                v.summary
+            );
         }
     }
     EXIT_OK
 }
 
-fn show(s: &racelab_scenarios::Scenario) {
+fn show(s: &racelab_scenarios::Scenario, rust: bool) {
     outln!("{}: {}", s.id, s.title);
     outln!("source: {}", s.source);
     outln!();
@@ -122,10 +142,21 @@ fn show(s: &racelab_scenarios::Scenario) {
     for line in s.python.lines() {
         outln!("    {line}");
     }
+    if rust {
+        if let Some((path, code)) = racelab_scenarios::rust_source(s) {
+            outln!();
+            outln!("Rust (the model, from {path}):");
+            for line in code.lines() {
+                outln!("{}", format!("    {line}").trim_end());
+            }
+        }
+    }
     outln!();
     outln!("variants:");
+    let name_width = s.variants.iter().map(|v| v.name.len()).max().unwrap_or(0);
+    let verdict_width = s.variants.iter().map(|v| v.expected.describe().len()).max().unwrap_or(0);
     for v in s.variants {
-        outln!("  {:<10} {:<16} {}", v.name, v.expected.describe(), v.summary);
+        outln!("  {:<name_width$} {:<verdict_width$} {}", v.name, v.expected.describe(), v.summary);
     }
     outln!();
     outln!("check it:  racelab check {}", s.id);
@@ -313,7 +344,13 @@ fn secs(d: std::time::Duration) -> String {
     }
 }
 
-fn check_targets(targets: &[(Target, Config)], json: bool, _explore: &ExploreArgs, stop: &StopFlag) -> i32 {
+fn check_targets(
+    targets: &[(Target, Config)],
+    json: bool,
+    _explore: &ExploreArgs,
+    teach: &TeachArgs,
+    stop: &StopFlag,
+) -> Result<i32, String> {
     let many = targets.len() > 1;
     let mut all_as_expected = true;
     let mut any_bug = false;
@@ -331,6 +368,15 @@ fn check_targets(targets: &[(Target, Config)], json: bool, _explore: &ExploreArg
         all_as_expected &= as_expected;
         any_bug |= report.failure.is_some();
         let replay = replay_command(target, &report, config);
+        if let (Some(path), Some(f)) = (&teach.html, &report.failure) {
+            write_html(path, &format!("racelab check {}", target.name()), target, &f.trace, Some(f))?;
+        } else if let Some(path) = &teach.html {
+            return Err(format!(
+                "{} passed: there is no failure for --html to draw into {} (replay one of its runs to draw it)",
+                target.name(),
+                path.display()
+            ));
+        }
         if json {
             outln!("{}", result_json(target, &report, config));
             if interrupted {
@@ -370,11 +416,22 @@ fn check_targets(targets: &[(Target, Config)], json: bool, _explore: &ExploreArg
                     outln!();
                 }
                 outln!("trace:");
-                out!("{}", f.trace.excerpt("the replay command below prints the whole trace"));
+                out!(
+                    "{}",
+                    f.trace
+                        .excerpt_marked("the replay command below prints the whole trace", f.failing_event())
+                );
                 outln!();
+                if teach.explain {
+                    out!("{}", explain(target, f));
+                    outln!();
+                }
             }
         } else if let Some(f) = &report.failure {
             outln!("  {}", f.diagnosis);
+            if teach.explain {
+                out!("{}", explain(target, f));
+            }
         }
         if let Some(cmd) = replay {
             outln!("  replay: {cmd}");
@@ -391,9 +448,9 @@ fn check_targets(targets: &[(Target, Config)], json: bool, _explore: &ExploreArg
                 plural(targets.len())
             );
         }
-        return EXIT_INTERRUPTED;
+        return Ok(EXIT_INTERRUPTED);
     }
-    if many {
+    Ok(if many {
         if !json {
             let verdict =
                 if all_as_expected { "every verdict as expected" } else { "some verdicts NOT as expected" };
@@ -408,7 +465,7 @@ fn check_targets(targets: &[(Target, Config)], json: bool, _explore: &ExploreArg
         EXIT_BUG
     } else {
         EXIT_OK
-    }
+    })
 }
 
 fn replay(
@@ -417,6 +474,7 @@ fn replay(
     json: bool,
     _explore: &ExploreArgs,
     run: Option<u64>,
+    teach: &TeachArgs,
 ) -> Result<i32, String> {
     let report = check(config.clone(), target.variant.program);
     if let Some(f) = &report.failure {
@@ -439,6 +497,14 @@ fn replay(
             plural(report.runs),
             run.unwrap_or(0)
         ));
+    }
+    if let Some(path) = &teach.html {
+        let title = format!("racelab replay {}", target.name());
+        match (&report.failure, &report.traced) {
+            (Some(f), _) => write_html(path, &title, &target, &f.trace, Some(f))?,
+            (None, Some(t)) => write_html(path, &title, &target, &t.trace, None)?,
+            (None, None) => {}
+        }
     }
     if json {
         outln!("{}", result_json(&target, &report, &config));
@@ -465,7 +531,11 @@ fn replay(
                 outln!("{}", f.kind);
                 outln!("schedule: {}", f.schedule);
                 outln!("trace:");
-                out!("{}", f.trace);
+                out!("{}", f.trace.excerpt_marked("", f.failing_event()).whole());
+                if teach.explain {
+                    outln!();
+                    out!("{}", explain(&target, f));
+                }
             }
             (None, Some(t)) => {
                 outln!("run {} passed", t.run);
@@ -481,6 +551,46 @@ fn replay(
         }
     }
     Ok(if report.failure.is_some() { EXIT_BUG } else { EXIT_OK })
+}
+
+/// Writes the timeline of a run to `path` (and says so on standard error, keeping standard
+/// output the report's).
+fn write_html(
+    path: &std::path::Path,
+    title: &str,
+    target: &Target,
+    trace: &racelab_sim::Trace,
+    failure: Option<&racelab_sim::Failure>,
+) -> Result<(), String> {
+    let narration = failure.map(|f| explain(target, f));
+    let python: Vec<&str> = target.scenario.python.lines().collect();
+    let source = racelab_sim::html::Source {
+        text: target.scenario.python,
+        line_of: trace
+            .events
+            .iter()
+            .map(|e| super::play::python_line(&python, &e.thread, &e.operation))
+            .collect(),
+    };
+    let page = racelab_sim::html::timeline(title, trace, failure, narration.as_ref(), Some(&source));
+    std::fs::write(path, page)
+        .map_err(|e| format!("cannot write the timeline to {}: {e}", path.display()))?;
+    eprintln!("timeline: {}", path.display());
+    Ok(())
+}
+
+/// The failing run of `target` told for a class, with the fix in the scenario's own words: the
+/// last sentence of its story (the diagnosis's general fix when that is missing).
+fn explain(target: &Target, failure: &racelab_sim::Failure) -> racelab_sim::narrate::Narration {
+    let story_fix = target
+        .scenario
+        .story
+        .trim_end()
+        .trim_end_matches('.')
+        .rsplit(". ")
+        .next()
+        .map(|s| format!("{}.", s.trim()));
+    racelab_sim::narrate::narrate(failure, story_fix.as_deref())
 }
 
 /// Checks `target`, with a progress bar on standard error when it is a terminal (and nothing

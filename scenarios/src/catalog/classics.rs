@@ -38,9 +38,11 @@ pub(crate) const PHILOSOPHERS_SCENARIO: Scenario = Scenario {
     source: "python-semantics.md §16.3 (lock order, LOCK-1, with three threads)",
     python: r#"forks = [Lock() for _ in range(3)]
 def philosopher(i):
-    with forks[i]:
-        with forks[(i + 1) % 3]:
-            eat()"#,
+    first, second = i, (i + 1) % 3          # ordered: min(i, (i + 1) % 3) first
+    with forks[first]:
+        with forks[second]:
+            pass                            # eat
+for i in range(3): Thread(target=philosopher, args=(i,), name=f'philosopher-{i}').start()"#,
     story: "If every philosopher picks up the left fork before anyone picks up a right one, each waits for \
             a neighbour: a cycle of three. Taking the lower-numbered fork first breaks the cycle.",
     variants: &[
@@ -77,10 +79,12 @@ pub(crate) const BARRIER_PARTIES: Scenario = Scenario {
     id: "barrier-parties",
     title: "Barrier(3) with only two threads",
     source: "python-semantics.md §16.13 BAR-1",
-    python: r#"b = Barrier(3)
+    python: r#"start_line = Barrier(3)      # two: Barrier(2)
 def runner():
-    b.wait()            # the third party never comes
-t1, t2 = Thread(target=runner), Thread(target=runner)"#,
+    start_line.wait()        # the third party never comes
+t1 = Thread(target=runner, name='runner-1'); t2 = Thread(target=runner, name='runner-2')
+t1.start(); t2.start()
+t1.join(); t2.join()"#,
     story: "A barrier releases its parties only when all of them have arrived. With one party too many, \
             the two that came wait forever (with a timeout, the barrier breaks instead).",
     variants: &[
@@ -128,11 +132,20 @@ pub(crate) const TIMER_CANCEL: Scenario = Scenario {
     id: "timer-cancel",
     title: "Timer.cancel() right at the deadline comes too late",
     source: "python-semantics.md §16.13 TIMER-1",
-    python: r#"t = Timer(1.0, fire)
-t.start()
+    python: r#"cancelled = False; fired_after_cancel = False
+lock = Lock()
+def fire():
+    global fired_after_cancel
+    # flag: `with lock:` around the body, and first `if cancelled: return`
+    fired_after_cancel = cancelled
+t = Timer(1.0, fire); t.start()
 time.sleep(1.0)
-t.cancel()            # the timer may already have decided to run fire()
-# inside Timer.run: self.finished.wait(interval); if not self.finished.is_set(): self.function()"#,
+cancelled = True          # flag: these two lines inside `with lock:`
+t.cancel()                # the timer may already have decided to run fire()
+t.join()
+assert not fired_after_cancel
+# Timer.run itself: self.finished.wait(interval); if not self.finished.is_set(): self.function()
+# Timer.cancel itself: self.finished.set()"#,
     story: "A Timer waits, then checks whether it was cancelled, then calls the function: two steps. A \
             cancel() that lands after the check does nothing and the function runs anyway. When it must \
             not run after cancelling, the function itself checks a flag under a lock that cancel also takes.",

@@ -1,12 +1,10 @@
 //! Conditions (seed 004's Condition producer/consumer and the Condition reference notes;
 //! python-semantics.md §16.7).
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::rc::Rc;
 use std::time::Duration;
 
-use racelab_primitives::{Condition, Lock, Shared};
+use racelab_primitives::{Condition, Lock, Shared, Watched};
 use racelab_sim::Config;
 use racelab_std::thread;
 
@@ -25,7 +23,7 @@ enum Guard {
 /// consumer, each consumer takes one; `notify_all()` so only the guard is at fault.
 fn buffer(guard: Guard, consumers: usize) {
     let cond = Condition::named("condition", Lock::named("lock"));
-    let queue: Rc<RefCell<VecDeque<usize>>> = Rc::new(RefCell::new(VecDeque::new()));
+    let queue = Watched::named("queue", VecDeque::<usize>::new());
     let wait_until = move |ready: &dyn Fn() -> bool| match guard {
         Guard::If => {
             if !ready() {
@@ -41,27 +39,27 @@ fn buffer(guard: Guard, consumers: usize) {
             cond.wait_for(ready);
         }
     };
-    let q = Rc::clone(&queue);
+    let q = queue;
     let producer = thread::Builder::new()
         .name("producer")
         .spawn(move || {
             for num in 0..consumers {
                 let _g = cond.lock();
-                wait_until(&|| q.borrow().len() < MAX_NUM);
-                q.borrow_mut().push_back(num);
+                wait_until(&|| q.with(|q| q.len() < MAX_NUM));
+                q.update(|q| q.push_back(num));
                 cond.notify_all();
             }
         })
         .unwrap();
     let hs: Vec<_> = (1..=consumers)
         .map(|i| {
-            let q = Rc::clone(&queue);
+            let q = queue;
             thread::Builder::new()
                 .name(format!("consumer-{i}"))
                 .spawn(move || {
                     let _g = cond.lock();
-                    wait_until(&|| !q.borrow().is_empty());
-                    let popped = q.borrow_mut().pop_front();
+                    wait_until(&|| q.with(|q| !q.is_empty()));
+                    let popped = q.update(|q| q.pop_front());
                     assert!(popped.is_some(), "IndexError: pop from empty list");
                     cond.notify_all();
                 })
@@ -84,19 +82,24 @@ pub(crate) const CONDITION_BUFFER: Scenario = Scenario {
     source: "seed 004, the Condition producer/consumer (ProducerThread / ConsumerThread); python-semantics.md §16.7 COND-1",
     python: r#"queue = []; MAX_NUM = 1
 condition = Condition()
-class ConsumerThread(Thread):
-    def run(self):
-        condition.acquire()
-        if not queue:                # should be `while not queue:`
+def producer():
+    for num in range(2):                 # one item per consumer (if-spurious: one consumer)
+        with condition:
+            if len(queue) >= MAX_NUM:    # as the consumers' guard
+                condition.wait()
+            queue.append(num)
+            condition.notify_all()
+def consumer():                          # consumer-1 and consumer-2
+    with condition:
+        if not queue:                    # while: `while not queue:`; wait-for: condition.wait_for(lambda: queue)
             condition.wait()
-        num = queue.pop(0)           # IndexError when another consumer got there first
-        condition.notify()
-        condition.release()"#,
+        num = queue.pop(0)               # IndexError when another consumer got there first
+        condition.notify_all()"#,
     story: "A consumer that wakes from `wait()` does not get the lock back at once: it contends for it like \
             anyone else. The other consumer can take the lock first and empty the queue, so the woken \
             consumer pops from an empty list (a stolen wake-up). A wait may also return with no notify at \
             all (the docs allow spurious wake-ups), which breaks the `if` even with one consumer. \
-            Re-checking the condition in a `while` loop, or `wait_for`, fixes both.",
+            Re-checking the condition in a `while` loop, or `wait_for`, fixes both kinds of wake-up.",
     variants: &[
         Variant {
             name: "if",
@@ -175,15 +178,21 @@ pub(crate) const NOTIFY_WRONG_KIND: Scenario = Scenario {
     id: "notify-one",
     title: "notify() with producers and consumers on one condition: everyone asleep",
     source: "seed 004 Condition notes (notify vs notify_all); python-semantics.md §16.7 COND-4",
-    python: r#"cond = Condition()            # producers wait for space, consumers for items
+    python: r#"condition = Condition()
+items = 0; MAX_NUM = 1                 # producers wait for space, consumers for items
 def producer():
-    with cond:
-        while len(items) == MAX: cond.wait()
-        items.append(x); cond.notify()     # may wake another producer
-def consumer():
-    with cond:
-        while not items: cond.wait()
-        items.pop(); cond.notify()         # may wake another consumer"#,
+    global items
+    for _ in range(2):
+        with condition:
+            while items == MAX_NUM: condition.wait()
+            items += 1
+            condition.notify()         # notify-all: condition.notify_all()
+def consumer():                        # consumer-1 and consumer-2
+    global items
+    with condition:
+        while items == 0: condition.wait()
+        items -= 1
+        condition.notify()             # may wake the other consumer, not the producer"#,
     story: "With two kinds of waiters on one condition, `notify()` wakes one waiter of either kind. When a \
             consumer's notify wakes the other consumer instead of a producer, that consumer finds nothing \
             and waits again, and nobody is left to wake the producer: every thread sleeps. Use \
@@ -192,7 +201,7 @@ def consumer():
         Variant {
             name: "notify",
             summary: "notify(): may wake the wrong kind",
-            expected: Expected::Bug("deadlock"),
+            expected: Expected::Bug("misdirected-wakeup"),
             program: || mixed(false),
             configure: exact,
         },
@@ -240,13 +249,17 @@ pub(crate) const LOST_NOTIFY: Scenario = Scenario {
     id: "lost-notify",
     title: "a notify before anyone waits is lost",
     source: "python-semantics.md §16.7 COND-3",
-    python: r#"def waiter():
-    with cond:
-        cond.wait()            # no predicate: waits even if the event already happened
+    python: r#"ready = Condition(Lock())
+flag = False
+def waiter():
+    time.sleep(0.001)          # starts late
+    with ready:
+        ready.wait()           # buggy: no predicate (predicate: `while not flag: ready.wait()`)
 def notifier():
-    with cond:
-        ready = True
-        cond.notify()          # nobody waiting yet: the notification is gone"#,
+    global flag
+    with ready:
+        flag = True
+        ready.notify()         # nobody waiting yet: the notification is gone"#,
     story: "A condition does not remember notifications: a notify with nobody waiting does nothing. The \
             waiter that comes later waits for a notify that already happened. Wait on a predicate \
             (`while not ready: cond.wait()`), which is true by then.",

@@ -82,21 +82,29 @@ pub(crate) const EVENT_CONSUMERS: Scenario = Scenario {
     id: "event-consumers",
     title: "two consumers share one Event and clear() it (the seed's Event producer/consumer)",
     source: "seed 004, the Event-based producer/consumer with consumer1/consumer2; python-semantics.md §16.6 EVT-1",
-    python: r#"def consumer(event, l):
-    while 1:
-        event_is_set = event.wait()
-        if event_is_set:
+    python: r#"event = Event()
+l = []
+consumed = 0
+def consumer():                        # consumer1 and consumer2, daemon threads
+    global consumed
+    while True:
+        if event.wait():
             try:
-                integer = l.pop()
-                print('{} popped from list by {}'.format(integer, t.name))
-                event.clear()
+                l.pop()
+                consumed += 1
             except IndexError:
                 pass
-def producer(event, l):
-    while 1:
-        l.append(random.choice(range(5)))
+            event.clear()
+def producer():                        # producer1
+    for integer in range(3):
+        l.append(integer)
         event.set()
-        time.sleep(1)"#,
+        # the seed sleeps 1 s here; the model only yields
+producer1.start(); producer1.join()
+time.sleep(5)
+assert consumed == 3, 'lost data'
+# queue: the consumers do `q.get(); consumed += 1; q.task_done()`,
+#        the producer `q.put(integer); time.sleep(1)`, and main `q.join()`"#,
     story: "An Event is a flag, not a count. Both consumers wake on one set(); one pops, the other finds \
             the list empty (the seed swallows the IndexError) and clears the flag, possibly after the \
             producer has appended again and set it: that set is erased and its item sits in the list with \
@@ -148,11 +156,13 @@ pub(crate) const EVENT_PULSE: Scenario = Scenario {
     id: "event-pulse",
     title: "a set()/clear() pulse misses a late waiter",
     source: "python-semantics.md §16.6 EVT-2",
-    python: r#"# notifier
-ev.set(); ev.clear()
-# waiter
-prepare()          # still busy during the pulse
-ev.wait()          # blocks: the pulse is gone"#,
+    python: r#"ev = Event()
+def waiter():
+    time.sleep(1)          # late: still busy during the pulse (early: no sleep)
+    ev.wait()              # blocks: the pulse is gone
+def notifier():
+    time.sleep(0.5)
+    ev.set(); ev.clear()   # a pulse"#,
     story: "A pulse wakes the threads already waiting, but a thread that arrives after the clear sees a \
             cleared flag and waits for a set that already came and went. Leave the event set, or use a \
             Condition with a predicate or a Queue.",

@@ -38,15 +38,16 @@ pub(crate) const LOCK_ORDER: Scenario = Scenario {
     id: "lock-order",
     title: "two threads take two locks in opposite orders",
     source: "python-semantics.md §16.3 LOCK-1",
-    python: r#"a, b = Lock(), Lock()
+    python: r#"lock_a, lock_b = Lock(), Lock()
 def worker_1():
-    with a:
-        with b: pass
+    with lock_a:
+        with lock_b: pass
 def worker_2():
-    with b:              # opposite order
-        with a: pass
-t1 = Thread(target=worker_1); t2 = Thread(target=worker_2)
-t1.start(); t2.start(); t1.join().unwrap(); t2.join().unwrap()"#,
+    with lock_b:             # buggy: the opposite order (fixed: lock_a, then lock_b)
+        with lock_a: pass
+t1 = Thread(target=worker_1, name='worker-1'); t2 = Thread(target=worker_2, name='worker-2')
+t1.start(); t2.start()
+t1.join(); t2.join()"#,
     story: "worker-1 holds lock_a and wants lock_b while worker-2 holds lock_b and wants lock_a: each waits \
             for the other forever. It happens only when both take their first lock before either takes \
             its second, so it may pass a thousand test runs. Taking locks in one global order fixes it.",
@@ -73,14 +74,13 @@ pub(crate) const LOCK_REENTRY: Scenario = Scenario {
     id: "lock-reentry",
     title: "a thread takes a Lock it already holds",
     source: "seed 000, Lock vs RLock; python-semantics.md §16.3 LOCK-2",
-    python: r#"lock = Lock()          # RLock() fixes it
-def outer():
+    python: r#"lock = Lock()                # rlock: RLock()
+def worker():
     with lock:
-        inner()
-def inner():
-    with lock:             # the same thread again: blocks forever on a Lock
-        pass
-Thread(target=outer).start()"#,
+        with lock:           # the same thread again: blocks forever on a Lock
+            pass
+t = Thread(target=worker, name='worker'); t.start()
+t.join()"#,
     story: "A Lock has no owner, so it does not know the thread asking is the one holding it: the second \
             acquire waits for a release that only the waiting thread could do. An RLock counts its owner's \
             acquisitions and lets it in again.",
@@ -160,13 +160,23 @@ pub(crate) const EARLY_RETURN: Scenario = Scenario {
     id: "early-return",
     title: "an early return skips the release",
     source: "python-semantics.md §16.3 LOCK-5",
-    python: r#"def withdraw(amount):
-    lock.acquire()
+    python: r#"lock = Lock()
+balance = 0
+def withdraw(amount):
+    global balance
+    lock.acquire()            # with: the body inside `with lock:` instead
     if balance < amount:
-        return False          # the lock stays held
+        return False          # buggy: returns still holding the lock
     balance -= amount
     lock.release()
-    return True"#,
+    return True
+def later():
+    time.sleep(0.001)
+    withdraw(10)
+t1 = Thread(target=withdraw, args=(10,), name='worker-1')
+t2 = Thread(target=later, name='worker-2')
+t1.start(); t2.start()
+t1.join(); t2.join()"#,
     story: "The early return leaves the lock held, so the next thread to call withdraw waits forever. \
             `with lock:` (a guard in Rust) releases on every way out of the block.",
     variants: &[

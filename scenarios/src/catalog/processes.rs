@@ -39,16 +39,21 @@ pub(crate) const MP_READER: Scenario = Scenario {
     id: "mp-terminate-reader",
     title: "a Process reader that can only be terminate()d loses a message",
     source: "seed 004, multiprocessing Process + Queue, write/read, pr.terminate(); python-semantics.md §16.12 MP-4",
-    python: r#"def write(q):
-    for value in ['A', 'B', 'C']:
+    python: r#"received = Value('i', 0)
+def write(q):
+    for value in ['A', 'B']:
         q.put(value)
+    # sentinel: q.put(None)
 def read(q):
     while True:
-        value = q.get(True)
-        print('Get %s from queue.' % value)
+        value = q.get(True)      # sentinel: if value is None: return
+        received.value += 1
+q = multiprocessing.Queue()
+pw = Process(target=write, args=(q,)); pr = Process(target=read, args=(q,))
 pw.start(); pr.start()
-pw.join().unwrap()
-pr.terminate()          # the reader is in an endless loop: kill it"#,
+pw.join()
+pr.terminate()                   # the reader is in an endless loop: kill it (sentinel: pr.join())
+assert received.value + q.qsize() == 2, 'lost data'"#,
     story: "terminate() kills the reader between any two of its steps. If it lands after the reader took \
             a message off the pipe and before it was unpickled, that message is gone: neither received nor \
             in the queue. Send a sentinel and join the reader instead.",
@@ -95,8 +100,8 @@ def worker():
     with lock:
         time.sleep(1)
 p = Process(target=worker); p.start()
-time.sleep(0.5); p.terminate()
-with lock: ...          # blocks forever: the dead process never released it"#,
+time.sleep(0.5); p.terminate()   # join: p.join() instead
+with lock: ...                   # blocks forever: the dead process never released it"#,
     story: "terminate() does not run the worker's `with` exit: the lock it held stays held by a process \
             that no longer exists, and everyone else waits forever. Stop workers cooperatively (a flag, a \
             sentinel) and join them.",

@@ -38,12 +38,16 @@ pub(crate) const QUEUE_TASK_DONE: Scenario = Scenario {
     source:
         "seed 004, the Queue(10) ProducerThread/ConsumerThread with task_done; python-semantics.md §16.8 Q-1",
     python: r#"queue = Queue(10)
-class ConsumerThread(Thread):
-    def run(self):
-        while True:
-            num = queue.get()
-            queue.task_done()       # forget this and queue.join().unwrap() never returns
-queue.join().unwrap()"#,
+def consumer():                  # a daemon thread
+    while True:
+        num = queue.get()
+        queue.task_done()        # no-task-done: this line is missing, and queue.join() never returns
+def producer():
+    for num in range(3):
+        queue.put(num)
+p = Thread(target=producer, name='producer'); p.start()
+p.join()
+queue.join()"#,
     story: "`join()` waits until every item put has been marked done with `task_done()`. A consumer that \
             gets items but never calls `task_done()` leaves the count up forever, and `join()` hangs even \
             though the queue is empty.",
@@ -96,13 +100,16 @@ pub(crate) const POISON_PILLS: Scenario = Scenario {
     id: "poison-pills",
     title: "one poison pill for two workers",
     source: "python-semantics.md §16.8 Q-5",
-    python: r#"def worker():
+    python: r#"jobs = Queue()
+def worker():                     # worker-1 and worker-2
     while True:
-        job = q.get()
+        job = jobs.get()
         if job is None: return
-for job in jobs: q.put(job)
-q.put(None)                    # one pill, two workers
-for w in workers: w.join().unwrap()     # hangs on the worker that never got a pill"#,
+workers = [Thread(target=worker, name=f'worker-{i}') for i in (1, 2)]
+for w in workers: w.start()
+for job in range(2): jobs.put(job)
+jobs.put(None)                    # one-pill: one pill for two workers (pill-each: a second jobs.put(None))
+for w in workers: w.join()        # hangs on the worker that never got a pill"#,
     story: "Each worker stops at the first pill it takes, so each needs its own: with one pill for two \
             workers, the second worker waits on an empty queue forever and joining it hangs.",
     variants: &[

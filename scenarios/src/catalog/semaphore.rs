@@ -50,15 +50,23 @@ pub(crate) const SEMAPHORE_POOL: Scenario = Scenario {
     id: "semaphore-pool",
     title: "a pool limited to 3 by a Semaphore, and one release too many",
     source: "seed 004, the commented-out Semaphore/BoundedSemaphore example; python-semantics.md §16.5 SEM-1",
-    python: r#"semaphore = threading.Semaphore(3)     # BoundedSemaphore(3) catches the bug
+    python: r#"semaphore = Semaphore(3)      # bounded: BoundedSemaphore(3)
+inside = 0
 def fun():
+    global inside
     semaphore.acquire()
+    inside += 1               # one atomic update in the model
+    assert inside <= 3
     time.sleep(1)
+    inside -= 1
     semaphore.release()
-for t in threads: t.start()
-for t in threads: t.join().unwrap()
-semaphore.release()   # "a plain Semaphore can be released again without error"
-# ... and the next round of four threads all get in"#,
+def four_threads():
+    threads = [Thread(target=fun) for _ in range(4)]
+    for t in threads: t.start()
+    for t in threads: t.join()
+four_threads()
+semaphore.release()           # extra-release and bounded: one release too many (limit: no such line)
+four_threads()                # four threads now fit in a pool meant for three"#,
     story: "A Semaphore's counter is only initial + releases - acquires: an extra release raises the limit \
             for good, and four threads get into a pool meant for three. A BoundedSemaphore refuses the extra \
             release with ValueError: the bug shows up where it is made.",

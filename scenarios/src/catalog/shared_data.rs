@@ -41,15 +41,17 @@ pub(crate) const COUNTER: Scenario = Scenario {
     title: "counter += 1 from two threads loses updates",
     source: "seed 000, atomic operations on built-in types; python-semantics.md §16.2 ATOM-1",
     python: r#"counter = 0
+counter_lock = Lock()
 def worker():
     global counter
     for _ in range(3):
-        counter += 1          # LOAD, ADD, STORE: three steps
-
-threads = [Thread(target=worker) for _ in range(2)]
+        counter += 1          # buggy: load, then store (two steps)
+        # atomic: one indivisible update, as list.append is under the GIL
+        # locked: `with counter_lock:` around `counter += 1`
+threads = [Thread(target=worker, name=f'worker-{i}') for i in (1, 2)]
 for t in threads: t.start()
-for t in threads: t.join().unwrap()
-assert counter == 6"#,
+for t in threads: t.join()
+assert counter == 6, 'lost update'"#,
     story: "`counter += 1` reads the counter, adds one and writes it back. When both threads read the \
             same value before either writes, one increment overwrites the other and the total comes out \
             short. An atomic update (like `list.append` under the GIL) or a lock around the read and the \
@@ -113,11 +115,13 @@ pub(crate) const LIST_APPEND: Scenario = Scenario {
     source: "seed 000, atomic operations (L.append(x) is atomic); python-semantics.md §12",
     python: r#"results = []
 def worker(i):
-    results.append(i)          # atomic under the GIL
-    # results = results + [i]  # NOT atomic: read, build a new list, write back
-threads = [Thread(target=worker, args=(i,)) for i in range(3)]
-...join all...
-assert sorted(results) == [0, 1, 2]"#,
+    global results
+    results = results + [i]    # copy-extend: read the list, build a copy, write it back
+    # append: results.append(i), one atomic step under the GIL
+threads = [Thread(target=worker, args=(i,), name=f'worker-{i}') for i in range(3)]
+for t in threads: t.start()
+for t in threads: t.join()
+assert sorted(results) == [0, 1, 2], 'lost data'"#,
     story: "`list.append` is one atomic step under the GIL, so appends from many threads never lose an \
             item (only their order varies). Rebuilding the list (`results = results + [i]`) reads it, \
             builds a copy and writes it back: two threads that read the same list each write back a copy \
@@ -177,10 +181,14 @@ pub(crate) const CHECK_THEN_ACT: Scenario = Scenario {
     title: "`if l: l.pop()` from two threads",
     source: "seed 000, atomic operations; python-semantics.md §16.2 ATOM-2",
     python: r#"l = [1]
+lock = Lock()
 def worker():
+    # locked: both lines inside `with lock:`
     if l:            # check
         l.pop()      # act: IndexError if the other thread popped in between
-t1, t2 = Thread(target=worker), Thread(target=worker)"#,
+t1 = Thread(target=worker, name='worker-1'); t2 = Thread(target=worker, name='worker-2')
+t1.start(); t2.start()
+t1.join(); t2.join()"#,
     story: "Each step is atomic, but the check and the act are two steps: both threads can see the list \
             non-empty, then one pops the last item and the other pops from an empty list. Holding a lock \
             across the check and the act makes them one.",

@@ -18,18 +18,35 @@ pub(crate) const RETURN_VALUES: Scenario = Scenario {
     id: "return-values",
     title: "getting a return value from a thread, the seed's three ways, and reading too early",
     source: "seed 000, 返回值 (ThreadPool.apply_async, a mutable results list, a Thread whose join returns); python-semantics.md §16.1 RET-1",
-    python: r#"pool = ThreadPool(processes=1)
-async_result = pool.apply_async(foo, ('world', 'foo'))
-return_val = async_result.get()
+    python: r#"def foo(bar):
+    return 'foo' + bar
 
-results = [None] * 10
-threads[i] = Thread(target=foo, args=('world!', results, i))
-print(" ".join(results))          # before join(): some are still None
+# read-before-join: three threads each fill results[i]; main reads too early
+results = [None] * 3
+def worker(i):
+    results[i] = foo('world!')
+threads = [Thread(target=worker, args=(i,)) for i in range(3)]
+for t in threads: t.start()
+seen = list(results)              # before join(): some are still None
+for t in threads: t.join()
+assert all(r is not None for r in seen), 'lost data'
+# results-list: the same, but `seen = list(results)` after the joins
 
+# pool: ThreadPool.apply_async(...).get() waits for the result
+pool = ThreadPool(processes=1)
+async_result = pool.apply_async(foo, ('foo',))
+assert async_result.get() == 'foofoo'
+pool.close(); pool.join()
+
+# join-returns: a Thread whose join() hands back the return value
 class ThreadWithReturnValue(Thread):
+    def run(self):
+        self._return = self._target(*self._args)
     def join(self):
         Thread.join(self)
-        return self._return"#,
+        return self._return
+t = ThreadWithReturnValue(target=foo, args=('bar',)); t.start()
+assert t.join() == 'foobar'"#,
     story: "All three ways work once the thread is done: `get()` and `join()` wait for it. Reading the \
             shared results list before joining the threads sees `None` wherever a thread has not written \
             yet.",
@@ -122,12 +139,19 @@ pub(crate) const DAEMON: Scenario = Scenario {
     id: "daemon",
     title: "a daemon thread is cut off when the program ends",
     source: "seed 004, daemon vs non-daemon threads (logging 'Exiting'); python-semantics.md §16.9 DAEMON-1",
-    python: r#"def daemon():
-    logging.debug('Starting'); time.sleep(2); logging.debug('Exiting')   # never printed
-d = threading.Thread(name='daemon', target=daemon, daemon=True)
-t = threading.Thread(name='non-daemon', target=non_daemon)
+    python: r#"stdout = []
+def daemon():
+    stdout.append('daemon starting')
+    time.sleep(2)
+    stdout.append('daemon exiting')      # never happens unless joined
+def non_daemon():
+    stdout.append('non-daemon starting')
+    stdout.append('non-daemon exiting')
+d = Thread(name='daemon', target=daemon, daemon=True)
+t = Thread(name='non-daemon', target=non_daemon)
 d.start(); t.start()
-# d.join().unwrap()   # uncomment to see 'Exiting'"#,
+# joined: d.join()
+t.join()"#,
     story: "Python waits for non-daemon threads at exit, not for daemons: they are killed wherever they \
             are, so the daemon's last line never appears. Join the daemon (or make it non-daemon) when \
             its work must finish.",
@@ -141,7 +165,7 @@ d.start(); t.start()
         },
         Variant {
             name: "joined",
-            summary: "d.join().unwrap() before exiting",
+            summary: "d.join() before exiting",
             expected: Expected::Pass,
             program: || daemon(true),
             configure: |c| c.fail_on_daemon_cut_off(true),
@@ -173,9 +197,15 @@ pub(crate) const JOIN_TIMEOUT: Scenario = Scenario {
     id: "join-timeout",
     title: "join(timeout) returns while the thread still runs",
     source: "seed 004, join(timeout) and is_alive(); python-semantics.md §16.9 DAEMON-3 / §16.1 RET-2",
-    python: r#"t.join(1)              # returns None after 1 s whether or not t finished
-print(result)          # None: t needs 2 s
-# fix: while t.is_alive(): t.join(1)"#,
+    python: r#"result = None
+def worker():
+    global result
+    time.sleep(2)
+    result = 42
+t = Thread(target=worker, name='worker'); t.start()
+t.join(1)                 # returns after 1 s whether or not t finished
+# is-alive: while t.is_alive(): t.join(1)
+assert result is not None # None: t needs 2 s"#,
     story: "`join(timeout)` always returns None; it does not say whether the thread finished. Check \
             `is_alive()` after it, or join without a timeout.",
     variants: &[
@@ -227,12 +257,13 @@ pub(crate) const THREAD_LOCAL: Scenario = Scenario {
     id: "thread-local",
     title: "per-thread data in a global vs in threading.local()",
     source: "seed 004, threading.local; python-semantics.md §16.10",
-    python: r#"mydata = threading.local()
-def worker(name):
-    mydata.name = name        # each thread its own attribute
-    ...
-    assert mydata.name == name
-# with a plain global instead, the other thread's write shows through"#,
+    python: r#"global_name = ''
+mydata = threading.local()
+def worker(name):                  # threads alice and bob
+    global global_name
+    global_name = name             # local: mydata.name = name
+    time.sleep(0)                  # let the other thread run
+    assert global_name == name     # local: mydata.name == name"#,
     story: "A `threading.local()` gives each thread its own attributes; a plain global is one value all \
             threads share, so a thread can read back another thread's name.",
     variants: &[

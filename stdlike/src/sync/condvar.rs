@@ -180,7 +180,11 @@ impl Condvar {
         } else {
             rt::clear_note(self.obj);
         }
-        rt::event(op, Some(self.obj), || {
+        let kind = || racelab_sim::EventKind::Notify {
+            all: op == "notify_all",
+            woken: woken.iter().map(|&t| rt::thread_name(t)).collect(),
+        };
+        rt::event_kind(op, Some(self.obj), kind, || {
             if woken.is_empty() {
                 "woke nobody".into()
             } else {
@@ -220,7 +224,8 @@ impl Condvar {
             );
         }
         raw::unlock_now(lock, false, false);
-        rt::event("wait", Some(self.obj), || match timeout {
+        let begin = || racelab_sim::EventKind::WaitBegin { lock: Some(rt::object_name(lock)) };
+        rt::event_kind("wait", Some(self.obj), begin, || match timeout {
             Some(t) => format!("released {}, waiting, timeout {t:?}", rt::object_name(lock)),
             None => format!("released {}, waiting", rt::object_name(lock)),
         });
@@ -239,7 +244,13 @@ impl Condvar {
         };
         let poisoned =
             raw::lock_now(lock, None).expect("racelab invariant: a lock without deadline timed out");
-        rt::event("wait", Some(self.obj), || format!("{how}, re-acquired"));
+        let wake = match how {
+            "notified" => racelab_sim::Wake::Notified,
+            "timed out" => racelab_sim::Wake::TimedOut,
+            _ => racelab_sim::Wake::Spurious,
+        };
+        let end = move || racelab_sim::EventKind::WaitEnd { wake, reacquired: true };
+        rt::event_kind("wait", Some(self.obj), end, || format!("{how}, re-acquired"));
         (mutex.guard(poisoned), how == "timed out")
     }
 

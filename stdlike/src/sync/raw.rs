@@ -11,7 +11,7 @@
 //! step is ever spent finding it taken and no recorded choice picks a waiter.
 
 use racelab_sim::rt::{self, ObjectHandle, Wakeup};
-use racelab_sim::{ThreadId, VirtualTime};
+use racelab_sim::{EventKind, ThreadId, VirtualTime};
 
 /// The state a std-shaped lock registers with the run.
 #[derive(Debug, Default)]
@@ -33,12 +33,17 @@ pub(crate) fn lock(obj: ObjectHandle, deadline: Option<VirtualTime>) -> Option<b
     let contended = match rt::held_by_another(obj) {
         None => rt::schedule_point_contending(obj, deadline),
         Some(holder) => {
-            rt::event("lock", Some(obj), || format!("blocked (held by {})", rt::thread_name(holder)));
+            rt::event_kind(
+                "lock",
+                Some(obj),
+                || blocked_by(holder),
+                || format!("blocked (held by {})", rt::thread_name(holder)),
+            );
             Some(rt::block_until_free(obj, deadline))
         }
     };
     if contended == Some(Wakeup::TimedOut) {
-        rt::event("lock", Some(obj), || "timed out".into());
+        rt::event_kind("lock", Some(obj), || EventKind::GaveUp, || "timed out".into());
         return None;
     }
     lock_now(obj, deadline)
@@ -57,14 +62,20 @@ pub(crate) fn lock_now(obj: ObjectHandle, deadline: Option<VirtualTime>) -> Opti
         });
         match taken {
             Ok(poisoned) => {
-                rt::event("lock", Some(obj), || if poisoned { "ok (poisoned)".into() } else { "ok".into() });
+                let ok = || if poisoned { "ok (poisoned)".into() } else { "ok".into() };
+                rt::event_kind("lock", Some(obj), || EventKind::Acquired, ok);
                 rt::add_holder(obj, me);
                 return Some(poisoned);
             }
             Err(holder) => {
-                rt::event("lock", Some(obj), || format!("blocked (held by {})", rt::thread_name(holder)));
+                rt::event_kind(
+                    "lock",
+                    Some(obj),
+                    || blocked_by(holder),
+                    || format!("blocked (held by {})", rt::thread_name(holder)),
+                );
                 if rt::block_until_free(obj, deadline) == Wakeup::TimedOut {
-                    rt::event("lock", Some(obj), || "timed out".into());
+                    rt::event_kind("lock", Some(obj), || EventKind::GaveUp, || "timed out".into());
                     return None;
                 }
                 // Runnable again only while the lock is free: the next attempt takes it.
@@ -86,12 +97,13 @@ pub(crate) fn try_lock(obj: ObjectHandle) -> Option<bool> {
     });
     match taken {
         Ok(poisoned) => {
-            rt::event("try_lock", Some(obj), || "ok".into());
+            rt::event_kind("try_lock", Some(obj), || EventKind::Acquired, || "ok".into());
             rt::add_holder(obj, me);
             Some(poisoned)
         }
         Err(holder) => {
-            rt::event("try_lock", Some(obj), || format!("would block (held by {})", rt::thread_name(holder)));
+            let refused = || format!("would block (held by {})", rt::thread_name(holder));
+            rt::event_kind("try_lock", Some(obj), || EventKind::GaveUp, refused);
             None
         }
     }
@@ -126,13 +138,18 @@ pub(crate) fn unlock_now(obj: ObjectHandle, poison: bool, traced: bool) {
         None => panic!("racelab invariant: a std-shaped lock released with no holder"),
     }
     if traced {
-        rt::event("unlock", Some(obj), || {
-            if poison {
-                "ok (poisoned: the holder panicked)".into()
-            } else {
-                "ok".into()
-            }
-        });
+        rt::event_kind(
+            "unlock",
+            Some(obj),
+            || EventKind::Released { woken: vec![] },
+            || {
+                if poison {
+                    "ok (poisoned: the holder panicked)".into()
+                } else {
+                    "ok".into()
+                }
+            },
+        );
     }
 }
 
@@ -153,4 +170,9 @@ pub(crate) fn clear_poison(obj: ObjectHandle) {
 /// lock: no other thread can take a step on it).
 pub(crate) fn poisoned_now(obj: ObjectHandle) -> bool {
     rt::read(obj, |s: &RawState| s.poisoned)
+}
+
+/// The typed form of "blocked (held by X)".
+fn blocked_by(holder: ThreadId) -> EventKind {
+    EventKind::AcquireBlocked { holder: Some(rt::thread_name(holder)) }
 }

@@ -1,0 +1,415 @@
+//! Narration: a failing run told in plain sentences, one line per step that matters, the steps
+//! that decide the bug marked, and the fix in one sentence (`racelab replay ... --explain`).
+//!
+//! A trace shows everything; a student needs the dozen events that tell the story. This module
+//! reads the typed events ([`EventKind`]) of a failure's trace, keeps those a person would tell
+//! (taking a lock, waiting, notifying, setting, putting, getting, changing data, the failure
+//! itself; not the contenders' bookkeeping or plain reads), and marks the events
+//! [`diagnose_deciding`] names as deciding. The HTML
+//! timeline and `racelab play` show the same lines.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::diagnosis::{diagnose_deciding, DiagnosisKind};
+use crate::report::{Failure, FailureKind};
+use crate::trace::{Event, EventKind, Trace, Wake};
+
+/// One line of a narration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Line {
+    /// The step it happened in.
+    pub step: u64,
+    /// The event it tells (an index into the trace's events); `None` for the failure itself.
+    pub event: Option<usize>,
+    /// The sentence.
+    pub text: String,
+    /// One of the few steps that decide the bug.
+    pub deciding: bool,
+}
+
+/// A failing run, told.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Narration {
+    /// The lines, in trace order.
+    pub lines: Vec<Line>,
+    /// The fix, in one sentence.
+    pub fix: String,
+}
+
+impl fmt::Display for Narration {
+    /// `what happened:`, a line per step (`*` before the deciding ones), then `fix:`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "what happened (* marks the steps that decide the bug):")?;
+        for l in &self.lines {
+            let mark = if l.deciding { "*" } else { " " };
+            writeln!(f, "  {mark} step {:>3}  {}", l.step, l.text)?;
+        }
+        writeln!(f, "fix: {}", self.fix)
+    }
+}
+
+/// Tells `failure`'s run. `fix` overrides the fix the diagnosis suggests (a catalog scenario's
+/// own words, say).
+pub fn narrate(failure: &Failure, fix: Option<&str>) -> Narration {
+    let trace = &failure.trace;
+    let (diagnosis, deciding) = diagnose_deciding(&failure.kind, trace);
+    let failing = failure.failing_event();
+    let mut lines = Vec::new();
+    for (i, e) in trace.events.iter().enumerate() {
+        let Some(text) = sentence(trace, i) else {
+            if deciding.contains(&i) {
+                lines.push(Line { step: e.step, event: Some(i), text: plain(e), deciding: true });
+            }
+            continue;
+        };
+        lines.push(Line { step: e.step, event: Some(i), text, deciding: deciding.contains(&i) });
+    }
+    let last = failing.and_then(|i| trace.events.get(i)).map_or(failure.step, |e| e.step);
+    lines.push(Line { step: last, event: None, text: failed(&failure.kind), deciding: true });
+    let fix = fix.map(str::to_string).unwrap_or_else(|| default_fix(diagnosis.kind).to_string());
+    Narration { lines, fix }
+}
+
+/// The sentence for event `i`, or `None` when it is not worth telling.
+fn sentence(trace: &Trace, i: usize) -> Option<String> {
+    let e = &trace.events[i];
+    let t = &e.thread;
+    let obj = e.object.as_deref().unwrap_or("-");
+    let kind = e.kind.as_ref()?;
+    Some(match kind {
+        EventKind::Acquired => format!("{t} takes {obj}."),
+        EventKind::AcquireBlocked { holder } => {
+            // Told only where the thread stays blocked: its last event.
+            if trace.events[i + 1..].iter().any(|n| n.thread == *t) {
+                return None;
+            }
+            match holder {
+                Some(h) => format!("{t} waits for {obj}, held by {h}, and stays blocked."),
+                None => format!("{t} waits for {obj} and stays blocked."),
+            }
+        }
+        EventKind::GaveUp => format!("{t} gives up on {obj}."),
+        EventKind::Released { woken } if !woken.is_empty() => {
+            format!("{t} releases {obj}, waking {}.", woken.join(", "))
+        }
+        EventKind::Released { .. } => return None,
+        EventKind::WaitBegin { lock: Some(lock) } => format!("{t} waits on {obj}, releasing {lock}."),
+        EventKind::WaitBegin { lock: None } => format!("{t} waits on {obj}."),
+        EventKind::WaitEnd { wake, reacquired } => {
+            let back = if *reacquired { ", the lock taken back" } else { "" };
+            match wake {
+                Wake::Notified => format!("{t} returns from its wait on {obj}{back}."),
+                Wake::Spurious => {
+                    format!(
+                        "{t} returns from its wait on {obj}{back} without any notify: a spurious wake-up."
+                    )
+                }
+                Wake::TimedOut => format!("{t}'s wait on {obj} times out{back}."),
+                Wake::AlreadySet => format!("{t} finds {obj} already set and goes on."),
+            }
+        }
+        EventKind::Notify { woken, .. } if woken.is_empty() => {
+            format!("{t} calls {}() on {obj} with nobody waiting: the wake-up is lost.", e.operation)
+        }
+        EventKind::Notify { woken, .. } => {
+            format!("{t} calls {}() on {obj}, waking {}.", e.operation, woken.join(", "))
+        }
+        EventKind::Clear { was_set: true } => format!("{t} clears {obj}, which was set."),
+        EventKind::Clear { was_set: false } => format!("{t} clears {obj} (it was not set)."),
+        EventKind::Put { item, woken } => match woken {
+            Some(w) => format!("{t} puts {item} into {obj}, waking {w}."),
+            None => format!("{t} puts {item} into {obj}."),
+        },
+        EventKind::Get { item, .. } => format!("{t} takes {item} from {obj}."),
+        EventKind::QueueBlocked => {
+            let why = if e.operation == "put" { "full" } else { "empty" };
+            format!("{t} finds {obj} {why} and waits.")
+        }
+        EventKind::Read { .. } => return None,
+        EventKind::Changed { before, after } if before == after => {
+            format!("{t} {} {obj}, which stays {after}.", e.operation)
+        }
+        EventKind::Changed { before, after } => format!("{t} changes {obj}: {before} -> {after}."),
+    })
+}
+
+/// An event not worth telling by itself that decides the bug all the same: a read acted on
+/// after it went stale, or an untyped event (a terminate), told from its texts.
+fn plain(e: &Event) -> String {
+    if let Some(EventKind::Read { value }) = &e.kind {
+        return format!("{} reads {} = {value}.", e.thread, e.object.as_deref().unwrap_or("-"));
+    }
+    let obj = e.object.as_deref().map(|o| format!(" {o}")).unwrap_or_default();
+    format!("{} {}{obj}: {}.", e.thread, e.operation, e.result)
+}
+
+fn failed(kind: &FailureKind) -> String {
+    match kind {
+        FailureKind::Deadlock(d) if !d.cycle.is_empty() => {
+            "every live thread is blocked, in a wait-for cycle: the program hangs here.".into()
+        }
+        FailureKind::Deadlock(_) => {
+            "every live thread is blocked and nothing can wake them: the program hangs here.".into()
+        }
+        FailureKind::Panic { thread, message, .. } => format!("{thread} fails: {message}."),
+        FailureKind::Misuse { thread, exception, message } => {
+            format!("{thread} raises {exception}: {message}.")
+        }
+        FailureKind::DaemonCutOff { .. } => "the program ends with a daemon thread's work unfinished.".into(),
+        other => format!("the run fails: {}.", other.name()),
+    }
+}
+
+/// The fix for a kind of bug, in one sentence.
+pub fn default_fix(kind: DiagnosisKind) -> &'static str {
+    match kind {
+        DiagnosisKind::StolenWakeup | DiagnosisKind::SpuriousWakeup => {
+            "re-check the condition in a `while` loop around wait() (or use wait_for()), so a wake-up whose condition no longer holds waits again."
+        }
+        DiagnosisKind::LostWakeup => {
+            "wait on state that remembers the event (`while not ready: cond.wait()`, an Event left set, a Queue), not on the wake-up itself."
+        }
+        DiagnosisKind::MisdirectedWakeup => {
+            "wake every waiter with notify_all(), or give each kind of waiter its own condition, as queue.Queue does."
+        }
+        DiagnosisKind::Deadlock => "take locks in one global order, and make sure every wait has someone left to end it.",
+        DiagnosisKind::LostUpdate => "make the read-modify-write one atomic step, or hold one lock across the read and the write.",
+        DiagnosisKind::LostData => "hand each item to exactly one consumer (a Queue), and read shared results only after join().",
+        DiagnosisKind::Misuse => "follow the primitive's rules: Python raises an exception here.",
+        DiagnosisKind::DaemonCutOff => "join the daemon thread before the program ends, or make it non-daemon.",
+        DiagnosisKind::DataRace => "hold one lock across both accesses, or order them (join, a channel, an atomic flag).",
+        _ => "see the diagnosis above.",
+    }
+}
+
+/// The shared state after some events of a trace, as a student would draw it: who holds each
+/// lock, who waits on each object, the values of the data the program shows (shared values,
+/// watched data, queue contents, event flags), who has finished, the virtual clock. Rebuilt from
+/// the typed events alone, so it is the same for every front-end (`play`, the HTML timeline).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SharedState {
+    /// The virtual time of the last event, in nanoseconds.
+    pub time_ns: u64,
+    /// Each held object and its holders, in the order they took it.
+    pub holders: std::collections::BTreeMap<String, Vec<String>>,
+    /// Each object with threads waiting on it (a wait, a blocked acquire, a blocked get or put).
+    pub waiters: std::collections::BTreeMap<String, Vec<String>>,
+    /// Each data object and its value as last seen: shared values, watched data, queue contents
+    /// (`[0, 1]`), event flags (`set`, `clear`).
+    pub values: std::collections::BTreeMap<String, String>,
+    /// The threads that have finished.
+    pub finished: Vec<String>,
+}
+
+impl SharedState {
+    /// The state after the first `upto` events of `trace`.
+    pub fn at(trace: &Trace, upto: usize) -> SharedState {
+        let mut s = SharedState::default();
+        let mut queues: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for e in &trace.events[..upto.min(trace.events.len())] {
+            s.time_ns = e.time_ns;
+            let t = e.thread.clone();
+            if e.operation == "finish" {
+                s.finished.push(t.clone());
+                continue;
+            }
+            let (Some(obj), Some(kind)) = (e.object.clone(), e.kind.as_ref()) else { continue };
+            match kind {
+                EventKind::Acquired => {
+                    remove(&mut s.waiters, &obj, &t);
+                    s.holders.entry(obj).or_default().push(t);
+                }
+                EventKind::AcquireBlocked { .. } | EventKind::QueueBlocked => {
+                    push_once(&mut s.waiters, &obj, &t);
+                }
+                EventKind::GaveUp => remove(&mut s.waiters, &obj, &t),
+                EventKind::Released { .. } => {
+                    // A free lock's contenders are runnable again: they no longer wait.
+                    s.waiters.remove(&obj);
+                    if let Some(h) = s.holders.get_mut(&obj) {
+                        let at = h.iter().position(|x| *x == t).unwrap_or(0);
+                        if !h.is_empty() {
+                            h.remove(at);
+                        }
+                    }
+                    s.holders.retain(|_, h| !h.is_empty());
+                }
+                EventKind::WaitBegin { lock } => {
+                    if let Some(lock) = lock {
+                        s.waiters.remove(lock);
+                        if let Some(h) = s.holders.get_mut(lock) {
+                            h.retain(|x| *x != t);
+                        }
+                        s.holders.retain(|_, h| !h.is_empty());
+                    }
+                    push_once(&mut s.waiters, &obj, &t);
+                }
+                EventKind::WaitEnd { .. } => remove(&mut s.waiters, &obj, &t),
+                EventKind::Notify { woken, .. } => {
+                    // A woken waiter waits no more (a condition's contends for the lock next).
+                    if let Some(w) = s.waiters.get_mut(&obj) {
+                        w.retain(|x| !woken.contains(x));
+                    }
+                    if e.operation == "set" {
+                        s.values.insert(obj, "set".into());
+                    }
+                }
+                EventKind::Clear { .. } => {
+                    s.values.insert(obj, "clear".into());
+                }
+                EventKind::Put { item, .. } => {
+                    remove(&mut s.waiters, &obj, &t);
+                    let q = queues.entry(obj.clone()).or_default();
+                    q.push(item.clone());
+                    s.values.insert(obj, format!("[{}]", q.join(", ")));
+                }
+                EventKind::Get { item, .. } => {
+                    remove(&mut s.waiters, &obj, &t);
+                    let q = queues.entry(obj.clone()).or_default();
+                    if let Some(i) = q.iter().position(|x| x == item) {
+                        q.remove(i);
+                    }
+                    s.values.insert(obj, format!("[{}]", q.join(", ")));
+                }
+                EventKind::Read { value } => {
+                    s.values.entry(obj).or_insert_with(|| value.clone());
+                }
+                EventKind::Changed { after, .. } => {
+                    s.values.insert(obj, after.clone());
+                }
+            }
+        }
+        s.waiters.retain(|_, w| !w.is_empty());
+        s
+    }
+
+    /// One line per object (`lock: held by producer; waiting: consumer-2`), then the clock.
+    pub fn lines(&self) -> Vec<String> {
+        let mut objects: Vec<&String> =
+            self.holders.keys().chain(self.waiters.keys()).chain(self.values.keys()).collect();
+        objects.sort();
+        objects.dedup();
+        let mut out: Vec<String> = objects
+            .into_iter()
+            .map(|o| {
+                let mut parts = Vec::new();
+                if let Some(v) = self.values.get(o) {
+                    parts.push(v.clone());
+                }
+                if let Some(h) = self.holders.get(o) {
+                    parts.push(format!("held by {}", h.join(", ")));
+                }
+                if let Some(w) = self.waiters.get(o) {
+                    parts.push(format!("waiting: {}", w.join(", ")));
+                }
+                format!("{o}: {}", parts.join("; "))
+            })
+            .collect();
+        out.push(format!("clock: {}", crate::clock::VirtualTime::from_nanos(self.time_ns)));
+        out
+    }
+}
+
+fn push_once(map: &mut std::collections::BTreeMap<String, Vec<String>>, obj: &str, t: &str) {
+    let list = map.entry(obj.to_string()).or_default();
+    if !list.iter().any(|x| x == t) {
+        list.push(t.to_string());
+    }
+}
+
+fn remove(map: &mut std::collections::BTreeMap<String, Vec<String>>, obj: &str, t: &str) {
+    if let Some(list) = map.get_mut(obj) {
+        list.retain(|x| x != t);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::Event;
+
+    fn ev(step: u64, thread: &str, op: &str, object: &str, kind: EventKind) -> Event {
+        Event {
+            step,
+            time_ns: step * 1_000,
+            thread_id: 0,
+            thread: thread.into(),
+            operation: op.into(),
+            object: Some(object.into()),
+            result: String::new(),
+            kind: Some(kind),
+        }
+    }
+
+    /// consumer takes the lock and waits; producer takes it, changes the queue and notifies.
+    fn run() -> Trace {
+        Trace {
+            events: vec![
+                ev(1, "consumer", "acquire", "lock", EventKind::Acquired),
+                ev(
+                    2,
+                    "producer",
+                    "acquire",
+                    "lock",
+                    EventKind::AcquireBlocked { holder: Some("consumer".into()) },
+                ),
+                ev(3, "consumer", "wait", "cond", EventKind::WaitBegin { lock: Some("lock".into()) }),
+                ev(4, "producer", "acquire", "lock", EventKind::Acquired),
+                ev(
+                    4,
+                    "producer",
+                    "change",
+                    "queue",
+                    EventKind::Changed { before: "[]".into(), after: "[0]".into() },
+                ),
+                ev(
+                    5,
+                    "producer",
+                    "notify",
+                    "cond",
+                    EventKind::Notify { all: false, woken: vec!["consumer".into()] },
+                ),
+                ev(6, "producer", "release", "lock", EventKind::Released { woken: vec![] }),
+            ],
+        }
+    }
+
+    #[test]
+    fn the_state_follows_holders_waiters_and_data() {
+        let trace = run();
+        let s = SharedState::at(&trace, 2);
+        assert_eq!(s.holders.get("lock"), Some(&vec!["consumer".to_string()]));
+        assert_eq!(s.waiters.get("lock"), Some(&vec!["producer".to_string()]));
+        // The wait releases the lock: its contender no longer waits, the waiter waits on cond.
+        let s = SharedState::at(&trace, 3);
+        assert!(s.holders.is_empty() && !s.waiters.contains_key("lock"), "{s:?}");
+        assert_eq!(s.waiters.get("cond"), Some(&vec!["consumer".to_string()]));
+        let s = SharedState::at(&trace, 5);
+        assert_eq!(s.values.get("queue").map(String::as_str), Some("[0]"));
+        assert_eq!(s.holders.get("lock"), Some(&vec!["producer".to_string()]));
+        // The notify takes the waiter off the condition; the release frees the lock.
+        let s = SharedState::at(&trace, 7);
+        assert!(!s.waiters.contains_key("cond") && s.holders.is_empty(), "{s:?}");
+        assert_eq!(s.time_ns, 6_000);
+        assert_eq!(s.lines(), vec!["queue: [0]".to_string(), "clock: 0.000006000s".to_string()]);
+    }
+
+    #[test]
+    fn every_told_event_gets_a_sentence_and_notifies_name_whom_they_woke() {
+        let trace = run();
+        let told: Vec<String> = (0..trace.events.len()).filter_map(|i| sentence(&trace, i)).collect();
+        assert_eq!(
+            told,
+            vec![
+                "consumer takes lock.",
+                "consumer waits on cond, releasing lock.",
+                "producer takes lock.",
+                "producer changes queue: [] -> [0].",
+                "producer calls notify() on cond, waking consumer.",
+            ],
+            "a blocked acquire the thread later leaves and a plain release are not told"
+        );
+    }
+}

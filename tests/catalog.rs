@@ -105,3 +105,35 @@ fn the_python_shown_names_every_call_the_model_makes() {
         }
     }
 }
+
+#[test]
+fn the_portfolio_finds_each_bug_at_the_earlier_of_its_two_halves() {
+    // The portfolio runs DPOR's runs 0, 1, 2 ... as its runs 0, 2, 4 ... and POS's as 1, 3, 5
+    // ..., so a bug DPOR alone finds in its run `d` and POS alone in its run `p` comes out in
+    // run min(2d, 2p + 1): never later than twice the better half. Fixed variants still pass.
+    let mut by_pos = 0;
+    for s in all() {
+        for v in s.variants {
+            let name = format!("{}/{}", s.id, v.name);
+            let with = |c: Config| (v.configure)(c).shrink(false).runs(4_000);
+            let portfolio = check(with(Config::portfolio(0)), v.program);
+            match v.expected {
+                Expected::Pass => {
+                    assert!(portfolio.failure.is_none(), "{name}: {portfolio}");
+                }
+                Expected::Bug(kind) => {
+                    let f = portfolio.failure.as_ref().unwrap_or_else(|| panic!("{name}: {portfolio}"));
+                    assert_eq!(f.diagnosis.kind.name(), kind, "{name}");
+                    let dpor = check(with(Config::dfs()), v.program).failure.map(|f| 2 * f.run);
+                    let pos = check(with(Config::pos(0)), v.program).failure.map(|f| 2 * f.run + 1);
+                    let expected = dpor.into_iter().chain(pos).min();
+                    assert_eq!(Some(f.run), expected, "{name}: dpor {dpor:?}, pos {pos:?}");
+                    let half = if f.run % 2 == 0 { "dpor" } else { "pos" };
+                    assert_eq!(f.found_by, Some(half), "{name}");
+                    by_pos += usize::from(half == "pos");
+                }
+            }
+        }
+    }
+    assert!(by_pos > 0, "no catalog bug was found first by the sampled half");
+}

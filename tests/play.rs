@@ -114,7 +114,7 @@ fn hints_on_a_fixed_variant_and_after_a_wrong_turn() {
     let t = text(&play("condition-buffer/if", "1,h"));
     assert!(
         t.contains(
-            "hint: the shortest failing run known left your run at move 1: undo 1 move (u), then play 0"
+            "hint: the shortest failing run known left your run at move 1: undo 1 move (u), then play 2"
         ),
         "{t}"
     );

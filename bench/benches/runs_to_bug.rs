@@ -174,7 +174,7 @@ fn main() {
                 |s| racelab::Config::pct(s, 2).runs(MAX_RUNS),
                 |s| racelab::Config::pct(s, 3).runs(MAX_RUNS),
                 |s| racelab::Config::pos(s).runs(MAX_RUNS),
-                |s| racelab::Config::pos(s).runs(MAX_RUNS),
+                |s| racelab::Config::portfolio(s).runs(MAX_RUNS),
             ];
             let mut cells: Vec<String> = racelab_cols
                 .iter()

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::schedule::Schedule;
-use crate::strategy::{Dfs, Dpor, Guided, Pct, Pos, Random, Replay, Strategy};
+use crate::strategy::{Dfs, Dpor, Guided, Pct, Portfolio, Pos, Random, Replay, Strategy};
 
 /// Which strategy makes a check's decisions.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +27,11 @@ pub enum StrategyConfig {
     /// redrawn for the events that race with each step.
     Pos {
         /// The seed.
+        seed: u64,
+    },
+    /// Exhaustive DPOR and POS from `seed`, run for run in turn (see `strategy::Portfolio`).
+    Portfolio {
+        /// The sampler's seed.
         seed: u64,
     },
     /// Exhaustive depth-first search.
@@ -262,6 +267,14 @@ impl Config {
     /// random priority, the highest runs, and the steps that race with it are drawn again.
     pub fn pos(seed: u64) -> Self {
         Self::with(StrategyConfig::Pos { seed }, DEFAULT_RUNS)
+    }
+
+    /// The portfolio, capped at [`DEFAULT_DFS_RUNS`] runs: exhaustive DPOR and Partial Order
+    /// Sampling from `seed` in turn, DPOR first. It proves what DPOR can finish ("every
+    /// interleaving explored") and finds quickly what sampling finds quickly; a failure's report
+    /// says which half found it.
+    pub fn portfolio(seed: u64) -> Self {
+        Self::with(StrategyConfig::Portfolio { seed }, DEFAULT_DFS_RUNS)
     }
 
     /// Exhaustive search, capped at [`DEFAULT_DFS_RUNS`] runs (the report says whether the
@@ -502,7 +515,8 @@ impl Config {
         match self.strategy {
             StrategyConfig::Random { seed }
             | StrategyConfig::Pct { seed, .. }
-            | StrategyConfig::Pos { seed } => Some(seed),
+            | StrategyConfig::Pos { seed }
+            | StrategyConfig::Portfolio { seed } => Some(seed),
             _ => None,
         }
     }
@@ -522,6 +536,7 @@ impl Config {
             StrategyConfig::Random { seed } => Box::new(Random::new(*seed)),
             StrategyConfig::Pct { seed, depth } => Box::new(Pct::new(*seed, *depth)),
             StrategyConfig::Pos { seed } => Box::new(Pos::new(*seed)),
+            StrategyConfig::Portfolio { seed } => Box::new(Portfolio::new(*seed)),
             StrategyConfig::Dfs { preemption_bound, .. } if self.uses_dpor() => {
                 Box::new(Dpor::new().preemption_bound(*preemption_bound))
             }
@@ -544,6 +559,7 @@ impl fmt::Display for Config {
             StrategyConfig::Random { seed } => write!(f, "strategy=random seed={seed}")?,
             StrategyConfig::Pct { seed, depth } => write!(f, "strategy=pct seed={seed} depth={depth}")?,
             StrategyConfig::Pos { seed } => write!(f, "strategy=pos seed={seed}")?,
+            StrategyConfig::Portfolio { seed } => write!(f, "strategy=portfolio seed={seed}")?,
             StrategyConfig::Dfs { preemption_bound, delay_bound } => {
                 match preemption_bound {
                     None => write!(f, "strategy=dfs preemption-bound=none")?,

@@ -242,7 +242,13 @@ where
         config.strategy,
         crate::config::StrategyConfig::Replay(_) | crate::config::StrategyConfig::Guided(_)
     );
-    let exhaustive = matches!(config.strategy, crate::config::StrategyConfig::Dfs { .. });
+    // The portfolio is exhaustive through its DPOR half; only the plain search's runs are all
+    // distinct up to reordering.
+    let exhaustive = matches!(
+        config.strategy,
+        crate::config::StrategyConfig::Dfs { .. } | crate::config::StrategyConfig::Portfolio { .. }
+    );
+    let counts_distinct = matches!(config.strategy, crate::config::StrategyConfig::Dfs { .. });
     let mut report = Report {
         settings: config.to_string(),
         runs: 0,
@@ -322,8 +328,9 @@ where
                         found
                     }
                 };
-                report.failure = Some(failure);
-                report.distinct_runs = exhaustive.then(|| report.runs - report.redundant_runs);
+                let maker = strategy.as_ref().and_then(|s| s.run_maker());
+                report.failure = Some(Failure { found_by: maker, ..failure });
+                report.distinct_runs = counts_distinct.then(|| report.runs - report.redundant_runs);
                 note_replay_change(&mut report, config);
                 progress(report.runs);
                 return Outcome::Done(report);
@@ -338,7 +345,7 @@ where
         report.exhausted = !strategy.as_mut().expect("strategy present").begin_run(report.runs);
     }
     report.elapsed_micros = budget.micros();
-    report.distinct_runs = exhaustive.then(|| report.runs - report.redundant_runs);
+    report.distinct_runs = counts_distinct.then(|| report.runs - report.redundant_runs);
     note_replay_change(&mut report, config);
     progress(report.runs);
     Outcome::Done(report)
@@ -457,6 +464,7 @@ fn failure_of(
         shrunk_from: None,
         shrink_cut_short: None,
         teardown_panic: None,
+        found_by: None,
     }
 }
 

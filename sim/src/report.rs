@@ -293,6 +293,9 @@ pub struct Failure {
     /// A destructor that panicked while racelab unwound a thread at the end of this run (the
     /// failure itself stands). Such a failure is not shrunk.
     pub teardown_panic: Option<TeardownPanic>,
+    /// The half of the portfolio whose run failed (`dpor` or `pos`); `None` for other strategies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub found_by: Option<&'static str>,
 }
 
 impl Failure {
@@ -669,8 +672,14 @@ impl fmt::Display for Report {
             Some(fail) => {
                 writeln!(
                     f,
-                    "FAILED in run {} of {} at step {} (virtual time {})",
-                    fail.run, self.runs, fail.step, fail.time
+                    "FAILED in run {} of {} at step {} (virtual time {}){}",
+                    fail.run,
+                    self.runs,
+                    fail.step,
+                    fail.time,
+                    fail.found_by
+                        .map(|half| format!(", found by the portfolio's {half} half"))
+                        .unwrap_or_default()
                 )?;
                 if let Some(s) = &fail.shrunk_from {
                     writeln!(

@@ -110,6 +110,8 @@ pub enum StrategyName {
     Pos,
     /// Exhaustive depth-first search.
     Dfs,
+    /// Exhaustive DPOR and Partial Order Sampling (from the seed) in turn, DPOR first.
+    Portfolio,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -292,6 +292,7 @@ pub fn exploration(args: &ExploreArgs, scenario: &Scenario, variant: &Variant) -
         Some(StrategyName::Random) => Config::random(seed),
         Some(StrategyName::Pct) => Config::pct(seed, args.depth.unwrap_or(3)),
         Some(StrategyName::Pos) => Config::pos(seed),
+        Some(StrategyName::Portfolio) => Config::portfolio(seed),
         Some(StrategyName::Dfs) => Config::dfs(),
     };
     config = (variant.configure)(config).shrink(!args.no_shrink);

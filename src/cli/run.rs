@@ -177,6 +177,7 @@ fn exploration_flags(config: &Config) -> String {
         StrategyConfig::Random { seed } => format!("--strategy random --seed {seed}"),
         StrategyConfig::Pct { seed, depth } => format!("--strategy pct --seed {seed} --depth {depth}"),
         StrategyConfig::Pos { seed } => format!("--strategy pos --seed {seed}"),
+        StrategyConfig::Portfolio { seed } => format!("--strategy portfolio --seed {seed}"),
         StrategyConfig::Dfs { preemption_bound, delay_bound } => {
             let mut flags = "--strategy dfs".to_string();
             if let Some(b) = preemption_bound {
@@ -260,6 +261,15 @@ fn verdict_matches(expected: Expected, report: &Report) -> bool {
     }
 }
 
+/// How a verdict names the half of the portfolio that found a bug.
+fn half_name(half: &str) -> &str {
+    match half {
+        "dpor" => "the portfolio's exhaustive DPOR",
+        "pos" => "the portfolio's POS sampling",
+        other => other,
+    }
+}
+
 fn verdict(report: &Report, config: &Config) -> String {
     let bound = match config.strategy() {
         StrategyConfig::Dfs { preemption_bound: Some(b), delay_bound: None } => {
@@ -273,7 +283,7 @@ fn verdict(report: &Report, config: &Config) -> String {
         }
         _ => String::new(),
     };
-    let dfs = matches!(config.strategy(), StrategyConfig::Dfs { .. });
+    let dfs = matches!(config.strategy(), StrategyConfig::Dfs { .. } | StrategyConfig::Portfolio { .. });
     let within = config.time_limit().map(|t| format!(" within {} s", secs(t))).unwrap_or_default();
     match &report.failure {
         None if report.interrupted => format!(
@@ -303,7 +313,7 @@ fn verdict(report: &Report, config: &Config) -> String {
                 plural(report.runs)
             )
         }
-        None if matches!(config.strategy(), StrategyConfig::Dfs { .. }) => format!(
+        None if dfs => format!(
             "no bug found in {} runs (the search stopped at the run limit, not exhausted)",
             report.runs
         ),
@@ -311,9 +321,10 @@ fn verdict(report: &Report, config: &Config) -> String {
             format!("no bug found in {} run{} (sampled, not exhaustive)", report.runs, plural(report.runs))
         }
         Some(f) => format!(
-            "BUG: {} in run {}, with {} preemption{}",
+            "BUG: {} in run {}{}, with {} preemption{}",
             f.diagnosis.kind,
             f.run,
+            f.found_by.map(|half| format!(" (found by {})", half_name(half))).unwrap_or_default(),
             f.preemptions,
             plural(f.preemptions)
         ),

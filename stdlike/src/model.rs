@@ -6,11 +6,11 @@
 //! and that fails the test with everything needed to reproduce the bug. loom's `model` and
 //! shuttle's `check_random` are that call; this is racelab's.
 //!
-//! What [`model`] runs (see [`Model`] for the numbers):
-//! 1. an exhaustive search with partial-order reduction (`Config::dfs()`, DPOR on), within a
-//!    run cap and half the time budget: a pass is then a proof, for every interleaving;
-//! 2. when that did not finish, PCT sampling (`Config::pct(seed, 3)`, Burckhardt et al.,
-//!    ASPLOS 2010) within the run cap and the rest of the time budget.
+//! What [`model`] runs (see [`Model`] for the numbers): the portfolio (`Config::portfolio`),
+//! exhaustive DPOR and Partial Order Sampling run for run in turn, within a run cap and a time
+//! budget. When DPOR finishes, a pass is a proof for every interleaving; when it cannot, the
+//! sampled half has been looking where DPOR's depth-first order arrives late, so a bug either
+//! finds comes out at most about twice as late as the faster one alone would find it.
 //!
 //! On a failure it panics with the whole report (the trace cut as
 //! [`Report::assert_passed`] cuts it), ending with the Rust line that replays it and the
@@ -25,8 +25,8 @@
 //!
 //! | variable | meaning | default |
 //! | --- | --- | --- |
-//! | `RACELAB_SEED` | the PCT phase's seed (a whole number) | `0` |
-//! | `RACELAB_RUNS` | the run cap of each phase (at least 1) | 100000 exhaustive, 1000 PCT |
+//! | `RACELAB_SEED` | the sampled half's seed (a whole number) | `0` |
+//! | `RACELAB_RUNS` | the run cap, both halves together (at least 1) | 100000 |
 //! | `RACELAB_MAX_TIME` | the wall-time budget in seconds (`30`, `0.5`) | `10` |
 //! | `RACELAB_SCHEDULE` | replay this one schedule (`v1 ...`) instead of exploring | unset |
 
@@ -34,14 +34,10 @@ use std::time::Duration;
 
 use racelab_sim::{Config, Report, Schedule, Semantics};
 
-/// Run cap of the exhaustive phase.
-pub const DEFAULT_DFS_RUNS: u64 = 100_000;
-/// Run cap of the PCT phase.
-pub const DEFAULT_PCT_RUNS: u64 = 1_000;
-/// Wall-time budget of both phases together.
+/// Run cap, both halves of the portfolio together.
+pub const DEFAULT_RUNS: u64 = 100_000;
+/// Wall-time budget.
 pub const DEFAULT_MAX_TIME: Duration = Duration::from_secs(10);
-/// PCT's bug depth: bugs that need up to two ordering constraints are found with good odds.
-pub const PCT_DEPTH: u32 = 3;
 
 /// The variables [`Model::from_env`] reads.
 pub const ENV_VARS: [&str; 4] = ["RACELAB_SEED", "RACELAB_RUNS", "RACELAB_MAX_TIME", "RACELAB_SCHEDULE"];
@@ -147,19 +143,19 @@ impl Model {
         Ok(m)
     }
 
-    /// The PCT phase's seed.
+    /// The sampled half's seed.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
     }
 
-    /// The run cap of each phase.
+    /// The run cap, both halves of the portfolio together.
     pub fn runs(mut self, runs: u64) -> Self {
         self.runs = Some(runs.max(1));
         self
     }
 
-    /// The wall-time budget of both phases together.
+    /// The wall-time budget.
     pub fn max_time(mut self, limit: Duration) -> Self {
         self.max_time = limit;
         self
@@ -178,47 +174,24 @@ impl Model {
         self
     }
 
-    /// The configurations the check runs, in order: a replay alone, or the exhaustive phase
-    /// then the PCT phase (each given the time budget it may use).
-    pub fn phases(&self) -> Vec<Config> {
-        if let Some(s) = &self.schedule {
-            return vec![Config::replay(s.clone())];
+    /// The configuration the check runs: a replay, or the portfolio within the run cap and the
+    /// time budget.
+    pub fn config(&self) -> Config {
+        match &self.schedule {
+            Some(s) => Config::replay(s.clone()),
+            None => Config::portfolio(self.seed)
+                .runs(self.runs.unwrap_or(DEFAULT_RUNS))
+                .max_time(self.max_time)
+                .with_semantics(self.semantics),
         }
-        let half = self.max_time / 2;
-        vec![
-            Config::dfs()
-                .runs(self.runs.unwrap_or(DEFAULT_DFS_RUNS))
-                .max_time(half)
-                .with_semantics(self.semantics),
-            Config::pct(self.seed, PCT_DEPTH)
-                .runs(self.runs.unwrap_or(DEFAULT_PCT_RUNS))
-                .max_time(self.max_time - half)
-                .with_semantics(self.semantics),
-        ]
     }
 
-    /// Checks `program` and returns the report of the phase that decided: a failure, the
-    /// exhaustive phase when it finished, else the PCT phase. The exhaustive phase's time left
-    /// over goes to the PCT phase.
+    /// Checks `program` and returns the report.
     pub fn check<F>(&self, program: F) -> Report
     where
         F: Fn() + Send + Sync + 'static,
     {
-        let program = std::sync::Arc::new(program);
-        let mut phases = self.phases().into_iter();
-        let first = phases.next().expect("racelab invariant: a model has a phase");
-        let p = std::sync::Arc::clone(&program);
-        let mut report = racelab_sim::check(first, move || p());
-        for mut config in phases {
-            if report.failure.is_some() || report.exhausted {
-                break;
-            }
-            let spent = Duration::from_micros(report.elapsed_micros);
-            config = config.max_time(self.max_time.saturating_sub(spent).max(self.max_time / 10));
-            let p = std::sync::Arc::clone(&program);
-            report = racelab_sim::check(config, move || p());
-        }
-        report
+        racelab_sim::check(self.config(), program)
     }
 
     /// [`Model::check`], panicking with the report when it found a bug: the whole report
@@ -233,10 +206,10 @@ impl Model {
         if let Some(message) = self.failure_message(&report) {
             panic!("{message}");
         }
-        if !report.exhausted && report.settings.starts_with("strategy=pct") {
+        if !report.exhausted && report.settings.starts_with("strategy=portfolio") {
             eprintln!(
-                "racelab::model: no bug found, but the exhaustive search did not finish within its budget, and {} \
-                 runs of PCT sampling are not a proof (RACELAB_RUNS, RACELAB_MAX_TIME raise the budget)",
+                "racelab::model: no bug found, but the exhaustive search did not finish within its budget: {} \
+                 runs (half of them sampled) are not a proof (RACELAB_RUNS, RACELAB_MAX_TIME raise the budget)",
                 report.runs
             );
         }

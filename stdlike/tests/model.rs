@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use racelab_primitives::Shared;
 use racelab_sim::{replay, Semantics};
-use racelab_std::model::{Model, DEFAULT_DFS_RUNS, DEFAULT_PCT_RUNS};
+use racelab_std::model::{Model, DEFAULT_RUNS};
 use racelab_std::{model, thread};
 
 fn lost_update() {
@@ -58,23 +58,37 @@ fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Result<Option<String>, Strin
 }
 
 #[test]
-fn a_small_program_is_proved_by_the_exhaustive_phase() {
+fn a_small_program_is_proved_by_the_portfolio() {
     let report = Model::new().check(correct_counter);
     assert!(report.passed() && report.exhausted, "{report}");
-    assert!(report.settings.starts_with("strategy=dfs") && report.settings.contains("dpor=on"), "{report}");
-    assert!(report.settings.contains(&format!("runs={DEFAULT_DFS_RUNS}")), "{}", report.settings);
+    assert!(report.settings.starts_with("strategy=portfolio seed=0"), "{report}");
+    assert!(report.settings.contains(&format!("runs={DEFAULT_RUNS}")), "{}", report.settings);
     model(correct_counter);
 }
 
 #[test]
-fn a_search_that_cannot_finish_falls_back_to_pct() {
+fn a_search_that_cannot_finish_says_it_is_not_a_proof() {
     let report = Model::new().runs(5).check(many_interleavings);
-    assert!(report.passed(), "{report}");
-    assert!(report.settings.starts_with("strategy=pct seed=0 depth=3"), "{}", report.settings);
+    assert!(report.passed() && !report.exhausted, "{report}");
     assert_eq!(report.runs, 5);
-    let phases = Model::new().phases();
-    assert_eq!(phases[1].max_runs(), DEFAULT_PCT_RUNS);
-    assert_eq!(phases[0].time_limit(), Some(Duration::from_secs(5)));
+    assert!(
+        report.to_string().contains("not exhaustive: the exploration stopped at its run limit"),
+        "{report}"
+    );
+    let config = Model::new().config();
+    assert_eq!(config.max_runs(), DEFAULT_RUNS);
+    assert_eq!(config.time_limit(), Some(Duration::from_secs(10)));
+}
+
+#[test]
+fn a_failure_says_which_half_of_the_portfolio_found_it() {
+    // DPOR makes the even runs, POS the odd ones: the report names the half of the failing run.
+    for seed in 0..8 {
+        let report = Model::new().seed(seed).check(lost_update);
+        let failure = report.failure.expect("found");
+        let expected = if failure.run % 2 == 0 { "dpor" } else { "pos" };
+        assert_eq!(failure.found_by, Some(expected), "seed {seed}, run {}", failure.run);
+    }
 }
 
 #[test]
@@ -82,7 +96,7 @@ fn a_failure_panics_with_the_report_and_both_replay_lines() {
     let payload = std::panic::catch_unwind(|| model(lost_update)).unwrap_err();
     let message = payload.downcast_ref::<String>().expect("a formatted message");
     assert!(message.starts_with("racelab::model found a bug (lost-update):\n"), "{message}");
-    assert!(message.contains("settings: strategy=dfs") && message.contains("lost update"), "{message}");
+    assert!(message.contains("settings: strategy=portfolio") && message.contains("lost update"), "{message}");
     let rust =
         message.lines().find(|l| l.starts_with("replay in Rust: racelab::replay(&\"v1 ")).expect(message);
     assert!(rust.ends_with("\".parse().unwrap(), program).assert_passed()"), "{rust}");
@@ -110,15 +124,12 @@ fn environment_variables_set_the_settings_and_are_echoed() {
     let m =
         Model::from_vars(vars(&[("RACELAB_SEED", "7"), ("RACELAB_RUNS", "12"), ("RACELAB_MAX_TIME", "0.5")]))
             .unwrap();
-    let phases: Vec<String> = m.phases().iter().map(ToString::to_string).collect();
+    let config = m.config().to_string();
     assert!(
-        phases[0].contains("strategy=dfs")
-            && phases[0].contains("runs=12 ")
-            && phases[0].contains("max-time=0.25s")
-    );
-    assert!(
-        phases[1].contains("strategy=pct seed=7 depth=3") && phases[1].contains("runs=12 "),
-        "{phases:?}"
+        config.contains("strategy=portfolio seed=7")
+            && config.contains("runs=12 ")
+            && config.contains("max-time=0.5s"),
+        "{config}"
     );
     let report = m.check(lost_update);
     let text = m.failure_message(&report).expect("found");

@@ -295,6 +295,13 @@ impl Dpor {
 /// robin (see `pick_thread`).
 const ROUND_ROBIN_MAX_THREADS: usize = super::races::CHUNK;
 
+impl Dpor {
+    /// True once every run the search needs has been made.
+    pub(crate) fn exhausted(&self) -> bool {
+        self.exhausted
+    }
+}
+
 impl Strategy for Dpor {
     fn begin_run(&mut self, _run: u64) -> bool {
         self.depth = 0;

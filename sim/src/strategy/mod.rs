@@ -12,6 +12,7 @@ mod dfs;
 mod dpor;
 mod guided;
 mod pct;
+mod portfolio;
 mod pos;
 mod races;
 mod random;
@@ -22,6 +23,7 @@ pub use dfs::Dfs;
 pub use dpor::Dpor;
 pub use guided::Guided;
 pub use pct::Pct;
+pub use portfolio::{Half, Portfolio};
 pub use pos::Pos;
 pub use random::Random;
 pub use replay::Replay;
@@ -67,6 +69,12 @@ pub trait Strategy {
     /// Thread `t`, the one that ran last, asked to let others run (`yield_now`, a zero sleep)
     /// and is runnable: told before the pick that follows. PCT and POS lower its priority.
     fn yielded(&mut self, _t: ThreadId) {}
+
+    /// The part of a composite strategy that makes the current run (`dpor` or `pos` for the
+    /// portfolio), for the report of a failure it finds.
+    fn run_maker(&self) -> Option<&'static str> {
+        None
+    }
 
     /// Nothing could run, so the virtual clock jumped forward before the next step.
     fn clock_advanced(&mut self) {}

@@ -108,6 +108,12 @@ impl Strategy for Pos {
         true
     }
 
+    fn yielded(&mut self, t: ThreadId) {
+        // A yield asks the others to go first: the pending event of `t` goes below them all.
+        let i = self.slot(t);
+        self.priorities[i] = Some(0);
+    }
+
     fn step_finished(&mut self, step: &StepFootprint<'_>) {
         let taken = Footprint::of(step.accesses);
         let me = self.slot(step.thread);

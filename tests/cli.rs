@@ -42,7 +42,7 @@ fn check_finds_the_bug_prints_settings_first_and_the_replay_reproduces_the_trace
     let out = racelab(&["check", "lock-order/buggy"]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let text = stdout(&out);
-    assert!(text.starts_with("racelab check lock-order/buggy: strategy=dfs"), "{text}");
+    assert!(text.starts_with("racelab check lock-order/buggy: strategy=portfolio seed=0"), "{text}");
     assert!(text.contains("wait-for cycle: worker-1 waits on Lock `lock_b` held by worker-2"), "{text}");
 
     let args = printed_replay_args(&text);

@@ -239,8 +239,9 @@ fn check_and_replay_print_one_json_shape() {
     let c = &checked[0];
     assert_eq!(keys(c), ["as_expected", "expected", "replay", "report", "target"]);
     assert_eq!((&c["target"], &c["as_expected"]), (&"lock-order/buggy".into(), &true.into()));
-    assert_eq!(c["report"]["settings"]["strategy"], "dfs");
-    assert_eq!(c["report"]["settings"]["dpor"], true);
+    assert_eq!(c["report"]["settings"]["strategy"], "portfolio");
+    assert_eq!(c["report"]["settings"]["seed"], 0);
+    assert_eq!(c["report"]["failure"]["found_by"], "dpor");
     assert_eq!(c["report"]["settings"]["max_steps"], 100_000);
 
     let replay_line = c["replay"].as_str().expect("a replay command");

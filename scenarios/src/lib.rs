@@ -44,6 +44,12 @@ pub struct Variant {
     pub configure: fn(Config) -> Config,
 }
 
+/// The default exploration: exhaustive DPOR and POS (seed 0) in turn, so a scenario is proved
+/// when DPOR finishes and a bug that sampling reaches first is found early.
+pub fn portfolio() -> Config {
+    Config::portfolio(0)
+}
+
 /// The `configure` of a variant that needs nothing special.
 pub fn as_is(config: Config) -> Config {
     config
@@ -64,7 +70,8 @@ pub struct Scenario {
     pub story: &'static str,
     /// The variants, buggy first.
     pub variants: &'static [Variant],
-    /// The exploration `racelab check` uses by default for this scenario.
+    /// The exploration `racelab check` uses by default for this scenario: [`portfolio`] for
+    /// all but one.
     pub default_config: fn() -> Config,
 }
 

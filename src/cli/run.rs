@@ -306,7 +306,13 @@ fn verdict(report: &Report, config: &Config) -> String {
             report.runs
         ),
         None if report.exhausted => {
-            let reduced = if config.uses_dpor() { ", partial-order reduced" } else { "" };
+            let reduced = if config.uses_dpor() {
+                ", partial-order reduced"
+            } else if matches!(config.strategy(), StrategyConfig::Portfolio { .. }) {
+                ", DPOR with POS runs in between"
+            } else {
+                ""
+            };
             format!(
                 "no bug: every interleaving{bound} explored ({} run{}{reduced})",
                 report.runs,

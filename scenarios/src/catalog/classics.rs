@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use racelab_primitives::{Barrier, Lock, Shared, Timer};
-use racelab_sim::Config;
 use racelab_std::thread;
 
 use crate::{as_is, Expected, Scenario, Variant};
@@ -62,7 +61,7 @@ for i in range(3): Thread(target=philosopher, args=(i,), name=f'philosopher-{i}'
         },
     ],
     // The plain search explores the ordered variant in 36,966 runs; partial-order reduction in 92.
-    default_config: Config::dfs,
+    default_config: crate::portfolio,
 };
 
 fn barrier(parties: usize) {
@@ -103,7 +102,7 @@ t1.join(); t2.join()"#,
             configure: as_is,
         },
     ],
-    default_config: Config::dfs,
+    default_config: crate::portfolio,
 };
 
 /// `late` records whether the function ran after `cancel()` had been called.
@@ -165,5 +164,5 @@ assert not fired_after_cancel
             configure: as_is,
         },
     ],
-    default_config: Config::dfs,
+    default_config: crate::portfolio,
 };

@@ -131,7 +131,7 @@ def consumer():                          # consumer-1 and consumer-2
         },
     ],
     // The plain search exhausts the `while` variant in 30,240 runs; partial-order reduction in 512.
-    default_config: Config::dfs,
+    default_config: crate::portfolio,
 };
 
 /// One producer (two items) and two consumers (one item each) on one condition, capacity 1,
@@ -213,7 +213,7 @@ def consumer():                        # consumer-1 and consumer-2
             configure: exact,
         },
     ],
-    default_config: Config::dfs,
+    default_config: crate::portfolio,
 };
 
 fn lost_notify(check_flag: bool) {
@@ -279,5 +279,5 @@ def notifier():
             configure: as_is,
         },
     ],
-    default_config: Config::dfs,
+    default_config: crate::portfolio,
 };

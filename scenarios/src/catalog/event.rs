@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use racelab_primitives::{Event, Queue, Shared};
-use racelab_sim::Config;
 use racelab_std::thread;
 
 use crate::{as_is, Expected, Scenario, Variant};
@@ -126,7 +125,7 @@ assert consumed == 3, 'lost data'
             configure: as_is,
         },
     ],
-    default_config: Config::dfs,
+    default_config: crate::portfolio,
 };
 
 fn pulse(wait_before_pulse: bool) {
@@ -182,5 +181,5 @@ def notifier():
             configure: as_is,
         },
     ],
-    default_config: Config::dfs,
+    default_config: crate::portfolio,
 };

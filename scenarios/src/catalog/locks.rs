@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use racelab_primitives::{Lock, RLock, Shared};
-use racelab_sim::Config;
 use racelab_std::thread;
 
 use crate::{as_is, Expected, Scenario, Variant};
@@ -67,7 +66,7 @@ t1.join(); t2.join()"#,
             configure: as_is,
         },
     ],
-    default_config: Config::dfs,
+    default_config: crate::portfolio,
 };
 
 pub(crate) const LOCK_REENTRY: Scenario = Scenario {
@@ -120,7 +119,7 @@ t.join()"#,
             configure: as_is,
         },
     ],
-    default_config: Config::dfs,
+    default_config: crate::portfolio,
 };
 
 fn early_return(with_guard: bool) {
@@ -195,5 +194,5 @@ t1.join(); t2.join()"#,
             configure: as_is,
         },
     ],
-    default_config: Config::dfs,
+    default_config: crate::portfolio,
 };

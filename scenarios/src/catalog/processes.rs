@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use racelab_primitives::{Lock, Process, ProcessQueue, Shared};
-use racelab_sim::Config;
 use racelab_std::thread;
 
 use crate::{as_is, Expected, Scenario, Variant};
@@ -73,7 +72,7 @@ assert received.value + q.qsize() == 2, 'lost data'"#,
             configure: as_is,
         },
     ],
-    default_config: Config::dfs,
+    default_config: crate::portfolio,
 };
 
 fn lock_holder(wait_for_release: bool) {
@@ -121,5 +120,5 @@ with lock: ...                   # blocks forever: the dead process never releas
             configure: as_is,
         },
     ],
-    default_config: Config::dfs,
+    default_config: crate::portfolio,
 };

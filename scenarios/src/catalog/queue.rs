@@ -1,7 +1,6 @@
 //! Queues (seed 004's `Queue(10)` producer/consumer with task_done; python-semantics.md §16.8).
 
 use racelab_primitives::Queue;
-use racelab_sim::Config;
 use racelab_std::thread;
 
 use crate::{as_is, Expected, Scenario, Variant};
@@ -67,7 +66,7 @@ queue.join()"#,
             configure: as_is,
         },
     ],
-    default_config: Config::dfs,
+    default_config: crate::portfolio,
 };
 
 fn poison_pills(pills: usize) {
@@ -128,5 +127,5 @@ for w in workers: w.join()        # hangs on the worker that never got a pill"#,
             configure: as_is,
         },
     ],
-    default_config: Config::dfs,
+    default_config: crate::portfolio,
 };

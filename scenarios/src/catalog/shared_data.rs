@@ -5,7 +5,6 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use racelab_primitives::{Lock, Shared};
-use racelab_sim::Config;
 use racelab_std::thread;
 
 use crate::{as_is, Expected, Scenario, Variant};
@@ -91,7 +90,7 @@ assert counter == 6, 'lost update'"#,
         },
     ],
     // The plain search exhausts the locked variant in 5,618 runs; partial-order reduction in 60.
-    default_config: Config::dfs,
+    default_config: crate::portfolio,
 };
 
 fn appenders(append: fn(Shared<Vec<u32>>, u32)) {
@@ -148,7 +147,7 @@ assert sorted(results) == [0, 1, 2], 'lost data'"#,
             configure: as_is,
         },
     ],
-    default_config: Config::dfs,
+    default_config: crate::portfolio,
 };
 
 fn poppers(locked: bool) {
@@ -208,5 +207,5 @@ t1.join(); t2.join()"#,
             configure: as_is,
         },
     ],
-    default_config: Config::dfs,
+    default_config: crate::portfolio,
 };

@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use racelab_primitives::{Shared, ThreadPool};
-use racelab_sim::Config;
 use racelab_std::thread::{self, Local};
 
 use crate::{as_is, Expected, Scenario, Variant};
@@ -108,7 +107,7 @@ assert t.join() == 'foobar'"#,
             configure: as_is,
         },
     ],
-    default_config: Config::dfs,
+    default_config: crate::portfolio,
 };
 
 fn daemon(join_it: bool) {
@@ -171,7 +170,7 @@ t.join()"#,
             configure: |c| c.fail_on_daemon_cut_off(true),
         },
     ],
-    default_config: Config::dfs,
+    default_config: crate::portfolio,
 };
 
 fn join_timeout(check_alive: bool) {
@@ -224,7 +223,7 @@ assert result is not None # None: t needs 2 s"#,
             configure: as_is,
         },
     ],
-    default_config: Config::dfs,
+    default_config: crate::portfolio,
 };
 
 fn locals(use_local: bool) {
@@ -282,5 +281,5 @@ def worker(name):                  # threads alice and bob
             configure: as_is,
         },
     ],
-    default_config: Config::dfs,
+    default_config: crate::portfolio,
 };

@@ -75,7 +75,7 @@ const CASES: &[Case] = &[
         failing_line: Some("condition.wait()"),
     },
     Case {
-        args: &["check", "notify-one/notify"],
+        args: &["replay", "notify-one/notify", "--schedule", "v1 spurious-wakeups=0 t0 t2 t3 t1 #ccc9474c"],
         threads: 4,
         locks: true,
         state_line: "condition: waiting: producer, consumer-2",

@@ -52,7 +52,7 @@ fn scripted_moves_reach_the_condition_if_bug_and_not_with_while() {
     let won = play("condition-buffer/if", CONDITION_MOVES);
     assert_won(&won, "stolen-wakeup");
     let t = text(&won);
-    assert!(t.contains("consumer-2 took the lock first (step 9)"), "{t}");
+    assert!(t.contains("consumer-2 took the lock first (step 8)"), "{t}");
     // The state shown along the way: the data the lock protects, and who waits.
     assert!(t.contains("queue: [0]") && t.contains("condition: waiting: consumer-1"), "{t}");
     assert!(t.contains("[3] consumer-2     can move; next: acquire lock: ok"), "{t}");
@@ -70,7 +70,7 @@ fn the_run_played_ends_with_a_schedule_that_replays_it() {
         .expect("racelab runs");
     assert_eq!(replay.status.code(), Some(1));
     assert!(text(&replay).starts_with("racelab replay condition-buffer/if"));
-    assert!(text(&replay).contains("stolen-wakeup: consumer-1 was notified by producer at step 5"));
+    assert!(text(&replay).contains("stolen-wakeup: consumer-1 was notified by producer at step 4"));
 }
 
 #[test]

@@ -94,7 +94,7 @@ fn explain_a_stolen_wakeup() {
             "replay",
             "condition-buffer/if",
             "--schedule",
-            "v1 spurious-wakeups=0 t0 t2 t1*2 t3 t2 #d818808f",
+            "v1 spurious-wakeups=0 t0 t2 t1*2 t3 t2 #668c5404",
             "--explain",
         ],
     );

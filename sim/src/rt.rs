@@ -572,6 +572,20 @@ pub fn add_holder(obj: ObjectHandle, t: ThreadId) {
     })
 }
 
+/// True when the current thread holds `obj` (as [`add_holder`] registered it). Only the thread
+/// itself changes that, so asking is not an access: no other thread's step can change the answer.
+pub fn holds(obj: ObjectHandle) -> bool {
+    with(|m| {
+        let id = object_id(m, obj);
+        m.objects[id.index()].holders.contains(&m.current)
+    })
+}
+
+/// Set only by the test that compares the searches with and without them: makes a notify by the
+/// lock's holder a scheduling point again, as it was before it stopped being one.
+#[doc(hidden)]
+pub static NOTIFY_POINTS_FOR_TESTS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// A thread other than the current one that holds `obj`, if any (for a lock: whether an
 /// acquire would have to wait). It reads `obj`, as far as partial-order reduction goes.
 pub fn held_by_another(obj: ObjectHandle) -> Option<ThreadId> {

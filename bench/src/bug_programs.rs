@@ -1,5 +1,5 @@
 //! The buggy programs (and correct twins) of the runs-to-bug bench, written once with std's names
-//! and instantiated on racelab's facade, shuttle and loom by [`bug_programs!`], so every tool runs
+//! and instantiated on racelab's facade, shuttle and loom by [`bug_programs!`](macro@crate::bug_programs), so every tool runs
 //! the same source. Shared state lives in `std::sync::Arc` on every side (loom's own `Arc` would
 //! make every clone and drop a point loom explores, which racelab and shuttle do not have).
 //!

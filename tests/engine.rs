@@ -347,13 +347,15 @@ fn the_reported_failure_does_not_depend_on_jobs_and_shards_cover_the_runs() {
         // Fails only in some interleavings, so the lowest failing run index matters.
         assert!(counter.load() >= 2, "lost update: three of four increments lost");
     };
+    // `random` and `pos`: the two strategies whose runs are independent.
+    let strategies: [fn(u64) -> Config; 2] = [Config::random, Config::pos];
     let mut lowest_runs = Vec::new();
-    for seed in [1, 2, 3, 4] {
-        let base = check(Config::random(seed).runs(2_000).shrink(false), program);
+    for (seed, make) in [1, 2, 3, 4].into_iter().flat_map(|s| strategies.map(|m| (s, m))) {
+        let base = check(make(seed).runs(2_000).shrink(false), program);
         let first = base.failure.as_ref().expect("found sequentially");
         lowest_runs.push(first.run);
         for jobs in [2, 3] {
-            let par = check(Config::random(seed).runs(2_000).shrink(false).jobs(jobs), program);
+            let par = check(make(seed).runs(2_000).shrink(false).jobs(jobs), program);
             let f = par.failure.as_ref().expect("found in parallel");
             assert_eq!(
                 (f.run, &f.schedule, &f.trace),
@@ -369,9 +371,7 @@ fn the_reported_failure_does_not_depend_on_jobs_and_shards_cover_the_runs() {
             assert_eq!(par.runs, first.run + 1);
         }
         let lowest = (0..2)
-            .filter_map(|k| {
-                check(Config::random(seed).runs(2_000).shrink(false).shard(k, 2), program).failure
-            })
+            .filter_map(|k| check(make(seed).runs(2_000).shrink(false).shard(k, 2), program).failure)
             .map(|f| f.run)
             .min();
         assert_eq!(lowest, Some(first.run), "two shards together find the same lowest run");

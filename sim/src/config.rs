@@ -387,16 +387,16 @@ impl Config {
         self
     }
 
-    /// Explores on `jobs` OS threads (default 1, at most [`MAX_JOBS`]). Applies to `random`, whose
-    /// runs are independent (run `i` draws from stream `i` of the seed); other strategies run on
-    /// one thread. The report (verdict, failure, `runs`, `steps`) does not depend on `jobs`:
+    /// Explores on `jobs` OS threads (default 1, at most [`MAX_JOBS`]). Applies to `random` and
+    /// `pos`, whose runs are independent (run `i` draws from stream `i` of the seed); other
+    /// strategies run on one thread. The report (verdict, failure, `runs`, `steps`) does not depend on `jobs`:
     /// the failure is the lowest failing run index, and the counts cover the runs up to it.
     pub fn jobs(mut self, jobs: usize) -> Self {
         self.jobs = jobs.max(1);
         self
     }
 
-    /// Runs only the run indices `i` with `i % count == index` (`random` only): a CI matrix or a
+    /// Runs only the run indices `i` with `i % count == index` (`random` and `pos` only): a CI matrix or a
     /// batch of machines splits one exploration into `count` shards, each reporting its lowest
     /// failing run. `count` must be at least 1 and `index` below it.
     pub fn shard(mut self, index: u64, count: u64) -> Self {
@@ -576,7 +576,7 @@ impl fmt::Display for Config {
                 write!(f, "strategy=guided choices=\"{}\"", list.join(" "))?;
             }
         }
-        if matches!(self.strategy, StrategyConfig::Random { .. }) {
+        if crate::parallel::independent_runs(self) {
             write!(f, " jobs={}", self.jobs)?;
             if self.shard.1 > 1 {
                 write!(f, " shard={}/{}", self.shard.0, self.shard.1)?;

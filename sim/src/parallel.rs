@@ -1,6 +1,6 @@
 //! Parallel and sharded exploration, for strategies whose runs are independent.
 //!
-//! `random` draws run `i` from stream `i` of the seed, so any run can be executed anywhere, in
+//! `random` and `pos` draw run `i` from stream `i` of the seed, so any run can be executed anywhere, in
 //! any order. Jobs take the run indices of their shard in turn (job `j` of `n` takes every
 //! `n`-th), each on its own OS thread with its own executor and run state (the run state is
 //! thread-local); the calling thread only relays progress. A job stops once its next index is above the lowest failing index found so
@@ -26,11 +26,17 @@ use crate::executor::Executor;
 use crate::explore::{run_once, shrink, traced_failure, Budget, Halt, Outcome, PROGRESS_EVERY};
 use crate::report::{Report, TracedRun};
 use crate::state::RunEnd;
-use crate::strategy::{Random, Strategy};
+use crate::strategy::Strategy;
 
 /// True when `config` asks for more than one job or a shard and its runs are independent.
 pub(crate) fn applies(config: &Config) -> bool {
-    matches!(config.strategy, StrategyConfig::Random { .. }) && (config.jobs > 1 || config.shard.1 > 1)
+    independent_runs(config) && (config.jobs > 1 || config.shard.1 > 1)
+}
+
+/// True for the strategies whose run `i` depends on nothing but the seed and `i` (`random` and
+/// `pos` draw run `i` from stream `i`; PCT's change points depend on the runs before).
+pub(crate) fn independent_runs(config: &Config) -> bool {
+    matches!(config.strategy, StrategyConfig::Random { .. } | StrategyConfig::Pos { .. })
 }
 
 /// What the jobs share while they run.
@@ -102,9 +108,7 @@ pub(crate) fn explore<F>(config: &Config, program: Arc<F>, progress: &mut dyn Fn
 where
     F: Fn() + Send + Sync + 'static,
 {
-    let StrategyConfig::Random { seed } = config.strategy else {
-        unreachable!("parallel exploration applies to random only")
-    };
+    assert!(independent_runs(config), "racelab invariant: parallel exploration of dependent runs");
     assert!(
         (1..=crate::config::MAX_JOBS).contains(&config.jobs),
         "racelab invariant: jobs validated to 1..={}",
@@ -130,7 +134,7 @@ where
                 let tick = tick.clone();
                 scope.spawn(move || {
                     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        run_job(config, seed, program, shared, budget, job, &mut || {
+                        run_job(config, program, shared, budget, job, &mut || {
                             let _ = tick.send(shared.executed.load(Ordering::Relaxed));
                         })
                     }));
@@ -184,7 +188,7 @@ where
     let mut executor = Executor::new(config);
     if let Some(run) = config.trace_run.filter(|&r| in_reach(config, r, lowest)) {
         // The run asked for with `trace_run`, re-run here with tracing on.
-        let mut strategy: Option<Box<dyn Strategy>> = Some(Box::new(Random::new(seed)));
+        let mut strategy: Option<Box<dyn Strategy>> = Some(config.build_strategy());
         strategy.as_mut().expect("just set").begin_run(run);
         let result = run_once(&mut executor, &mut strategy, run, config, true, &program);
         report.traced = Some(TracedRun {
@@ -197,7 +201,7 @@ where
     if lowest != u64::MAX {
         // Re-run the lowest failing index here, then trace and shrink it as `check` does.
         let mut executor = Executor::new(config);
-        let mut strategy: Option<Box<dyn Strategy>> = Some(Box::new(Random::new(seed)));
+        let mut strategy: Option<Box<dyn Strategy>> = Some(config.build_strategy());
         strategy.as_mut().expect("just set").begin_run(lowest);
         let result = run_once(&mut executor, &mut strategy, lowest, config, false, &program);
         let RunEnd::Failed(kind) = result.end else {
@@ -227,7 +231,6 @@ fn in_reach(config: &Config, run: u64, lowest: u64) -> bool {
 /// jobs wherever they stand).
 fn run_job<F>(
     config: &Config,
-    seed: u64,
     program: &Arc<F>,
     shared: &Shared,
     budget: &Budget,
@@ -241,7 +244,7 @@ where
     let jobs = shared.next.len() as u64;
     let mine = &shared.next[job as usize];
     let mut executor = Executor::new(config);
-    let mut strategy: Option<Box<dyn Strategy>> = Some(Box::new(Random::new(seed)));
+    let mut strategy: Option<Box<dyn Strategy>> = Some(config.build_strategy());
     let mut totals = JobTotals::default();
     let mut k = Some(job);
     loop {

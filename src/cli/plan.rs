@@ -251,8 +251,12 @@ pub fn exploration(args: &ExploreArgs, scenario: &Scenario, variant: &Variant) -
             return Err(format!("--watchdog takes seconds of wall time, 0 (off) to 86400, not {s}"));
         }
     }
-    if (args.jobs.is_some() || args.shard.is_some()) && strategy != Some(StrategyName::Random) {
-        return Err("--jobs and --shard apply only to --strategy random (its runs are independent)".into());
+    if (args.jobs.is_some() || args.shard.is_some())
+        && !matches!(strategy, Some(StrategyName::Random | StrategyName::Pos))
+    {
+        return Err(
+            "--jobs and --shard apply only to --strategy random and pos (their runs are independent)".into(),
+        );
     }
     if let Some(jobs) = args.jobs.filter(|j| !(1..=MAX_JOBS).contains(j)) {
         return Err(format!(

@@ -44,6 +44,22 @@ fn jobs_are_capped() {
             &["check", "counter/buggy", "--strategy", "random", "--jobs", jobs],
             &format!("--jobs must be from 1 to 256, got {jobs}"),
         );
+        // The range is what is wrong, whatever the strategy.
+        refused(
+            &["check", "counter/buggy", "--jobs", jobs],
+            &format!("--jobs must be from 1 to 256, got {jobs}"),
+        );
+    }
+}
+
+#[test]
+fn explain_and_json_are_refused_together() {
+    for command in
+        [&["check", "counter/buggy"][..], &["replay", "counter/buggy", "--seed", "1", "--run", "0"]]
+    {
+        let mut args = command.to_vec();
+        args.extend(["--json", "--explain"]);
+        refused(&args, "--explain prints sentences and --json prints JSON lines: choose one");
     }
 }
 

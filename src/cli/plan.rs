@@ -74,6 +74,7 @@ pub fn plan(cli: Cli) -> Result<Plan, String> {
             Ok(Plan::Play { target, config, moves })
         }
         Command::Check { targets, all, explore, json, teach } => {
+            explain_without_json(teach.explain, json)?;
             let resolved = match (all, targets.is_empty()) {
                 (true, false) => return Err("give either --all or scenario names, not both".into()),
                 (false, true) => {
@@ -106,6 +107,7 @@ pub fn plan(cli: Cli) -> Result<Plan, String> {
             Ok(Plan::Check { targets: planned, json, explore, teach })
         }
         Command::Replay { target, schedule, explore, run, json, teach } => {
+            explain_without_json(teach.explain, json)?;
             let targets = resolve(&target, false)?;
             let target = targets[0];
             if explore.jobs.is_some() || explore.shard.is_some() {
@@ -228,6 +230,17 @@ fn resolve(text: &str, whole_scenario_ok: bool) -> Result<Vec<Target>, String> {
     }
 }
 
+/// `--explain` writes sentences for a person, `--json` one object per line for a program: asked
+/// together, one of them would be lost.
+fn explain_without_json(explain: bool, json: bool) -> Result<(), String> {
+    if explain && json {
+        return Err("--explain prints sentences and --json prints JSON lines: choose one (the JSON has the \
+                    trace with typed events to narrate from)"
+            .into());
+    }
+    Ok(())
+}
+
 /// The exploration for `scenario` under the flags, with contradictions refused.
 pub fn exploration(args: &ExploreArgs, scenario: &Scenario, variant: &Variant) -> Result<Config, String> {
     let strategy = args.strategy.or(args.seed.map(|_| StrategyName::Random));
@@ -250,6 +263,11 @@ pub fn exploration(args: &ExploreArgs, scenario: &Scenario, variant: &Variant) -
         if !(s.is_finite() && (0.0..=86_400.0).contains(&s)) {
             return Err(format!("--watchdog takes seconds of wall time, 0 (off) to 86400, not {s}"));
         }
+    }
+    if let Some(jobs) = args.jobs.filter(|j| !(1..=MAX_JOBS).contains(j)) {
+        return Err(format!(
+            "--jobs must be from 1 to {MAX_JOBS}, got {jobs} (more jobs than cores only adds switching)"
+        ));
     }
     if (args.jobs.is_some() || args.shard.is_some())
         && !matches!(strategy, Some(StrategyName::Random | StrategyName::Pos))

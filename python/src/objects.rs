@@ -12,6 +12,7 @@ use std::time::Duration;
 use pyo3::exceptions::{PyOverflowError, PyValueError};
 use pyo3::prelude::*;
 use racelab_primitives as prim;
+use racelab_sim::rt;
 
 use crate::errors::{guarded, misuse, queue_error};
 
@@ -42,7 +43,9 @@ fn acquire_timeout(blocking: bool, timeout: f64) -> PyResult<Option<Duration>> {
     seconds(timeout, "timeout").map(Some)
 }
 
-/// `threading.Lock`.
+/// `threading.Lock`. Outside runs a lock is inert (acquire succeeds, release does nothing): the
+/// standard library keeps some it made during a run (a `logging` handler's lock) and uses them
+/// at exit, where nothing runs concurrently under racelab any more.
 #[pyclass(module = "racelab._racelab", frozen, subclass)]
 pub(crate) struct Lock {
     pub(crate) inner: prim::Lock,
@@ -58,6 +61,9 @@ impl Lock {
     #[pyo3(signature = (blocking=true, timeout=-1.0))]
     fn acquire(&self, py: Python<'_>, blocking: bool, timeout: f64) -> PyResult<bool> {
         let t = acquire_timeout(blocking, timeout)?;
+        if !rt::in_simulation() {
+            return Ok(true); // inert outside runs: see `Lock`
+        }
         guarded(py, || match t {
             None => self.inner.acquire(),
             Some(d) if d.is_zero() => self.inner.try_acquire(),
@@ -66,6 +72,9 @@ impl Lock {
     }
 
     fn release(&self, py: Python<'_>) -> PyResult<()> {
+        if !rt::in_simulation() {
+            return Ok(());
+        }
         guarded(py, || self.inner.try_release())?.map_err(|m| misuse(py, &m))
     }
 
@@ -74,7 +83,7 @@ impl Lock {
     }
 
     fn __enter__(&self, py: Python<'_>) -> PyResult<bool> {
-        guarded(py, || self.inner.acquire())
+        self.acquire(py, true, -1.0)
     }
 
     fn __exit__(&self, py: Python<'_>, _t: Py<PyAny>, _v: Py<PyAny>, _tb: Py<PyAny>) -> PyResult<()> {
@@ -98,6 +107,9 @@ impl RLock {
     #[pyo3(signature = (blocking=true, timeout=-1.0))]
     fn acquire(&self, py: Python<'_>, blocking: bool, timeout: f64) -> PyResult<bool> {
         let t = acquire_timeout(blocking, timeout)?;
+        if !rt::in_simulation() {
+            return Ok(true); // inert outside runs: see `Lock`
+        }
         guarded(py, || match t {
             None => self.inner.acquire(),
             Some(d) if d.is_zero() => self.inner.try_acquire(),
@@ -106,6 +118,9 @@ impl RLock {
     }
 
     fn release(&self, py: Python<'_>) -> PyResult<()> {
+        if !rt::in_simulation() {
+            return Ok(());
+        }
         guarded(py, || self.inner.try_release())?.map_err(|m| misuse(py, &m))
     }
 
@@ -114,7 +129,7 @@ impl RLock {
     }
 
     fn __enter__(&self, py: Python<'_>) -> PyResult<bool> {
-        guarded(py, || self.inner.acquire())
+        self.acquire(py, true, -1.0)
     }
 
     fn __exit__(&self, py: Python<'_>, _t: Py<PyAny>, _v: Py<PyAny>, _tb: Py<PyAny>) -> PyResult<()> {

@@ -27,7 +27,14 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 }
 
 /// The configuration of a check from the Python-side settings.
-fn config(strategy: &str, seed: u64, runs: Option<u64>, depth: u32, max_steps: u64) -> PyResult<Config> {
+fn config(
+    strategy: &str,
+    seed: u64,
+    runs: Option<u64>,
+    depth: u32,
+    max_steps: u64,
+    daemon_cut_off_fails: bool,
+) -> PyResult<Config> {
     let config = match strategy {
         "random" => Config::random(seed),
         "pct" => Config::pct(seed, depth),
@@ -44,14 +51,26 @@ fn config(strategy: &str, seed: u64, runs: Option<u64>, depth: u32, max_steps: u
     };
     // The watchdog would abandon a thread in the middle of CPython, which cannot be resumed from
     // there: off. A program without scheduling points runs to its end as it would in Python.
-    let config = config.max_steps(max_steps).stack_size(PYTHON_STACK).watchdog(Duration::ZERO);
+    let config = python_limits(config, max_steps, daemon_cut_off_fails);
     config.validate().map_err(|e| PyValueError::new_err(format!("racelab: {}", e.message)))?;
     Ok(config)
 }
 
+/// What every Python check and replay sets: the step limit, the stacks, no watchdog, and
+/// whether a daemon thread cut off at the end fails the run.
+fn python_limits(config: Config, max_steps: u64, daemon_cut_off_fails: bool) -> Config {
+    config
+        .max_steps(max_steps)
+        .stack_size(PYTHON_STACK)
+        .watchdog(Duration::ZERO)
+        .fail_on_daemon_cut_off(daemon_cut_off_fails)
+}
+
 /// Explores `program` (a callable running the program once) and reports.
+// Python keyword arguments, one per setting.
+#[allow(clippy::too_many_arguments)]
 #[pyfunction]
-#[pyo3(signature = (program, strategy="random", seed=0, runs=None, depth=3, max_steps=100_000))]
+#[pyo3(signature = (program, strategy="random", seed=0, runs=None, depth=3, max_steps=100_000, daemon_cut_off_fails=false))]
 fn explore<'py>(
     py: Python<'py>,
     program: Py<PyAny>,
@@ -60,8 +79,9 @@ fn explore<'py>(
     runs: Option<u64>,
     depth: u32,
     max_steps: u64,
+    daemon_cut_off_fails: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let config = config(strategy, seed, runs, depth, max_steps)?;
+    let config = config(strategy, seed, runs, depth, max_steps, daemon_cut_off_fails)?;
     green::remember_interpreter(py);
     let run_config = config.clone();
     let report =
@@ -71,17 +91,17 @@ fn explore<'py>(
 
 /// Runs `program` once along `schedule` (its text, as reports print it) and reports.
 #[pyfunction]
-#[pyo3(signature = (program, schedule, max_steps=100_000))]
+#[pyo3(signature = (program, schedule, max_steps=100_000, daemon_cut_off_fails=false))]
 fn replay<'py>(
     py: Python<'py>,
     program: Py<PyAny>,
     schedule: &str,
     max_steps: u64,
+    daemon_cut_off_fails: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let schedule = Schedule::from_str(schedule.trim())
         .map_err(|e| PyValueError::new_err(format!("racelab: the schedule does not parse: {e}")))?;
-    let config =
-        Config::replay(schedule).max_steps(max_steps).stack_size(PYTHON_STACK).watchdog(Duration::ZERO);
+    let config = python_limits(Config::replay(schedule), max_steps, daemon_cut_off_fails);
     green::remember_interpreter(py);
     let run_config = config.clone();
     let report =

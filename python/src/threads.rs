@@ -8,6 +8,7 @@
 //! (`os.fork`, an OS thread). The run then fails with it, as the Rust front-end's would.
 
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -23,7 +24,7 @@ use crate::objects::seconds;
 
 thread_local! {
     /// The join handles of the current run's threads, by thread id.
-    static HANDLES: RefCell<Vec<Option<JoinHandle<()>>>> = const { RefCell::new(Vec::new()) };
+    static HANDLES: RefCell<Vec<Option<Rc<JoinHandle<()>>>>> = const { RefCell::new(Vec::new()) };
     /// The object every plain Python step writes: the heap, as far as the reduction knows.
     static HEAP: Cell<Option<ObjectHandle>> = const { Cell::new(None) };
 }
@@ -109,21 +110,20 @@ fn spawn(py: Python<'_>, body: Py<PyAny>, name: String, daemon: bool) -> PyResul
             if h.len() <= i {
                 h.resize_with(i + 1, || None);
             }
-            h[i] = Some(handle);
+            h[i] = Some(Rc::new(handle));
         });
         id
     })
 }
 
 fn with_handle<R>(ident: u32, f: impl FnOnce(&JoinHandle<()>) -> R) -> PyResult<R> {
-    // The handle is taken out while `f` runs: `f` may switch threads, and others may join too.
-    let handle = HANDLES.with(|h| h.borrow_mut().get_mut(ident as usize).and_then(Option::take));
+    // A shared handle, not a borrow of the registry: `f` may switch threads, and others may
+    // join or ask about the same thread meanwhile.
+    let handle = HANDLES.with(|h| h.borrow().get(ident as usize).cloned().flatten());
     let handle = handle.ok_or_else(|| {
         pyo3::exceptions::PyRuntimeError::new_err(format!("racelab: no thread {ident} in this run"))
     })?;
-    let r = f(&handle);
-    HANDLES.with(|h| h.borrow_mut()[ident as usize] = Some(handle));
-    Ok(r)
+    Ok(f(&handle))
 }
 
 /// Waits for thread `ident` to finish, at most `timeout` seconds; true if it finished.

@@ -90,7 +90,8 @@ def _explore(program, files, granularity, **settings):
     main = _main_body(program, tracer)
     with _patch.Patched(tracer):
         if "schedule" in settings:
-            return _racelab.replay(main, settings["schedule"], max_steps=settings["max_steps"])
+            return _racelab.replay(main, settings["schedule"], max_steps=settings["max_steps"],
+                                   daemon_cut_off_fails=settings["daemon_cut_off_fails"])
         return _racelab.explore(main, **settings)
 
 
@@ -105,21 +106,24 @@ def _main_body(program, tracer):
 
 
 def check(fn, strategy="random", runs=None, seed=0, *, granularity=DEFAULT_GRANULARITY, depth=3,
-          max_steps=100_000):
+          max_steps=100_000, daemon_cut_off_fails=False):
     """Runs ``fn`` as the main thread of a program, ``runs`` times, under ``strategy``
     (``random``, ``pct`` or ``dfs``); returns the ``Report`` of the first failing run, or of the
     whole exploration when none failed."""
     raw = _explore(fn, _files_of(fn), granularity, strategy=strategy, seed=seed, runs=runs, depth=depth,
-                   max_steps=max_steps)
+                   max_steps=max_steps, daemon_cut_off_fails=daemon_cut_off_fails)
     name = getattr(fn, "__qualname__", "fn")
-    return Report(raw, f'racelab.replay({name}, "{raw.get("schedule")}", granularity="{granularity}")')
+    return Report(raw, f'racelab.replay({name}, "{raw.get("schedule")}", granularity="{granularity}"'
+                       + (", daemon_cut_off_fails=True)" if daemon_cut_off_fails else ")"))
 
 
-def replay(fn, schedule, *, granularity=DEFAULT_GRANULARITY, max_steps=100_000):
+def replay(fn, schedule, *, granularity=DEFAULT_GRANULARITY, max_steps=100_000, daemon_cut_off_fails=False):
     """Runs ``fn`` once along ``schedule`` (from a report) with a full trace."""
-    raw = _explore(fn, _files_of(fn), granularity, schedule=schedule, max_steps=max_steps)
+    raw = _explore(fn, _files_of(fn), granularity, schedule=schedule, max_steps=max_steps,
+                   daemon_cut_off_fails=daemon_cut_off_fails)
     name = getattr(fn, "__qualname__", "fn")
-    return Report(raw, f'racelab.replay({name}, "{schedule}", granularity="{granularity}")')
+    return Report(raw, f'racelab.replay({name}, "{schedule}", granularity="{granularity}"'
+                       + (", daemon_cut_off_fails=True)" if daemon_cut_off_fails else ")"))
 
 
 def script_program(path, argv=None):
@@ -161,7 +165,8 @@ def _explore_script(path, granularity, **settings):
     with _patch.Patched(tracer):
         tracer.enable_code(code)
         if "schedule" in settings:
-            return _racelab.replay(main, settings["schedule"], max_steps=settings["max_steps"])
+            return _racelab.replay(main, settings["schedule"], max_steps=settings["max_steps"],
+                                   daemon_cut_off_fails=settings["daemon_cut_off_fails"])
         return _racelab.explore(main, **settings)
 
 
@@ -172,14 +177,16 @@ def _main_body_raw(program, tracer):
 
 
 def check_script(path, strategy="random", runs=None, seed=0, *, granularity=DEFAULT_GRANULARITY, depth=3,
-                 max_steps=100_000):
+                 max_steps=100_000, daemon_cut_off_fails=False):
     """``check`` for a script file, run from the top in a fresh ``__main__`` every run."""
     raw = _explore_script(path, granularity, strategy=strategy, seed=seed, runs=runs, depth=depth,
-                          max_steps=max_steps)
+                          max_steps=max_steps, daemon_cut_off_fails=daemon_cut_off_fails)
     return Report(raw, None)
 
 
-def replay_script(path, schedule, *, granularity=DEFAULT_GRANULARITY, max_steps=100_000):
+def replay_script(path, schedule, *, granularity=DEFAULT_GRANULARITY, max_steps=100_000,
+                  daemon_cut_off_fails=False):
     """``replay`` for a script file."""
-    raw = _explore_script(path, granularity, schedule=schedule, max_steps=max_steps)
+    raw = _explore_script(path, granularity, schedule=schedule, max_steps=max_steps,
+                          daemon_cut_off_fails=daemon_cut_off_fails)
     return Report(raw, None)

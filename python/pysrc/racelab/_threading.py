@@ -83,12 +83,16 @@ def active_count():
 activeCount = active_count
 
 
+_HERE = __file__.rsplit("/", 1)[0]
+
+
 def _location(exc):
     """``file:line`` of the innermost frame of ``exc``'s traceback, or ``""``."""
     tb = exc.__traceback__
     last = None
     while tb is not None:
-        last = tb
+        if not tb.tb_frame.f_code.co_filename.startswith(_HERE):
+            last = tb
         tb = tb.tb_next
     if last is None:
         return ""
@@ -97,15 +101,16 @@ def _location(exc):
 
 def _strip_racelab_frames(exc):
     """The traceback without the bootstrap's own frames (racelab's files)."""
-    lines = traceback.format_exception(exc)
-    here = __file__.rsplit("/", 1)[0]
     out = []
     skip = False
-    for line in lines:
-        if line.startswith('  File "'):
-            skip = line[len('  File "'):].startswith(here)
-        if not skip:
-            out.append(line)
+    for chunk in traceback.format_exception(exc):
+        for line in chunk.splitlines(keepends=True):
+            if line.startswith('  File "'):
+                skip = line[len('  File "'):].startswith(_HERE)
+            elif not line.startswith("    "):
+                skip = False
+            if not skip:
+                out.append(line)
     return "".join(out)
 
 

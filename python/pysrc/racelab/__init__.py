@@ -89,6 +89,7 @@ def _explore(program, files, granularity, **settings):
     tracer = _patch.Tracer(granularity, files)
     main = _main_body(program, tracer)
     with _patch.Patched(tracer):
+        tracer.enable_module_of(program)
         if "schedule" in settings:
             return _racelab.replay(main, settings["schedule"], max_steps=settings["max_steps"],
                                    daemon_cut_off_fails=settings["daemon_cut_off_fails"])

@@ -146,10 +146,29 @@ class Tracer:
         self._tool = None
 
     def enable_code(self, code):
-        """3.12+: turns the events on for ``code`` (the script's module code runs without PY_START)."""
-        if self._tool is not None:
-            self._codes.append(code)
-            sys.monitoring.set_local_events(self._tool, code, self._event)
+        """3.12+: turns the events on for ``code`` and every code object nested in it, before the
+        first run, so that every run sees the same events (on 3.13, events turned on from a
+        function's PY_START miss the start of that call: the first run would differ)."""
+        if self._tool is None:
+            return
+        todo = [code]
+        while todo:
+            c = todo.pop()
+            self._codes.append(c)
+            sys.monitoring.set_local_events(self._tool, c, self._event)
+            todo.extend(k for k in c.co_consts if isinstance(k, type(code)))
+
+    def enable_module_of(self, fn):
+        """3.12+: ``enable_code`` for ``fn`` and the functions and classes of its module's file."""
+        code = getattr(fn, "__code__", None)
+        if code is None:
+            return
+        self.enable_code(code)
+        for value in list(getattr(fn, "__globals__", {}).values()):
+            for f in [value] + [v for v in vars(value).values()] if isinstance(value, type) else [value]:
+                c = getattr(f, "__code__", None)
+                if c is not None and c.co_filename == code.co_filename:
+                    self.enable_code(c)
 
     def _on_start(self, code, _offset):
         if code.co_filename in self.files:

@@ -1,7 +1,7 @@
 //! Python-faithful synchronization primitives for racelab's simulated threads.
 //!
-//! Each primitive follows the semantics of its namesake in Python's `threading` module (see
-//! `../shared/python-semantics.md`), errors on misuse included, and stands on one waiting core
+//! Each primitive follows the semantics of its namesake in Python's `threading` module (see the
+//! README's "Semantics" section), errors on misuse included, and stands on one waiting core
 //! (`wait_list`). Every place where Python leaves the outcome open is a scheduler choice.
 //! Primitives are handles (`Copy`): their state lives inside the run, so a copy moved into
 //! another thread refers to the same object, like a Python reference.

@@ -30,6 +30,21 @@ thread_local! {
     /// Set while the executor tears a suspended thread down: its pending scheduling point then
     /// unwinds with [`TearDown`] instead of returning.
     static UNWIND_REQUESTED: Cell<bool> = const { Cell::new(false) };
+    /// Wraps every suspension of a green thread on this OS thread (see [`set_switch_hook`]).
+    static SWITCH_HOOK: Cell<Option<SwitchHook>> = const { Cell::new(None) };
+}
+
+/// A function every green thread of this OS thread runs its suspensions through: it gets the
+/// suspension to call (it must call it exactly once) and may do work on either side of it, on the
+/// suspending thread's stack. A front-end whose green threads run an interpreter uses it to hand
+/// the interpreter's per-thread state over: save it before the switch, restore it after.
+pub type SwitchHook = fn(&mut dyn FnMut());
+
+/// Installs (or, with `None`, removes) the [`SwitchHook`] of the green threads of the calling OS
+/// thread. Set it from inside a run (the program's main thread): explorations run on an OS thread
+/// of their own, and the hook stays there.
+pub fn set_switch_hook(hook: Option<SwitchHook>) {
+    SWITCH_HOOK.with(|h| h.set(hook));
 }
 
 /// The private payload a torn-down thread unwinds with; its coroutine's root catches it.
@@ -361,7 +376,18 @@ fn suspend_on(y: *const Yielder<(), ()>) {
     // SAFETY: `y` was stored by the current thread's coroutine when it started (set_yielder) and
     // points at the Yielder on that coroutine's stack. We are running on that stack right now, so
     // the coroutine is alive and its Yielder valid; no borrow of the run state is held here.
-    unsafe { (*y).suspend(()) }
+    let switch = || unsafe { (*y).suspend(()) };
+    match SWITCH_HOOK.with(|h| h.get()) {
+        Some(hook) => {
+            let mut called = false;
+            hook(&mut || {
+                called = true;
+                switch()
+            });
+            assert!(called, "racelab: a switch hook returned without switching");
+        }
+        None => switch(),
+    }
     if unwind_requested() && !std::thread::panicking() {
         std::panic::resume_unwind(Box::new(TearDown));
     }
@@ -766,6 +792,36 @@ pub fn fail_run_from_panic(payload: Box<dyn Any + Send>) -> ! {
     loop {
         suspend();
     }
+}
+
+/// Fails the run with `failure`, caused by the current thread, and never returns: the thread
+/// stays suspended where it is until the run's teardown unwinds it. For front-ends whose
+/// threads fail in their own terms (an uncaught Python exception with its traceback).
+pub fn fail_run(failure: crate::report::FailureKind) -> ! {
+    with(|m| m.failure = Some(failure));
+    loop {
+        suspend();
+    }
+}
+
+/// The current thread as reports name it.
+pub fn thread_ref(t: ThreadId) -> crate::report::ThreadRef {
+    with(|m| m.thread_ref(t))
+}
+
+/// Goes on unwinding a thread the run's teardown asked to unwind ([`unwinding`] is true for
+/// it), after foreign code it ran through (an interpreter that turned the unwind into an
+/// exception of its own and back) stopped the original unwind. Panics if no teardown asked.
+pub fn resume_teardown() -> ! {
+    assert!(unwind_requested(), "racelab: resume_teardown outside a teardown");
+    std::panic::resume_unwind(Box::new(TearDown))
+}
+
+/// True when the current green thread is being torn down at the end of the run: its pending
+/// scheduling point unwinds; foreign code that catches the unwind must let it go on
+/// ([`resume_teardown`]).
+pub fn torn_down() -> bool {
+    unwind_requested()
 }
 
 /// std's `park`: a scheduling point, then, unless the current thread's park token is set (an

@@ -9,7 +9,8 @@ use crate::{as_is, Expected, Scenario, Variant};
 
 const ITEMS: u32 = 3;
 
-/// The seed: two consumers `wait()`, pop one item, `clear()`; one producer appends and sets,
+/// The seed: two consumers `wait()`, pop one item, then `clear()` (a failed pop skips the clear
+/// and waits again at once); one producer appends and sets,
 /// then sleeps a second. Bounded to three items; consumers are daemons and main checks, after
 /// the producer is done and a grace period, that every item was consumed.
 fn seed_event() {
@@ -24,10 +25,12 @@ fn seed_event() {
             .daemon(true)
             .spawn(move || loop {
                 if event.wait() {
+                    // The seed clears only after a pop that succeeded: its `clear()` is inside the
+                    // `try`, after `l.pop()`; an IndexError skips it.
                     if l.update(|l| l.pop()).is_some() {
                         consumed.update(|c| *c += 1);
+                        event.clear();
                     } // except IndexError: pass
-                    event.clear();
                 }
             })
             .unwrap();

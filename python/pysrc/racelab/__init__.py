@@ -1,0 +1,193 @@
+"""racelab for Python: run a threaded Python program under every interleaving racelab chooses.
+
+    import racelab
+
+    def test_counter():
+        racelab.check(my_program, strategy="dfs").assert_passed()
+
+``check(fn)`` runs ``fn`` many times as the main thread of a simulated program: ``threading``,
+``queue``, ``time`` (a virtual clock), ``multiprocessing`` and the thread pools are racelab's
+while it runs, each Python thread is a racelab green thread, and a scheduler decides every
+interleaving. A failing run comes back with its diagnosis, its trace and a schedule that
+``replay(fn, schedule)`` follows exactly. ``racelab-py check prog.py`` does the same for a
+script (see ``racelab.cli``).
+"""
+
+import json as _json
+import os as _os
+
+from . import _patch
+from . import _racelab
+from ._threading import ThreadExit, Unsupported
+
+__all__ = ["check", "replay", "check_script", "replay_script", "Report", "ThreadExit", "Unsupported", "RacelabFailure"]
+
+#: Scheduling points only at racelab's primitives, between lines, or between bytecodes.
+GRANULARITIES = _patch.GRANULARITIES
+DEFAULT_GRANULARITY = "line"
+
+
+class RacelabFailure(AssertionError):
+    """``Report.assert_passed()`` on a failing report: the message is the whole report."""
+
+
+class Report:
+    """What a check or a replay found.
+
+    ``passed``, ``diagnosis_kind`` (``lost-update``, ``deadlock``...), ``schedule`` (replay it with
+    ``replay``), ``trace``; ``str(report)`` is the report as racelab prints it, with the line
+    that replays it; ``json`` is racelab's JSON report.
+    """
+
+    def __init__(self, raw, replay_line):
+        self._raw = raw
+        self.passed = raw["passed"]
+        self.settings = raw["settings"]
+        self.verdict = raw["verdict"]
+        self.coverage = raw["coverage"]
+        self.runs = raw["runs"]
+        self.exhausted = raw["exhausted"]
+        self.kind = raw.get("kind")
+        self.diagnosis_kind = raw.get("diagnosis_kind")
+        self.diagnosis = raw.get("diagnosis")
+        self.failure = raw.get("failure")
+        self.schedule = raw.get("schedule")
+        self.trace = raw.get("trace")
+        self.refused = raw.get("refused")
+        self.replay_line = replay_line if not self.passed else None
+
+    @property
+    def json(self):
+        return _json.loads(self._raw["json"])
+
+    @property
+    def text(self):
+        """racelab's own report (settings, verdict, diagnosis, trace excerpt)."""
+        return self._raw["text"]
+
+    def __str__(self):
+        out = self.text
+        if self.replay_line:
+            out += f"replay: {self.replay_line}\n"
+        return out
+
+    def __repr__(self):
+        return f"<racelab.Report {self.verdict}>"
+
+    def assert_passed(self):
+        """Raises ``RacelabFailure`` (an AssertionError) with the whole report if a run failed."""
+        if not self.passed:
+            raise RacelabFailure("\n" + str(self))
+
+
+def _files_of(fn):
+    code = getattr(fn, "__code__", None)
+    return {code.co_filename} if code is not None else set()
+
+
+def _explore(program, files, granularity, **settings):
+    tracer = _patch.Tracer(granularity, files)
+    main = _main_body(program, tracer)
+    with _patch.Patched(tracer):
+        tracer.enable_module_of(program)
+        if "schedule" in settings:
+            return _racelab.replay(main, settings["schedule"], max_steps=settings["max_steps"],
+                                   daemon_cut_off_fails=settings["daemon_cut_off_fails"])
+        return _racelab.explore(main, **settings)
+
+
+def _main_body(program, tracer):
+    from ._threading import _bootstrap_main
+
+    def run_once():
+        _patch.begin_run()
+        program()
+
+    return _bootstrap_main(run_once, tracer)
+
+
+def check(fn, strategy="random", runs=None, seed=0, *, granularity=DEFAULT_GRANULARITY, depth=3,
+          max_steps=100_000, daemon_cut_off_fails=False):
+    """Runs ``fn`` as the main thread of a program, ``runs`` times, under ``strategy``
+    (``random``, ``pct`` or ``dfs``); returns the ``Report`` of the first failing run, or of the
+    whole exploration when none failed."""
+    raw = _explore(fn, _files_of(fn), granularity, strategy=strategy, seed=seed, runs=runs, depth=depth,
+                   max_steps=max_steps, daemon_cut_off_fails=daemon_cut_off_fails)
+    name = getattr(fn, "__qualname__", "fn")
+    return Report(raw, f'racelab.replay({name}, "{raw.get("schedule")}", granularity="{granularity}"'
+                       + (", daemon_cut_off_fails=True)" if daemon_cut_off_fails else ")"))
+
+
+def replay(fn, schedule, *, granularity=DEFAULT_GRANULARITY, max_steps=100_000, daemon_cut_off_fails=False):
+    """Runs ``fn`` once along ``schedule`` (from a report) with a full trace."""
+    raw = _explore(fn, _files_of(fn), granularity, schedule=schedule, max_steps=max_steps,
+                   daemon_cut_off_fails=daemon_cut_off_fails)
+    name = getattr(fn, "__qualname__", "fn")
+    return Report(raw, f'racelab.replay({name}, "{schedule}", granularity="{granularity}"'
+                       + (", daemon_cut_off_fails=True)" if daemon_cut_off_fails else ")"))
+
+
+def script_program(path, argv=None):
+    """A callable that runs the script at ``path`` from the top in a fresh ``__main__``."""
+    import sys
+    import types
+
+    path = _os.path.abspath(path)
+    with open(path, encoding="utf-8") as f:
+        source = f.read()
+    code = compile(source, path, "exec")
+
+    def run():
+        module = types.ModuleType("__main__")
+        module.__file__ = path
+        module.__builtins__ = __builtins__
+        saved_main, saved_argv = sys.modules.get("__main__"), sys.argv
+        sys.modules["__main__"] = module
+        sys.argv = [path] + list(argv or [])
+        try:
+            exec(code, module.__dict__)
+        finally:
+            sys.argv = saved_argv
+            if saved_main is not None:
+                sys.modules["__main__"] = saved_main
+
+    return path, code, run
+
+
+def _explore_script(path, granularity, **settings):
+    path, code, run = script_program(path)
+    tracer = _patch.Tracer(granularity, {path})
+
+    def program():
+        _patch.begin_run()
+        run()
+
+    main = _main_body_raw(program, tracer)
+    with _patch.Patched(tracer):
+        tracer.enable_code(code)
+        if "schedule" in settings:
+            return _racelab.replay(main, settings["schedule"], max_steps=settings["max_steps"],
+                                   daemon_cut_off_fails=settings["daemon_cut_off_fails"])
+        return _racelab.explore(main, **settings)
+
+
+def _main_body_raw(program, tracer):
+    from ._threading import _bootstrap_main
+
+    return _bootstrap_main(program, tracer)
+
+
+def check_script(path, strategy="random", runs=None, seed=0, *, granularity=DEFAULT_GRANULARITY, depth=3,
+                 max_steps=100_000, daemon_cut_off_fails=False):
+    """``check`` for a script file, run from the top in a fresh ``__main__`` every run."""
+    raw = _explore_script(path, granularity, strategy=strategy, seed=seed, runs=runs, depth=depth,
+                          max_steps=max_steps, daemon_cut_off_fails=daemon_cut_off_fails)
+    return Report(raw, None)
+
+
+def replay_script(path, schedule, *, granularity=DEFAULT_GRANULARITY, max_steps=100_000,
+                  daemon_cut_off_fails=False):
+    """``replay`` for a script file."""
+    raw = _explore_script(path, granularity, schedule=schedule, max_steps=max_steps,
+                          daemon_cut_off_fails=daemon_cut_off_fails)
+    return Report(raw, None)

@@ -1,0 +1,295 @@
+"""What a check changes in the interpreter while it runs, and puts back after.
+
+The program under test imports the real ``threading``, ``queue``, ``time``, ``multiprocessing``
+and ``concurrent.futures``; for the duration of a check their attributes are racelab's
+(``_threading``), so ``import threading`` and ``from threading import Thread`` both get racelab's
+classes, and so do standard-library modules that look them up at call time. Also for the
+duration: ``os.fork`` and ``_thread.start_new_thread`` refuse (green threads cannot be forked, and
+an OS thread would run outside racelab's control), ``sys.stdout``/``sys.stderr`` write into the
+run's trace, and ``sys.setrecursionlimit`` is capped (green threads have 2 MiB C stacks).
+
+Scheduling points inside plain Python code come from ``Tracer``: ``sys.settrace`` with line or
+opcode events on 3.11, ``sys.monitoring`` LINE or INSTRUCTION events on 3.12+, in the program's
+own files only (the standard library and racelab run between scheduling points).
+"""
+
+import _thread
+import concurrent.futures
+import concurrent.futures.thread  # noqa: F401 - imported now, not lazily while threading is replaced
+import linecache
+import dis
+import multiprocessing
+import multiprocessing.pool
+import os
+import queue
+import random
+import sys
+import threading
+import time
+
+from . import _racelab
+from . import _threading as rl
+
+GRANULARITIES = ("sync", "line", "opcode")
+MAX_RECURSION = 1000
+
+
+def _refuse_fork(*_args, **_kwargs):
+    raise rl.Unsupported(
+        "racelab: os.fork() cannot be simulated: racelab runs Python threads as green threads in one process, "
+        "which fork cannot copy. Check the threaded part without fork (start the threads in the child, or use "
+        "multiprocessing.Process, which racelab simulates), or see the catalog's `fork` scenario."
+    )
+
+
+def _refuse_os_thread(*_args, **_kwargs):
+    raise rl.Unsupported(
+        "racelab: the program started an OS thread (_thread.start_new_thread), which would run outside racelab's "
+        "control: start threads with threading.Thread, which racelab simulates."
+    )
+
+
+class _Capture:
+    """``sys.stdout``/``sys.stderr`` during a check: inside a run, lines go to the trace."""
+
+    def __init__(self, real):
+        self._real = real
+        self._pending = ""
+
+    def write(self, text):
+        if not _racelab.in_run():
+            return self._real.write(text)
+        self._pending += text
+        while "\n" in self._pending:
+            line, self._pending = self._pending.split("\n", 1)
+            _racelab.output(line)
+        return len(text)
+
+    def flush(self):
+        if self._pending and _racelab.in_run():
+            _racelab.output(self._pending)
+            self._pending = ""
+
+    def isatty(self):
+        return False
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+def where(frame):
+    """``file:line  source`` of a step, for the trace (only called on traced runs)."""
+    if frame is None:
+        frame = sys._getframe(1)
+    code = frame.f_code
+    line = frame.f_lineno or 0
+    source = linecache.getline(code.co_filename, line).strip()
+    name = os.path.basename(code.co_filename)
+    return f"{name}:{line}  {source}"
+
+
+def where_opcode(frame):
+    if frame is None:
+        frame = sys._getframe(1)
+    text = where(frame)
+    try:
+        op = dis.opname[frame.f_code.co_code[frame.f_lasti]]
+    except (IndexError, AttributeError):
+        return text
+    return f"{text}  [{op}]"
+
+
+class Tracer:
+    """Scheduling points between the lines or instructions of the program's own files."""
+
+    def __init__(self, granularity, files):
+        if granularity not in GRANULARITIES:
+            raise ValueError(f"racelab: unknown granularity `{granularity}`: use sync, line or opcode")
+        self.granularity = granularity
+        self.files = frozenset(files)
+        self.monitoring = sys.version_info >= (3, 12)
+        self._tool = None
+        self._codes = []
+
+    # -- per check --
+    def start(self):
+        _racelab.set_where(where_opcode if self.granularity == "opcode" else where)
+        if self.granularity == "sync" or not self.monitoring:
+            return
+        mon = sys.monitoring
+        for tool in (mon.DEBUGGER_ID, mon.PROFILER_ID, 3, 4):
+            try:
+                mon.use_tool_id(tool, "racelab")
+            except ValueError:
+                continue
+            self._tool = tool
+            break
+        else:
+            raise RuntimeError("racelab: every sys.monitoring tool id is taken (a debugger or profiler is active)")
+        event = mon.events.INSTRUCTION if self.granularity == "opcode" else mon.events.LINE
+        self._event = event
+        mon.register_callback(self._tool, event, _racelab.step)
+        mon.register_callback(self._tool, mon.events.PY_START, self._on_start)
+        mon.set_events(self._tool, mon.events.PY_START)
+        mon.restart_events()
+
+    def stop(self):
+        if self._tool is None:
+            return
+        mon = sys.monitoring
+        mon.set_events(self._tool, 0)
+        for code in self._codes:
+            mon.set_local_events(self._tool, code, 0)
+        mon.register_callback(self._tool, self._event, None)
+        mon.register_callback(self._tool, mon.events.PY_START, None)
+        mon.free_tool_id(self._tool)
+        self._tool = None
+
+    def enable_code(self, code):
+        """3.12+: turns the events on for ``code`` and every code object nested in it, before the
+        first run, so that every run sees the same events (on 3.13, events turned on from a
+        function's PY_START miss the start of that call: the first run would differ)."""
+        if self._tool is None:
+            return
+        todo = [code]
+        while todo:
+            c = todo.pop()
+            self._codes.append(c)
+            sys.monitoring.set_local_events(self._tool, c, self._event)
+            todo.extend(k for k in c.co_consts if isinstance(k, type(code)))
+
+    def enable_module_of(self, fn):
+        """3.12+: ``enable_code`` for ``fn`` and the functions and classes of its module's file."""
+        code = getattr(fn, "__code__", None)
+        if code is None:
+            return
+        self.enable_code(code)
+        for value in list(getattr(fn, "__globals__", {}).values()):
+            for f in [value] + [v for v in vars(value).values()] if isinstance(value, type) else [value]:
+                c = getattr(f, "__code__", None)
+                if c is not None and c.co_filename == code.co_filename:
+                    self.enable_code(c)
+
+    def _on_start(self, code, _offset):
+        if code.co_filename in self.files:
+            self._codes.append(code)
+            sys.monitoring.set_local_events(self._tool, code, self._event)
+        return sys.monitoring.DISABLE
+
+    # -- per thread (3.11: settrace is per thread state) --
+    def enter_thread(self):
+        if self.granularity != "sync" and not self.monitoring:
+            sys.settrace(self._call)
+
+    def leave_thread(self):
+        if self.granularity != "sync" and not self.monitoring:
+            sys.settrace(None)
+
+    def _call(self, frame, event, _arg):
+        if frame.f_code.co_filename not in self.files:
+            return None
+        if self.granularity == "opcode":
+            frame.f_trace_opcodes = True
+            frame.f_trace_lines = False
+            return self._opcode
+        return self._line
+
+    def _opcode(self, frame, event, _arg):
+        if event == "opcode":
+            _racelab.step(frame)
+        return self._opcode
+
+    def _line(self, frame, event, _arg):
+        if event == "line":
+            _racelab.step(frame)
+        return self._line
+
+
+def _replacements():
+    return [
+        (threading, {
+            "Thread": rl.Thread, "Lock": rl.Lock, "RLock": rl.RLock, "Condition": rl.Condition,
+            "Semaphore": rl.Semaphore, "BoundedSemaphore": rl.BoundedSemaphore, "Event": rl.Event,
+            "Barrier": rl.Barrier, "Timer": rl.Timer, "local": rl.local,
+            "current_thread": rl.current_thread, "currentThread": rl.currentThread,
+            "main_thread": rl.main_thread, "enumerate": rl.enumerate, "active_count": rl.active_count,
+            "activeCount": rl.activeCount, "get_ident": rl.get_ident, "get_native_id": rl.get_native_id,
+        }),
+        (_thread, {"start_new_thread": _refuse_os_thread, "start_new": _refuse_os_thread}),
+        (queue, {"Queue": rl.Queue, "LifoQueue": rl.LifoQueue, "SimpleQueue": rl.SimpleQueue}),
+        (time, {
+            "sleep": rl.sleep, "time": rl.time, "time_ns": rl.time_ns, "monotonic": rl.monotonic,
+            "monotonic_ns": rl.monotonic_ns, "perf_counter": rl.perf_counter, "perf_counter_ns": rl.perf_counter_ns,
+        }),
+        (os, {"fork": _refuse_fork, "forkpty": _refuse_fork}),
+        (multiprocessing, {
+            "Process": rl.Process, "Queue": rl.ProcessQueue, "JoinableQueue": rl.JoinableProcessQueue,
+            "current_process": rl.current_process, "Pool": rl.ThreadPool,
+        }),
+        (multiprocessing.pool, {"ThreadPool": rl.ThreadPool, "Pool": rl.ThreadPool}),
+        (concurrent.futures, {"ThreadPoolExecutor": rl.ThreadPoolExecutor}),
+        (sys, {"setrecursionlimit": lambda n: _real_setrecursionlimit(min(n, MAX_RECURSION))}),
+    ]
+
+
+def _outside_runs(replacement, original):
+    """A replacement function that is the original outside runs (another OS thread, interpreter
+    shutdown); classes are replaced as they are."""
+    if isinstance(replacement, type) or original is None or not callable(original):
+        return replacement
+
+    def either(*args, **kwargs):
+        if _racelab.in_run():
+            return replacement(*args, **kwargs)
+        return original(*args, **kwargs)
+
+    either.__name__ = getattr(original, "__name__", "racelab_replacement")
+    either.__doc__ = getattr(original, "__doc__", None)
+    return either
+
+
+_real_setrecursionlimit = sys.setrecursionlimit
+_MISSING = object()
+
+
+class Patched:
+    """The interpreter as a check needs it, from ``__enter__`` to ``__exit__``."""
+
+    def __init__(self, tracer):
+        self.tracer = tracer
+        self._saved = []
+
+    def __enter__(self):
+        replacements = _replacements()
+        # Every original first (a lazy module attribute imports on first access), then the swap.
+        for module, attrs in replacements:
+            for name in attrs:
+                self._saved.append((module, name, getattr(module, name, _MISSING)))
+        for module, attrs in replacements:
+            for name, value in attrs.items():
+                setattr(module, name, _outside_runs(value, getattr(module, name, None)))
+        self._stdout, self._stderr = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = _Capture(sys.stdout), _Capture(sys.stderr)
+        self._limit = sys.getrecursionlimit()
+        _real_setrecursionlimit(min(self._limit, MAX_RECURSION))
+        self._random_state = random.getstate()
+        self.tracer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.tracer.stop()
+        random.setstate(self._random_state)
+        _real_setrecursionlimit(self._limit)
+        sys.stdout, sys.stderr = self._stdout, self._stderr
+        for module, name, value in reversed(self._saved):
+            if value is _MISSING:
+                delattr(module, name)
+            else:
+                setattr(module, name, value)
+        self._saved.clear()
+        return False
+
+
+def begin_run():
+    """Per run: ``random`` draws the same values in every run (a run depends on its schedule only)."""
+    random.seed(0)

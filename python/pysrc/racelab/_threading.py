@@ -1,0 +1,723 @@
+"""racelab's stand-ins for ``threading``, ``queue``, ``time``, ``multiprocessing`` and the thread
+pools, used while a check runs.
+
+The primitives themselves are racelab's (``_racelab``: Python semantics, virtual clock, every
+wake-up order a recorded choice). This module adds what is Python-shaped around them: the
+``Thread`` class and its bootstrap (an uncaught exception reported as ``threading.excepthook``
+prints it), the per-run thread registry behind ``current_thread``/``enumerate``/``active_count``,
+``threading.local``, ``Timer``, a ``multiprocessing.Process``/``Queue`` on green threads (items
+copied by pickling, as a pipe would), and a ``ThreadPool``/``ThreadPoolExecutor`` whose workers
+are racelab threads.
+"""
+
+import pickle
+import sys
+import traceback
+
+from . import _racelab
+
+ThreadExit = _racelab.ThreadExit
+
+
+class Unsupported(BaseException):
+    """Something racelab cannot simulate (``os.fork``, an OS thread): the check is refused."""
+
+
+# ----- the run's thread registry -----
+
+
+class _Run:
+    """Per-run state: the threads by ident, in start order, and the name counter."""
+
+    def __init__(self):
+        self.threads = {}
+        self.counter = 0
+        self.tracer = None
+
+
+_run = _Run()
+
+
+def _reset_run(tracer):
+    global _run
+    _run = _Run()
+    _run.tracer = tracer
+    main = _MainThread()
+    _run.threads[main.ident] = main
+
+
+def _ident_of(engine_id):
+    # Python's idents are never 0 (``if t.ident:`` is a common test): the engine's main is 0.
+    return engine_id + 1
+
+
+def get_ident():
+    return _ident_of(_racelab.current_ident())
+
+
+get_native_id = get_ident
+
+
+def current_thread():
+    t = _run.threads.get(get_ident())
+    if t is None:
+        t = _DummyThread()
+    return t
+
+
+currentThread = current_thread
+
+
+def main_thread():
+    return _run.threads[_ident_of(0)]
+
+
+def enumerate():
+    return [t for t in list(_run.threads.values()) if t.is_alive()]
+
+
+def active_count():
+    return len(enumerate())
+
+
+activeCount = active_count
+
+
+_HERE = __file__.rsplit("/", 1)[0]
+
+
+def _location(exc):
+    """``file:line`` of the innermost frame of ``exc``'s traceback, or ``""``."""
+    tb = exc.__traceback__
+    last = None
+    while tb is not None:
+        if not tb.tb_frame.f_code.co_filename.startswith(_HERE):
+            last = tb
+        tb = tb.tb_next
+    if last is None:
+        return ""
+    return f"{last.tb_frame.f_code.co_filename}:{last.tb_lineno}"
+
+
+def _strip_racelab_frames(exc):
+    """The traceback without the bootstrap's own frames (racelab's files)."""
+    out = []
+    skip = False
+    for chunk in traceback.format_exception(exc):
+        for line in chunk.splitlines(keepends=True):
+            if line.startswith('  File "'):
+                skip = line[len('  File "'):].startswith(_HERE)
+            elif not line.startswith("    "):
+                skip = False
+            if not skip:
+                out.append(line)
+    return "".join(out)
+
+
+def _outcome(exc, thread_name, main):
+    """How a thread ended with ``exc`` uncaught (see ``threads.rs``)."""
+    if isinstance(exc, Unsupported):
+        return ("unsupported", str(exc))
+    mark = getattr(exc, "_racelab_misuse", None)
+    if mark is not None:
+        return ("misuse", mark[0], mark[1])
+    text = _strip_racelab_frames(exc)
+    if not main:
+        text = f"Exception in thread {thread_name}:\n{text}"
+    return ("exception", text, _location(exc))
+
+
+def _bootstrap_main(program, tracer):
+    """The body of a run's main thread."""
+
+    def body():
+        _reset_run(tracer)
+        if tracer is not None:
+            tracer.enter_thread()
+        try:
+            program()
+        except ThreadExit:
+            raise
+        except SystemExit as e:
+            if e.code in (None, 0):
+                return None
+            return ("exception", f"SystemExit: {e.code}", "")
+        except BaseException as e:  # noqa: BLE001 - every uncaught exception is the finding
+            return _outcome(e, "MainThread", main=True)
+        finally:
+            if tracer is not None:
+                tracer.leave_thread()
+        return None
+
+    return body
+
+
+# ----- threading.Thread -----
+
+
+class Thread:
+    """``threading.Thread`` on a racelab green thread."""
+
+    def __init__(self, group=None, target=None, name=None, args=(), kwargs=None, *, daemon=None):
+        assert group is None, "group argument must be None for now"
+        self._target = target
+        self._args = args
+        self._kwargs = kwargs if kwargs is not None else {}
+        if name is None:
+            _run.counter += 1
+            name = f"Thread-{_run.counter}"
+            if target is not None and getattr(target, "__name__", None):
+                name += f" ({target.__name__})"
+        self._name = str(name)
+        if daemon is None:
+            daemon = current_thread().daemon
+        self._daemonic = bool(daemon)
+        self._engine_id = None
+        self._started = False
+
+    # -- properties --
+    @property
+    def name(self):
+        return self._name
+
+    @name.setter
+    def name(self, value):
+        self._name = str(value)
+
+    def getName(self):
+        return self._name
+
+    def setName(self, value):
+        self._name = str(value)
+
+    @property
+    def daemon(self):
+        return self._daemonic
+
+    @daemon.setter
+    def daemon(self, value):
+        if self._started:
+            raise RuntimeError("cannot set daemon status of active thread")
+        self._daemonic = bool(value)
+
+    def isDaemon(self):
+        return self._daemonic
+
+    def setDaemon(self, value):
+        self.daemon = value
+
+    @property
+    def ident(self):
+        return None if self._engine_id is None else _ident_of(self._engine_id)
+
+    native_id = ident
+
+    # -- life --
+    def start(self):
+        if self._started:
+            raise RuntimeError("threads can only be started once")
+        self._started = True
+        self._engine_id = _racelab.spawn(self._bootstrap, self._name, self._daemonic)
+        _run.threads[self.ident] = self
+
+    def _bootstrap(self):
+        tracer = _run.tracer
+        if tracer is not None:
+            tracer.enter_thread()
+        try:
+            self.run()
+        except ThreadExit:
+            raise
+        except SystemExit:
+            return None
+        except BaseException as e:  # noqa: BLE001 - reported as threading.excepthook would
+            return _outcome(e, self._name, main=False)
+        finally:
+            if tracer is not None:
+                tracer.leave_thread()
+        return None
+
+    def run(self):
+        try:
+            if self._target is not None:
+                self._target(*self._args, **self._kwargs)
+        finally:
+            del self._target, self._args, self._kwargs
+
+    def join(self, timeout=None):
+        if not self._started:
+            raise RuntimeError("cannot join thread before it is started")
+        if self is current_thread():
+            raise RuntimeError("cannot join current thread")
+        _racelab.join(self._engine_id, timeout)
+
+    def is_alive(self):
+        if not self._started:
+            return False
+        return _racelab.is_alive(self._engine_id)
+
+    def __repr__(self):
+        status = "initial"
+        if self._started:
+            status = "started" if self.is_alive() else "stopped"
+        if self._daemonic:
+            status += " daemon"
+        if self.ident is not None:
+            status += f" {self.ident}"
+        return f"<{type(self).__name__}({self._name}, {status})>"
+
+
+class _MainThread(Thread):
+    def __init__(self):
+        self._name = "MainThread"
+        self._daemonic = False
+        self._engine_id = 0
+        self._started = True
+
+    def is_alive(self):
+        # Main runs until the program's last line; only it asks about itself then.
+        return True
+
+    def join(self, timeout=None):
+        raise RuntimeError("cannot join current thread")
+
+
+class _DummyThread(Thread):
+    def __init__(self):
+        self._engine_id = _racelab.current_ident()
+        self._name = f"Dummy-{self._engine_id}"
+        self._daemonic = True
+        self._started = True
+
+
+class Timer(Thread):
+    """``threading.Timer``: runs ``function`` after ``interval`` seconds of virtual time."""
+
+    def __init__(self, interval, function, args=None, kwargs=None):
+        Thread.__init__(self)
+        self.interval = interval
+        self.function = function
+        self.args = args if args is not None else []
+        self.kwargs = kwargs if kwargs is not None else {}
+        self.finished = Event()
+
+    def cancel(self):
+        self.finished.set()
+
+    def run(self):
+        self.finished.wait(self.interval)
+        if not self.finished.is_set():
+            self.function(*self.args, **self.kwargs)
+        self.finished.set()
+
+
+# ----- primitives -----
+
+Lock = _racelab.Lock
+RLock = _racelab.RLock
+Event = _racelab.Event
+Semaphore = _racelab.Semaphore
+
+
+class BoundedSemaphore(_racelab.Semaphore):
+    def __new__(cls, value=1):
+        return super().__new__(cls, value, True)
+
+
+class Condition(_racelab.Condition):
+    def wait_for(self, predicate, timeout=None):
+        """As CPython writes it: the predicate re-checked after every wake-up."""
+        endtime = None
+        waittime = timeout
+        result = predicate()
+        while not result:
+            if waittime is not None:
+                if endtime is None:
+                    endtime = _racelab.now() + waittime
+                else:
+                    waittime = endtime - _racelab.now()
+                    if waittime <= 0:
+                        break
+            self.wait(waittime)
+            result = predicate()
+        return result
+
+    def notifyAll(self):
+        self.notify_all()
+
+
+class Barrier(_racelab.Barrier):
+    def __new__(cls, parties, action=None, timeout=None):
+        self = super().__new__(cls, parties, timeout)
+        self._action = action
+        return self
+
+    def __init__(self, parties, action=None, timeout=None):
+        pass
+
+    def wait(self, timeout=None):
+        index = super().wait(timeout)
+        if index == 0 and self._action is not None:
+            # racelab's barrier has released the others already: the action runs after, not
+            # before, their release (a difference from CPython, documented).
+            self._action()
+        return index
+
+
+class local:
+    """``threading.local``: one attribute dict per racelab thread."""
+
+    def __new__(cls, *args, **kwargs):
+        if (args or kwargs) and cls.__init__ is object.__init__:
+            raise TypeError("Initialization arguments are not supported")
+        self = object.__new__(cls)
+        object.__setattr__(self, "_racelab_dicts", {get_ident(): {}})
+        object.__setattr__(self, "_racelab_args", (args, kwargs))
+        return self
+
+    def _racelab_dict(self):
+        dicts = object.__getattribute__(self, "_racelab_dicts")
+        key = get_ident()
+        d = dicts.get(key)
+        if d is None:
+            d = dicts[key] = {}
+            args, kwargs = object.__getattribute__(self, "_racelab_args")
+            if type(self).__init__ is not object.__init__:
+                type(self).__init__(self, *args, **kwargs)
+        return d
+
+    def __getattribute__(self, name):
+        if name in ("_racelab_dict", "__class__"):
+            return object.__getattribute__(self, name)
+        d = local._racelab_dict(self)
+        if name == "__dict__":
+            return d
+        if name in d:
+            return d[name]
+        return object.__getattribute__(self, name)
+
+    def __setattr__(self, name, value):
+        if name == "__dict__":
+            raise AttributeError("'local' object attribute '__dict__' is read-only")
+        local._racelab_dict(self)[name] = value
+
+    def __delattr__(self, name):
+        d = local._racelab_dict(self)
+        try:
+            del d[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+# ----- queue -----
+
+
+class Queue(_racelab.Queue):
+    def __new__(cls, maxsize=0):
+        return super().__new__(cls, maxsize, False)
+
+    def __init__(self, maxsize=0):
+        self.maxsize = maxsize
+
+
+class LifoQueue(_racelab.Queue):
+    def __new__(cls, maxsize=0):
+        return super().__new__(cls, maxsize, True)
+
+    def __init__(self, maxsize=0):
+        self.maxsize = maxsize
+
+
+class SimpleQueue(_racelab.Queue):
+    def __new__(cls):
+        return super().__new__(cls, 0, False)
+
+
+# ----- time, on the virtual clock -----
+
+_EPOCH = 1_700_000_000.0
+
+
+def sleep(secs):
+    _racelab.sleep(secs)
+
+
+def monotonic():
+    return _racelab.now()
+
+
+def monotonic_ns():
+    return int(_racelab.now() * 1e9)
+
+
+def time():
+    return _EPOCH + _racelab.now()
+
+
+def time_ns():
+    return int(time() * 1e9)
+
+
+perf_counter = monotonic
+perf_counter_ns = monotonic_ns
+
+
+# ----- multiprocessing, on green threads -----
+
+
+class Process(Thread):
+    """``multiprocessing.Process``: a green thread that ``terminate()`` cuts off where it stands."""
+
+    _count = 0
+
+    def __init__(self, group=None, target=None, name=None, args=(), kwargs=None, *, daemon=None):
+        if name is None:
+            Process._count += 1
+            name = f"Process-{Process._count}"
+        Thread.__init__(self, group, target, name, args, kwargs, daemon=bool(daemon))
+        self._terminated = False
+        self._failed = False
+
+    @property
+    def pid(self):
+        return self.ident
+
+    def _bootstrap(self):
+        outcome = Thread._bootstrap(self)
+        if outcome is not None and outcome[0] == "exception":
+            # A child process's exception kills the child, not the program: it prints, exit code 1.
+            self._failed = True
+            sys.stderr.write(outcome[1] + "\n")
+            return None
+        return outcome
+
+    def terminate(self):
+        if self._started and _racelab.kill(self._engine_id):
+            self._terminated = True
+
+    kill = terminate
+
+    def close(self):
+        pass
+
+    @property
+    def exitcode(self):
+        if not self._started or self.is_alive():
+            return None
+        if self._terminated:
+            return -15
+        return 1 if self._failed else 0
+
+
+def current_process():
+    t = current_thread()
+    return t
+
+
+class ProcessQueue:
+    """``multiprocessing.Queue``: items are copied (pickled), as through a pipe."""
+
+    def __init__(self, maxsize=0):
+        self._q = _racelab.Queue(maxsize, False)
+
+    def put(self, obj, block=True, timeout=None):
+        self._q.put(pickle.dumps(obj), block, timeout)
+
+    def get(self, block=True, timeout=None):
+        return pickle.loads(self._q.get(block, timeout))
+
+    def put_nowait(self, obj):
+        return self.put(obj, False)
+
+    def get_nowait(self):
+        return self.get(False)
+
+    def qsize(self):
+        return self._q.qsize()
+
+    def empty(self):
+        return self._q.empty()
+
+    def full(self):
+        return self._q.full()
+
+    def close(self):
+        pass
+
+    def join_thread(self):
+        pass
+
+    def cancel_join_thread(self):
+        pass
+
+
+class JoinableProcessQueue(ProcessQueue):
+    def task_done(self):
+        self._q.task_done()
+
+    def join(self):
+        self._q.join()
+
+
+# ----- thread pools -----
+
+
+class AsyncResult:
+    def __init__(self):
+        self._event = Event()
+        self._value = None
+        self._error = None
+
+    def _set(self, value, error):
+        self._value, self._error = value, error
+        self._event.set()
+
+    def ready(self):
+        return self._event.is_set()
+
+    def successful(self):
+        if not self.ready():
+            raise ValueError(f"{self!r} not ready")
+        return self._error is None
+
+    def wait(self, timeout=None):
+        self._event.wait(timeout)
+
+    def get(self, timeout=None):
+        if not self._event.wait(timeout):
+            raise TimeoutError
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+_STOP = object()
+
+
+class ThreadPool:
+    """``multiprocessing.pool.ThreadPool``: ``processes`` racelab worker threads, a task queue."""
+
+    def __init__(self, processes=None, initializer=None, initargs=()):
+        self._tasks = _racelab.Queue(0, False)
+        self._workers = []
+        self._closed = False
+        for i in range(processes or 2):
+            t = Thread(target=self._work, name=f"PoolWorker-{i + 1}", args=(initializer, initargs), daemon=True)
+            t.start()
+            self._workers.append(t)
+
+    def _work(self, initializer, initargs):
+        if initializer is not None:
+            initializer(*initargs)
+        while True:
+            task = self._tasks.get()
+            if task is _STOP:
+                return
+            result, func, args, kwds = task
+            try:
+                value = func(*args, **kwds)
+            except Exception as e:  # noqa: BLE001 - kept in the result, as the pool does
+                result._set(None, e)
+            else:
+                result._set(value, None)
+
+    def apply_async(self, func, args=(), kwds=None, callback=None, error_callback=None):
+        if self._closed:
+            raise ValueError("Pool not running")
+        result = AsyncResult()
+        self._tasks.put((result, func, args, kwds or {}))
+        return result
+
+    def apply(self, func, args=(), kwds=None):
+        return self.apply_async(func, args, kwds).get()
+
+    def map(self, func, iterable, chunksize=None):
+        return [r.get() for r in [self.apply_async(func, (x,)) for x in iterable]]
+
+    def starmap(self, func, iterable, chunksize=None):
+        return [r.get() for r in [self.apply_async(func, tuple(x)) for x in iterable]]
+
+    def close(self):
+        if not self._closed:
+            self._closed = True
+            for _ in self._workers:
+                self._tasks.put(_STOP)
+
+    def terminate(self):
+        self.close()
+
+    def join(self):
+        for t in self._workers:
+            t.join()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.terminate()
+
+
+class Future:
+    """``concurrent.futures.Future`` for the executor below."""
+
+    def __init__(self):
+        self._result = AsyncResult()
+
+    def result(self, timeout=None):
+        return self._result.get(timeout)
+
+    def exception(self, timeout=None):
+        self._result.wait(timeout)
+        return self._result._error
+
+    def done(self):
+        return self._result.ready()
+
+    def running(self):
+        return not self.done()
+
+    def cancelled(self):
+        return False
+
+    def cancel(self):
+        return False
+
+    def add_done_callback(self, fn):
+        self._result.wait()
+        fn(self)
+
+
+class ThreadPoolExecutor:
+    """``concurrent.futures.ThreadPoolExecutor`` on racelab threads (workers start up front)."""
+
+    def __init__(self, max_workers=None, thread_name_prefix="", initializer=None, initargs=()):
+        self._pool = ThreadPool(max_workers or 2, initializer, initargs)
+        prefix = thread_name_prefix or "ThreadPoolExecutor-0"
+        for i, t in builtins_enumerate(self._pool._workers):
+            t.name = f"{prefix}_{i}"
+
+    def submit(self, fn, /, *args, **kwargs):
+        future = Future()
+        future._result = self._pool.apply_async(fn, args, kwargs)
+        return future
+
+    def map(self, fn, *iterables, timeout=None, chunksize=1):
+        futures = [self.submit(fn, *args) for args in zip(*iterables)]
+        return (f.result(timeout) for f in futures)
+
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        self._pool.close()
+        if wait:
+            self._pool.join()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.shutdown(wait=True)
+        return False
+
+
+import builtins as _builtins  # noqa: E402 - `enumerate` above is threading's
+
+builtins_enumerate = _builtins.enumerate

@@ -1,0 +1,189 @@
+"""``racelab-py``: check or replay a Python script as it is, the way ``racelab`` checks a scenario.
+
+    racelab-py check prog.py [--strategy random|pct|dfs] [--seed N] [--runs N] [--depth D]
+                             [--granularity sync|line|opcode] [--max-steps N] [--json]
+    racelab-py replay prog.py --schedule "v1 ..." [--granularity ...] [--max-steps N] [--json]
+
+Exit codes as ``racelab``'s: 0 no bug, 1 bug found, 2 bad input (one ``racelab: ...`` line on
+standard error).
+"""
+
+import argparse
+import json
+import os
+import shlex
+import sys
+
+import racelab
+
+EXIT_OK, EXIT_BUG, EXIT_USAGE = 0, 1, 2
+DEFAULT_MAX_STEPS = 100_000
+
+
+class _Usage(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise _Usage(f"{message} (see racelab-py --help)")
+
+
+def _parser():
+    p = _Parser(prog="racelab-py", description="Check a threaded Python program under every interleaving racelab "
+                "chooses, and replay what it finds.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp):
+        sp.add_argument("script", help="the Python program, run from the top in a fresh __main__ every run")
+        sp.add_argument("--granularity", choices=racelab.GRANULARITIES, default=racelab.DEFAULT_GRANULARITY,
+                        help="scheduling points: at racelab's primitives only (sync), also between the lines of the "
+                        "script (line, the default), or between its bytecodes (opcode)")
+        sp.add_argument("--max-steps", type=_positive, default=DEFAULT_MAX_STEPS)
+        sp.add_argument("--json", action="store_true", help="one line of JSON, as racelab --json")
+        sp.add_argument("--fail-on-daemon-cut-off", action="store_true",
+                        help="a daemon thread still running when the program ends fails the run")
+
+    c = sub.add_parser("check", help="explore many runs and report the first failing one")
+    common(c)
+    c.add_argument("--strategy", choices=("random", "pct", "dfs"), default="random")
+    c.add_argument("--seed", type=_natural, default=0)
+    c.add_argument("--runs", type=_positive, default=None, help="how many runs (default 1000; dfs: until exhausted)")
+    c.add_argument("--depth", type=_positive, default=3, help="PCT's bug depth")
+    r = sub.add_parser("replay", help="run once along a schedule from a report, with the whole trace")
+    common(r)
+    r.add_argument("--schedule", required=True)
+    return p
+
+
+def _natural(text):
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"`{text}` is not a whole number") from None
+    if n < 0 or n >= 2**64:
+        raise argparse.ArgumentTypeError(f"{n} is out of range (0 to 2^64-1)")
+    return n
+
+
+def _positive(text):
+    n = _natural(text)
+    if n == 0:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return n
+
+
+def _out(line=""):
+    sys.stdout.write(line + "\n")
+
+
+def _flags(args):
+    flags = ""
+    if args.granularity != racelab.DEFAULT_GRANULARITY:
+        flags += f" --granularity {args.granularity}"
+    if args.max_steps != DEFAULT_MAX_STEPS:
+        flags += f" --max-steps {args.max_steps}"
+    if args.fail_on_daemon_cut_off:
+        flags += " --fail-on-daemon-cut-off"
+    return flags
+
+
+def _replay_command(args, report):
+    if report.passed or not report.schedule:
+        return None
+    return f"racelab-py replay {shlex.quote(args.script)} --schedule \"{report.schedule}\"{_flags(args)}"
+
+
+def _settings(args, report):
+    return f"granularity={args.granularity} {report.settings}"
+
+
+def _json_line(args, report):
+    return json.dumps({
+        "target": args.script,
+        "granularity": args.granularity,
+        "replay": _replay_command(args, report),
+        "report": report.json,
+    })
+
+
+def _check(args):
+    report = racelab.check_script(args.script, strategy=args.strategy, runs=args.runs, seed=args.seed,
+                                  granularity=args.granularity, depth=args.depth, max_steps=args.max_steps,
+                                  daemon_cut_off_fails=args.fail_on_daemon_cut_off)
+    if report.refused:
+        raise _Usage(report.refused.removeprefix("racelab: "))
+    if args.json:
+        _out(_json_line(args, report))
+        return EXIT_OK if report.passed else EXIT_BUG
+    _out(f"racelab-py check {args.script}: {_settings(args, report)}")
+    _out(f"  {report.verdict}")
+    _out(f"  coverage: {report.coverage}")
+    if not report.passed:
+        raw = report._raw
+        _out()
+        _out(report.diagnosis)
+        _out()
+        _out(report.failure.rstrip("\n"))
+        _out("trace:")
+        sys.stdout.write(raw["trace_excerpt"])
+        _out()
+        _out(f"  replay: {_replay_command(args, report)}")
+    return EXIT_OK if report.passed else EXIT_BUG
+
+
+def _replay(args):
+    report = racelab.replay_script(args.script, args.schedule, granularity=args.granularity,
+                                   max_steps=args.max_steps, daemon_cut_off_fails=args.fail_on_daemon_cut_off)
+    if report.refused:
+        raise _Usage(report.refused.removeprefix("racelab: "))
+    if report.kind == "divergence":
+        raise _Usage(f"the schedule does not fit {args.script}: {report.failure.strip()} Was it recorded from "
+                     "another program, or with another --granularity?")
+    if args.json:
+        _out(_json_line(args, report))
+        return EXIT_OK if report.passed else EXIT_BUG
+    _out(f"racelab-py replay {args.script}: {_settings(args, report)}")
+    if report.passed:
+        _out("run 0 passed")
+        cut = report._raw.get("cut_off") or []
+        if cut:
+            _out(f"daemon threads cut off at the end: {', '.join(cut)}")
+    else:
+        _out(report.diagnosis)
+        _out()
+        _out(report.failure.rstrip("\n"))
+    _out(f"schedule: {report.schedule}")
+    _out("trace:")
+    sys.stdout.write(report.trace)
+    return EXIT_OK if report.passed else EXIT_BUG
+
+
+def main(argv=None):
+    try:
+        args = _parser().parse_args(argv)
+        if not os.path.isfile(args.script):
+            raise _Usage(f"cannot read {args.script}: no such file")
+        try:
+            with open(args.script, encoding="utf-8") as f:
+                compile(f.read(), args.script, "exec")
+        except SyntaxError as e:
+            raise _Usage(f"{args.script} does not compile: {e.msg} (line {e.lineno})") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise _Usage(f"cannot read {args.script}: {e}") from None
+        try:
+            return _check(args) if args.command == "check" else _replay(args)
+        except ValueError as e:
+            message = str(e)
+            if message.startswith("racelab: "):
+                raise _Usage(message.removeprefix("racelab: ")) from None
+            raise
+    except _Usage as e:
+        sys.stderr.write(f"racelab: {e}\n")
+        return EXIT_USAGE
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

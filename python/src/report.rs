@@ -1,0 +1,195 @@
+//! Checks and replays of a Python program, and their reports in the Rust CLI's words.
+//!
+//! `explore` runs the program (a callable that runs it once, from the top) under a strategy and
+//! returns the report as a dict: the JSON form (`report`, as `racelab check --json` has it) and
+//! the texts the CLI prints (verdict, coverage, diagnosis, failure, trace), so that
+//! `racelab-py` prints what `racelab` prints. The GIL is released for the whole exploration: the
+//! runs take it back thread by thread (see `green`).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use racelab_sim::{Config, Report, Schedule, StrategyConfig};
+
+use crate::green;
+
+/// Green-thread stacks for Python: CPython recurses through C; 1 MiB is the least that gives a
+/// clean RecursionError at the default recursion limit (measured), so twice that.
+const PYTHON_STACK: usize = 2 << 20;
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(explore, m)?)?;
+    m.add_function(wrap_pyfunction!(replay, m)?)?;
+    Ok(())
+}
+
+/// The configuration of a check from the Python-side settings.
+fn config(
+    strategy: &str,
+    seed: u64,
+    runs: Option<u64>,
+    depth: u32,
+    max_steps: u64,
+    daemon_cut_off_fails: bool,
+) -> PyResult<Config> {
+    let config = match strategy {
+        "random" => Config::random(seed),
+        "pct" => Config::pct(seed, depth),
+        "dfs" => Config::dfs(),
+        other => {
+            return Err(PyValueError::new_err(format!(
+                "racelab: unknown strategy `{other}`: use random, pct or dfs"
+            )))
+        }
+    };
+    let config = match runs {
+        Some(r) => config.runs(r),
+        None => config,
+    };
+    // The watchdog would abandon a thread in the middle of CPython, which cannot be resumed from
+    // there: off. A program without scheduling points runs to its end as it would in Python.
+    let config = python_limits(config, max_steps, daemon_cut_off_fails);
+    config.validate().map_err(|e| PyValueError::new_err(format!("racelab: {}", e.message)))?;
+    Ok(config)
+}
+
+/// What every Python check and replay sets: the step limit, the stacks, no watchdog, and
+/// whether a daemon thread cut off at the end fails the run.
+fn python_limits(config: Config, max_steps: u64, daemon_cut_off_fails: bool) -> Config {
+    config
+        .max_steps(max_steps)
+        .stack_size(PYTHON_STACK)
+        .watchdog(Duration::ZERO)
+        .fail_on_daemon_cut_off(daemon_cut_off_fails)
+}
+
+/// Explores `program` (a callable running the program once) and reports.
+// Python keyword arguments, one per setting.
+#[allow(clippy::too_many_arguments)]
+#[pyfunction]
+#[pyo3(signature = (program, strategy="random", seed=0, runs=None, depth=3, max_steps=100_000, daemon_cut_off_fails=false))]
+fn explore<'py>(
+    py: Python<'py>,
+    program: Py<PyAny>,
+    strategy: &str,
+    seed: u64,
+    runs: Option<u64>,
+    depth: u32,
+    max_steps: u64,
+    daemon_cut_off_fails: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let config = config(strategy, seed, runs, depth, max_steps, daemon_cut_off_fails)?;
+    green::remember_interpreter(py);
+    let run_config = config.clone();
+    let report =
+        py.detach(move || racelab_sim::check(run_config, move || crate::threads::run_main(&program)));
+    to_dict(py, &report, &config)
+}
+
+/// Runs `program` once along `schedule` (its text, as reports print it) and reports.
+#[pyfunction]
+#[pyo3(signature = (program, schedule, max_steps=100_000, daemon_cut_off_fails=false))]
+fn replay<'py>(
+    py: Python<'py>,
+    program: Py<PyAny>,
+    schedule: &str,
+    max_steps: u64,
+    daemon_cut_off_fails: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let schedule = Schedule::from_str(schedule.trim())
+        .map_err(|e| PyValueError::new_err(format!("racelab: the schedule does not parse: {e}")))?;
+    let config = python_limits(Config::replay(schedule), max_steps, daemon_cut_off_fails);
+    green::remember_interpreter(py);
+    let run_config = config.clone();
+    let report =
+        py.detach(move || racelab_sim::check(run_config, move || crate::threads::run_main(&program)));
+    to_dict(py, &report, &config)
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// The verdict line, in the Rust CLI's words (`src/cli/run.rs`).
+fn verdict(report: &Report, config: &Config) -> String {
+    let dfs = matches!(config.strategy(), StrategyConfig::Dfs { .. });
+    match &report.failure {
+        None if report.interrupted => {
+            format!(
+                "interrupted: no bug found in {} run{} so far (not exhaustive)",
+                report.runs,
+                plural(report.runs)
+            )
+        }
+        None if report.exhausted => {
+            let reduced = if config.uses_dpor() { ", partial-order reduced" } else { "" };
+            format!(
+                "no bug: every interleaving explored ({} run{}{reduced})",
+                report.runs,
+                plural(report.runs)
+            )
+        }
+        None if dfs => {
+            format!(
+                "no bug found in {} runs (the search stopped at the run limit, not exhausted)",
+                report.runs
+            )
+        }
+        None => {
+            format!("no bug found in {} run{} (sampled, not exhaustive)", report.runs, plural(report.runs))
+        }
+        Some(f) => format!(
+            "BUG: {} in run {}, with {} preemption{}",
+            f.diagnosis.kind,
+            f.run,
+            f.preemptions,
+            plural(f.preemptions.into())
+        ),
+    }
+}
+
+fn to_dict<'py>(py: Python<'py>, report: &Report, config: &Config) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("settings", config.to_string())?;
+    d.set_item("verdict", verdict(report, config))?;
+    d.set_item("coverage", report.coverage())?;
+    d.set_item("runs", report.runs)?;
+    d.set_item("exhausted", report.exhausted)?;
+    d.set_item("text", report.to_string())?;
+    d.set_item("json", serde_json::to_string(report).unwrap_or_default())?;
+    match &report.failure {
+        Some(f) => {
+            d.set_item("passed", false)?;
+            d.set_item("kind", f.kind.name())?;
+            d.set_item("diagnosis_kind", f.diagnosis.kind.name())?;
+            d.set_item("diagnosis", f.diagnosis.to_string())?;
+            d.set_item("failure", f.kind.to_string())?;
+            d.set_item("schedule", f.schedule.to_string())?;
+            d.set_item("trace", f.trace.to_string())?;
+            d.set_item(
+                "trace_excerpt",
+                f.trace.excerpt("the replay command below prints the whole trace").to_string(),
+            )?;
+            if let racelab_sim::FailureKind::InvalidConfig { message } = &f.kind {
+                d.set_item("refused", message)?;
+            }
+        }
+        None => {
+            d.set_item("passed", true)?;
+            if let Some(t) = &report.traced {
+                d.set_item("schedule", t.schedule.to_string())?;
+                d.set_item("trace", t.trace.to_string())?;
+                let names: Vec<&str> = t.cut_off.iter().map(|c| c.name.as_str()).collect();
+                d.set_item("cut_off", names)?;
+            }
+        }
+    }
+    Ok(d)
+}

@@ -1,0 +1,231 @@
+//! Python threads on racelab green threads: start, join, names, the virtual clock, and the
+//! scheduling points the tracer puts between a program's own lines or instructions.
+//!
+//! A thread's body is a Python callable (the Python side's bootstrap) that returns `None`, or
+//! describes how the thread failed: `("exception", text, location)` for an uncaught exception
+//! (the text as `threading.excepthook` prints it), `("misuse", class, message)` for an uncaught
+//! misuse of a primitive, `("unsupported", message)` for something racelab refuses to simulate
+//! (`os.fork`, an OS thread). The run then fails with it, as the Rust front-end's would.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+use racelab_sim::rt::{self, ObjectHandle};
+use racelab_sim::thread::{Builder, JoinHandle};
+use racelab_sim::FailureKind;
+
+use crate::errors::guarded;
+use crate::green::{self, Ended};
+use crate::objects::seconds;
+
+thread_local! {
+    /// The join handles of the current run's threads, by thread id.
+    static HANDLES: RefCell<Vec<Option<Rc<JoinHandle<()>>>>> = const { RefCell::new(Vec::new()) };
+    /// The object every plain Python step writes: the heap, as far as the reduction knows.
+    static HEAP: Cell<Option<ObjectHandle>> = const { Cell::new(None) };
+}
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(spawn, m)?)?;
+    m.add_function(wrap_pyfunction!(join, m)?)?;
+    m.add_function(wrap_pyfunction!(is_alive, m)?)?;
+    m.add_function(wrap_pyfunction!(current_ident, m)?)?;
+    m.add_function(wrap_pyfunction!(kill, m)?)?;
+    m.add_function(wrap_pyfunction!(sleep, m)?)?;
+    m.add_function(wrap_pyfunction!(now, m)?)?;
+    m.add_function(wrap_pyfunction!(step, m)?)?;
+    m.add_function(wrap_pyfunction!(output, m)?)?;
+    m.add_function(wrap_pyfunction!(set_where, m)?)?;
+    m.add_function(wrap_pyfunction!(in_run, m)?)?;
+    Ok(())
+}
+
+/// The main thread of one run: fresh per-run state, then `program`.
+pub(crate) fn run_main(program: &Py<PyAny>) {
+    green::install_switch_hook();
+    HANDLES.with(|h| h.borrow_mut().clear());
+    HEAP.with(|h| h.set(Some(rt::register("python", Some("python".into()), ()))));
+    run_body(program);
+}
+
+/// Runs a thread's body (see the module docs) in Python and fails the run as it says.
+fn run_body(body: &Py<PyAny>) {
+    let ended = green::with_python(|py| match body.bind(py).call0() {
+        Ok(outcome) if outcome.is_none() => None,
+        Ok(outcome) => Some(failure(py, &outcome)),
+        // Only the teardown's ThreadExit gets past the bootstrap.
+        Err(e) if e.is_instance_of::<crate::errors::ThreadExit>(py) => None,
+        Err(e) => Some(FailureKind::Panic {
+            thread: rt::thread_ref(rt::current()),
+            message: format!("racelab: internal error in the Python bootstrap: {e}"),
+            location: None,
+        }),
+    });
+    match ended {
+        Ended::TornDown => rt::resume_teardown(),
+        Ended::Returned(None) => {}
+        Ended::Returned(Some(f)) => rt::fail_run(f),
+    }
+}
+
+/// The failure a bootstrap's outcome describes.
+fn failure(py: Python<'_>, outcome: &Bound<'_, PyAny>) -> FailureKind {
+    let thread = rt::thread_ref(rt::current());
+    let parts: Vec<String> = outcome
+        .cast::<PyTuple>()
+        .map(|t| t.iter().map(|p| if p.is_none() { String::new() } else { p.to_string() }).collect())
+        .unwrap_or_default();
+    let _ = py;
+    match parts.as_slice() {
+        [kind, class, message] if kind == "misuse" => {
+            FailureKind::Misuse { thread, exception: class.clone(), message: message.clone() }
+        }
+        [kind, message] if kind == "unsupported" => FailureKind::InvalidConfig { message: message.clone() },
+        [kind, text, location] if kind == "exception" => FailureKind::Panic {
+            thread,
+            message: text.trim_end().to_string(),
+            location: (!location.is_empty()).then(|| location.clone()),
+        },
+        _ => FailureKind::Panic {
+            thread,
+            message: format!("racelab: internal error: a thread ended with {outcome}"),
+            location: None,
+        },
+    }
+}
+
+/// Starts a green thread named `name` running `body` (a bootstrap); returns its ident.
+#[pyfunction]
+fn spawn(py: Python<'_>, body: Py<PyAny>, name: String, daemon: bool) -> PyResult<u32> {
+    guarded(py, move || {
+        let handle = Builder::new().name(name).daemon(daemon).spawn(move || run_body(&body));
+        let id = handle.thread().id().as_u32();
+        HANDLES.with(|h| {
+            let mut h = h.borrow_mut();
+            let i = id as usize;
+            if h.len() <= i {
+                h.resize_with(i + 1, || None);
+            }
+            h[i] = Some(Rc::new(handle));
+        });
+        id
+    })
+}
+
+fn with_handle<R>(ident: u32, f: impl FnOnce(&JoinHandle<()>) -> R) -> PyResult<R> {
+    // A shared handle, not a borrow of the registry: `f` may switch threads, and others may
+    // join or ask about the same thread meanwhile.
+    let handle = HANDLES.with(|h| h.borrow().get(ident as usize).cloned().flatten());
+    let handle = handle.ok_or_else(|| {
+        pyo3::exceptions::PyRuntimeError::new_err(format!("racelab: no thread {ident} in this run"))
+    })?;
+    Ok(f(&handle))
+}
+
+/// Waits for thread `ident` to finish, at most `timeout` seconds; true if it finished.
+#[pyfunction]
+#[pyo3(signature = (ident, timeout=None))]
+fn join(py: Python<'_>, ident: u32, timeout: Option<f64>) -> PyResult<bool> {
+    let timeout = timeout.map(|t| seconds(t.max(0.0), "timeout")).transpose()?;
+    guarded(py, || {
+        with_handle(ident, |h| match timeout {
+            None => {
+                h.wait();
+                true
+            }
+            Some(d) => h.join_timeout(d),
+        })
+    })?
+}
+
+/// True while thread `ident` has not finished.
+#[pyfunction]
+fn is_alive(py: Python<'_>, ident: u32) -> PyResult<bool> {
+    guarded(py, || with_handle(ident, |h| h.is_alive()))?
+}
+
+/// The current green thread's ident (main is 0).
+#[pyfunction]
+fn current_ident(py: Python<'_>) -> PyResult<u32> {
+    guarded(py, || rt::current().as_u32())
+}
+
+/// Cuts thread `ident` off, as `Process.terminate()` does.
+#[pyfunction]
+fn kill(py: Python<'_>, ident: u32) -> PyResult<bool> {
+    guarded(py, || rt::kill(racelab_sim::ThreadId::from_u32(ident)))
+}
+
+/// `time.sleep` on the virtual clock.
+#[pyfunction]
+fn sleep(py: Python<'_>, secs: f64) -> PyResult<()> {
+    if secs < 0.0 {
+        return Err(pyo3::exceptions::PyValueError::new_err("sleep length must be non-negative"));
+    }
+    let d = seconds(secs, "sleep length")?;
+    guarded(py, || racelab_sim::thread::sleep(d))
+}
+
+/// The virtual clock, in seconds since the run began.
+#[pyfunction]
+fn now(py: Python<'_>) -> PyResult<f64> {
+    guarded(py, || Duration::from_nanos(rt::now().as_nanos()).as_secs_f64())
+}
+
+/// A scheduling point between two lines or instructions of the program's own code (the tracer's
+/// callback: `step(frame)` from `sys.settrace`, `step(code, offset)` from `sys.monitoring`). The
+/// step writes the whole heap (nothing finer is known about it: sound for the reduction). On a
+/// traced run, the trace gets a `py` event with `file:line  source` (from `set_where`'s function).
+/// Outside a run (another OS thread running the same code) it does nothing.
+#[pyfunction]
+#[pyo3(signature = (*args))]
+fn step(py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<()> {
+    if !(green::in_python() && rt::in_simulation()) {
+        return Ok(());
+    }
+    guarded(py, || {
+        rt::schedule_point();
+        if let Some(heap) = HEAP.with(|h| h.get()) {
+            rt::write(heap, |_: &mut ()| ());
+        }
+    })?;
+    if rt::tracing() {
+        let frame = match args.get_item(0) {
+            Ok(a) if a.hasattr("f_code")? => a,
+            _ => py.None().into_bound(py),
+        };
+        let describe = WHERE.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|w| w.clone_ref(py));
+        if let Some(describe) = describe {
+            let text = describe.call1(py, (frame,))?.to_string();
+            rt::event("py", None, || text);
+        }
+    }
+    Ok(())
+}
+
+/// The function that describes a step for the trace: `where(frame_or_None) -> str`.
+static WHERE: Mutex<Option<Py<PyAny>>> = Mutex::new(None);
+
+/// Sets the function that describes a step for the trace (see `step`).
+#[pyfunction]
+fn set_where(describe: Py<PyAny>) {
+    *WHERE.lock().unwrap_or_else(|e| e.into_inner()) = Some(describe);
+}
+
+/// What the program printed, into the trace.
+#[pyfunction]
+fn output(text: &str) {
+    if rt::in_simulation() && rt::tracing() {
+        rt::event("print", None, || text.to_string());
+    }
+}
+
+/// True on a green thread of a run.
+#[pyfunction]
+fn in_run() -> bool {
+    rt::in_simulation() && green::in_python()
+}

@@ -1,0 +1,324 @@
+"""racelab.check / racelab.replay from Python, and the racelab-py command line."""
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+
+import pytest
+
+import racelab
+
+
+# ----- programs under test (module level: their file is what the tracer steps through) -----
+
+counter = 0
+
+
+def racy_counter():
+    global counter
+    counter = 0
+
+    def worker():
+        global counter
+        for _ in range(2):
+            counter += 1
+
+    ts = [threading.Thread(target=worker) for _ in range(2)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert counter == 4, f"lost update: counter is {counter}"
+
+
+def locked_counter():
+    global counter
+    counter = 0
+    lock = threading.Lock()
+
+    def worker():
+        global counter
+        for _ in range(2):
+            with lock:
+                counter += 1
+
+    ts = [threading.Thread(target=worker) for _ in range(2)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert counter == 4, f"lost update: counter is {counter}"
+
+
+def opposite_lock_order():
+    a, b = threading.Lock(), threading.Lock()
+
+    def one():
+        with a:
+            with b:
+                pass
+
+    def two():
+        with b:
+            with a:
+                pass
+
+    ts = [threading.Thread(target=one), threading.Thread(target=two)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+
+
+def release_unlocked_caught():
+    lock = threading.Lock()
+    try:
+        lock.release()
+    except RuntimeError as e:
+        assert "release unlocked lock" in str(e)
+    else:
+        raise AssertionError("no RuntimeError")
+
+
+def release_unlocked_uncaught():
+    threading.Lock().release()
+
+
+def thread_raises():
+    def worker():
+        raise ValueError("boom")
+
+    t = threading.Thread(target=worker, name="worker")
+    t.start()
+    t.join()
+
+
+def introspection():
+    seen = {}
+
+    def worker():
+        seen["name"] = threading.current_thread().name
+        seen["ident"] = threading.get_ident()
+        seen["count"] = threading.active_count()
+
+    t = threading.Thread(target=worker, name="w")
+    assert threading.current_thread() is threading.main_thread()
+    assert threading.main_thread().name == "MainThread"
+    t.start()
+    assert t in threading.enumerate() or not t.is_alive()
+    t.join()
+    assert seen["name"] == "w" and seen["ident"] == t.ident and seen["ident"] != threading.get_ident()
+    assert seen["count"] in (1, 2)
+    assert threading.enumerate() == [threading.main_thread()]
+
+
+def prints_and_sleeps():
+    import time
+
+    start = time.monotonic()
+    time.sleep(3600)
+    print("slept", time.monotonic() - start)
+
+
+def forks():
+    os.fork()
+
+
+def starts_os_thread():
+    import _thread
+
+    _thread.start_new_thread(print, ("hi",))
+
+
+draws = []
+
+
+def draws_random():
+    import random
+
+    draws.append(random.random())
+
+
+def daemon_cut_off():
+    import time
+
+    threading.Thread(target=time.sleep, args=(5,), daemon=True).start()
+
+
+# ----- tests -----
+
+
+def test_counter_loses_an_update_between_bytecodes():
+    report = racelab.check(racy_counter, strategy="random", runs=500, granularity="opcode")
+    assert not report.passed
+    assert report.diagnosis_kind == "lost-update"
+    assert report.schedule.startswith("v1 ")
+
+
+def test_counter_keeps_every_update_by_lines_or_with_a_lock():
+    assert racelab.check(racy_counter, runs=300, granularity="line").passed
+    report = racelab.check(locked_counter, strategy="random", runs=300, granularity="opcode")
+    assert report.passed, str(report)
+
+
+def test_replay_gives_the_same_trace_bytes_twice():
+    report = racelab.check(racy_counter, runs=500, granularity="opcode")
+    first = racelab.replay(racy_counter, report.schedule, granularity="opcode")
+    second = racelab.replay(racy_counter, report.schedule, granularity="opcode")
+    assert not first.passed and first.diagnosis_kind == "lost-update"
+    assert first.trace == second.trace == report.trace
+    assert "counter += 1" in first.trace
+
+
+def test_assert_passed_carries_the_whole_report_and_its_replay_line():
+    report = racelab.check(racy_counter, runs=500, granularity="opcode")
+    with pytest.raises(racelab.RacelabFailure) as e:
+        report.assert_passed()
+    message = str(e.value)
+    assert "lost-update" in message and "trace:" in message
+    assert f'racelab.replay(racy_counter, "{report.schedule}", granularity="opcode")' in message
+
+
+def test_deadlock_is_found_exhaustively():
+    report = racelab.check(opposite_lock_order, strategy="dfs", granularity="sync")
+    assert report.diagnosis_kind == "deadlock", str(report)
+    assert "Lock-1" in report.failure and "Lock-2" in report.failure
+
+
+def test_misuse_raises_the_python_exception_in_the_thread():
+    assert racelab.check(release_unlocked_caught, runs=5).passed
+    report = racelab.check(release_unlocked_uncaught, runs=5)
+    assert report.diagnosis_kind == "misuse"
+    assert "RuntimeError: release unlocked lock" in report.failure
+
+
+def test_an_uncaught_thread_exception_fails_the_run_as_excepthook_prints_it():
+    report = racelab.check(thread_raises, runs=5)
+    assert not report.passed
+    assert "Exception in thread worker:" in report.failure
+    assert "ValueError: boom" in report.failure
+    assert "Traceback (most recent call last):" in report.failure
+
+
+def test_threading_introspection_behaves():
+    report = racelab.check(introspection, strategy="dfs", granularity="sync")
+    assert report.passed, str(report)
+
+
+def test_print_goes_into_the_trace_and_time_is_virtual(capsys):
+    report = racelab.check(prints_and_sleeps, strategy="dfs")
+    assert report.passed
+    assert capsys.readouterr().out == ""
+    traced = racelab.replay(prints_and_sleeps, "v1")
+    assert "slept 3600.0" in traced.trace
+    assert "3600.000s" in traced.trace
+
+
+def test_fork_and_os_threads_are_refused():
+    report = racelab.check(forks, runs=3)
+    assert report.refused and "os.fork() cannot be simulated" in report.refused
+    report = racelab.check(starts_os_thread, runs=3)
+    assert report.refused and "OS thread" in report.refused
+
+
+def test_random_draws_the_same_values_in_every_run():
+    draws.clear()
+    racelab.check(draws_random, runs=4)
+    assert len(draws) == 4 and len(set(draws)) == 1
+
+
+def test_daemon_threads_are_cut_off_at_exit():
+    assert racelab.check(daemon_cut_off, strategy="dfs").passed
+    report = racelab.check(daemon_cut_off, strategy="dfs", daemon_cut_off_fails=True)
+    assert report.diagnosis_kind == "daemon-cut-off"
+
+
+def test_the_interpreter_is_restored_after_a_check():
+    import queue
+    import time
+
+    racelab.check(racy_counter, runs=3)
+    assert threading.Lock is type(threading.Lock()) or callable(threading.Lock)
+    assert threading.Thread.__module__ == "threading"
+    assert queue.Queue.__module__ == "queue"
+    assert time.sleep.__module__ == "time"
+    assert sys.stdout.__class__.__name__ != "_Capture"
+
+
+# ----- the command line -----
+
+PROGRAM = textwrap.dedent(
+    """\
+    import threading
+    counter = 0
+    def worker():
+        global counter
+        for _ in range(2):
+            counter += 1
+    ts = [threading.Thread(target=worker) for _ in range(2)]
+    for t in ts: t.start()
+    for t in ts: t.join()
+    assert counter == 4, f"lost update: counter is {counter}"
+    """
+)
+
+
+def racelab_py(*args):
+    return subprocess.run([sys.executable, "-m", "racelab.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_cli_check_finds_reports_and_replays(tmp_path):
+    prog = tmp_path / "counter.py"
+    prog.write_text(PROGRAM)
+    done = racelab_py("check", str(prog), "--granularity", "opcode", "--runs", "300")
+    assert done.returncode == 1, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith(f"racelab-py check {prog}: granularity=opcode strategy=random seed=0")
+    assert lines[1].startswith("  BUG: lost-update in run ")
+    assert lines[2].startswith("  coverage: ")
+    replay_line = lines[-1]
+    assert replay_line.startswith(f'  replay: racelab-py replay {prog} --schedule "v1 ')
+    assert replay_line.endswith("--granularity opcode")
+    schedule = replay_line.split('--schedule "')[1].split('"')[0]
+    first = racelab_py("replay", str(prog), "--schedule", schedule, "--granularity", "opcode")
+    second = racelab_py("replay", str(prog), "--schedule", schedule, "--granularity", "opcode")
+    assert first.returncode == 1
+    assert first.stdout == second.stdout
+    assert "counter += 1" in first.stdout
+    assert first.stdout.startswith(f"racelab-py replay {prog}: granularity=opcode")
+
+
+def test_cli_passes_with_exit_0_and_json(tmp_path):
+    prog = tmp_path / "counter.py"
+    prog.write_text(PROGRAM)
+    done = racelab_py("check", str(prog), "--runs", "50")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no bug found in 50 runs (sampled, not exhaustive)" in done.stdout
+    done = racelab_py("check", str(prog), "--runs", "300", "--granularity", "opcode", "--json")
+    assert done.returncode == 1
+    import json
+
+    result = json.loads(done.stdout)
+    assert result["report"]["failure"]["diagnosis"]["kind"] == "lost-update"
+    assert result["replay"].startswith("racelab-py replay ")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["check", "missing.py"], "cannot read missing.py"),
+        (["check", "{prog}", "--runs", "0"], "must be at least 1"),
+        (["check", "{prog}", "--strategy", "nope"], "invalid choice"),
+        (["replay", "{prog}", "--schedule", "v1 t9*"], "the schedule does not parse"),
+        (["replay", "{prog}", "--schedule", "v1 t0"], "does not fit"),
+    ],
+)
+def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
+    prog = tmp_path / "counter.py"
+    prog.write_text(PROGRAM)
+    done = racelab_py(*[a.replace("{prog}", str(prog)) for a in args])
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.startswith("racelab: ") and done.stderr.count("\n") == 1, done.stderr
+    assert message in done.stderr

@@ -38,10 +38,12 @@ fn config(
     let config = match strategy {
         "random" => Config::random(seed),
         "pct" => Config::pct(seed, depth),
+        "pos" => Config::pos(seed),
         "dfs" => Config::dfs(),
+        "portfolio" => Config::portfolio(seed),
         other => {
             return Err(PyValueError::new_err(format!(
-                "racelab: unknown strategy `{other}`: use random, pct or dfs"
+                "racelab: unknown strategy `{other}`: use random, pct, pos, dfs or portfolio"
             )))
         }
     };
@@ -70,7 +72,7 @@ fn python_limits(config: Config, max_steps: u64, daemon_cut_off_fails: bool) -> 
 // Python keyword arguments, one per setting.
 #[allow(clippy::too_many_arguments)]
 #[pyfunction]
-#[pyo3(signature = (program, strategy="random", seed=0, runs=None, depth=3, max_steps=100_000, daemon_cut_off_fails=false))]
+#[pyo3(signature = (program, strategy="random", seed=0, runs=None, depth=3, max_steps=100_000, daemon_cut_off_fails=false, source=None))]
 fn explore<'py>(
     py: Python<'py>,
     program: Py<PyAny>,
@@ -80,24 +82,26 @@ fn explore<'py>(
     depth: u32,
     max_steps: u64,
     daemon_cut_off_fails: bool,
+    source: Option<(String, String)>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let config = config(strategy, seed, runs, depth, max_steps, daemon_cut_off_fails)?;
     green::remember_interpreter(py);
     let run_config = config.clone();
     let report =
         py.detach(move || racelab_sim::check(run_config, move || crate::threads::run_main(&program)));
-    to_dict(py, &report, &config)
+    to_dict(py, &report, &config, source.as_ref())
 }
 
 /// Runs `program` once along `schedule` (its text, as reports print it) and reports.
 #[pyfunction]
-#[pyo3(signature = (program, schedule, max_steps=100_000, daemon_cut_off_fails=false))]
+#[pyo3(signature = (program, schedule, max_steps=100_000, daemon_cut_off_fails=false, source=None))]
 fn replay<'py>(
     py: Python<'py>,
     program: Py<PyAny>,
     schedule: &str,
     max_steps: u64,
     daemon_cut_off_fails: bool,
+    source: Option<(String, String)>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let schedule = Schedule::from_str(schedule.trim())
         .map_err(|e| PyValueError::new_err(format!("racelab: the schedule does not parse: {e}")))?;
@@ -106,7 +110,54 @@ fn replay<'py>(
     let run_config = config.clone();
     let report =
         py.detach(move || racelab_sim::check(run_config, move || crate::threads::run_main(&program)));
-    to_dict(py, &report, &config)
+    to_dict(py, &report, &config, source.as_ref())
+}
+
+/// For each event of `trace`, the line (0-based) of the script its thread stands at: the line of
+/// the thread's last `py` step (`file:line  source`) in `file`, when it had one.
+fn script_lines(trace: &racelab_sim::Trace, file: &str) -> Vec<Option<usize>> {
+    let name = std::path::Path::new(file).file_name().and_then(|n| n.to_str()).unwrap_or(file);
+    let mut at: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
+    trace
+        .events
+        .iter()
+        .map(|e| {
+            if e.operation == "py" {
+                let place = e.result.split("  ").next().unwrap_or("");
+                if let Some((f, line)) = place.rsplit_once(':') {
+                    let same_file = f == file || f.ends_with(name);
+                    if let (true, Ok(n)) = (same_file, line.trim().parse::<usize>()) {
+                        at.insert(e.thread_id, n.saturating_sub(1));
+                    }
+                }
+            }
+            at.get(&e.thread_id).copied()
+        })
+        .collect()
+}
+
+/// The narration of a failure (`--explain`) and the page of a run (`--html`): the same as the
+/// Rust CLI's, with the script's own lines beside the steps.
+fn teaching<'py>(
+    d: &Bound<'py, PyDict>,
+    title: &str,
+    trace: &racelab_sim::Trace,
+    failure: Option<&racelab_sim::Failure>,
+    source: Option<&(String, String)>,
+) -> PyResult<()> {
+    let narration = failure.map(|f| racelab_sim::narrate::narrate(f, None));
+    if let Some(n) = &narration {
+        d.set_item("explain", n.to_string())?;
+    }
+    let lines = source.map(|(file, _)| script_lines(trace, file));
+    let page_source = match (source, &lines) {
+        (Some((_, text)), Some(line_of)) => {
+            Some(racelab_sim::html::Source { text: text.as_str(), line_of: line_of.clone() })
+        }
+        _ => None,
+    };
+    let page = racelab_sim::html::timeline(title, trace, failure, narration.as_ref(), page_source.as_ref());
+    d.set_item("html", page)
 }
 
 fn plural(n: u64) -> &'static str {
@@ -119,7 +170,7 @@ fn plural(n: u64) -> &'static str {
 
 /// The verdict line, in the Rust CLI's words (`src/cli/run.rs`).
 fn verdict(report: &Report, config: &Config) -> String {
-    let dfs = matches!(config.strategy(), StrategyConfig::Dfs { .. });
+    let dfs = matches!(config.strategy(), StrategyConfig::Dfs { .. } | StrategyConfig::Portfolio { .. });
     match &report.failure {
         None if report.interrupted => {
             format!(
@@ -145,17 +196,33 @@ fn verdict(report: &Report, config: &Config) -> String {
         None => {
             format!("no bug found in {} run{} (sampled, not exhaustive)", report.runs, plural(report.runs))
         }
-        Some(f) => format!(
-            "BUG: {} in run {}, with {} preemption{}",
-            f.diagnosis.kind,
-            f.run,
-            f.preemptions,
-            plural(f.preemptions.into())
-        ),
+        Some(f) => {
+            let found_by = match f.found_by {
+                Some("dpor") => " (found by the portfolio's exhaustive DPOR)",
+                Some(_) => " (found by the portfolio's POS sampling)",
+                None => "",
+            };
+            format!(
+                "BUG: {} in run {}{found_by}, with {} preemption{}",
+                f.diagnosis.kind,
+                f.run,
+                f.preemptions,
+                plural(f.preemptions.into())
+            )
+        }
     }
 }
 
-fn to_dict<'py>(py: Python<'py>, report: &Report, config: &Config) -> PyResult<Bound<'py, PyDict>> {
+fn to_dict<'py>(
+    py: Python<'py>,
+    report: &Report,
+    config: &Config,
+    source: Option<&(String, String)>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let title = match source {
+        Some((file, _)) => format!("racelab-py {file}"),
+        None => "racelab".to_string(),
+    };
     let d = PyDict::new(py);
     d.set_item("settings", config.to_string())?;
     d.set_item("verdict", verdict(report, config))?;
@@ -180,6 +247,7 @@ fn to_dict<'py>(py: Python<'py>, report: &Report, config: &Config) -> PyResult<B
             if let racelab_sim::FailureKind::InvalidConfig { message } = &f.kind {
                 d.set_item("refused", message)?;
             }
+            teaching(&d, &title, &f.trace, Some(f), source)?;
         }
         None => {
             d.set_item("passed", true)?;
@@ -188,6 +256,7 @@ fn to_dict<'py>(py: Python<'py>, report: &Report, config: &Config) -> PyResult<B
                 d.set_item("trace", t.trace.to_string())?;
                 let names: Vec<&str> = t.cut_off.iter().map(|c| c.name.as_str()).collect();
                 d.set_item("cut_off", names)?;
+                teaching(&d, &title, &t.trace, None, source)?;
             }
         }
     }

@@ -305,9 +305,39 @@ def test_cli_passes_with_exit_0_and_json(tmp_path):
     assert result["replay"].startswith("racelab-py replay ")
 
 
+SEEDS = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "python", "seeds")
+
+
+def test_cli_explains_and_draws_the_failure(tmp_path):
+    prog = os.path.join(SEEDS, "condition_if.py")
+    page = tmp_path / "run.html"
+    done = racelab_py("check", prog, "--runs", "2000", "--explain", "--html", str(page))
+    assert done.returncode == 1, done.stdout + done.stderr
+    story = done.stdout.split("what happened (* marks the steps that decide the bug):\n")[1]
+    # The steps that decide a spurious wake-up are marked, and the fix closes the story.
+    assert "* step" in story and "without any notify: a spurious wake-up" in story, story
+    assert story.rstrip().splitlines()[-1].startswith("fix: re-check the condition in a `while` loop")
+    assert done.stderr == f"timeline: {page}\n"
+    html = page.read_text()
+    # One self-contained page: no external asset, a lane per thread, the failure marked, and the
+    # script's own source beside it with the failing line among its lines.
+    import re
+
+    assert re.search(r'(src|href)="(https?:)?//', html) is None and "<link" not in html
+    assert 'class="event failing' in html and "queue.pop(0)" in html
+    # A replay draws the same run; a passing check has no run to draw.
+    schedule = done.stdout.split('--schedule "')[1].split('"')[0]
+    again = racelab_py("replay", prog, "--schedule", schedule, "--html", str(tmp_path / "again.html"))
+    assert again.returncode == 1
+    assert (tmp_path / "again.html").read_text() == html
+    passing = racelab_py("check", os.path.join(SEEDS, "condition_while.py"), "--runs", "20", "--html", "x.html")
+    assert passing.returncode == 2 and "--html draws a run: this check passed" in passing.stderr
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
+        (["check", "{prog}", "--json", "--explain"], "--explain prints sentences and --json prints JSON lines"),
         (["check", "missing.py"], "cannot read missing.py"),
         (["check", "{prog}", "--runs", "0"], "must be at least 1"),
         (["check", "{prog}", "--strategy", "nope"], "invalid choice"),

@@ -54,6 +54,12 @@ class Report:
         self.schedule = raw.get("schedule")
         self.trace = raw.get("trace")
         self.refused = raw.get("refused")
+        #: The failing run told a line per step that matters, deciding steps marked ``*``, and the
+        #: fix (``racelab-py ... --explain``); ``None`` when nothing failed.
+        self.explain = raw.get("explain")
+        #: The run as one self-contained HTML page (``--html``): the failure found, or the
+        #: replayed run; ``None`` when a check passed (it traces no run).
+        self.html = raw.get("html")
         self.replay_line = replay_line if not self.passed else None
 
     @property
@@ -156,6 +162,8 @@ def script_program(path, argv=None):
 
 def _explore_script(path, granularity, **settings):
     path, code, run = script_program(path)
+    with open(path, encoding="utf-8") as f:
+        source = (path, f.read())
     tracer = _patch.Tracer(granularity, {path})
 
     def program():
@@ -167,8 +175,8 @@ def _explore_script(path, granularity, **settings):
         tracer.enable_code(code)
         if "schedule" in settings:
             return _racelab.replay(main, settings["schedule"], max_steps=settings["max_steps"],
-                                   daemon_cut_off_fails=settings["daemon_cut_off_fails"])
-        return _racelab.explore(main, **settings)
+                                   daemon_cut_off_fails=settings["daemon_cut_off_fails"], source=source)
+        return _racelab.explore(main, source=source, **settings)
 
 
 def _main_body_raw(program, tracer):

@@ -43,10 +43,15 @@ def _parser():
         sp.add_argument("--json", action="store_true", help="one line of JSON, as racelab --json")
         sp.add_argument("--fail-on-daemon-cut-off", action="store_true",
                         help="a daemon thread still running when the program ends fails the run")
+        sp.add_argument("--explain", action="store_true",
+                        help="tell the failing run a line per step that matters, the deciding steps marked *, "
+                        "and the fix")
+        sp.add_argument("--html", metavar="FILE",
+                        help="write the run (check: the failure found; replay: the run) as one self-contained page")
 
     c = sub.add_parser("check", help="explore many runs and report the first failing one")
     common(c)
-    c.add_argument("--strategy", choices=("random", "pct", "dfs"), default="random")
+    c.add_argument("--strategy", choices=("random", "pct", "pos", "dfs", "portfolio"), default="random")
     c.add_argument("--seed", type=_natural, default=0)
     c.add_argument("--runs", type=_positive, default=None, help="how many runs (default 1000; dfs: until exhausted)")
     c.add_argument("--depth", type=_positive, default=3, help="PCT's bug depth")
@@ -107,6 +112,22 @@ def _json_line(args, report):
     })
 
 
+def _teaching(args, report):
+    """``--explain`` and ``--html``: the narration after the report, the page to its file."""
+    if args.explain and report.explain:
+        _out()
+        sys.stdout.write(report.explain)
+    if args.html:
+        if report.html is None:
+            raise _Usage("--html draws a run: this check passed and traced none (replay a schedule to draw it)")
+        try:
+            with open(args.html, "w", encoding="utf-8") as f:
+                f.write(report.html)
+        except OSError as e:
+            raise _Usage(f"cannot write the timeline to {args.html}: {e.strerror}") from None
+        sys.stderr.write(f"timeline: {args.html}\n")
+
+
 def _check(args):
     report = racelab.check_script(args.script, strategy=args.strategy, runs=args.runs, seed=args.seed,
                                   granularity=args.granularity, depth=args.depth, max_steps=args.max_steps,
@@ -129,6 +150,7 @@ def _check(args):
         sys.stdout.write(raw["trace_excerpt"])
         _out()
         _out(f"  replay: {_replay_command(args, report)}")
+    _teaching(args, report)
     return EXIT_OK if report.passed else EXIT_BUG
 
 
@@ -156,12 +178,15 @@ def _replay(args):
     _out(f"schedule: {report.schedule}")
     _out("trace:")
     sys.stdout.write(report.trace)
+    _teaching(args, report)
     return EXIT_OK if report.passed else EXIT_BUG
 
 
 def main(argv=None):
     try:
         args = _parser().parse_args(argv)
+        if args.explain and args.json:
+            raise _Usage("--explain prints sentences and --json prints JSON lines: choose one")
         if not os.path.isfile(args.script):
             raise _Usage(f"cannot read {args.script}: no such file")
         try:

@@ -54,7 +54,7 @@ fn every_scenario_has_a_story_python_and_a_seed_source() {
     for s in all() {
         assert!(s.story.len() > 80, "{}: the story is too short", s.id);
         assert!(s.python.lines().count() >= 3, "{}: show the Python it models", s.id);
-        assert!(s.source.contains("seed") || s.source.contains('§'), "{}: name its source", s.id);
+        assert!(s.source.contains("seed") || s.source.contains("classic bug"), "{}: name its source", s.id);
         assert!(
             s.variants.iter().any(|v| matches!(v.expected, Expected::Bug(_))),
             "{}: no buggy variant",

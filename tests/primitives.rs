@@ -1,5 +1,5 @@
 //! Litmus tests: under exhaustive `dfs`, the exact set of outcomes each primitive can reach;
-//! and every misuse of python-semantics.md §0.5 that applies, reported with Python's name.
+//! and every misuse of Python's threading API that applies, reported with Python's name.
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;

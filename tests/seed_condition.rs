@@ -3,7 +3,7 @@
 //! consumers, with them off too (a stolen wake-up); the `while` version passes exhaustively
 //! both ways once it wakes everyone with `notify_all()`: with the seed's `notify()` and two
 //! consumers, racelab finds that a consumer can wake the other consumer instead of the
-//! producer, and all three sleep forever (python-semantics.md §16.7 COND-4).
+//! producer, and all three sleep forever (classic bug COND-4).
 
 use std::cell::RefCell;
 use std::collections::VecDeque;

@@ -5,8 +5,7 @@
 //! it holds stays held, and an item it was in the middle of sending or receiving is lost. That
 //! is why a `ProcessQueue` put and get take two steps each: a put copies the item into the
 //! process's feeder buffer, then flushes it to the pipe; a get takes it off the pipe, then
-//! unpickles it. A process terminated in between loses the item (python-semantics.md §14, MP-1
-//! and MP-4).
+//! unpickles it. A process terminated in between loses the item.
 //!
 //! Isolation is by convention: a process's closure should capture only process queues and
 //! values (racelab cannot stop it from capturing a thread primitive).

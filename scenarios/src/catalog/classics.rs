@@ -1,5 +1,5 @@
 //! Classics: dining philosophers, a barrier with the wrong party count, the Timer cancel race
-//! (python-semantics.md §16.3, §16.13).
+//!.
 
 use std::time::Duration;
 
@@ -34,7 +34,7 @@ fn dine(ordered: bool) {
 pub(crate) const PHILOSOPHERS_SCENARIO: Scenario = Scenario {
     id: "dining-philosophers",
     title: "three philosophers each take their left fork, then their right",
-    source: "python-semantics.md §16.3 (lock order, LOCK-1, with three threads)",
+    source: "classic bug LOCK-1 (lock order), with three threads",
     python: r#"forks = [Lock() for _ in range(3)]
 def philosopher(i):
     first, second = i, (i + 1) % 3          # ordered: min(i, (i + 1) % 3) first
@@ -77,7 +77,7 @@ fn barrier(parties: usize) {
 pub(crate) const BARRIER_PARTIES: Scenario = Scenario {
     id: "barrier-parties",
     title: "Barrier(3) with only two threads",
-    source: "python-semantics.md §16.13 BAR-1",
+    source: "classic bug BAR-1",
     python: r#"start_line = Barrier(3)      # two: Barrier(2)
 def runner():
     start_line.wait()        # the third party never comes
@@ -130,7 +130,7 @@ fn timer(guarded: bool) {
 pub(crate) const TIMER_CANCEL: Scenario = Scenario {
     id: "timer-cancel",
     title: "Timer.cancel() right at the deadline comes too late",
-    source: "python-semantics.md §16.13 TIMER-1",
+    source: "classic bug TIMER-1",
     python: r#"cancelled = False; fired_after_cancel = False
 lock = Lock()
 def fire():

@@ -1,5 +1,4 @@
-//! Conditions (seed 004's Condition producer/consumer and the Condition reference notes;
-//! python-semantics.md §16.7).
+//! Conditions (seed 004's Condition producer/consumer and the Condition reference notes).
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -79,7 +78,7 @@ fn exact(config: Config) -> Config {
 pub(crate) const CONDITION_BUFFER: Scenario = Scenario {
     id: "condition-buffer",
     title: "producer/consumer guarding Condition.wait() with `if`",
-    source: "seed 004, the Condition producer/consumer (ProducerThread / ConsumerThread); python-semantics.md §16.7 COND-1",
+    source: "seed 004, the Condition producer/consumer (ProducerThread / ConsumerThread); classic bug COND-1",
     python: r#"queue = []; MAX_NUM = 1
 condition = Condition()
 def producer():
@@ -177,7 +176,7 @@ fn mixed(notify_all: bool) {
 pub(crate) const NOTIFY_WRONG_KIND: Scenario = Scenario {
     id: "notify-one",
     title: "notify() with producers and consumers on one condition: everyone asleep",
-    source: "seed 004 Condition notes (notify vs notify_all); python-semantics.md §16.7 COND-4",
+    source: "seed 004 Condition notes (notify vs notify_all); classic bug COND-4",
     python: r#"condition = Condition()
 items = 0; MAX_NUM = 1                 # producers wait for space, consumers for items
 def producer():
@@ -248,7 +247,7 @@ fn lost_notify(check_flag: bool) {
 pub(crate) const LOST_NOTIFY: Scenario = Scenario {
     id: "lost-notify",
     title: "a notify before anyone waits is lost",
-    source: "python-semantics.md §16.7 COND-3",
+    source: "classic bug COND-3",
     python: r#"ready = Condition(Lock())
 flag = False
 def waiter():

@@ -1,4 +1,4 @@
-//! Events (seed 004's Event producer/consumer; python-semantics.md §16.6).
+//! Events (seed 004's Event producer/consumer).
 
 use std::time::Duration;
 
@@ -83,7 +83,7 @@ fn fixed_queue() {
 pub(crate) const EVENT_CONSUMERS: Scenario = Scenario {
     id: "event-consumers",
     title: "two consumers share one Event and clear() it (the seed's Event producer/consumer)",
-    source: "seed 004, the Event-based producer/consumer with consumer1/consumer2; python-semantics.md §16.6 EVT-1",
+    source: "seed 004, the Event-based producer/consumer with consumer1/consumer2; classic bug EVT-1",
     python: r#"event = Event()
 l = []
 consumed = 0
@@ -157,7 +157,7 @@ fn pulse(wait_before_pulse: bool) {
 pub(crate) const EVENT_PULSE: Scenario = Scenario {
     id: "event-pulse",
     title: "a set()/clear() pulse misses a late waiter",
-    source: "python-semantics.md §16.6 EVT-2",
+    source: "classic bug EVT-2",
     python: r#"ev = Event()
 def waiter():
     time.sleep(1)          # late: still busy during the pulse (early: no sleep)

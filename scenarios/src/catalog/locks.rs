@@ -1,4 +1,4 @@
-//! Locks (seed 000 "Lock", "RLock"; python-semantics.md §16.3).
+//! Locks (seed 000 "Lock", "RLock").
 
 use std::time::Duration;
 
@@ -36,7 +36,7 @@ fn two_workers(second_takes_b_first: bool) {
 pub(crate) const LOCK_ORDER: Scenario = Scenario {
     id: "lock-order",
     title: "two threads take two locks in opposite orders",
-    source: "python-semantics.md §16.3 LOCK-1",
+    source: "classic bug LOCK-1",
     python: r#"lock_a, lock_b = Lock(), Lock()
 def worker_1():
     with lock_a:
@@ -72,7 +72,7 @@ t1.join(); t2.join()"#,
 pub(crate) const LOCK_REENTRY: Scenario = Scenario {
     id: "lock-reentry",
     title: "a thread takes a Lock it already holds",
-    source: "seed 000, Lock vs RLock; python-semantics.md §16.3 LOCK-2",
+    source: "seed 000, Lock vs RLock; classic bug LOCK-2",
     python: r#"lock = Lock()                # rlock: RLock()
 def worker():
     with lock:
@@ -158,7 +158,7 @@ fn early_return(with_guard: bool) {
 pub(crate) const EARLY_RETURN: Scenario = Scenario {
     id: "early-return",
     title: "an early return skips the release",
-    source: "python-semantics.md §16.3 LOCK-5",
+    source: "classic bug LOCK-5",
     python: r#"lock = Lock()
 balance = 0
 def withdraw(amount):

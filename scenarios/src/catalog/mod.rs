@@ -33,6 +33,7 @@ pub(crate) static SCENARIOS: &[Scenario] = &[
     threads::THREAD_LOCAL,
     processes::MP_READER,
     processes::MP_LOCK,
+    processes::FORK,
     classics::PHILOSOPHERS_SCENARIO,
     classics::BARRIER_PARTIES,
     classics::TIMER_CANCEL,

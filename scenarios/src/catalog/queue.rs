@@ -1,4 +1,4 @@
-//! Queues (seed 004's `Queue(10)` producer/consumer with task_done; python-semantics.md §16.8).
+//! Queues (seed 004's `Queue(10)` producer/consumer with task_done).
 
 use racelab_primitives::Queue;
 use racelab_std::thread;
@@ -34,8 +34,7 @@ fn task_done(call_it: bool) {
 pub(crate) const QUEUE_TASK_DONE: Scenario = Scenario {
     id: "queue-task-done",
     title: "Queue(10) producer/consumer, and join() without task_done()",
-    source:
-        "seed 004, the Queue(10) ProducerThread/ConsumerThread with task_done; python-semantics.md §16.8 Q-1",
+    source: "seed 004, the Queue(10) ProducerThread/ConsumerThread with task_done; classic bug Q-1",
     python: r#"queue = Queue(10)
 def consumer():                  # a daemon thread
     while True:
@@ -98,7 +97,7 @@ fn poison_pills(pills: usize) {
 pub(crate) const POISON_PILLS: Scenario = Scenario {
     id: "poison-pills",
     title: "one poison pill for two workers",
-    source: "python-semantics.md §16.8 Q-5",
+    source: "classic bug Q-5",
     python: r#"jobs = Queue()
 def worker():                     # worker-1 and worker-2
     while True:

@@ -1,5 +1,4 @@
-//! Semaphores (seed 000 "Semaphore"/"BoundedSemaphore"; seed 004's commented-out example;
-//! python-semantics.md §16.5).
+//! Semaphores (seed 000 "Semaphore"/"BoundedSemaphore"; seed 004's commented-out example).
 
 use std::time::Duration;
 
@@ -49,7 +48,7 @@ fn round(sem: Semaphore, inside: Shared<usize>, first: usize) {
 pub(crate) const SEMAPHORE_POOL: Scenario = Scenario {
     id: "semaphore-pool",
     title: "a pool limited to 3 by a Semaphore, and one release too many",
-    source: "seed 004, the commented-out Semaphore/BoundedSemaphore example; python-semantics.md §16.5 SEM-1",
+    source: "seed 004, the commented-out Semaphore/BoundedSemaphore example; classic bug SEM-1",
     python: r#"semaphore = Semaphore(3)      # bounded: BoundedSemaphore(3)
 inside = 0
 def fun():

@@ -1,5 +1,4 @@
-//! Shared data: which operations are atomic (seed 000, "atomic operations on built-in types";
-//! python-semantics.md §16.2).
+//! Shared data: which operations are atomic (seed 000, "atomic operations on built-in types").
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -38,7 +37,7 @@ fn run_counter(increment: fn(Shared<u64>, Lock)) {
 pub(crate) const COUNTER: Scenario = Scenario {
     id: "counter",
     title: "counter += 1 from two threads loses updates",
-    source: "seed 000, atomic operations on built-in types; python-semantics.md §16.2 ATOM-1",
+    source: "seed 000, atomic operations on built-in types; classic bug ATOM-1",
     python: r#"counter = 0
 counter_lock = Lock()
 def worker():
@@ -111,7 +110,7 @@ fn appenders(append: fn(Shared<Vec<u32>>, u32)) {
 pub(crate) const LIST_APPEND: Scenario = Scenario {
     id: "list-append",
     title: "appending to a shared list from many threads",
-    source: "seed 000, atomic operations (L.append(x) is atomic); python-semantics.md §12",
+    source: "seed 000, atomic operations (L.append(x) is atomic)",
     python: r#"results = []
 def worker(i):
     global results
@@ -178,7 +177,7 @@ fn poppers(locked: bool) {
 pub(crate) const CHECK_THEN_ACT: Scenario = Scenario {
     id: "check-then-act",
     title: "`if l: l.pop()` from two threads",
-    source: "seed 000, atomic operations; python-semantics.md §16.2 ATOM-2",
+    source: "seed 000, atomic operations; classic bug ATOM-2",
     python: r#"l = [1]
 lock = Lock()
 def worker():

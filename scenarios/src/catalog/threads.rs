@@ -1,5 +1,5 @@
 //! Threads: return values, daemons, join(timeout), thread-locals (seed 000 "return values";
-//! seed 004's daemon, join(timeout) and threading.local notes; python-semantics.md §16.1,
+//! seed 004's daemon, join(timeout) and threading.local notes,
 //! §16.9, §16.10).
 
 use std::time::Duration;
@@ -16,7 +16,7 @@ fn foo(bar: &str) -> String {
 pub(crate) const RETURN_VALUES: Scenario = Scenario {
     id: "return-values",
     title: "getting a return value from a thread, the seed's three ways, and reading too early",
-    source: "seed 000, 返回值 (ThreadPool.apply_async, a mutable results list, a Thread whose join returns); python-semantics.md §16.1 RET-1",
+    source: "seed 000, 返回值 (ThreadPool.apply_async, a mutable results list, a Thread whose join returns); classic bug RET-1",
     python: r#"def foo(bar):
     return 'foo' + bar
 
@@ -137,7 +137,7 @@ fn daemon(join_it: bool) {
 pub(crate) const DAEMON: Scenario = Scenario {
     id: "daemon",
     title: "a daemon thread is cut off when the program ends",
-    source: "seed 004, daemon vs non-daemon threads (logging 'Exiting'); python-semantics.md §16.9 DAEMON-1",
+    source: "seed 004, daemon vs non-daemon threads (logging 'Exiting'); classic bug DAEMON-1",
     python: r#"stdout = []
 def daemon():
     stdout.append('daemon starting')
@@ -195,7 +195,7 @@ fn join_timeout(check_alive: bool) {
 pub(crate) const JOIN_TIMEOUT: Scenario = Scenario {
     id: "join-timeout",
     title: "join(timeout) returns while the thread still runs",
-    source: "seed 004, join(timeout) and is_alive(); python-semantics.md §16.9 DAEMON-3 / §16.1 RET-2",
+    source: "seed 004, join(timeout) and is_alive(); classic bugs DAEMON-3 and RET-2",
     python: r#"result = None
 def worker():
     global result
@@ -255,7 +255,7 @@ fn locals(use_local: bool) {
 pub(crate) const THREAD_LOCAL: Scenario = Scenario {
     id: "thread-local",
     title: "per-thread data in a global vs in threading.local()",
-    source: "seed 004, threading.local; python-semantics.md §16.10",
+    source: "seed 004, threading.local",
     python: r#"global_name = ''
 mydata = threading.local()
 def worker(name):                  # threads alice and bob

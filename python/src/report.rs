@@ -23,6 +23,7 @@ const PYTHON_STACK: usize = 2 << 20;
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(explore, m)?)?;
     m.add_function(wrap_pyfunction!(replay, m)?)?;
+    m.add_function(wrap_pyfunction!(play, m)?)?;
     Ok(())
 }
 
@@ -113,22 +114,71 @@ fn replay<'py>(
     to_dict(py, &report, &config, source.as_ref())
 }
 
+/// `racelab-py play`: the engine's game (`racelab_sim::play`) on the script, the player choosing
+/// every decision; `commands` are (the name, the replay command, the play command) as the CLI
+/// words them. Returns the exit code (1: the bug reached; 0: not); a bad scripted move raises.
+#[allow(clippy::too_many_arguments)]
+#[pyfunction]
+#[pyo3(signature = (program, source, commands, moves=None, max_steps=100_000, daemon_cut_off_fails=false))]
+fn play(
+    py: Python<'_>,
+    program: Py<PyAny>,
+    source: (String, String),
+    commands: (String, String, String),
+    moves: Option<String>,
+    max_steps: u64,
+    daemon_cut_off_fails: bool,
+) -> PyResult<i32> {
+    green::remember_interpreter(py);
+    let program = std::sync::Arc::new(program);
+    let (file, text) = source;
+    let (name, replay_command, play_command) = commands;
+    let result = py.detach(move || {
+        let check = |config: Config| {
+            let program = std::sync::Arc::clone(&program);
+            let config = python_limits(config, max_steps, daemon_cut_off_fails);
+            racelab_sim::check(config, move || crate::threads::run_main(&program))
+        };
+        // A thread stands at the line of the `py` step its next step starts with.
+        let line_of = |_thread: &str, next: &[racelab_sim::Event]| {
+            next.iter().find(|e| e.operation == "py").and_then(|e| script_line(&e.result, &file))
+        };
+        let playable = racelab_sim::play::Playable {
+            name,
+            summary: format!("{file}: every thread of the script is yours to schedule"),
+            python: text,
+            check: &check,
+            line_of: &line_of,
+            replay_command,
+            play_command,
+            check_command: "racelab-py check --strategy portfolio".to_string(),
+            no_bug_words: "has no bug to find".to_string(),
+        };
+        racelab_sim::play::play(&playable, Config::portfolio(0).runs(2_000), moves)
+    });
+    result.map_err(|e| PyValueError::new_err(format!("racelab: {e}")))
+}
+
+/// The line (0-based) a `py` step's text (`file:line  source`) names, when it is in `file`.
+fn script_line(text: &str, file: &str) -> Option<usize> {
+    let name = std::path::Path::new(file).file_name().and_then(|n| n.to_str()).unwrap_or(file);
+    let place = text.split("  ").next()?;
+    let (f, line) = place.rsplit_once(':')?;
+    let n: usize = line.trim().parse().ok()?;
+    (f == file || f.ends_with(name)).then(|| n.saturating_sub(1))
+}
+
 /// For each event of `trace`, the line (0-based) of the script its thread stands at: the line of
 /// the thread's last `py` step (`file:line  source`) in `file`, when it had one.
 fn script_lines(trace: &racelab_sim::Trace, file: &str) -> Vec<Option<usize>> {
-    let name = std::path::Path::new(file).file_name().and_then(|n| n.to_str()).unwrap_or(file);
-    let mut at: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
+    let mut at: std::collections::BTreeMap<u32, usize> = std::collections::BTreeMap::new();
     trace
         .events
         .iter()
         .map(|e| {
             if e.operation == "py" {
-                let place = e.result.split("  ").next().unwrap_or("");
-                if let Some((f, line)) = place.rsplit_once(':') {
-                    let same_file = f == file || f.ends_with(name);
-                    if let (true, Ok(n)) = (same_file, line.trim().parse::<usize>()) {
-                        at.insert(e.thread_id, n.saturating_sub(1));
-                    }
+                if let Some(n) = script_line(&e.result, file) {
+                    at.insert(e.thread_id, n);
                 }
             }
             at.get(&e.thread_id).copied()

@@ -334,6 +334,36 @@ def test_cli_explains_and_draws_the_failure(tmp_path):
     assert passing.returncode == 2 and "--html draws a run: this check passed" in passing.stderr
 
 
+def test_cli_play_follows_hints_to_the_bug_and_ends_with_a_replayable_run():
+    prog = os.path.join(SEEDS, "condition_if.py")
+    moves = []
+    for _ in range(60):
+        done = racelab_py("play", prog, "--moves", ",".join(moves + ["h"]))
+        if done.returncode == 1:
+            break
+        assert done.returncode == 0, done.stdout + done.stderr
+        hints = [line for line in done.stdout.splitlines() if line.startswith("hint: play ")]
+        assert hints, done.stdout
+        moves.append(hints[-1].split()[2])
+    else:
+        pytest.fail(f"60 hinted moves did not reach the bug: {moves}")
+    won = racelab_py("play", prog, "--moves", ",".join(moves))
+    assert won.returncode == 1 and "YOU WIN: you drove the threads into the bug." in won.stdout
+    assert "spurious-wakeup:" in won.stdout
+    # The run played ends with the command that replays it; the replay fails the same way.
+    line = [l for l in won.stdout.splitlines() if l.startswith("your run: racelab-py replay ")][-1]
+    schedule = line.split('--schedule "')[1].split('"')[0]
+    assert "--granularity sync --schedule" in line
+    again = racelab_py("replay", prog, "--schedule", schedule, "--granularity", "sync")
+    assert again.returncode == 1 and again.stdout.splitlines()[1].startswith("spurious-wakeup:")
+    # Undo takes a move back: one move made and undone shows the first position again.
+    undone = racelab_py("play", prog, "--moves", f"{moves[0]},u")
+    assert "undone: back to move 1" in undone.stdout
+    # A move that cannot be made in a script is bad input.
+    bad = racelab_py("play", prog, "--moves", "7")
+    assert bad.returncode == 2 and bad.stderr.startswith("racelab: move 1: 7 cannot be chosen now")
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

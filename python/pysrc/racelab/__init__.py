@@ -185,6 +185,30 @@ def _main_body_raw(program, tracer):
     return _bootstrap_main(program, tracer)
 
 
+def play_script(path, commands, moves=None, *, granularity=DEFAULT_GRANULARITY, max_steps=100_000,
+                daemon_cut_off_fails=False):
+    """``racelab-py play``: the player schedules the script's threads (``moves``: ``"1,2,2,1"``, or
+    read from standard input). ``commands``: (name, replay command, play command). Returns the exit
+    code: 1 when the run reached a bug."""
+    path, code, run = script_program(path)
+    with open(path, encoding="utf-8") as f:
+        source = (path, f.read())
+    tracer = _patch.Tracer(granularity, {path})
+
+    def program():
+        _patch.begin_run()
+        run()
+
+    main = _main_body_raw(program, tracer)
+    import sys
+
+    sys.stdout.flush()
+    with _patch.Patched(tracer):
+        tracer.enable_code(code)
+        return _racelab.play(main, source, commands, moves=moves, max_steps=max_steps,
+                             daemon_cut_off_fails=daemon_cut_off_fails)
+
+
 def check_script(path, strategy="random", runs=None, seed=0, *, granularity=DEFAULT_GRANULARITY, depth=3,
                  max_steps=100_000, daemon_cut_off_fails=False):
     """``check`` for a script file, run from the top in a fresh ``__main__`` every run."""

@@ -58,6 +58,14 @@ def _parser():
     r = sub.add_parser("replay", help="run once along a schedule from a report, with the whole trace")
     common(r)
     r.add_argument("--schedule", required=True)
+    g = sub.add_parser("play", help="be the scheduler: pick which thread moves next, until the bug or the end")
+    g.add_argument("script", help="the Python program")
+    g.add_argument("--granularity", choices=racelab.GRANULARITIES, default="sync",
+                   help="where you choose: at racelab's primitives (sync, the default), or also between lines")
+    g.add_argument("--moves", help="scripted moves, comma-separated (u undoes, h hints): for tests and slides")
+    g.add_argument("--max-steps", type=_positive, default=DEFAULT_MAX_STEPS)
+    g.add_argument("--fail-on-daemon-cut-off", action="store_true")
+    g.set_defaults(json=False, explain=False, html=None)
     return p
 
 
@@ -126,6 +134,18 @@ def _teaching(args, report):
         except OSError as e:
             raise _Usage(f"cannot write the timeline to {args.html}: {e.strerror}") from None
         sys.stderr.write(f"timeline: {args.html}\n")
+
+
+def _play(args):
+    flags = _flags(args)
+    script = shlex.quote(args.script)
+    commands = (args.script, f"racelab-py replay {script}{flags}",
+                f"racelab-py play {script}" + ("" if args.granularity == "sync" else f" --granularity {args.granularity}"))
+    try:
+        return racelab.play_script(args.script, commands, args.moves, granularity=args.granularity,
+                                   max_steps=args.max_steps, daemon_cut_off_fails=args.fail_on_daemon_cut_off)
+    except ValueError as e:
+        raise _Usage(str(e).removeprefix("racelab: ")) from None
 
 
 def _check(args):
@@ -197,6 +217,8 @@ def main(argv=None):
         except (OSError, UnicodeDecodeError) as e:
             raise _Usage(f"cannot read {args.script}: {e}") from None
         try:
+            if args.command == "play":
+                return _play(args)
             return _check(args) if args.command == "check" else _replay(args)
         except ValueError as e:
             message = str(e)

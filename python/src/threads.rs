@@ -37,6 +37,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(kill, m)?)?;
     m.add_function(wrap_pyfunction!(sleep, m)?)?;
     m.add_function(wrap_pyfunction!(now, m)?)?;
+    m.add_function(wrap_pyfunction!(run_seed, m)?)?;
     m.add_function(wrap_pyfunction!(step, m)?)?;
     m.add_function(wrap_pyfunction!(output, m)?)?;
     m.add_function(wrap_pyfunction!(set_where, m)?)?;
@@ -168,6 +169,21 @@ fn sleep(py: Python<'_>, secs: f64) -> PyResult<()> {
     }
     let d = seconds(secs, "sleep length")?;
     guarded(py, || racelab_sim::thread::sleep(d))
+}
+
+/// Seeds of `random` a sampled run draws from: a recorded choice among this many.
+const RUN_SEEDS: usize = 1 << 16;
+
+/// The seed of this run's `random`: with `drawn`, a choice the run's strategy makes and the
+/// schedule records (so every run of a sampled check draws other values, and a replay of the
+/// schedule the same ones); without, 0 (an exhaustive search explores schedules, not seeds, and
+/// would otherwise branch 65,536 ways on every run).
+#[pyfunction]
+fn run_seed(py: Python<'_>, drawn: bool) -> PyResult<u64> {
+    if !drawn || !rt::in_simulation() {
+        return Ok(0);
+    }
+    guarded(py, || rt::choose(racelab_sim::ChoiceKind::Random, RUN_SEEDS) as u64)
 }
 
 /// The virtual clock, in seconds since the run began.

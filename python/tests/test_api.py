@@ -223,10 +223,31 @@ def test_fork_and_os_threads_are_refused():
     assert report.refused and "OS thread" in report.refused
 
 
-def test_random_draws_the_same_values_in_every_run():
+def fails_on_a_high_draw():
+    import random
+
+    value = random.random()
+    draws.append(value)
+    assert value < 0.9, f"drew {value}"
+
+
+def test_random_is_seeded_per_run_from_the_schedule_and_replays_the_same():
+    # Sampled runs draw their seed from the run's own stream: different values run to run.
     draws.clear()
     racelab.check(draws_random, runs=4)
-    assert len(draws) == 4 and len(set(draws)) == 1
+    assert len(draws) == 4 and len(set(draws)) == 4, draws
+    # An exhaustive search explores schedules, not seeds: every run draws with seed 0.
+    draws.clear()
+    racelab.check(draws_random, strategy="dfs")
+    assert draws and len(set(draws)) == 1
+    # The seed is a recorded choice, so a failing run's schedule replays the same draws.
+    draws.clear()
+    report = racelab.check(fails_on_a_high_draw, runs=500)
+    assert not report.passed and report.schedule.split()[1].startswith("r"), report.schedule
+    failing = [d for d in draws if d >= 0.9][0]
+    draws.clear()
+    again = racelab.replay(fails_on_a_high_draw, report.schedule)
+    assert not again.passed and draws == [failing]
 
 
 def test_daemon_threads_are_cut_off_at_exit():

@@ -91,11 +91,21 @@ def _files_of(fn):
     return {code.co_filename} if code is not None else set()
 
 
+def _seed_drawn(settings):
+    """Whether the runs draw their ``random`` seed from the schedule: a sampling strategy, or a
+    replay of a schedule whose first decision is that draw (``r...``)."""
+    if "schedule" in settings:
+        decisions = [t for t in settings["schedule"].split()[1:] if "=" not in t and not t.startswith("#")]
+        return bool(decisions) and decisions[0].startswith("r")
+    return settings.get("strategy", "random") in ("random", "pct", "pos")
+
+
 def _explore(program, files, granularity, **settings):
     tracer = _patch.Tracer(granularity, files)
     main = _main_body(program, tracer)
     with _patch.Patched(tracer):
         tracer.enable_module_of(program)
+        _patch.SEED_DRAWN = _seed_drawn(settings)
         if "schedule" in settings:
             return _racelab.replay(main, settings["schedule"], max_steps=settings["max_steps"],
                                    daemon_cut_off_fails=settings["daemon_cut_off_fails"])
@@ -173,6 +183,7 @@ def _explore_script(path, granularity, **settings):
     main = _main_body_raw(program, tracer)
     with _patch.Patched(tracer):
         tracer.enable_code(code)
+        _patch.SEED_DRAWN = _seed_drawn(settings)
         if "schedule" in settings:
             return _racelab.replay(main, settings["schedule"], max_steps=settings["max_steps"],
                                    daemon_cut_off_fails=settings["daemon_cut_off_fails"], source=source)
@@ -205,6 +216,7 @@ def play_script(path, commands, moves=None, *, granularity=DEFAULT_GRANULARITY, 
     sys.stdout.flush()
     with _patch.Patched(tracer):
         tracer.enable_code(code)
+        _patch.SEED_DRAWN = False  # the player picks thread by thread; random stays seeded with 0
         return _racelab.play(main, source, commands, moves=moves, max_steps=max_steps,
                              daemon_cut_off_fails=daemon_cut_off_fails)
 

@@ -290,6 +290,14 @@ class Patched:
         return False
 
 
+#: Whether runs draw their ``random`` seed from the schedule (sampling strategies, and replays of
+#: schedules that recorded one) or use 0 (exhaustive searches). Set by the check before it runs.
+SEED_DRAWN = False
+
+
 def begin_run():
-    """Per run: ``random`` draws the same values in every run (a run depends on its schedule only)."""
-    random.seed(0)
+    """Per run: seeds ``random`` from the run's own schedule (a recorded choice, so a replay draws the
+    same values), or with 0 under an exhaustive search."""
+    from . import _racelab
+
+    random.seed(_racelab.run_seed(SEED_DRAWN))

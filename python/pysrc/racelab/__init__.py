@@ -170,24 +170,38 @@ def script_program(path, argv=None):
     return path, code, run
 
 
+class _Script:
+    """A script made ready to run under racelab: its code, its source (for reports), the tracer
+    that puts scheduling points in it, and the main-thread body a run starts with."""
+
+    def __init__(self, path, granularity):
+        self.path, self.code, run = script_program(path)
+        with open(self.path, encoding="utf-8") as f:
+            self.source = (self.path, f.read())
+        self.tracer = _patch.Tracer(granularity, {self.path})
+
+        def program():
+            _patch.begin_run()
+            run()
+
+        self.main = _main_body_raw(program, self.tracer)
+
+    def run(self, seed_drawn, call):
+        """``call(main)`` with the script's patches and tracing on, ``random`` seeded per run as
+        ``seed_drawn`` says."""
+        with _patch.Patched(self.tracer):
+            self.tracer.enable_code(self.code)
+            _patch.SEED_DRAWN = seed_drawn
+            return call(self.main)
+
+
 def _explore_script(path, granularity, **settings):
-    path, code, run = script_program(path)
-    with open(path, encoding="utf-8") as f:
-        source = (path, f.read())
-    tracer = _patch.Tracer(granularity, {path})
-
-    def program():
-        _patch.begin_run()
-        run()
-
-    main = _main_body_raw(program, tracer)
-    with _patch.Patched(tracer):
-        tracer.enable_code(code)
-        _patch.SEED_DRAWN = _seed_drawn(settings)
-        if "schedule" in settings:
-            return _racelab.replay(main, settings["schedule"], max_steps=settings["max_steps"],
-                                   daemon_cut_off_fails=settings["daemon_cut_off_fails"], source=source)
-        return _racelab.explore(main, source=source, **settings)
+    script = _Script(path, granularity)
+    if "schedule" in settings:
+        return script.run(_seed_drawn(settings), lambda main: _racelab.replay(
+            main, settings["schedule"], max_steps=settings["max_steps"],
+            daemon_cut_off_fails=settings["daemon_cut_off_fails"], source=script.source))
+    return script.run(_seed_drawn(settings), lambda main: _racelab.explore(main, source=script.source, **settings))
 
 
 def _main_body_raw(program, tracer):
@@ -201,24 +215,14 @@ def play_script(path, commands, moves=None, *, granularity=DEFAULT_GRANULARITY, 
     """``racelab-py play``: the player schedules the script's threads (``moves``: ``"1,2,2,1"``, or
     read from standard input). ``commands``: (name, replay command, play command). Returns the exit
     code: 1 when the run reached a bug."""
-    path, code, run = script_program(path)
-    with open(path, encoding="utf-8") as f:
-        source = (path, f.read())
-    tracer = _patch.Tracer(granularity, {path})
-
-    def program():
-        _patch.begin_run()
-        run()
-
-    main = _main_body_raw(program, tracer)
     import sys
 
+    script = _Script(path, granularity)
     sys.stdout.flush()
-    with _patch.Patched(tracer):
-        tracer.enable_code(code)
-        _patch.SEED_DRAWN = False  # the player picks thread by thread; random stays seeded with 0
-        return _racelab.play(main, source, commands, moves=moves, max_steps=max_steps,
-                             daemon_cut_off_fails=daemon_cut_off_fails)
+    # The player picks thread by thread; random stays seeded with 0.
+    return script.run(False, lambda main: _racelab.play(main, script.source, commands, moves=moves,
+                                                        max_steps=max_steps,
+                                                        daemon_cut_off_fails=daemon_cut_off_fails))
 
 
 def check_script(path, strategy="random", runs=None, seed=0, *, granularity=DEFAULT_GRANULARITY, depth=3,

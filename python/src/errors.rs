@@ -37,7 +37,11 @@ pub(crate) fn guarded<R>(py: Python<'_>, f: impl FnOnce() -> R) -> PyResult<R> {
     if !rt::in_simulation() {
         return Err(PyRuntimeError::new_err(OUTSIDE_RUN));
     }
-    catch_unwind(AssertUnwindSafe(f)).map_err(|payload| to_python(py, payload))
+    let result = catch_unwind(AssertUnwindSafe(f));
+    // The step this operation ended in goes on with the program's Python code, up to the next
+    // scheduling point, and that code may touch anything: the step writes the heap.
+    crate::threads::touch_heap();
+    result.map_err(|payload| to_python(py, payload))
 }
 
 fn to_python(py: Python<'_>, payload: Box<dyn Any + Send>) -> PyErr {

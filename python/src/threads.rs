@@ -45,6 +45,18 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
+/// Records, in the current step, a write of the whole Python heap: the Python code a step runs
+/// is not analysed, so any two steps that run some conflict (sound; no reduction between them).
+/// Nothing while the thread is being torn down.
+pub(crate) fn touch_heap() {
+    if !rt::in_simulation() || rt::unwinding() {
+        return;
+    }
+    if let Some(heap) = HEAP.with(|h| h.get()) {
+        rt::write(heap, |_: &mut ()| ());
+    }
+}
+
 /// The main thread of one run: fresh per-run state, then `program`.
 pub(crate) fn run_main(program: &Py<PyAny>) {
     green::install_switch_hook();
@@ -55,6 +67,8 @@ pub(crate) fn run_main(program: &Py<PyAny>) {
 
 /// Runs a thread's body (see the module docs) in Python and fails the run as it says.
 fn run_body(body: &Py<PyAny>) {
+    // The thread's first stretch of Python, up to its first scheduling point, may touch anything.
+    touch_heap();
     let ended = green::with_python(|py| match body.bind(py).call0() {
         Ok(outcome) if outcome.is_none() => None,
         Ok(outcome) => Some(failure(py, &outcome)),

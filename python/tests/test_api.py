@@ -355,6 +355,41 @@ def test_cli_explains_and_draws_the_failure(tmp_path):
     assert passing.returncode == 2 and "--html draws a run: this check passed" in passing.stderr
 
 
+RACE_AFTER_INDEPENDENT_OPERATIONS = textwrap.dedent(
+    """\
+    import threading
+    x = 0
+    seen = []
+    e1 = threading.Event()
+    e2 = threading.Event()
+
+    def a():
+        global x
+        e1.set()
+        x = 1
+
+    def b():
+        e2.set()
+        seen.append(x)
+
+    ta = threading.Thread(target=a); tb = threading.Thread(target=b)
+    ta.start(); tb.start(); ta.join(); tb.join()
+    assert seen == [1], f"b saw x={seen}"
+    """
+)
+
+
+@pytest.mark.parametrize("granularity", ["sync", "line"])
+def test_the_exhaustive_search_sees_the_python_code_beside_the_primitives(tmp_path, granularity):
+    # The two `set()`s touch different events, but the plain Python after them reads and writes x:
+    # the steps that run it must not commute, or DPOR would prove this program correct (it did).
+    prog = tmp_path / "race.py"
+    prog.write_text(RACE_AFTER_INDEPENDENT_OPERATIONS)
+    done = racelab_py("check", str(prog), "--strategy", "dfs", "--granularity", granularity)
+    assert done.returncode == 1, done.stdout
+    assert "b saw x=[0]" in done.stdout
+
+
 def test_cli_play_follows_hints_to_the_bug_and_ends_with_a_replayable_run():
     prog = os.path.join(SEEDS, "condition_if.py")
     moves = []

@@ -41,6 +41,8 @@ fn config(
         "pct" => Config::pct(seed, depth),
         "pos" => Config::pos(seed),
         "dfs" => Config::dfs(),
+        // Every interleaving without the reduction: what DPOR's results are checked against.
+        "dfs-plain" => Config::dfs().dpor(false),
         "portfolio" => Config::portfolio(seed),
         other => {
             return Err(PyValueError::new_err(format!(

@@ -125,7 +125,8 @@ def _main_body(program, tracer):
 def check(fn, strategy="random", runs=None, seed=0, *, granularity=DEFAULT_GRANULARITY, depth=3,
           max_steps=100_000, daemon_cut_off_fails=False):
     """Runs ``fn`` as the main thread of a program, ``runs`` times, under ``strategy``
-    (``random``, ``pct`` or ``dfs``); returns the ``Report`` of the first failing run, or of the
+    (``random``, ``pct``, ``pos``, ``dfs``, ``portfolio``, or ``dfs-plain``: every interleaving
+    without partial-order reduction, to check the reduced search against); returns the ``Report`` of the first failing run, or of the
     whole exploration when none failed."""
     raw = _explore(fn, _files_of(fn), granularity, strategy=strategy, seed=seed, runs=runs, depth=depth,
                    max_steps=max_steps, daemon_cut_off_fails=daemon_cut_off_fails)

@@ -3,6 +3,11 @@
 //! prints every line shown under it; every lesson has a `play` exercise whose solution wins and a
 //! question.
 
+#[path = "support/shell_words.rs"]
+mod shell_words;
+
+use shell_words::shell_words;
+
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -21,32 +26,10 @@ fn lessons() -> Vec<(String, String)> {
     pages
 }
 
-/// Splits a command line on spaces, keeping double-quoted parts together.
-fn words(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    for c in line.chars() {
-        match c {
-            '"' => quoted = !quoted,
-            ' ' if !quoted => {
-                if !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
-                }
-            }
-            c => cur.push(c),
-        }
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
-
 /// Runs `racelab <command>` in a scratch directory with nothing on standard input.
 fn run(command: &str, scratch: &std::path::Path) -> (Option<i32>, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_racelab"))
-        .args(words(command))
+        .args(shell_words(command))
         .current_dir(scratch)
         .stdin(Stdio::null())
         .output()

@@ -1,6 +1,11 @@
 //! Keeps the README honest: every `$ racelab ...` line of its session exits with the code
 //! listed here for it, and every output the session shows is what racelab prints.
 
+#[path = "support/shell_words.rs"]
+mod shell_words;
+
+use shell_words::shell_words;
+
 use std::process::Command;
 
 /// Each command of the README's session and the exit code it must give (0 no bug, 1 bug). A
@@ -23,28 +28,6 @@ fn run(line: &str) -> (Option<i32>, String) {
     let args = shell_words(line);
     let out = Command::new(env!("CARGO_BIN_EXE_racelab")).args(&args).output().expect("racelab runs");
     (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// Splits a command line on spaces, keeping double-quoted parts together.
-fn shell_words(line: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    for c in line.chars() {
-        match c {
-            '"' => quoted = !quoted,
-            ' ' if !quoted => {
-                if !cur.is_empty() {
-                    words.push(std::mem::take(&mut cur));
-                }
-            }
-            c => cur.push(c),
-        }
-    }
-    if !cur.is_empty() {
-        words.push(cur);
-    }
-    words
 }
 
 /// The coverage line ends with wall time and throughput, which differ from run to run: they

@@ -51,45 +51,57 @@ pub(crate) struct Lock {
     pub(crate) inner: prim::Lock,
 }
 
-#[pymethods]
-impl Lock {
-    #[new]
-    fn new(py: Python<'_>) -> PyResult<Self> {
-        guarded(py, prim::Lock::new).map(|inner| Lock { inner })
-    }
+/// The `#[pymethods]` a lock class shares (`__new__`, `acquire`, `release`, the `with` protocol),
+/// plus the `extra` methods of the one class.
+macro_rules! lock_methods {
+    ($class:ident, $prim:ty, $($extra:item)*) => {
+        #[pymethods]
+        impl $class {
+            #[new]
+            fn new(py: Python<'_>) -> PyResult<Self> {
+                guarded(py, <$prim>::new).map(|inner| $class { inner })
+            }
 
-    #[pyo3(signature = (blocking=true, timeout=-1.0))]
-    fn acquire(&self, py: Python<'_>, blocking: bool, timeout: f64) -> PyResult<bool> {
-        let t = acquire_timeout(blocking, timeout)?;
-        if !rt::in_simulation() {
-            return Ok(true); // inert outside runs: see `Lock`
+            #[pyo3(signature = (blocking=true, timeout=-1.0))]
+            fn acquire(&self, py: Python<'_>, blocking: bool, timeout: f64) -> PyResult<bool> {
+                let t = acquire_timeout(blocking, timeout)?;
+                if !rt::in_simulation() {
+                    return Ok(true); // inert outside runs: see `Lock`
+                }
+                guarded(py, || match t {
+                    None => self.inner.acquire(),
+                    Some(d) if d.is_zero() => self.inner.try_acquire(),
+                    Some(d) => self.inner.acquire_timeout(d),
+                })
+            }
+
+            fn release(&self, py: Python<'_>) -> PyResult<()> {
+                if !rt::in_simulation() {
+                    return Ok(());
+                }
+                guarded(py, || self.inner.try_release())?.map_err(|m| misuse(py, &m))
+            }
+
+            fn __enter__(&self, py: Python<'_>) -> PyResult<bool> {
+                self.acquire(py, true, -1.0)
+            }
+
+            fn __exit__(&self, py: Python<'_>, _t: Py<PyAny>, _v: Py<PyAny>, _tb: Py<PyAny>) -> PyResult<()> {
+                self.release(py)
+            }
+
+            $($extra)*
         }
-        guarded(py, || match t {
-            None => self.inner.acquire(),
-            Some(d) if d.is_zero() => self.inner.try_acquire(),
-            Some(d) => self.inner.acquire_timeout(d),
-        })
-    }
+    };
+}
 
-    fn release(&self, py: Python<'_>) -> PyResult<()> {
-        if !rt::in_simulation() {
-            return Ok(());
-        }
-        guarded(py, || self.inner.try_release())?.map_err(|m| misuse(py, &m))
-    }
-
+lock_methods!(
+    Lock,
+    prim::Lock,
     fn locked(&self, py: Python<'_>) -> PyResult<bool> {
         guarded(py, || self.inner.locked())
     }
-
-    fn __enter__(&self, py: Python<'_>) -> PyResult<bool> {
-        self.acquire(py, true, -1.0)
-    }
-
-    fn __exit__(&self, py: Python<'_>, _t: Py<PyAny>, _v: Py<PyAny>, _tb: Py<PyAny>) -> PyResult<()> {
-        self.release(py)
-    }
-}
+);
 
 /// `threading.RLock`.
 #[pyclass(module = "racelab._racelab", frozen, subclass)]
@@ -97,45 +109,13 @@ pub(crate) struct RLock {
     pub(crate) inner: prim::RLock,
 }
 
-#[pymethods]
-impl RLock {
-    #[new]
-    fn new(py: Python<'_>) -> PyResult<Self> {
-        guarded(py, prim::RLock::new).map(|inner| RLock { inner })
-    }
-
-    #[pyo3(signature = (blocking=true, timeout=-1.0))]
-    fn acquire(&self, py: Python<'_>, blocking: bool, timeout: f64) -> PyResult<bool> {
-        let t = acquire_timeout(blocking, timeout)?;
-        if !rt::in_simulation() {
-            return Ok(true); // inert outside runs: see `Lock`
-        }
-        guarded(py, || match t {
-            None => self.inner.acquire(),
-            Some(d) if d.is_zero() => self.inner.try_acquire(),
-            Some(d) => self.inner.acquire_timeout(d),
-        })
-    }
-
-    fn release(&self, py: Python<'_>) -> PyResult<()> {
-        if !rt::in_simulation() {
-            return Ok(());
-        }
-        guarded(py, || self.inner.try_release())?.map_err(|m| misuse(py, &m))
-    }
-
+lock_methods!(
+    RLock,
+    prim::RLock,
     fn _is_owned(&self, py: Python<'_>) -> PyResult<bool> {
         guarded(py, || self.inner.is_owned())
     }
-
-    fn __enter__(&self, py: Python<'_>) -> PyResult<bool> {
-        self.acquire(py, true, -1.0)
-    }
-
-    fn __exit__(&self, py: Python<'_>, _t: Py<PyAny>, _v: Py<PyAny>, _tb: Py<PyAny>) -> PyResult<()> {
-        self.release(py)
-    }
-}
+);
 
 /// `threading.Condition` (its `wait_for` is written in Python, over `wait`).
 #[pyclass(module = "racelab._racelab", frozen, subclass)]

@@ -360,10 +360,10 @@ impl Config {
     }
 
     /// For `dfs`: explore one run per class of equivalent interleavings (dynamic partial-order
-    /// reduction) instead of every interleaving. By default it is on for an unbounded search and
-    /// off under a preemption bound, where `dpor(true)` turns it on as loom does: far fewer runs,
-    /// but a reversal that needs more preemptions than the bound is dropped, so it can miss a bug
-    /// the plain bounded search finds. A delay bound always uses the plain search.
+    /// reduction) instead of every interleaving. On by default, with or without a preemption
+    /// bound: under a bound it reaches every outcome the plain bounded search reaches (see the
+    /// README's Guarantees), in fewer runs. `dpor(false)` runs the plain search. A delay bound
+    /// always uses the plain search.
     pub fn dpor(mut self, on: bool) -> Self {
         self.dpor = Some(on);
         self
@@ -372,9 +372,7 @@ impl Config {
     /// True when this configuration runs an exhaustive search with partial-order reduction.
     pub fn uses_dpor(&self) -> bool {
         match self.strategy {
-            StrategyConfig::Dfs { preemption_bound, delay_bound: None } => {
-                self.dpor.unwrap_or(preemption_bound.is_none())
-            }
+            StrategyConfig::Dfs { delay_bound: None, .. } => self.dpor.unwrap_or(true),
             _ => false,
         }
     }

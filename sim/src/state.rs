@@ -787,7 +787,11 @@ impl RunModel {
             return self.end(RunEnd::Completed);
         }
         debug_assert!(self.runnable_consistent());
-        if self.runnable.is_empty() {
+        // After a clock jump no thread could have gone on: the one that ran last had blocked,
+        // so whichever thread goes first is not a preemption, whatever order the independent
+        // steps before the jump took (preemption-bounded reduction relies on that).
+        let clock_jumped = self.runnable.is_empty();
+        if clock_jumped {
             if !self.advance_clock() {
                 return self.end(RunEnd::Failed(FailureKind::Deadlock(self.deadlock())));
             }
@@ -802,7 +806,7 @@ impl RunModel {
             let runnable = self.runnable.iter().map(|&t| self.thread_ref(t)).collect();
             return self.end(RunEnd::Failed(FailureKind::StepLimit { max_steps: self.max_steps, runnable }));
         }
-        let current = self.last_ran.filter(|t| self.runnable.contains(t));
+        let current = self.last_ran.filter(|t| !clock_jumped && self.runnable.contains(t));
         if std::mem::take(&mut self.yielding) {
             if let Some(t) = current {
                 self.strategy.yielded(t);

@@ -164,8 +164,8 @@ pub struct ExploreArgs {
     /// equivalent ones.
     #[arg(long, conflicts_with = "dpor")]
     pub no_dpor: bool,
-    /// Partial-order reduction also under --preemption-bound (as loom does): far fewer runs, but
-    /// it can miss a bug the plain bounded search finds.
+    /// Partial-order reduction for dfs (the default, with or without --preemption-bound; not
+    /// with --delay-bound).
     #[arg(long)]
     pub dpor: bool,
 }

@@ -186,8 +186,8 @@ fn exploration_flags(config: &Config) -> String {
             if let Some(d) = delay_bound {
                 flags.push_str(&format!(" --delay-bound {d}"));
             }
-            // The reduction's default depends on the bound; spell it out when it differs.
-            let default_dpor = preemption_bound.is_none() && delay_bound.is_none();
+            // The reduction is on by default but for a delay bound; spell it out when it differs.
+            let default_dpor = delay_bound.is_none();
             if config.uses_dpor() != default_dpor {
                 flags.push_str(if config.uses_dpor() { " --dpor" } else { " --no-dpor" });
             }
@@ -300,10 +300,6 @@ fn verdict(report: &Report, config: &Config) -> String {
             "no bug found in {} run{}{within} (sampled, not exhaustive)",
             report.runs,
             plural(report.runs)
-        ),
-        None if report.exhausted && config.uses_dpor() && !bound.is_empty() => format!(
-            "no bug found{bound} ({} runs, partial-order reduced: bounded, it can miss what --no-dpor finds)",
-            report.runs
         ),
         None if report.exhausted => {
             let reduced = if config.uses_dpor() {

@@ -778,11 +778,12 @@ pub fn compare_bounded(p: &Program, cap: u64, bound: Option<u32>) -> Comparison 
 
 /// Removes operations, workers and objects while the two searches still differ; returns the
 /// smallest program found (greedy, one removal at a time, until none helps).
-pub fn minimise(p: &Program, cap: u64) -> Program {
+pub fn minimise(p: &Program, cap: u64, bound: Option<u32>) -> Program {
     let mut best = p.clone();
     loop {
-        let better =
-            smaller(&best).into_iter().find(|c| matches!(compare(c, cap), Comparison::Differ { .. }));
+        let better = smaller(&best)
+            .into_iter()
+            .find(|c| matches!(compare_bounded(c, cap, bound), Comparison::Differ { .. }));
         match better {
             Some(c) => best = c,
             None => return best,

@@ -16,9 +16,12 @@ use crate::wait_list::WaitList;
 
 const BROKEN: &str = "threading.BrokenBarrierError";
 
+/// What the last thread runs before the release; `Err` breaks the barrier.
+type Action = Rc<dyn Fn() -> Result<(), ()>>;
+
 struct BarrierState {
     parties: usize,
-    action: Option<Rc<dyn Fn()>>,
+    action: Option<Action>,
     default_timeout: Option<Duration>,
     /// Threads waiting in the current generation.
     count: usize,
@@ -45,7 +48,7 @@ impl fmt::Debug for Barrier {
 #[derive(Default)]
 pub struct BarrierBuilder {
     name: Option<String>,
-    action: Option<Rc<dyn Fn()>>,
+    action: Option<Action>,
     timeout: Option<Duration>,
 }
 
@@ -64,6 +67,17 @@ impl BarrierBuilder {
 
     /// Runs `action` in the last thread to arrive, before the others are released.
     pub fn action(mut self, action: impl Fn() + 'static) -> Self {
+        self.action = Some(Rc::new(move || {
+            action();
+            Ok(())
+        }));
+        self
+    }
+
+    /// An action that can fail, as a Python action that raises: on `Err` the barrier breaks,
+    /// the waiting threads get `BrokenBarrierError` and so does the last one (a front-end raises
+    /// the action's own error there instead, as CPython does).
+    pub fn fallible_action(mut self, action: impl Fn() -> Result<(), ()> + 'static) -> Self {
         self.action = Some(Rc::new(action));
         self
     }
@@ -154,7 +168,11 @@ impl Barrier {
         if last {
             if let Some(action) = action {
                 rt::event("wait", Some(self.obj), || format!("index {index}, last: runs the action"));
-                action();
+                if action().is_err() {
+                    rt::event("wait", Some(self.obj), || "the action failed: breaks the barrier".into());
+                    self.end_generation(true);
+                    return Err(self.broken_error("the barrier's action failed"));
+                }
             }
             self.end_generation(false);
             rt::event("wait", Some(self.obj), || format!("index {index}, released every party"));

@@ -58,6 +58,7 @@ fn around_switch(switch: &mut dyn FnMut()) {
         (s.0)()
     });
     CURRENT.with(|c| c.set(ts));
+    crate::memory::enter(py);
 }
 
 /// Installs the switch hook on this (the explorer's) OS thread. Called at the start of every

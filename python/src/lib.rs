@@ -3,11 +3,12 @@
 //! The Python side (`pysrc/racelab/`) replaces `threading`, `queue`, `time` and friends by the
 //! classes and functions here for the duration of a check, and hands `explore` a callable that
 //! runs the program once. This crate puts each Python thread on a racelab green thread with its
-//! own thread state (`green`), exposes the primitives (`objects`), turns racelab's errors into
+//! own thread state (`green`) and each simulated process its own globals (`memory`), exposes the primitives (`objects`), turns racelab's errors into
 //! Python exceptions (`errors`), and reports as the Rust CLI does (`report`).
 
 mod errors;
 mod green;
+mod memory;
 mod objects;
 mod report;
 mod threads;
@@ -25,6 +26,7 @@ fn _racelab(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<objects::Barrier>()?;
     m.add_class::<objects::Queue>()?;
     threads::register(m)?;
+    memory::register(m)?;
     report::register(m)?;
     Ok(())
 }

@@ -7,6 +7,7 @@
 //! handles into the current run; a Python program makes fresh ones in every run.
 
 use std::fmt;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pyo3::exceptions::{PyOverflowError, PyValueError};
@@ -268,35 +269,59 @@ impl Event {
     }
 }
 
-/// `threading.Barrier` (without an `action`, which the wrapper in Python refuses).
+/// `threading.Barrier`. The action runs in the last thread to arrive, before the release; if it
+/// raises, the barrier breaks and that thread gets the action's exception, as in CPython.
 #[pyclass(module = "racelab._racelab", frozen, subclass)]
 pub(crate) struct Barrier {
     inner: prim::Barrier,
+    /// The exception the action raised, for the thread that ran it.
+    action_error: Arc<Mutex<Option<PyErr>>>,
 }
 
 #[pymethods]
 impl Barrier {
     #[new]
-    #[pyo3(signature = (parties, timeout=None))]
-    fn new(py: Python<'_>, parties: usize, timeout: Option<f64>) -> PyResult<Self> {
+    #[pyo3(signature = (parties, timeout=None, action=None))]
+    fn new(
+        py: Python<'_>,
+        parties: usize,
+        timeout: Option<f64>,
+        action: Option<Py<PyAny>>,
+    ) -> PyResult<Self> {
         if parties < 1 {
             return Err(PyValueError::new_err("parties must be >= 1"));
         }
         let timeout = timeout.map(|t| seconds(t, "timeout")).transpose()?;
+        let action_error: Arc<Mutex<Option<PyErr>>> = Arc::default();
+        let failed = Arc::clone(&action_error);
         let inner = guarded(py, || {
-            let b = prim::Barrier::builder();
-            match timeout {
-                Some(t) => b.timeout(t).build(parties),
-                None => b.build(parties),
+            let mut b = prim::Barrier::builder();
+            if let Some(t) = timeout {
+                b = b.timeout(t);
             }
+            if let Some(action) = action {
+                b = b.fallible_action(move || {
+                    Python::attach(|py| action.call0(py)).map(drop).map_err(|e| {
+                        *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                    })
+                });
+            }
+            b.build(parties)
         })?;
-        Ok(Barrier { inner })
+        Ok(Barrier { inner, action_error })
     }
 
     #[pyo3(signature = (timeout=None))]
     fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<usize> {
         let timeout = timeout.map(|t| seconds(t.max(0.0), "timeout")).transpose()?;
-        guarded(py, || self.inner.try_wait(timeout))?.map_err(|m| misuse(py, &m))
+        guarded(py, || self.inner.try_wait(timeout))?.map_err(|m| {
+            // The thread whose action raised gets that exception rather than the breakage.
+            self.action_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+                .unwrap_or_else(|| misuse(py, &m))
+        })
     }
 
     fn abort(&self, py: Python<'_>) -> PyResult<()> {

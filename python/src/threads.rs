@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
+use pyo3::types::{PyDict, PyTuple};
 use racelab_sim::rt::{self, ObjectHandle};
 use racelab_sim::thread::{Builder, JoinHandle};
 use racelab_sim::FailureKind;
@@ -62,14 +62,44 @@ pub(crate) fn run_main(program: &Py<PyAny>) {
     green::install_switch_hook();
     HANDLES.with(|h| h.borrow_mut().clear());
     HEAP.with(|h| h.set(Some(rt::register("python", Some("python".into()), ()))));
-    run_body(program);
+    run_body(program, Start::Main);
+}
+
+/// Where a thread's memory comes from (see [`crate::memory`]).
+enum Start {
+    /// The run's main thread: every thread in the program's own space.
+    Main,
+    /// A thread in the space of the thread that started it.
+    Thread { parent: u32 },
+    /// A process: a space of its own, `snapshot`'s copy of `namespace`.
+    Process { namespace: Py<PyDict>, snapshot: Py<PyDict> },
 }
 
 /// Runs a thread's body (see the module docs) in Python and fails the run as it says.
-fn run_body(body: &Py<PyAny>) {
+fn run_body(body: &Py<PyAny>, start: Start) {
     // The thread's first stretch of Python, up to its first scheduling point, may touch anything.
     touch_heap();
-    let ended = green::with_python(|py| match body.bind(py).call0() {
+    let ended = green::with_python(|py| {
+        match start {
+            Start::Main => crate::memory::reset(py),
+            Start::Thread { parent } => {
+                crate::memory::inherit(parent, rt::current().as_u32());
+                crate::memory::enter(py);
+            }
+            Start::Process { namespace, snapshot } => crate::memory::start_space(py, namespace, snapshot),
+        }
+        run_python_body(py, body)
+    });
+    match ended {
+        Ended::TornDown => rt::resume_teardown(),
+        Ended::Returned(None) => {}
+        Ended::Returned(Some(f)) => rt::fail_run(f),
+    }
+}
+
+/// Calls a thread's body; the failure it describes, if any.
+fn run_python_body(py: Python<'_>, body: &Py<PyAny>) -> Option<FailureKind> {
+    match body.bind(py).call0() {
         Ok(outcome) if outcome.is_none() => None,
         Ok(outcome) => Some(failure(py, &outcome)),
         // Only the teardown's ThreadExit gets past the bootstrap.
@@ -79,11 +109,6 @@ fn run_body(body: &Py<PyAny>) {
             message: format!("racelab: internal error in the Python bootstrap: {e}"),
             location: None,
         }),
-    });
-    match ended {
-        Ended::TornDown => rt::resume_teardown(),
-        Ended::Returned(None) => {}
-        Ended::Returned(Some(f)) => rt::fail_run(f),
     }
 }
 
@@ -113,11 +138,23 @@ fn failure(py: Python<'_>, outcome: &Bound<'_, PyAny>) -> FailureKind {
     }
 }
 
-/// Starts a green thread named `name` running `body` (a bootstrap); returns its ident.
+/// Starts a green thread named `name` running `body` (a bootstrap); returns its ident. With
+/// `space` (`(namespace, snapshot)`), it is a process with its own copy of the globals.
 #[pyfunction]
-fn spawn(py: Python<'_>, body: Py<PyAny>, name: String, daemon: bool) -> PyResult<u32> {
+#[pyo3(signature = (body, name, daemon, space=None))]
+fn spawn(
+    py: Python<'_>,
+    body: Py<PyAny>,
+    name: String,
+    daemon: bool,
+    space: Option<(Py<PyDict>, Py<PyDict>)>,
+) -> PyResult<u32> {
     guarded(py, move || {
-        let handle = Builder::new().name(name).daemon(daemon).spawn(move || run_body(&body));
+        let start = match space {
+            Some((namespace, snapshot)) => Start::Process { namespace, snapshot },
+            None => Start::Thread { parent: rt::current().as_u32() },
+        };
+        let handle = Builder::new().name(name).daemon(daemon).spawn(move || run_body(&body, start));
         let id = handle.thread().id().as_u32();
         HANDLES.with(|h| {
             let mut h = h.borrow_mut();

@@ -28,6 +28,7 @@ import threading
 import time
 
 from . import _racelab
+from . import _multiprocessing as rl_mp
 from . import _threading as rl
 
 GRANULARITIES = ("sync", "line", "opcode")
@@ -222,12 +223,11 @@ def _replacements():
             "monotonic_ns": rl.monotonic_ns, "perf_counter": rl.perf_counter, "perf_counter_ns": rl.perf_counter_ns,
         }),
         (os, {"fork": _refuse_fork, "forkpty": _refuse_fork}),
-        (multiprocessing, {
-            "Process": rl.Process, "Queue": rl.ProcessQueue, "JoinableQueue": rl.JoinableProcessQueue,
-            "current_process": rl.current_process, "Pool": rl.ThreadPool,
-        }),
+        (multiprocessing, rl_mp.names()),
         (multiprocessing.pool, {"ThreadPool": rl.ThreadPool, "Pool": rl.ThreadPool}),
-        (concurrent.futures, {"ThreadPoolExecutor": rl.ThreadPoolExecutor}),
+        (concurrent.futures, {
+            "ThreadPoolExecutor": rl.ThreadPoolExecutor, "ProcessPoolExecutor": rl.ThreadPoolExecutor,
+        }),
         (sys, {"setrecursionlimit": lambda n: _real_setrecursionlimit(min(n, MAX_RECURSION))}),
     ]
 
@@ -278,6 +278,7 @@ class Patched:
 
     def __exit__(self, *exc):
         self.tracer.stop()
+        _racelab.restore_spaces()
         random.setstate(self._random_state)
         _real_setrecursionlimit(self._limit)
         sys.stdout, sys.stderr = self._stdout, self._stderr

@@ -217,8 +217,12 @@ class Thread:
         if self._started:
             raise RuntimeError("threads can only be started once")
         self._started = True
-        self._engine_id = _racelab.spawn(self._bootstrap, self._name, self._daemonic)
+        self._engine_id = _racelab.spawn(self._bootstrap, self._name, self._daemonic, self._memory())
         _run.threads[self.ident] = self
+
+    def _memory(self):
+        """A thread shares its starter's memory (see ``Process._memory``)."""
+        return None
 
     def _bootstrap(self):
         tracer = _run.tracer
@@ -347,21 +351,14 @@ class Condition(_racelab.Condition):
 
 
 class Barrier(_racelab.Barrier):
+    """``threading.Barrier``: the action runs in the last thread to arrive, before the others are
+    released; if it raises, the barrier breaks and that thread gets the exception."""
+
     def __new__(cls, parties, action=None, timeout=None):
-        self = super().__new__(cls, parties, timeout)
-        self._action = action
-        return self
+        return super().__new__(cls, parties, timeout, action)
 
     def __init__(self, parties, action=None, timeout=None):
         pass
-
-    def wait(self, timeout=None):
-        index = super().wait(timeout)
-        if index == 0 and self._action is not None:
-            # racelab's barrier has released the others already: the action runs after, not
-            # before, their release (a difference from CPython, documented).
-            self._action()
-        return index
 
 
 class local:
@@ -481,6 +478,18 @@ class Process(Thread):
     @property
     def pid(self):
         return self.ident
+
+    def _memory(self):
+        """A process starts with a copy of its parent's globals and of its arguments, as fork
+        makes one (``racelab._multiprocessing.fork_copy``); ``(namespace, copy)`` for ``spawn``."""
+        from ._multiprocessing import fork_copy
+
+        function = self._target if self._target is not None else type(self).run
+        namespace = getattr(function, "__globals__", None)
+        if namespace is None:
+            return None
+        snapshot, self._args, self._kwargs = fork_copy(namespace, self._args, self._kwargs)
+        return namespace, snapshot
 
     def _bootstrap(self):
         outcome = Thread._bootstrap(self)

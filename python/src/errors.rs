@@ -37,6 +37,7 @@ pub(crate) fn guarded<R>(py: Python<'_>, f: impl FnOnce() -> R) -> PyResult<R> {
     if !rt::in_simulation() {
         return Err(PyRuntimeError::new_err(OUTSIDE_RUN));
     }
+    crate::watchdog::tick();
     let result = catch_unwind(AssertUnwindSafe(f));
     // The step this operation ended in goes on with the program's Python code, up to the next
     // scheduling point, and that code may touch anything: the step writes the heap.

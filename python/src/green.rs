@@ -58,6 +58,7 @@ fn around_switch(switch: &mut dyn FnMut()) {
         (s.0)()
     });
     CURRENT.with(|c| c.set(ts));
+    crate::watchdog::entered(rt::current().as_u32());
     crate::memory::enter(py);
 }
 
@@ -95,6 +96,7 @@ pub(crate) fn with_python<R>(f: impl FnOnce(Python<'_>) -> R) -> Ended<R> {
         ts
     };
     CURRENT.with(|c| c.set(ts));
+    crate::watchdog::entered(rt::current().as_u32());
     // SAFETY: the GIL is held with `ts` current.
     let py = unsafe { Python::assume_attached() };
     let result = f(py);

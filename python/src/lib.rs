@@ -12,6 +12,7 @@ mod memory;
 mod objects;
 mod report;
 mod threads;
+mod watchdog;
 
 use pyo3::prelude::*;
 
@@ -27,6 +28,7 @@ fn _racelab(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<objects::Queue>()?;
     threads::register(m)?;
     memory::register(m)?;
+    watchdog::register(m)?;
     report::register(m)?;
     Ok(())
 }

@@ -90,8 +90,10 @@ fn explore<'py>(
     let config = config(strategy, seed, runs, depth, max_steps, daemon_cut_off_fails)?;
     green::remember_interpreter(py);
     let run_config = config.clone();
+    let watched = crate::watchdog::armed();
     let report =
         py.detach(move || racelab_sim::check(run_config, move || crate::threads::run_main(&program)));
+    drop(watched);
     to_dict(py, &report, &config, source.as_ref())
 }
 
@@ -111,8 +113,10 @@ fn replay<'py>(
     let config = python_limits(Config::replay(schedule), max_steps, daemon_cut_off_fails);
     green::remember_interpreter(py);
     let run_config = config.clone();
+    let watched = crate::watchdog::armed();
     let report =
         py.detach(move || racelab_sim::check(run_config, move || crate::threads::run_main(&program)));
+    drop(watched);
     to_dict(py, &report, &config, source.as_ref())
 }
 

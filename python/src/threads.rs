@@ -60,6 +60,7 @@ pub(crate) fn touch_heap() {
 /// The main thread of one run: fresh per-run state, then `program`.
 pub(crate) fn run_main(program: &Py<PyAny>) {
     green::install_switch_hook();
+    crate::watchdog::new_run();
     HANDLES.with(|h| h.borrow_mut().clear());
     HEAP.with(|h| h.set(Some(rt::register("python", Some("python".into()), ()))));
     run_body(program, Start::Main);
@@ -154,8 +155,9 @@ fn spawn(
             Some((namespace, snapshot)) => Start::Process { namespace, snapshot },
             None => Start::Thread { parent: rt::current().as_u32() },
         };
-        let handle = Builder::new().name(name).daemon(daemon).spawn(move || run_body(&body, start));
+        let handle = Builder::new().name(name.clone()).daemon(daemon).spawn(move || run_body(&body, start));
         let id = handle.thread().id().as_u32();
+        crate::watchdog::named(id, &name);
         HANDLES.with(|h| {
             let mut h = h.borrow_mut();
             let i = id as usize;
@@ -254,6 +256,7 @@ fn step(py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<()> {
     if !(green::in_python() && rt::in_simulation()) {
         return Ok(());
     }
+    crate::watchdog::tick();
     guarded(py, || {
         rt::schedule_point();
         if let Some(heap) = HEAP.with(|h| h.get()) {

@@ -1,8 +1,8 @@
 """``racelab-py``: check or replay a Python script as it is, the way ``racelab`` checks a scenario.
 
     racelab-py check prog.py [--strategy random|pct|dfs] [--seed N] [--runs N] [--depth D]
-                             [--granularity sync|line|opcode] [--max-steps N] [--json]
-    racelab-py replay prog.py --schedule "v1 ..." [--granularity ...] [--max-steps N] [--json]
+                             [--granularity sync|line|opcode] [--max-steps N] [--watchdog SECONDS] [--json]
+    racelab-py replay prog.py --schedule "v1 ..." [--granularity ...] [--max-steps N] [--watchdog SECONDS] [--json]
 
 Exit codes as ``racelab``'s: 0 no bug, 1 bug found, 2 bad input (one ``racelab: ...`` line on
 standard error).
@@ -18,6 +18,7 @@ import racelab
 
 EXIT_OK, EXIT_BUG, EXIT_USAGE = 0, 1, 2
 DEFAULT_MAX_STEPS = 100_000
+DEFAULT_WATCHDOG = 30.0
 
 
 class _Usage(Exception):
@@ -48,6 +49,9 @@ def _parser():
                         "and the fix")
         sp.add_argument("--html", metavar="FILE",
                         help="write the run (check: the failure found; replay: the run) as one self-contained page")
+        sp.add_argument("--watchdog", type=_seconds, default=DEFAULT_WATCHDOG, metavar="SECONDS",
+                        help="stop with exit code 2 when the program makes no progress for this long (a thread "
+                        "spinning without a scheduling point, or blocked in the OS); 0: never (default 30)")
 
     c = sub.add_parser("check", help="explore many runs and report the first failing one")
     common(c)
@@ -76,6 +80,16 @@ def _natural(text):
         raise argparse.ArgumentTypeError(f"`{text}` is not a whole number") from None
     if n < 0 or n >= 2**64:
         raise argparse.ArgumentTypeError(f"{n} is out of range (0 to 2^64-1)")
+    return n
+
+
+def _seconds(text):
+    try:
+        n = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"`{text}` is not a number of seconds") from None
+    if not (n >= 0 and n < float("inf")):
+        raise argparse.ArgumentTypeError(f"{text} is out of range (0, for never, or more)")
     return n
 
 
@@ -216,6 +230,7 @@ def main(argv=None):
             raise _Usage(f"{args.script} does not compile: {e.msg} (line {e.lineno})") from None
         except (OSError, UnicodeDecodeError) as e:
             raise _Usage(f"cannot read {args.script}: {e}") from None
+        racelab._racelab.set_watchdog(getattr(args, "watchdog", DEFAULT_WATCHDOG))
         try:
             if args.command == "play":
                 return _play(args)

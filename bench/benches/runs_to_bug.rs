@@ -8,7 +8,8 @@
 //! correct twin the executions to exhaust the space. Every search stops at `MAX_RUNS`.
 //!
 //! Run: `cargo bench -p racelab-bench --bench runs_to_bug` (`-- --only <substring>` for one
-//! program, `-- --sampling` or `-- --systematic` for half the table).
+//! program, `-- --sampling` or `-- --systematic` for half the table, `-- --steps` for how often
+//! each tool stops to schedule per run).
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a benchmark prints its table
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -58,6 +59,76 @@ fn shuttle_runs(program: fn(), seed: u64, pct_depth: Option<usize>) -> Option<u6
     }))
     .is_err();
     failed.then(|| count.load(Ordering::SeqCst))
+}
+
+/// shuttle's random scheduler, counting what it is asked: every call, and those with a choice.
+struct CountingScheduler {
+    inner: shuttle::scheduler::RandomScheduler,
+    calls: Arc<AtomicU64>,
+    choices: Arc<AtomicU64>,
+}
+
+impl shuttle::scheduler::Scheduler for CountingScheduler {
+    fn new_execution(&mut self) -> Option<shuttle::scheduler::Schedule> {
+        self.inner.new_execution()
+    }
+
+    fn next_task(
+        &mut self,
+        runnable: &[&shuttle::scheduler::Task],
+        current: Option<shuttle::scheduler::TaskId>,
+        is_yielding: bool,
+    ) -> Option<shuttle::scheduler::TaskId> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if runnable.len() > 1 {
+            self.choices.fetch_add(1, Ordering::SeqCst);
+        }
+        self.inner.next_task(runnable, current, is_yielding)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.inner.next_u64()
+    }
+}
+
+/// A program's name, its racelab build and its shuttle build.
+type SamePrograms<'a> = (&'a str, fn(), fn());
+
+/// `--steps`: per run, on average over up to 1,000 random runs of each program (until the first
+/// failure), how often each tool stops to schedule: racelab's steps, and shuttle's calls to its
+/// scheduler, all of them and those with more than one runnable task. Uniform random sampling
+/// finds a narrow window more often when the threads around it take fewer steps, so this helps
+/// explain differences in runs to the first bug.
+fn print_steps(programs: &[SamePrograms<'_>]) {
+    const RUNS: u64 = 1_000;
+    println!("stops per run, mean over up to {RUNS} random runs (until the first failure)");
+    println!("{:<66} {:>14} {:>14} {:>14}", "program", "racelab steps", "shuttle calls", "shuttle choice");
+    for (name, ours, theirs) in programs {
+        let report =
+            racelab::check(racelab::Config::random(0).runs(RUNS).shrink(false).spurious_wakeups(0), *ours);
+        let (calls, choices, runs) =
+            (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let scheduler = CountingScheduler {
+            inner: shuttle::scheduler::RandomScheduler::new_from_seed(0, RUNS as usize),
+            calls: Arc::clone(&calls),
+            choices: Arc::clone(&choices),
+        };
+        let (program, counter) = (*theirs, Arc::clone(&runs));
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            shuttle::Runner::new(scheduler, shuttle::Config::new()).run(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                program();
+            })
+        }));
+        let mean = |n: u64, d: u64| n as f64 / d.max(1) as f64;
+        let shuttle_runs = runs.load(Ordering::SeqCst);
+        println!(
+            "{name:<66} {:>14.1} {:>14.1} {:>14.1}",
+            mean(report.steps, report.runs),
+            mean(calls.load(Ordering::SeqCst), shuttle_runs),
+            mean(choices.load(Ordering::SeqCst), shuttle_runs)
+        );
+    }
 }
 
 static LOOM_RUNS: AtomicU64 = AtomicU64::new(0);
@@ -156,6 +227,11 @@ fn main() {
         .filter(|(((name, _, _), _), _)| only.as_ref().is_none_or(|o| name.contains(o.as_str())))
         .map(|(((name, ours, buggy), (_, shuttle, _)), (_, loom, _))| (*name, *ours, *shuttle, *loom, *buggy))
         .collect();
+    if args.iter().any(|a| a == "--steps") {
+        let pairs: Vec<_> = programs.iter().map(|&(name, ours, theirs, _, _)| (name, ours, theirs)).collect();
+        print_steps(&pairs);
+        return;
+    }
     if sampling {
         println!("runs until the first bug over {seeds} seeds, min / median / max, at most {MAX_RUNS} runs");
         let heads =

@@ -78,20 +78,35 @@ fn set_space(s: &mut Spaces, thread: u32, space: usize) {
 
 /// The current thread starts a process of its own: a new space with `snapshot`'s bindings for
 /// `namespace`, loaded now.
-pub(crate) fn start_space(py: Python<'_>, namespace: Py<PyDict>, snapshot: Py<PyDict>) {
+/// Only one namespace per run is kept apart (the module the first process's target was defined
+/// in, the program's own in practice): a process whose target lives in another module shares its
+/// parent's memory, as every process did before, rather than have one module's globals loaded
+/// into another's.
+pub(crate) fn start_space(py: Python<'_>, parent: u32, namespace: Py<PyDict>, snapshot: Py<PyDict>) {
     let me = rt::current().as_u32();
     let space = SPACES.with(|s| {
         let mut s = s.borrow_mut();
-        if s.namespace.is_none() {
-            s.namespace = Some(namespace);
-            s.saved = vec![None];
+        match &s.namespace {
+            None => {
+                s.namespace = Some(namespace);
+                s.saved = vec![None];
+            }
+            Some(kept) if kept.is(&namespace) => {}
+            Some(_) => {
+                let space = s.space_of.get(parent as usize).copied().unwrap_or(0);
+                set_space(&mut s, me, space);
+                return None;
+            }
         }
         s.saved.push(Some(snapshot));
         let space = s.saved.len() - 1;
         set_space(&mut s, me, space);
-        space
+        Some(space)
     });
-    load(py, space);
+    match space {
+        Some(space) => load(py, space),
+        None => enter(py),
+    }
 }
 
 /// Loads the current thread's space, if another is loaded (after a switch, at a thread's start).

@@ -72,8 +72,8 @@ enum Start {
     Main,
     /// A thread in the space of the thread that started it.
     Thread { parent: u32 },
-    /// A process: a space of its own, `snapshot`'s copy of `namespace`.
-    Process { namespace: Py<PyDict>, snapshot: Py<PyDict> },
+    /// A process started by `parent`: a space of its own, `snapshot`'s copy of `namespace`.
+    Process { parent: u32, namespace: Py<PyDict>, snapshot: Py<PyDict> },
 }
 
 /// Runs a thread's body (see the module docs) in Python and fails the run as it says.
@@ -87,7 +87,9 @@ fn run_body(body: &Py<PyAny>, start: Start) {
                 crate::memory::inherit(parent, rt::current().as_u32());
                 crate::memory::enter(py);
             }
-            Start::Process { namespace, snapshot } => crate::memory::start_space(py, namespace, snapshot),
+            Start::Process { parent, namespace, snapshot } => {
+                crate::memory::start_space(py, parent, namespace, snapshot)
+            }
         }
         run_python_body(py, body)
     });
@@ -152,7 +154,9 @@ fn spawn(
 ) -> PyResult<u32> {
     guarded(py, move || {
         let start = match space {
-            Some((namespace, snapshot)) => Start::Process { namespace, snapshot },
+            Some((namespace, snapshot)) => {
+                Start::Process { parent: rt::current().as_u32(), namespace, snapshot }
+            }
             None => Start::Thread { parent: rt::current().as_u32() },
         };
         let handle = Builder::new().name(name.clone()).daemon(daemon).spawn(move || run_body(&body, start));

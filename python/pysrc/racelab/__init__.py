@@ -144,6 +144,12 @@ def replay(fn, schedule, *, granularity=DEFAULT_GRANULARITY, max_steps=100_000, 
                        + (", daemon_cut_off_fails=True)" if daemon_cut_off_fails else ")"))
 
 
+def _own_module(module, here):
+    """True for a module from the script's own directory (not an installed package there)."""
+    file = getattr(module, "__file__", None) or ""
+    return file.startswith(here + _os.sep) and "site-packages" not in file
+
+
 def script_program(path, argv=None):
     """A callable that runs the script at ``path`` from the top in a fresh ``__main__``."""
     import sys
@@ -154,19 +160,31 @@ def script_program(path, argv=None):
         source = f.read()
     code = compile(source, path, "exec")
 
+    here = _os.path.dirname(path)
+
     def run():
         module = types.ModuleType("__main__")
         module.__file__ = path
         module.__builtins__ = __builtins__
-        saved_main, saved_argv = sys.modules.get("__main__"), sys.argv
+        saved_main, saved_argv, saved_path = sys.modules.get("__main__"), sys.argv, list(sys.path)
+        imported_before = set(sys.modules)
         sys.modules["__main__"] = module
         sys.argv = [path] + list(argv or [])
+        # As `python prog.py` does: the script's directory first on the path, so its own modules
+        # import.
+        sys.path.insert(0, here)
         try:
             exec(code, module.__dict__)
         finally:
             sys.argv = saved_argv
+            sys.path[:] = saved_path
             if saved_main is not None:
                 sys.modules["__main__"] = saved_main
+            # The program's own modules start fresh every run, as in a new interpreter: state a
+            # run left in them (a list it appended to) must not reach the next run.
+            for name in [n for n in sys.modules if n not in imported_before]:
+                if _own_module(sys.modules[name], here):
+                    del sys.modules[name]
 
     return path, code, run
 

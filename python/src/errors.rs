@@ -38,7 +38,11 @@ pub(crate) fn guarded<R>(py: Python<'_>, f: impl FnOnce() -> R) -> PyResult<R> {
         return Err(PyRuntimeError::new_err(OUTSIDE_RUN));
     }
     crate::watchdog::tick();
+    let located = crate::threads::locate(py);
     let result = catch_unwind(AssertUnwindSafe(f));
+    if located {
+        crate::threads::unlocate();
+    }
     // The step this operation ended in goes on with the program's Python code, up to the next
     // scheduling point, and that code may touch anything: the step writes the heap.
     crate::threads::touch_heap();

@@ -145,9 +145,12 @@ fn play(
             let config = python_limits(config, max_steps, daemon_cut_off_fails);
             racelab_sim::check(config, move || crate::threads::run_main(&program))
         };
-        // A thread stands at the line of the `py` step its next step starts with.
+        // A thread stands at the line of the `py` step its next step starts with, or at `sync`
+        // granularity the line its next operation is called from.
         let line_of = |_thread: &str, next: &[racelab_sim::Event]| {
-            next.iter().find(|e| e.operation == "py").and_then(|e| script_line(&e.result, &file))
+            next.iter()
+                .find_map(|e| if e.operation == "py" { Some(e.result.as_str()) } else { e.at.as_deref() })
+                .and_then(|place| script_line(place, &file))
         };
         let playable = racelab_sim::play::Playable {
             name,
@@ -175,17 +178,17 @@ fn script_line(text: &str, file: &str) -> Option<usize> {
 }
 
 /// For each event of `trace`, the line (0-based) of the script its thread stands at: the line of
-/// the thread's last `py` step (`file:line  source`) in `file`, when it had one.
+/// the thread's last `py` step (`file:line  source`) in `file`, or at `--granularity sync` the
+/// line its event was called from (`Event::at`), when it had one.
 fn script_lines(trace: &racelab_sim::Trace, file: &str) -> Vec<Option<usize>> {
     let mut at: std::collections::BTreeMap<u32, usize> = std::collections::BTreeMap::new();
     trace
         .events
         .iter()
         .map(|e| {
-            if e.operation == "py" {
-                if let Some(n) = script_line(&e.result, file) {
-                    at.insert(e.thread_id, n);
-                }
+            let place = if e.operation == "py" { Some(e.result.as_str()) } else { e.at.as_deref() };
+            if let Some(n) = place.and_then(|p| script_line(p, file)) {
+                at.insert(e.thread_id, n);
             }
             at.get(&e.thread_id).copied()
         })

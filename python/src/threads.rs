@@ -41,6 +41,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(step, m)?)?;
     m.add_function(wrap_pyfunction!(output, m)?)?;
     m.add_function(wrap_pyfunction!(set_where, m)?)?;
+    m.add_function(wrap_pyfunction!(set_locator, m)?)?;
     m.add_function(wrap_pyfunction!(in_run, m)?)?;
     Ok(())
 }
@@ -290,11 +291,49 @@ fn set_where(describe: Py<PyAny>) {
     *WHERE.lock().unwrap_or_else(|e| e.into_inner()) = Some(describe);
 }
 
+/// The function that says where the program is when a primitive is called (`locate() -> str |
+/// None`), at `--granularity sync` only: there no `py` step shows the line.
+static LOCATOR: Mutex<Option<Py<PyAny>>> = Mutex::new(None);
+
+/// Sets (or with `None` clears) the function that says where a primitive is called from.
+#[pyfunction]
+#[pyo3(signature = (locate=None))]
+fn set_locator(locate: Option<Py<PyAny>>) {
+    *LOCATOR.lock().unwrap_or_else(|e| e.into_inner()) = locate;
+}
+
+/// On a traced run, tells the engine where in the program the current thread calls a primitive
+/// (see [`LOCATOR`]); the events of the operation then carry it. True when it did: the caller
+/// then [`unlocate`]s once the operation is over.
+pub(crate) fn locate(py: Python<'_>) -> bool {
+    if !rt::tracing() {
+        return false;
+    }
+    let locate = LOCATOR.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|l| l.clone_ref(py));
+    let Some(at) = locate.and_then(|l| l.call0(py).ok()).filter(|at| !at.is_none(py)) else {
+        return false;
+    };
+    rt::set_location(Some(&at.to_string()));
+    true
+}
+
+/// The operation [`locate`] placed is over: later events (a print, the thread's end) are not
+/// its. Nothing while the thread is torn down.
+pub(crate) fn unlocate() {
+    if rt::in_simulation() && !rt::unwinding() {
+        rt::set_location(None);
+    }
+}
+
 /// What the program printed, into the trace.
 #[pyfunction]
-fn output(text: &str) {
+fn output(py: Python<'_>, text: &str) {
     if rt::in_simulation() && rt::tracing() {
+        let located = locate(py);
         rt::event("print", None, || text.to_string());
+        if located {
+            unlocate();
+        }
     }
 }
 

@@ -515,6 +515,7 @@ mod tests {
             object: Some(object.into()),
             result: "zzz".into(),
             kind,
+            at: None,
         }
     }
 

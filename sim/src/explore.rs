@@ -156,6 +156,7 @@ fn resolve_trace(model: &mut RunModel) -> Trace {
             object: e.object.map(|o| model.object_name(o)),
             result: e.result,
             kind: e.kind,
+            at: e.at.map(|a| a.to_string()),
         })
         .collect();
     Trace { events }

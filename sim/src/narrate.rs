@@ -340,6 +340,7 @@ mod tests {
             object: Some(object.into()),
             result: String::new(),
             kind: Some(kind),
+            at: None,
         }
     }
 

@@ -679,9 +679,26 @@ fn push_event(
 ) {
     with(|m| {
         let object = obj.map(|h| object_id(m, h));
-        let e = RawEvent { step: m.step, time: m.now, thread: m.current, operation, object, result, kind };
+        let at = m.threads[m.current.index()].location.clone();
+        let e =
+            RawEvent { step: m.step, time: m.now, thread: m.current, operation, object, result, kind, at };
         if let Some(t) = m.trace.as_mut() {
             t.push(e);
+        }
+    })
+}
+
+/// Says where in the program's own source the current thread is (`file:line  source`), for a
+/// front-end whose steps do not show it: the thread's events from now on carry it
+/// ([`Event::at`](crate::trace::Event::at)) until it says otherwise; `None` forgets it. Cheap
+/// enough to call on every operation, but only worth it when the run is traced
+/// ([`tracing`]).
+pub fn set_location(text: Option<&str>) {
+    with(|m| {
+        let slot = &mut m.threads[m.current.index()];
+        match (text, &slot.location) {
+            (Some(t), Some(old)) if **old == *t => {}
+            (text, _) => slot.location = text.map(Rc::from),
         }
     })
 }

@@ -62,6 +62,9 @@ pub(crate) struct ThreadSlot {
     /// on, created at its first park or unpark.
     pub park_token: bool,
     pub parker: Option<ObjectId>,
+    /// Where in the program's source the thread is, as its front-end last said
+    /// (`rt::set_location`); attached to the events it is the actor of.
+    pub location: Option<Rc<str>>,
 }
 
 /// A panic caught in a thread of the std-shaped API under `ThreadPanics::Join*`: its `join`
@@ -99,6 +102,7 @@ pub(crate) struct RawEvent {
     pub object: Option<ObjectId>,
     pub result: String,
     pub kind: Option<crate::trace::EventKind>,
+    pub at: Option<Rc<str>>,
 }
 
 /// Why a run ended.
@@ -446,6 +450,7 @@ impl RunModel {
                         object: Some(obj),
                         result,
                         kind,
+                        at: self.threads[q.index()].location.clone(),
                     };
                     if let Some(tr) = self.trace.as_mut() {
                         tr.push(e);
@@ -546,6 +551,7 @@ impl RunModel {
             contends: None,
             park_token: false,
             parker: None,
+            location: None,
         });
         self.set_state(id, RunState::Runnable { pending: None });
         self.woke(id);

@@ -43,6 +43,12 @@ pub struct Event {
     /// the trace's hash, so a schedule's hash is the same with or without kinds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<EventKind>,
+    /// Where in the program's own source the acting thread was (`file:line  source`), when its
+    /// front-end says ([`rt::set_location`](crate::rt::set_location); racelab-py does at
+    /// `--granularity sync`, where no step of its own shows the line). Shown after the result;
+    /// not part of the trace's hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
 }
 
 /// What an event means, typed: the facts the human `result` text says, for a program to read.
@@ -218,7 +224,11 @@ impl fmt::Display for Event {
             self.operation,
             self.object.as_deref().unwrap_or("-"),
             self.result
-        )
+        )?;
+        match &self.at {
+            Some(at) => write!(f, "   (at {at})"),
+            None => Ok(()),
+        }
     }
 }
 

@@ -115,6 +115,7 @@ class Tracer:
     # -- per check --
     def start(self):
         _racelab.set_where(where_opcode if self.granularity == "opcode" else where)
+        _racelab.set_locator(self._locate if self.granularity == "sync" else None)
         if self.granularity == "sync" or not self.monitoring:
             return
         mon = sys.monitoring
@@ -134,7 +135,16 @@ class Tracer:
         mon.set_events(self._tool, mon.events.PY_START)
         mon.restart_events()
 
+    def _locate(self):
+        """``where`` of the innermost frame of the program's own files, at sync granularity,
+        where the trace has no line steps: its primitive operations carry it instead."""
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_code.co_filename not in self.files:
+            frame = frame.f_back
+        return None if frame is None else where(frame)
+
     def stop(self):
+        _racelab.set_locator(None)
         if self._tool is None:
             return
         mon = sys.monitoring

@@ -316,6 +316,12 @@ fn setting<T: std::str::FromStr>(flag: &str, env: &str, default: T) -> T {
 type Program = (&'static str, fn(), fn());
 
 fn main() {
+    if std::env::args().any(|a| a == "--profile-racelab") {
+        // For a profiler: racelab's unbounded DPOR alone on the buffer, 300,000 runs.
+        let o = run_racelab(on_racelab::buffer, None, true, 300_000);
+        println!("racelab DPOR alone: {} executions in {:.2} s", o.executions, o.secs);
+        return;
+    }
     let loom_seconds: u64 = setting("--loom-seconds", "EXHAUSTIVE_LOOM_SECONDS", 150);
     let racelab_runs: u64 = setting("--racelab-runs", "EXHAUSTIVE_RACELAB_RUNS", 3_000_000);
     let loom_max_branches: usize = setting("--loom-max-branches", "EXHAUSTIVE_LOOM_MAX_BRANCHES", 1_000);

@@ -154,6 +154,9 @@ pub struct Dpor {
     preemption_bound: Option<u32>,
     /// Preemptions taken so far in the current run.
     preemptions: u32,
+    /// The last run's analysis: the next run shares its steps before `fresh_from`, whose
+    /// clocks it reuses.
+    last_analysis: Option<Analysis>,
 }
 
 impl Dpor {
@@ -451,10 +454,11 @@ impl Strategy for Dpor {
                 next_continuing = Some(n.continuing);
             }
         }
-        let analysis = Analysis::of(&self.steps, self.fresh_from);
+        let analysis = Analysis::after(self.last_analysis.take(), &self.steps, self.fresh_from);
         for &(a, b) in &analysis.races {
             self.add_backtrack(&analysis, a, b);
         }
+        self.last_analysis = Some(analysis);
         self.add_disabled_backtracks();
         if !self.advance() {
             self.exhausted = true;

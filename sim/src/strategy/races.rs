@@ -40,6 +40,7 @@ pub(crate) struct Step {
 }
 
 /// The happens-before relation of one run and its races.
+#[derive(Clone, Debug)]
 pub(crate) struct Analysis {
     /// `clocks[s].get(t)`: how many steps of thread `t` happen before step `s` or are it.
     clocks: Vec<Clock>,
@@ -55,15 +56,36 @@ pub(crate) struct Analysis {
 impl Analysis {
     /// Computes happens-before over `steps` and the races whose later step is at index
     /// `fresh_from` or beyond (earlier races were found by the runs that share the prefix).
+    #[cfg(test)]
     pub fn of(steps: &[Step], fresh_from: usize) -> Self {
+        Self::after(None, steps, fresh_from)
+    }
+
+    /// [`Analysis::of`], reusing `previous` (the analysis of the last run, whose steps before
+    /// `fresh_from` are this run's: the search replayed them) for the clocks of those steps. Only
+    /// the cheap bookkeeping of the prefix is redone; its clocks, which cost most of the
+    /// analysis (joins and allocations), are kept.
+    pub fn after(previous: Option<Analysis>, steps: &[Step], fresh_from: usize) -> Self {
         let width = steps
             .iter()
             .flat_map(|s| std::iter::once(s.thread).chain(s.woke.iter().copied()))
             .map(|t| t.index() + 1)
             .max()
             .unwrap_or(0);
-        let mut clocks: Vec<Clock> = Vec::with_capacity(steps.len());
-        let mut local = Vec::with_capacity(steps.len());
+        let (mut clocks, mut local) = match previous {
+            Some(p) if p.width.div_ceil(CHUNK) == width.div_ceil(CHUNK) && p.clocks.len() >= fresh_from => {
+                debug_assert!(
+                    p.threads.iter().zip(steps).take(fresh_from).all(|(a, b)| *a == b.thread),
+                    "racelab invariant: a reused analysis prefix is this run's"
+                );
+                let (mut clocks, mut local) = (p.clocks, p.local);
+                clocks.truncate(fresh_from);
+                local.truncate(fresh_from);
+                (clocks, local)
+            }
+            _ => (Vec::with_capacity(steps.len()), Vec::with_capacity(steps.len())),
+        };
+        let reused = clocks.len();
         let mut count = vec![0u32; width];
         let mut last_of: Vec<Option<usize>> = vec![None; width];
         let mut woken_by: Vec<Option<usize>> = vec![None; width];
@@ -80,6 +102,19 @@ impl Analysis {
             if step.after_clock_jump {
                 floor.clone_from(&all);
                 jump_floors.push((j, floor.clone()));
+            }
+            if j < reused {
+                // The bookkeeping the steps below do, without their clocks.
+                woken_by[t] = None;
+                record_accesses(&mut history, j, step);
+                all.join(&clocks[j]);
+                count[t] += 1;
+                debug_assert_eq!(local[j], count[t], "racelab invariant: a reused clock is this step's");
+                last_of[t] = Some(j);
+                for w in &step.woke {
+                    woken_by[w.index()] = Some(j);
+                }
+                continue;
             }
             let mut base = match step.floor_of {
                 Some(k) => jump_floors
@@ -121,14 +156,7 @@ impl Analysis {
                     }
                 }
             }
-            for a in &step.accesses {
-                let entry = history.entry(a.object).or_default();
-                if a.write {
-                    *entry = (Some(j), Vec::new());
-                } else if entry.1.last() != Some(&j) {
-                    entry.1.push(j);
-                }
-            }
+            record_accesses(&mut history, j, step);
             all.join(&clock);
             clocks.push(clock);
             local.push(count[t]);
@@ -171,6 +199,18 @@ impl Analysis {
             }
         }
         initials
+    }
+}
+
+/// Notes step `j`'s accesses in `history`: per object, the last write and the reads since.
+fn record_accesses(history: &mut BTreeMap<ObjectId, (Option<usize>, Vec<usize>)>, j: usize, step: &Step) {
+    for a in &step.accesses {
+        let entry = history.entry(a.object).or_default();
+        if a.write {
+            *entry = (Some(j), Vec::new());
+        } else if entry.1.last() != Some(&j) {
+            entry.1.push(j);
+        }
     }
 }
 
@@ -299,6 +339,62 @@ mod tests {
         d.set(1, 3);
         d.join(&c);
         assert_eq!((d.get(1), d.get(129), d.get(64)), (3, 7, 0));
+    }
+
+    /// Steps from a small generator: a few threads, three objects, wake-ups and clock jumps.
+    fn random_steps(seed: u64, n: usize) -> Vec<Step> {
+        let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        let mut next = |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        (0..n)
+            .map(|_| {
+                let accesses: Vec<Access> = (0..next(3))
+                    .map(|_| {
+                        let o = ObjectId(next(3) as u32);
+                        if next(2) == 0 {
+                            Access::read(o)
+                        } else {
+                            Access::write(o)
+                        }
+                    })
+                    .collect();
+                let mut s = step(next(4) as u32, &accesses);
+                if next(5) == 0 {
+                    s.woke = vec![ThreadId(next(4) as u32)];
+                }
+                s.after_clock_jump = next(9) == 0;
+                s
+            })
+            .collect()
+    }
+
+    #[test]
+    fn reusing_the_last_runs_prefix_gives_the_analysis_from_scratch() {
+        for seed in 0..300u64 {
+            let previous = random_steps(seed, 30);
+            let k = (seed % 31) as usize;
+            let mut current: Vec<Step> = previous[..k].to_vec();
+            current.extend(random_steps(seed + 1_000, 25));
+            let reused = Analysis::after(Some(Analysis::of(&previous, 0)), &current, k);
+            let fresh = Analysis::of(&current, k);
+            assert_eq!(reused.races, fresh.races, "seed {seed}");
+            for a in 0..current.len() {
+                for b in 0..current.len() {
+                    assert_eq!(
+                        reused.happens_before(a, b),
+                        fresh.happens_before(a, b),
+                        "seed {seed}: {a} -> {b}"
+                    );
+                }
+            }
+            for &(a, b) in &fresh.races {
+                assert_eq!(reused.initials(a, b), fresh.initials(a, b), "seed {seed}");
+            }
+        }
     }
 
     #[test]

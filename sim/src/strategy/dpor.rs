@@ -183,6 +183,9 @@ impl Dpor {
         }) else {
             return Vec::new();
         };
+        if prev.sleep.is_empty() && prev.done.iter().all(|(t, _)| *t == prev.chosen) {
+            return Vec::new();
+        }
         let taken = Footprint::of(&self.steps[prev.step].accesses);
         let explored = prev.done.iter().filter(|(t, _)| !bounded || prev.covers_within_bound(*t));
         prev.sleep

@@ -221,13 +221,16 @@ pub(crate) const CHUNK: usize = 64;
 #[derive(Clone, Debug)]
 pub(crate) struct Clock {
     chunks: Vec<Rc<[u32; CHUNK]>>,
+    /// Threads covered: entries past it in the last chunk are always 0, and joins skip them
+    /// (a run of 4 threads compares 4 entries, not 64).
+    width: usize,
 }
 
 impl Clock {
     /// The zero clock over `width` threads; its chunks are all one shared chunk.
     pub(crate) fn zero(width: usize) -> Self {
         let zero = Rc::new([0; CHUNK]);
-        Clock { chunks: vec![zero; width.div_ceil(CHUNK)] }
+        Clock { chunks: vec![zero; width.div_ceil(CHUNK)], width }
     }
 
     pub(crate) fn get(&self, t: usize) -> u32 {
@@ -235,6 +238,7 @@ impl Clock {
     }
 
     pub(crate) fn set(&mut self, t: usize, value: u32) {
+        debug_assert!(t < self.width, "racelab invariant: a clock entry past the run's threads");
         Rc::make_mut(&mut self.chunks[t / CHUNK])[t % CHUNK] = value;
     }
 
@@ -242,12 +246,14 @@ impl Clock {
     /// shared with it, not copied.
     pub(crate) fn join(&mut self, other: &Clock) {
         debug_assert_eq!(self.chunks.len(), other.chunks.len(), "clocks of one run have one width");
-        for (mine, theirs) in self.chunks.iter_mut().zip(&other.chunks) {
+        let width = self.width.max(other.width);
+        for (i, (mine, theirs)) in self.chunks.iter_mut().zip(&other.chunks).enumerate() {
             if Rc::ptr_eq(mine, theirs) {
                 continue;
             }
+            let used = (width - i * CHUNK).min(CHUNK);
             let (mut mine_covers, mut theirs_covers) = (true, true);
-            for (x, y) in mine.iter().zip(theirs.iter()) {
+            for (x, y) in mine[..used].iter().zip(&theirs[..used]) {
                 mine_covers &= x >= y;
                 theirs_covers &= y >= x;
             }
@@ -255,7 +261,7 @@ impl Clock {
                 *mine = Rc::clone(theirs);
             } else if !mine_covers {
                 let joined = Rc::make_mut(mine);
-                for (x, &y) in joined.iter_mut().zip(theirs.iter()) {
+                for (x, &y) in joined[..used].iter_mut().zip(&theirs[..used]) {
                     *x = (*x).max(y);
                 }
             }

@@ -197,6 +197,26 @@ fn replay_by_schedule_refuses_what_it_would_ignore() {
 }
 
 #[test]
+fn a_bound_without_strategy_dfs_is_refused_not_ignored() {
+    // Without --strategy the scenario's default (the portfolio, or random) runs; it takes no
+    // bound, and a bound silently dropped would change the verdict under the user's feet.
+    for flag in ["--preemption-bound", "--delay-bound"] {
+        refused(
+            &["check", "lock-order/buggy", flag, "0"],
+            &format!("{flag} bounds an exhaustive search: add --strategy dfs"),
+        );
+        refused(
+            &["replay", "counter/buggy", flag, "1", "--run", "0"],
+            &format!("{flag} bounds an exhaustive search"),
+        );
+        refused(
+            &["check", "counter/buggy", "--strategy", "random", flag, "1"],
+            &format!("{flag} applies only to --strategy dfs"),
+        );
+    }
+}
+
+#[test]
 fn a_schedule_longer_than_its_run_is_reported_not_cut() {
     refused(
         &["replay", "lock-order/buggy", "--schedule", "v1 t0 t1 t2 t1 t2 t0"],

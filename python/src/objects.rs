@@ -366,11 +366,14 @@ pub(crate) struct Queue {
 #[pymethods]
 impl Queue {
     #[new]
-    #[pyo3(signature = (maxsize=0, lifo=false))]
-    fn new(py: Python<'_>, maxsize: i64, lifo: bool) -> PyResult<Self> {
+    #[pyo3(signature = (maxsize=0, lifo=false, name=None))]
+    fn new(py: Python<'_>, maxsize: i64, lifo: bool, name: Option<String>) -> PyResult<Self> {
         let maxsize = usize::try_from(maxsize).unwrap_or(0);
-        let inner =
-            guarded(py, || if lifo { prim::Queue::lifo(maxsize) } else { prim::Queue::new(maxsize) })?;
+        let inner = guarded(py, || match (lifo, name) {
+            (true, _) => prim::Queue::lifo(maxsize),
+            (false, Some(name)) => prim::Queue::named(name, maxsize),
+            (false, None) => prim::Queue::new(maxsize),
+        })?;
         Ok(Queue { inner })
     }
 

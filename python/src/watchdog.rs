@@ -41,7 +41,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 fn set_watchdog(seconds: f64) -> PyResult<()> {
     if !(seconds.is_finite() && seconds >= 0.0) {
         return Err(pyo3::exceptions::PyValueError::new_err(format!(
-            "racelab: --watchdog must be a number of seconds >= 0 (0 turns it off), not {seconds}"
+            "racelab: the watchdog must be a number of seconds >= 0 (0 turns it off), not {seconds}"
         )));
     }
     LIMIT_MS.store((seconds * 1000.0).round() as u64, Relaxed);
@@ -136,11 +136,11 @@ fn stop(limit_ms: u64) -> ! {
     let message = format!(
         "racelab: the program made no progress for {} s in run {run} (counted from 0): thread `{name}` \
          neither reached a scheduling point nor finished. Either it loops without touching a racelab \
-         primitive (a busy-wait on a variable at --granularity sync never lets another thread run: use \
-         --granularity line, or wait on an Event or a Condition), or it is blocked outside racelab \
+         primitive (a busy-wait on a variable at granularity sync never lets another thread run: use \
+         granularity line, or wait on an Event or a Condition), or it is blocked outside racelab \
          (input(), a socket, a subprocess, a lock or process racelab does not replace). A thread in the \
-         middle of CPython cannot be stopped, so the check stops here (--watchdog SECONDS sets the \
-         limit, 0 turns it off).\n",
+         middle of CPython cannot be stopped, so the check stops here (racelab-py --watchdog SECONDS or \
+         racelab.check(..., watchdog=SECONDS) sets the limit, 0 turns it off).\n",
         limit_ms as f64 / 1000.0
     );
     use std::io::Write;

@@ -108,3 +108,39 @@ def test_a_manager_is_refused_with_what_to_use_instead(tmp_path):
     assert done.returncode == 2
     assert "multiprocessing.Manager() starts a server process" in done.stdout + done.stderr
     assert "Queue, Pipe, Value or Array" in done.stdout + done.stderr
+
+
+def test_each_process_closes_only_its_own_copy_of_a_pipe_end(tmp_path):
+    # The usual idiom: the parent closes its copy of the child's end after start(); the child
+    # closes its copy of the parent's end. Each closes only its own handle, as in CPython.
+    done = check(tmp_path, """
+        from multiprocessing import Process, Pipe
+        def child(conn, parent_end):
+            parent_end.close()
+            conn.send("hello")
+            assert conn.recv() == "bye"
+        if __name__ == "__main__":
+            parent_end, child_end = Pipe()
+            p = Process(target=child, args=(child_end, parent_end))
+            p.start()
+            child_end.close()
+            assert parent_end.recv() == "hello"
+            parent_end.send("bye")
+            p.join()
+            assert p.exitcode == 0
+    """, "--runs", "100")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_process_names_start_again_every_run(tmp_path):
+    done = check(tmp_path, """
+        import multiprocessing as mp
+        def f():
+            pass
+        if __name__ == "__main__":
+            p = mp.Process(target=f)
+            assert p.name == "Process-1", p.name
+            p.start()
+            p.join()
+    """, "--strategy", "dfs", "--granularity", "sync")
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -28,7 +28,7 @@ def test_a_busy_wait_at_sync_granularity_is_stopped_with_the_reason(tmp_path):
     done = racelab_py("check", str(prog), "--granularity", "sync", "--watchdog", "1")
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr.startswith("racelab: the program made no progress for 1 s in run 0"), done.stderr
-    assert "thread `main`" in done.stderr and "--granularity line" in done.stderr
+    assert "thread `main`" in done.stderr and "granularity line" in done.stderr
     # At line granularity the loop has scheduling points: the worker runs and the check passes.
     done = racelab_py("check", str(prog), "--runs", "20")
     assert done.returncode == 0, done.stdout + done.stderr

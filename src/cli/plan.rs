@@ -241,17 +241,27 @@ fn explain_without_json(explain: bool, json: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// The refusal of a bound outside an exhaustive dfs.
+fn bound_needs_dfs(flag: &str, strategy: Option<StrategyName>) -> String {
+    match strategy {
+        None => format!("{flag} bounds an exhaustive search: add --strategy dfs (without --strategy the scenario's default exploration runs, which takes no bound)"),
+        Some(_) => format!("{flag} applies only to --strategy dfs"),
+    }
+}
+
 /// The exploration for `scenario` under the flags, with contradictions refused.
 pub fn exploration(args: &ExploreArgs, scenario: &Scenario, variant: &Variant) -> Result<Config, String> {
     let strategy = args.strategy.or(args.seed.map(|_| StrategyName::Random));
     if args.depth.is_some() && strategy != Some(StrategyName::Pct) {
         return Err("--depth applies only to --strategy pct".into());
     }
-    if args.preemption_bound.is_some() && !matches!(strategy, None | Some(StrategyName::Dfs)) {
-        return Err("--preemption-bound applies only to --strategy dfs".into());
+    // Without --strategy the scenario's default exploration runs (the portfolio, or random
+    // sampling), which a bound does not apply to: say so rather than ignore the flag.
+    if args.preemption_bound.is_some() && strategy != Some(StrategyName::Dfs) {
+        return Err(bound_needs_dfs("--preemption-bound", strategy));
     }
-    if args.delay_bound.is_some() && !matches!(strategy, None | Some(StrategyName::Dfs)) {
-        return Err("--delay-bound applies only to --strategy dfs".into());
+    if args.delay_bound.is_some() && strategy != Some(StrategyName::Dfs) {
+        return Err(bound_needs_dfs("--delay-bound", strategy));
     }
     if args.seed.is_some() && strategy == Some(StrategyName::Dfs) {
         return Err("--seed has no meaning for --strategy dfs, which explores every schedule in order".into());

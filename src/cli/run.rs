@@ -316,7 +316,7 @@ fn verdict(report: &Report, config: &Config) -> String {
             )
         }
         None if dfs => format!(
-            "no bug found in {} runs (the search stopped at the run limit, not exhausted)",
+            "no bug found{bound} in {} runs (the search stopped at the run limit, not exhausted)",
             report.runs
         ),
         None => {

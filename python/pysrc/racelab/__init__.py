@@ -122,12 +122,30 @@ def _main_body(program, tracer):
     return _bootstrap_main(run_once, tracer)
 
 
+def _checked_arguments(fn, watchdog, **counts):
+    """Refuses what ``check``/``replay`` cannot run, as the command line does, and sets the
+    watchdog (see ``racelab-py --watchdog``)."""
+    if not callable(fn):
+        raise TypeError(f"racelab: check and replay run a function (the program's main thread), not {fn!r}")
+    for name, (value, least) in counts.items():
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"racelab: {name} must be a whole number, not {value!r}")
+        if not least <= value < 2**64:
+            raise ValueError(f"racelab: {name} must be from {least} to 2^64-1, not {value}")
+    _racelab.set_watchdog(watchdog)
+
+
 def check(fn, strategy="random", runs=None, seed=0, *, granularity=DEFAULT_GRANULARITY, depth=3,
-          max_steps=100_000, daemon_cut_off_fails=False):
+          max_steps=100_000, daemon_cut_off_fails=False, watchdog=30.0):
     """Runs ``fn`` as the main thread of a program, ``runs`` times, under ``strategy``
     (``random``, ``pct``, ``pos``, ``dfs``, ``portfolio``, or ``dfs-plain``: every interleaving
     without partial-order reduction, to check the reduced search against); returns the ``Report`` of the first failing run, or of the
-    whole exploration when none failed."""
+    whole exploration when none failed. ``watchdog``: seconds without progress after which the
+    process ends with exit code 2 and a message (a thread spinning where no scheduling point falls,
+    or blocked in the OS, cannot be stopped inside CPython); 0 for never."""
+    _checked_arguments(fn, watchdog, runs=(runs, 1), seed=(seed, 0), depth=(depth, 1), max_steps=(max_steps, 1))
     raw = _explore(fn, _files_of(fn), granularity, strategy=strategy, seed=seed, runs=runs, depth=depth,
                    max_steps=max_steps, daemon_cut_off_fails=daemon_cut_off_fails)
     name = getattr(fn, "__qualname__", "fn")
@@ -135,8 +153,11 @@ def check(fn, strategy="random", runs=None, seed=0, *, granularity=DEFAULT_GRANU
                        + (", daemon_cut_off_fails=True)" if daemon_cut_off_fails else ")"))
 
 
-def replay(fn, schedule, *, granularity=DEFAULT_GRANULARITY, max_steps=100_000, daemon_cut_off_fails=False):
-    """Runs ``fn`` once along ``schedule`` (from a report) with a full trace."""
+def replay(fn, schedule, *, granularity=DEFAULT_GRANULARITY, max_steps=100_000, daemon_cut_off_fails=False,
+           watchdog=30.0):
+    """Runs ``fn`` once along ``schedule`` (from a report) with a full trace; ``granularity``
+    must be the one the schedule was recorded with (the report's replay line says it)."""
+    _checked_arguments(fn, watchdog, max_steps=(max_steps, 1))
     raw = _explore(fn, _files_of(fn), granularity, schedule=schedule, max_steps=max_steps,
                    daemon_cut_off_fails=daemon_cut_off_fails)
     name = getattr(fn, "__qualname__", "fn")

@@ -273,14 +273,24 @@ class Connection:
     def __exit__(self, *exc):
         self.close()
 
+    def __deepcopy__(self, memo):
+        """A process's copy of a connection (``fork_copy``): its own handle on the same pipe, so
+        closing it (the usual ``child_conn.close()`` in the parent) closes only that copy."""
+        twin = Connection(self._incoming, self._outgoing)
+        twin.closed = self.closed
+        twin._peeked = list(self._peeked)
+        return twin
+
 
 def Pipe(duplex=True):
     """``multiprocessing.Pipe``: ``(conn1, conn2)``; with ``duplex=False`` conn1 only receives and
     conn2 only sends."""
-    a_to_b = _racelab.Queue(0, False)
+    rl._run.pipes += 1
+    name = f"Pipe-{rl._run.pipes}"
+    a_to_b = _racelab.Queue(0, False, f"{name} (to conn2)" if duplex else name)
     if not duplex:
         return Connection(a_to_b, None), Connection(None, a_to_b)
-    b_to_a = _racelab.Queue(0, False)
+    b_to_a = _racelab.Queue(0, False, f"{name} (to conn1)")
     return Connection(b_to_a, a_to_b), Connection(a_to_b, b_to_a)
 
 
@@ -337,6 +347,8 @@ class _SharingRacelabObjects(dict):
     ``Value``, a thread or process) copied as itself: a process shares those with its parent."""
 
     def get(self, cls, default=None):
+        if cls is Connection:
+            return dict.get(self, cls, default)  # its own __deepcopy__: a handle per process
         if getattr(cls, "__module__", "").startswith("racelab.") or issubclass(cls, rl.Thread):
             return _copy._deepcopy_atomic
         return dict.get(self, cls, default)

@@ -27,11 +27,14 @@ class Unsupported(BaseException):
 
 
 class _Run:
-    """Per-run state: the threads by ident, in start order, and the name counter."""
+    """Per-run state: the threads by ident, in start order, and the name counters (threads,
+    processes, pipes), which start again every run as in a fresh interpreter."""
 
     def __init__(self):
         self.threads = {}
         self.counter = 0
+        self.processes = 0
+        self.pipes = 0
         self.tracer = None
 
 
@@ -465,12 +468,10 @@ perf_counter_ns = monotonic_ns
 class Process(Thread):
     """``multiprocessing.Process``: a green thread that ``terminate()`` cuts off where it stands."""
 
-    _count = 0
-
     def __init__(self, group=None, target=None, name=None, args=(), kwargs=None, *, daemon=None):
         if name is None:
-            Process._count += 1
-            name = f"Process-{Process._count}"
+            _run.processes += 1
+            name = f"Process-{_run.processes}"
         Thread.__init__(self, group, target, name, args, kwargs, daemon=bool(daemon))
         self._terminated = False
         self._failed = False

@@ -57,8 +57,9 @@ def _parser():
     common(c)
     c.add_argument("--strategy", choices=("random", "pct", "pos", "dfs", "portfolio"), default="random")
     c.add_argument("--seed", type=_natural, default=0)
-    c.add_argument("--runs", type=_positive, default=None, help="how many runs (default 1000; dfs: until exhausted)")
-    c.add_argument("--depth", type=_positive, default=3, help="PCT's bug depth")
+    c.add_argument("--runs", type=_positive, default=None,
+                   help="how many runs (default 1000; dfs and portfolio: until exhausted, at most 1,000,000)")
+    c.add_argument("--depth", type=_positive, default=None, help="PCT's bug depth (default 3; pct only)")
     r = sub.add_parser("replay", help="run once along a schedule from a report, with the whole trace")
     common(r)
     r.add_argument("--schedule", required=True)
@@ -164,7 +165,7 @@ def _play(args):
 
 def _check(args):
     report = racelab.check_script(args.script, strategy=args.strategy, runs=args.runs, seed=args.seed,
-                                  granularity=args.granularity, depth=args.depth, max_steps=args.max_steps,
+                                  granularity=args.granularity, depth=args.depth or 3, max_steps=args.max_steps,
                                   daemon_cut_off_fails=args.fail_on_daemon_cut_off)
     if report.refused:
         raise _Usage(report.refused.removeprefix("racelab: "))
@@ -221,13 +222,22 @@ def main(argv=None):
         args = _parser().parse_args(argv)
         if args.explain and args.json:
             raise _Usage("--explain prints sentences and --json prints JSON lines: choose one")
-        if not os.path.isfile(args.script):
+        if args.command == "check" and args.depth is not None and args.strategy != "pct":
+            raise _Usage(f"--depth is PCT's bug depth: it applies only to --strategy pct (this check is {args.strategy})")
+        if os.path.isdir(args.script):
+            raise _Usage(f"cannot read {args.script}: it is a directory; give the script to run")
+        if not os.path.exists(args.script):
             raise _Usage(f"cannot read {args.script}: no such file")
+        if not os.path.isfile(args.script):
+            raise _Usage(f"cannot read {args.script}: not a regular file; give the script to run")
         try:
             with open(args.script, encoding="utf-8") as f:
                 compile(f.read(), args.script, "exec")
         except SyntaxError as e:
-            raise _Usage(f"{args.script} does not compile: {e.msg} (line {e.lineno})") from None
+            where = f" (line {e.lineno})" if e.lineno else ""
+            raise _Usage(f"{args.script} does not compile: {e.msg}{where}") from None
+        except ValueError as e:  # a NUL byte: "source code string cannot contain null bytes"
+            raise _Usage(f"{args.script} does not compile: {e}") from None
         except (OSError, UnicodeDecodeError) as e:
             raise _Usage(f"cannot read {args.script}: {e}") from None
         racelab._racelab.set_watchdog(getattr(args, "watchdog", DEFAULT_WATCHDOG))

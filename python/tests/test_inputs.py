@@ -1,0 +1,49 @@
+"""Bad input to racelab.check/replay and racelab-py gets a clear error, as the Rust CLI's does:
+never a run of nothing reported as a pass, never an internal error."""
+
+import subprocess
+import sys
+
+import pytest
+
+import racelab
+
+
+def nothing():
+    pass
+
+
+@pytest.mark.parametrize("kwargs, error, words", [
+    ({"runs": 0}, ValueError, "runs must be from 1"),
+    ({"runs": -1}, ValueError, "runs must be from 1"),
+    ({"seed": -1}, ValueError, "seed must be from 0"),
+    ({"runs": 2.5}, TypeError, "runs must be a whole number"),
+    ({"max_steps": 0}, ValueError, "max_steps must be from 1"),
+    ({"watchdog": -1}, ValueError, "watchdog must be a number of seconds"),
+])
+def test_check_refuses_bad_settings(kwargs, error, words):
+    with pytest.raises(error, match=words):
+        racelab.check(nothing, **kwargs)
+
+
+def test_check_refuses_what_is_not_a_function():
+    with pytest.raises(TypeError, match="run a function"):
+        racelab.check(42)
+
+
+def racelab_py(*args):
+    return subprocess.run([sys.executable, "-m", "racelab.cli", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_cli_refuses_a_directory_a_nul_byte_and_a_depth_without_pct(tmp_path):
+    done = racelab_py("check", str(tmp_path))
+    assert done.returncode == 2 and "it is a directory" in done.stderr, done.stderr
+    nul = tmp_path / "nul.py"
+    nul.write_bytes(b"x = 1\x00\n")
+    done = racelab_py("check", str(nul))
+    assert done.returncode == 2 and "does not compile" in done.stderr and "None" not in done.stderr, done.stderr
+    ok = tmp_path / "ok.py"
+    ok.write_text("pass\n")
+    done = racelab_py("check", str(ok), "--depth", "5")
+    assert done.returncode == 2 and "applies only to --strategy pct" in done.stderr, done.stderr
+    assert racelab_py("check", str(ok), "--strategy", "pct", "--depth", "5", "--runs", "3").returncode == 0

@@ -562,7 +562,10 @@ impl ShrinkBudget {
 /// that bound, the fewest steps. All bounds share one budget of [`SHRINK_BUDGET`] runs,
 /// [`SHRINK_MAX_STEPS`] steps and a wall time; when it runs out the best run so far is kept
 /// and [`Failure::shrink_cut_short`] says which budget ended the search. Watchdog and
-/// OS-thread failures are not shrunk.
+/// OS-thread failures are not shrunk. The random values the failing run drew (`choose`,
+/// racelab-py's per-run seed of `random`) are kept, not explored: the smaller run is the same
+/// input in fewer preemptions and steps (exploring a 65,536-way seed spent the whole budget at
+/// bound 0).
 pub(crate) fn shrink<F>(executor: &mut Executor, found: Failure, config: &Config, program: &Arc<F>) -> Failure
 where
     F: Fn() + Send + Sync + 'static,
@@ -577,7 +580,15 @@ where
     let mut cut_short = None;
     for bound in 0..found.preemptions {
         let mut best: Option<Failure> = None;
-        let mut dfs: Option<Box<dyn Strategy>> = Some(Box::new(crate::strategy::Dfs::new(Some(bound))));
+        let random_values: Vec<u32> = found
+            .schedule
+            .choices()
+            .iter()
+            .filter(|c| c.kind == crate::schedule::ChoiceKind::Random)
+            .map(|c| c.value)
+            .collect();
+        let mut dfs: Option<Box<dyn Strategy>> =
+            Some(Box::new(crate::strategy::Dfs::new(Some(bound)).keeping_random_values(random_values)));
         for run in 0.. {
             cut_short = budget.spent();
             if cut_short.is_some() || !dfs.as_mut().expect("strategy present").begin_run(run) {

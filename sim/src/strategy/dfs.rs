@@ -39,6 +39,9 @@ struct Frame {
     /// and whether it could go on (it is then option 0 and every other option preempts it).
     current: Option<u32>,
     first_continues: bool,
+    /// A random value held at the run's own (see [`Dfs::keeping_random_values`]): no other
+    /// option is explored.
+    pinned: bool,
     /// Index of the option taken in the current run.
     chosen: usize,
     /// Preemptions taken by the run before this decision.
@@ -68,6 +71,10 @@ pub struct Dfs {
     /// Delays taken so far in the current run.
     delays: u32,
     exhausted: bool,
+    /// Values for the program's random choices, in the order it asks for them (see
+    /// [`Dfs::keeping_random_values`]), and how many this run has used.
+    random_values: Vec<u32>,
+    random_used: usize,
 }
 
 impl Dfs {
@@ -82,7 +89,18 @@ impl Dfs {
             preemptions: 0,
             delays: 0,
             exhausted: false,
+            random_values: Vec::new(),
+            random_used: 0,
         }
+    }
+
+    /// Gives the program's random choices ([`ChoiceKind::Random`]: `choose`, racelab-py's seed
+    /// of `random`) the values `values`, in order, instead of exploring them: what shrinking
+    /// wants (the same input, in fewer preemptions and steps). A choice past the list, or whose
+    /// value does not fit its options, is explored as usual.
+    pub(crate) fn keeping_random_values(mut self, values: Vec<u32>) -> Self {
+        self.random_values = values;
+        self
     }
 
     /// Also bounds every run to `bound` delays against round-robin scheduling.
@@ -101,6 +119,9 @@ impl Dfs {
     }
 
     fn allowed(&self, frame: &Frame, index: usize) -> bool {
+        if frame.pinned {
+            return false;
+        }
         let preemptions_ok = match self.preemption_bound {
             None => true,
             Some(b) => frame.preemptions_before + u32::from(frame.preempts(index)) <= b,
@@ -153,6 +174,13 @@ impl Dfs {
         options: usize,
         thread: Option<(&[ThreadId], Option<u32>)>,
     ) -> Result<usize, Divergence> {
+        let pin = if kind == ChoiceKind::Random {
+            let value = self.random_values.get(self.random_used).map(|&v| v as usize);
+            self.random_used += 1;
+            value.filter(|&v| v < options)
+        } else {
+            None
+        };
         let depth = self.depth;
         self.depth += 1;
         let (runnable, current) = thread.unwrap_or((&[], None));
@@ -182,7 +210,8 @@ impl Dfs {
             options,
             current,
             first_continues,
-            chosen: 0,
+            pinned: pin.is_some(),
+            chosen: pin.unwrap_or(0),
             preemptions_before: self.preemptions,
             delays_before: self.delays,
         });
@@ -195,6 +224,7 @@ impl Strategy for Dfs {
         self.depth = 0;
         self.preemptions = 0;
         self.delays = 0;
+        self.random_used = 0;
         !self.exhausted
     }
 

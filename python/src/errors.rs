@@ -34,14 +34,19 @@ pub(crate) const MISUSE_MARK: &str = "_racelab_misuse";
 /// Runs a primitive's operation `f`, turning its misuse, the teardown's unwind and racelab's own
 /// errors (an operation outside a run) into Python exceptions.
 pub(crate) fn guarded<R>(py: Python<'_>, f: impl FnOnce() -> R) -> PyResult<R> {
+    let result = guarded_point(py, f);
+    // The step this operation ended in goes on with the program's Python code, up to the next
+    // scheduling point: the rest of the lines on the stack (see `threads::record_rest`).
+    crate::threads::record_rest(py);
+    result
+}
+
+/// `guarded` for the tracer's own scheduling point, whose step's footprint the tracer records.
+pub(crate) fn guarded_point<R>(py: Python<'_>, f: impl FnOnce() -> R) -> PyResult<R> {
     if !rt::in_simulation() {
         return Err(PyRuntimeError::new_err(OUTSIDE_RUN));
     }
-    let result = catch_unwind(AssertUnwindSafe(f));
-    // The step this operation ended in goes on with the program's Python code, up to the next
-    // scheduling point, and that code may touch anything: the step writes the heap.
-    crate::threads::touch_heap();
-    result.map_err(|payload| to_python(py, payload))
+    catch_unwind(AssertUnwindSafe(f)).map_err(|payload| to_python(py, payload))
 }
 
 fn to_python(py: Python<'_>, payload: Box<dyn Any + Send>) -> PyErr {

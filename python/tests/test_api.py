@@ -459,3 +459,22 @@ def test_a_spinning_thread_is_a_step_limit_found_without_tracing_its_lesson(tmp_
     assert told.returncode == 1, told.stderr
     assert "BUG: step-limit" in told.stdout
     assert "--explain and --html tell runs of up to 20000" in told.stdout
+
+
+def draws_from_its_own_random():
+    import random
+
+    rng = random.Random()
+    drawn = rng.random()
+    assert drawn < 0, f"drew {drawn!r}"
+
+
+def test_a_random_instance_the_program_makes_draws_the_same_values_on_replay():
+    found = racelab.check(draws_from_its_own_random, strategy="random", runs=3, seed=5, granularity="sync")
+    assert not found.passed
+    again = racelab.replay(draws_from_its_own_random, found.schedule, granularity="sync")
+    drawn = [line for line in found.text.splitlines() if line.startswith("AssertionError: drew ")][0]
+    assert drawn in again.text, again.text
+    # Another seed's runs draw other values: the instance is seeded from the run's stream.
+    other = racelab.check(draws_from_its_own_random, strategy="random", runs=3, seed=6, granularity="sync")
+    assert drawn not in other.text

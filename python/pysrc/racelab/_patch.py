@@ -330,8 +330,25 @@ def _racelab_types():
             and not issubclass(c, BaseException)]
 
 
+class _RunRandom(random.Random):
+    """``random.Random`` during a check: an instance made in a run without a seed is seeded from
+    the module's ``random``, which the run seeds (``begin_run``), so a replay draws the same values
+    (Python would seed it from the OS)."""
+
+    def __init__(self, x=None):
+        if x is None and _racelab.in_run():
+            x = random.getrandbits(64)
+        super().__init__(x)
+
+    def seed(self, a=None, version=2):
+        if a is None and _racelab.in_run():
+            a = random.getrandbits(64)
+        super().seed(a, version)
+
+
 def _replacements():
     return [
+        (random, {"Random": _RunRandom}),
         (threading, {
             "Thread": rl.Thread, "Lock": rl.Lock, "RLock": rl.RLock, "Condition": rl.Condition,
             "Semaphore": rl.Semaphore, "BoundedSemaphore": rl.BoundedSemaphore, "Event": rl.Event,

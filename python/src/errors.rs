@@ -34,6 +34,15 @@ pub(crate) const MISUSE_MARK: &str = "_racelab_misuse";
 /// Runs a primitive's operation `f`, turning its misuse, the teardown's unwind and racelab's own
 /// errors (an operation outside a run) into Python exceptions.
 pub(crate) fn guarded<R>(py: Python<'_>, f: impl FnOnce() -> R) -> PyResult<R> {
+    let result = guarded_point(py, f);
+    // The step this operation ended in goes on with the program's Python code, up to the next
+    // scheduling point: the rest of the lines on the stack (see `threads::record_rest`).
+    crate::threads::record_rest(py);
+    result
+}
+
+/// `guarded` for the tracer's own scheduling point, whose step's footprint the tracer records.
+pub(crate) fn guarded_point<R>(py: Python<'_>, f: impl FnOnce() -> R) -> PyResult<R> {
     if !rt::in_simulation() {
         return Err(PyRuntimeError::new_err(OUTSIDE_RUN));
     }
@@ -43,9 +52,6 @@ pub(crate) fn guarded<R>(py: Python<'_>, f: impl FnOnce() -> R) -> PyResult<R> {
     if located {
         crate::threads::unlocate();
     }
-    // The step this operation ended in goes on with the program's Python code, up to the next
-    // scheduling point, and that code may touch anything: the step writes the heap.
-    crate::threads::touch_heap();
     result.map_err(|payload| to_python(py, payload))
 }
 

@@ -195,6 +195,9 @@ fn script_lines(trace: &racelab_sim::Trace, file: &str) -> Vec<Option<usize>> {
         .collect()
 }
 
+/// The longest trace `teaching` narrates and draws.
+const TEACHING_MAX_EVENTS: usize = 20_000;
+
 /// The narration of a failure (`--explain`) and the page of a run (`--html`): the same as the
 /// Rust CLI's, with the script's own lines beside the steps.
 fn teaching<'py>(
@@ -204,6 +207,17 @@ fn teaching<'py>(
     failure: Option<&racelab_sim::Failure>,
     source: Option<&(String, String)>,
 ) -> PyResult<()> {
+    if trace.events.len() > TEACHING_MAX_EVENTS {
+        // A run this long (a spinning thread stopped by the step limit) is no lesson to narrate
+        // or draw, and both grow faster than the trace: a minute for 100,000 steps.
+        let note = format!(
+            "racelab: this run has {} trace events; --explain and --html tell runs of up to {TEACHING_MAX_EVENTS} \
+             (lower --max-steps to see how it begins)\n",
+            trace.events.len()
+        );
+        d.set_item("explain", failure.map(|_| note.clone()))?;
+        return d.set_item("html", format!("<!DOCTYPE html><html><body><p>{note}</p></body></html>\n"));
+    }
     let narration = failure.map(|f| racelab_sim::narrate::narrate(f, None));
     if let Some(n) = &narration {
         d.set_item("explain", n.to_string())?;

@@ -18,16 +18,29 @@ use racelab_sim::rt::{self, ObjectHandle};
 use racelab_sim::thread::{Builder, JoinHandle};
 use racelab_sim::FailureKind;
 
-use crate::errors::guarded;
+use crate::errors::{guarded, guarded_point};
 use crate::green::{self, Ended};
 use crate::objects::seconds;
 
 thread_local! {
     /// The join handles of the current run's threads, by thread id.
     static HANDLES: RefCell<Vec<Option<Rc<JoinHandle<()>>>>> = const { RefCell::new(Vec::new()) };
-    /// The object every plain Python step writes: the heap, as far as the reduction knows.
+    /// The whole Python heap, as far as the reduction knows: what a step writes when its Python
+    /// code is not understood, and what every finer access reads (so both conflict).
     static HEAP: Cell<Option<ObjectHandle>> = const { Cell::new(None) };
+    /// The keys of the Python heap (names, container contents: see `_footprint.py`), hashed into
+    /// a fixed number of buckets, registered in the same order every run so their ids match.
+    static BUCKETS: RefCell<Vec<ObjectHandle>> = const { RefCell::new(Vec::new()) };
 }
+
+/// How many buckets the keys of the Python heap hash into (`BUCKETS` in `_footprint.py`).
+const BUCKET_COUNT: usize = 63;
+/// The footprint bit that writes the whole heap (`ALL` in `_footprint.py`).
+const WRITES_ALL: u128 = 1 << (2 * BUCKET_COUNT);
+
+/// The Python function that computes the footprint of the rest of the current step after a
+/// primitive operation returns (`Tracer.rest_footprint`); without one, the rest writes the heap.
+static REST: Mutex<Option<Py<PyAny>>> = Mutex::new(None);
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(spawn, m)?)?;
@@ -43,19 +56,52 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_where, m)?)?;
     m.add_function(wrap_pyfunction!(set_locator, m)?)?;
     m.add_function(wrap_pyfunction!(in_run, m)?)?;
+    m.add_function(wrap_pyfunction!(touch, m)?)?;
+    m.add_function(wrap_pyfunction!(point, m)?)?;
+    m.add_function(wrap_pyfunction!(set_rest_footprint, m)?)?;
     Ok(())
 }
 
-/// Records, in the current step, a write of the whole Python heap: the Python code a step runs
-/// is not analysed, so any two steps that run some conflict (sound; no reduction between them).
-/// Nothing while the thread is being torn down.
-pub(crate) fn touch_heap() {
+/// Records a footprint (see `_footprint.py`: bit `i` reads bucket `i`, bit `63 + i` writes it,
+/// `WRITES_ALL` writes the whole heap) in the current step. Any keyed access also reads the heap,
+/// so it conflicts with a write of everything. Nothing while the thread is being torn down.
+pub(crate) fn record(footprint: u128) {
+    if footprint == 0 || !rt::in_simulation() || rt::unwinding() {
+        return;
+    }
+    let Some(heap) = HEAP.with(|h| h.get()) else { return };
+    if footprint & WRITES_ALL != 0 {
+        rt::write(heap, |_: &mut ()| ());
+        return;
+    }
+    assert!(footprint < WRITES_ALL, "racelab: a footprint with unknown bits: {footprint:#x}");
+    rt::read(heap, |_: &()| ());
+    BUCKETS.with(|b| {
+        let buckets = b.borrow();
+        for (i, bucket) in buckets.iter().enumerate() {
+            if footprint & (1 << (BUCKET_COUNT + i)) != 0 {
+                rt::write(*bucket, |_: &mut ()| ());
+            } else if footprint & (1 << i) != 0 {
+                rt::read(*bucket, |_: &()| ());
+            }
+        }
+    });
+}
+
+/// Records, in the current step, what the Python code after a primitive operation may touch up
+/// to the next scheduling point: the rest of the lines on the stack, as the tracer computes it
+/// (`set_rest_footprint`), or the whole heap when no tracer runs (`sync` granularity).
+pub(crate) fn record_rest(py: Python<'_>) {
     if !rt::in_simulation() || rt::unwinding() {
         return;
     }
-    if let Some(heap) = HEAP.with(|h| h.get()) {
-        rt::write(heap, |_: &mut ()| ());
-    }
+    let hook = REST.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|h| h.clone_ref(py));
+    let footprint = match hook {
+        // A hook that fails cannot bound the step: it writes everything.
+        Some(hook) => hook.call0(py).and_then(|f| f.extract::<u128>(py)).unwrap_or(WRITES_ALL),
+        None => WRITES_ALL,
+    };
+    record(footprint);
 }
 
 /// The main thread of one run: fresh per-run state, then `program`.
@@ -64,6 +110,16 @@ pub(crate) fn run_main(program: &Py<PyAny>) {
     crate::watchdog::new_run();
     HANDLES.with(|h| h.borrow_mut().clear());
     HEAP.with(|h| h.set(Some(rt::register("python", Some("python".into()), ()))));
+    BUCKETS.with(|b| {
+        let mut b = b.borrow_mut();
+        b.clear();
+        b.extend(
+            (0..BUCKET_COUNT).map(|i| rt::register("python", Some(format!("python key bucket {i}")), ())),
+        );
+    });
+    // The main thread's first stretch of Python, up to its first scheduling point, may touch
+    // anything (other threads' bootstraps say what theirs touch: `Thread._bootstrap`).
+    record(WRITES_ALL);
     run_body(program, Start::Main);
 }
 
@@ -79,8 +135,6 @@ enum Start {
 
 /// Runs a thread's body (see the module docs) in Python and fails the run as it says.
 fn run_body(body: &Py<PyAny>, start: Start) {
-    // The thread's first stretch of Python, up to its first scheduling point, may touch anything.
-    touch_heap();
     let ended = green::with_python(|py| {
         match start {
             Start::Main => crate::memory::reset(py),
@@ -251,28 +305,20 @@ fn now(py: Python<'_>) -> PyResult<f64> {
 }
 
 /// A scheduling point between two lines or instructions of the program's own code (the tracer's
-/// callback: `step(frame)` from `sys.settrace`, `step(code, offset)` from `sys.monitoring`). The
-/// step writes the whole heap (nothing finer is known about it: sound for the reduction). On a
-/// traced run, the trace gets a `py` event with `file:line  source` (from `set_where`'s function).
-/// Outside a run (another OS thread running the same code) it does nothing.
+/// callback, with the frame about to run): the step that begins here has `footprint` (see
+/// `record`), computed by the tracer from the instructions it may run. On a traced run, the trace
+/// gets a `py` event with `file:line  source` (from `set_where`'s function). Outside a run
+/// (another OS thread running the same code) it does nothing.
 #[pyfunction]
-#[pyo3(signature = (*args))]
-fn step(py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<()> {
+fn step(py: Python<'_>, footprint: u128, frame: &Bound<'_, PyAny>) -> PyResult<()> {
     if !(green::in_python() && rt::in_simulation()) {
         return Ok(());
     }
-    crate::watchdog::tick();
-    guarded(py, || {
+    guarded_point(py, || {
         rt::schedule_point();
-        if let Some(heap) = HEAP.with(|h| h.get()) {
-            rt::write(heap, |_: &mut ()| ());
-        }
+        record(footprint);
     })?;
     if rt::tracing() {
-        let frame = match args.get_item(0) {
-            Ok(a) if a.hasattr("f_code")? => a,
-            _ => py.None().into_bound(py),
-        };
         let describe = WHERE.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|w| w.clone_ref(py));
         if let Some(describe) = describe {
             let text = describe.call1(py, (frame,))?.to_string();
@@ -280,6 +326,35 @@ fn step(py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<()> {
         }
     }
     Ok(())
+}
+
+/// `step` for a search that uses no footprints (random and PCT sampling, replays): the tracer's
+/// callback itself, called with the frame (`sys.settrace`) or `(code, offset)` (`sys.monitoring`)
+/// and cheap; the step writes the whole heap (sound, should a reduction ever look at it).
+#[pyfunction]
+#[pyo3(signature = (*args))]
+fn point(py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<()> {
+    let frame = match args.get_item(0) {
+        Ok(a) if a.hasattr("f_code")? => a,
+        _ => py.None().into_bound(py),
+    };
+    step(py, WRITES_ALL, &frame)
+}
+
+/// Records `footprint` in the current step, without a scheduling point: what a call, a generator
+/// resumed or a thread's start runs before the next point (see `_footprint.py`).
+#[pyfunction]
+fn touch(footprint: u128) {
+    if green::in_python() && rt::in_simulation() {
+        record(footprint);
+    }
+}
+
+/// Sets the function that computes what the Python code after a primitive operation touches
+/// (see `record_rest`); `None` makes it write everything.
+#[pyfunction]
+fn set_rest_footprint(hook: Option<Py<PyAny>>) {
+    *REST.lock().unwrap_or_else(|e| e.into_inner()) = hook;
 }
 
 /// The function that describes a step for the trace: `where(frame_or_None) -> str`.

@@ -1,5 +1,6 @@
 """racelab.check / racelab.replay from Python, and the racelab-py command line."""
 
+import json
 import os
 import subprocess
 import sys
@@ -438,3 +439,42 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr.startswith("racelab: ") and done.stderr.count("\n") == 1, done.stderr
     assert message in done.stderr
+
+
+def test_a_spinning_thread_is_a_step_limit_found_without_tracing_its_lesson(tmp_path):
+    # The run is 100,000 steps: it is not shrunk (every candidate is as long) and not narrated
+    # or drawn (--explain and --html stop at 20,000 trace events), so the check ends at once.
+    script = tmp_path / "spin.py"
+    script.write_text(
+        "import threading\n\n\ndef spin():\n    while True:\n        pass\n\n\n"
+        "t = threading.Thread(target=spin, daemon=True)\nt.start()\nt.join()\n"
+    )
+    done = racelab_py("check", str(script), "--runs", "2", "--json")
+    assert done.returncode == 1, done.stderr
+    failure = json.loads(done.stdout)["report"]["failure"]
+    assert failure["kind"]["kind"] == "step-limit"
+    assert failure["step"] == 100_000
+    assert failure["shrunk_from"] is None
+    told = racelab_py("check", str(script), "--runs", "2", "--explain")
+    assert told.returncode == 1, told.stderr
+    assert "BUG: step-limit" in told.stdout
+    assert "--explain and --html tell runs of up to 20000" in told.stdout
+
+
+def draws_from_its_own_random():
+    import random
+
+    rng = random.Random()
+    drawn = rng.random()
+    assert drawn < 0, f"drew {drawn!r}"
+
+
+def test_a_random_instance_the_program_makes_draws_the_same_values_on_replay():
+    found = racelab.check(draws_from_its_own_random, strategy="random", runs=3, seed=5, granularity="sync")
+    assert not found.passed
+    again = racelab.replay(draws_from_its_own_random, found.schedule, granularity="sync")
+    drawn = [line for line in found.text.splitlines() if line.startswith("AssertionError: drew ")][0]
+    assert drawn in again.text, again.text
+    # Another seed's runs draw other values: the instance is seeded from the run's stream.
+    other = racelab.check(draws_from_its_own_random, strategy="random", runs=3, seed=6, granularity="sync")
+    assert drawn not in other.text

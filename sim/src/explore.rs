@@ -561,8 +561,8 @@ impl ShrinkBudget {
 /// 0, 1, 2... preemptions (below the failure's own count) finds the fewest preemptions; within
 /// that bound, the fewest steps. All bounds share one budget of [`SHRINK_BUDGET`] runs,
 /// [`SHRINK_MAX_STEPS`] steps and a wall time; when it runs out the best run so far is kept
-/// and [`Failure::shrink_cut_short`] says which budget ended the search. Watchdog and
-/// OS-thread failures are not shrunk. The random values the failing run drew (`choose`,
+/// and [`Failure::shrink_cut_short`] says which budget ended the search. Watchdog, OS-thread
+/// and step-limit failures are not shrunk. The random values the failing run drew (`choose`,
 /// racelab-py's per-run seed of `random`) are kept, not explored: the smaller run is the same
 /// input in fewer preemptions and steps (exploring a 65,536-way seed spent the whole budget at
 /// bound 0).
@@ -570,9 +570,14 @@ pub(crate) fn shrink<F>(executor: &mut Executor, found: Failure, config: &Config
 where
     F: Fn() + Send + Sync + 'static,
 {
-    if matches!(found.kind, FailureKind::Watchdog { .. } | FailureKind::OsThread { .. }) {
-        // Not shrunk: every candidate run could wait out the watchdog's wall-time limit, and an
-        // OS thread's timing is not the schedule's to reproduce.
+    if matches!(
+        found.kind,
+        FailureKind::Watchdog { .. } | FailureKind::OsThread { .. } | FailureKind::StepLimit { .. }
+    ) {
+        // Not shrunk: every candidate run could wait out the watchdog's wall-time limit, an OS
+        // thread's timing is not the schedule's to reproduce, and a run that fails the step limit
+        // has run the whole limit: every candidate is as long (a spinning program's candidates
+        // cost the whole budget, a minute and more, for nothing shorter).
         return found;
     }
     let target = found.diagnosis.kind;

@@ -16,8 +16,10 @@ script (see ``racelab.cli``).
 import json as _json
 import os as _os
 
+from . import _footprint as _fp
 from . import _patch
 from . import _racelab
+from . import _threading as _rl
 from ._threading import ThreadExit, Unsupported
 
 __all__ = ["check", "replay", "check_script", "replay_script", "Report", "ThreadExit", "Unsupported", "RacelabFailure"]
@@ -100,8 +102,14 @@ def _seed_drawn(settings):
     return settings.get("strategy", "random") in ("random", "pct", "pos")
 
 
+def _uses_footprints(settings):
+    """Whether the search reads the steps' footprints (DPOR, POS, the portfolio of both); sampling
+    and replays do not, and run faster without them."""
+    return "schedule" not in settings and settings.get("strategy") not in ("random", "pct")
+
+
 def _explore(program, files, granularity, **settings):
-    tracer = _patch.Tracer(granularity, files)
+    tracer = _patch.Tracer(granularity, files, _uses_footprints(settings))
     main = _main_body(program, tracer)
     with _patch.Patched(tracer):
         tracer.enable_module_of(program)
@@ -197,6 +205,7 @@ def script_program(path, argv=None):
         try:
             exec(code, module.__dict__)
         finally:
+            _racelab.touch(_SCRIPT_RUN_REST)
             sys.argv = saved_argv
             sys.path[:] = saved_path
             if saved_main is not None:
@@ -210,15 +219,30 @@ def script_program(path, argv=None):
     return path, code, run
 
 
+#: What the script runner does after the script's code returns (see ``_footprint``).
+_SCRIPT_RUN_REST = _fp.writes("n:argv") | _fp.writes("n:modules")
+
+
+def _entry_codes():
+    """The check's entry frames, below the program's: they run nothing shared after it returns
+    (the script runner's restore of ``sys.argv`` is recorded where it happens)."""
+    todo = [_main_body.__code__, script_program.__code__, _Script.__init__.__code__]
+    while todo:
+        c = todo.pop()
+        if c.co_name in ("run_once", "run", "program"):
+            yield c
+        todo.extend(k for k in c.co_consts if isinstance(k, type(c)))
+
+
 class _Script:
     """A script made ready to run under racelab: its code, its source (for reports), the tracer
     that puts scheduling points in it, and the main-thread body a run starts with."""
 
-    def __init__(self, path, granularity):
+    def __init__(self, path, granularity, footprints=True):
         self.path, self.code, run = script_program(path)
         with open(self.path, encoding="utf-8") as f:
             self.source = (self.path, f.read())
-        self.tracer = _patch.Tracer(granularity, {self.path})
+        self.tracer = _patch.Tracer(granularity, {self.path}, footprints)
 
         def program():
             _patch.begin_run()
@@ -236,7 +260,7 @@ class _Script:
 
 
 def _explore_script(path, granularity, **settings):
-    script = _Script(path, granularity)
+    script = _Script(path, granularity, _uses_footprints(settings))
     if "schedule" in settings:
         return script.run(_seed_drawn(settings), lambda main: _racelab.replay(
             main, settings["schedule"], max_steps=settings["max_steps"],
@@ -257,7 +281,7 @@ def play_script(path, commands, moves=None, *, granularity=DEFAULT_GRANULARITY, 
     code: 1 when the run reached a bug."""
     import sys
 
-    script = _Script(path, granularity)
+    script = _Script(path, granularity, footprints=False)
     sys.stdout.flush()
     # The player picks thread by thread; random stays seeded with 0.
     return script.run(False, lambda main: _racelab.play(main, script.source, commands, moves=moves,
@@ -279,3 +303,6 @@ def replay_script(path, schedule, *, granularity=DEFAULT_GRANULARITY, max_steps=
     raw = _explore_script(path, granularity, schedule=schedule, max_steps=max_steps,
                           daemon_cut_off_fails=daemon_cut_off_fails)
     return Report(raw, None)
+
+
+_rl.REST_FOOTPRINTS.update((c, 0) for c in _entry_codes())

@@ -18,6 +18,7 @@ import concurrent.futures
 import concurrent.futures.thread  # noqa: F401 - imported now, not lazily while threading is replaced
 import linecache
 import dis
+import inspect
 import multiprocessing
 import multiprocessing.pool
 import os
@@ -26,8 +27,10 @@ import random
 import sys
 import threading
 import time
+import types
 
 from . import _racelab
+from . import _footprint as fp
 from . import _multiprocessing as rl_mp
 from . import _threading as rl
 
@@ -101,21 +104,29 @@ def where_opcode(frame):
 
 
 class Tracer:
-    """Scheduling points between the lines or instructions of the program's own files."""
+    """Scheduling points between the lines or instructions of the program's own files, and the
+    footprint of each step they begin (``_footprint``) for the reduction."""
 
-    def __init__(self, granularity, files):
+    def __init__(self, granularity, files, footprints=True):
         if granularity not in GRANULARITIES:
             raise ValueError(f"racelab: unknown granularity `{granularity}`: use sync, line or opcode")
         self.granularity = granularity
+        # Without footprints (a search that ignores them: random, PCT, replays), every step
+        # writes everything and the callbacks are racelab's own, which is several times faster.
+        self.footprints = footprints and granularity != "sync"
         self.files = frozenset(files)
         self.monitoring = sys.version_info >= (3, 12)
+        self.opcode = granularity == "opcode"
         self._tool = None
         self._codes = []
+        self._enabled = set()
+        self.callees = fp.Callees(self.files, _racelab_types(), rl.CALL_FOOTPRINTS)
 
     # -- per check --
     def start(self):
         _racelab.set_where(where_opcode if self.granularity == "opcode" else where)
         _racelab.set_locator(self._locate if self.granularity == "sync" else None)
+        _racelab.set_rest_footprint(self.rest_footprint if self.footprints else None)
         if self.granularity == "sync" or not self.monitoring:
             return
         mon = sys.monitoring
@@ -128,11 +139,19 @@ class Tracer:
             break
         else:
             raise RuntimeError("racelab: every sys.monitoring tool id is taken (a debugger or profiler is active)")
-        event = mon.events.INSTRUCTION if self.granularity == "opcode" else mon.events.LINE
-        self._event = event
-        mon.register_callback(self._tool, event, _racelab.step)
-        mon.register_callback(self._tool, mon.events.PY_START, self._on_start)
-        mon.set_events(self._tool, mon.events.PY_START)
+        E = mon.events
+        step = E.INSTRUCTION if self.opcode else E.LINE
+        if self.footprints:
+            # (gen.throw() is a call of a method not understood: it writes everything itself.)
+            self._event = step | E.CALL | E.PY_RESUME
+            mon.register_callback(self._tool, step, self._on_step)
+            mon.register_callback(self._tool, E.CALL, self._on_call)
+            mon.register_callback(self._tool, E.PY_RESUME, self._on_resume)
+        else:
+            self._event = step
+            mon.register_callback(self._tool, step, _racelab.point)
+        mon.register_callback(self._tool, E.PY_START, self._on_start)
+        mon.set_events(self._tool, E.PY_START)
         mon.restart_events()
 
     def _locate(self):
@@ -145,14 +164,16 @@ class Tracer:
 
     def stop(self):
         _racelab.set_locator(None)
+        _racelab.set_rest_footprint(None)
         if self._tool is None:
             return
         mon = sys.monitoring
         mon.set_events(self._tool, 0)
         for code in self._codes:
             mon.set_local_events(self._tool, code, 0)
-        mon.register_callback(self._tool, self._event, None)
-        mon.register_callback(self._tool, mon.events.PY_START, None)
+        E = mon.events
+        for event in (E.INSTRUCTION if self.opcode else E.LINE, E.CALL, E.PY_RESUME, E.PY_START):
+            mon.register_callback(self._tool, event, None)
         mon.free_tool_id(self._tool)
         self._tool = None
 
@@ -165,6 +186,7 @@ class Tracer:
         todo = [code]
         while todo:
             c = todo.pop()
+            self._enabled.add(c)
             self._codes.append(c)
             sys.monitoring.set_local_events(self._tool, c, self._event)
             todo.extend(k for k in c.co_consts if isinstance(k, type(code)))
@@ -182,10 +204,86 @@ class Tracer:
                     self.enable_code(c)
 
     def _on_start(self, code, _offset):
-        if code.co_filename in self.files:
+        if code.co_filename in self.files and code not in self._enabled:
+            self._enabled.add(code)
             self._codes.append(code)
             sys.monitoring.set_local_events(self._tool, code, self._event)
+            # Events turned on now may miss the start of this call (3.13): that part is unbounded.
+            if self.footprints:
+                _racelab.touch(fp.ALL)
         return sys.monitoring.DISABLE
+
+    def _on_step(self, code, _line_or_offset):
+        frame = sys._getframe(1)
+        _racelab.step(self.step_footprint(frame, code, frame.f_lasti), frame)
+
+    def _on_call(self, code, offset, callable_, arg0):
+        footprint = self.callees.record(callable_, arg0, code, offset)
+        if footprint:
+            _racelab.touch(footprint)
+
+    def _on_resume(self, code, offset):
+        # A generator resumed mid-line runs the rest of that line without a line event.
+        if not self.opcode:
+            _racelab.touch(fp.code_info(code).rest_of_line(offset))
+
+    def begin_run(self):
+        """Per run: what call sites have seen is forgotten, so that a step's footprint depends on
+        the run's own schedule only (DPOR compares runs)."""
+        self.callees.at_site.clear()
+
+    # -- footprints --
+    def step_footprint(self, frame, code, offset):
+        """What the step beginning at ``offset`` of ``frame`` may touch: this line's rest (or this
+        instruction), and what runs when the frame returns into the frames above it."""
+        info = fp.code_info(code)
+        footprint = info.fp.get(offset, fp.ALL) if self.opcode else info.rest_of_line(offset)
+        return footprint | self._above(frame.f_back)
+
+    def rest_footprint(self):
+        """What the Python code after a primitive operation may touch (``threads.rs``,
+        ``record_rest``): the frames from the one that called the operation up."""
+        return self._above(sys._getframe(1))
+
+    def _above(self, frame):
+        footprint = 0
+        files = self.files
+        while frame is not None:
+            code = frame.f_code
+            if code.co_filename in files:
+                info = fp.code_info(code)
+                lasti = info.instruction_at(frame.f_lasti)
+                if lasti is None:
+                    return fp.ALL
+                ins = info.by_offset[lasti]
+                if ins.opname in fp.CALLS:
+                    footprint |= info.fp[lasti] | self.callees.in_call(code, lasti)
+                else:
+                    footprint |= info.fp[lasti]
+                if not self.opcode:
+                    footprint |= info.rest_of_line(lasti)
+            else:
+                rest = rl.REST_FOOTPRINTS.get(code)
+                if rest is None:
+                    return fp.ALL
+                footprint |= rest
+            frame = frame.f_back
+        return footprint
+
+    def start_footprint(self, thread):
+        """What a new thread runs before its first scheduling point: its bootstrap, and its target
+        up to its first line when the target is the program's own function."""
+        if not self.footprints:
+            return fp.ALL
+        run = type(thread).run
+        if run is rl.Thread.run:
+            target = thread._target
+            target = getattr(target, "__func__", target)
+            if isinstance(target, types.FunctionType) and target.__code__.co_filename in self.files:
+                return 0
+            return fp.ALL
+        code = getattr(run, "__code__", None)
+        return 0 if code is not None and code.co_filename in self.files else fp.ALL
 
     # -- per thread (3.11: settrace is per thread state) --
     def enter_thread(self):
@@ -199,7 +297,16 @@ class Tracer:
     def _call(self, frame, event, _arg):
         if frame.f_code.co_filename not in self.files:
             return None
-        if self.granularity == "opcode":
+        if not self.footprints:
+            if self.opcode:
+                frame.f_trace_opcodes = True
+                frame.f_trace_lines = False
+                return self._opcode_point
+            return self._line_point
+        if frame.f_code.co_flags & _RESUMABLE and not self.opcode:
+            # A generator resumed mid-line runs the rest of that line without a line event.
+            _racelab.touch(fp.code_info(frame.f_code).rest_of_line(frame.f_lasti))
+        if self.opcode:
             frame.f_trace_opcodes = True
             frame.f_trace_lines = False
             return self._opcode
@@ -207,17 +314,52 @@ class Tracer:
 
     def _opcode(self, frame, event, _arg):
         if event == "opcode":
-            _racelab.step(frame)
+            _racelab.step(self.step_footprint(frame, frame.f_code, frame.f_lasti), frame)
         return self._opcode
+
+    def _opcode_point(self, frame, event, _arg):
+        if event == "opcode":
+            _racelab.point(frame)
+        return self._opcode_point
+
+    def _line_point(self, frame, event, _arg):
+        if event == "line":
+            _racelab.point(frame)
+        return self._line_point
 
     def _line(self, frame, event, _arg):
         if event == "line":
-            _racelab.step(frame)
+            _racelab.step(self.step_footprint(frame, frame.f_code, frame.f_lasti), frame)
         return self._line
+
+
+_RESUMABLE = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
+
+
+def _racelab_types():
+    return [c for c in vars(_racelab).values() if isinstance(c, type) and c.__module__.startswith("racelab")
+            and not issubclass(c, BaseException)]
+
+
+class _RunRandom(random.Random):
+    """``random.Random`` during a check: an instance made in a run without a seed is seeded from
+    the module's ``random``, which the run seeds (``begin_run``), so a replay draws the same values
+    (Python would seed it from the OS)."""
+
+    def __init__(self, x=None):
+        if x is None and _racelab.in_run():
+            x = random.getrandbits(64)
+        super().__init__(x)
+
+    def seed(self, a=None, version=2):
+        if a is None and _racelab.in_run():
+            a = random.getrandbits(64)
+        super().seed(a, version)
 
 
 def _replacements():
     return [
+        (random, {"Random": _RunRandom}),
         (threading, {
             "Thread": rl.Thread, "Lock": rl.Lock, "RLock": rl.RLock, "Condition": rl.Condition,
             "Semaphore": rl.Semaphore, "BoundedSemaphore": rl.BoundedSemaphore, "Event": rl.Event,

@@ -14,6 +14,7 @@ import pickle
 import sys
 import traceback
 
+from . import _footprint as fp
 from . import _racelab
 
 ThreadExit = _racelab.ThreadExit
@@ -45,6 +46,8 @@ def _reset_run(tracer):
     global _run
     _run = _Run()
     _run.tracer = tracer
+    if tracer is not None:
+        tracer.begin_run()
     main = _MainThread()
     _run.threads[main.ident] = main
 
@@ -229,6 +232,8 @@ class Thread:
 
     def _bootstrap(self):
         tracer = _run.tracer
+        # What runs before the thread's first scheduling point (see ``_footprint``).
+        _racelab.touch(fp.ALL if tracer is None else tracer.start_footprint(self))
         if tracer is not None:
             tracer.enter_thread()
         try:
@@ -480,6 +485,12 @@ class Process(Thread):
     def pid(self):
         return self.ident
 
+    def start(self):
+        # A code object of its own, not Thread.start's: a process's start reads the whole program
+        # (``fork_copy``), which the footprint tables (``CALL_FOOTPRINTS``) must not take for
+        # Thread.start's registry write. Unlisted, it writes everything.
+        Thread.start(self)
+
     def _memory(self):
         """A process starts with a copy of its parent's globals and of its arguments, as fork
         makes one (``racelab._multiprocessing.fork_copy``); ``(namespace, copy)`` for ``spawn``."""
@@ -494,6 +505,7 @@ class Process(Thread):
 
     def _bootstrap(self):
         outcome = Thread._bootstrap(self)
+        _racelab.touch(fp.ALL)  # the process's exit status, read by the layer
         if outcome is not None and outcome[0] == "exception":
             # A child process's exception kills the child, not the program: it prints, exit code 1.
             self._failed = True
@@ -731,3 +743,37 @@ class ThreadPoolExecutor:
 import builtins as _builtins  # noqa: E402 - `enumerate` above is threading's
 
 builtins_enumerate = _builtins.enumerate
+
+
+# ----- footprints of this layer (see ``_footprint``) -----
+
+#: The thread registry and the threads' own state (names, started), as one key.
+_REGISTRY = "racelab:registry"
+
+#: Code of this layer that the program's code calls: what a call touches before the callee's
+#: first scheduling point. Anything of the layer missing here writes everything.
+CALL_FOOTPRINTS = {
+    Thread.__init__.__code__: fp.writes(_REGISTRY),
+    Thread.start.__code__: fp.writes(_REGISTRY),
+    Thread.join.__code__: fp.reads(_REGISTRY),
+    current_thread.__code__: fp.reads(_REGISTRY),
+    main_thread.__code__: fp.reads(_REGISTRY),
+    get_ident.__code__: 0,
+    sleep.__code__: 0,
+}
+
+#: Code of this layer that can be on the stack when a step runs: what it runs when the frames
+#: above it return (up to the next scheduling point). Anything missing writes everything. The
+#: check's own entry points (``racelab/__init__.py``) add theirs.
+REST_FOOTPRINTS = {
+    Thread._bootstrap.__code__: 0,
+    Thread.run.__code__: 0,
+    next(c for c in _bootstrap_main.__code__.co_consts if getattr(c, "co_name", None) == "body"): 0,
+    Thread.__init__.__code__: fp.writes(_REGISTRY),
+    Thread.start.__code__: fp.writes(_REGISTRY),
+    Thread.join.__code__: 0,
+    current_thread.__code__: fp.reads(_REGISTRY),
+    main_thread.__code__: fp.reads(_REGISTRY),
+    get_ident.__code__: 0,
+    sleep.__code__: 0,
+}

@@ -1,0 +1,342 @@
+"""What a step of Python code may touch, for the partial-order reduction of ``dfs``.
+
+DPOR explores one order of two steps when they commute; it learns that from the objects each
+step reads and writes. A step between two scheduling points inside the program's own code runs
+the rest of a line (``line`` granularity) or one instruction (``opcode``), then, when its frame
+returns or yields, the rest of the lines of the frames above it. Its footprint is a sound
+over-approximation of what that code can touch, computed from the bytecode:
+
+- a *footprint* is an int: bit ``i`` reads bucket ``i``, bit ``63 + i`` writes bucket ``i``, bit
+  ``ALL`` writes everything (the Rust side records it on racelab objects, see ``threads.rs``);
+- a name (global, attribute, closure cell: one namespace, so ``module.x`` and global ``x``, or
+  ``obj.__dict__``-free attribute access, alias soundly) and "the contents of containers"
+  (subscripts, iteration, ``len``, container methods, operators) are keys, hashed to one of 63
+  buckets with FNV-1a (stable across runs, unlike ``hash``); collisions only add conflicts;
+- what is not understood writes everything: imports, ``with`` on anything but a racelab
+  primitive, async, class creation, ``getattr``/``setattr``/``vars``/``globals``, ``obj.__dict__``,
+  a call whose callee is not identified as harmless (on 3.11 every call: ``sys.settrace`` does
+  not show the callee), code of another file on the stack between the program's frames (the
+  standard library running a callback), and racelab's own Python layer (its thread registry);
+- calls (3.12+, ``sys.monitoring`` CALL events) are recorded as they happen: a function of the
+  program's own files touches nothing itself (its lines are steps of their own), a racelab
+  primitive records its own accesses, a pure builtin (``len``, ``print`` without keywords,
+  ``range``, ...) reads container contents, a method of a list/dict/set/deque reads or writes
+  container contents; a frame whose call is still running (a builtin calling back into the
+  program) adds what every callee ever seen at that call site touches.
+
+Assumed (not checked): operators, attribute lookups, ``__missing__``/``__repr__``/``__eq__``
+and other special methods of types defined outside the program's own files (stdlib descriptors,
+dataclass-generated methods, ``defaultdict``) touch no state shared between threads beyond the
+container contents the instruction already counts; a dict obtained from ``globals()``/``vars()``
+(calls that write everything themselves) is not later used to write variables; what threads
+print is output, not state (two prints may be explored in one order only).
+"""
+
+import bisect
+import builtins
+import collections
+import dis
+import sys
+import types
+
+BUCKETS = 63
+ALL = 1 << (2 * BUCKETS)
+MONITORING = sys.version_info >= (3, 12)
+
+
+def _fnv1a(text):
+    h = 0xCBF29CE484222325
+    for b in text.encode("utf-8"):
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+_BUCKET_OF = {}
+
+
+def _bucket(key):
+    b = _BUCKET_OF.get(key)
+    if b is None:
+        b = _BUCKET_OF[key] = _fnv1a(key) % BUCKETS
+    return b
+
+
+def reads(key):
+    return 1 << _bucket(key)
+
+
+def writes(key):
+    return 1 << (BUCKETS + _bucket(key))
+
+
+READ_CONTENTS = reads("[]")
+WRITE_CONTENTS = writes("[]")
+
+# ----- instructions -----
+
+_NOTHING = frozenset("""
+    NOP RESUME CACHE EXTENDED_ARG POP_TOP PUSH_NULL COPY SWAP END_FOR END_SEND POP_ITER NOT_TAKEN
+    LOAD_CONST RETURN_CONST LOAD_SMALL_INT RETURN_VALUE YIELD_VALUE RETURN_GENERATOR
+    LOAD_FAST LOAD_FAST_CHECK LOAD_FAST_AND_CLEAR LOAD_FAST_LOAD_FAST STORE_FAST STORE_FAST_LOAD_FAST
+    STORE_FAST_STORE_FAST DELETE_FAST LOAD_CLOSURE MAKE_CELL COPY_FREE_VARS LOAD_LOCALS
+    JUMP_FORWARD JUMP_BACKWARD JUMP_BACKWARD_NO_INTERRUPT JUMP JUMP_NO_INTERRUPT
+    POP_JUMP_IF_NONE POP_JUMP_IF_NOT_NONE POP_JUMP_FORWARD_IF_NONE POP_JUMP_FORWARD_IF_NOT_NONE
+    POP_JUMP_BACKWARD_IF_NONE POP_JUMP_BACKWARD_IF_NOT_NONE IS_OP
+    BUILD_TUPLE BUILD_LIST BUILD_MAP BUILD_CONST_KEY_MAP BUILD_SLICE BUILD_STRING LIST_APPEND SET_ADD MAP_ADD
+    LIST_TO_TUPLE MAKE_FUNCTION SET_FUNCTION_ATTRIBUTE KW_NAMES PRECALL LOAD_ASSERTION_ERROR
+    RAISE_VARARGS RERAISE PUSH_EXC_INFO POP_EXCEPT CHECK_EXC_MATCH UNARY_NEGATIVE UNARY_INVERT
+""".split())
+
+_READS_CONTENTS = frozenset("""
+    BINARY_SUBSCR BINARY_SLICE CONTAINS_OP COMPARE_OP GET_ITER FOR_ITER UNPACK_SEQUENCE UNPACK_EX
+    TO_BOOL UNARY_NOT POP_JUMP_IF_TRUE POP_JUMP_IF_FALSE POP_JUMP_FORWARD_IF_TRUE POP_JUMP_FORWARD_IF_FALSE
+    POP_JUMP_BACKWARD_IF_TRUE POP_JUMP_BACKWARD_IF_FALSE JUMP_IF_TRUE_OR_POP JUMP_IF_FALSE_OR_POP
+    FORMAT_VALUE FORMAT_SIMPLE FORMAT_WITH_SPEC CONVERT_VALUE LIST_EXTEND SET_UPDATE DICT_UPDATE DICT_MERGE
+    BUILD_SET GET_LEN MATCH_MAPPING MATCH_SEQUENCE MATCH_KEYS
+""".split())
+
+_WRITES_CONTENTS = frozenset("STORE_SUBSCR DELETE_SUBSCR STORE_SLICE".split())
+
+_READS_NAME = frozenset("""
+    LOAD_GLOBAL LOAD_NAME LOAD_DEREF LOAD_CLASSDEREF LOAD_FROM_DICT_OR_DEREF LOAD_FROM_DICT_OR_GLOBALS
+    LOAD_ATTR LOAD_METHOD LOAD_SUPER_ATTR
+""".split())
+
+_WRITES_NAME = frozenset("""
+    STORE_GLOBAL STORE_NAME DELETE_GLOBAL DELETE_NAME STORE_DEREF DELETE_DEREF STORE_ATTR DELETE_ATTR
+""".split())
+
+#: Calls: on 3.12+ the CALL event records the callee's footprint when the call happens.
+CALLS = frozenset("CALL CALL_FUNCTION_EX CALL_KW".split())
+
+_HARMLESS_INTRINSICS = frozenset(
+    "INTRINSIC_LIST_TO_TUPLE INTRINSIC_UNARY_POSITIVE INTRINSIC_STOPITERATION_ERROR".split())
+
+_NAME_OF_NAME_OP = {"__dict__"}
+
+
+def _name_key(name):
+    return "n:" + name
+
+
+def instruction_footprint(ins):
+    """The footprint of one instruction (``dis.Instruction``), calls aside (see ``CALLS``)."""
+    op = ins.opname
+    if op in _NOTHING:
+        return 0
+    if op in _READS_CONTENTS:
+        return READ_CONTENTS
+    if op in _WRITES_CONTENTS:
+        return WRITE_CONTENTS
+    if op == "BINARY_OP":
+        # ``x += y`` may change a list in place; other operators read container contents.
+        return WRITE_CONTENTS if "=" in (ins.argrepr or "") else READ_CONTENTS
+    if op in _READS_NAME or op in _WRITES_NAME:
+        name = ins.argval if isinstance(ins.argval, str) else None
+        if name is None or name in _NAME_OF_NAME_OP:
+            return ALL
+        return (writes if op in _WRITES_NAME else reads)(_name_key(name))
+    if op in CALLS:
+        return 0 if MONITORING else ALL
+    if op == "CALL_INTRINSIC_1" and ins.argrepr in _HARMLESS_INTRINSICS:
+        return 0
+    return ALL
+
+
+class _CodeInfo:
+    """Per code object: its instructions by offset, their lines, successors within the code."""
+
+    __slots__ = ("by_offset", "offsets", "line_of", "succ", "fp", "reach")
+
+    def __init__(self, code):
+        instructions = list(dis.get_instructions(code))
+        self.by_offset = {i.offset: i for i in instructions}
+        self.offsets = [i.offset for i in instructions]
+        self.line_of = {}
+        self.fp = {}
+        self.reach = {}
+        self.succ = {}
+        handlers = []
+        try:
+            handlers = [(e.start, e.end, e.target) for e in dis.Bytecode(code).exception_entries]
+        except AttributeError:  # pragma: no cover - every supported version has them
+            handlers = None
+        for n, ins in enumerate(instructions):
+            line = ins.positions.lineno if ins.positions is not None else None
+            self.line_of[ins.offset] = line
+            self.fp[ins.offset] = instruction_footprint(ins)
+            nxt = []
+            op = ins.opname
+            ends = op in ("RETURN_VALUE", "RETURN_CONST", "RAISE_VARARGS", "RERAISE") or op.startswith("JUMP") and \
+                "IF" not in op and "OR_POP" not in op
+            if not ends and n + 1 < len(instructions):
+                nxt.append(instructions[n + 1].offset)
+            target = getattr(ins, "jump_target", None)
+            if target is None and ins.opcode in dis.hasjabs + dis.hasjrel:
+                target = ins.argval
+            if isinstance(target, int):
+                nxt.append(target)
+            if handlers is None:
+                nxt.extend(i.offset for i in instructions)
+            else:
+                nxt.extend(t for s, e, t in handlers if s <= ins.offset < e)
+            self.succ[ins.offset] = nxt
+
+    def instruction_at(self, lasti):
+        """The offset of the instruction a frame's ``f_lasti`` is in (3.12 may point into the
+        inline caches that follow an instruction)."""
+        n = bisect.bisect_right(self.offsets, lasti)
+        return self.offsets[n - 1] if n else None
+
+    def rest_of_line(self, offset):
+        """Everything the code can run from ``offset`` without a new line event: instructions on
+        ``offset``'s line (or on no line), following jumps and exception handlers."""
+        got = self.reach.get(offset)
+        if got is not None:
+            return got
+        line = self.line_of.get(offset)
+        fp = 0
+        seen = set()
+        todo = [offset]
+        while todo:
+            o = todo.pop()
+            if o in seen or o not in self.by_offset:
+                continue
+            seen.add(o)
+            ln = self.line_of[o]
+            if o != offset and ln is not None and ln != line:
+                continue  # another line: a line event, a step of its own
+            fp |= self.fp[o]
+            todo.extend(self.succ[o])
+        if line is None:
+            fp = ALL  # not placed on a line: nothing to bound it by
+        self.reach[offset] = fp
+        return fp
+
+
+_INFO = {}
+
+
+def code_info(code):
+    info = _INFO.get(code)
+    if info is None:
+        info = _INFO[code] = _CodeInfo(code)
+    return info
+
+
+# ----- callees (3.12+: sys.monitoring CALL events) -----
+
+_CONTAINERS = (list, dict, set, collections.deque, bytearray, collections.OrderedDict)
+_CONTAINER_READS = frozenset("""
+    get keys values items copy count index __len__ __getitem__ __contains__ __iter__ __reversed__
+    issubset issuperset isdisjoint union intersection difference symmetric_difference
+""".split())
+
+#: Builtins that touch at most the contents of containers passed to them (their special methods
+#: of the program's own classes run as steps of their own).
+_PURE_BUILTINS = {}
+for _name in """len print sorted list tuple set frozenset dict sum min max any all enumerate zip
+        reversed str repr format int float bool abs round divmod pow hash iter next map filter
+        chr ord bin hex oct ascii callable""".split():
+    _PURE_BUILTINS[getattr(builtins, _name)] = READ_CONTENTS
+for _name in "range isinstance issubclass id type object".split():
+    _PURE_BUILTINS[getattr(builtins, _name)] = 0
+_PURE_BUILTINS[collections.deque] = READ_CONTENTS
+_PURE_BUILTINS[collections.OrderedDict] = READ_CONTENTS
+
+
+def _calls_with_keywords(code, offset):
+    info = code_info(code)
+    ins = info.by_offset.get(offset)
+    if ins is None or ins.opname in ("CALL_KW", "CALL_FUNCTION_EX"):
+        return True
+    prev = max((o for o in info.by_offset if o < offset), default=None)
+    return prev is not None and info.by_offset[prev].opname == "KW_NAMES"
+
+
+class Callees:
+    """Classifies callees (3.12+). ``files``: the program's own files; ``racelab_types``: the
+    primitives' classes (their methods record their own accesses); ``known``: code objects of
+    racelab's Python layer with what a call of them touches before its first scheduling point."""
+
+    def __init__(self, files, racelab_types, known):
+        self.files = files
+        self.racelab_types = tuple(racelab_types)
+        self.known = known
+        self.at_site = {}
+
+    def _function(self, fn):
+        code = getattr(fn, "__code__", None)
+        if code is None:
+            return ALL
+        if code.co_filename in self.files:
+            return 0
+        return self.known.get(code, ALL)
+
+    def _class(self, cls):
+        pure = _PURE_BUILTINS.get(cls)
+        if pure is not None:
+            return pure
+        if type(cls) is not type:
+            return ALL  # a metaclass's __call__
+        footprint = 0
+        for base in cls.__mro__[:-1]:
+            if base in self.racelab_types:
+                continue
+            if base.__module__ == "builtins":
+                footprint |= READ_CONTENTS
+                continue
+            for attr in ("__new__", "__init__"):
+                f = base.__dict__.get(attr)
+                if f is not None:
+                    footprint |= self._function(getattr(f, "__func__", f))
+        return footprint
+
+    def _method(self, owner, name):
+        if type(owner) in _CONTAINERS:
+            return READ_CONTENTS if name in _CONTAINER_READS else WRITE_CONTENTS
+        if isinstance(owner, self.racelab_types):
+            return 0
+        return ALL
+
+    def footprint(self, callable_, arg0, code, offset):
+        """What calling ``callable_`` (first argument ``arg0``) at ``code``/``offset`` touches
+        before its callee's own steps."""
+        t = type(callable_)
+        if t is types.FunctionType:
+            return self._function(callable_)
+        if t is types.MethodType:
+            return self._function(callable_.__func__)
+        if t is types.BuiltinFunctionType:
+            owner = getattr(callable_, "__self__", None)
+            if owner is builtins or owner is None:
+                pure = _PURE_BUILTINS.get(callable_)
+                if pure is None:
+                    return ALL
+                if callable_ is builtins.print and _calls_with_keywords(code, offset):
+                    return ALL  # ``file=`` may be shared
+                return pure
+            return self._method(owner, callable_.__name__)
+        if t is types.MethodDescriptorType:
+            # ``items.append(x)``: the method loaded unbound, the receiver as first argument.
+            if isinstance(arg0, callable_.__objclass__):
+                return self._method(arg0, callable_.__name__)
+            return ALL
+        if t is type:
+            return self._class(callable_)
+        return ALL
+
+    def record(self, callable_, arg0, code, offset):
+        """The footprint of this call; the site remembers it for frames still in the call."""
+        footprint = self.footprint(callable_, arg0, code, offset)
+        key = (code, offset)
+        self.at_site[key] = self.at_site.get(key, 0) | footprint
+        return footprint
+
+    def in_call(self, code, offset):
+        """A frame stopped in a call at ``offset``: what its callees there may still touch (what
+        every callee seen at that site touches: a builtin calling back into the program goes on
+        after the callback)."""
+        if not MONITORING:
+            return ALL  # 3.11: the callee is not known
+        return self.at_site.get((code, offset), ALL)

@@ -58,6 +58,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(in_run, m)?)?;
     m.add_function(wrap_pyfunction!(touch, m)?)?;
     m.add_function(wrap_pyfunction!(point, m)?)?;
+    m.add_function(wrap_pyfunction!(line_point, m)?)?;
     m.add_function(wrap_pyfunction!(set_rest_footprint, m)?)?;
     Ok(())
 }
@@ -326,6 +327,22 @@ fn step(py: Python<'_>, footprint: u128, frame: &Bound<'_, PyAny>) -> PyResult<(
         }
     }
     Ok(())
+}
+
+/// `point` for `sys.monitoring` LINE events (`(code, line)`), except the line a code object
+/// other than a module starts on (a class body's first line, a lambda's or a generator
+/// expression's only one): whether CPython 3.13 reports that one depends on the code's
+/// instrumentation history (the first run of a check saw it where later runs did not, and the
+/// exhaustive search reported a divergence), so no version gets a point there. The footprint
+/// tracer does the same (`Tracer._on_step`).
+#[pyfunction]
+fn line_point(py: Python<'_>, code: &Bound<'_, PyAny>, line: i64) -> PyResult<()> {
+    if code.getattr("co_firstlineno")?.extract::<i64>()? == line
+        && code.getattr("co_name")?.extract::<String>()? != "<module>"
+    {
+        return Ok(());
+    }
+    step(py, WRITES_ALL, &py.None().into_bound(py))
 }
 
 /// `step` for a search that uses no footprints (random and PCT sampling, replays): the tracer's

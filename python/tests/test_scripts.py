@@ -68,3 +68,30 @@ def test_a_process_whose_target_lives_in_another_module_still_runs(tmp_path):
     assert subprocess.run([sys.executable, prog], capture_output=True).returncode == 0
     done = racelab_py("check", prog, "--runs", "50")
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_race_in_the_scripts_own_module_is_found_not_proven_absent(tmp_path):
+    # The lines of a module next to the script are the program's own: they get scheduling points
+    # (and footprints), so the lost update inside `deposit` is found, exhaustively too.
+    write(tmp_path, "acct.py", """
+        balance = 0
+        def deposit(n):
+            global balance
+            b = balance
+            b = b + n
+            balance = b
+    """)
+    prog = write(tmp_path, "run.py", """
+        import threading
+        import acct
+        ts = [threading.Thread(target=acct.deposit, args=(1,)) for _ in range(2)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        assert acct.balance == 2, f"lost update: {acct.balance}"
+    """)
+    for strategy in ("random", "dfs"):
+        done = racelab_py("check", prog, "--strategy", strategy)
+        assert done.returncode == 1, strategy + ": " + done.stdout + done.stderr
+        assert "lost update" in done.stdout and "acct.py:" in done.stdout, done.stdout

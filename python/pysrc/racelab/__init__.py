@@ -242,7 +242,8 @@ class _Script:
         self.path, self.code, run = script_program(path)
         with open(self.path, encoding="utf-8") as f:
             self.source = (self.path, f.read())
-        self.tracer = _patch.Tracer(granularity, {self.path}, footprints)
+        own = _patch.OwnFiles({self.path}, _os.path.dirname(self.path))
+        self.tracer = _patch.Tracer(granularity, own, footprints)
 
         def program():
             _patch.begin_run()

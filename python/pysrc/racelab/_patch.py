@@ -103,6 +103,34 @@ def where_opcode(frame):
     return f"{text}  [{op}]"
 
 
+class OwnFiles:
+    """The program's own files, as a set for ``in``: the files given, and with ``directory`` every
+    ``.py`` file under it that is not an installed package (a script's sibling modules are its own:
+    a race in them must get scheduling points, or the search would prove it absent). Answers are
+    cached per file name."""
+
+    def __init__(self, files, directory=None):
+        self._files = frozenset(files)
+        self._prefix = None if directory is None else os.path.join(directory, "")
+        self._known = {}
+
+    def __contains__(self, filename):
+        known = self._known.get(filename)
+        if known is None:
+            known = filename in self._files or (
+                self._prefix is not None
+                and filename.startswith(self._prefix)
+                and filename.endswith(".py")
+                and "site-packages" not in filename
+                and "dist-packages" not in filename
+            )
+            self._known[filename] = known
+        return known
+
+    def __iter__(self):
+        return iter(self._files)
+
+
 class Tracer:
     """Scheduling points between the lines or instructions of the program's own files, and the
     footprint of each step they begin (``_footprint``) for the reduction."""
@@ -114,12 +142,17 @@ class Tracer:
         # Without footprints (a search that ignores them: random, PCT, replays), every step
         # writes everything and the callbacks are racelab's own, which is several times faster.
         self.footprints = footprints and granularity != "sync"
-        self.files = frozenset(files)
+        self.files = files if isinstance(files, OwnFiles) else OwnFiles(files)
         self.monitoring = sys.version_info >= (3, 12)
         self.opcode = granularity == "opcode"
         self._tool = None
         self._codes = []
         self._enabled = set()
+        # Code objects whose events `_on_start` turned on in the current run (a module the script
+        # imports afresh every run brings new ones each run): kept alive for the run, so ids stay
+        # theirs, and let go at the next (see `begin_run`).
+        self._run_codes = []
+        self._run_enabled = set()
         self.callees = fp.Callees(self.files, _racelab_types(), rl.CALL_FOOTPRINTS)
 
     # -- per check --
@@ -149,7 +182,7 @@ class Tracer:
             mon.register_callback(self._tool, E.PY_RESUME, self._on_resume)
         else:
             self._event = step
-            mon.register_callback(self._tool, step, _racelab.point)
+            mon.register_callback(self._tool, step, _racelab.point if self.opcode else _racelab.line_point)
         mon.register_callback(self._tool, E.PY_START, self._on_start)
         mon.set_events(self._tool, E.PY_START)
         mon.restart_events()
@@ -169,7 +202,7 @@ class Tracer:
             return
         mon = sys.monitoring
         mon.set_events(self._tool, 0)
-        for code in self._codes:
+        for code in self._codes + self._run_codes:
             mon.set_local_events(self._tool, code, 0)
         E = mon.events
         for event in (E.INSTRUCTION if self.opcode else E.LINE, E.CALL, E.PY_RESUME, E.PY_START):
@@ -186,7 +219,7 @@ class Tracer:
         todo = [code]
         while todo:
             c = todo.pop()
-            self._enabled.add(c)
+            self._enabled.add(id(c))
             self._codes.append(c)
             sys.monitoring.set_local_events(self._tool, c, self._event)
             todo.extend(k for k in c.co_consts if isinstance(k, type(code)))
@@ -204,18 +237,26 @@ class Tracer:
                     self.enable_code(c)
 
     def _on_start(self, code, _offset):
-        if code.co_filename in self.files and code not in self._enabled:
-            self._enabled.add(code)
-            self._codes.append(code)
+        # By identity: code objects compare equal by content, and a module imported afresh every
+        # run brings new ones equal to the last run's, which need their events turned on too.
+        if code.co_filename in self.files and id(code) not in self._enabled and id(code) not in self._run_enabled:
+            self._run_enabled.add(id(code))
+            self._run_codes.append(code)
             sys.monitoring.set_local_events(self._tool, code, self._event)
             # Events turned on now may miss the start of this call (3.13): that part is unbounded.
             if self.footprints:
                 _racelab.touch(fp.ALL)
         return sys.monitoring.DISABLE
 
-    def _on_step(self, code, _line_or_offset):
+    def _on_step(self, code, line_or_offset):
         frame = sys._getframe(1)
-        _racelab.step(self.step_footprint(frame, code, frame.f_lasti), frame)
+        footprint = self.step_footprint(frame, code, frame.f_lasti)
+        if not self.opcode and line_or_offset == code.co_firstlineno and code.co_name != "<module>":
+            # The line a class body or a lambda starts on: not a point (see `line_point` in
+            # threads.rs), but what it runs belongs to the step it runs in.
+            _racelab.touch(footprint)
+            return
+        _racelab.step(footprint, frame)
 
     def _on_call(self, code, offset, callable_, arg0):
         footprint = self.callees.record(callable_, arg0, code, offset)
@@ -229,8 +270,11 @@ class Tracer:
 
     def begin_run(self):
         """Per run: what call sites have seen is forgotten, so that a step's footprint depends on
-        the run's own schedule only (DPOR compares runs)."""
+        the run's own schedule only (DPOR compares runs); the code objects of the last run's
+        imports are let go."""
         self.callees.at_site.clear()
+        self._run_codes.clear()
+        self._run_enabled.clear()
 
     # -- footprints --
     def step_footprint(self, frame, code, offset):

@@ -17,13 +17,17 @@ def write(tmp_path, name, source):
     return str(path)
 
 
+#: A module of the script's own, with state a run leaves behind.
+HELPER = """
+    hits = []
+    def work(q):
+        hits.append(1)
+        q.put(len(hits))
+"""
+
+
 def test_the_scripts_own_modules_import_and_start_fresh_every_run(tmp_path):
-    write(tmp_path, "helper.py", """
-        hits = []
-        def work(q):
-            hits.append(1)
-            q.put(len(hits))
-    """)
+    write(tmp_path, "helper.py", HELPER)
     prog = write(tmp_path, "prog.py", """
         import threading
         import helper
@@ -43,12 +47,7 @@ def test_the_scripts_own_modules_import_and_start_fresh_every_run(tmp_path):
 
 
 def test_a_process_whose_target_lives_in_another_module_still_runs(tmp_path):
-    write(tmp_path, "helper.py", """
-        hits = []
-        def work(q):
-            hits.append(1)
-            q.put(len(hits))
-    """)
+    write(tmp_path, "helper.py", HELPER)
     prog = write(tmp_path, "prog.py", """
         import multiprocessing as mp
         import helper

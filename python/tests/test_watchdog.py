@@ -57,3 +57,14 @@ def test_the_limit_must_be_a_number_of_seconds(tmp_path):
         done = racelab_py("check", str(prog), "--watchdog", bad)
         assert done.returncode == 2 and done.stderr.startswith("racelab: argument --watchdog"), done.stderr
     assert racelab_py("check", str(prog), "--watchdog", "0", "--runs", "3").returncode == 0
+
+
+def test_the_settings_line_shows_racelab_pys_own_watchdog_and_no_jobs(tmp_path):
+    prog = tmp_path / "empty.py"
+    prog.write_text("pass\n")
+    line = racelab_py("check", str(prog), "--runs", "2").stdout.splitlines()[0]
+    assert line.endswith(" watchdog=30s") and " jobs=" not in line, line
+    line = racelab_py("check", str(prog), "--runs", "2", "--watchdog", "2.5").stdout.splitlines()[0]
+    assert line.endswith(" watchdog=2.5s"), line
+    line = racelab_py("check", str(prog), "--runs", "2", "--watchdog", "0").stdout.splitlines()[0]
+    assert line.endswith(" watchdog=off"), line

@@ -123,7 +123,12 @@ def _replay_command(args, report):
 
 
 def _settings(args, report):
-    return f"granularity={args.granularity} {report.settings}"
+    """The engine's settings as racelab-py runs them: one OS thread (no `jobs`), and racelab-py's
+    own watchdog in place of the engine's (which is off for Python, see `watchdog.rs`)."""
+    words = [w for w in report.settings.split() if not w.startswith(("jobs=", "watchdog="))]
+    limit = getattr(args, "watchdog", DEFAULT_WATCHDOG)
+    words.append(f"watchdog={limit:g}s" if limit else "watchdog=off")
+    return f"granularity={args.granularity} " + " ".join(words)
 
 
 def _json_line(args, report):

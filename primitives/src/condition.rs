@@ -62,6 +62,18 @@ impl Default for Condition {
     }
 }
 
+/// The trace event of a condition wait on `obj` that returned `how` (`notified`, `timed out`, or
+/// how it woke spuriously) with its lock taken back: shared with racelab-std's `Condvar`.
+pub fn trace_wait_end(obj: ObjectHandle, how: &str) {
+    let wake = match how {
+        "notified" => racelab_sim::Wake::Notified,
+        "timed out" => racelab_sim::Wake::TimedOut,
+        _ => racelab_sim::Wake::Spurious,
+    };
+    let end = move || racelab_sim::EventKind::WaitEnd { wake, reacquired: true };
+    rt::event_kind("wait", Some(obj), end, || format!("{how}, re-acquired"));
+}
+
 impl Condition {
     /// A condition over `lock`, a [`Lock`](crate::Lock) or an [`RLock`] (several conditions may share one
     /// lock, as `queue.Queue` does).
@@ -279,13 +291,7 @@ impl Condition {
                 r.acquire_now(Patience::Until(None), levels);
             }
         }
-        let wake = match how {
-            "notified" => racelab_sim::Wake::Notified,
-            "timed out" => racelab_sim::Wake::TimedOut,
-            _ => racelab_sim::Wake::Spurious,
-        };
-        let end = move || racelab_sim::EventKind::WaitEnd { wake, reacquired: true };
-        rt::event_kind("wait", Some(self.obj), end, || format!("{how}, re-acquired"));
+        trace_wait_end(self.obj, how);
         Ok(how != "timed out")
     }
 }

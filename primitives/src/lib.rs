@@ -22,6 +22,8 @@ mod wait_list;
 mod watched;
 
 pub use barrier::{Barrier, BarrierBuilder};
+#[doc(hidden)] // for racelab-std's Condvar, not an API of its own
+pub use condition::trace_wait_end;
 pub use condition::Condition;
 pub use event::Event;
 pub use lock::{AnyLock, Lock, LockGuard};

@@ -244,13 +244,7 @@ impl Condvar {
         };
         let poisoned =
             raw::lock_now(lock, None).expect("racelab invariant: a lock without deadline timed out");
-        let wake = match how {
-            "notified" => racelab_sim::Wake::Notified,
-            "timed out" => racelab_sim::Wake::TimedOut,
-            _ => racelab_sim::Wake::Spurious,
-        };
-        let end = move || racelab_sim::EventKind::WaitEnd { wake, reacquired: true };
-        rt::event_kind("wait", Some(self.obj), end, || format!("{how}, re-acquired"));
+        racelab_primitives::trace_wait_end(self.obj, how);
         (mutex.guard(poisoned), how == "timed out")
     }
 

@@ -2,7 +2,7 @@
 //! buggy variant its expected diagnosis, and every failure replays from its schedule to the
 //! same diagnosis and the same trace bytes.
 
-use racelab::{check, replay, Config};
+use racelab::{check, replay, Config, Report};
 use racelab_scenarios::{all, Expected, Scenario, Variant};
 
 fn config_for(s: &Scenario, v: &Variant) -> Config {
@@ -136,4 +136,34 @@ fn the_portfolio_finds_each_bug_at_the_earlier_of_its_two_halves() {
         }
     }
     assert!(by_pos > 0, "no catalog bug was found first by the sampled half");
+}
+
+#[test]
+fn the_portfolio_reports_the_same_whatever_its_jobs() {
+    // With --jobs, DPOR's runs are made on one OS thread and POS's on the others; the report is
+    // the one-job report: the same failure (the lowest failing run), the same counts, the same
+    // verdict ("every interleaving explored" included), at the catalog's run limit and at small
+    // odd and even limits that cut DPOR short.
+    let strip = |mut r: Report| {
+        r.elapsed_micros = 0;
+        r.settings = r.settings.replace(" jobs=2", "").replace(" jobs=3", "");
+        r
+    };
+    let mut exhausted = 0;
+    for s in all() {
+        for v in s.variants {
+            let name = format!("{}/{}", s.id, v.name);
+            for runs in [4_000, 7, 8] {
+                let with =
+                    |jobs: usize| (v.configure)(Config::portfolio(3)).shrink(false).runs(runs).jobs(jobs);
+                let one = check(with(1), v.program);
+                exhausted += usize::from(one.exhausted);
+                for jobs in [2, 3] {
+                    let many = check(with(jobs), v.program);
+                    assert_eq!(strip(many), strip(one.clone()), "{name}, {runs} runs, {jobs} jobs");
+                }
+            }
+        }
+    }
+    assert!(exhausted > 5, "too few explorations were exhausted to test the verdict: {exhausted}");
 }

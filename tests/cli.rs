@@ -57,6 +57,27 @@ fn check_finds_the_bug_prints_settings_first_and_the_replay_reproduces_the_trace
 }
 
 #[test]
+fn the_default_check_on_two_jobs_prints_what_one_job_prints() {
+    // The portfolio's DPOR half on one OS thread, POS on the other: the same verdict, failure,
+    // shrunk trace and replay command; only the settings line (jobs=2) and the wall time differ.
+    let timeless = |out: &Output| -> Vec<String> {
+        stdout(out)
+            .replace(" jobs=2", "")
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("coverage:"))
+            .map(String::from)
+            .collect()
+    };
+    for target in ["lock-order/buggy", "event-consumers/seed", "condition-buffer/while"] {
+        let one = racelab(&["check", target]);
+        let two = racelab(&["check", target, "--jobs", "2"]);
+        assert_eq!(two.status.code(), one.status.code(), "{target}");
+        assert!(stdout(&two).lines().next().unwrap_or("").contains(" jobs=2 "), "{}", stdout(&two));
+        assert_eq!(timeless(&two), timeless(&one), "{target}");
+    }
+}
+
+#[test]
 fn check_all_gets_every_expected_verdict() {
     let out = racelab(&["check", "--all"]);
     let text = stdout(&out);

@@ -412,6 +412,14 @@ fn parallel_reports_are_the_same_bytes_but_for_the_wall_time() {
         let two = check(Config::random(seed).runs(3_000).jobs(2), program);
         assert!(one.failure.is_some(), "seed {seed}: the program fails somewhere");
         assert_eq!(strip(two), strip(one), "seed {seed}");
+        // The portfolio too (DPOR on one job, POS on the others), its failure shrunk.
+        let one = check(Config::portfolio(seed).jobs(1), program);
+        for jobs in [2, 4] {
+            let many = check(Config::portfolio(seed).jobs(jobs), program);
+            let many = Report { settings: many.settings.replace(&format!(" jobs={jobs}"), ""), ..many };
+            assert!(one.failure.as_ref().is_some_and(|f| f.shrunk_from.is_some() || f.preemptions <= 1));
+            assert_eq!(strip(many), strip(one.clone()), "seed {seed}, {jobs} jobs");
+        }
     }
 }
 

@@ -38,6 +38,22 @@ fn a_schedule_is_capped_in_total_not_per_token() {
 }
 
 #[test]
+fn jobs_and_shards_are_refused_where_the_report_would_depend_on_them() {
+    refused(
+        &["check", "counter/buggy", "--strategy", "dfs", "--jobs", "2"],
+        "--jobs applies only to --strategy random, pos and portfolio (the default): dfs runs on one thread",
+    );
+    refused(
+        &["check", "counter/buggy", "--strategy", "pct", "--jobs", "2"],
+        "--jobs applies only to --strategy random, pos and portfolio (the default): pct runs on one thread",
+    );
+    refused(
+        &["check", "counter/buggy", "--shard", "0/2"],
+        "--shard applies only to --strategy random and pos (their runs are independent)",
+    );
+}
+
+#[test]
 fn jobs_are_capped() {
     for jobs in ["100000", "257", "18446744073709551615", "0"] {
         refused(

@@ -144,6 +144,30 @@ fn run_racelab(program: fn(), bound: Option<u32>, dpor: bool, cap: u64) -> Outco
     Outcome { executions: report.runs, distinct, secs, complete: report.exhausted, error }
 }
 
+/// The default exploration (the portfolio: DPOR and POS in turn) on the buffer, to exhaustion,
+/// on one job and on two (DPOR on one OS thread, POS on the other), in interleaved rounds. The
+/// two reports must be the same but for the wall time.
+fn portfolio_jobs() {
+    println!("portfolio to exhaustion on the `while` buffer 2x2 (spurious wake-ups off), --jobs 1 vs 2");
+    let run = |jobs: usize| {
+        let config = racelab::Config::portfolio(0).spurious_wakeups(0).runs(10_000_000).jobs(jobs);
+        let start = Instant::now();
+        let report = racelab::check(config, on_racelab::buffer);
+        (report, start.elapsed().as_secs_f64())
+    };
+    for round in 1..=3 {
+        let (one, t1) = run(1);
+        let (two, t2) = run(2);
+        assert!(one.exhausted && two.exhausted, "round {round}: not exhausted");
+        assert_eq!((one.runs, one.steps), (two.runs, two.steps), "round {round}: the reports differ");
+        println!(
+            "round {round}: {} runs (exhausted) | jobs 1 {t1:.2} s | jobs 2 {t2:.2} s | speed-up {:.2}x",
+            thousands(one.runs),
+            t1 / t2
+        );
+    }
+}
+
 /// A `tracing` subscriber that listens only to loom's `loom::model` events and notes the one
 /// loom logs when its search is exhausted ("Completed in N iterations"). Every other callsite
 /// (loom's per-execution spans, its runtime's trace events) is disabled, so it costs nothing.
@@ -320,6 +344,10 @@ fn main() {
         // For a profiler: racelab's unbounded DPOR alone on the buffer, 300,000 runs.
         let o = run_racelab(on_racelab::buffer, None, true, 300_000);
         println!("racelab DPOR alone: {} executions in {:.2} s", o.executions, o.secs);
+        return;
+    }
+    if std::env::args().any(|a| a == "--portfolio-jobs") {
+        portfolio_jobs();
         return;
     }
     let loom_seconds: u64 = setting("--loom-seconds", "EXHAUSTIVE_LOOM_SECONDS", 150);

@@ -386,7 +386,8 @@ impl Config {
     }
 
     /// Explores on `jobs` OS threads (default 1, at most [`MAX_JOBS`]). Applies to `random` and
-    /// `pos`, whose runs are independent (run `i` draws from stream `i` of the seed); other
+    /// `pos`, whose runs are independent (run `i` draws from stream `i` of the seed), and to the
+    /// `portfolio`, whose DPOR half runs on one job while the others make its sampled runs; other
     /// strategies run on one thread. The report (verdict, failure, `runs`, `steps`) does not depend on `jobs`:
     /// the failure is the lowest failing run index, and the counts cover the runs up to it.
     pub fn jobs(mut self, jobs: usize) -> Self {
@@ -573,6 +574,10 @@ impl fmt::Display for Config {
                 let list: Vec<String> = choices.iter().map(u32::to_string).collect();
                 write!(f, "strategy=guided choices=\"{}\"", list.join(" "))?;
             }
+        }
+        let portfolio = matches!(self.strategy, StrategyConfig::Portfolio { .. });
+        if portfolio && self.jobs > 1 {
+            write!(f, " jobs={}", self.jobs)?;
         }
         if crate::parallel::independent_runs(self) {
             write!(f, " jobs={}", self.jobs)?;

@@ -1,17 +1,27 @@
-//! Parallel and sharded exploration, for strategies whose runs are independent.
+//! Parallel and sharded exploration, for the explorations whose report can be made not to
+//! depend on the number of jobs.
 //!
-//! `random` and `pos` draw run `i` from stream `i` of the seed, so any run can be executed anywhere, in
-//! any order. Jobs take the run indices of their shard in turn (job `j` of `n` takes every
-//! `n`-th), each on its own OS thread with its own executor and run state (the run state is
-//! thread-local); the calling thread only relays progress. A job stops once its next index is above the lowest failing index found so
-//! far; the reported failure is the lowest failing index, re-run, traced and shrunk on the
-//! calling thread, so the verdict and the failure are the same whatever the number of jobs.
+//! An exploration is a sequence of run indices. Two kinds can hand theirs out to OS threads:
+//! - `random` and `pos` draw run `i` from stream `i` of the seed, so any run can be executed
+//!   anywhere, in any order: job `j` of `n` takes every `n`-th index of its shard.
+//! - The `portfolio` makes DPOR's runs at the even indices and POS's at the odd ones. DPOR's runs
+//!   depend on each other but not on POS's, and POS's are independent: so one job makes DPOR's
+//!   runs in order while the others share POS's. A POS job stays a little ahead of DPOR's job
+//!   at most (see [`LEAD`]): a POS run far past DPOR's is wasted unless DPOR reaches it anyway.
 //!
-//! The counts are the same too: `runs`, `steps` and the daemon count cover exactly the runs of the
-//! shard up to and including the lowest failing index (all of them when nothing fails), although
-//! a job may have executed a few runs past it before it learned of the failure. A job keeps the
-//! counts of its runs that may lie past the failure aside until every job has moved beyond them
-//! (the *watermark*: no failure can be found below the smallest index a job is about to run).
+//! Each job has its own executor and run state (the run state is thread-local); the calling
+//! thread only relays progress. A job stops once its next index is above the lowest failing
+//! index found so far, or at or past the *end*: the index at which the one-job exploration would
+//! stop because DPOR has covered everything (the portfolio stops right after DPOR's last run). The
+//! reported failure is the lowest failing index, traced and shrunk on the calling thread from the
+//! schedule its job recorded, so the verdict and the failure are the same whatever the jobs.
+//!
+//! The counts are the same too: `runs`, `steps`, redundant runs and the daemon count cover exactly
+//! the runs below the end up to and including the lowest failing index (all of them when nothing
+//! fails), although a job may have executed a few runs past it before it learned of the failure.
+//! A job keeps the counts of its runs that may lie past the failure aside until every job has moved
+//! beyond them (the *watermark*: no failure can be found below the smallest index a job is about to
+//! run, and the end is never set below it).
 //!
 //! Run indices are computed with checked arithmetic: the `k`-th index of shard `K` of `N` is
 //! `K + k * N`, and an index past `u64::MAX` is past every run limit, so huge shard counts end
@@ -24,13 +34,20 @@ use std::sync::{Arc, Mutex};
 use crate::config::{Config, StrategyConfig};
 use crate::executor::Executor;
 use crate::explore::{run_once, shrink, traced_failure, Budget, Halt, Outcome, PROGRESS_EVERY};
-use crate::report::{Report, TracedRun};
+use crate::report::{FailureKind, Report, TracedRun};
+use crate::schedule::Schedule;
 use crate::state::RunEnd;
-use crate::strategy::Strategy;
+use crate::strategy::{Half, Portfolio, Strategy};
 
-/// True when `config` asks for more than one job or a shard and its runs are independent.
+/// How far (in run indices) a POS job of the portfolio may run ahead of DPOR's job.
+const LEAD: u64 = 64;
+
+/// True when `config` asks for more than one job or a shard and the report can be kept the same.
 pub(crate) fn applies(config: &Config) -> bool {
-    independent_runs(config) && (config.jobs > 1 || config.shard.1 > 1)
+    match config.strategy {
+        StrategyConfig::Portfolio { .. } => config.jobs > 1 && config.trace_run.is_none(),
+        _ => independent_runs(config) && (config.jobs > 1 || config.shard.1 > 1),
+    }
 }
 
 /// True for the strategies whose run `i` depends on nothing but the seed and `i` (`random` and
@@ -39,10 +56,69 @@ pub(crate) fn independent_runs(config: &Config) -> bool {
     matches!(config.strategy, StrategyConfig::Random { .. } | StrategyConfig::Pos { .. })
 }
 
+/// One job's share of the run indices, and how its strategy is made.
+struct Lane {
+    /// The job's first run index and the distance between its indices.
+    first: u64,
+    stride: u64,
+    /// The portfolio half the job makes runs for (`None`: the configured strategy itself).
+    half: Option<Half>,
+}
+
+impl Lane {
+    /// The `k`-th run index of the lane, or `None` past `u64::MAX`.
+    fn index(&self, k: u64) -> Option<u64> {
+        k.checked_mul(self.stride)?.checked_add(self.first)
+    }
+
+    /// DPOR's job decides where the exploration ends.
+    fn covers(&self) -> bool {
+        self.half == Some(Half::Dpor)
+    }
+
+    fn strategy(&self, config: &Config) -> Box<dyn Strategy> {
+        match (self.half, &config.strategy) {
+            (None, _) => config.build_strategy(),
+            (Some(half), StrategyConfig::Portfolio { seed }) => Box::new(Portfolio::half(*seed, half)),
+            (Some(_), other) => unreachable!("racelab invariant: a portfolio lane for {other:?}"),
+        }
+    }
+}
+
+/// The lanes of `config`'s exploration: see the module documentation.
+fn lanes(config: &Config) -> Vec<Lane> {
+    let jobs = config.jobs as u64;
+    match config.strategy {
+        StrategyConfig::Portfolio { .. } => {
+            assert!(jobs >= 2, "racelab invariant: a parallel portfolio has a DPOR job and a POS job");
+            let dpor = Lane { first: 0, stride: 2, half: Some(Half::Dpor) };
+            let sampled = (0..jobs - 1).map(|j| Lane {
+                first: 1 + 2 * j,
+                stride: 2 * (jobs - 1),
+                half: Some(Half::Pos),
+            });
+            std::iter::once(dpor).chain(sampled).collect()
+        }
+        _ => {
+            let (shard, shards) = config.shard;
+            // Job `j` takes the shard's indices `j`, `j + jobs`, ... (counted within the shard).
+            (0..jobs)
+                .filter_map(|j| {
+                    let first = j.checked_mul(shards)?.checked_add(shard)?;
+                    Some(Lane { first, stride: shards.saturating_mul(jobs), half: None })
+                })
+                .collect()
+        }
+    }
+}
+
 /// What the jobs share while they run.
 struct Shared {
     /// The lowest failing run index found so far (`u64::MAX`: none).
     lowest_failure: AtomicU64,
+    /// The first index the one-job exploration would not run because DPOR has covered
+    /// everything (`u64::MAX`: not known yet).
+    end: AtomicU64,
     /// Per job, the run index it is about to run or running (`u64::MAX` once it is done without
     /// a failure; a job that failed keeps its failing index). No failure can be found below
     /// their minimum.
@@ -57,6 +133,16 @@ impl Shared {
     fn watermark(&self) -> u64 {
         self.next.iter().map(|n| n.load(Ordering::SeqCst)).min().unwrap_or(u64::MAX)
     }
+
+    fn halt(&self, budget: &Budget) -> bool {
+        match budget.halt() {
+            Some(halt) => {
+                self.halted.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(halt);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// The counts one job contributes to the report.
@@ -64,6 +150,7 @@ impl Shared {
 struct Counts {
     runs: u64,
     steps: u64,
+    redundant: u64,
     daemons_cut_off: u64,
 }
 
@@ -71,7 +158,15 @@ impl Counts {
     fn add(&mut self, run: &JobRun) {
         self.runs += 1;
         self.steps += run.steps;
+        self.redundant += u64::from(run.redundant);
         self.daemons_cut_off += u64::from(run.cut_off);
+    }
+
+    fn merge(&mut self, other: Counts) {
+        self.runs += other.runs;
+        self.steps += other.steps;
+        self.redundant += other.redundant;
+        self.daemons_cut_off += other.daemons_cut_off;
     }
 }
 
@@ -79,62 +174,84 @@ impl Counts {
 struct JobRun {
     run: u64,
     steps: u64,
+    redundant: bool,
     cut_off: bool,
 }
 
-/// A job's result: counts of runs certainly not past the lowest failure, and the runs that may be.
+/// A failing run as its job saw it: enough to trace it again on the calling thread.
+struct FoundFailure {
+    run: u64,
+    kind: FailureKind,
+    schedule: Schedule,
+    /// A destructor panicked in the run's teardown (see `Executor::tear_down`).
+    tainted: bool,
+    found_by: Option<&'static str>,
+}
+
+/// A job's result: counts of runs certainly counted, the runs that may lie past the lowest
+/// failure, its failure, and (DPOR's job) whether everything was covered.
 #[derive(Default)]
 struct JobTotals {
     confirmed: Counts,
     pending: VecDeque<JobRun>,
+    failure: Option<FoundFailure>,
+    covered: bool,
 }
 
 impl JobTotals {
-    /// Adds the runs the lowest failure `lowest` (`u64::MAX`: none) does not exclude.
-    fn settle(mut self, lowest: u64) -> Counts {
-        for r in self.pending.drain(..).filter(|r| r.run <= lowest) {
+    /// Adds the runs the lowest failure `lowest` (`u64::MAX`: none) and the end do not exclude.
+    fn settle(mut self, lowest: u64, end: u64) -> Counts {
+        for r in self.pending.drain(..).filter(|r| r.run <= lowest && r.run < end) {
             self.confirmed.add(&r);
         }
         self.confirmed
     }
-}
 
-/// The `k`-th run index of shard `shard` of `shards`, or `None` past `u64::MAX`.
-fn shard_index(shard: u64, shards: u64, k: u64) -> Option<u64> {
-    k.checked_mul(shards)?.checked_add(shard)
+    /// Counts the pending runs below `watermark`; drops those at or past `end` (never counted).
+    fn confirm_below(&mut self, watermark: u64, end: u64) {
+        while self.pending.front().is_some_and(|r| r.run < watermark) {
+            let r = self.pending.pop_front().expect("front checked");
+            if r.run < end {
+                self.confirmed.add(&r);
+            }
+        }
+    }
 }
 
 pub(crate) fn explore<F>(config: &Config, program: Arc<F>, progress: &mut dyn FnMut(u64)) -> Outcome
 where
     F: Fn() + Send + Sync + 'static,
 {
-    assert!(independent_runs(config), "racelab invariant: parallel exploration of dependent runs");
+    assert!(applies(config), "racelab invariant: parallel exploration of dependent runs");
     assert!(
         (1..=crate::config::MAX_JOBS).contains(&config.jobs),
         "racelab invariant: jobs validated to 1..={}",
         crate::config::MAX_JOBS
     );
-    let jobs = config.jobs as u64;
+    let lanes = lanes(config);
     let shared = Shared {
         lowest_failure: AtomicU64::new(u64::MAX),
-        next: (0..jobs).map(|_| AtomicU64::new(0)).collect(),
+        end: AtomicU64::new(u64::MAX),
+        next: lanes.iter().map(|_| AtomicU64::new(0)).collect(),
         executed: AtomicU64::new(0),
         halted: Mutex::new(None),
     };
     let panicked = Mutex::new(None);
     let budget = Budget::start(config.max_time, config.stop.clone());
     let mut per_job = Vec::new();
-    // Every job runs on a thread of its own, so that the calling thread, which re-runs the lowest
+    // Every job runs on a thread of its own, so that the calling thread, which traces the lowest
     // failure below, is never one a teardown tainted (see `Executor::tear_down`).
     let (tick, ticks) = std::sync::mpsc::channel::<u64>();
     std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..jobs)
-            .map(|job| {
+        let handles: Vec<_> = lanes
+            .iter()
+            .enumerate()
+            .map(|(job, lane)| {
                 let (shared, program, panicked, budget) = (&shared, &program, &panicked, &budget);
                 let tick = tick.clone();
                 scope.spawn(move || {
                     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        run_job(config, program, shared, budget, job, &mut || {
+                        run_job(config, program, shared, budget, job, lane, &mut || {
                             let _ = tick.send(shared.executed.load(Ordering::Relaxed));
                         })
                     }));
@@ -143,6 +260,7 @@ where
                         Err(p) => {
                             // Let the other jobs stop soon: the exploration is over.
                             shared.lowest_failure.store(0, Ordering::SeqCst);
+                            shared.next[job].store(u64::MAX, Ordering::SeqCst);
                             *panicked.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
                             JobTotals::default()
                         }
@@ -159,35 +277,39 @@ where
     if let Some(p) = panicked.into_inner().unwrap_or_else(|e| e.into_inner()) {
         std::panic::resume_unwind(p);
     }
-    let lowest = shared.lowest_failure.load(Ordering::SeqCst);
+    let end = shared.end.load(Ordering::SeqCst);
     let halted = *shared.halted.lock().unwrap_or_else(|e| e.into_inner());
+    // A failure at or past the end is one the one-job exploration never reaches.
+    let failure =
+        per_job.iter_mut().filter_map(|job| job.failure.take()).filter(|f| f.run < end).min_by_key(|f| f.run);
+    let lowest = failure.as_ref().map_or(u64::MAX, |f| f.run);
+    let covered = per_job.iter().any(|job| job.covered);
     let mut counts = Counts::default();
     for job in per_job {
-        let c = job.settle(lowest);
-        counts.runs += c.runs;
-        counts.steps += c.steps;
-        counts.daemons_cut_off += c.daemons_cut_off;
+        counts.merge(job.settle(lowest, end));
     }
+    let portfolio = matches!(config.strategy, StrategyConfig::Portfolio { .. });
     let mut report = Report {
         settings: config.to_string(),
         runs: counts.runs,
         steps: counts.steps,
-        exhausted: false,
-        exhaustive_search: false,
+        exhausted: portfolio && covered && failure.is_none() && halted.is_none(),
+        exhaustive_search: portfolio,
         require_exhaustive: config.require_exhaustive,
         out_of_time: halted == Some(Halt::Time),
         interrupted: halted == Some(Halt::Stop),
         replay_differs: None,
         runs_with_daemons_cut_off: counts.daemons_cut_off,
-        redundant_runs: 0,
+        redundant_runs: counts.redundant,
         distinct_runs: None,
         elapsed_micros: budget.micros(),
         failure: None,
         traced: None,
     };
-    let mut executor = Executor::new(config);
     if let Some(run) = config.trace_run.filter(|&r| in_reach(config, r, lowest)) {
-        // The run asked for with `trace_run`, re-run here with tracing on.
+        // The run asked for with `trace_run`, re-run here with tracing on (independent runs only:
+        // `applies` keeps the portfolio sequential then).
+        let mut executor = Executor::new(config);
         let mut strategy: Option<Box<dyn Strategy>> = Some(config.build_strategy());
         strategy.as_mut().expect("just set").begin_run(run);
         let result = run_once(&mut executor, &mut strategy, run, config, true, &program);
@@ -198,25 +320,26 @@ where
             cut_off: result.unfinished,
         });
     }
-    if lowest != u64::MAX {
-        // Re-run the lowest failing index here, then trace and shrink it as `check` does.
-        let mut executor = Executor::new(config);
-        let mut strategy: Option<Box<dyn Strategy>> = Some(config.build_strategy());
-        strategy.as_mut().expect("just set").begin_run(lowest);
-        let result = run_once(&mut executor, &mut strategy, lowest, config, false, &program);
-        let RunEnd::Failed(kind) = result.end else {
-            panic!("racelab invariant: run {lowest} failed on a job but passed when re-run")
-        };
-        if executor.tainted() {
+    if let Some(found) = failure {
+        if found.tainted {
             progress(report.runs);
-            return Outcome::Tainted { report, kind, run: lowest, schedule: result.schedule };
+            return Outcome::Tainted { report, kind: found.kind, run: found.run, schedule: found.schedule };
         }
-        let found = traced_failure(&mut executor, kind, lowest, result.schedule, config, &program);
-        report.failure =
-            Some(if config.shrink { shrink(&mut executor, found, config, &program) } else { found });
+        // Trace and shrink it here as `check` does.
+        let mut executor = Executor::new(config);
+        let traced = traced_failure(&mut executor, found.kind, found.run, found.schedule, config, &program);
+        let failure = if config.shrink { shrink(&mut executor, traced, config, &program) } else { traced };
+        report.failure = Some(crate::report::Failure { found_by: found.found_by, ..failure });
     }
     progress(report.runs);
     Outcome::Done(report)
+}
+
+/// A POS job waiting for DPOR's job to move on: an OS thread's pause between runs, never inside
+/// one (no simulated thread runs on this thread while it waits).
+#[allow(clippy::disallowed_methods, reason = "a job's OS thread waits between runs, not a simulated thread")]
+fn pause() {
+    std::thread::sleep(std::time::Duration::from_micros(50));
 }
 
 /// True when run `run` belongs to the shard and the exploration reached it.
@@ -225,65 +348,107 @@ fn in_reach(config: &Config, run: u64, lowest: u64) -> bool {
     run % shards == shard && run < config.runs && run <= lowest
 }
 
-/// Job `job`: the shard's run indices `job`, `job + jobs`, ... (counted within the shard) below
-/// the run limit, stopping past the lowest failure found by any job, or when the budget halts
-/// (then the report covers the runs done, whatever the jobs: a time budget or Ctrl-C stops
-/// jobs wherever they stand).
+/// Job `job`: its lane's run indices below the run limit, stopping past the lowest failure found
+/// by any job, at the end, or when the budget halts (then the report covers the runs done,
+/// whatever the jobs: a time budget or Ctrl-C stops jobs wherever they stand).
 fn run_job<F>(
     config: &Config,
     program: &Arc<F>,
     shared: &Shared,
     budget: &Budget,
-    job: u64,
+    job: usize,
+    lane: &Lane,
     progress: &mut dyn FnMut(),
 ) -> JobTotals
 where
     F: Fn() + Send + Sync + 'static,
 {
-    let (shard, shards) = config.shard;
-    let jobs = shared.next.len() as u64;
-    let mine = &shared.next[job as usize];
+    let mine = &shared.next[job];
     let mut executor = Executor::new(config);
-    let mut strategy: Option<Box<dyn Strategy>> = Some(config.build_strategy());
+    let mut strategy: Option<Box<dyn Strategy>> = Some(lane.strategy(config));
     let mut totals = JobTotals::default();
-    let mut k = Some(job);
+    let mut k = Some(0u64);
     loop {
-        let run = k.and_then(|k| shard_index(shard, shards, k));
-        let Some(run) = run.filter(|&r| r < config.runs && r < shared.lowest_failure.load(Ordering::SeqCst))
-        else {
+        let run = k.and_then(|k| lane.index(k));
+        let Some(run) = run.filter(|&r| {
+            r < config.runs
+                && r < shared.lowest_failure.load(Ordering::SeqCst)
+                && r < shared.end.load(Ordering::SeqCst)
+        }) else {
+            if lane.covers() && totals.failure.is_none() {
+                // Stopped by the run limit (or another job's failure): would the next run be
+                // DPOR's, were there one? That is what the one-job exploration reports.
+                totals.covered = run.is_some_and(|next| {
+                    next >= config.runs && !strategy.as_mut().expect("strategy present").begin_run(next)
+                });
+                if let Some(next) = run.filter(|_| totals.covered) {
+                    // DPOR covered everything with its last run: the sampled run just before `next`
+                    // is not made either.
+                    shared.end.fetch_min(next - 1, Ordering::SeqCst);
+                }
+            }
             mine.store(u64::MAX, Ordering::SeqCst);
             return totals;
         };
-        if let Some(halt) = budget.halt() {
-            shared.halted.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(halt);
-            mine.store(u64::MAX, Ordering::SeqCst);
-            return totals;
-        }
-        mine.store(run, Ordering::SeqCst);
-        strategy.as_mut().expect("strategy present").begin_run(run);
-        let result = run_once(&mut executor, &mut strategy, run, config, false, program);
-        let done = shared.executed.fetch_add(1, Ordering::Relaxed) + 1;
-        totals.pending.push_back(JobRun { run, steps: result.steps, cut_off: !result.unfinished.is_empty() });
-        // A tainted executor runs no more runs; its run failed (see `Executor::tear_down`).
-        debug_assert!(!executor.tainted() || matches!(result.end, RunEnd::Failed(_)));
-        match result.end {
-            RunEnd::Completed => {}
-            RunEnd::Redundant => unreachable!("random sampling never drops a run as redundant"),
-            RunEnd::Failed(_) => {
-                // `mine` keeps `run`: no job may count a run past it as certain from now on.
-                shared.lowest_failure.fetch_min(run, Ordering::SeqCst);
+        if lane.covers() {
+            // Asked while `mine` still holds the previous index, so the end is never set below
+            // the watermark: no run another job has counted lies past it.
+            if !strategy.as_mut().expect("strategy present").begin_run(run) {
+                // DPOR covered everything with its last run; the one-job portfolio stops before
+                // the sampled run that would have come next.
+                shared.end.fetch_min(run - 1, Ordering::SeqCst);
+                totals.covered = true;
+                mine.store(u64::MAX, Ordering::SeqCst);
                 return totals;
             }
         }
+        if shared.halt(budget) {
+            mine.store(u64::MAX, Ordering::SeqCst);
+            return totals;
+        }
+        if let Some(leader) = lane.half.filter(|&h| h == Half::Pos).map(|_| &shared.next[0]) {
+            // Stay within LEAD of DPOR's job (job 0): runs far ahead of it are likely wasted.
+            while run > leader.load(Ordering::SeqCst).saturating_add(LEAD) {
+                if shared.halt(budget) {
+                    mine.store(u64::MAX, Ordering::SeqCst);
+                    return totals;
+                }
+                pause();
+            }
+        }
+        mine.store(run, Ordering::SeqCst);
+        if !lane.covers() {
+            strategy.as_mut().expect("strategy present").begin_run(run);
+        }
+        let result = run_once(&mut executor, &mut strategy, run, config, false, program);
+        let done = shared.executed.fetch_add(1, Ordering::Relaxed) + 1;
+        totals.pending.push_back(JobRun {
+            run,
+            steps: result.steps,
+            redundant: matches!(result.end, RunEnd::Redundant),
+            // As the one-job exploration counts them: completed runs only.
+            cut_off: matches!(result.end, RunEnd::Completed) && !result.unfinished.is_empty(),
+        });
+        // A tainted executor runs no more runs; its run failed (see `Executor::tear_down`).
+        debug_assert!(!executor.tainted() || matches!(result.end, RunEnd::Failed(_)));
+        if let RunEnd::Failed(kind) = result.end {
+            // `mine` keeps `run`: no job may count a run past it as certain from now on.
+            shared.lowest_failure.fetch_min(run, Ordering::SeqCst);
+            totals.failure = Some(FoundFailure {
+                run,
+                kind,
+                schedule: result.schedule,
+                tainted: executor.tainted(),
+                found_by: strategy.as_ref().and_then(|s| s.run_maker()),
+            });
+            return totals;
+        }
         // Runs below the watermark are not past any failure, found or still to be found.
         let watermark = shared.watermark();
-        while totals.pending.front().is_some_and(|r| r.run < watermark) {
-            let r = totals.pending.pop_front().expect("front checked");
-            totals.confirmed.add(&r);
-        }
+        totals.confirm_below(watermark, shared.end.load(Ordering::SeqCst));
         if done % PROGRESS_EVERY == 0 {
             progress();
         }
-        k = k.and_then(|k| k.checked_add(jobs));
+        k = k.and_then(|k| k.checked_add(1));
     }
 }

@@ -279,17 +279,8 @@ pub fn exploration(args: &ExploreArgs, scenario: &Scenario, variant: &Variant) -
             "--jobs must be from 1 to {MAX_JOBS}, got {jobs} (more jobs than cores only adds switching)"
         ));
     }
-    if (args.jobs.is_some() || args.shard.is_some())
-        && !matches!(strategy, Some(StrategyName::Random | StrategyName::Pos))
-    {
-        return Err(
-            "--jobs and --shard apply only to --strategy random and pos (their runs are independent)".into(),
-        );
-    }
-    if let Some(jobs) = args.jobs.filter(|j| !(1..=MAX_JOBS).contains(j)) {
-        return Err(format!(
-            "--jobs must be from 1 to {MAX_JOBS}, got {jobs} (more jobs than cores only adds switching)"
-        ));
+    if args.shard.is_some() && !matches!(strategy, Some(StrategyName::Random | StrategyName::Pos)) {
+        return Err("--shard applies only to --strategy random and pos (their runs are independent)".into());
     }
     let max_time = match args.max_time {
         None => None,
@@ -335,6 +326,15 @@ pub fn exploration(args: &ExploreArgs, scenario: &Scenario, variant: &Variant) -
         config = config.dpor(true);
     }
     if let Some(j) = args.jobs {
+        if !matches!(
+            config.strategy(),
+            StrategyConfig::Random { .. } | StrategyConfig::Pos { .. } | StrategyConfig::Portfolio { .. }
+        ) {
+            return Err(format!(
+                "--jobs applies only to --strategy random, pos and portfolio (the default): {} runs on one thread",
+                config.to_string().split(' ').next().unwrap_or("").trim_start_matches("strategy=")
+            ));
+        }
         config = config.jobs(j);
     }
     if let Some((k, n)) = shard {

@@ -47,6 +47,8 @@ pub struct Portfolio {
     /// Runs each half has begun.
     dpor_runs: u64,
     sampled_runs: u64,
+    /// Set for one job of a parallel exploration, which makes only this half's runs.
+    only: Option<Half>,
 }
 
 impl Portfolio {
@@ -58,7 +60,16 @@ impl Portfolio {
             turn: Half::Pos,
             dpor_runs: 0,
             sampled_runs: 0,
+            only: None,
         }
+    }
+
+    /// One half alone, for a job of a parallel exploration (`--jobs`, see `parallel`): it is
+    /// given only its own half's run indices of the whole exploration, DPOR the even ones in
+    /// order, POS some of the odd ones in any order, and makes the runs the whole portfolio
+    /// would make at those indices (run `r` is DPOR's run `r / 2` or POS's run `(r - 1) / 2`).
+    pub(crate) fn half(seed: u64, half: Half) -> Self {
+        Portfolio { turn: half, only: Some(half), ..Portfolio::new(seed) }
     }
 
     fn current(&mut self) -> &mut dyn Strategy {
@@ -77,7 +88,20 @@ impl Portfolio {
 }
 
 impl Strategy for Portfolio {
-    fn begin_run(&mut self, _run: u64) -> bool {
+    fn begin_run(&mut self, run: u64) -> bool {
+        match self.only {
+            Some(Half::Dpor) => {
+                assert!(run % 2 == 0, "racelab invariant: DPOR's half of the portfolio got odd run {run}");
+                self.dpor_runs += 1;
+                return self.dpor.begin_run(run / 2);
+            }
+            Some(Half::Pos) => {
+                assert!(run % 2 == 1, "racelab invariant: POS's half of the portfolio got even run {run}");
+                self.sampled_runs += 1;
+                return self.sampler.begin_run((run - 1) / 2);
+            }
+            None => {}
+        }
         // DPOR's turn after each sampled run; its search decides when everything is explored.
         self.turn = match self.turn {
             Half::Pos => Half::Dpor,

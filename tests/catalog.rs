@@ -167,3 +167,29 @@ fn the_portfolio_reports_the_same_whatever_its_jobs() {
     }
     assert!(exhausted > 5, "too few explorations were exhausted to test the verdict: {exhausted}");
 }
+
+#[test]
+fn dpor_reports_the_same_whatever_its_jobs() {
+    // With --jobs, other jobs explore subtrees ahead of the main search, which adopts them in
+    // its own order: the same report (failure, counts, verdict), at a run limit most searches
+    // finish within and at small limits that stop inside an adopted subtree (tests/dpor.rs
+    // compares shrunk failures on random programs).
+    let mut failures = 0;
+    for s in all() {
+        for v in s.variants {
+            let name = format!("{}/{}", s.id, v.name);
+            for runs in [600, 40, 41] {
+                let with = |jobs: usize| (v.configure)(Config::dfs()).shrink(false).runs(runs).jobs(jobs);
+                let one = check(with(1), v.program);
+                failures += usize::from(one.failure.is_some());
+                for jobs in [2, 3] {
+                    let mut many = check(with(jobs), v.program);
+                    many.settings = many.settings.replace(&format!(" jobs={jobs}"), "");
+                    many.elapsed_micros = one.elapsed_micros;
+                    assert_eq!(many, one, "{name}, {runs} runs, {jobs} jobs");
+                }
+            }
+        }
+    }
+    assert!(failures > 10, "too few failures to compare: {failures}");
+}

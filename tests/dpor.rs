@@ -880,6 +880,26 @@ fn dpor_reaches_the_plain_searchs_outcomes_on_random_programs() {
     assert!(compared >= FUZZ_PROGRAMS * 4 / 5, "too many programs skipped: {skipped}");
 }
 
+/// DPOR on two jobs (subtrees explored ahead by the other job, adopted by the main search) gives
+/// the one-job report, failures shrunk, on random programs. Without the adopted subtrees'
+/// backtrack requests applied, this fails at its sixth program; the catalog's programs are too
+/// small to tell (`tests/catalog.rs`).
+#[test]
+fn dpor_on_two_jobs_reports_what_one_job_reports_on_random_programs() {
+    let mut runs = 0;
+    for seed in 1000..1000 + JOBS_FUZZ_PROGRAMS {
+        match program_fuzz::compare_jobs(&Program::generate(seed), 5_000, 2) {
+            Ok(r) => runs += r,
+            Err(diff) => panic!("seed {seed}: {diff}\n{}", Program::generate(seed).to_rust()),
+        }
+    }
+    assert!(runs > 5_000, "the programs are too small to hand subtrees out: {runs} runs");
+}
+
+/// Programs in the CI batch of [`dpor_on_two_jobs_reports_what_one_job_reports_on_random_programs`]
+/// (`.ci/run` runs 1,300 more in release).
+const JOBS_FUZZ_PROGRAMS: u64 = 120;
+
 /// Every two-party program (`Program::pairs`): a timeout and a wake-up at the same instant on
 /// every primitive. With the footprint of a timed-out Event waiter removed (issue 9's first
 /// program), this fails; the random batch above alone does not catch that.

@@ -144,18 +144,22 @@ fn run_racelab(program: fn(), bound: Option<u32>, dpor: bool, cap: u64) -> Outco
     Outcome { executions: report.runs, distinct, secs, complete: report.exhausted, error }
 }
 
-/// The default exploration (the portfolio: DPOR and POS in turn) on the buffer, to exhaustion,
-/// on one job and on two (DPOR on one OS thread, POS on the other), in interleaved rounds. The
-/// two reports must be the same but for the wall time.
-fn portfolio_jobs() {
-    println!("portfolio to exhaustion on the `while` buffer 2x2 (spurious wake-ups off), --jobs 1 vs 2");
+/// The buffer explored to exhaustion on one job and on two, in interleaved rounds: the default
+/// exploration (the portfolio: DPOR's half on one OS thread, POS on the other) with
+/// `--portfolio-jobs`, DPOR alone (other jobs explore subtrees the main search adopts) with
+/// `--dpor-jobs`. The two reports must be the same but for the wall time.
+fn jobs_comparison(portfolio: bool) {
+    let name = if portfolio { "portfolio" } else { "DPOR (dfs)" };
+    println!("{name} to exhaustion on the `while` buffer 2x2 (spurious wake-ups off), --jobs 1 vs 2");
     let run = |jobs: usize| {
-        let config = racelab::Config::portfolio(0).spurious_wakeups(0).runs(10_000_000).jobs(jobs);
+        let config = if portfolio { racelab::Config::portfolio(0) } else { racelab::Config::dfs() };
+        let config = config.spurious_wakeups(0).runs(10_000_000).jobs(jobs);
         let start = Instant::now();
         let report = racelab::check(config, on_racelab::buffer);
         (report, start.elapsed().as_secs_f64())
     };
-    for round in 1..=3 {
+    let rounds: u32 = setting("--rounds", "EXHAUSTIVE_ROUNDS", 3);
+    for round in 1..=rounds {
         let (one, t1) = run(1);
         let (two, t2) = run(2);
         assert!(one.exhausted && two.exhausted, "round {round}: not exhausted");
@@ -346,9 +350,11 @@ fn main() {
         println!("racelab DPOR alone: {} executions in {:.2} s", o.executions, o.secs);
         return;
     }
-    if std::env::args().any(|a| a == "--portfolio-jobs") {
-        portfolio_jobs();
-        return;
+    for (flag, portfolio) in [("--portfolio-jobs", true), ("--dpor-jobs", false)] {
+        if std::env::args().any(|a| a == flag) {
+            jobs_comparison(portfolio);
+            return;
+        }
     }
     let loom_seconds: u64 = setting("--loom-seconds", "EXHAUSTIVE_LOOM_SECONDS", 150);
     let racelab_runs: u64 = setting("--racelab-runs", "EXHAUSTIVE_RACELAB_RUNS", 3_000_000);

@@ -386,9 +386,10 @@ impl Config {
     }
 
     /// Explores on `jobs` OS threads (default 1, at most [`MAX_JOBS`]). Applies to `random` and
-    /// `pos`, whose runs are independent (run `i` draws from stream `i` of the seed), and to the
-    /// `portfolio`, whose DPOR half runs on one job while the others make its sampled runs; other
-    /// strategies run on one thread. The report (verdict, failure, `runs`, `steps`) does not depend on `jobs`:
+    /// `pos`, whose runs are independent (run `i` draws from stream `i` of the seed), to the
+    /// `portfolio`, whose DPOR half runs on one job while the others make its sampled runs, and
+    /// to an unbounded `dfs` with DPOR, whose other jobs explore subtrees ahead of the main search,
+    /// which adopts them in its own order; other strategies run on one thread. The report (verdict, failure, `runs`, `steps`) does not depend on `jobs`:
     /// the failure is the lowest failing run index, and the counts cover the runs up to it.
     pub fn jobs(mut self, jobs: usize) -> Self {
         self.jobs = jobs.max(1);
@@ -575,8 +576,10 @@ impl fmt::Display for Config {
                 write!(f, "strategy=guided choices=\"{}\"", list.join(" "))?;
             }
         }
-        let portfolio = matches!(self.strategy, StrategyConfig::Portfolio { .. });
-        if portfolio && self.jobs > 1 {
+        let on_jobs = matches!(self.strategy, StrategyConfig::Portfolio { .. })
+            || (self.uses_dpor()
+                && matches!(self.strategy, StrategyConfig::Dfs { preemption_bound: None, .. }));
+        if on_jobs && self.jobs > 1 {
             write!(f, " jobs={}", self.jobs)?;
         }
         if crate::parallel::independent_runs(self) {

@@ -187,7 +187,9 @@ where
         "racelab: check/replay cannot be nested, nor called from inside a simulated thread"
     );
     let outcome = on_fresh_thread(progress, |progress| {
-        if crate::parallel::applies(config) {
+        if crate::parallel_dpor::applies(config) {
+            crate::parallel_dpor::explore(config, Arc::clone(&program), progress)
+        } else if crate::parallel::applies(config) {
             crate::parallel::explore(config, Arc::clone(&program), progress)
         } else {
             explore_here(config, Arc::clone(&program), progress)

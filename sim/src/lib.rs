@@ -17,6 +17,7 @@ pub mod ids;
 pub mod narrate;
 pub mod note;
 mod parallel;
+mod parallel_dpor;
 pub mod play;
 pub mod report;
 pub mod rt;

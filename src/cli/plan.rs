@@ -326,15 +326,6 @@ pub fn exploration(args: &ExploreArgs, scenario: &Scenario, variant: &Variant) -
         config = config.dpor(true);
     }
     if let Some(j) = args.jobs {
-        if !matches!(
-            config.strategy(),
-            StrategyConfig::Random { .. } | StrategyConfig::Pos { .. } | StrategyConfig::Portfolio { .. }
-        ) {
-            return Err(format!(
-                "--jobs applies only to --strategy random, pos and portfolio (the default): {} runs on one thread",
-                config.to_string().split(' ').next().unwrap_or("").trim_start_matches("strategy=")
-            ));
-        }
         config = config.jobs(j);
     }
     if let Some((k, n)) = shard {
@@ -351,6 +342,27 @@ pub fn exploration(args: &ExploreArgs, scenario: &Scenario, variant: &Variant) -
     }
     if let Some(t) = max_time {
         config = config.max_time(t);
+    }
+    if args.jobs.is_some() {
+        let parallel = match config.strategy() {
+            StrategyConfig::Random { .. } | StrategyConfig::Pos { .. } | StrategyConfig::Portfolio { .. } => {
+                true
+            }
+            StrategyConfig::Dfs { preemption_bound: None, .. } => config.uses_dpor(),
+            _ => false,
+        };
+        if !parallel {
+            let shown = config.to_string();
+            let strategy = shown.split(' ').next().unwrap_or("").trim_start_matches("strategy=");
+            let why = match strategy {
+                "dfs" => "dfs on several jobs needs DPOR and no bound (the bounded and plain searches run on one thread)",
+                "pct" => "pct runs on one thread (its run length estimate depends on the runs before)",
+                _ => "this exploration runs on one thread",
+            };
+            return Err(format!(
+                "--jobs applies to --strategy random, pos, portfolio (the default) and dfs: {why}"
+            ));
+        }
     }
     let flag = if args.dpor { Some("--dpor") } else { args.no_dpor.then_some("--no-dpor") };
     if let Some(flag) = flag {

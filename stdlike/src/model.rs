@@ -40,7 +40,8 @@ pub const DEFAULT_RUNS: u64 = 100_000;
 pub const DEFAULT_MAX_TIME: Duration = Duration::from_secs(10);
 
 /// The variables [`Model::from_env`] reads.
-pub const ENV_VARS: [&str; 4] = ["RACELAB_SEED", "RACELAB_RUNS", "RACELAB_MAX_TIME", "RACELAB_SCHEDULE"];
+pub const ENV_VARS: [&str; 5] =
+    ["RACELAB_SEED", "RACELAB_RUNS", "RACELAB_MAX_TIME", "RACELAB_JOBS", "RACELAB_SCHEDULE"];
 
 /// How [`model`] checks a program: its defaults, adjustable, and what the environment set.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,6 +49,7 @@ pub struct Model {
     seed: u64,
     runs: Option<u64>,
     max_time: Duration,
+    jobs: usize,
     schedule: Option<Schedule>,
     semantics: Semantics,
     /// The variables read from the environment, `NAME=value`, for the report.
@@ -60,6 +62,7 @@ impl Default for Model {
             seed: 0,
             runs: None,
             max_time: DEFAULT_MAX_TIME,
+            jobs: 1,
             schedule: None,
             semantics: Semantics::DEFAULT,
             from_env: Vec::new(),
@@ -131,6 +134,18 @@ impl Model {
                         .map(Duration::from_secs_f64)
                         .ok_or_else(|| bad("a time budget: seconds above 0, such as 30 or 0.5"))?;
                 }
+                "RACELAB_JOBS" => {
+                    m.jobs = v
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|j| (1..=racelab_sim::config::MAX_JOBS).contains(j))
+                        .ok_or_else(|| {
+                            bad(&format!(
+                                "a number of jobs: a whole number from 1 to {}",
+                                racelab_sim::config::MAX_JOBS
+                            ))
+                        })?;
+                }
                 _ => {
                     let schedule: Schedule = v.parse().map_err(|e| {
                         bad(&format!("a schedule ({e}); paste the `v1 ...` line of a report"))
@@ -161,6 +176,14 @@ impl Model {
         self
     }
 
+    /// Explores on `jobs` OS threads: the portfolio's DPOR half on one, its sampled runs on the
+    /// others (see `Config::jobs`); the report is the one-job report. At most
+    /// `racelab_sim::config::MAX_JOBS`.
+    pub fn jobs(mut self, jobs: usize) -> Self {
+        self.jobs = jobs.clamp(1, racelab_sim::config::MAX_JOBS);
+        self
+    }
+
     /// Replays `schedule` (with the settings it carries) instead of exploring.
     pub fn replay(mut self, schedule: Schedule) -> Self {
         self.schedule = Some(schedule);
@@ -182,6 +205,7 @@ impl Model {
             None => Config::portfolio(self.seed)
                 .runs(self.runs.unwrap_or(DEFAULT_RUNS))
                 .max_time(self.max_time)
+                .jobs(self.jobs)
                 .with_semantics(self.semantics),
         }
     }

@@ -135,6 +135,14 @@ fn environment_variables_set_the_settings_and_are_echoed() {
     let text = m.failure_message(&report).expect("found");
     assert!(text.contains("environment: RACELAB_SEED=7 RACELAB_RUNS=12 RACELAB_MAX_TIME=0.5\n"), "{text}");
     assert_eq!(Model::from_vars(vars(&[])).unwrap(), Model::new());
+    // Jobs change the wall time only: the same failure, the same counts.
+    let two = Model::from_vars(vars(&[("RACELAB_JOBS", "2")])).unwrap();
+    assert!(two.config().to_string().contains(" jobs=2 "), "{}", two.config());
+    let (mut one, mut two) = (Model::new().check(lost_update), two.check(lost_update));
+    (one.elapsed_micros, two.elapsed_micros) = (0, 0);
+    two.settings = two.settings.replace(" jobs=2", "");
+    assert!(one.failure.is_some());
+    assert_eq!(one, two);
 }
 
 #[test]
@@ -155,6 +163,12 @@ fn a_bad_environment_value_is_a_clear_error_never_a_default() {
         ),
         ("RACELAB_MAX_TIME", "0", "is not a time budget"),
         ("RACELAB_MAX_TIME", "NaN", "is not a time budget"),
+        (
+            "RACELAB_JOBS",
+            "0",
+            "racelab: RACELAB_JOBS=\"0\" is not a number of jobs: a whole number from 1 to 256",
+        ),
+        ("RACELAB_JOBS", "257", "is not a number of jobs"),
         ("RACELAB_SCHEDULE", "t1 t0", "is not a schedule (malformed schedule: token 1 `t1`"),
     ];
     for (name, value, expected) in cases {

@@ -774,6 +774,36 @@ pub fn compare_bounded(p: &Program, cap: u64, bound: Option<u32>) -> Comparison 
     }
 }
 
+/// Explores `p` with DPOR on one job and on `jobs`, with shrinking on (so a failure's whole
+/// shrunk report is compared): the reports must be the same but for the wall time and the
+/// settings line's jobs, and so must the outcomes the runs reached when the search completed.
+/// Returns the one-job runs, or what differed.
+pub fn compare_jobs(p: &Program, cap: u64, jobs: usize) -> Result<u64, String> {
+    let search = |jobs: usize| {
+        let program = Arc::new(p.clone());
+        let seen = Arc::new(Mutex::new(BTreeSet::new()));
+        let sink = Arc::clone(&seen);
+        let config = p.config(true, cap, None).shrink(true).jobs(jobs);
+        let mut report: Report = check(config, move || {
+            let o = program.run();
+            sink.lock().unwrap().insert(o);
+        });
+        report.elapsed_micros = 0;
+        report.settings = report.settings.replace(&format!(" jobs={jobs}"), "");
+        let seen = seen.lock().unwrap().clone();
+        (report, seen)
+    };
+    let (one, one_seen) = search(1);
+    let (many, many_seen) = search(jobs);
+    if one != many {
+        return Err(format!("the reports differ\none job: {one}\n{jobs} jobs: {many}"));
+    }
+    if one.exhausted && one.failure.is_none() && one_seen != many_seen {
+        return Err(format!("the outcomes differ\none job: {one_seen:?}\n{jobs} jobs: {many_seen:?}"));
+    }
+    Ok(one.runs)
+}
+
 // ----- minimisation -----
 
 /// Removes operations, workers and objects while the two searches still differ; returns the

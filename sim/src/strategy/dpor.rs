@@ -54,6 +54,13 @@
 //!     what the bound allows after it.
 //!
 //!   Delay bounds use the plain search.
+//!
+//! - On several jobs (`crate::parallel_dpor`), a subtree can be explored by another job ahead of
+//!   this search ([`Dpor::subtree_search`]) and adopted when the search reaches it: the subtree
+//!   depends only on the path to its root and the threads explored there before it, and the
+//!   backtrack points it asks for at its root and above are recorded as requests
+//!   ([`PrefixBacktrack`]) and applied in order on adoption, so the search makes the same runs in
+//!   the same order as on one job.
 
 use super::races::{Analysis, Step};
 use super::runnable_log::RunnableLog;
@@ -64,6 +71,8 @@ use crate::schedule::{Choice, ChoiceKind};
 
 #[derive(Clone, Debug)]
 struct ThreadNode {
+    /// The node's identity in the search (stack indices are reused as the search moves on).
+    id: u64,
     /// How many threads are runnable here (which ones: the search's [`RunnableLog`]).
     enabled: usize,
     /// The thread taken in the current run.
@@ -132,7 +141,7 @@ enum Node {
 }
 
 /// Exhaustive search with source-DPOR and sleep sets. See the module documentation.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct Dpor {
     stack: Vec<Node>,
     /// The runnable set of every thread node on the stack.
@@ -157,6 +166,120 @@ pub struct Dpor {
     /// The last run's analysis: the next run shares its steps before `fresh_from`, whose
     /// clocks it reuses.
     last_analysis: Option<Analysis>,
+    /// Identity of the next thread node created.
+    next_node_id: u64,
+    /// A search of one subtree (a job of a parallel search): the stack index of its root, which
+    /// it never moves past, and what it leaves for the search that adopts it.
+    subtree: Option<Subtree>,
+    /// The other jobs of a parallel search, for the search that hands subtrees out.
+    splits: Option<SplitsHook>,
+}
+
+/// A search of one subtree: see [`Dpor::subtree`].
+#[derive(Debug)]
+struct Subtree {
+    root: usize,
+    /// Backtrack points this subtree's races asked for at its root or above, in order: the
+    /// adopting search applies them where it stands (see [`PrefixBacktrack`]).
+    log: Vec<PrefixBacktrack>,
+    /// Filled once the subtree is explored.
+    outbox: std::sync::Arc<std::sync::Mutex<Option<SubtreeSummary>>>,
+}
+
+/// A backtrack point asked for at a node the subtree search does not own. Recorded as the
+/// request, not its effect: whether it adds a thread depends on what the node holds when the
+/// adopting search applies it, which includes the subtrees explored before this one.
+#[derive(Clone, Debug)]
+pub(crate) enum PrefixBacktrack {
+    /// A race's reversal at node `at` (see [`Dpor::race_backtrack`]).
+    Race { at: usize, initials: Vec<ThreadId>, preferred: ThreadId, pending: bool },
+    /// A thread a step at node `at` made wait again (see [`Dpor::disabled_backtrack`]).
+    Disabled { at: usize, thread: ThreadId },
+}
+
+/// What an explored subtree leaves for the search that adopts it.
+#[derive(Clone, Debug)]
+pub(crate) struct SubtreeSummary {
+    /// What the root's thread's step touched, over every run of the subtree.
+    pub(crate) footprint: Footprint,
+    /// Whether that thread could go on after its step, in some run.
+    pub(crate) goes_on: bool,
+    pub(crate) log: Vec<PrefixBacktrack>,
+}
+
+/// Whether another job has explored, or is exploring, a subtree.
+pub(crate) enum SplitState {
+    /// Nobody has it.
+    Free,
+    /// Handed out, not finished.
+    Busy,
+    /// Explored; the footprint of its root's thread.
+    Explored(Footprint),
+}
+
+/// What adopting a subtree gave.
+pub(crate) enum Adopted {
+    /// The subtree was explored by another job with the same threads explored before it: here
+    /// is what it leaves (its runs are counted by the parallel search).
+    Explored(SubtreeSummary),
+    /// Another job found a failure in it, or reached the run limit: the search stops there.
+    Stop,
+}
+
+/// A subtree to hand out: the node's stack index and identity, the thread to take there, and the
+/// threads explored there before it with their footprints.
+type Split = (usize, u64, ThreadId, Vec<(ThreadId, Footprint)>);
+
+/// A subtree search, ready to be sent to another job: see [`Dpor::subtree_search`]. (A search
+/// itself holds its last analysis, whose clocks share chunks by `Rc`, so it stays on its thread.)
+#[derive(Debug)]
+pub(crate) struct SubtreeSeed {
+    stack: Vec<Node>,
+    runnable: RunnableLog,
+    fresh_from: usize,
+    root: usize,
+    outbox: std::sync::Arc<std::sync::Mutex<Option<SubtreeSummary>>>,
+}
+
+impl SubtreeSeed {
+    /// Where the search leaves its summary once the subtree is explored.
+    pub(crate) fn outbox(&self) -> std::sync::Arc<std::sync::Mutex<Option<SubtreeSummary>>> {
+        std::sync::Arc::clone(&self.outbox)
+    }
+
+    /// The search, on the job that explores it.
+    pub(crate) fn search(self) -> Dpor {
+        Dpor {
+            stack: self.stack,
+            runnable: self.runnable,
+            fresh_from: self.fresh_from,
+            subtree: Some(Subtree { root: self.root, log: Vec::new(), outbox: self.outbox }),
+            ..Dpor::default()
+        }
+    }
+}
+
+/// The parallel search's side of the subtrees: which are handed out, and the hand-out.
+pub(crate) trait Splits {
+    /// Whether a job is waiting for a subtree.
+    fn wants_work(&self) -> bool;
+    /// The state of the subtree that takes `thread` at node `node`.
+    fn state(&self, node: u64, thread: ThreadId) -> SplitState;
+    /// Hands out the subtree that takes `thread` at node `node`, explored before: `done`.
+    fn submit(&mut self, node: u64, thread: ThreadId, done: Vec<(ThreadId, Footprint)>, search: SubtreeSeed);
+    /// Where this search would now explore `thread` at node `node` after `done`: the subtree's
+    /// result if another job explored it after exactly `done` (waiting for it if it is being
+    /// explored), else `None` and the search explores it itself.
+    fn adopt(&mut self, node: u64, thread: ThreadId, done: &[(ThreadId, Footprint)]) -> Option<Adopted>;
+}
+
+/// The hook, boxed (so that `Dpor` stays `Debug`).
+struct SplitsHook(Box<dyn Splits>);
+
+impl std::fmt::Debug for SplitsHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Splits")
+    }
 }
 
 impl Dpor {
@@ -222,18 +345,41 @@ impl Dpor {
         let pending = self.cut_off_from.is_some_and(|c| b >= c);
         let preferred = self.steps[b].thread;
         let initials = analysis.initials(a, b);
-        let Node::Thread(node) = &mut self.stack[self.step_nodes[a]] else {
+        let at = self.step_nodes[a];
+        match &mut self.subtree {
+            Some(sub) if at <= sub.root => {
+                sub.log.push(PrefixBacktrack::Race { at, initials, preferred, pending })
+            }
+            _ => self.race_backtrack(at, &initials, preferred, pending),
+        }
+    }
+
+    /// Applies a backtrack request a subtree search recorded at a node of this search's stack.
+    fn apply(&mut self, request: &PrefixBacktrack) {
+        match request {
+            PrefixBacktrack::Race { at, initials, preferred, pending } => {
+                self.race_backtrack(*at, initials, *preferred, *pending)
+            }
+            PrefixBacktrack::Disabled { at, thread } => self.disabled_backtrack(*at, *thread),
+        }
+    }
+
+    /// For a race whose reversal can start with `initials` (the race's later step is
+    /// `preferred`'s): unless one of them is asleep or scheduled at node `at` already, schedule
+    /// one there.
+    fn race_backtrack(&mut self, at: usize, initials: &[ThreadId], preferred: ThreadId, pending: bool) {
+        let Node::Thread(node) = &mut self.stack[at] else {
             panic!("racelab invariant: a step that does not start at a thread node");
         };
         if initials.iter().any(|&t| node.asleep(t) || node.backtrack.contains(&t)) {
             return;
         }
-        let at = self.step_nodes[a];
         let runnable = &self.runnable;
-        let candidates: Vec<ThreadId> = initials.into_iter().filter(|&t| runnable.contains(at, t)).collect();
+        let candidates: Vec<ThreadId> =
+            initials.iter().copied().filter(|&t| runnable.contains(at, t)).collect();
         if let Some(&t) = candidates.iter().find(|&&t| t == preferred).or(candidates.first()) {
             node.backtrack.push(t);
-            self.also_before_the_switch(self.step_nodes[a], t);
+            self.also_before_the_switch(at, t);
         } else if !pending {
             // The race cannot start from any thread runnable here; that should not happen with
             // the orderings recorded, so stay sound: explore every thread here.
@@ -256,14 +402,22 @@ impl Dpor {
             }
             let at = self.step_nodes[s];
             for q in self.steps[s].disabled.clone() {
-                let Node::Thread(node) = &mut self.stack[at] else {
-                    panic!("racelab invariant: a step that does not start at a thread node");
-                };
-                if self.runnable.contains(at, q) && !node.asleep(q) && !node.backtrack.contains(&q) {
-                    node.backtrack.push(q);
-                    self.also_before_the_switch(at, q);
+                match &mut self.subtree {
+                    Some(sub) if at <= sub.root => sub.log.push(PrefixBacktrack::Disabled { at, thread: q }),
+                    _ => self.disabled_backtrack(at, q),
                 }
             }
+        }
+    }
+
+    /// Schedules `q`, which the step at node `at` made wait again, at that node.
+    fn disabled_backtrack(&mut self, at: usize, q: ThreadId) {
+        let Node::Thread(node) = &mut self.stack[at] else {
+            panic!("racelab invariant: a step that does not start at a thread node");
+        };
+        if self.runnable.contains(at, q) && !node.asleep(q) && !node.backtrack.contains(&q) {
+            node.backtrack.push(q);
+            self.also_before_the_switch(at, q);
         }
     }
 
@@ -302,8 +456,12 @@ impl Dpor {
     }
 
     fn advance_stack(&mut self) -> bool {
-        while let Some(top) = self.stack.last_mut() {
-            match top {
+        while let Some(top) = self.stack.len().checked_sub(1) {
+            if self.subtree.as_ref().is_some_and(|sub| sub.root == top) {
+                self.finish_subtree();
+                return false;
+            }
+            match &mut self.stack[top] {
                 Node::Data(d) => {
                     if d.chosen + 1 < d.options {
                         d.chosen += 1;
@@ -311,19 +469,9 @@ impl Dpor {
                         return true;
                     }
                 }
-                Node::Thread(n) => {
-                    let footprint = std::mem::take(&mut n.chosen_footprint);
-                    n.done.push((n.chosen, footprint));
-                    if std::mem::take(&mut n.chosen_goes_on) {
-                        n.done_going_on.push(n.chosen);
-                    }
-                    let bound = self.preemption_bound;
-                    let next = n.backtrack.iter().copied().find(|&t| {
-                        !n.done.iter().any(|&(d, _)| d == t) && !n.asleep(t) && n.within(bound, t)
-                    });
-                    if let Some(t) = next {
-                        n.chosen = t;
-                        self.fresh_from = n.step;
+                Node::Thread(_) => {
+                    self.finish_branch(top);
+                    if self.next_branch(top) {
                         return true;
                     }
                 }
@@ -331,6 +479,134 @@ impl Dpor {
             self.stack.pop();
         }
         false
+    }
+
+    /// The chosen thread of thread node `at` is explored: it joins the node's done list.
+    fn finish_branch(&mut self, at: usize) {
+        let Node::Thread(n) = &mut self.stack[at] else {
+            panic!("racelab invariant: finishing a branch of a data node");
+        };
+        let footprint = std::mem::take(&mut n.chosen_footprint);
+        n.done.push((n.chosen, footprint));
+        if std::mem::take(&mut n.chosen_goes_on) {
+            n.done_going_on.push(n.chosen);
+        }
+    }
+
+    /// The threads still to explore at thread node `n`, in the order the search takes them.
+    fn pending(n: &ThreadNode, bound: Option<u32>) -> impl Iterator<Item = ThreadId> + '_ {
+        n.backtrack
+            .iter()
+            .copied()
+            .filter(move |&t| !n.done.iter().any(|&(d, _)| d == t) && !n.asleep(t) && n.within(bound, t))
+    }
+
+    /// Moves thread node `at` to its next thread, adopting the subtrees other jobs explored
+    /// (a parallel search); false when the node has nothing left.
+    fn next_branch(&mut self, at: usize) -> bool {
+        loop {
+            let Node::Thread(n) = &mut self.stack[at] else {
+                panic!("racelab invariant: the next branch of a data node");
+            };
+            let Some(t) = Self::pending(n, self.preemption_bound).next() else {
+                return false;
+            };
+            n.chosen = t;
+            self.fresh_from = n.step;
+            let adopted = match self.splits.as_mut() {
+                Some(hook) => hook.0.adopt(n.id, t, &n.done),
+                None => None,
+            };
+            match adopted {
+                None | Some(Adopted::Stop) => return true,
+                Some(Adopted::Explored(summary)) => {
+                    // As if this search had explored the subtree: its requests at this node and
+                    // above, then the branch is done.
+                    for request in &summary.log {
+                        self.apply(request);
+                    }
+                    let Node::Thread(n) = &mut self.stack[at] else { unreachable!("checked above") };
+                    n.chosen_footprint = summary.footprint;
+                    n.chosen_goes_on = summary.goes_on;
+                    self.finish_branch(at);
+                }
+            }
+        }
+    }
+
+    /// A subtree search is done: what the adopting search needs goes to the outbox.
+    fn finish_subtree(&mut self) {
+        let sub = self.subtree.as_mut().expect("racelab invariant: finishing a subtree of a whole search");
+        let Node::Thread(root) = &self.stack[sub.root] else {
+            panic!("racelab invariant: a subtree rooted at a data node");
+        };
+        let summary = SubtreeSummary {
+            footprint: root.chosen_footprint.clone(),
+            goes_on: root.chosen_goes_on,
+            log: std::mem::take(&mut sub.log),
+        };
+        *sub.outbox.lock().unwrap_or_else(|e| e.into_inner()) = Some(summary);
+    }
+
+    /// A search of the subtree below thread node `at` of this search's stack taking `thread`
+    /// there, with `done` explored there before: the runs this search would make there, in the
+    /// same order, for another job (an unbounded search only). It never moves past `at`;
+    /// what its races ask of nodes at `at` and above is recorded, and the summary goes to
+    /// `outbox` once it is exhausted.
+    pub(crate) fn subtree_search(
+        &self,
+        at: usize,
+        thread: ThreadId,
+        done: Vec<(ThreadId, Footprint)>,
+    ) -> SubtreeSeed {
+        assert!(self.preemption_bound.is_none(), "racelab invariant: a bounded search is not split");
+        let mut stack = self.stack[..=at].to_vec();
+        let Some(Node::Thread(root)) = stack.last_mut() else {
+            panic!("racelab invariant: a subtree rooted at a data node");
+        };
+        root.chosen = thread;
+        root.chosen_footprint = Footprint::default();
+        root.chosen_goes_on = false;
+        root.done = done;
+        let fresh_from = root.step;
+        let mut runnable = self.runnable.clone();
+        runnable.truncate(at + 1);
+        SubtreeSeed { stack, runnable, fresh_from, root: at, outbox: Default::default() }
+    }
+
+    /// Attaches the other jobs of a parallel search.
+    pub(crate) fn with_splits(mut self, splits: Box<dyn Splits>) -> Self {
+        self.splits = Some(SplitsHook(splits));
+        self
+    }
+
+    /// Hands a subtree to a waiting job: the shallowest thread still to explore whose threads
+    /// explored before are known (explored here, or by a job).
+    fn offer_split(&mut self) {
+        let Some(mut hook) = self.splits.take() else { return };
+        if hook.0.wants_work() {
+            if let Some((at, id, thread, done)) = self.next_split(&*hook.0) {
+                let seed = self.subtree_search(at, thread, done.clone());
+                hook.0.submit(id, thread, done, seed);
+            }
+        }
+        self.splits = Some(hook);
+    }
+
+    fn next_split(&self, splits: &dyn Splits) -> Option<Split> {
+        for (at, node) in self.stack.iter().enumerate() {
+            let Node::Thread(n) = node else { continue };
+            let mut done = n.done.clone();
+            done.push((n.chosen, n.chosen_footprint.clone()));
+            for t in Self::pending(n, self.preemption_bound).filter(|&t| t != n.chosen) {
+                match splits.state(n.id, t) {
+                    SplitState::Free => return Some((at, n.id, t, done)),
+                    SplitState::Busy => break,
+                    SplitState::Explored(footprint) => done.push((t, footprint)),
+                }
+            }
+        }
+        None
     }
 }
 
@@ -409,7 +685,10 @@ impl Strategy for Dpor {
         let preemptions_before = self.preemptions;
         self.preemptions += u32::from(continuing.is_some_and(|c| c != chosen));
         self.runnable.push(depth, runnable);
+        let id = self.next_node_id;
+        self.next_node_id += 1;
         self.stack.push(Node::Thread(ThreadNode {
+            id,
             enabled: runnable.len(),
             chosen,
             chosen_footprint: Footprint::default(),
@@ -465,6 +744,8 @@ impl Strategy for Dpor {
         self.add_disabled_backtracks();
         if !self.advance() {
             self.exhausted = true;
+        } else if self.splits.is_some() {
+            self.offer_split();
         }
         Ok(())
     }

@@ -21,6 +21,7 @@ mod runnable_log;
 
 pub use dfs::Dfs;
 pub use dpor::Dpor;
+pub(crate) use dpor::{Adopted, SplitState, Splits, SubtreeSeed, SubtreeSummary};
 pub use guided::Guided;
 pub use pct::Pct;
 pub use portfolio::{Half, Portfolio};

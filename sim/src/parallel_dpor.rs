@@ -7,21 +7,26 @@
 //! the node and above; whether such a request adds a thread depends on what those nodes already
 //! hold, but nothing inside the subtree depends on it. So another job can explore the subtree
 //! ahead of time, recording those requests instead of applying them (`Dpor::subtree_search`);
-//! when the main search reaches the node and would take `t`, it *adopts* the subtree: it applies
-//! the requests in their order, counts the subtree's runs as its own, in their order, and moves
-//! on, exactly as if it had made those runs itself. The threads explored before `t` are
-//! speculated when the subtree is handed out (the main search may still be exploring one of them,
-//! whose footprint can still grow); a subtree explored after other ones is adopted only when they
-//! match, otherwise the main search explores it itself.
+//! when the search that owns the node reaches it and would take `t`, it *adopts* the subtree: it
+//! applies the requests in their order, counts the subtree's runs as its own, in their order,
+//! and moves on, exactly as if it had made those runs itself. The threads explored before `t`
+//! are speculated when the subtree is handed out (the search may still be exploring one of them,
+//! whose footprint can still grow); a subtree is adopted only when they match, otherwise the
+//! owner explores it itself.
 //!
-//! The main search runs on the calling thread and hands the shallowest subtree it has left to a
-//! waiting job after each run (the main search reaches shallow nodes last, so those jobs have
-//! the longest to work); it waits for a subtree a job is still exploring when it gets there. A
-//! job stops a subtree at its first failure (the main search stops there when it adopts it) or
-//! after the run limit (every later run is past it). Unbounded DPOR only: under a preemption
-//! bound a subtree's sleep sets depend on more than the threads explored before it.
+//! Every search, the main one and the subtree searches alike, hands the shallowest subtree it
+//! has left below its own root to the queue when the queue is empty, and adopts what it handed
+//! out. At most `jobs` searches run at a time (*permits*): a search that reaches a subtree still
+//! being explored lends its permit while it waits, so a queued subtree (often a piece of the one
+//! it waits for) runs meanwhile; the job threads are twice the permits so that waiting searches
+//! do not leave permits unused. A subtree search stops at its first failure (its owner stops
+//! there when it adopts it) or after the run limit (every later run is past it). Unbounded DPOR
+//! only: under a preemption bound a subtree's sleep sets depend on more than the threads explored
+//! before it.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
@@ -49,17 +54,31 @@ type Key = (u64, ThreadId);
 /// The threads explored at a node before a subtree, with their steps' footprints.
 type Done = Vec<(ThreadId, Footprint)>;
 
-/// One run of a subtree, as the report counts it.
+/// Node identities each subtree search numbers its nodes in (see `SubtreeSeed::with_node_ids_from`).
+const NODE_IDS_PER_SEARCH: u64 = 1 << 40;
+
+/// One run, as the report counts it.
 struct RunRecord {
     steps: u64,
     redundant: bool,
     cut_off: bool,
 }
 
-/// A failing run as its job saw it: enough to trace it again on the calling thread.
+impl RunRecord {
+    fn of(result: &crate::explore::RunResult) -> Self {
+        RunRecord {
+            steps: result.steps,
+            redundant: matches!(result.end, RunEnd::Redundant),
+            // As the one-job exploration counts them: completed runs only.
+            cut_off: matches!(result.end, RunEnd::Completed) && !result.unfinished.is_empty(),
+        }
+    }
+}
+
+/// A failing run as its search saw it: enough to trace it again on the calling thread.
 struct FoundFailure {
-    /// Its index among the subtree's runs.
-    index: usize,
+    /// Its index among the search's runs.
+    index: u64,
     kind: FailureKind,
     schedule: Schedule,
     /// A destructor panicked in the run's teardown (see `Executor::tear_down`).
@@ -73,38 +92,38 @@ struct Explored {
     summary: Option<SubtreeSummary>,
     runs: Vec<RunRecord>,
     failure: Option<FoundFailure>,
-    /// Stopped at the run limit: the main search stops inside this subtree.
+    /// Stopped at the run limit: the owner stops inside this subtree.
     capped: bool,
 }
 
 impl Explored {
-    /// The main search may stand in for the subtree's runs: complete, or ended by a failure or
-    /// the run limit, which end the main search too.
+    /// The owner may stand in for the subtree's runs: complete, or ended by a failure or the
+    /// run limit, which end the owner too (an abandoned subtree is none of these).
     fn adoptable(&self) -> bool {
         self.summary.is_some() || self.failure.is_some() || self.capped
     }
 }
 
 enum Task {
-    Queued { done: Done, search: SubtreeSeed },
+    Queued { done: Done, seed: SubtreeSeed },
     Running,
     Finished(Explored),
 }
 
-#[derive(Default)]
 struct BoardState {
     queue: VecDeque<Key>,
     tasks: BTreeMap<Key, Task>,
-    /// Jobs waiting for a subtree.
-    idle: usize,
-    /// Subtrees the main search adopted since the explore loop last looked, in order.
-    adopted: Vec<Explored>,
-    /// A job stopped for good (a panic, or its OS thread tainted): nothing it took will finish.
+    /// Searches that may run now besides those running.
+    permits: usize,
+    /// Searches waiting to take a permit back after a wait: they go before new subtrees.
+    reclaiming: usize,
+    /// Node-identity ranges handed out so far.
+    ranges: u64,
+    /// A job stopped for good (a panic, or its OS thread tainted): what it took may never finish.
     lost_a_job: bool,
 }
 
-/// What the main search and the jobs share.
-#[derive(Default)]
+/// What the searches share.
 struct Board {
     state: Mutex<BoardState>,
     changed: Condvar,
@@ -112,8 +131,25 @@ struct Board {
 }
 
 impl Board {
+    fn new(jobs: usize) -> Self {
+        let state = BoardState {
+            queue: VecDeque::new(),
+            tasks: BTreeMap::new(),
+            // The main search holds one.
+            permits: jobs - 1,
+            reclaiming: 0,
+            ranges: 0,
+            lost_a_job: false,
+        };
+        Board { state: Mutex::new(state), changed: Condvar::new(), stop: AtomicBool::new(false) }
+    }
+
     fn lock(&self) -> MutexGuard<'_, BoardState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wait<'a>(&self, state: MutexGuard<'a, BoardState>) -> MutexGuard<'a, BoardState> {
+        self.changed.wait(state).unwrap_or_else(|e| e.into_inner())
     }
 
     fn stop(&self) {
@@ -125,23 +161,22 @@ impl Board {
     fn stopped(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
     }
-
-    fn take_adopted(&self) -> Vec<Explored> {
-        std::mem::take(&mut self.lock().adopted)
-    }
 }
 
-/// The main search's view of the board.
-struct MainSide(Arc<Board>);
+/// A search's side of the board: hand-outs, and the subtrees it adopted since its run loop last
+/// looked, in order.
+struct SearchSide {
+    board: Arc<Board>,
+    adopted: Rc<RefCell<Vec<Explored>>>,
+}
 
-impl Splits for MainSide {
+impl Splits for SearchSide {
     fn wants_work(&self) -> bool {
-        let state = self.0.lock();
-        state.queue.is_empty() && state.idle > 0
+        self.board.lock().queue.is_empty() && !self.board.stopped()
     }
 
     fn state(&self, node: u64, thread: ThreadId) -> SplitState {
-        match self.0.lock().tasks.get(&(node, thread)) {
+        match self.board.lock().tasks.get(&(node, thread)) {
             None => SplitState::Free,
             Some(Task::Finished(e)) => match &e.summary {
                 Some(s) => SplitState::Explored(s.footprint.clone()),
@@ -151,37 +186,47 @@ impl Splits for MainSide {
         }
     }
 
-    fn submit(&mut self, node: u64, thread: ThreadId, done: Done, search: SubtreeSeed) {
-        let mut state = self.0.lock();
+    fn submit(&mut self, node: u64, thread: ThreadId, done: Done, seed: SubtreeSeed) {
+        let mut state = self.board.lock();
+        state.ranges += 1;
+        let seed = seed.with_node_ids_from(state.ranges * NODE_IDS_PER_SEARCH);
         let key = (node, thread);
-        let fresh = state.tasks.insert(key, Task::Queued { done, search }).is_none();
+        let fresh = state.tasks.insert(key, Task::Queued { done, seed }).is_none();
         assert!(fresh, "racelab invariant: subtree {key:?} handed out twice");
         state.queue.push_back(key);
-        self.0.changed.notify_all();
+        self.board.changed.notify_all();
     }
 
     fn adopt(&mut self, node: u64, thread: ThreadId, done: &[(ThreadId, Footprint)]) -> Option<Adopted> {
         let key = (node, thread);
-        let mut state = self.0.lock();
-        loop {
+        let board = &self.board;
+        let mut state = board.lock();
+        let mut lent = false;
+        let outcome = loop {
             match state.tasks.remove(&key) {
-                None => return None,
+                None => break None,
                 Some(Task::Queued { .. }) => {
                     // Nobody started it: explore it here.
                     state.queue.retain(|k| *k != key);
-                    return None;
+                    break None;
                 }
                 Some(Task::Running) => {
                     state.tasks.insert(key, Task::Running);
-                    if state.lost_a_job || self.0.stopped() {
-                        return None;
+                    if state.lost_a_job || board.stopped() {
+                        break None;
                     }
-                    state = self.0.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+                    if !lent {
+                        // Lend this search's permit while it waits.
+                        lent = true;
+                        state.permits += 1;
+                        board.changed.notify_all();
+                    }
+                    state = board.wait(state);
                 }
                 Some(Task::Finished(explored)) => {
                     if explored.done != done || !explored.adoptable() {
                         // Speculated wrong (or abandoned): explore it here.
-                        return None;
+                        break None;
                     }
                     let adopted = match &explored.summary {
                         Some(summary) if explored.failure.is_none() && !explored.capped => {
@@ -189,11 +234,21 @@ impl Splits for MainSide {
                         }
                         _ => Adopted::Stop,
                     };
-                    state.adopted.push(explored);
-                    return Some(adopted);
+                    self.adopted.borrow_mut().push(explored);
+                    break Some(adopted);
                 }
             }
+        };
+        if lent {
+            // Take a permit back before running again, ahead of new subtrees.
+            state.reclaiming += 1;
+            while state.permits == 0 && !board.stopped() {
+                state = board.wait(state);
+            }
+            state.reclaiming -= 1;
+            state.permits = state.permits.saturating_sub(1);
         }
+        outcome
     }
 }
 
@@ -202,11 +257,11 @@ where
     F: Fn() + Send + Sync + 'static,
 {
     assert!(applies(config), "racelab invariant: a parallel DPOR search of another exploration");
-    let board = Arc::new(Board::default());
+    let board = Arc::new(Board::new(config.jobs));
     let budget = Budget::start(config.max_time, config.stop.clone());
     let panicked = Mutex::new(None);
     let outcome = std::thread::scope(|scope| {
-        for _ in 1..config.jobs {
+        for _ in 0..2 * config.jobs - 1 {
             let (board, program, budget, panicked) = (&board, &program, &budget, &panicked);
             scope.spawn(move || {
                 let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -231,12 +286,120 @@ where
     outcome.unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
-/// A job: explores the subtrees the main search hands out, one at a time, until it stops.
-fn job<F>(config: &Config, program: &Arc<F>, board: &Board, budget: &Budget)
+/// Where a search's runs go: the main search's report, or a subtree's list.
+trait Sink {
+    /// Runs so far: the next run's index.
+    fn runs(&self) -> u64;
+    fn record(&mut self, run: RunRecord);
+}
+
+impl Sink for Report {
+    fn runs(&self) -> u64 {
+        self.runs
+    }
+
+    fn record(&mut self, run: RunRecord) {
+        self.runs += 1;
+        self.steps += run.steps;
+        self.redundant_runs += u64::from(run.redundant);
+        self.runs_with_daemons_cut_off += u64::from(run.cut_off);
+    }
+}
+
+impl Sink for Vec<RunRecord> {
+    fn runs(&self) -> u64 {
+        self.len() as u64
+    }
+
+    fn record(&mut self, run: RunRecord) {
+        self.push(run);
+    }
+}
+
+/// How a search ended.
+enum Ending {
+    Exhausted,
+    /// At the run limit; `inside`: within an adopted subtree that has runs left.
+    Limit {
+        inside: bool,
+    },
+    /// The budget or the stop flag (the main search), or the exploration is over (a subtree).
+    Halted(Option<Halt>),
+    Failed(FoundFailure),
+}
+
+/// Makes `search`'s runs and counts them, with the subtrees it adopts, in order, into `sink`,
+/// until it is exhausted, fails, reaches `config.runs` runs or is halted.
+#[allow(clippy::too_many_arguments, reason = "one search's loop: the exploration's parts, one each")]
+fn run_search<F>(
+    config: &Config,
+    program: &Arc<F>,
+    board: &Board,
+    budget: &Budget,
+    executor: &mut Executor,
+    strategy: &mut Option<Box<dyn Strategy>>,
+    adopted: &RefCell<Vec<Explored>>,
+    sink: &mut dyn Sink,
+    main: bool,
+    progress: &mut dyn FnMut(u64),
+) -> Ending
 where
     F: Fn() + Send + Sync + 'static,
 {
-    let mut executor = Executor::new(config);
+    let mut reported = 0;
+    loop {
+        if !main && board.stopped() {
+            return Ending::Halted(None);
+        }
+        if sink.runs() >= config.runs {
+            return Ending::Limit { inside: false };
+        }
+        let index = sink.runs();
+        if !strategy.as_mut().expect("strategy present").begin_run(index) {
+            return Ending::Exhausted;
+        }
+        if let Some(halt) = budget.halt() {
+            return Ending::Halted(Some(halt));
+        }
+        let result = run_once(executor, strategy, index, config, false, program);
+        sink.record(RunRecord::of(&result));
+        if let RunEnd::Failed(kind) = result.end {
+            let tainted = executor.tainted();
+            return Ending::Failed(FoundFailure { index, kind, schedule: result.schedule, tainted });
+        }
+        // The subtrees adopted after this run, in the order the one-job search makes their runs.
+        let taken = std::mem::take(&mut *adopted.borrow_mut());
+        for explored in taken {
+            let mut failure = explored.failure;
+            for (i, run) in explored.runs.into_iter().enumerate() {
+                if sink.runs() >= config.runs {
+                    return Ending::Limit { inside: true };
+                }
+                let index = sink.runs();
+                sink.record(run);
+                if let Some(f) = failure.take_if(|f| f.index == i as u64) {
+                    return Ending::Failed(FoundFailure { index, ..f });
+                }
+            }
+            if explored.capped {
+                // Its runs went on past the limit.
+                return Ending::Limit { inside: true };
+            }
+        }
+        if main && sink.runs() / PROGRESS_EVERY > reported {
+            reported = sink.runs() / PROGRESS_EVERY;
+            progress(sink.runs());
+        }
+    }
+}
+
+/// A job: explores the subtrees on the queue, one at a time while it holds a permit, until the
+/// exploration is over.
+fn job<F>(config: &Config, program: &Arc<F>, board: &Arc<Board>, budget: &Budget)
+where
+    F: Fn() + Send + Sync + 'static,
+{
+    let mut executor: Option<Executor> = None;
     loop {
         let (key, done, seed) = {
             let mut state = board.lock();
@@ -244,54 +407,50 @@ where
                 if board.stopped() {
                     return;
                 }
-                if let Some(key) = state.queue.pop_front() {
+                if !state.queue.is_empty() && state.permits > 0 && state.reclaiming == 0 {
+                    let key = state.queue.pop_front().expect("checked non-empty");
+                    state.permits -= 1;
                     match state.tasks.insert(key, Task::Running) {
-                        Some(Task::Queued { done, search }) => break (key, done, search),
+                        Some(Task::Queued { done, seed }) => break (key, done, seed),
                         _ => panic!("racelab invariant: a queued subtree {key:?} that is not queued"),
                     }
                 }
-                state.idle += 1;
-                state = board.changed.wait(state).unwrap_or_else(|e| e.into_inner());
-                state.idle -= 1;
+                state = board.wait(state);
             }
         };
+        let executor = executor.get_or_insert_with(|| Executor::new(config));
         let outbox = seed.outbox();
-        let mut strategy: Option<Box<dyn Strategy>> = Some(Box::new(seed.search()));
-        let mut explored = Explored { done, summary: None, runs: Vec::new(), failure: None, capped: false };
-        let mut index = 0u64;
-        loop {
-            if board.stopped() || budget.halt().is_some() {
-                break;
-            }
-            if !strategy.as_mut().expect("strategy present").begin_run(index) {
+        let adopted = Rc::new(RefCell::new(Vec::new()));
+        let side = SearchSide { board: Arc::clone(board), adopted: Rc::clone(&adopted) };
+        let mut strategy: Option<Box<dyn Strategy>> =
+            Some(Box::new(seed.search().with_splits(Box::new(side))));
+        let mut runs: Vec<RunRecord> = Vec::new();
+        let ending = run_search(
+            config,
+            program,
+            board,
+            budget,
+            executor,
+            &mut strategy,
+            &adopted,
+            &mut runs,
+            false,
+            &mut |_| {},
+        );
+        let mut explored = Explored { done, summary: None, runs, failure: None, capped: false };
+        match ending {
+            Ending::Exhausted => {
                 explored.summary = outbox.lock().unwrap_or_else(|e| e.into_inner()).take();
                 assert!(explored.summary.is_some(), "racelab invariant: a finished subtree left no summary");
-                break;
             }
-            if index >= config.runs {
-                explored.capped = true;
-                break;
-            }
-            let result = run_once(&mut executor, &mut strategy, index, config, false, program);
-            explored.runs.push(RunRecord {
-                steps: result.steps,
-                redundant: matches!(result.end, RunEnd::Redundant),
-                cut_off: matches!(result.end, RunEnd::Completed) && !result.unfinished.is_empty(),
-            });
-            if let RunEnd::Failed(kind) = result.end {
-                explored.failure = Some(FoundFailure {
-                    index: explored.runs.len() - 1,
-                    kind,
-                    schedule: result.schedule,
-                    tainted: executor.tainted(),
-                });
-                break;
-            }
-            index += 1;
+            Ending::Limit { .. } => explored.capped = true,
+            Ending::Failed(f) => explored.failure = Some(f),
+            Ending::Halted(_) => {}
         }
         let tainted = executor.tainted();
         let mut state = board.lock();
         state.tasks.insert(key, Task::Finished(explored));
+        state.permits += 1;
         if tainted {
             // This OS thread runs no more runs (see `Executor::tear_down`).
             state.lost_a_job = true;
@@ -301,22 +460,6 @@ where
             return;
         }
     }
-}
-
-/// How the main search ended: where its loop stopped, with the failure if one was found.
-enum Ending {
-    Exhausted,
-    /// At the run limit; `inside`: within an adopted subtree that has runs left.
-    Limit {
-        inside: bool,
-    },
-    Halted(Halt),
-    Failed {
-        run: u64,
-        kind: FailureKind,
-        schedule: Schedule,
-        tainted: bool,
-    },
 }
 
 /// The main search on the calling thread: the one-job exploration, adopting subtrees.
@@ -331,8 +474,9 @@ where
     F: Fn() + Send + Sync + 'static,
 {
     let mut executor = Executor::new(config);
-    let search = Dpor::new().with_splits(Box::new(MainSide(Arc::clone(board))));
-    let mut strategy: Option<Box<dyn Strategy>> = Some(Box::new(search));
+    let adopted = Rc::new(RefCell::new(Vec::new()));
+    let side = SearchSide { board: Arc::clone(board), adopted: Rc::clone(&adopted) };
+    let mut strategy: Option<Box<dyn Strategy>> = Some(Box::new(Dpor::new().with_splits(Box::new(side))));
     let mut report = Report {
         settings: config.to_string(),
         runs: 0,
@@ -350,89 +494,42 @@ where
         failure: None,
         traced: None,
     };
-    let mut reported = 0;
-    let count = |report: &mut Report, r: &RunRecord| {
-        report.runs += 1;
-        report.steps += r.steps;
-        report.redundant_runs += u64::from(r.redundant);
-        report.runs_with_daemons_cut_off += u64::from(r.cut_off);
-    };
-    let ending = 'search: loop {
-        if report.runs >= config.runs {
-            break Ending::Limit { inside: false };
-        }
-        if !strategy.as_mut().expect("strategy present").begin_run(report.runs) {
-            break Ending::Exhausted;
-        }
-        if let Some(halt) = budget.halt() {
-            break Ending::Halted(halt);
-        }
-        let run = report.runs;
-        let result = run_once(&mut executor, &mut strategy, run, config, false, program);
-        count(
-            &mut report,
-            &RunRecord {
-                steps: result.steps,
-                redundant: matches!(result.end, RunEnd::Redundant),
-                cut_off: matches!(result.end, RunEnd::Completed) && !result.unfinished.is_empty(),
-            },
-        );
-        if let RunEnd::Failed(kind) = result.end {
-            break Ending::Failed { run, kind, schedule: result.schedule, tainted: executor.tainted() };
-        }
-        // The subtrees adopted after this run, in the order the one-job search makes their runs.
-        for explored in board.take_adopted() {
-            for (i, r) in explored.runs.iter().enumerate() {
-                if report.runs >= config.runs {
-                    break 'search Ending::Limit { inside: true };
-                }
-                let run = report.runs;
-                count(&mut report, r);
-                if explored.failure.as_ref().is_some_and(|f| f.index == i) {
-                    let f = explored.failure.expect("just matched");
-                    break 'search Ending::Failed {
-                        run,
-                        kind: f.kind,
-                        schedule: f.schedule,
-                        tainted: f.tainted,
-                    };
-                }
-            }
-            if explored.capped {
-                // Its runs went on past the limit.
-                break 'search Ending::Limit { inside: true };
-            }
-        }
-        if report.runs / PROGRESS_EVERY > reported {
-            reported = report.runs / PROGRESS_EVERY;
-            progress(report.runs);
-        }
-    };
+    let ending = run_search(
+        config,
+        program,
+        board,
+        budget,
+        &mut executor,
+        &mut strategy,
+        &adopted,
+        &mut report,
+        true,
+        progress,
+    );
     board.stop();
     report.elapsed_micros = budget.micros();
+    report.distinct_runs = Some(report.runs - report.redundant_runs);
     match ending {
         Ending::Exhausted => report.exhausted = true,
-        Ending::Halted(Halt::Stop) => report.interrupted = true,
-        Ending::Halted(Halt::Time) => report.out_of_time = true,
+        Ending::Halted(Some(Halt::Stop)) => report.interrupted = true,
+        Ending::Halted(Some(Halt::Time)) => report.out_of_time = true,
+        Ending::Halted(None) => unreachable!("the main search halts only by the budget"),
         Ending::Limit { inside: true } => {}
         Ending::Limit { inside: false } => {
             // Whether the search still had work left, as the one-job exploration asks.
             report.exhausted = !strategy.as_mut().expect("strategy present").begin_run(report.runs);
         }
-        Ending::Failed { run, kind, schedule, tainted } => {
-            report.distinct_runs = Some(report.runs - report.redundant_runs);
-            if tainted {
+        Ending::Failed(f) => {
+            let run = f.index;
+            if f.tainted {
                 progress(report.runs);
-                return Outcome::Tainted { report, kind, run, schedule };
+                return Outcome::Tainted { report, kind: f.kind, run, schedule: f.schedule };
             }
-            let found = traced_failure(&mut executor, kind, run, schedule, config, program);
+            let found = traced_failure(&mut executor, f.kind, run, f.schedule, config, program);
             let failure = if config.shrink { shrink(&mut executor, found, config, program) } else { found };
             report.failure = Some(Failure { found_by: None, ..failure });
-            progress(report.runs);
-            return Outcome::Done(report);
         }
     }
-    report.distinct_runs = Some(report.runs - report.redundant_runs);
     progress(report.runs);
     Outcome::Done(report)
 }

@@ -239,6 +239,9 @@ pub(crate) struct SubtreeSeed {
     fresh_from: usize,
     root: usize,
     outbox: std::sync::Arc<std::sync::Mutex<Option<SubtreeSummary>>>,
+    /// Identity of the first node the search creates (each search of a parallel search gets a
+    /// range of its own, so nodes are told apart across searches).
+    first_node_id: u64,
 }
 
 impl SubtreeSeed {
@@ -247,12 +250,19 @@ impl SubtreeSeed {
         std::sync::Arc::clone(&self.outbox)
     }
 
+    /// Numbers the nodes the search creates from `first`.
+    pub(crate) fn with_node_ids_from(mut self, first: u64) -> Self {
+        self.first_node_id = first;
+        self
+    }
+
     /// The search, on the job that explores it.
     pub(crate) fn search(self) -> Dpor {
         Dpor {
             stack: self.stack,
             runnable: self.runnable,
             fresh_from: self.fresh_from,
+            next_node_id: self.first_node_id,
             subtree: Some(Subtree { root: self.root, log: Vec::new(), outbox: self.outbox }),
             ..Dpor::default()
         }
@@ -354,8 +364,16 @@ impl Dpor {
         }
     }
 
-    /// Applies a backtrack request a subtree search recorded at a node of this search's stack.
+    /// Applies a backtrack request an adopted subtree search recorded at a node of this search's
+    /// stack; a subtree search records it in turn when the node is its root or above.
     fn apply(&mut self, request: &PrefixBacktrack) {
+        let at = match request {
+            PrefixBacktrack::Race { at, .. } | PrefixBacktrack::Disabled { at, .. } => *at,
+        };
+        if let Some(sub) = self.subtree.as_mut().filter(|sub| at <= sub.root) {
+            sub.log.push(request.clone());
+            return;
+        }
         match request {
             PrefixBacktrack::Race { at, initials, preferred, pending } => {
                 self.race_backtrack(*at, initials, *preferred, *pending)
@@ -571,7 +589,7 @@ impl Dpor {
         let fresh_from = root.step;
         let mut runnable = self.runnable.clone();
         runnable.truncate(at + 1);
-        SubtreeSeed { stack, runnable, fresh_from, root: at, outbox: Default::default() }
+        SubtreeSeed { stack, runnable, fresh_from, root: at, outbox: Default::default(), first_node_id: 0 }
     }
 
     /// Attaches the other jobs of a parallel search.
@@ -594,7 +612,9 @@ impl Dpor {
     }
 
     fn next_split(&self, splits: &dyn Splits) -> Option<Split> {
-        for (at, node) in self.stack.iter().enumerate() {
+        // A subtree search hands out only what lies below its root.
+        let own_from = self.subtree.as_ref().map_or(0, |sub| sub.root + 1);
+        for (at, node) in self.stack.iter().enumerate().skip(own_from) {
             let Node::Thread(n) = node else { continue };
             let mut done = n.done.clone();
             done.push((n.chosen, n.chosen_footprint.clone()));

@@ -13,6 +13,10 @@
 //! counts of its runs that may lie past the failure aside until every job has moved beyond them
 //! (the *watermark*: no failure can be found below the smallest index a job is about to run).
 //!
+//! Without release points (`ReleasePoints::Auto`), a passing run that observed a lock is treated
+//! like a failure: jobs stop past the lowest such index, and when it lies below the lowest
+//! failing index the exploration restarts with release points, as a sequential one would.
+//!
 //! Run indices are computed with checked arithmetic: the `k`-th index of shard `K` of `N` is
 //! `K + k * N`, and an index past `u64::MAX` is past every run limit, so huge shard counts end
 //! a job instead of wrapping around.
@@ -23,7 +27,9 @@ use std::sync::{Arc, Mutex};
 
 use crate::config::{Config, StrategyConfig};
 use crate::executor::Executor;
-use crate::explore::{run_once, shrink, traced_failure, Budget, Halt, Outcome, PROGRESS_EVERY};
+use crate::explore::{
+    restarts_on_observers, run_once, shrink, traced_failure, Budget, Halt, Outcome, PROGRESS_EVERY,
+};
 use crate::report::{Report, TracedRun};
 use crate::state::RunEnd;
 use crate::strategy::Strategy;
@@ -51,6 +57,12 @@ struct Shared {
     executed: AtomicU64,
     /// Set by the job that saw the budget's halt first.
     halted: Mutex<Option<Halt>>,
+    /// Without release points (`ReleasePoints::Auto`): the lowest passing run index that
+    /// observed a lock, and what observed it. Like a failure, it stops the jobs past it; when
+    /// it is below the lowest failure the exploration restarts, whatever the number of jobs.
+    lowest_observed: Mutex<Option<(u64, String)>>,
+    /// Its index (`u64::MAX`: none), read by the jobs between runs.
+    lowest_observed_run: AtomicU64,
 }
 
 impl Shared {
@@ -120,6 +132,8 @@ where
         next: (0..jobs).map(|_| AtomicU64::new(0)).collect(),
         executed: AtomicU64::new(0),
         halted: Mutex::new(None),
+        lowest_observed: Mutex::new(None),
+        lowest_observed_run: AtomicU64::new(u64::MAX),
     };
     let panicked = Mutex::new(None);
     let budget = Budget::start(config.max_time, config.stop.clone());
@@ -160,6 +174,12 @@ where
         std::panic::resume_unwind(p);
     }
     let lowest = shared.lowest_failure.load(Ordering::SeqCst);
+    if let Some((run, observed)) = shared.lowest_observed.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        if run < lowest {
+            progress(shared.executed.load(Ordering::Relaxed));
+            return Outcome::Restart { run, observed };
+        }
+    }
     let halted = *shared.halted.lock().unwrap_or_else(|e| e.into_inner());
     let mut counts = Counts::default();
     for job in per_job {
@@ -249,8 +269,11 @@ where
     let mut k = Some(job);
     loop {
         let run = k.and_then(|k| shard_index(shard, shards, k));
-        let Some(run) = run.filter(|&r| r < config.runs && r < shared.lowest_failure.load(Ordering::SeqCst))
-        else {
+        let stop_at = shared
+            .lowest_failure
+            .load(Ordering::SeqCst)
+            .min(shared.lowest_observed_run.load(Ordering::SeqCst));
+        let Some(run) = run.filter(|&r| r < config.runs && r < stop_at) else {
             mine.store(u64::MAX, Ordering::SeqCst);
             return totals;
         };
@@ -261,12 +284,22 @@ where
         }
         mine.store(run, Ordering::SeqCst);
         strategy.as_mut().expect("strategy present").begin_run(run);
-        let result = run_once(&mut executor, &mut strategy, run, config, false, program);
+        let mut result = run_once(&mut executor, &mut strategy, run, config, false, program);
         let done = shared.executed.fetch_add(1, Ordering::Relaxed) + 1;
+        let observed = result.lock_observed.take().filter(|_| restarts_on_observers(config));
         totals.pending.push_back(JobRun { run, steps: result.steps, cut_off: !result.unfinished.is_empty() });
         // A tainted executor runs no more runs; its run failed (see `Executor::tear_down`).
         debug_assert!(!executor.tainted() || matches!(result.end, RunEnd::Failed(_)));
         match result.end {
+            RunEnd::Completed if observed.is_some() => {
+                // As a failure: `mine` keeps `run`, and no job runs past it.
+                let mut lowest = shared.lowest_observed.lock().unwrap_or_else(|e| e.into_inner());
+                if lowest.as_ref().is_none_or(|(r, _)| run < *r) {
+                    *lowest = observed.map(|o| (run, o));
+                    shared.lowest_observed_run.fetch_min(run, Ordering::SeqCst);
+                }
+                return totals;
+            }
             RunEnd::Completed => {}
             RunEnd::Redundant => unreachable!("random sampling never drops a run as redundant"),
             RunEnd::Failed(_) => {

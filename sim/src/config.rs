@@ -100,8 +100,9 @@ pub struct Config {
 pub enum ReleasePoints {
     /// No point before a release until a run executes an observer; then the exploration starts
     /// again from its first run with a point before every release (the report says which
-    /// operation, in which run). A run that failed before is reported as it is: every run
-    /// without release points is a real execution. The default.
+    /// operation, in which run), with its whole budget of runs and time again. A run that failed
+    /// before is reported as it is: every run without release points is a real execution. The
+    /// default.
     #[default]
     Auto,
     /// A point before every release, from the first run (what racelab did before the mode).

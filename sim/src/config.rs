@@ -82,15 +82,18 @@ pub struct Config {
 /// that looks at the lock without waiting for it: an *observer*. The observers are
 /// `try_acquire`/`acquire(blocking=False)`, `locked()`, a `Condition` check of a plain `Lock` by a
 /// thread that does not hold it, a `Lock` release by a thread that did not acquire it,
-/// racelab-std's `try_lock`, `try_read`, `try_write`, and `terminate` (a thread cut off just
-/// before its release keeps the lock for good). Example: A writes `x` under the lock and
+/// racelab-std's `try_lock`, `try_read`, `try_write`, and `terminate` of another thread that has
+/// not finished (cut off just before its release it would keep the lock for good; racelab does
+/// not tell where it stands, so every such terminate counts). Example: A writes `x` under the lock and
 /// releases it; B reads `x`, then `try_lock`s. "B saw the new `x` and `try_lock` failed" needs A
 /// preempted between its write and its release.
 ///
 /// Not observers: a blocking acquire waits until the lock is free, so it cannot run between
 /// the step before a release and the release. A timed acquire neither: it gives up only when
 /// the virtual clock reaches its deadline, and the clock moves only when every thread is
-/// blocked or sleeping, while the thread about to release is runnable. `is_owned` (only the
+/// blocked or sleeping, while the thread about to release is runnable (a holder that sleeps
+/// inside its critical section wakes at a clock jump like the timed-out waiter, and the scheduler
+/// orders the two either way; the release then comes with its wake-up step). `is_owned` (only the
 /// caller changes whether it owns the lock), the poison flag (a panicking thread's guard
 /// releases without a point anyway). A nested `RLock` level's release (count above one) is no
 /// release at all: it frees nothing and only its owner sees the count, so it commutes with every

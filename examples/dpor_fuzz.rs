@@ -14,6 +14,16 @@
 //!
 //! With `--jobs N` it compares DPOR on one job with DPOR on N instead: the same report (runs,
 //! steps, verdict, the shrunk failure) and the same outcomes (`--jobs 2`: CI runs a batch).
+//!
+//! With `--release-points` it compares something else, under the plain search: the default
+//! mode (no scheduling point before a lock release until a run observes a lock, then a restart
+//! with them) must reach the outcomes of the search with a point before every release. It
+//! counts the programs that observed a lock (try_lock, terminate, a lock read at the end) and
+//! those of them that the search without release points and without restart gets wrong.
+//!
+//! ```sh
+//! cargo run --release --example dpor_fuzz -- --count 1000 --release-points
+//! ```
 
 // A driver outside the simulation: it reads the OS clock for its own time budget only.
 #![allow(clippy::print_stdout, clippy::disallowed_methods)]
@@ -23,7 +33,10 @@ use std::time::{Duration, Instant};
 #[path = "../tests/support/program_fuzz.rs"]
 mod program_fuzz;
 
-use program_fuzz::{compare_bounded, compare_jobs, minimise, Comparison, Program};
+use program_fuzz::{
+    compare_bounded, compare_jobs, compare_release_points, minimise, minimise_while, Comparison,
+    PointsComparison, Program,
+};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -31,7 +44,12 @@ fn main() {
     let (mut seconds, mut from, mut count, mut cap) = (60u64, 1_000_000u64, u64::MAX, 20_000u64);
     let mut bound: Option<u32> = None;
     let mut jobs: Option<usize> = None;
+    let mut release_points = false;
     while let Some(flag) = args.next() {
+        if flag == "--release-points" {
+            release_points = true;
+            continue;
+        }
         let value = args.next().and_then(|v| v.parse::<u64>().ok());
         match (flag.as_str(), value) {
             ("--seconds", Some(v)) => seconds = v,
@@ -44,19 +62,24 @@ fn main() {
                 seconds = u64::MAX / 4;
             }
             _ => {
-                eprintln!("dpor_fuzz: usage: dpor_fuzz [--seconds N | --count N] [--from SEED] [--cap RUNS] [--bound B | --jobs N]");
+                eprintln!(
+                    "dpor_fuzz: usage: dpor_fuzz [--seconds N | --count N] [--from SEED] [--cap RUNS] \
+                     [--bound B | --jobs N | --release-points]"
+                );
                 std::process::exit(2);
             }
         }
     }
     let deadline = Instant::now() + Duration::from_secs(seconds.min(u64::MAX / 4));
     if let Some(jobs) = jobs {
-        let (mut compared, mut runs, mut seed) = (0u64, 0u64, from);
+        let (mut compared, mut runs, mut restarted, mut failed, mut seed) = (0u64, 0u64, 0u64, 0u64, from);
         while Instant::now() < deadline && seed - from < count {
             match compare_jobs(&Program::generate(seed), cap, jobs) {
                 Ok(r) => {
                     compared += 1;
-                    runs += r;
+                    runs += r.runs;
+                    restarted += u64::from(r.restarted);
+                    failed += u64::from(r.failed);
                 }
                 Err(diff) => {
                     println!("seed {seed}: DPOR on 1 and {jobs} jobs differ: {diff}");
@@ -67,8 +90,17 @@ fn main() {
             seed += 1;
         }
         println!(
-            "seeds {from}..{seed}: {compared} programs, the same report on 1 and {jobs} jobs ({runs} runs)"
+            "seeds {from}..{seed}: {compared} programs, the same report on 1 and {jobs} jobs ({runs} runs; \
+             {failed} failed, {restarted} restarted with release points)"
         );
+        return;
+    }
+    if release_points {
+        if bound.is_some() {
+            eprintln!("dpor_fuzz: --release-points compares unbounded searches: drop --bound");
+            std::process::exit(2);
+        }
+        fuzz_release_points(from, count, cap, deadline);
         return;
     }
     let (mut compared, mut skipped, mut plain, mut dpor) = (0u64, 0u64, 0u64, 0u64);
@@ -96,5 +128,52 @@ fn main() {
          plain {plain} runs, DPOR {dpor} runs ({:.1}x fewer)",
         bound.map(|b| format!(", preemption bound {b}")).unwrap_or_default(),
         plain as f64 / dpor.max(1) as f64
+    );
+}
+
+/// `--release-points`: the plain search in the default mode against the search with a point
+/// before every release, on programs `from..from + count` (or until `deadline`).
+fn fuzz_release_points(from: u64, count: u64, cap: u64, deadline: Instant) {
+    let (mut compared, mut skipped, mut on, mut auto) = (0u64, 0u64, 0u64, 0u64);
+    let (mut restarted, mut off_misses, mut unobserved_on, mut unobserved_auto) = (0u64, 0u64, 0u64, 0u64);
+    let mut seed = from;
+    while Instant::now() < deadline && seed - from < count {
+        let program = Program::generate(seed);
+        match compare_release_points(&program, cap) {
+            PointsComparison::Agree { on_runs, auto_runs, restarted: r, off_misses: m } => {
+                compared += 1;
+                on += on_runs;
+                auto += auto_runs;
+                restarted += u64::from(r);
+                off_misses += u64::from(m);
+                if !r {
+                    unobserved_on += on_runs;
+                    unobserved_auto += auto_runs;
+                }
+            }
+            PointsComparison::Skipped => skipped += 1,
+            PointsComparison::Differ { on, other, mode } => {
+                println!(
+                    "seed {seed}: release points on and {} differ\non:   {on:?}\n{}: {other:?}",
+                    mode.name(),
+                    mode.name()
+                );
+                let small = minimise_while(&program, |c| {
+                    matches!(compare_release_points(c, cap), PointsComparison::Differ { .. })
+                });
+                println!("minimised:\n{}", small.to_rust());
+                std::process::exit(1);
+            }
+        }
+        seed += 1;
+    }
+    println!(
+        "seeds {from}..{seed}, plain search: {compared} programs compared, {skipped} skipped (over {cap} runs \
+         with release points); {restarted} observed a lock and restarted ({off_misses} of them miss outcomes \
+         without the restart); runs with release points {on}, in the default mode {auto} (runs before a \
+         restart included); on the {} programs that never observed: {unobserved_on} runs with release points, \
+         {unobserved_auto} without ({:.2}x fewer)",
+        compared - restarted,
+        unobserved_on as f64 / unobserved_auto.max(1) as f64
     );
 }

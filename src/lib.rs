@@ -40,8 +40,8 @@ pub use racelab_primitives::{
 pub use racelab_sim::{
     check, check_with_progress, diagnose, replay, BlockedThread, Choice, ChoiceKind, Config, ConfigError,
     DataRace, Deadlock, Diagnosis, DiagnosisKind, Failure, FailureKind, ObjectId, ObjectRef,
-    ParseScheduleError, RaceAccess, Report, Schedule, Semantics, ShrunkFrom, StopFlag, StrategyConfig,
-    TeardownPanic, ThreadId, ThreadPanics, ThreadRef, Trace, TracedRun, VirtualTime,
+    ParseScheduleError, RaceAccess, ReleasePoints, Report, Schedule, Semantics, ShrunkFrom, StopFlag,
+    StrategyConfig, TeardownPanic, ThreadId, ThreadPanics, ThreadRef, Trace, TracedRun, VirtualTime,
 };
 
 /// std's `thread` on simulated threads (`use racelab::thread;` in place of `use std::thread;`),

@@ -438,6 +438,21 @@ fn merging_shards_gives_the_unsharded_verdict_lowest_failure_and_coverage() {
     assert!(text.contains("  no bug found in 90 runs (sampled over 4 shards, not exhaustive)"), "{text}");
     let steps = whole["report"]["steps"].as_u64().unwrap();
     assert!(text.contains(&format!("(90 runs and {steps} steps executed over the shards)")), "{text}");
+
+    // Every run observes the lock at the fork: every shard restarts with release points, and the
+    // merge names the lowest run that observed, as the unsharded run does.
+    let flags = ["--strategy", "random", "--runs", "30"];
+    let whole = racelab(&[&["check", "fork/before-threads"][..], &flags].concat());
+    let whole = stdout(&whole);
+    assert!(
+        whole.contains("  release points: on after a restart (run 0 observed a lock: locked on log_lock)"),
+        "{whole}"
+    );
+    let (merged, _dir) = sharded("fork/before-threads", &flags, 3);
+    assert_eq!(merged.status.code(), Some(0), "{}", stderr(&merged));
+    let text = stdout(&merged);
+    assert!(text.contains(" release-points=on restarted=\"run 0: locked on log_lock\""), "{text}");
+    assert!(text.contains("  no bug found in 30 runs (sampled over 3 shards, not exhaustive)"), "{text}");
 }
 
 #[test]
@@ -456,6 +471,8 @@ fn merge_refuses_missing_duplicate_and_mismatched_shards() {
         "c.json",
         &["check", "counter/locked", "--strategy", "random", "--runs", "21", "--json", "--shard", "1/2"],
     );
+    // Shard 1 forced release points; shard 0 needed none (counter/locked observes no lock).
+    let d = write("d.json", &[&base[..], &["1/2", "--release-points", "on"]].concat());
     let garbage = dir.path().join("g.json");
     std::fs::write(&garbage, "not json\n").unwrap();
     let garbage = garbage.to_string_lossy().into_owned();
@@ -464,6 +481,7 @@ fn merge_refuses_missing_duplicate_and_mismatched_shards() {
         (vec!["merge", a.as_str(), a.as_str()], "is also in"),
         (vec!["merge", a.as_str(), b.as_str()], "in 2 shards"),
         (vec!["merge", a.as_str(), c.as_str()], "other settings"),
+        (vec!["merge", a.as_str(), d.as_str()], "Rerun every shard with --release-points on"),
         (vec!["merge", garbage.as_str()], "is not a line of `racelab check --json` output"),
         (vec!["merge"], "merge needs the --json output of every shard"),
         (vec!["merge", "/nonexistent/shard.json"], "cannot read /nonexistent/shard.json"),

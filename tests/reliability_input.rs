@@ -212,6 +212,8 @@ fn replay_by_schedule_refuses_what_it_would_ignore() {
         (&["--dpor"], "drop --dpor"),
         (&["--delay-bound", "1", "--no-dpor"], "drop --delay-bound, --no-dpor"),
         (&["--no-shrink"], "drop --no-shrink"),
+        // The schedule says whether its run had release points (release-points=off, or none: on).
+        (&["--release-points", "off"], "drop --release-points"),
     ] {
         refused(&[&base[..], flags].concat(), named);
     }
@@ -346,6 +348,8 @@ mod end_to_end {
             small().prop_map(|n| vec!["--delay-bound".to_string(), n]),
             small().prop_map(|n| vec!["--spurious-wakeups".to_string(), n]),
             (1u32..4).prop_map(|n| vec!["--jobs".to_string(), n.to_string()]),
+            prop::sample::select(vec!["auto", "on", "off"])
+                .prop_map(|m| vec!["--release-points".to_string(), m.to_string()]),
             (small(), small()).prop_map(|(k, n)| vec!["--shard".to_string(), format!("{k}/{n}")]),
             prop::sample::select(vec![
                 "--no-shrink",

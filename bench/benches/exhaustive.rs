@@ -33,7 +33,8 @@
 //! or `EXHAUSTIVE_LOOM_SECONDS`, `EXHAUSTIVE_RACELAB_RUNS`, `EXHAUSTIVE_LOOM_MAX_BRANCHES`,
 //! `EXHAUSTIVE_PROGRAM`.
 //!
-//! Run: `cargo bench -p racelab-bench --bench exhaustive`.
+//! Run: `cargo bench -p racelab-bench --bench exhaustive`. `RACELAB_BENCH_RELEASE_POINTS=on` runs
+//! racelab with a scheduling point before every lock release, as before the default changed.
 #![allow(clippy::print_stdout, clippy::disallowed_methods)] // a benchmark prints and reads the wall clock
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -132,7 +133,8 @@ struct Outcome {
 }
 
 fn run_racelab(program: fn(), bound: Option<u32>, dpor: bool, cap: u64) -> Outcome {
-    let mut config = racelab::Config::dfs().spurious_wakeups(0).runs(cap).dpor(dpor);
+    let mut config =
+        racelab_bench::with_release_points(racelab::Config::dfs().spurious_wakeups(0).runs(cap).dpor(dpor));
     if let Some(b) = bound {
         config = config.preemption_bound(b);
     }
@@ -141,7 +143,8 @@ fn run_racelab(program: fn(), bound: Option<u32>, dpor: bool, cap: u64) -> Outco
     let secs = start.elapsed().as_secs_f64();
     let error = report.failure.as_ref().map(|f| format!("racelab failure: {}", f.kind.name()));
     let distinct = (report.redundant_runs > 0).then_some(report.runs - report.redundant_runs);
-    Outcome { executions: report.runs, distinct, secs, complete: report.exhausted, error }
+    let executions = report.runs + racelab_bench::runs_before_restart(&report);
+    Outcome { executions, distinct, secs, complete: report.exhausted, error }
 }
 
 /// The buffer explored to exhaustion on one job and on two, in interleaved rounds: the default

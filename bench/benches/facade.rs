@@ -25,7 +25,7 @@ fn shuttle_buffer(shape: Shape) -> impl Fn() + Send + Sync + 'static {
 /// Executions per second of one timed racelab batch, and its steps per run.
 fn time_racelab<F: Fn() + Send + Sync + 'static>(program: F, runs: u64, seed: u64, pct: bool) -> (f64, f64) {
     let config = if pct { racelab::Config::pct(seed, 3) } else { racelab::Config::random(seed) };
-    let config = config.spurious_wakeups(0).runs(runs);
+    let config = racelab_bench::with_release_points(config.spurious_wakeups(0).runs(runs));
     let start = Instant::now();
     let report = racelab::check(config, program);
     let secs = start.elapsed().as_secs_f64();

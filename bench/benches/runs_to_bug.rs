@@ -9,7 +9,7 @@
 //!
 //! Run: `cargo bench -p racelab-bench --bench runs_to_bug` (`-- --only <substring>` for one
 //! program, `-- --sampling` or `-- --systematic` for half the table, `-- --steps` for how often
-//! each tool stops to schedule per run).
+//! each tool stops to schedule per run, `-- --racelab-only` to leave shuttle and loom out).
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a benchmark prints its table
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,8 +32,10 @@ mod on_loom {
 
 /// Runs until racelab's first failure (1-based), or `None` within the config's runs.
 fn racelab_runs(program: fn(), config: racelab::Config) -> Option<u64> {
-    let config = config.shrink(false).spurious_wakeups(0);
-    racelab::check(config, program).failure.map(|f| f.run + 1)
+    let config = racelab_bench::with_release_points(config.shrink(false).spurious_wakeups(0));
+    let report = racelab::check(config, program);
+    let before = racelab_bench::runs_before_restart(&report);
+    report.failure.map(|f| before + f.run + 1)
 }
 
 /// Runs until shuttle's first failure (1-based), or `None` within `MAX_RUNS`.
@@ -104,8 +106,8 @@ fn print_steps(programs: &[SamePrograms<'_>]) {
     println!("stops per run, mean over up to {RUNS} random runs (until the first failure)");
     println!("{:<66} {:>14} {:>14} {:>14}", "program", "racelab steps", "shuttle calls", "shuttle choice");
     for (name, ours, theirs) in programs {
-        let report =
-            racelab::check(racelab::Config::random(0).runs(RUNS).shrink(false).spurious_wakeups(0), *ours);
+        let config = racelab::Config::random(0).runs(RUNS).shrink(false).spurious_wakeups(0);
+        let report = racelab::check(racelab_bench::with_release_points(config), *ours);
         let (calls, choices, runs) =
             (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         let scheduler = CountingScheduler {
@@ -177,12 +179,15 @@ fn summary(mut v: Vec<Option<u64>>) -> String {
 /// The first failing run of a systematic racelab search, or how many runs it took to exhaust
 /// (`done N`) or that it stopped (`none in N`).
 fn racelab_systematic(program: fn(), config: racelab::Config) -> String {
-    let config = config.runs(MAX_SYSTEMATIC_RUNS).shrink(false).spurious_wakeups(0);
+    let config = racelab_bench::with_release_points(
+        config.runs(MAX_SYSTEMATIC_RUNS).shrink(false).spurious_wakeups(0),
+    );
     let report = racelab::check(config, program);
+    let before = racelab_bench::runs_before_restart(&report);
     match report.failure {
-        Some(f) => (f.run + 1).to_string(),
-        None if report.exhausted => format!("done {}", report.runs),
-        None => format!("none in {}", report.runs),
+        Some(f) => (before + f.run + 1).to_string(),
+        None if report.exhausted => format!("done {}", before + report.runs),
+        None => format!("none in {}", before + report.runs),
     }
 }
 
@@ -288,7 +293,11 @@ fn main() {
                 cells.push(racelab_systematic(*ours, racelab::Config::dfs().preemption_bound(b).dpor(false)));
             }
             for b in [None, Some(1), Some(2)] {
-                cells.push(loom_systematic(*loom, threads(name), b));
+                cells.push(if racelab_only {
+                    String::new()
+                } else {
+                    loom_systematic(*loom, threads(name), b)
+                });
             }
             print!("{name:<58}");
             for c in cells {

@@ -24,7 +24,7 @@ fn shuttle_buffer(shape: Shape) -> impl Fn() + Send + Sync + 'static {
 fn time_racelab(shape: Shape, runs: u64, seed: u64, pct: bool) -> (f64, f64) {
     let config = if pct { racelab::Config::pct(seed, 3) } else { racelab::Config::random(seed) };
     // shuttle has no spurious wake-ups: compare CPython-exact semantics with it.
-    let config = config.spurious_wakeups(0);
+    let config = racelab_bench::with_release_points(config.spurious_wakeups(0));
     let start = Instant::now();
     let report = racelab::check(config.runs(runs), racelab_buffer(shape));
     let secs = start.elapsed().as_secs_f64();

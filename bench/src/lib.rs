@@ -8,6 +8,31 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
+/// The release-points mode the benches give racelab: `RACELAB_BENCH_RELEASE_POINTS=auto|on|off`
+/// (default `auto`, racelab's own default). `on` measures racelab as it was before a lock release
+/// stopped being a scheduling point of its own, in the same binary.
+pub fn release_points() -> racelab::ReleasePoints {
+    match std::env::var("RACELAB_BENCH_RELEASE_POINTS") {
+        Err(_) => racelab::ReleasePoints::Auto,
+        Ok(v) => racelab::ReleasePoints::from_name(&v)
+            .unwrap_or_else(|| panic!("RACELAB_BENCH_RELEASE_POINTS is auto, on or off, not {v:?}")),
+    }
+}
+
+/// `config` with the benches' release-points mode ([`release_points`]).
+pub fn with_release_points(config: racelab::Config) -> racelab::Config {
+    config.release_points(release_points())
+}
+
+/// The runs a report's exploration made before it restarted with release points (0 if it did
+/// not): runs to the first bug count them.
+pub fn runs_before_restart(report: &racelab::Report) -> u64 {
+    report
+        .restarted()
+        .and_then(|note| note.strip_prefix("run ")?.split(':').next()?.parse::<u64>().ok())
+        .map_or(0, |run| run + 1)
+}
+
 /// A bounded buffer's shape.
 #[derive(Clone, Copy, Debug)]
 pub struct Shape {

@@ -230,8 +230,10 @@ impl Condition {
     }
 
     fn check_owned(&self, message: &'static str) -> Result<(), Misuse> {
+        // CPython's `_is_owned` of a plain Lock is "locked by anyone". The thread that holds it
+        // knows without looking (no observer then); any other thread looks.
         let owned = match self.lock {
-            AnyLock::Lock(l) => l.locked(),
+            AnyLock::Lock(l) => l.held_by_me() || l.locked(),
             AnyLock::RLock(r) => r.is_owned(),
         };
         if owned {

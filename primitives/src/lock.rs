@@ -69,6 +69,7 @@ impl Lock {
     /// `acquire(blocking=False)`: takes the lock if it is free; false otherwise.
     pub fn try_acquire(&self) -> bool {
         rt::schedule_point();
+        rt::observe_lock(self.obj, "try_acquire");
         self.acquire_now(Patience::NoWait)
     }
 
@@ -87,14 +88,24 @@ impl Lock {
     }
 
     /// Releases the lock, or returns Python's error if it is not locked.
+    /// Its scheduling point is [`rt::release_point`]: none unless the run has release points.
     pub fn try_release(&self) -> Result<(), Misuse> {
-        rt::schedule_point();
+        rt::release_point();
         self.release_now(true)
     }
 
-    /// True when some thread holds the lock.
+    /// True when some thread holds the lock. An observer of the lock (see
+    /// [`ReleasePoints`](racelab_sim::ReleasePoints)).
     pub fn locked(&self) -> bool {
+        rt::observe_lock(self.obj, "locked");
         rt::read(self.obj, |s: &LockState| s.holder.is_some())
+    }
+
+    /// True when the current thread acquired the lock and holds it. Not an observer: only the
+    /// current thread takes it from itself (a release by another thread observes, see
+    /// [`Lock::release`]).
+    pub(crate) fn held_by_me(&self) -> bool {
+        rt::holds(self.obj)
     }
 
     pub(crate) fn handle(&self) -> ObjectHandle {
@@ -108,8 +119,13 @@ impl Lock {
 
     /// The release itself, after its scheduling point.
     /// `traced`: false inside a condition wait, whose own event says it released the lock.
+    /// A release by a thread that did not acquire it (Python allows it) observes the lock: whether
+    /// it succeeds depends on whether the lock is held right now.
     pub(crate) fn release_now(&self, traced: bool) -> Result<(), Misuse> {
         let holder = rt::write(self.obj, |s: &mut LockState| s.holder.take());
+        if holder != Some(rt::current()) {
+            rt::observe_lock(self.obj, "release by a thread that did not acquire it");
+        }
         let Some(holder) = holder else {
             rt::event("release", Some(self.obj), || "RuntimeError: release unlocked lock".into());
             return Err(Misuse::new("RuntimeError", "release unlocked lock"));

@@ -73,6 +73,7 @@ impl RLock {
     /// `acquire(blocking=False)`.
     pub fn try_acquire(&self) -> bool {
         rt::schedule_point();
+        rt::observe_lock(self.obj, "try_acquire");
         self.acquire_now(Patience::NoWait, 1)
     }
 
@@ -90,9 +91,11 @@ impl RLock {
         }
     }
 
-    /// Releases one level, or returns Python's error.
+    /// Releases one level, or returns Python's error. Its scheduling point is
+    /// [`rt::release_point`]: none unless the run has release points (a nested level's release
+    /// frees nothing and needs none either).
     pub fn try_release(&self) -> Result<(), Misuse> {
-        rt::schedule_point();
+        rt::release_point();
         self.release_levels(false, true).map(|_| ())
     }
 
@@ -102,8 +105,10 @@ impl RLock {
         rt::read(self.obj, |s: &RLockState| s.owner == Some(me))
     }
 
-    /// True when some thread owns it.
+    /// True when some thread owns it. An observer of the lock (see
+    /// [`ReleasePoints`](racelab_sim::ReleasePoints)).
     pub fn locked(&self) -> bool {
+        rt::observe_lock(self.obj, "locked");
         rt::read(self.obj, |s: &RLockState| s.owner.is_some())
     }
 

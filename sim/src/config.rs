@@ -71,6 +71,64 @@ pub struct Config {
     pub(crate) stop: Option<StopFlag>,
     /// Wall time a green thread may run without a scheduling point; `None`: no watchdog.
     pub(crate) watchdog: Option<Duration>,
+    pub(crate) release_points: ReleasePoints,
+}
+
+/// Whether a lock release is a scheduling point: [`Config::release_points`].
+///
+/// A release only enables other threads, so a point before it adds interleavings that change no
+/// outcome (Lipton's reduction: a release is a left mover) and costs a step in every run.
+/// Moving a release to the step before it changes what another thread can see only for a thread
+/// that looks at the lock without waiting for it: an *observer*. The observers are
+/// `try_acquire`/`acquire(blocking=False)`, `locked()`, a `Condition` check of a plain `Lock` by a
+/// thread that does not hold it, a `Lock` release by a thread that did not acquire it,
+/// racelab-std's `try_lock`, `try_read`, `try_write`, and `terminate` of another thread that has
+/// not finished (cut off just before its release it would keep the lock for good; racelab does
+/// not tell where it stands, so every such terminate counts). Example: A writes `x` under the lock and
+/// releases it; B reads `x`, then `try_lock`s. "B saw the new `x` and `try_lock` failed" needs A
+/// preempted between its write and its release.
+///
+/// Not observers: a blocking acquire waits until the lock is free, so it cannot run between
+/// the step before a release and the release. A timed acquire neither: it gives up only when
+/// the virtual clock reaches its deadline, and the clock moves only when every thread is
+/// blocked or sleeping, while the thread about to release is runnable (a holder that sleeps
+/// inside its critical section wakes at a clock jump like the timed-out waiter, and the scheduler
+/// orders the two either way; the release then comes with its wake-up step). `is_owned` (only the
+/// caller changes whether it owns the lock), the poison flag (a panicking thread's guard
+/// releases without a point anyway). A nested `RLock` level's release (count above one) is no
+/// release at all: it frees nothing and only its owner sees the count, so it commutes with every
+/// step of another thread and goes without a point as well. A condition `wait`'s release is part
+/// of the wait, whose point stays.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ReleasePoints {
+    /// No point before a release until a run executes an observer; then the exploration starts
+    /// again from its first run with a point before every release (the report says which
+    /// operation, in which run), with its whole budget of runs and time again. A run that failed
+    /// before is reported as it is: every run without release points is a real execution. The
+    /// default.
+    #[default]
+    Auto,
+    /// A point before every release, from the first run (what racelab did before the mode).
+    On,
+    /// No point before a release, and no restart: faster, but exact only for programs without
+    /// observers (a measurement setting, or to rerun shards that must agree).
+    Off,
+}
+
+impl ReleasePoints {
+    /// The name in settings lines and on the command line: `auto`, `on`, `off`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReleasePoints::Auto => "auto",
+            ReleasePoints::On => "on",
+            ReleasePoints::Off => "off",
+        }
+    }
+
+    /// The mode called `name` (see [`ReleasePoints::name`]).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [ReleasePoints::Auto, ReleasePoints::On, ReleasePoints::Off].into_iter().find(|m| m.name() == name)
+    }
 }
 
 /// A flag another thread (a Ctrl-C handler, a supervisor) raises to stop an exploration early.
@@ -250,6 +308,7 @@ impl Config {
             require_exhaustive: false,
             stop: None,
             watchdog: Some(DEFAULT_WATCHDOG),
+            release_points: ReleasePoints::Auto,
         }
     }
 
@@ -286,10 +345,13 @@ impl Config {
     /// One run that follows `schedule`.
     /// The schedule's settings (the primitive semantics it was recorded under, see
     /// [`Schedule::semantics`]) are the replay's; builder calls after this one override them.
+    /// The schedule's release-points mode is the replay's too.
     pub fn replay(schedule: Schedule) -> Self {
         let semantics = schedule.semantics();
+        let release_points = if schedule.release_points() { ReleasePoints::On } else { ReleasePoints::Off };
         let mut config = Self::with(StrategyConfig::Replay(schedule), 1);
         config.semantics = semantics;
+        config.release_points = release_points;
         config
     }
 
@@ -440,6 +502,25 @@ impl Config {
     /// The primitive semantics in force.
     pub fn semantics(&self) -> Semantics {
         self.semantics
+    }
+
+    /// Whether a lock release is a scheduling point (default [`ReleasePoints::Auto`]: not until
+    /// a run observes a lock without waiting for it, then every run again with them; see
+    /// [`ReleasePoints`] for why this keeps every outcome). A replay takes its schedule's mode.
+    pub fn release_points(mut self, mode: ReleasePoints) -> Self {
+        self.release_points = mode;
+        self
+    }
+
+    /// The release-points mode asked for.
+    pub fn release_points_mode(&self) -> ReleasePoints {
+        self.release_points
+    }
+
+    /// True when this exploration's runs take a scheduling point before every lock release
+    /// now ([`ReleasePoints::On`]; `Auto` starts without them).
+    pub(crate) fn points_before_releases(&self) -> bool {
+        self.release_points == ReleasePoints::On
     }
 
     /// Records the schedule and trace of run `run` (counted from 0) into
@@ -605,6 +686,11 @@ impl fmt::Display for Config {
         }
         if let Some(t) = self.max_time {
             write!(f, " max-time={}s", fmt_secs(t))?;
+        }
+        // Echoed only when asked for (a replay's schedule carries it), so that reports of the
+        // default settings stay as they were; an exploration that restarted says so here.
+        if self.release_points != ReleasePoints::Auto && !matches!(self.strategy, StrategyConfig::Replay(_)) {
+            write!(f, " release-points={}", self.release_points.name())?;
         }
         if self.require_exhaustive {
             write!(f, " require-exhaustive=on")?;

@@ -65,6 +65,8 @@ pub(crate) struct RunResult {
     time: crate::clock::VirtualTime,
     /// A destructor that panicked in the run's teardown (the executor is tainted then).
     pub(crate) teardown_panic: Option<TeardownPanic>,
+    /// Without release points: the first operation that observed a lock (see `ReleasePoints`).
+    pub(crate) lock_observed: Option<String>,
 }
 
 pub(crate) fn run_once<F>(
@@ -82,6 +84,7 @@ where
         strategy.take().expect("strategy present between runs"),
         config.max_steps,
         config.semantics,
+        config.points_before_releases(),
     );
     model.reset(run, NEXT_NONCE.fetch_add(1, Ordering::Relaxed), tracing);
     rt::install(model);
@@ -110,8 +113,12 @@ where
     let result = RunResult {
         steps: model.step,
         schedule: Schedule::from_choices(std::mem::take(&mut model.recorded))
-            .with_semantics(config.semantics),
+            .with_semantics(config.semantics)
+            // A run whose releases all had their point (or that released nothing) is the same
+            // run with release points: its schedule says nothing, as schedules did before.
+            .with_release_points(model.release_points || !model.release_point_skipped),
         trace,
+        lock_observed: model.lock_observed.take(),
         unfinished: model.unfinished_daemons(),
         step: model.step,
         time: model.now,
@@ -169,6 +176,27 @@ pub(crate) enum Outcome {
     /// A destructor panicked in the teardown of failing run `run` and tainted the OS thread
     /// (see `Executor::tear_down`): the failure is traced on a fresh one, and not shrunk.
     Tainted { report: Report, kind: FailureKind, run: u64, schedule: Schedule },
+    /// Run `run`, without release points, passed but `observed` a lock (see `ReleasePoints`),
+    /// and no run before it failed: the exploration starts again with release points.
+    Restart { run: u64, observed: String },
+}
+
+/// The configuration an `auto` exploration restarts with: a point before every release.
+fn with_points(config: &Config) -> Config {
+    config.clone().release_points(crate::config::ReleasePoints::On)
+}
+
+/// The outcome of the exploration restarted with release points, its settings line saying why
+/// (`restarted="run 3: try_acquire on Lock-1"`).
+fn restarted(mut outcome: Outcome, run: u64, observed: &str) -> Outcome {
+    let note = format!(" restarted=\"run {run}: {observed}\"");
+    match &mut outcome {
+        Outcome::Done(report) | Outcome::Tainted { report, .. } => report.settings.push_str(&note),
+        Outcome::Restart { .. } => {
+            unreachable!("racelab invariant: an exploration with release points restarted")
+        }
+    }
+    outcome
 }
 
 /// Explores on an OS thread of its own, and on a fresh one again to trace a failure whose
@@ -187,16 +215,30 @@ where
         "racelab: check/replay cannot be nested, nor called from inside a simulated thread"
     );
     let outcome = on_fresh_thread(progress, |progress| {
-        if crate::parallel_dpor::applies(config) {
-            crate::parallel_dpor::explore(config, Arc::clone(&program), progress)
-        } else if crate::parallel::applies(config) {
-            crate::parallel::explore(config, Arc::clone(&program), progress)
-        } else {
-            explore_here(config, Arc::clone(&program), progress)
+        let explore_in = |config: &Config, progress: &mut dyn FnMut(u64)| {
+            if crate::parallel_dpor::applies(config) {
+                crate::parallel_dpor::explore(config, Arc::clone(&program), progress)
+            } else if crate::parallel::applies(config) {
+                crate::parallel::explore(config, Arc::clone(&program), progress)
+            } else {
+                explore_here(config, Arc::clone(&program), progress)
+            }
+        };
+        match explore_in(config, progress) {
+            Outcome::Restart { run, observed } => {
+                let config = with_points(config);
+                (restarted(explore_in(&config, progress), run, &observed), config)
+            }
+            outcome => (outcome, config.clone()),
         }
     });
+    // The configuration of the runs reported: with release points after a restart.
+    let (outcome, config) = (outcome.0, &outcome.1);
     match outcome {
         Outcome::Done(report) => report,
+        Outcome::Restart { .. } => {
+            unreachable!("racelab invariant: an exploration with release points restarted")
+        }
         Outcome::Tainted { mut report, kind, run, schedule } => {
             let failure = on_fresh_thread(&mut |_| {}, |_| {
                 let mut executor = Executor::new(config);
@@ -284,7 +326,13 @@ where
             break;
         }
         let tracing = config.trace_run == Some(run);
-        let result = run_once(&mut executor, &mut strategy, run, config, tracing, &program);
+        let mut result = run_once(&mut executor, &mut strategy, run, config, tracing, &program);
+        if let Some(observed) = result.lock_observed.take().filter(|_| restarts_on_observers(config)) {
+            if !matches!(result.end, RunEnd::Failed(_)) {
+                progress(report.runs);
+                return Outcome::Restart { run, observed };
+            }
+        }
         report.runs += 1;
         report.steps += result.steps;
         if report.runs % PROGRESS_EVERY == 0 {
@@ -352,6 +400,12 @@ where
     note_replay_change(&mut report, config);
     progress(report.runs);
     Outcome::Done(report)
+}
+
+/// True when a run that observes a lock restarts the exploration (`ReleasePoints::Auto`; a
+/// replay or a forced mode never restarts).
+pub(crate) fn restarts_on_observers(config: &Config) -> bool {
+    config.release_points_mode() == crate::config::ReleasePoints::Auto
 }
 
 fn is_teardown_panic(kind: &FailureKind) -> bool {

@@ -29,7 +29,7 @@ pub mod trace;
 mod trap;
 
 pub use clock::VirtualTime;
-pub use config::{Config, ConfigError, Semantics, StopFlag, StrategyConfig, ThreadPanics};
+pub use config::{Config, ConfigError, ReleasePoints, Semantics, StopFlag, StrategyConfig, ThreadPanics};
 pub use diagnosis::{diagnose, diagnose_deciding, Diagnosis, DiagnosisKind};
 pub use explore::{check, check_with_progress, replay};
 pub use ids::{ObjectId, ThreadId};

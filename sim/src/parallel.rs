@@ -23,6 +23,11 @@
 //! beyond them (the *watermark*: no failure can be found below the smallest index a job is about to
 //! run, and the end is never set below it).
 //!
+//! Without release points (`ReleasePoints::Auto`), a passing run that observed a lock is treated
+//! like a failure: jobs stop past the lowest such index, and when it lies below the lowest
+//! failing index (and the end) the exploration restarts with release points, as the one-job
+//! exploration would.
+//!
 //! Run indices are computed with checked arithmetic: the `k`-th index of shard `K` of `N` is
 //! `K + k * N`, and an index past `u64::MAX` is past every run limit, so huge shard counts end
 //! a job instead of wrapping around.
@@ -33,7 +38,9 @@ use std::sync::{Arc, Mutex};
 
 use crate::config::{Config, StrategyConfig};
 use crate::executor::Executor;
-use crate::explore::{run_once, shrink, traced_failure, Budget, Halt, Outcome, PROGRESS_EVERY};
+use crate::explore::{
+    restarts_on_observers, run_once, shrink, traced_failure, Budget, Halt, Outcome, PROGRESS_EVERY,
+};
 use crate::report::{FailureKind, Report, TracedRun};
 use crate::schedule::Schedule;
 use crate::state::RunEnd;
@@ -127,6 +134,12 @@ struct Shared {
     executed: AtomicU64,
     /// Set by the job that saw the budget's halt first.
     halted: Mutex<Option<Halt>>,
+    /// Without release points (`ReleasePoints::Auto`): the lowest passing run index that
+    /// observed a lock, and what observed it. Like a failure, it stops the jobs past it; when
+    /// it is below the lowest failure the exploration restarts, whatever the number of jobs.
+    lowest_observed: Mutex<Option<(u64, String)>>,
+    /// Its index (`u64::MAX`: none), read by the jobs between runs.
+    lowest_observed_run: AtomicU64,
 }
 
 impl Shared {
@@ -235,6 +248,8 @@ where
         next: lanes.iter().map(|_| AtomicU64::new(0)).collect(),
         executed: AtomicU64::new(0),
         halted: Mutex::new(None),
+        lowest_observed: Mutex::new(None),
+        lowest_observed_run: AtomicU64::new(u64::MAX),
     };
     let panicked = Mutex::new(None);
     let budget = Budget::start(config.max_time, config.stop.clone());
@@ -278,6 +293,14 @@ where
         std::panic::resume_unwind(p);
     }
     let end = shared.end.load(Ordering::SeqCst);
+    let lowest_failure =
+        per_job.iter().filter_map(|j| j.failure.as_ref()).map(|f| f.run).min().unwrap_or(u64::MAX);
+    if let Some((run, observed)) = shared.lowest_observed.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        if run < lowest_failure && run < end {
+            progress(shared.executed.load(Ordering::Relaxed));
+            return Outcome::Restart { run, observed };
+        }
+    }
     let halted = *shared.halted.lock().unwrap_or_else(|e| e.into_inner());
     // A failure at or past the end is one the one-job exploration never reaches.
     let failure =
@@ -373,6 +396,7 @@ where
         let Some(run) = run.filter(|&r| {
             r < config.runs
                 && r < shared.lowest_failure.load(Ordering::SeqCst)
+                && r < shared.lowest_observed_run.load(Ordering::SeqCst)
                 && r < shared.end.load(Ordering::SeqCst)
         }) else {
             if lane.covers() && totals.failure.is_none() {
@@ -420,8 +444,9 @@ where
         if !lane.covers() {
             strategy.as_mut().expect("strategy present").begin_run(run);
         }
-        let result = run_once(&mut executor, &mut strategy, run, config, false, program);
+        let mut result = run_once(&mut executor, &mut strategy, run, config, false, program);
         let done = shared.executed.fetch_add(1, Ordering::Relaxed) + 1;
+        let observed = result.lock_observed.take().filter(|_| restarts_on_observers(config));
         totals.pending.push_back(JobRun {
             run,
             steps: result.steps,
@@ -431,6 +456,15 @@ where
         });
         // A tainted executor runs no more runs; its run failed (see `Executor::tear_down`).
         debug_assert!(!executor.tainted() || matches!(result.end, RunEnd::Failed(_)));
+        if let Some(observed) = observed.filter(|_| !matches!(result.end, RunEnd::Failed(_))) {
+            // As a failure: `mine` keeps `run`, and no job runs past it.
+            let mut lowest = shared.lowest_observed.lock().unwrap_or_else(|e| e.into_inner());
+            if lowest.as_ref().is_none_or(|(r, _)| run < *r) {
+                *lowest = Some((run, observed));
+                shared.lowest_observed_run.fetch_min(run, Ordering::SeqCst);
+            }
+            return totals;
+        }
         if let RunEnd::Failed(kind) = result.end {
             // `mine` keeps `run`: no job may count a run past it as certain from now on.
             shared.lowest_failure.fetch_min(run, Ordering::SeqCst);

@@ -32,7 +32,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crate::config::{Config, StrategyConfig};
 use crate::executor::Executor;
-use crate::explore::{run_once, shrink, traced_failure, Budget, Halt, Outcome, PROGRESS_EVERY};
+use crate::explore::{
+    restarts_on_observers, run_once, shrink, traced_failure, Budget, Halt, Outcome, PROGRESS_EVERY,
+};
 use crate::footprint::Footprint;
 use crate::ids::ThreadId;
 use crate::report::{Failure, FailureKind, Report};
@@ -94,13 +96,17 @@ struct Explored {
     failure: Option<FoundFailure>,
     /// Stopped at the run limit: the owner stops inside this subtree.
     capped: bool,
+    /// Without release points: the passing run that observed a lock (its index: right after
+    /// `runs`, which do not count it), and what observed it; the exploration restarts there
+    /// (see `ReleasePoints`).
+    observed: Option<(u64, String)>,
 }
 
 impl Explored {
     /// The owner may stand in for the subtree's runs: complete, or ended by a failure or the
     /// run limit, which end the owner too (an abandoned subtree is none of these).
     fn adoptable(&self) -> bool {
-        self.summary.is_some() || self.failure.is_some() || self.capped
+        self.summary.is_some() || self.failure.is_some() || self.capped || self.observed.is_some()
     }
 }
 
@@ -229,7 +235,11 @@ impl Splits for SearchSide {
                         break None;
                     }
                     let adopted = match &explored.summary {
-                        Some(summary) if explored.failure.is_none() && !explored.capped => {
+                        Some(summary)
+                            if explored.failure.is_none()
+                                && !explored.capped
+                                && explored.observed.is_none() =>
+                        {
                             Adopted::Explored(summary.clone())
                         }
                         _ => Adopted::Stop,
@@ -326,6 +336,11 @@ enum Ending {
     /// The budget or the stop flag (the main search), or the exploration is over (a subtree).
     Halted(Option<Halt>),
     Failed(FoundFailure),
+    /// Without release points, passing run `index` observed a lock: the exploration restarts.
+    Restart {
+        index: u64,
+        observed: String,
+    },
 }
 
 /// Makes `search`'s runs and counts them, with the subtrees it adopts, in order, into `sink`,
@@ -361,7 +376,12 @@ where
         if let Some(halt) = budget.halt() {
             return Ending::Halted(Some(halt));
         }
-        let result = run_once(executor, strategy, index, config, false, program);
+        let mut result = run_once(executor, strategy, index, config, false, program);
+        let observed = result.lock_observed.take().filter(|_| restarts_on_observers(config));
+        if let Some(observed) = observed.filter(|_| !matches!(result.end, RunEnd::Failed(_))) {
+            // As the one-job exploration: not counted, the exploration starts again.
+            return Ending::Restart { index, observed };
+        }
         sink.record(RunRecord::of(&result));
         if let RunEnd::Failed(kind) = result.end {
             let tainted = executor.tainted();
@@ -380,6 +400,10 @@ where
                 if let Some(f) = failure.take_if(|f| f.index == i as u64) {
                     return Ending::Failed(FoundFailure { index, ..f });
                 }
+            }
+            if let Some((_, observed)) = explored.observed {
+                // The observing run (not counted) comes right after the subtree's counted runs.
+                return Ending::Restart { index: sink.runs(), observed };
             }
             if explored.capped {
                 // Its runs went on past the limit.
@@ -437,7 +461,8 @@ where
             false,
             &mut |_| {},
         );
-        let mut explored = Explored { done, summary: None, runs, failure: None, capped: false };
+        let mut explored =
+            Explored { done, summary: None, runs, failure: None, capped: false, observed: None };
         match ending {
             Ending::Exhausted => {
                 explored.summary = outbox.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -445,6 +470,7 @@ where
             }
             Ending::Limit { .. } => explored.capped = true,
             Ending::Failed(f) => explored.failure = Some(f),
+            Ending::Restart { index, observed } => explored.observed = Some((index, observed)),
             Ending::Halted(_) => {}
         }
         let tainted = executor.tainted();
@@ -518,6 +544,10 @@ where
         Ending::Limit { inside: false } => {
             // Whether the search still had work left, as the one-job exploration asks.
             report.exhausted = !strategy.as_mut().expect("strategy present").begin_run(report.runs);
+        }
+        Ending::Restart { index, observed } => {
+            progress(report.runs);
+            return Outcome::Restart { run: index, observed };
         }
         Ending::Failed(f) => {
             let run = f.index;

@@ -20,11 +20,16 @@
 //! Moves are typed, or given with `--moves 1,2,2,1` (`u` undoes, `h` asks for a hint): the number
 //! shown in brackets, which for a thread is its id (`t1` is 1, as in schedules and traces). A
 //! hint is the next move of the shortest failing run `check` knows.
+//!
+//! Every run of a game has a scheduling point before each lock release
+//! ([`ReleasePoints::On`]): the probes of one position must all be runs of the same mode (an
+//! `auto` run that observes a lock would switch mode under the player), and the player may stop
+//! a thread right before it releases a lock, which is every interleaving there is.
 
 use std::io::{BufRead, IsTerminal, Write};
 
 use crate::narrate::SharedState;
-use crate::{Choice, ChoiceKind, Config, Event, Failure, Report, Schedule, Trace};
+use crate::{Choice, ChoiceKind, Config, Event, Failure, ReleasePoints, Report, Schedule, Trace};
 
 /// Exit code: the run ended without the bug (or the game stopped).
 pub const EXIT_OK: i32 = 0;
@@ -126,6 +131,7 @@ impl<'a> Game<'a> {
             .spurious_wakeups(sem.spurious_wakeups)
             .adversarial_wakeups(sem.adversarial_wakeups)
             .fail_on_daemon_cut_off(sem.fail_on_daemon_cut_off)
+            .release_points(ReleasePoints::On)
             .max_steps(self.base.step_limit());
         let report = (self.target.check)(config);
         match (report.failure, report.traced) {
@@ -199,7 +205,7 @@ impl<'a> Game<'a> {
     /// The shortest failing schedule `check` finds for this variant (`None`: it passes).
     fn known_failure(&mut self) -> Option<Schedule> {
         if self.known_failure.is_none() {
-            let report = (self.target.check)(self.base.clone());
+            let report = (self.target.check)(self.base.clone().release_points(ReleasePoints::On));
             if report.failure.is_none() {
                 self.passes_after = Some((report.runs, report.exhausted));
             }

@@ -485,6 +485,14 @@ impl Report {
         ))
     }
 
+    /// When the exploration started again with a scheduling point before every lock release
+    /// ([`ReleasePoints::Auto`](crate::ReleasePoints::Auto)): which run observed a lock and how
+    /// (`run 3: try_acquire on Lock-1`), as the settings line's `restarted="..."` says it.
+    pub fn restarted(&self) -> Option<&str> {
+        let (_, rest) = self.settings.split_once(" restarted=\"")?;
+        rest.split_once('"').map(|(note, _)| note)
+    }
+
     /// Why an exhaustive search ended before it explored everything, when it did and found no
     /// bug: "stopped at its run limit", "stopped at its time limit", "was interrupted".
     pub fn incomplete(&self) -> Option<&'static str> {

@@ -356,6 +356,39 @@ pub fn schedule_point() {
     }
 }
 
+/// The scheduling point before a lock release: one only in runs with release points
+/// ([`Config::release_points`](crate::Config::release_points)); without them the release joins
+/// the step before it (its event keeps that step's number). Locks call it first thing in a release
+/// that frees the lock for others; a condition wait's release is part of the wait and has the
+/// wait's point.
+pub fn release_point() {
+    if std::thread::panicking() {
+        return;
+    }
+    let point = with(|m| {
+        m.release_point_skipped |= !m.release_points;
+        m.release_points
+    });
+    if point {
+        schedule_point();
+    }
+}
+
+/// The current thread learns whether `obj`, a lock, is held, without waiting for it to be free
+/// (`try_acquire`, `locked`, `try_lock`...: see [`ReleasePoints`](crate::ReleasePoints)). In a
+/// run without release points the first such operation is remembered as `operation on <obj>`;
+/// an exploration in the default mode then starts again with release points. Not an access and
+/// not a scheduling point: the caller does those.
+pub fn observe_lock(obj: ObjectHandle, operation: &'static str) {
+    with(|m| {
+        if m.release_points || m.lock_observed.is_some() || m.tearing_down {
+            return;
+        }
+        let id = object_id(m, obj);
+        m.lock_observed = Some(format!("{operation} on {}", m.object_name(id)));
+    })
+}
+
 /// A scheduling point at which the current thread asks to let the others run (`yield_now`):
 /// a sampling strategy then lowers its priority. The set of runs is the same as for
 /// [`schedule_point`].
@@ -563,8 +596,19 @@ pub fn clear_note(obj: ObjectHandle) {
 /// Cuts thread `t` off between two steps, as `Process.terminate()` does: it never runs again,
 /// whatever it holds stays held, its joiners are released. Returns false if it had finished.
 /// A thread terminating itself stops here.
+///
+/// Without release points a kill is an observer (see [`ReleasePoints`](crate::ReleasePoints)):
+/// with them, `t` could have been cut off between a step and the release after it, keeping the
+/// lock for good. A thread terminating itself is not.
 pub fn kill(t: ThreadId) -> bool {
-    let (killed, me) = with(|m| (m.kill(t), m.current == t));
+    let (killed, me) = with(|m| {
+        let killed = m.kill(t);
+        let other = m.current != t;
+        if killed && other && !m.release_points && m.lock_observed.is_none() && !m.tearing_down {
+            m.lock_observed = Some(format!("terminate of {}", m.thread_name(t)));
+        }
+        (killed, m.current == t)
+    });
     if me && killed {
         loop {
             suspend();

@@ -35,9 +35,13 @@
 //! | `adversarial-wakeups` | `Config::adversarial_wakeups` | `on`, `off` (`off`) |
 //! | `daemon-cut-off` | `Config::fail_on_daemon_cut_off` | `fail`, `ignore` (`ignore`) |
 //! | `thread-panics` | `Config::thread_panics` | `fail`, `join`, `join-or-ignore` (`fail`) |
+//! | `release-points` | whether a lock release was a scheduling point ([`Config::release_points`](crate::Config::release_points)) | `on`, `off` (`on`) |
 //!
 //! A schedule without them (every schedule racelab printed before they existed) has the
-//! defaults, and [`Config::replay`](crate::Config::replay) takes them from the schedule.
+//! defaults, and [`Config::replay`](crate::Config::replay) takes them from the schedule. That is
+//! why `release-points` defaults to `on` here although explorations start without release points:
+//! schedules printed before the mode existed were recorded with a point before every release, and
+//! replay as they did then.
 //!
 //! A schedule racelab prints ends with `#` and 8 hex digits: a hash of the run's trace
 //! ([`Trace::hash`](crate::trace::Trace::hash)). It plays no part in the replay; after one, the
@@ -130,7 +134,7 @@ impl fmt::Display for Choice {
 }
 
 /// Every decision of one run, in order, and the hash of the run's trace when it is known.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Schedule {
     choices: Vec<Choice>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -138,12 +142,39 @@ pub struct Schedule {
     /// The settings the run was recorded under (the defaults when the text carried none).
     #[serde(default)]
     semantics: Semantics,
+    /// Whether a lock release was a scheduling point in the run (true for schedules recorded
+    /// before the mode existed, which had one before every release).
+    #[serde(default = "release_points_on")]
+    release_points: bool,
+}
+
+fn release_points_on() -> bool {
+    true
+}
+
+impl Default for Schedule {
+    /// No decision, the default settings: `v1`.
+    fn default() -> Self {
+        Schedule::from_choices(Vec::new())
+    }
 }
 
 impl Schedule {
     /// A schedule of the given decisions.
     pub fn from_choices(choices: Vec<Choice>) -> Self {
-        Schedule { choices, trace_hash: None, semantics: Semantics::DEFAULT }
+        Schedule { choices, trace_hash: None, semantics: Semantics::DEFAULT, release_points: true }
+    }
+
+    /// The same decisions, recorded with (`true`) or without a scheduling point before each lock
+    /// release (see [`Config::release_points`](crate::Config::release_points)).
+    pub fn with_release_points(mut self, on: bool) -> Self {
+        self.release_points = on;
+        self
+    }
+
+    /// Whether the run had a scheduling point before each lock release: what a replay of it does.
+    pub fn release_points(&self) -> bool {
+        self.release_points
     }
 
     /// The same decisions, recorded under `semantics` (which the text form then carries).
@@ -189,6 +220,9 @@ impl fmt::Display for Schedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(FORMAT_VERSION)?;
         write_settings(f, &self.semantics)?;
+        if !self.release_points {
+            f.write_str(" release-points=off")?;
+        }
         let mut i = 0;
         while i < self.choices.len() {
             let c = self.choices[i];
@@ -244,7 +278,8 @@ fn read_setting(s: &mut Semantics, key: &str, value: &str) -> Result<(), String>
         }
         _ => {
             return Err(
-                "a setting is one of spurious-wakeups, adversarial-wakeups, daemon-cut-off, thread-panics"
+                "a setting is one of spurious-wakeups, adversarial-wakeups, daemon-cut-off, thread-panics, \
+                 release-points"
                     .into(),
             )
         }
@@ -305,6 +340,7 @@ impl FromStr for Schedule {
         let mut choices = Vec::new();
         let mut trace_hash = None;
         let mut semantics = Semantics::DEFAULT;
+        let mut release_points = true;
         for (i, token) in tokens {
             if trace_hash.is_some() {
                 return Err(err(i, token, "the trace hash `#...` comes last".into()));
@@ -316,6 +352,14 @@ impl FromStr for Schedule {
                         token,
                         format!("settings come right after `{FORMAT_VERSION}`, before the decisions"),
                     ));
+                }
+                if key == "release-points" {
+                    release_points = match value {
+                        "on" => true,
+                        "off" => false,
+                        _ => return Err(err(i, token, format!("`{key}` is `on` or `off`"))),
+                    };
+                    continue;
                 }
                 read_setting(&mut semantics, key, value).map_err(|reason| err(i, token, reason))?;
                 continue;
@@ -361,7 +405,7 @@ impl FromStr for Schedule {
             choices.extend(std::iter::repeat_n(choice, repeat));
         }
         debug_assert!(choices.len() <= MAX_DECISIONS);
-        Ok(Schedule { choices, trace_hash, semantics })
+        Ok(Schedule { choices, trace_hash, semantics, release_points })
     }
 }
 
@@ -422,6 +466,28 @@ mod tests {
         assert_eq!(Schedule::default().with_semantics(one).to_string(), "v1 spurious-wakeups=3");
         assert_eq!("v1 t1 t0 #00ab12cd".parse::<Schedule>().unwrap().semantics(), Semantics::DEFAULT);
         assert_eq!(Schedule::from_choices(vec![]).with_semantics(Semantics::DEFAULT).to_string(), "v1");
+    }
+
+    #[test]
+    fn the_release_points_mode_round_trips_and_old_schedules_had_points() {
+        let off = Schedule::from_choices(vec![Choice::new(ChoiceKind::Thread, 1)])
+            .with_semantics(Semantics { spurious_wakeups: 0, ..Semantics::DEFAULT })
+            .with_release_points(false)
+            .with_trace_hash(0x1234_5678);
+        let text = off.to_string();
+        assert_eq!(text, "v1 spurious-wakeups=0 release-points=off t1 #12345678");
+        assert_eq!(text.parse::<Schedule>().unwrap(), off);
+        assert!(!off.release_points());
+        // Written before the mode existed: a point before every release, as then.
+        assert!("v1 t1 t0 #00ab12cd".parse::<Schedule>().unwrap().release_points());
+        assert!("v1 release-points=on t1".parse::<Schedule>().unwrap().release_points());
+        assert_eq!(Schedule::default().to_string(), "v1");
+        let e = "v1 release-points=maybe".parse::<Schedule>().unwrap_err();
+        assert_eq!((e.token_index, e.token.as_str()), (2, "release-points=maybe"));
+        assert!(e.to_string().contains("`on` or `off`"), "{e}");
+        // Old JSON (no field) reads as on too.
+        let json = r#"{"choices":[],"semantics":{}}"#;
+        assert!(serde_json::from_str::<Schedule>(json).unwrap().release_points());
     }
 
     #[test]

@@ -151,6 +151,15 @@ pub(crate) struct RunModel {
     pub tearing_down: bool,
     /// Primitive semantics for this exploration.
     pub semantics: Semantics,
+    /// A scheduling point before every lock release (`Config::release_points`).
+    pub release_points: bool,
+    /// True once a release went without the point it would have had with release points: only
+    /// then does the run's schedule need to say it had none (a run without such a release is
+    /// the same run in either mode).
+    pub release_point_skipped: bool,
+    /// In a run without release points: the first operation that looked at a lock without
+    /// waiting for it (`try_acquire on Lock-1`), which makes an `auto` exploration restart.
+    pub lock_observed: Option<String>,
     /// Ticked at every step, for the watchdog (set by the executor).
     pub beat: Option<std::sync::Arc<crate::trap::Beat>>,
     /// Spurious wake-ups the run may still inject.
@@ -180,9 +189,17 @@ pub(crate) struct RunModel {
 }
 
 impl RunModel {
-    pub fn new(strategy: Box<dyn Strategy>, max_steps: u64, semantics: Semantics) -> Self {
+    pub fn new(
+        strategy: Box<dyn Strategy>,
+        max_steps: u64,
+        semantics: Semantics,
+        release_points: bool,
+    ) -> Self {
         RunModel {
             semantics,
+            release_points,
+            release_point_skipped: false,
+            lock_observed: None,
             spurious_left: semantics.spurious_wakeups,
             caught_panics: Vec::new(),
             run: 0,
@@ -237,6 +254,8 @@ impl RunModel {
         self.ended = None;
         self.preselected = None;
         self.spurious_left = self.semantics.spurious_wakeups;
+        self.lock_observed = None;
+        self.release_point_skipped = false;
         self.caught_panics.clear();
         self.unstarted = 0;
         self.live_non_daemons = 0;

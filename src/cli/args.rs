@@ -168,6 +168,21 @@ pub struct ExploreArgs {
     /// with --delay-bound).
     #[arg(long)]
     pub dpor: bool,
+    /// A scheduling point before each lock release: auto (default: none until a run looks at a
+    /// lock without waiting for it, then every run again with them), on, or off (never; exact
+    /// only for programs that never look).
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub release_points: Option<ReleasePointsName>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReleasePointsName {
+    /// None until a run observes a lock (try_acquire, locked...), then restart with them.
+    Auto,
+    /// A point before every release.
+    On,
+    /// No point before a release, and no restart.
+    Off,
 }
 
 /// A whole number of type `T`, with an error that says the range instead of clap's "invalid

@@ -61,6 +61,10 @@ fn flag() -> impl Strategy<Value = Vec<String>> {
         valued("--shard", shard().boxed()),
         valued("--run", number().boxed()),
         valued("--schedule", schedule().boxed()),
+        valued(
+            "--release-points",
+            prop::sample::select(vec!["auto", "on", "off", "maybe", ""]).prop_map(String::from).boxed()
+        ),
         prop::sample::select(vec![
             "--all",
             "--json",

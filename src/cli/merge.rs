@@ -157,17 +157,29 @@ fn merge_target(target: String, shards: BTreeMap<u64, (String, Value)>) -> Resul
             shown.join(", ")
         ));
     }
+    // The restart note names the shard's own run: shards of one exploration differ there.
     let without_shard = |v: &Value| {
         let mut s = v["report"]["settings"].clone();
         if let Some(o) = s.as_object_mut() {
             o.remove("shard");
             o.remove("jobs");
+            o.remove("restarted");
         }
         s
     };
     let (first_place, first) = shards.values().next().expect("a target has a shard");
-    let settings = without_shard(first);
+    let mut settings = without_shard(first);
     for (place, v) in shards.values() {
+        let mode = |v: &Value| release_points_mode(&v["report"]["settings"]);
+        if mode(v) != mode(first) {
+            return Err(format!(
+                "{target}: {place} explored {} and {first_place} {}: a shard in the default mode starts again \
+                 with a point before every lock release when one of its runs observes a lock (try_acquire, \
+                 locked...), so its runs are not the other shards'. Rerun every shard with --release-points on",
+                mode(v),
+                mode(first)
+            ));
+        }
         if without_shard(v) != settings {
             return Err(format!(
                 "{target}: {place} was checked with other settings than {first_place} ({} vs {}); shards of one \
@@ -175,6 +187,14 @@ fn merge_target(target: String, shards: BTreeMap<u64, (String, Value)>) -> Resul
                 without_shard(v),
                 settings
             ));
+        }
+    }
+    // Every shard restarted (or none did): the lowest run that observed a lock over all shards is
+    // the one an unsharded exploration restarts at.
+    let restarts = shards.values().filter_map(|(_, v)| v["report"]["settings"]["restarted"].as_str());
+    if let Some(note) = restarts.min_by_key(|note| restart_run(note)) {
+        if let Some(o) = settings.as_object_mut() {
+            o.insert("restarted".into(), note.into());
         }
     }
     let mut merged = MergedTarget {
@@ -203,6 +223,25 @@ fn merge_target(target: String, shards: BTreeMap<u64, (String, Value)>) -> Resul
     Ok(merged)
 }
 
+/// How a shard's settings say it treated lock releases: forced (`--release-points on`/`off`),
+/// restarted with points, or the default mode without a restart.
+fn release_points_mode(settings: &Value) -> &'static str {
+    match (&settings["release_points"], settings["restarted"].is_string()) {
+        (Value::Bool(true), true) => "with release points after a restart",
+        (Value::Bool(true), false) => "with --release-points on",
+        (Value::Bool(false), _) => "with --release-points off",
+        _ => "without release points (nothing observed a lock)",
+    }
+}
+
+/// The run of a restart note, `run 12: try_acquire on Lock-1` (`u64::MAX` if it names none).
+fn restart_run(note: &str) -> u64 {
+    note.strip_prefix("run ")
+        .and_then(|r| r.split(':').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(u64::MAX)
+}
+
 /// The shared settings as `check` echoes them (`strategy=random seed=5 runs=2000 ...`).
 pub fn settings_line(m: &MergedTarget) -> String {
     let Some(fields) = m.settings.as_object() else { return m.settings.to_string() };
@@ -210,6 +249,7 @@ pub fn settings_line(m: &MergedTarget) -> String {
         Value::Bool(true) => "on".to_string(),
         Value::Bool(false) => "off".to_string(),
         Value::Null => "none".to_string(),
+        Value::String(s) if s.contains(' ') => format!("\"{s}\""),
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };

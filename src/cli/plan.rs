@@ -2,9 +2,9 @@
 
 use racelab_scenarios::{Scenario, Variant};
 use racelab_sim::config::MAX_JOBS;
-use racelab_sim::{Config, Schedule, StrategyConfig};
+use racelab_sim::{Config, ReleasePoints, Schedule, StrategyConfig};
 
-use super::args::{Cli, Command, ExploreArgs, StrategyName, TeachArgs};
+use super::args::{Cli, Command, ExploreArgs, ReleasePointsName, StrategyName, TeachArgs};
 
 /// A scenario variant to run.
 #[derive(Clone, Copy)]
@@ -181,6 +181,7 @@ fn exploration_only_flags(args: &ExploreArgs) -> Vec<&'static str> {
         ("--no-shrink", args.no_shrink),
         ("--jobs", args.jobs.is_some()),
         ("--shard", args.shard.is_some()),
+        ("--release-points", args.release_points.is_some()),
     ];
     given.into_iter().filter(|&(_, on)| on).map(|(flag, _)| flag).collect()
 }
@@ -363,6 +364,13 @@ pub fn exploration(args: &ExploreArgs, scenario: &Scenario, variant: &Variant) -
                 "--jobs applies to --strategy random, pos, portfolio (the default) and dfs: {why}"
             ));
         }
+    }
+    if let Some(mode) = args.release_points {
+        config = config.release_points(match mode {
+            ReleasePointsName::Auto => ReleasePoints::Auto,
+            ReleasePointsName::On => ReleasePoints::On,
+            ReleasePointsName::Off => ReleasePoints::Off,
+        });
     }
     let flag = if args.dpor { Some("--dpor") } else { args.no_dpor.then_some("--no-dpor") };
     if let Some(flag) = flag {

@@ -20,7 +20,9 @@ macro_rules! out {
 use racelab_scenarios::Expected;
 use std::io::IsTerminal;
 
-use racelab_sim::{check, check_with_progress, Config, FailureKind, Report, StopFlag, StrategyConfig};
+use racelab_sim::{
+    check, check_with_progress, Config, FailureKind, ReleasePoints, Report, StopFlag, StrategyConfig,
+};
 
 use super::args::{ExploreArgs, TeachArgs};
 use super::plan::{Plan, Target};
@@ -198,7 +200,17 @@ fn exploration_flags(config: &Config) -> String {
     };
     flags.push_str(&limit_flags(config));
     flags.push_str(&primitive_semantics_flags(config));
+    if config.release_points_mode() != ReleasePoints::Auto {
+        flags.push_str(&format!(" --release-points {}", config.release_points_mode().name()));
+    }
     flags
+}
+
+/// Says that the exploration started again with release points, from the report's note
+/// (`run 0: locked on log_lock`).
+fn restart_line(note: &str) -> String {
+    let (run, how) = note.split_once(": ").unwrap_or((note, "?"));
+    format!("release points: on after a restart ({run} observed a lock: {how})")
 }
 
 /// The flags that give a replay the same limits as the run it replays.
@@ -405,6 +417,9 @@ fn check_targets(
             "NOT AS EXPECTED"
         };
         outln!("  {} (expected {}; {mark})", verdict(&report, config), target.variant.expected.describe());
+        if let Some(why) = report.restarted() {
+            outln!("  {}", restart_line(why));
+        }
         if let Some(s) = report.failure.as_ref().and_then(|f| f.shrunk_from.as_ref().map(|s| (f, s))) {
             let (f, from) = s;
             outln!(
@@ -531,6 +546,9 @@ fn replay(
             );
         }
         outln!("racelab replay {}: {config}", target.name());
+        if let Some(why) = report.restarted() {
+            outln!("{}", restart_line(why));
+        }
         if let Some(note) = &report.replay_differs {
             outln!("note: {note}");
         }

@@ -29,8 +29,8 @@ use std::time::Duration;
 use racelab::thread::Local;
 use racelab::thread::{self, JoinHandle};
 use racelab::{
-    check, Barrier, Condition, Config, Event, Lock, Process, ProcessQueue, Queue, RLock, Report, Semaphore,
-    Shared, ThreadPool, Timer,
+    check, Barrier, Condition, Config, Event, Lock, Process, ProcessQueue, Queue, RLock, ReleasePoints,
+    Report, Semaphore, Shared, ThreadPool, Timer,
 };
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -451,9 +451,19 @@ impl Program {
             }
         }
         for (i, h) in handles.iter().enumerate() {
-            log.push(format!("final{i}={}", final_state(h)));
+            if self.reads_at_end(self.objects[i]) {
+                log.push(format!("final{i}={}", final_state(h)));
+            }
         }
         log.join(" ")
+    }
+
+    /// Whether the outcome ends with object `o`'s state. A lock's (`locked()`, which observes
+    /// it, see `racelab::ReleasePoints`) only when a daemon or a process may still hold it:
+    /// with every worker a joined thread, every lock is free at the end.
+    fn reads_at_end(&self, o: Obj) -> bool {
+        !matches!(o, Obj::Lock | Obj::RLock | Obj::Cond)
+            || self.workers.iter().any(|w| w.kind != WorkerKind::Thread)
     }
 
     fn start(self: &Arc<Self>, k: usize, handles: &Arc<Vec<Handle>>) -> Started {
@@ -720,22 +730,71 @@ impl Program {
     /// Explores the program exhaustively with or without DPOR, in at most `cap` runs (and at
     /// most `bound` preemptions, if given).
     pub fn explore(&self, dpor: bool, cap: u64, bound: Option<u32>) -> Verdict {
+        self.explore_with(self.config(dpor, cap, bound)).0
+    }
+
+    /// Explores the program under `config`; the verdict and the report.
+    pub fn explore_with(&self, config: Config) -> (Verdict, Report) {
         let program = Arc::new(self.clone());
         let seen = Arc::new(Mutex::new(BTreeSet::new()));
         let sink = Arc::clone(&seen);
-        let report: Report = check(self.config(dpor, cap, bound), move || {
+        let report: Report = check(config, move || {
             let o = program.run();
             sink.lock().unwrap().insert(o);
         });
-        if let Some(f) = &report.failure {
-            return Verdict::Failed(f.kind.name().to_string());
-        }
-        if !report.exhausted {
-            return Verdict::Unfinished;
-        }
-        let set = seen.lock().unwrap().clone();
-        Verdict::Outcomes(set, report.runs)
+        let verdict = if let Some(f) = &report.failure {
+            Verdict::Failed(f.kind.name().to_string())
+        } else if !report.exhausted {
+            Verdict::Unfinished
+        } else {
+            Verdict::Outcomes(seen.lock().unwrap().clone(), report.runs)
+        };
+        (verdict, report)
     }
+}
+
+/// The result of comparing the plain search with and without release points on one program.
+#[derive(Clone, Debug)]
+pub enum PointsComparison {
+    /// The default mode (`auto`) reached what the search with release points reached (or failed
+    /// the same way); its runs count those before a restart. `restarted`: a run observed a lock;
+    /// then `off_misses` says whether the
+    /// search without release points and without restart reached less.
+    Agree { on_runs: u64, auto_runs: u64, restarted: bool, off_misses: bool },
+    /// The search with release points did not finish within the run cap.
+    Skipped,
+    /// They differ (`auto` against `on`, or `off` against `on` with no observer).
+    Differ { on: Verdict, other: Verdict, mode: ReleasePoints },
+}
+
+/// Explores `p` by the plain search with release points (`on`), in the default mode (`auto`)
+/// and, when `auto` restarted, without them and without restart (`off`), each in at most `cap`
+/// runs, and compares.
+pub fn compare_release_points(p: &Program, cap: u64) -> PointsComparison {
+    let config = |mode| p.config(false, cap, None).release_points(mode);
+    let (on, _) = p.explore_with(config(ReleasePoints::On));
+    if on == Verdict::Unfinished {
+        return PointsComparison::Skipped;
+    }
+    let (auto, auto_report) = p.explore_with(config(ReleasePoints::Auto));
+    // `restarted="run N: ..."`: runs 0..=N were made before the restart, and count.
+    let before_restart = auto_report
+        .settings
+        .split_once(" restarted=\"run ")
+        .and_then(|(_, rest)| rest.split_once(':'))
+        .map(|(n, _)| n.parse::<u64>().expect("a run number") + 1);
+    let restarted = before_restart.is_some();
+    let runs = |v: &Verdict| if let Verdict::Outcomes(_, r) = v { *r } else { 0 };
+    let same = |a: &Verdict, b: &Verdict| match (a, b) {
+        (Verdict::Outcomes(x, _), Verdict::Outcomes(y, _)) => x == y,
+        (a, b) => a == b,
+    };
+    if !same(&on, &auto) {
+        return PointsComparison::Differ { on, other: auto, mode: ReleasePoints::Auto };
+    }
+    let off_misses = restarted && !same(&on, &p.explore_with(config(ReleasePoints::Off)).0);
+    let auto_runs = runs(&auto) + before_restart.unwrap_or(0);
+    PointsComparison::Agree { on_runs: runs(&on), auto_runs, restarted, off_misses }
 }
 
 /// The result of comparing the two searches on one program.
@@ -777,8 +836,8 @@ pub fn compare_bounded(p: &Program, cap: u64, bound: Option<u32>) -> Comparison 
 /// Explores `p` with DPOR on one job and on `jobs`, with shrinking on (so a failure's whole
 /// shrunk report is compared): the reports must be the same but for the wall time and the
 /// settings line's jobs, and so must the outcomes the runs reached when the search completed.
-/// Returns the one-job runs, or what differed.
-pub fn compare_jobs(p: &Program, cap: u64, jobs: usize) -> Result<u64, String> {
+/// Returns what the one-job search did, or what differed.
+pub fn compare_jobs(p: &Program, cap: u64, jobs: usize) -> Result<Jobs, String> {
     let search = |jobs: usize| {
         let program = Arc::new(p.clone());
         let seen = Arc::new(Mutex::new(BTreeSet::new()));
@@ -801,7 +860,15 @@ pub fn compare_jobs(p: &Program, cap: u64, jobs: usize) -> Result<u64, String> {
     if one.exhausted && one.failure.is_none() && one_seen != many_seen {
         return Err(format!("the outcomes differ\none job: {one_seen:?}\n{jobs} jobs: {many_seen:?}"));
     }
-    Ok(one.runs)
+    Ok(Jobs { runs: one.runs, restarted: one.restarted().is_some(), failed: one.failure.is_some() })
+}
+
+/// What [`compare_jobs`] saw of the one-job search.
+pub struct Jobs {
+    pub runs: u64,
+    /// It restarted with release points (a run observed a lock).
+    pub restarted: bool,
+    pub failed: bool,
 }
 
 // ----- minimisation -----
@@ -809,11 +876,14 @@ pub fn compare_jobs(p: &Program, cap: u64, jobs: usize) -> Result<u64, String> {
 /// Removes operations, workers and objects while the two searches still differ; returns the
 /// smallest program found (greedy, one removal at a time, until none helps).
 pub fn minimise(p: &Program, cap: u64, bound: Option<u32>) -> Program {
+    minimise_while(p, |c| matches!(compare_bounded(c, cap, bound), Comparison::Differ { .. }))
+}
+
+/// Removes operations, workers and objects while `differs` holds (see [`minimise`]).
+pub fn minimise_while(p: &Program, differs: impl Fn(&Program) -> bool) -> Program {
     let mut best = p.clone();
     loop {
-        let better = smaller(&best)
-            .into_iter()
-            .find(|c| matches!(compare_bounded(c, cap, bound), Comparison::Differ { .. }));
+        let better = smaller(&best).into_iter().find(|c| differs(c));
         match better {
             Some(c) => best = c,
             None => return best,
@@ -1091,6 +1161,9 @@ impl Program {
                 ),
                 Obj::Local => format!("format!(\"{{:?}}\", o{i}.get())"),
             };
+            if !self.reads_at_end(*o) {
+                continue;
+            }
             let _ = writeln!(s, "    log.push(format!(\"final{i}={{}}\", {read}));");
         }
         s

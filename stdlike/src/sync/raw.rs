@@ -6,7 +6,7 @@
 //! module), written against `rt` directly because std's mutex differs from Python's where it
 //! matters here: it has an owner (only the guard releases it), it carries a poison flag, and a
 //! condition variable's wait must release it and block in one step, which the native `Lock`'s
-//! public API (a scheduling point per release) cannot do. Who gets the lock after a release is
+//! public API (a release of its own, a scheduling point in runs with release points) cannot do. Who gets the lock after a release is
 //! the scheduler's pick among the contenders (barging included), as in the native lock, so no
 //! step is ever spent finding it taken and no recorded choice picks a waiter.
 
@@ -87,6 +87,7 @@ pub(crate) fn lock_now(obj: ObjectHandle, deadline: Option<VirtualTime>) -> Opti
 /// `try_lock`: one step. `Some(poisoned)` when taken, `None` when another thread holds it.
 pub(crate) fn try_lock(obj: ObjectHandle) -> Option<bool> {
     rt::schedule_point();
+    rt::observe_lock(obj, "try_lock");
     let me = rt::current();
     let taken = rt::write(obj, |s: &mut RawState| match s.holder {
         None => {
@@ -116,10 +117,10 @@ pub(crate) fn poisoning() -> bool {
     std::thread::panicking() && !rt::tearing_down()
 }
 
-/// The guard's release: a step of its own (no scheduling point while unwinding, as every `rt`
-/// scheduling point), poisoning when `poison`.
+/// The guard's release, poisoning when `poison`: a step of its own only in runs with release
+/// points (`rt::release_point`; never while unwinding, as every `rt` scheduling point).
 pub(crate) fn unlock(obj: ObjectHandle, poison: bool) {
-    rt::schedule_point();
+    rt::release_point();
     unlock_now(obj, poison, true);
 }
 

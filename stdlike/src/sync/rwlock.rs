@@ -91,6 +91,7 @@ impl<T: ?Sized> RwLock<T> {
     /// Shared access if no writer holds the lock now: `WouldBlock` otherwise.
     pub fn try_read(&self) -> TryLockResult<RwLockReadGuard<'_, T>> {
         rt::schedule_point();
+        rt::observe_lock(self.obj, "try_read");
         let me = rt::current();
         match self.take_read(me, false) {
             Take::Taken { poisoned } => self.read_guard(me, poisoned).map_err(TryLockError::Poisoned),
@@ -136,6 +137,7 @@ impl<T: ?Sized> RwLock<T> {
     /// Exclusive access if nobody holds the lock now: `WouldBlock` otherwise.
     pub fn try_write(&self) -> TryLockResult<RwLockWriteGuard<'_, T>> {
         rt::schedule_point();
+        rt::observe_lock(self.obj, "try_write");
         let me = rt::current();
         match self.take_write(me) {
             Take::Taken { poisoned } => self.write_guard(poisoned).map_err(TryLockError::Poisoned),
@@ -226,7 +228,7 @@ impl<T: ?Sized> RwLock<T> {
     }
 
     fn read_unlock(&self, me: ThreadId) {
-        rt::schedule_point();
+        rt::release_point();
         let found = rt::write(self.obj, |s: &mut RwState| {
             let i = s.readers.iter().position(|&r| r == me);
             i.map(|i| s.readers.swap_remove(i)).is_some()
@@ -240,7 +242,7 @@ impl<T: ?Sized> RwLock<T> {
     }
 
     fn write_unlock(&self, poison: bool) {
-        rt::schedule_point();
+        rt::release_point();
         let (writer, readers) = rt::write(self.obj, |s: &mut RwState| {
             s.poisoned |= poison;
             (s.writer.take(), std::mem::take(&mut s.blocked_readers))

@@ -294,23 +294,7 @@ where
         crate::config::StrategyConfig::Dfs { .. } | crate::config::StrategyConfig::Portfolio { .. }
     );
     let counts_distinct = matches!(config.strategy, crate::config::StrategyConfig::Dfs { .. });
-    let mut report = Report {
-        settings: config.to_string(),
-        runs: 0,
-        steps: 0,
-        exhausted: false,
-        exhaustive_search: exhaustive,
-        require_exhaustive: config.require_exhaustive,
-        out_of_time: false,
-        interrupted: false,
-        replay_differs: None,
-        runs_with_daemons_cut_off: 0,
-        redundant_runs: 0,
-        distinct_runs: None,
-        elapsed_micros: 0,
-        failure: None,
-        traced: None,
-    };
+    let mut report = crate::explore::empty_report(config, exhaustive);
     let budget = Budget::start(config.max_time, config.stop.clone());
     for run in 0..config.runs {
         if !strategy.as_mut().expect("strategy present").begin_run(run) {
@@ -406,6 +390,27 @@ where
 /// replay or a forced mode never restarts).
 pub(crate) fn restarts_on_observers(config: &Config) -> bool {
     config.release_points_mode() == crate::config::ReleasePoints::Auto
+}
+
+/// The report of an exploration of `config` before its first run.
+pub(crate) fn empty_report(config: &Config, exhaustive_search: bool) -> Report {
+    Report {
+        settings: config.to_string(),
+        runs: 0,
+        steps: 0,
+        exhausted: false,
+        exhaustive_search,
+        require_exhaustive: config.require_exhaustive,
+        out_of_time: false,
+        interrupted: false,
+        replay_differs: None,
+        runs_with_daemons_cut_off: 0,
+        redundant_runs: 0,
+        distinct_runs: None,
+        elapsed_micros: 0,
+        failure: None,
+        traced: None,
+    }
 }
 
 fn is_teardown_panic(kind: &FailureKind) -> bool {

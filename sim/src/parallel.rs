@@ -313,21 +313,15 @@ where
     }
     let portfolio = matches!(config.strategy, StrategyConfig::Portfolio { .. });
     let mut report = Report {
-        settings: config.to_string(),
         runs: counts.runs,
         steps: counts.steps,
         exhausted: portfolio && covered && failure.is_none() && halted.is_none(),
-        exhaustive_search: portfolio,
-        require_exhaustive: config.require_exhaustive,
         out_of_time: halted == Some(Halt::Time),
         interrupted: halted == Some(Halt::Stop),
-        replay_differs: None,
         runs_with_daemons_cut_off: counts.daemons_cut_off,
         redundant_runs: counts.redundant,
-        distinct_runs: None,
         elapsed_micros: budget.micros(),
-        failure: None,
-        traced: None,
+        ..crate::explore::empty_report(config, portfolio)
     };
     if let Some(run) = config.trace_run.filter(|&r| in_reach(config, r, lowest)) {
         // The run asked for with `trace_run`, re-run here with tracing on (independent runs only:

@@ -503,23 +503,7 @@ where
     let adopted = Rc::new(RefCell::new(Vec::new()));
     let side = SearchSide { board: Arc::clone(board), adopted: Rc::clone(&adopted) };
     let mut strategy: Option<Box<dyn Strategy>> = Some(Box::new(Dpor::new().with_splits(Box::new(side))));
-    let mut report = Report {
-        settings: config.to_string(),
-        runs: 0,
-        steps: 0,
-        exhausted: false,
-        exhaustive_search: true,
-        require_exhaustive: config.require_exhaustive,
-        out_of_time: false,
-        interrupted: false,
-        replay_differs: None,
-        runs_with_daemons_cut_off: 0,
-        redundant_runs: 0,
-        distinct_runs: None,
-        elapsed_micros: 0,
-        failure: None,
-        traced: None,
-    };
+    let mut report = crate::explore::empty_report(config, true);
     let ending = run_search(
         config,
         program,

@@ -147,6 +147,15 @@ impl Shared {
         self.next.iter().map(|n| n.load(Ordering::SeqCst)).min().unwrap_or(u64::MAX)
     }
 
+    /// No job runs an index at or past this: the lowest failure, the lowest run that observed a
+    /// lock, or the end.
+    fn stop_at(&self) -> u64 {
+        self.lowest_failure
+            .load(Ordering::SeqCst)
+            .min(self.lowest_observed_run.load(Ordering::SeqCst))
+            .min(self.end.load(Ordering::SeqCst))
+    }
+
     fn halt(&self, budget: &Budget) -> bool {
         match budget.halt() {
             Some(halt) => {
@@ -387,12 +396,7 @@ where
     let mut k = Some(0u64);
     loop {
         let run = k.and_then(|k| lane.index(k));
-        let Some(run) = run.filter(|&r| {
-            r < config.runs
-                && r < shared.lowest_failure.load(Ordering::SeqCst)
-                && r < shared.lowest_observed_run.load(Ordering::SeqCst)
-                && r < shared.end.load(Ordering::SeqCst)
-        }) else {
+        let Some(run) = run.filter(|&r| r < config.runs && r < shared.stop_at()) else {
             if lane.covers() && totals.failure.is_none() {
                 // Stopped by the run limit (or another job's failure): would the next run be
                 // DPOR's, were there one? That is what the one-job exploration reports.
@@ -426,8 +430,10 @@ where
         }
         if let Some(leader) = lane.half.filter(|&h| h == Half::Pos).map(|_| &shared.next[0]) {
             // Stay within LEAD of DPOR's job (job 0): runs far ahead of it are likely wasted.
+            // DPOR's job may have stopped at a failure or a lock observed below this run: it
+            // keeps that index, so check it here, or this job would wait for ever.
             while run > leader.load(Ordering::SeqCst).saturating_add(LEAD) {
-                if shared.halt(budget) {
+                if shared.halt(budget) || run >= shared.stop_at() {
                     mine.store(u64::MAX, Ordering::SeqCst);
                     return totals;
                 }

@@ -422,23 +422,7 @@ fn refused(config: &Config, e: crate::config::ConfigError) -> Report {
     let kind = FailureKind::InvalidConfig { message: e.to_string() };
     let failure =
         failure_of(kind, 0, Schedule::default(), Trace::default(), Vec::new(), 0, Default::default());
-    Report {
-        settings: config.to_string(),
-        runs: 0,
-        steps: 0,
-        exhausted: false,
-        exhaustive_search: false,
-        require_exhaustive: config.require_exhaustive,
-        out_of_time: false,
-        interrupted: false,
-        replay_differs: None,
-        runs_with_daemons_cut_off: 0,
-        redundant_runs: 0,
-        distinct_runs: None,
-        elapsed_micros: 0,
-        failure: Some(failure),
-        traced: None,
-    }
+    Report { failure: Some(failure), ..empty_report(config, false) }
 }
 
 /// For a replay of a schedule that carries its trace's hash: notes when the replayed trace

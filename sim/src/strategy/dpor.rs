@@ -150,6 +150,9 @@ pub struct Dpor {
     depth: usize,
     /// The current run's steps, and the stack index of the node that started each.
     steps: Vec<Step>,
+    /// The last run's steps, emptied, kept so the next run reuses their vectors instead of
+    /// allocating four per step.
+    spare_steps: Vec<Step>,
     step_nodes: Vec<usize>,
     /// Steps from here on are new in this run; earlier ones were analysed already.
     fresh_from: usize,
@@ -330,16 +333,35 @@ impl Dpor {
     }
 
     fn push_step(&mut self, thread: ThreadId, node: usize) {
-        self.steps.push(Step {
-            thread,
-            accesses: Vec::new(),
-            woke: Vec::new(),
-            disabled: Vec::new(),
-            killed: Vec::new(),
-            after_clock_jump: std::mem::take(&mut self.clock_jumped),
-            floor_of: None,
-        });
+        let after_clock_jump = std::mem::take(&mut self.clock_jumped);
+        let step = self.fresh_step(thread, after_clock_jump, None);
+        self.steps.push(step);
         self.step_nodes.push(node);
+    }
+
+    /// A step with no accesses, wake-ups, disabled or killed threads yet, from the spare ones.
+    fn fresh_step(&mut self, thread: ThreadId, after_clock_jump: bool, floor_of: Option<usize>) -> Step {
+        match self.spare_steps.pop() {
+            Some(mut step) => {
+                step.accesses.clear();
+                step.woke.clear();
+                step.disabled.clear();
+                step.killed.clear();
+                step.thread = thread;
+                step.after_clock_jump = after_clock_jump;
+                step.floor_of = floor_of;
+                step
+            }
+            None => Step {
+                thread,
+                accesses: Vec::new(),
+                woke: Vec::new(),
+                disabled: Vec::new(),
+                killed: Vec::new(),
+                after_clock_jump,
+                floor_of,
+            },
+        }
     }
 
     fn divergence(&self, depth: usize, offered: Offer) -> Divergence {
@@ -644,7 +666,7 @@ impl Dpor {
 impl Strategy for Dpor {
     fn begin_run(&mut self, _run: u64) -> bool {
         self.depth = 0;
-        self.steps.clear();
+        self.spare_steps.append(&mut self.steps);
         self.step_nodes.clear();
         self.clock_jumped = false;
         self.blocked = false;
@@ -749,8 +771,12 @@ impl Strategy for Dpor {
         let mut next_continuing = if self.blocked { None } else { Some(None) };
         for i in (0..self.stack.len()).rev() {
             if let Node::Thread(n) = &mut self.stack[i] {
-                if let Some(step) = self.steps.get(n.step) {
-                    n.chosen_footprint.union(&step.accesses);
+                // A node whose step was replayed took the same step in the run that chose its
+                // thread (a run is a function of its decisions), which added it already.
+                if n.step >= self.fresh_from {
+                    if let Some(step) = self.steps.get(n.step) {
+                        n.chosen_footprint.union(&step.accesses);
+                    }
                 }
                 n.chosen_goes_on |= next_continuing.is_none_or(|c| c == Some(n.chosen));
                 next_continuing = Some(n.continuing);
@@ -793,15 +819,9 @@ impl Strategy for Dpor {
             // A terminated thread's next step was possible when it was cut off, before any
             // later clock jump: it is ordered by what came before its terminate, not after.
             let floor_of = self.steps.iter().rposition(|s| s.killed.contains(&p.thread));
-            self.steps.push(Step {
-                thread: p.thread,
-                accesses: p.accesses.to_vec(),
-                woke: Vec::new(),
-                disabled: Vec::new(),
-                killed: Vec::new(),
-                after_clock_jump: false,
-                floor_of,
-            });
+            let mut step = self.fresh_step(p.thread, false, floor_of);
+            step.accesses.extend_from_slice(p.accesses);
+            self.steps.push(step);
             self.step_nodes.push(usize::MAX);
         }
     }

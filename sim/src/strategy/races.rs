@@ -11,12 +11,12 @@
 //! not equivalent to this one, which is what DPOR must go and explore.
 //!
 //! A vector clock per step costs `steps × threads`; with thousands of threads that is
-//! gigabytes. Clocks are therefore stored in chunks of [`CHUNK`] entries shared between clocks
-//! (a [`Clock`] is a vector of reference-counted chunks): a step's clock differs from the clocks
-//! it joins in a few chunks only (its own thread's, those its dependencies advanced), and those
-//! are the only ones it allocates.
+//! gigabytes. Wide runs' clocks are therefore stored in chunks of [`CHUNK`] entries shared
+//! between clocks (a chunked [`Clock`] is a vector of reference-counted chunks): a step's clock
+//! differs from the clocks it joins in a few chunks only (its own thread's, those its
+//! dependencies advanced), and those are the only ones it allocates. Narrow runs (most) keep
+//! their clocks inline and allocate nothing per step.
 
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use crate::footprint::Access;
@@ -51,6 +51,8 @@ pub(crate) struct Analysis {
     threads: Vec<ThreadId>,
     /// Races `(a, b)`, `a < b`, with `b` at or after the analysed suffix.
     pub races: Vec<(usize, usize)>,
+    /// The per-object history of the pass, kept for the next run's pass to reuse its vectors.
+    history: History,
 }
 
 impl Analysis {
@@ -65,15 +67,17 @@ impl Analysis {
     /// `fresh_from` are this run's: the search replayed them) for the clocks of those steps. Only
     /// the cheap bookkeeping of the prefix is redone; its clocks, which cost most of the
     /// analysis (joins and allocations), are kept.
-    pub fn after(previous: Option<Analysis>, steps: &[Step], fresh_from: usize) -> Self {
+    pub fn after(mut previous: Option<Analysis>, steps: &[Step], fresh_from: usize) -> Self {
         let width = steps
             .iter()
             .flat_map(|s| std::iter::once(s.thread).chain(s.woke.iter().copied()))
             .map(|t| t.index() + 1)
             .max()
             .unwrap_or(0);
+        let mut history = previous.as_mut().map(|p| std::mem::take(&mut p.history)).unwrap_or_default();
+        history.reset();
         let (mut clocks, mut local) = match previous {
-            Some(p) if p.width.div_ceil(CHUNK) == width.div_ceil(CHUNK) && p.clocks.len() >= fresh_from => {
+            Some(p) if Clock::same_layout(p.width, width) && p.clocks.len() >= fresh_from => {
                 debug_assert!(
                     p.threads.iter().zip(steps).take(fresh_from).all(|(a, b)| *a == b.thread),
                     "racelab invariant: a reused analysis prefix is this run's"
@@ -93,8 +97,6 @@ impl Analysis {
         let mut all = Clock::zero(width);
         // The floor each clock jump set, with the index of the first step after it.
         let mut jump_floors: Vec<(usize, Clock)> = Vec::new();
-        // Per object: the last write, and the reads since.
-        let mut history: BTreeMap<ObjectId, (Option<usize>, Vec<usize>)> = BTreeMap::new();
         let mut races = Vec::new();
         let mut deps: Vec<usize> = Vec::new();
         for (j, step) in steps.iter().enumerate() {
@@ -129,10 +131,10 @@ impl Analysis {
             }
             deps.clear();
             for a in &step.accesses {
-                if let Some((last_write, reads)) = history.get(&a.object) {
-                    deps.extend(last_write);
+                if let Some(seen) = history.get(a.object) {
+                    deps.extend(seen.last_write);
                     if a.write {
-                        deps.extend(reads);
+                        deps.extend(&seen.reads);
                     }
                 }
             }
@@ -166,7 +168,7 @@ impl Analysis {
             }
         }
         let threads = steps.iter().map(|s| s.thread).collect();
-        Analysis { clocks, width, local, threads, races }
+        Analysis { clocks, width, local, threads, races, history }
     }
 
     /// True when step `a` happens before step `b` (or is it).
@@ -203,13 +205,71 @@ impl Analysis {
 }
 
 /// Notes step `j`'s accesses in `history`: per object, the last write and the reads since.
-fn record_accesses(history: &mut BTreeMap<ObjectId, (Option<usize>, Vec<usize>)>, j: usize, step: &Step) {
+fn record_accesses(history: &mut History, j: usize, step: &Step) {
     for a in &step.accesses {
-        let entry = history.entry(a.object).or_default();
+        let seen = history.entry(a.object);
         if a.write {
-            *entry = (Some(j), Vec::new());
-        } else if entry.1.last() != Some(&j) {
-            entry.1.push(j);
+            seen.last_write = Some(j);
+            seen.reads.clear();
+        } else if seen.reads.last() != Some(&j) {
+            seen.reads.push(j);
+        }
+    }
+}
+
+/// One object's accesses so far in a pass: its last write, and the reads since.
+#[derive(Clone, Debug, Default)]
+struct Seen {
+    last_write: Option<usize>,
+    reads: Vec<usize>,
+}
+
+/// Object numbers from here up are pseudo-objects ([`crate::footprint::ALLOCATOR`] and the
+/// like), kept apart from the dense table.
+const PSEUDO_FROM: u32 = u32::MAX - 255;
+
+/// [`Seen`] per object. Objects are numbered from 0 in creation order in each run, so a table
+/// indexed by number serves them; the few pseudo-objects at the top of the range are listed
+/// apart. Kept between runs (emptied, not freed) so that a pass allocates nothing.
+#[derive(Clone, Debug, Default)]
+struct History {
+    dense: Vec<Seen>,
+    pseudo: Vec<(ObjectId, Seen)>,
+}
+
+impl History {
+    /// Forgets every access, keeping the vectors.
+    fn reset(&mut self) {
+        for seen in self.dense.iter_mut().chain(self.pseudo.iter_mut().map(|(_, s)| s)) {
+            seen.last_write = None;
+            seen.reads.clear();
+        }
+    }
+
+    fn get(&self, object: ObjectId) -> Option<&Seen> {
+        if object.0 >= PSEUDO_FROM {
+            self.pseudo.iter().find(|(o, _)| *o == object).map(|(_, s)| s)
+        } else {
+            self.dense.get(object.0 as usize)
+        }
+    }
+
+    fn entry(&mut self, object: ObjectId) -> &mut Seen {
+        if object.0 >= PSEUDO_FROM {
+            let at = match self.pseudo.iter().position(|(o, _)| *o == object) {
+                Some(at) => at,
+                None => {
+                    self.pseudo.push((object, Seen::default()));
+                    self.pseudo.len() - 1
+                }
+            };
+            &mut self.pseudo[at].1
+        } else {
+            let at = object.0 as usize;
+            if at >= self.dense.len() {
+                self.dense.resize_with(at + 1, Seen::default);
+            }
+            &mut self.dense[at]
         }
     }
 }
@@ -217,61 +277,99 @@ fn record_accesses(history: &mut BTreeMap<ObjectId, (Option<usize>, Vec<usize>)>
 /// Entries per shared chunk of a [`Clock`].
 pub(crate) const CHUNK: usize = 64;
 
-/// A vector clock stored as shared chunks: see the module documentation.
+/// Up to this many threads a clock is stored inline: a run of a few threads then allocates
+/// nothing per step (an inline clock is smaller than one chunk, and most runs are that narrow).
+const INLINE: usize = 8;
+
+/// A vector clock: inline for narrow runs, else shared chunks (see the module documentation).
 #[derive(Clone, Debug)]
-pub(crate) struct Clock {
-    chunks: Vec<Rc<[u32; CHUNK]>>,
-    /// Threads covered: entries past it in the last chunk are always 0, and joins skip them
-    /// (a run of 4 threads compares 4 entries, not 64).
-    width: usize,
+pub(crate) enum Clock {
+    /// At most [`INLINE`] threads; entries past the run's threads are 0.
+    Inline([u32; INLINE]),
+    /// Chunks shared between clocks; `width` is the threads covered: entries past it in the
+    /// last chunk are always 0, and joins skip them (a run of 70 threads compares 70 entries,
+    /// not 128).
+    Chunked { chunks: Vec<Rc<[u32; CHUNK]>>, width: usize },
 }
 
 impl Clock {
-    /// The zero clock over `width` threads; its chunks are all one shared chunk.
+    /// The zero clock over `width` threads; chunked, its chunks are all one shared chunk.
     pub(crate) fn zero(width: usize) -> Self {
+        if width <= INLINE {
+            return Clock::Inline([0; INLINE]);
+        }
         let zero = Rc::new([0; CHUNK]);
-        Clock { chunks: vec![zero; width.div_ceil(CHUNK)], width }
+        Clock::Chunked { chunks: vec![zero; width.div_ceil(CHUNK)], width }
+    }
+
+    /// Two widths whose clocks have the same layout (an analysis reuses clocks only then).
+    fn same_layout(a: usize, b: usize) -> bool {
+        (a <= INLINE && b <= INLINE) || (a > INLINE && b > INLINE && a.div_ceil(CHUNK) == b.div_ceil(CHUNK))
     }
 
     pub(crate) fn get(&self, t: usize) -> u32 {
-        self.chunks[t / CHUNK][t % CHUNK]
+        match self {
+            Clock::Inline(entries) => entries[t],
+            Clock::Chunked { chunks, .. } => chunks[t / CHUNK][t % CHUNK],
+        }
     }
 
     pub(crate) fn set(&mut self, t: usize, value: u32) {
-        debug_assert!(t < self.width, "racelab invariant: a clock entry past the run's threads");
-        Rc::make_mut(&mut self.chunks[t / CHUNK])[t % CHUNK] = value;
+        match self {
+            Clock::Inline(entries) => entries[t] = value,
+            Clock::Chunked { chunks, width } => {
+                debug_assert!(t < *width, "racelab invariant: a clock entry past the run's threads");
+                Rc::make_mut(&mut chunks[t / CHUNK])[t % CHUNK] = value;
+            }
+        }
     }
 
     /// Entry-wise maximum with `other`. A chunk that comes out equal to one of the two is
     /// shared with it, not copied.
     pub(crate) fn join(&mut self, other: &Clock) {
-        debug_assert_eq!(self.chunks.len(), other.chunks.len(), "clocks of one run have one width");
-        let width = self.width.max(other.width);
-        for (i, (mine, theirs)) in self.chunks.iter_mut().zip(&other.chunks).enumerate() {
-            if Rc::ptr_eq(mine, theirs) {
-                continue;
-            }
-            let used = (width - i * CHUNK).min(CHUNK);
-            let (mut mine_covers, mut theirs_covers) = (true, true);
-            for (x, y) in mine[..used].iter().zip(&theirs[..used]) {
-                mine_covers &= x >= y;
-                theirs_covers &= y >= x;
-            }
-            if theirs_covers {
-                *mine = Rc::clone(theirs);
-            } else if !mine_covers {
-                let joined = Rc::make_mut(mine);
-                for (x, &y) in joined[..used].iter_mut().zip(&theirs[..used]) {
+        match (self, other) {
+            (Clock::Inline(mine), Clock::Inline(theirs)) => {
+                for (x, &y) in mine.iter_mut().zip(theirs) {
                     *x = (*x).max(y);
                 }
             }
+            (
+                Clock::Chunked { chunks, width },
+                Clock::Chunked { chunks: other_chunks, width: other_width },
+            ) => {
+                debug_assert_eq!(chunks.len(), other_chunks.len(), "clocks of one run have one width");
+                let width = (*width).max(*other_width);
+                for (i, (mine, theirs)) in chunks.iter_mut().zip(other_chunks).enumerate() {
+                    if Rc::ptr_eq(mine, theirs) {
+                        continue;
+                    }
+                    let used = (width - i * CHUNK).min(CHUNK);
+                    let (mut mine_covers, mut theirs_covers) = (true, true);
+                    for (x, y) in mine[..used].iter().zip(&theirs[..used]) {
+                        mine_covers &= x >= y;
+                        theirs_covers &= y >= x;
+                    }
+                    if theirs_covers {
+                        *mine = Rc::clone(theirs);
+                    } else if !mine_covers {
+                        let joined = Rc::make_mut(mine);
+                        for (x, &y) in joined[..used].iter_mut().zip(&theirs[..used]) {
+                            *x = (*x).max(y);
+                        }
+                    }
+                }
+            }
+            _ => unreachable!("racelab invariant: clocks of one run have one layout"),
         }
     }
 
     /// Chunks this clock holds alone (allocated for it, not shared), for the memory test.
     #[cfg(test)]
     fn unshared(&self) -> usize {
-        self.chunks.iter().filter(|c| Rc::strong_count(c) == 1).count()
+        match self {
+            Clock::Inline(_) => 0,
+            Clock::Chunked { chunks, .. } => chunks.iter().filter(|c| Rc::strong_count(c) == 1).count(),
+        }
     }
 }
 
@@ -399,6 +497,28 @@ mod tests {
             }
             for &(a, b) in &fresh.races {
                 assert_eq!(reused.initials(a, b), fresh.initials(a, b), "seed {seed}");
+            }
+        }
+    }
+
+    #[test]
+    fn inline_and_chunked_clocks_give_the_same_analysis() {
+        for seed in 0..200u64 {
+            let narrow = random_steps(seed, 40);
+            // The same steps, plus one wake-up of an idle thread 70 at the very end, which makes
+            // the run wide enough for chunked clocks and orders nothing before it.
+            let mut wide = narrow.clone();
+            wide.last_mut().expect("40 steps").woke.push(ThreadId(70));
+            let (n, w) = (Analysis::of(&narrow, 0), Analysis::of(&wide, 0));
+            assert!(matches!(n.clocks[0], Clock::Inline(_)) && matches!(w.clocks[0], Clock::Chunked { .. }));
+            assert_eq!(n.races, w.races, "seed {seed}");
+            for a in 0..narrow.len() {
+                for b in 0..narrow.len() {
+                    assert_eq!(n.happens_before(a, b), w.happens_before(a, b), "seed {seed}: {a} -> {b}");
+                }
+            }
+            for &(a, b) in &n.races {
+                assert_eq!(n.initials(a, b), w.initials(a, b), "seed {seed}");
             }
         }
     }

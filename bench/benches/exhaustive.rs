@@ -29,9 +29,9 @@
 //! read from the "Completed in N iterations" event it logs only when its search is exhausted.
 //! loom's `max_branches` (default 1,000) is not a cap: a run with more branch points panics;
 //! 1,000 is enough for these programs, and a panic would show in the table. Override with
-//! `-- --loom-seconds S --racelab-runs N --loom-max-branches B --program buffer|counter|lock-order`
-//! or `EXHAUSTIVE_LOOM_SECONDS`, `EXHAUSTIVE_RACELAB_RUNS`, `EXHAUSTIVE_LOOM_MAX_BRANCHES`,
-//! `EXHAUSTIVE_PROGRAM`.
+//! `-- --loom-seconds S --racelab-runs N --loom-max-branches B --program buffer|counter|lock-order
+//! --bounds 0,1,2,none` or `EXHAUSTIVE_LOOM_SECONDS`, `EXHAUSTIVE_RACELAB_RUNS`,
+//! `EXHAUSTIVE_LOOM_MAX_BRANCHES`, `EXHAUSTIVE_PROGRAM`, `EXHAUSTIVE_BOUNDS`.
 //!
 //! Run: `cargo bench -p racelab-bench --bench exhaustive`. `RACELAB_BENCH_RELEASE_POINTS=on` runs
 //! racelab with a scheduling point before every lock release, as before the default changed.
@@ -343,6 +343,16 @@ fn setting<T: std::str::FromStr>(flag: &str, env: &str, default: T) -> T {
     }
 }
 
+/// `--bounds 0,1,2,none`: the preemption bounds to measure, `none` for unbounded.
+fn parse_bounds(list: &str) -> Vec<Option<u32>> {
+    list.split(',')
+        .map(|b| match b.trim() {
+            "none" => None,
+            n => Some(n.parse().unwrap_or_else(|_| panic!("--bounds: {n:?} is neither a number nor `none`"))),
+        })
+        .collect()
+}
+
 /// A program's name, its racelab version and its loom version.
 type Program = (&'static str, fn(), fn());
 
@@ -363,6 +373,7 @@ fn main() {
     let racelab_runs: u64 = setting("--racelab-runs", "EXHAUSTIVE_RACELAB_RUNS", 3_000_000);
     let loom_max_branches: usize = setting("--loom-max-branches", "EXHAUSTIVE_LOOM_MAX_BRANCHES", 1_000);
     let only: String = setting("--program", "EXHAUSTIVE_PROGRAM", String::new());
+    let bounds = parse_bounds(&setting("--bounds", "EXHAUSTIVE_BOUNDS", "1,2,none".to_string()));
     let programs: [Program; 3] = [
         ("`while` buffer 2x2, capacity 1", on_racelab::buffer, on_loom::buffer),
         ("locked counter 2x3", on_racelab::counter, on_loom::counter),
@@ -385,7 +396,7 @@ fn main() {
         if !only.is_empty() && !name.to_lowercase().contains(&only.replace('-', " ")) {
             continue;
         }
-        for bound in [Some(1u32), Some(2), None] {
+        for &bound in &bounds {
             let l = repeated(|| run_loom(theirs, bound.map(|b| b as usize), loom_seconds, loom_max_branches));
             // Bounded, racelab's default is the reduced search (complete within the bound);
             // `dpor(false)` is the plain one, every interleaving within the bound.

@@ -223,6 +223,7 @@ fn main() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(SEEDS);
     let racelab_only = args.iter().any(|a| a == "--racelab-only");
+    let delays = args.iter().any(|a| a == "--delays");
     let sampling = !args.iter().any(|a| a == "--systematic");
     let systematic = !args.iter().any(|a| a == "--sampling");
     let programs: Vec<_> = on_racelab::PROGRAMS
@@ -278,7 +279,10 @@ fn main() {
     if systematic {
         println!();
         println!("systematic: first failing execution (or `done N`: exhausted in N), at most {MAX_SYSTEMATIC_RUNS}");
-        let heads = ["dpor", "dpor b1", "dpor b2", "dfs b1", "dfs b2", "loom", "loom b1", "loom b2"];
+        let mut heads = vec!["dpor", "dpor b1", "dpor b2", "dfs b1", "dfs b2", "loom", "loom b1", "loom b2"];
+        if delays {
+            heads.extend(["delay 1", "delay 2", "delay 3"]);
+        }
         print!("{:<58}", "program");
         for h in heads {
             print!(" {h:>16}");
@@ -298,6 +302,11 @@ fn main() {
                 } else {
                     loom_systematic(*loom, threads(name), b)
                 });
+            }
+            if delays {
+                for d in 1..=3 {
+                    cells.push(racelab_systematic(*ours, racelab::Config::dfs().delay_bound(d)));
+                }
             }
             print!("{name:<58}");
             for c in cells {

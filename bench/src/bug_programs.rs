@@ -32,6 +32,7 @@ macro_rules! bug_programs {
             ("work-stealing deque, pop without CAS, 1 stealer", wsq_buggy_1, true),
             ("work-stealing deque, pop without CAS, 2 stealers", wsq_buggy_2, true),
             ("work-stealing deque, correct, 1 stealer", wsq_correct_1, false),
+            ("one preemption, then a free choice: the checker before main", preempt_then_choose, true),
         ];
 
         pub fn lock_order() {
@@ -296,6 +297,24 @@ macro_rules! bug_programs {
             let mut taken = taken.lock().unwrap().clone();
             taken.sort_unstable();
             assert_eq!(taken, vec![10, 20], "an item was lost or taken twice");
+        }
+
+        /// A bug one preemption deep whose schedule then needs a switch that is not a preemption:
+        /// main is preempted after spawning both threads and before its own write, the setter
+        /// runs to its end, and the checker, not main, must go next. No schedule with fewer
+        /// preemptions has it (the checker must see the setter's flag and not main's write).
+        pub fn preempt_then_choose() {
+            let state = Arc::new(Mutex::new((false, false))); // (setter's flag, main's write)
+            let seen = Arc::clone(&state);
+            let checker = thread::spawn(move || {
+                let g = seen.lock().unwrap();
+                assert!(!(g.0 && !g.1), "the checker saw the setter's flag before main's write");
+            });
+            let set = Arc::clone(&state);
+            let setter = thread::spawn(move || set.lock().unwrap().0 = true);
+            state.lock().unwrap().1 = true;
+            checker.join().unwrap();
+            setter.join().unwrap();
         }
 
         pub fn wsq_buggy_1() {

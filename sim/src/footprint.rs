@@ -73,6 +73,11 @@ impl Footprint {
         f
     }
 
+    /// Empties the set, keeping its allocation.
+    pub(crate) fn clear(&mut self) {
+        self.accesses.clear();
+    }
+
     /// Adds every access of `other`.
     pub fn union(&mut self, other: &[Access]) {
         self.accesses.extend_from_slice(other);

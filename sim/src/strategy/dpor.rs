@@ -153,6 +153,8 @@ pub struct Dpor {
     /// The last run's steps, emptied, kept so the next run reuses their vectors instead of
     /// allocating four per step.
     spare_steps: Vec<Step>,
+    /// Thread nodes the search has left, kept so new nodes reuse their vectors.
+    spare_nodes: Vec<ThreadNode>,
     step_nodes: Vec<usize>,
     /// Steps from here on are new in this run; earlier ones were analysed already.
     fresh_from: usize,
@@ -516,7 +518,9 @@ impl Dpor {
                     }
                 }
             }
-            self.stack.pop();
+            if let Some(Node::Thread(done)) = self.stack.pop() {
+                self.spare_nodes.push(done);
+            }
         }
         false
     }
@@ -729,20 +733,41 @@ impl Strategy for Dpor {
         self.runnable.push(depth, runnable);
         let id = self.next_node_id;
         self.next_node_id += 1;
-        self.stack.push(Node::Thread(ThreadNode {
-            id,
-            enabled: runnable.len(),
-            chosen,
-            chosen_footprint: Footprint::default(),
-            chosen_goes_on: false,
-            backtrack: vec![chosen],
-            done: Vec::new(),
-            done_going_on: Vec::new(),
-            sleep,
-            step: self.steps.len(),
-            continuing,
-            preemptions_before,
-        }));
+        let node = match self.spare_nodes.pop() {
+            Some(mut node) => {
+                node.chosen_footprint.clear();
+                node.backtrack.clear();
+                node.backtrack.push(chosen);
+                node.done.clear();
+                node.done_going_on.clear();
+                ThreadNode {
+                    id,
+                    enabled: runnable.len(),
+                    chosen,
+                    chosen_goes_on: false,
+                    sleep,
+                    step: self.steps.len(),
+                    continuing,
+                    preemptions_before,
+                    ..node
+                }
+            }
+            None => ThreadNode {
+                id,
+                enabled: runnable.len(),
+                chosen,
+                chosen_footprint: Footprint::default(),
+                chosen_goes_on: false,
+                backtrack: vec![chosen],
+                done: Vec::new(),
+                done_going_on: Vec::new(),
+                sleep,
+                step: self.steps.len(),
+                continuing,
+                preemptions_before,
+            },
+        };
+        self.stack.push(Node::Thread(node));
         self.push_step(chosen, depth);
         Ok(chosen)
     }

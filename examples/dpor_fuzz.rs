@@ -24,6 +24,11 @@
 //! ```sh
 //! cargo run --release --example dpor_fuzz -- --count 1000 --release-points
 //! ```
+//!
+//! With `--std`, in any mode, only the seeds whose program has a Condition are taken, with
+//! every Condition replaced by a racelab-std `Condvar` whose waits may use a second mutex and
+//! whose notifies may go without the mutex (`Program::generate_std`): what a `Condvar` notify
+//! under its mutex, which has no scheduling point of its own, must keep.
 
 // A driver outside the simulation: it reads the OS clock for its own time budget only.
 #![allow(clippy::print_stdout, clippy::disallowed_methods)]
@@ -45,9 +50,14 @@ fn main() {
     let mut bound: Option<u32> = None;
     let mut jobs: Option<usize> = None;
     let mut release_points = false;
+    let mut std_condvar = false;
     while let Some(flag) = args.next() {
         if flag == "--release-points" {
             release_points = true;
+            continue;
+        }
+        if flag == "--std" {
+            std_condvar = true;
             continue;
         }
         let value = args.next().and_then(|v| v.parse::<u64>().ok());
@@ -64,17 +74,23 @@ fn main() {
             _ => {
                 eprintln!(
                     "dpor_fuzz: usage: dpor_fuzz [--seconds N | --count N] [--from SEED] [--cap RUNS] \
-                     [--bound B | --jobs N | --release-points]"
+                     [--bound B | --jobs N | --release-points] [--std]"
                 );
                 std::process::exit(2);
             }
         }
     }
     let deadline = Instant::now() + Duration::from_secs(seconds.min(u64::MAX / 4));
+    let generate: fn(u64) -> Option<Program> =
+        if std_condvar { Program::generate_std } else { |seed| Some(Program::generate(seed)) };
     if let Some(jobs) = jobs {
         let (mut compared, mut runs, mut restarted, mut failed, mut seed) = (0u64, 0u64, 0u64, 0u64, from);
         while Instant::now() < deadline && seed - from < count {
-            match compare_jobs(&Program::generate(seed), cap, jobs) {
+            let Some(program) = generate(seed) else {
+                seed += 1;
+                continue;
+            };
+            match compare_jobs(&program, cap, jobs) {
                 Ok(r) => {
                     compared += 1;
                     runs += r.runs;
@@ -83,7 +99,7 @@ fn main() {
                 }
                 Err(diff) => {
                     println!("seed {seed}: DPOR on 1 and {jobs} jobs differ: {diff}");
-                    println!("{}", Program::generate(seed).to_rust());
+                    println!("{}", program.to_rust());
                     std::process::exit(1);
                 }
             }
@@ -100,13 +116,16 @@ fn main() {
             eprintln!("dpor_fuzz: --release-points compares unbounded searches: drop --bound");
             std::process::exit(2);
         }
-        fuzz_release_points(from, count, cap, deadline);
+        fuzz_release_points(generate, from, count, cap, deadline);
         return;
     }
     let (mut compared, mut skipped, mut plain, mut dpor) = (0u64, 0u64, 0u64, 0u64);
     let mut seed = from;
     while Instant::now() < deadline && seed - from < count {
-        let program = Program::generate(seed);
+        let Some(program) = generate(seed) else {
+            seed += 1;
+            continue;
+        };
         match compare_bounded(&program, cap, bound) {
             Comparison::Agree { plain_runs, dpor_runs } => {
                 compared += 1;
@@ -133,12 +152,21 @@ fn main() {
 
 /// `--release-points`: the plain search in the default mode against the search with a point
 /// before every release, on programs `from..from + count` (or until `deadline`).
-fn fuzz_release_points(from: u64, count: u64, cap: u64, deadline: Instant) {
+fn fuzz_release_points(
+    generate: fn(u64) -> Option<Program>,
+    from: u64,
+    count: u64,
+    cap: u64,
+    deadline: Instant,
+) {
     let (mut compared, mut skipped, mut on, mut auto) = (0u64, 0u64, 0u64, 0u64);
     let (mut restarted, mut off_misses, mut unobserved_on, mut unobserved_auto) = (0u64, 0u64, 0u64, 0u64);
     let mut seed = from;
     while Instant::now() < deadline && seed - from < count {
-        let program = Program::generate(seed);
+        let Some(program) = generate(seed) else {
+            seed += 1;
+            continue;
+        };
         match compare_release_points(&program, cap) {
             PointsComparison::Agree { on_runs, auto_runs, restarted: r, off_misses: m } => {
                 compared += 1;

@@ -183,6 +183,29 @@ fn std_try_lock_try_read_and_try_write_are_observers() {
     }
 }
 
+#[test]
+fn a_std_condvar_waited_on_with_a_second_mutex_is_an_observer() {
+    // A notify under the Condvar's one mutex so far skips its point; a wait with another mutex
+    // could have fallen between the notifier's last step and its notify, so it restarts.
+    observed("a wait with a second mutex on Condvar-1", "seen=1 notified=true", || {
+        use racelab::sync::{Arc, Condvar, Mutex};
+        let (m1, m2, cv) = (Arc::new(Mutex::new(())), Arc::new(Mutex::new(())), Arc::new(Condvar::new()));
+        let x = Arc::new(AtomicUsize::new(0));
+        // The first wait, with m1, times out at once: m1 is the Condvar's mutex from then on.
+        drop(cv.wait_timeout(m1.lock().unwrap(), Duration::from_millis(1)).unwrap());
+        let (m1b, cvb, xb) = (Arc::clone(&m1), Arc::clone(&cv), Arc::clone(&x));
+        let notifier = thread::spawn(move || {
+            let _g = m1b.lock().unwrap();
+            xb.store(1, Ordering::SeqCst);
+            cvb.notify_one();
+        });
+        let seen = x.load(Ordering::SeqCst);
+        let (_g, waited) = cv.wait_timeout(m2.lock().unwrap(), Duration::from_secs(1)).unwrap();
+        notifier.join().unwrap();
+        format!("seen={seen} notified={}", !waited.timed_out())
+    });
+}
+
 fn rwlock_program<const READ: bool>() -> String {
     let l = racelab::sync::Arc::new(racelab::sync::RwLock::new(()));
     let x = racelab::sync::Arc::new(AtomicUsize::new(0));
@@ -274,6 +297,33 @@ fn blocking_and_timed_acquires_rlock_levels_and_condition_waits_need_no_release_
         }
         waiter.join().unwrap()
     }));
+    add(unobserved("a std Condvar wait and a notify under its mutex", || {
+        use racelab::sync::{Arc, Condvar, Mutex};
+        let pair = Arc::new((Mutex::new(false), Condvar::new()));
+        let waiter_pair = Arc::clone(&pair);
+        let waiter = thread::spawn(move || {
+            let (m, cv) = &*waiter_pair;
+            let mut g = m.lock().unwrap();
+            let mut woke = 0;
+            while !*g {
+                let (again, waited) = cv.wait_timeout(g, Duration::from_secs(1)).unwrap();
+                if waited.timed_out() {
+                    return "timed out".to_string();
+                }
+                g = again;
+                woke += 1;
+            }
+            format!("woke {woke}")
+        });
+        {
+            let (m, cv) = &*pair;
+            *m.lock().unwrap() = true;
+            cv.notify_one();
+            let _g = m.lock().unwrap();
+            cv.notify_all();
+        }
+        waiter.join().unwrap()
+    }));
     add(unobserved("std Mutex and RwLock", || {
         let m = racelab::sync::Arc::new(racelab::sync::Mutex::new(0));
         let l = racelab::sync::Arc::new(racelab::sync::RwLock::new(0));
@@ -293,16 +343,19 @@ fn blocking_and_timed_acquires_rlock_levels_and_condition_waits_need_no_release_
 /// Runs per search before a fuzzer program is skipped as too big for this test.
 const CAP: u64 = 4_000;
 
-/// The differential fuzzer's programs (every two-party program over a lock or a condition, and
-/// random ones, some with `try_acquire` or `terminate`): the default mode reaches the outcomes of
+/// The differential fuzzer's programs (every two-party program over a lock, a condition or a
+/// std `Condvar`, random ones, some with `try_acquire` or `terminate`, and random ones with std
+/// `Condvar`s whose waits may use a second mutex): the default mode reaches the outcomes of
 /// the search with release points on every one; the programs that never observe take fewer runs;
 /// and some that observe would miss outcomes without the restart.
 #[test]
 fn the_fuzzers_programs_reach_the_same_outcomes_in_the_default_mode() {
     use program_fuzz::Obj;
-    let pairs =
-        Program::pairs().into_iter().filter(|p| matches!(p.objects[0], Obj::Lock | Obj::RLock | Obj::Cond));
-    let programs = pairs.chain((0..200).map(Program::generate));
+    let pairs = Program::pairs()
+        .into_iter()
+        .filter(|p| matches!(p.objects[0], Obj::Lock | Obj::RLock | Obj::Cond | Obj::StdCond));
+    let programs =
+        pairs.chain((0..200).map(Program::generate)).chain((0..600).filter_map(Program::generate_std));
     let (mut compared, mut restarted, mut off_misses) = (0, 0, 0);
     let (mut unobserved, mut on_runs, mut auto_runs) = (0, 0, 0);
     for p in programs {

@@ -30,7 +30,7 @@
 //! loom's `max_branches` (default 1,000) is not a cap: a run with more branch points panics;
 //! 1,000 is enough for these programs, and a panic would show in the table. Override with
 //! `-- --loom-seconds S --racelab-runs N --loom-max-branches B --program buffer|counter|lock-order
-//! --bounds 0,1,2,none` or `EXHAUSTIVE_LOOM_SECONDS`, `EXHAUSTIVE_RACELAB_RUNS`,
+//! --bounds 0,1,2,none --racelab-only` or `EXHAUSTIVE_LOOM_SECONDS`, `EXHAUSTIVE_RACELAB_RUNS`,
 //! `EXHAUSTIVE_LOOM_MAX_BRANCHES`, `EXHAUSTIVE_PROGRAM`, `EXHAUSTIVE_BOUNDS`.
 //!
 //! Run: `cargo bench -p racelab-bench --bench exhaustive`. `RACELAB_BENCH_RELEASE_POINTS=on` runs
@@ -373,6 +373,7 @@ fn main() {
     let racelab_runs: u64 = setting("--racelab-runs", "EXHAUSTIVE_RACELAB_RUNS", 3_000_000);
     let loom_max_branches: usize = setting("--loom-max-branches", "EXHAUSTIVE_LOOM_MAX_BRANCHES", 1_000);
     let only: String = setting("--program", "EXHAUSTIVE_PROGRAM", String::new());
+    let racelab_only = std::env::args().any(|a| a == "--racelab-only");
     let bounds = parse_bounds(&setting("--bounds", "EXHAUSTIVE_BOUNDS", "1,2,none".to_string()));
     let programs: [Program; 3] = [
         ("`while` buffer 2x2, capacity 1", on_racelab::buffer, on_loom::buffer),
@@ -397,7 +398,11 @@ fn main() {
             continue;
         }
         for &bound in &bounds {
-            let l = repeated(|| run_loom(theirs, bound.map(|b| b as usize), loom_seconds, loom_max_branches));
+            let l = if racelab_only {
+                Outcome { executions: 0, distinct: None, secs: 0.0, complete: false, error: Some("not run".into()) }
+            } else {
+                repeated(|| run_loom(theirs, bound.map(|b| b as usize), loom_seconds, loom_max_branches))
+            };
             // Bounded, racelab's default is the reduced search (complete within the bound);
             // `dpor(false)` is the plain one, every interleaving within the bound.
             let sides: &[bool] = if bound.is_some() { &[false, true] } else { &[true] };

@@ -82,9 +82,11 @@ pub struct Config {
 /// that looks at the lock without waiting for it: an *observer*. The observers are
 /// `try_acquire`/`acquire(blocking=False)`, `locked()`, a `Condition` check of a plain `Lock` by a
 /// thread that does not hold it, a `Lock` release by a thread that did not acquire it,
-/// racelab-std's `try_lock`, `try_read`, `try_write`, and `terminate` of another thread that has
-/// not finished (cut off just before its release it would keep the lock for good; racelab does
-/// not tell where it stands, so every such terminate counts). Example: A writes `x` under the lock and
+/// racelab-std's `try_lock`, `try_read`, `try_write`, a racelab-std `Condvar` waited on with a
+/// second mutex in one run (a notify under its first mutex has no point of its own either, see
+/// its `notify_point`), and `terminate` of another thread that has not finished (cut off just
+/// before its release it would keep the lock for good; racelab does not tell where it stands, so
+/// every such terminate counts). Example: A writes `x` under the lock and
 /// releases it; B reads `x`, then `try_lock`s. "B saw the new `x` and `try_lock` failed" needs A
 /// preempted between its write and its release.
 ///

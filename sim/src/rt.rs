@@ -375,7 +375,9 @@ pub fn release_point() {
 }
 
 /// The current thread learns whether `obj`, a lock, is held, without waiting for it to be free
-/// (`try_acquire`, `locked`, `try_lock`...: see [`ReleasePoints`](crate::ReleasePoints)). In a
+/// (`try_acquire`, `locked`, `try_lock`...), or does something else that a step joined to the one
+/// before it could hide (a `Condvar` waited on with a second mutex): see
+/// [`ReleasePoints`](crate::ReleasePoints). In a
 /// run without release points the first such operation is remembered as `operation on <obj>`;
 /// an exploration in the default mode then starts again with release points. Not an access and
 /// not a scheduling point: the caller does those.

@@ -43,6 +43,9 @@ pub enum Obj {
     RLock,
     /// A Condition over a Lock of its own.
     Cond,
+    /// A racelab-std `Condvar` with two `Mutex`es: waits and notifies use the first, but for
+    /// [`Op::WaitSecond`] (a second mutex in one run) and [`Op::NotifyUnlocked`] (no mutex).
+    StdCond,
     Event,
     Sem {
         value: u8,
@@ -86,6 +89,10 @@ pub enum Op {
     Wait(usize, u64),
     Notify(usize),
     NotifyAll(usize),
+    /// On a std Condvar: `wait_timeout` under its second mutex.
+    WaitSecond(usize, u64),
+    /// On a std Condvar: `notify_one` without holding a mutex.
+    NotifyUnlocked(usize),
     BarrierWait(usize, u64),
     Abort(usize),
     Shutdown(usize, bool),
@@ -213,6 +220,28 @@ impl Program {
 }
 
 impl Program {
+    /// [`Program::generate`]'s program for `seed` with every Condition replaced by a
+    /// racelab-std `Condvar` ([`Obj::StdCond`]), some of its waits moved to the second mutex
+    /// and some notifies made without the mutex (a second generator decides, so that the
+    /// programs of [`Program::generate`] stay what they were); `None` when it has no Condition.
+    pub fn generate_std(seed: u64) -> Option<Program> {
+        let mut p = Program::generate(seed);
+        if !p.objects.contains(&Obj::Cond) {
+            return None;
+        }
+        let conds: Vec<bool> = p.objects.iter().map(|o| *o == Obj::Cond).collect();
+        for o in &mut p.objects {
+            if *o == Obj::Cond {
+                *o = Obj::StdCond;
+            }
+        }
+        let mut g = Gen(ChaCha8Rng::seed_from_u64(seed ^ 0x5744_434f_4e44));
+        for op in p.main.iter_mut().chain(p.workers.iter_mut().flat_map(|w| &mut w.ops)) {
+            to_std(op, &conds, &mut g);
+        }
+        Some(p)
+    }
+
     /// Every two-party program over one object: a worker (plain, daemon or process) does one
     /// operation `a` (then a yield, or `a` again), and main, after spawning it, does one
     /// operation `b` (after a 1 s sleep or not; or terminates the process). With every timeout
@@ -253,7 +282,7 @@ impl Program {
     }
 }
 
-const PAIR_OBJECTS: [Obj; 12] = [
+const PAIR_OBJECTS: [Obj; 13] = [
     Obj::Shared,
     Obj::Lock,
     Obj::RLock,
@@ -266,7 +295,22 @@ const PAIR_OBJECTS: [Obj; 12] = [
     Obj::Pool { workers: 1 },
     Obj::PQueue { maxsize: 1 },
     Obj::Local,
+    Obj::StdCond,
 ];
+
+/// Rewrites a Condition operation (on an object `conds` marks) for a std Condvar.
+fn to_std(op: &mut Op, conds: &[bool], g: &mut Gen) {
+    if let Op::Locked(_, body) | Op::Nested(body) = op {
+        for b in body {
+            to_std(b, conds, g);
+        }
+    }
+    match *op {
+        Op::Wait(o, t) if conds[o] && g.chance(30) => *op = Op::WaitSecond(o, t),
+        Op::Notify(o) | Op::NotifyAll(o) if conds[o] && g.chance(30) => *op = Op::NotifyUnlocked(o),
+        _ => {}
+    }
+}
 
 /// The operations of the pair programs on object 0 of kind `obj`.
 fn pair_ops(obj: Obj) -> Vec<Op> {
@@ -274,6 +318,9 @@ fn pair_ops(obj: Obj) -> Vec<Op> {
         Obj::Shared => vec![Op::Load(0), Op::Store(0, 1), Op::Add(0)],
         Obj::Lock | Obj::RLock => vec![Op::Locked(0, vec![]), Op::Locked(0, vec![Op::Yield]), Op::TryLock(0)],
         Obj::Cond => vec![Op::Wait(0, 1), Op::Notify(0), Op::NotifyAll(0)],
+        Obj::StdCond => {
+            vec![Op::Wait(0, 1), Op::WaitSecond(0, 1), Op::Notify(0), Op::NotifyAll(0), Op::NotifyUnlocked(0)]
+        }
         Obj::Event => {
             vec![Op::Set(0), Op::Clear(0), Op::IsSet(0), Op::WaitEvent(0, 1), Op::Timer(0, 1, false)]
         }
@@ -347,6 +394,13 @@ fn gen_op(g: &mut Gen, objects: &[Obj], blocking: bool) -> Op {
                 Op::TryLock(o)
             }
         }
+        Obj::StdCond => match g.below(5) {
+            0 if blocking => Op::Wait(o, g.secs()),
+            1 if blocking => Op::WaitSecond(o, g.secs()),
+            2 => Op::Notify(o),
+            3 => Op::NotifyAll(o),
+            _ => Op::NotifyUnlocked(o),
+        },
         Obj::Cond => match g.below(3) {
             0 if blocking => Op::Wait(o, g.secs()),
             1 if blocking => Op::NotifyAll(o),
@@ -384,12 +438,20 @@ fn gen_op(g: &mut Gen, objects: &[Obj], blocking: bool) -> Op {
 
 // ----- interpretation inside a run -----
 
-#[derive(Clone, Copy)]
+/// A std Condvar and its two mutexes.
+struct StdCond {
+    first: racelab::sync::Mutex<()>,
+    second: racelab::sync::Mutex<()>,
+    cv: racelab::sync::Condvar,
+}
+
+#[derive(Clone)]
 enum Handle {
     Shared(Shared<i64>),
     Lock(Lock),
     RLock(RLock),
     Cond(Condition, Lock),
+    StdCond(racelab::sync::Arc<StdCond>),
     Event(Event),
     Sem(Semaphore),
     Queue(Queue<i64>),
@@ -462,8 +524,10 @@ impl Program {
     /// it, see `racelab::ReleasePoints`) only when a daemon or a process may still hold it:
     /// with every worker a joined thread, every lock is free at the end.
     fn reads_at_end(&self, o: Obj) -> bool {
-        !matches!(o, Obj::Lock | Obj::RLock | Obj::Cond)
-            || self.workers.iter().any(|w| w.kind != WorkerKind::Thread)
+        // A std Condvar's mutexes are not read (`try_lock` would observe them).
+        o != Obj::StdCond
+            && (!matches!(o, Obj::Lock | Obj::RLock | Obj::Cond)
+                || self.workers.iter().any(|w| w.kind != WorkerKind::Thread))
     }
 
     fn start(self: &Arc<Self>, k: usize, handles: &Arc<Vec<Handle>>) -> Started {
@@ -495,6 +559,11 @@ fn make(o: Obj) -> Handle {
             let lock = Lock::new();
             Handle::Cond(Condition::new(lock), lock)
         }
+        Obj::StdCond => Handle::StdCond(racelab::sync::Arc::new(StdCond {
+            first: racelab::sync::Mutex::new(()),
+            second: racelab::sync::Mutex::new(()),
+            cv: racelab::sync::Condvar::new(),
+        })),
         Obj::Event => Handle::Event(Event::new()),
         Obj::Sem { value, bounded: false } => Handle::Sem(Semaphore::new(i64::from(value))),
         Obj::Sem { value, bounded: true } => Handle::Sem(Semaphore::bounded(i64::from(value))),
@@ -530,6 +599,7 @@ fn final_state(h: &Handle) -> String {
             format!("{items:?}")
         }
         Handle::Local(l) => format!("{:?}", l.get()),
+        Handle::StdCond(_) => unreachable!("a std Condvar is not read at the end"),
     }
 }
 
@@ -617,6 +687,20 @@ fn exec(op: &Op, hs: &[Handle], log: &mut Vec<String>) {
                 log.push("notify=busy".into());
             }
         }
+        (Op::Wait(_, s) | Op::WaitSecond(_, s), Some(Handle::StdCond(c))) => {
+            let mutex = if matches!(op, Op::Wait(..)) { &c.first } else { &c.second };
+            let (_g, waited) = c.cv.wait_timeout(mutex.lock().unwrap(), secs(*s)).unwrap();
+            log.push(format!("scw={}", !waited.timed_out()));
+        }
+        (Op::Notify(_) | Op::NotifyAll(_), Some(Handle::StdCond(c))) => {
+            let _g = c.first.lock().unwrap();
+            if matches!(op, Op::Notify(_)) {
+                c.cv.notify_one();
+            } else {
+                c.cv.notify_all();
+            }
+        }
+        (Op::NotifyUnlocked(_), Some(Handle::StdCond(c))) => c.cv.notify_one(),
         (Op::BarrierWait(_, s), Some(Handle::Barrier(b))) => {
             log.push(format!("bw={:?}", b.try_wait(Some(secs(*s))).ok()))
         }
@@ -660,7 +744,7 @@ fn exec(op: &Op, hs: &[Handle], log: &mut Vec<String>) {
 }
 
 fn op_handle(op: &Op, hs: &[Handle]) -> Option<Handle> {
-    op_object(op).map(|o| hs[o])
+    op_object(op).map(|o| hs[o].clone())
 }
 
 /// The pattern of every operation that touches an object, binding the object's index to `$o`:
@@ -685,6 +769,8 @@ macro_rules! on_object {
             | Op::Wait($o, _)
             | Op::Notify($o)
             | Op::NotifyAll($o)
+            | Op::WaitSecond($o, _)
+            | Op::NotifyUnlocked($o)
             | Op::BarrierWait($o, _)
             | Op::Abort($o)
             | Op::Shutdown($o, _)
@@ -1078,6 +1164,12 @@ impl Program {
                 Obj::Pool { workers } => format!("ThreadPool::new({workers})"),
                 Obj::PQueue { maxsize } => format!("ProcessQueue::<i64>::new({maxsize})"),
                 Obj::Local => "Local::<i64>::new()".into(),
+                // Leaked, so that every closure can take the reference (a copy) by `move`.
+                Obj::StdCond => {
+                    "&*Box::leak(Box::new((racelab::sync::Mutex::new(()), racelab::sync::Mutex::new(()), \
+                                 racelab::sync::Condvar::new())))"
+                        .into()
+                }
             };
             let _ = writeln!(s, "    let o{i} = {make};");
         }
@@ -1096,7 +1188,7 @@ impl Program {
                     let _ = writeln!(s, "    let w{k} = {start}move || {{");
                     let _ = writeln!(s, "        let mut log: Vec<String> = Vec::new();");
                     for op in &w.ops {
-                        rust_op(op, 2, &mut s);
+                        rust_op(op, 2, &self.objects, &mut s);
                     }
                     let (tail, spawned) = if w.kind == WorkerKind::Process {
                         ("drop(log);", ")")
@@ -1120,7 +1212,7 @@ impl Program {
                 Op::Terminate(k) => {
                     let _ = writeln!(s, "    w{k}.terminate();");
                 }
-                ref op => rust_op(op, 1, &mut s),
+                ref op => rust_op(op, 1, &self.objects, &mut s),
             }
         }
         let mut joined = BTreeSet::new();
@@ -1160,6 +1252,7 @@ impl Program {
                     "{{ let mut items = Vec::new(); while let Ok(v) = o{i}.get_nowait() {{ items.push(v); }} format!(\"{{items:?}}\") }}"
                 ),
                 Obj::Local => format!("format!(\"{{:?}}\", o{i}.get())"),
+                Obj::StdCond => String::new(),
             };
             if !self.reads_at_end(*o) {
                 continue;
@@ -1170,10 +1263,19 @@ impl Program {
     }
 }
 
-fn rust_op(op: &Op, depth: usize, s: &mut String) {
+fn rust_op(op: &Op, depth: usize, objects: &[Obj], s: &mut String) {
     let pad = "    ".repeat(depth);
     let d = |t: &u64| format!("Duration::from_secs({t})");
+    let std_cond = op_object(op).is_some_and(|o| objects[o] == Obj::StdCond);
     let line = match op {
+        Op::Wait(o, t) if std_cond => format!(
+            "{{ let (_g, w) = o{o}.2.wait_timeout(o{o}.0.lock().unwrap(), {}).unwrap(); log.push(format!(\"scw={{}}\", !w.timed_out())); }}",
+            d(t)
+        ),
+        Op::Notify(o) | Op::NotifyAll(o) if std_cond => {
+            let call = if matches!(op, Op::Notify(_)) { "notify_one" } else { "notify_all" };
+            format!("{{ let _g = o{o}.0.lock().unwrap(); o{o}.2.{call}(); }}")
+        }
         Op::Load(o) => format!("log.push(format!(\"ld={{}}\", o{o}.load()));"),
         Op::Store(o, v) => format!("o{o}.store({v});"),
         Op::Add(o) => format!("log.push(format!(\"add={{}}\", o{o}.update(|x| {{ *x += 1; *x }})));"),
@@ -1182,7 +1284,7 @@ fn rust_op(op: &Op, depth: usize, s: &mut String) {
             let _ = writeln!(s, "{pad}log.push(format!(\"locked={{got}}\"));");
             let _ = writeln!(s, "{pad}if got {{");
             for b in body {
-                rust_op(b, depth + 1, s);
+                rust_op(b, depth + 1, objects, s);
             }
             let _ = writeln!(s, "{pad}    o{o}.release();");
             "}".to_string()
@@ -1210,6 +1312,11 @@ fn rust_op(op: &Op, depth: usize, s: &mut String) {
                 "if o{o}_lock.acquire_timeout(Duration::from_secs(2)) {{ o{o}.{call}(); o{o}_lock.release(); }} else {{ log.push(\"notify=busy\".into()); }}"
             )
         }
+        Op::WaitSecond(o, t) => format!(
+            "{{ let (_g, w) = o{o}.2.wait_timeout(o{o}.1.lock().unwrap(), {}).unwrap(); log.push(format!(\"scw={{}}\", !w.timed_out())); }}",
+            d(t)
+        ),
+        Op::NotifyUnlocked(o) => format!("o{o}.2.notify_one();"),
         Op::BarrierWait(o, t) => format!("log.push(format!(\"bw={{:?}}\", o{o}.try_wait(Some({})).ok()));", d(t)),
         Op::Abort(o) => format!("o{o}.abort();"),
         Op::Shutdown(o, immediate) => format!("o{o}.shutdown({immediate});"),
@@ -1231,7 +1338,7 @@ fn rust_op(op: &Op, depth: usize, s: &mut String) {
             let _ = writeln!(s, "{pad}let nested = thread::spawn(move || {{");
             let _ = writeln!(s, "{pad}    let mut log: Vec<String> = Vec::new();");
             for b in body {
-                rust_op(b, depth + 1, s);
+                rust_op(b, depth + 1, objects, s);
             }
             let _ = writeln!(s, "{pad}    log");
             let _ = writeln!(s, "{pad}}});");

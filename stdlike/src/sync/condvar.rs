@@ -36,6 +36,9 @@ use super::{LockResult, MutexGuard, PoisonError};
 struct CondvarState {
     /// Blocked waiters, oldest first, each with the mutex it must take back.
     waiters: Vec<(ThreadId, ObjectHandle)>,
+    /// The mutex of the run's first wait, and whether a later wait used another one.
+    mutex: Option<ObjectHandle>,
+    mixed: bool,
 }
 
 /// A condition variable, as `std::sync::Condvar`.
@@ -136,16 +139,38 @@ impl Condvar {
 
     /// Wakes one blocked waiter, if any (which one: a recorded choice).
     pub fn notify_one(&self) {
-        rt::schedule_point();
+        self.notify_point();
         let woken = self.wake(false);
         self.after_notify("notify_one", &woken);
     }
 
     /// Wakes every blocked waiter.
     pub fn notify_all(&self) {
-        rt::schedule_point();
+        self.notify_point();
         let woken = self.wake(true);
         self.after_notify("notify_all", &woken);
+    }
+
+    /// The scheduling point before a notify. A notify by the holder of the one mutex every wait
+    /// on this `Condvar` has used so far has none of its own unless the run has release points
+    /// ([`rt::release_point`]): it joins the step before it, as a notify under the lock does
+    /// for the native `Condition`, because no step of another thread that could fall in between
+    /// fails to commute with it. A wait needs its mutex, which this thread holds, unless it
+    /// waits with another mutex, and the first run that does so (mixes mutexes) makes the
+    /// exploration start again with points, as a thread that looks at a lock does
+    /// ([`rt::observe_lock`]). Another notify wakes the same waiters in either order; a waiter's
+    /// timeout needs the clock to jump, which happens only when nothing can run, and
+    /// `terminate` is itself an observer. Any other notify keeps its point: std allows notifying
+    /// without the mutex, and before the first wait nothing says which mutex is the one.
+    fn notify_point(&self) {
+        let alone = rt::read(self.obj, |s: &CondvarState| s.mutex.filter(|_| !s.mixed));
+        if alone.is_some_and(rt::holds)
+            && !rt::NOTIFY_POINTS_FOR_TESTS.load(std::sync::atomic::Ordering::Relaxed)
+        {
+            rt::release_point();
+        } else {
+            rt::schedule_point();
+        }
     }
 
     /// Wakes one waiter (or all) into contention for its mutex. A waiter whose timeout fired at
@@ -207,11 +232,17 @@ impl Condvar {
         std::mem::forget(guard);
         rt::schedule_point();
         let me = rt::current();
-        let other = rt::write(self.obj, |s: &mut CondvarState| {
+        let (other, mixed) = rt::write(self.obj, |s: &mut CondvarState| {
             let other = s.waiters.iter().map(|&(_, m)| m).find(|&m| m != lock);
             s.waiters.push((me, lock));
-            other
+            s.mixed |= s.mutex.is_some_and(|m| m != lock);
+            s.mutex.get_or_insert(lock);
+            (other, s.mixed)
         });
+        if mixed {
+            // See `notify_point`: a notify may have skipped its point on the first mutex.
+            rt::observe_lock(self.obj, "a wait with a second mutex");
+        }
         if let Some(other) = other {
             rt::write(self.obj, |s: &mut CondvarState| s.waiters.retain(|&(t, _)| t != me));
             raw::unlock_now(lock, false, false);

@@ -399,7 +399,13 @@ fn main() {
         }
         for &bound in &bounds {
             let l = if racelab_only {
-                Outcome { executions: 0, distinct: None, secs: 0.0, complete: false, error: Some("not run".into()) }
+                Outcome {
+                    executions: 0,
+                    distinct: None,
+                    secs: 0.0,
+                    complete: false,
+                    error: Some("not run".into()),
+                }
             } else {
                 repeated(|| run_loom(theirs, bound.map(|b| b as usize), loom_seconds, loom_max_branches))
             };

@@ -840,6 +840,22 @@ fn the_printed_program_is_the_rust_of_the_program() {
     );
 }
 
+/// A printed program with a racelab-std `Condvar` (`Program::generate_std(12285)`: two mutexes,
+/// a notify under the first, one without a mutex, a wait on each), checked in the same way.
+#[path = "support/fuzz_printed_std.rs"]
+mod fuzz_printed_std;
+
+#[test]
+fn the_printed_std_program_is_the_rust_of_the_program() {
+    let program = Program::generate_std(12285).expect("seed 12285 has a Condition");
+    let squeeze = |s: &str| s.split_whitespace().collect::<String>();
+    assert_eq!(
+        squeeze(&program.to_rust()),
+        squeeze(include_str!("support/fuzz_printed_std.rs")),
+        "regenerate tests/support/fuzz_printed_std.rs from Program::to_rust (and cargo fmt it)"
+    );
+}
+
 /// Compares the plain search and DPOR on `programs`; on a difference, minimises the program
 /// and fails with it as Rust source. Returns (compared, skipped, plain runs, DPOR runs).
 fn fuzz(programs: impl IntoIterator<Item = Program>, bound: Option<u32>) -> (u64, u64, u64, u64) {

@@ -26,6 +26,7 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use racelab::sync::atomic::Ordering::SeqCst;
 use racelab::thread::Local;
 use racelab::thread::{self, JoinHandle};
 use racelab::{
@@ -43,8 +44,11 @@ pub enum Obj {
     RLock,
     /// A Condition over a Lock of its own.
     Cond,
-    /// A racelab-std `Condvar` with two `Mutex`es: waits and notifies use the first, but for
-    /// [`Op::WaitSecond`] (a second mutex in one run) and [`Op::NotifyUnlocked`] (no mutex).
+    /// A racelab-std `Condvar` with two `Mutex`es and a counter: a notify under the first mutex
+    /// bumps the counter first (the window a notify without a point of its own closes), a wait
+    /// on the first mutex logs the counter under it; [`Op::WaitSecond`] reads the counter
+    /// without a mutex, then waits on the second (two mutexes in one run), and
+    /// [`Op::NotifyUnlocked`] notifies without a mutex.
     StdCond,
     Event,
     Sem {
@@ -91,8 +95,8 @@ pub enum Op {
     NotifyAll(usize),
     /// On a std Condvar: `wait_timeout` under its second mutex.
     WaitSecond(usize, u64),
-    /// On a std Condvar: `notify_one` without holding a mutex.
-    NotifyUnlocked(usize),
+    /// On a std Condvar: `notify_one` (`notify_all` when true) without holding a mutex.
+    NotifyUnlocked(usize, bool),
     BarrierWait(usize, u64),
     Abort(usize),
     Shutdown(usize, bool),
@@ -307,7 +311,9 @@ fn to_std(op: &mut Op, conds: &[bool], g: &mut Gen) {
     }
     match *op {
         Op::Wait(o, t) if conds[o] && g.chance(30) => *op = Op::WaitSecond(o, t),
-        Op::Notify(o) | Op::NotifyAll(o) if conds[o] && g.chance(30) => *op = Op::NotifyUnlocked(o),
+        Op::Notify(o) | Op::NotifyAll(o) if conds[o] && g.chance(30) => {
+            *op = Op::NotifyUnlocked(o, matches!(op, Op::NotifyAll(_)))
+        }
         _ => {}
     }
 }
@@ -319,7 +325,14 @@ fn pair_ops(obj: Obj) -> Vec<Op> {
         Obj::Lock | Obj::RLock => vec![Op::Locked(0, vec![]), Op::Locked(0, vec![Op::Yield]), Op::TryLock(0)],
         Obj::Cond => vec![Op::Wait(0, 1), Op::Notify(0), Op::NotifyAll(0)],
         Obj::StdCond => {
-            vec![Op::Wait(0, 1), Op::WaitSecond(0, 1), Op::Notify(0), Op::NotifyAll(0), Op::NotifyUnlocked(0)]
+            vec![
+                Op::Wait(0, 1),
+                Op::WaitSecond(0, 1),
+                Op::Notify(0),
+                Op::NotifyAll(0),
+                Op::NotifyUnlocked(0, false),
+                Op::NotifyUnlocked(0, true),
+            ]
         }
         Obj::Event => {
             vec![Op::Set(0), Op::Clear(0), Op::IsSet(0), Op::WaitEvent(0, 1), Op::Timer(0, 1, false)]
@@ -394,13 +407,8 @@ fn gen_op(g: &mut Gen, objects: &[Obj], blocking: bool) -> Op {
                 Op::TryLock(o)
             }
         }
-        Obj::StdCond => match g.below(5) {
-            0 if blocking => Op::Wait(o, g.secs()),
-            1 if blocking => Op::WaitSecond(o, g.secs()),
-            2 => Op::Notify(o),
-            3 => Op::NotifyAll(o),
-            _ => Op::NotifyUnlocked(o),
-        },
+        // `generate` makes Conditions; `generate_std` turns them into these afterwards.
+        Obj::StdCond => unreachable!("gen_obj makes no std Condvar"),
         Obj::Cond => match g.below(3) {
             0 if blocking => Op::Wait(o, g.secs()),
             1 if blocking => Op::NotifyAll(o),
@@ -443,6 +451,7 @@ struct StdCond {
     first: racelab::sync::Mutex<()>,
     second: racelab::sync::Mutex<()>,
     cv: racelab::sync::Condvar,
+    count: racelab::sync::atomic::AtomicUsize,
 }
 
 #[derive(Clone)]
@@ -563,6 +572,7 @@ fn make(o: Obj) -> Handle {
             first: racelab::sync::Mutex::new(()),
             second: racelab::sync::Mutex::new(()),
             cv: racelab::sync::Condvar::new(),
+            count: racelab::sync::atomic::AtomicUsize::new(0),
         })),
         Obj::Event => Handle::Event(Event::new()),
         Obj::Sem { value, bounded: false } => Handle::Sem(Semaphore::new(i64::from(value))),
@@ -687,20 +697,33 @@ fn exec(op: &Op, hs: &[Handle], log: &mut Vec<String>) {
                 log.push("notify=busy".into());
             }
         }
-        (Op::Wait(_, s) | Op::WaitSecond(_, s), Some(Handle::StdCond(c))) => {
-            let mutex = if matches!(op, Op::Wait(..)) { &c.first } else { &c.second };
-            let (_g, waited) = c.cv.wait_timeout(mutex.lock().unwrap(), secs(*s)).unwrap();
-            log.push(format!("scw={}", !waited.timed_out()));
+        (Op::Wait(_, s), Some(Handle::StdCond(c))) => {
+            let g = c.first.lock().unwrap();
+            let seen = c.count.load(SeqCst);
+            let (_g, waited) = c.cv.wait_timeout(g, secs(*s)).unwrap();
+            log.push(format!("scw={seen},{}", !waited.timed_out()));
+        }
+        (Op::WaitSecond(_, s), Some(Handle::StdCond(c))) => {
+            let seen = c.count.load(SeqCst);
+            let (_g, waited) = c.cv.wait_timeout(c.second.lock().unwrap(), secs(*s)).unwrap();
+            log.push(format!("scw2={seen},{}", !waited.timed_out()));
         }
         (Op::Notify(_) | Op::NotifyAll(_), Some(Handle::StdCond(c))) => {
             let _g = c.first.lock().unwrap();
+            c.count.fetch_add(1, SeqCst);
             if matches!(op, Op::Notify(_)) {
                 c.cv.notify_one();
             } else {
                 c.cv.notify_all();
             }
         }
-        (Op::NotifyUnlocked(_), Some(Handle::StdCond(c))) => c.cv.notify_one(),
+        (Op::NotifyUnlocked(_, all), Some(Handle::StdCond(c))) => {
+            if *all {
+                c.cv.notify_all();
+            } else {
+                c.cv.notify_one();
+            }
+        }
         (Op::BarrierWait(_, s), Some(Handle::Barrier(b))) => {
             log.push(format!("bw={:?}", b.try_wait(Some(secs(*s))).ok()))
         }
@@ -770,7 +793,7 @@ macro_rules! on_object {
             | Op::Notify($o)
             | Op::NotifyAll($o)
             | Op::WaitSecond($o, _)
-            | Op::NotifyUnlocked($o)
+            | Op::NotifyUnlocked($o, _)
             | Op::BarrierWait($o, _)
             | Op::Abort($o)
             | Op::Shutdown($o, _)
@@ -1102,6 +1125,9 @@ impl Program {
             let _ = writeln!(s, "use std::time::Duration;");
         }
         let _ = writeln!(s);
+        if body.contains("SeqCst") {
+            let _ = writeln!(s, "use racelab::sync::atomic::Ordering::SeqCst;");
+        }
         match thread.as_slice() {
             [] => {}
             ["self"] => {
@@ -1167,7 +1193,7 @@ impl Program {
                 // Leaked, so that every closure can take the reference (a copy) by `move`.
                 Obj::StdCond => {
                     "&*Box::leak(Box::new((racelab::sync::Mutex::new(()), racelab::sync::Mutex::new(()), \
-                                 racelab::sync::Condvar::new())))"
+                                 racelab::sync::Condvar::new(), racelab::sync::atomic::AtomicUsize::new(0),)))"
                         .into()
                 }
             };
@@ -1269,12 +1295,12 @@ fn rust_op(op: &Op, depth: usize, objects: &[Obj], s: &mut String) {
     let std_cond = op_object(op).is_some_and(|o| objects[o] == Obj::StdCond);
     let line = match op {
         Op::Wait(o, t) if std_cond => format!(
-            "{{ let (_g, w) = o{o}.2.wait_timeout(o{o}.0.lock().unwrap(), {}).unwrap(); log.push(format!(\"scw={{}}\", !w.timed_out())); }}",
+            "{{ let g = o{o}.0.lock().unwrap(); let seen = o{o}.3.load(SeqCst); let (_g, w) = o{o}.2.wait_timeout(g, {}).unwrap(); log.push(format!(\"scw={{seen}},{{}}\", !w.timed_out())); }}",
             d(t)
         ),
         Op::Notify(o) | Op::NotifyAll(o) if std_cond => {
             let call = if matches!(op, Op::Notify(_)) { "notify_one" } else { "notify_all" };
-            format!("{{ let _g = o{o}.0.lock().unwrap(); o{o}.2.{call}(); }}")
+            format!("{{ let _g = o{o}.0.lock().unwrap(); o{o}.3.fetch_add(1, SeqCst); o{o}.2.{call}(); }}")
         }
         Op::Load(o) => format!("log.push(format!(\"ld={{}}\", o{o}.load()));"),
         Op::Store(o, v) => format!("o{o}.store({v});"),
@@ -1313,10 +1339,10 @@ fn rust_op(op: &Op, depth: usize, objects: &[Obj], s: &mut String) {
             )
         }
         Op::WaitSecond(o, t) => format!(
-            "{{ let (_g, w) = o{o}.2.wait_timeout(o{o}.1.lock().unwrap(), {}).unwrap(); log.push(format!(\"scw={{}}\", !w.timed_out())); }}",
+            "{{ let seen = o{o}.3.load(SeqCst); let (_g, w) = o{o}.2.wait_timeout(o{o}.1.lock().unwrap(), {}).unwrap(); log.push(format!(\"scw2={{seen}},{{}}\", !w.timed_out())); }}",
             d(t)
         ),
-        Op::NotifyUnlocked(o) => format!("o{o}.2.notify_one();"),
+        Op::NotifyUnlocked(o, all) => format!("o{o}.2.{}();", if *all { "notify_all" } else { "notify_one" }),
         Op::BarrierWait(o, t) => format!("log.push(format!(\"bw={{:?}}\", o{o}.try_wait(Some({})).ok()));", d(t)),
         Op::Abort(o) => format!("o{o}.abort();"),
         Op::Shutdown(o, immediate) => format!("o{o}.shutdown({immediate});"),

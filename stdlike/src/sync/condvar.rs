@@ -158,10 +158,14 @@ impl Condvar {
     /// fails to commute with it. A wait needs its mutex, which this thread holds, unless it
     /// waits with another mutex, and the first run that does so (mixes mutexes) makes the
     /// exploration start again with points, as a thread that looks at a lock does
-    /// ([`rt::observe_lock`]). Another notify wakes the same waiters in either order; a waiter's
-    /// timeout needs the clock to jump, which happens only when nothing can run, and
-    /// `terminate` is itself an observer. Any other notify keeps its point: std allows notifying
-    /// without the mutex, and before the first wait nothing says which mutex is the one.
+    /// ([`rt::observe_lock`]). Another notify wakes the same waiters in either order; a timeout
+    /// fires only at a clock jump, which happens only when nothing can run (a waiter whose timeout
+    /// fired at this very instant and has not run yet is a recorded choice of the notify either
+    /// way, see `rt::wake`, and it then waits for the mutex this thread holds); `terminate` is
+    /// itself an observer. Any other notify keeps its point: std allows notifying without the
+    /// mutex, and before the first wait nothing says which mutex is the one. Deciding reads the
+    /// `Condvar`'s state, an access of the step before the point when the point is kept: a
+    /// dependency more than needed, which the reduction handles as any other.
     fn notify_point(&self) {
         let alone = rt::read(self.obj, |s: &CondvarState| s.mutex.filter(|_| !s.mixed));
         if alone.is_some_and(rt::holds)

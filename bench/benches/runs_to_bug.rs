@@ -9,7 +9,9 @@
 //!
 //! Run: `cargo bench -p racelab-bench --bench runs_to_bug` (`-- --only <substring>` for one
 //! program, `-- --sampling` or `-- --systematic` for half the table, `-- --steps` for how often
-//! each tool stops to schedule per run, `-- --racelab-only` to leave shuttle and loom out).
+//! each tool stops to schedule per run, `-- --racelab-only` to leave shuttle and loom out,
+//! `-- --delays` to add racelab's delay-bounded search at 1, 2 and 3 delays to the systematic
+//! half).
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a benchmark prints its table
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -343,27 +343,20 @@ impl Dpor {
 
     /// A step with no accesses, wake-ups, disabled or killed threads yet, from the spare ones.
     fn fresh_step(&mut self, thread: ThreadId, after_clock_jump: bool, floor_of: Option<usize>) -> Step {
-        match self.spare_steps.pop() {
-            Some(mut step) => {
-                step.accesses.clear();
-                step.woke.clear();
-                step.disabled.clear();
-                step.killed.clear();
-                step.thread = thread;
-                step.after_clock_jump = after_clock_jump;
-                step.floor_of = floor_of;
-                step
-            }
-            None => Step {
-                thread,
-                accesses: Vec::new(),
-                woke: Vec::new(),
-                disabled: Vec::new(),
-                killed: Vec::new(),
-                after_clock_jump,
-                floor_of,
-            },
-        }
+        let mut step = self.spare_steps.pop().unwrap_or_else(|| Step {
+            thread,
+            accesses: Vec::new(),
+            woke: Vec::new(),
+            disabled: Vec::new(),
+            killed: Vec::new(),
+            after_clock_jump,
+            floor_of,
+        });
+        step.accesses.clear();
+        step.woke.clear();
+        step.disabled.clear();
+        step.killed.clear();
+        Step { thread, after_clock_jump, floor_of, ..step }
     }
 
     fn divergence(&self, depth: usize, offered: Offer) -> Divergence {
@@ -733,39 +726,30 @@ impl Strategy for Dpor {
         self.runnable.push(depth, runnable);
         let id = self.next_node_id;
         self.next_node_id += 1;
-        let node = match self.spare_nodes.pop() {
-            Some(mut node) => {
-                node.chosen_footprint.clear();
-                node.backtrack.clear();
-                node.backtrack.push(chosen);
-                node.done.clear();
-                node.done_going_on.clear();
-                ThreadNode {
-                    id,
-                    enabled: runnable.len(),
-                    chosen,
-                    chosen_goes_on: false,
-                    sleep,
-                    step: self.steps.len(),
-                    continuing,
-                    preemptions_before,
-                    ..node
-                }
-            }
-            None => ThreadNode {
-                id,
-                enabled: runnable.len(),
-                chosen,
-                chosen_footprint: Footprint::default(),
-                chosen_goes_on: false,
-                backtrack: vec![chosen],
-                done: Vec::new(),
-                done_going_on: Vec::new(),
-                sleep,
-                step: self.steps.len(),
-                continuing,
-                preemptions_before,
-            },
+        // The vectors of a node the search left, emptied, or new ones.
+        let (mut chosen_footprint, mut backtrack, mut done, mut done_going_on) = self
+            .spare_nodes
+            .pop()
+            .map(|n| (n.chosen_footprint, n.backtrack, n.done, n.done_going_on))
+            .unwrap_or_default();
+        chosen_footprint.clear();
+        backtrack.clear();
+        backtrack.push(chosen);
+        done.clear();
+        done_going_on.clear();
+        let node = ThreadNode {
+            id,
+            enabled: runnable.len(),
+            chosen,
+            chosen_footprint,
+            chosen_goes_on: false,
+            backtrack,
+            done,
+            done_going_on,
+            sleep,
+            step: self.steps.len(),
+            continuing,
+            preemptions_before,
         };
         self.stack.push(Node::Thread(node));
         self.push_step(chosen, depth);

@@ -15,6 +15,12 @@
 //! With `--jobs N` it compares DPOR on one job with DPOR on N instead: the same report (runs,
 //! steps, verdict, the shrunk failure) and the same outcomes (`--jobs 2`: CI runs a batch).
 //!
+//! With `--shards N` it compares DPOR split into N shards (`Config::shard`) with the unsharded
+//! search and with the split search on one shard: the same verdict, the outcomes of the shards
+//! together the unsharded search's, their runs adding up to the one-shard split's, and the
+//! lowest failure, numbered as `racelab merge` numbers it, the one-shard split's (CI runs
+//! batches with `--shards 3` and `--shards 4`).
+//!
 //! With `--release-points` it compares something else, under the plain search: the default
 //! mode (no scheduling point before a lock release until a run observes a lock, then a restart
 //! with them) must reach the outcomes of the search with a point before every release. It
@@ -39,8 +45,8 @@ use std::time::{Duration, Instant};
 mod program_fuzz;
 
 use program_fuzz::{
-    compare_bounded, compare_jobs, compare_release_points, minimise, minimise_while, Comparison,
-    PointsComparison, Program,
+    compare_bounded, compare_jobs, compare_release_points, compare_shards, minimise, minimise_while,
+    Comparison, PointsComparison, Program,
 };
 
 fn main() {
@@ -49,6 +55,7 @@ fn main() {
     let (mut seconds, mut from, mut count, mut cap) = (60u64, 1_000_000u64, u64::MAX, 20_000u64);
     let mut bound: Option<u32> = None;
     let mut jobs: Option<usize> = None;
+    let mut shards: Option<u64> = None;
     let mut release_points = false;
     let mut std_condvar = false;
     while let Some(flag) = args.next() {
@@ -67,6 +74,7 @@ fn main() {
             ("--cap", Some(v)) if v > 0 => cap = v,
             ("--bound", Some(v)) => bound = u32::try_from(v).ok(),
             ("--jobs", Some(v)) if (2..=256).contains(&v) => jobs = usize::try_from(v).ok(),
+            ("--shards", Some(v)) if (1..=64).contains(&v) => shards = Some(v),
             ("--count", Some(v)) => {
                 count = v;
                 seconds = u64::MAX / 4;
@@ -74,7 +82,7 @@ fn main() {
             _ => {
                 eprintln!(
                     "dpor_fuzz: usage: dpor_fuzz [--seconds N | --count N] [--from SEED] [--cap RUNS] \
-                     [--bound B | --jobs N | --release-points] [--std]"
+                     [--bound B | --jobs N | --shards N | --release-points] [--std]"
                 );
                 std::process::exit(2);
             }
@@ -83,6 +91,39 @@ fn main() {
     let deadline = Instant::now() + Duration::from_secs(seconds.min(u64::MAX / 4));
     let generate: fn(u64) -> Option<Program> =
         if std_condvar { Program::generate_std } else { |seed| Some(Program::generate(seed)) };
+    if let Some(shards) = shards {
+        let (mut compared, mut skipped, mut runs, mut whole_runs, mut failed, mut seed) =
+            (0u64, 0u64, 0, 0, 0, from);
+        let mut other_distinct = 0u64;
+        while Instant::now() < deadline && seed - from < count {
+            let Some(program) = generate(seed) else {
+                seed += 1;
+                continue;
+            };
+            match compare_shards(&program, cap, shards) {
+                Ok(Some(r)) => {
+                    compared += 1;
+                    runs += r.runs;
+                    whole_runs += r.whole_runs;
+                    failed += u64::from(r.failed);
+                    other_distinct += u64::from(r.other_distinct);
+                }
+                Ok(None) => skipped += 1,
+                Err(diff) => {
+                    println!("seed {seed}: DPOR on {shards} shards differs: {diff}");
+                    println!("{}", program.to_rust());
+                    std::process::exit(1);
+                }
+            }
+            seed += 1;
+        }
+        println!(
+            "seeds {from}..{seed}: {compared} programs, the shards agree with the unsharded search ({failed} failed; \
+             {runs} runs over the shards, {whole_runs} unsharded; {other_distinct} with another count of runs not \
+             cut short as redundant); {skipped} skipped (restarted with release points, or past the cap)"
+        );
+        return;
+    }
     if let Some(jobs) = jobs {
         let (mut compared, mut runs, mut restarted, mut failed, mut seed) = (0u64, 0u64, 0u64, 0u64, from);
         while Instant::now() < deadline && seed - from < count {

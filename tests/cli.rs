@@ -390,7 +390,10 @@ mod tempdir {
 
     impl Dir {
         pub fn new(name: &str) -> Self {
-            let path = std::env::temp_dir().join(format!("racelab-{name}-{}", std::process::id()));
+            // Tests run in parallel, some with the same name: a number each.
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let path = std::env::temp_dir().join(format!("racelab-{name}-{}-{n}", std::process::id()));
             let _ = std::fs::remove_dir_all(&path);
             std::fs::create_dir_all(&path).expect("a temporary directory");
             Dir(path)
@@ -453,6 +456,62 @@ fn merging_shards_gives_the_unsharded_verdict_lowest_failure_and_coverage() {
     let text = stdout(&merged);
     assert!(text.contains(" release-points=on restarted=\"run 0: locked on log_lock\""), "{text}");
     assert!(text.contains("  no bug found in 30 runs (sampled over 3 shards, not exhaustive)"), "{text}");
+}
+
+/// A dfs split into shards: the merge numbers the lowest failure over the shards as the split
+/// search on one process (`--shard 0/1`) numbers it, with the same replay; a pass is "every
+/// interleaving explored", with that process's runs.
+#[test]
+fn merging_dfs_shards_gives_the_one_process_search() {
+    let flags = ["--strategy", "dfs"];
+    let one = stdout(&racelab(&["check", "notify-one/notify", "--strategy", "dfs", "--shard", "0/1"]));
+    let bug_line = |t: &str| {
+        t.lines().find(|l| l.trim().starts_with("BUG: ")).map(|l| l.trim().to_string()).unwrap_or_default()
+    };
+    let expected = bug_line(&one);
+    let run = expected.strip_prefix("BUG: misdirected-wakeup in run ").and_then(|r| r.split(',').next());
+    let run: u64 = run.and_then(|r| r.parse().ok()).unwrap_or_else(|| panic!("{one}"));
+    assert!(run > 20, "the failure is not in the first subtree, so the shards' runs are numbered: {one}");
+    let replay =
+        |t: &str| t.lines().find(|l| l.trim().starts_with("replay: ")).map(str::trim).map(String::from);
+    for shards in [3, 5] {
+        let (merged, _dir) = sharded("notify-one/notify", &flags, shards);
+        let text = stdout(&merged);
+        assert_eq!(merged.status.code(), Some(1), "a bug: {text}{}", stderr(&merged));
+        assert_eq!(
+            bug_line(&text),
+            format!("BUG: misdirected-wakeup in run {run}, with 0 preemptions (over {shards} shards) (expected bug: misdirected-wakeup; as expected)")
+        );
+        assert!(
+            text.contains(&format!(
+                "  coverage: {} runs as one process (--shard 0/1) would make them",
+                run + 1
+            )),
+            "{text}"
+        );
+        assert_eq!(replay(&text), replay(&one), "the same failure, shrunk the same way");
+    }
+
+    let one = racelab(&["check", "queue-task-done/seed", "--strategy", "dfs", "--shard", "0/1", "--json"]);
+    let one: serde_json::Value = serde_json::from_slice(&one.stdout).expect("json");
+    let runs = one["report"]["runs"].as_u64().expect("runs");
+    let whole = racelab(&["check", "queue-task-done/seed", "--strategy", "dfs", "--json"]);
+    let whole: serde_json::Value = serde_json::from_slice(&whole.stdout).expect("json");
+    assert!(runs > whole["report"]["runs"].as_u64().unwrap(), "every awake thread explored above the cut");
+    let (merged, _dir) = sharded("queue-task-done/seed", &flags, 4);
+    let text = stdout(&merged);
+    assert_eq!(merged.status.code(), Some(0), "{text}{}", stderr(&merged));
+    assert!(
+        text.contains(&format!(
+            "  no bug: every interleaving explored ({runs} runs over 4 shards, partial-order reduced)"
+        )),
+        "{text}"
+    );
+
+    // A shard cut short by its run limit: the merge says the search was not exhausted.
+    let (merged, _dir) = sharded("queue-task-done/seed", &["--strategy", "dfs", "--runs", "5"], 2);
+    let text = stdout(&merged);
+    assert!(text.contains("  no bug found in 10 runs over 2 shards (the search was not exhausted); shards 0, 1 stopped early (--max-time, --runs or Ctrl-C)"), "{text}");
 }
 
 #[test]

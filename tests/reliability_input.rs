@@ -54,8 +54,48 @@ fn jobs_and_shards_are_refused_where_the_report_would_depend_on_them() {
     );
     refused(
         &["check", "counter/buggy", "--shard", "0/2"],
-        "--shard applies only to --strategy random and pos (their runs are independent)",
+        "--shard applies to --strategy random, pos and dfs (pct's and the portfolio's runs depend on the runs \
+         before them)",
     );
+    refused(
+        &["check", "counter/buggy", "--strategy", "dfs", "--preemption-bound", "1", "--shard", "0/2"],
+        "--shard splits a dfs with DPOR and no bound: drop --preemption-bound, --delay-bound or --no-dpor",
+    );
+    refused(
+        &["check", "counter/buggy", "--strategy", "dfs", "--no-dpor", "--shard", "0/2"],
+        "--shard splits a dfs with DPOR and no bound",
+    );
+    refused(
+        &["check", "counter/buggy", "--strategy", "dfs", "--jobs", "2", "--shard", "1/2"],
+        "--shard with --strategy dfs runs on one job: run more shards instead of --jobs",
+    );
+}
+
+/// The library refuses what the CLI refuses, as an `invalid-config` failure with no run.
+#[test]
+fn config_validate_refuses_shards_that_cannot_be() {
+    use racelab::{check, Config};
+    let cases = [
+        (Config::random(0).shard(2, 2), "shard 2 of 2 does not exist"),
+        (Config::random(0).shard(0, 0), "shard 0 of 0 does not exist"),
+        (Config::pct(0, 3).shard(0, 2), "pct and the portfolio cannot be split into shards"),
+        (Config::portfolio(0).shard(1, 2), "pct and the portfolio cannot be split into shards"),
+        (
+            Config::dfs().preemption_bound(1).shard(0, 2),
+            "only an unbounded dfs with DPOR is split into shards",
+        ),
+        (Config::dfs().dpor(false).shard(0, 2), "only an unbounded dfs with DPOR is split into shards"),
+        (Config::dfs().jobs(2).shard(0, 2), "a sharded dfs runs on one job"),
+    ];
+    for (config, expected) in cases {
+        let err = config.validate().expect_err(expected);
+        assert!(err.to_string().contains(expected), "{err}");
+        let report = check(config, || {});
+        assert_eq!(report.runs, 0);
+        assert_eq!(report.failure.map(|f| f.kind.name()), Some("invalid-config"));
+    }
+    assert!(Config::dfs().shard(1, 2).validate().is_ok());
+    assert!(Config::random(0).shard(0, 1).validate().is_ok());
 }
 
 #[test]

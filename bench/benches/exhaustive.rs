@@ -35,6 +35,9 @@
 //!
 //! Run: `cargo bench -p racelab-bench --bench exhaustive`. `RACELAB_BENCH_RELEASE_POINTS=on` runs
 //! racelab with a scheduling point before every lock release, as before the default changed.
+//! `-- --dpor-jobs` and `-- --portfolio-jobs` time the buffer on 1 and 2 jobs; `-- --shards N`
+//! explores the buffer's DPOR split into N shards one after the other, as N machines would,
+//! and prints each shard's runs and time next to the unsharded search.
 #![allow(clippy::print_stdout, clippy::disallowed_methods)] // a benchmark prints and reads the wall clock
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -171,6 +174,42 @@ fn jobs_comparison(portfolio: bool) {
             "round {round}: {} runs (exhausted) | jobs 1 {t1:.2} s | jobs 2 {t2:.2} s | speed-up {:.2}x",
             thousands(one.runs),
             t1 / t2
+        );
+    }
+}
+
+/// The buffer's DPOR split into `--shards N` shards (`Config::shard`), each explored here in
+/// turn as a machine of a cluster would explore it: each shard's runs and time, the slowest
+/// shard (the wall time on N machines) against the unsharded search on one job, and the runs
+/// over all shards against the unsharded ones (every awake thread is explored above the cut).
+fn shards_comparison(shards: u64) {
+    println!("DPOR (dfs) to exhaustion on the `while` buffer 2x2 (spurious wake-ups off), unsharded vs {shards} shards");
+    let config = || racelab::Config::dfs().spurious_wakeups(0).runs(10_000_000);
+    let rounds: u32 = setting("--rounds", "EXHAUSTIVE_ROUNDS", 1);
+    for round in 1..=rounds {
+        let start = Instant::now();
+        let whole = racelab::check(config(), on_racelab::buffer);
+        let t_whole = start.elapsed().as_secs_f64();
+        assert!(whole.exhausted && whole.passed(), "round {round}: the unsharded search");
+        let (mut runs, mut slowest, mut total) = (0, 0.0f64, 0.0);
+        let mut per_shard = Vec::new();
+        for k in 0..shards {
+            let start = Instant::now();
+            let part = racelab::check(config().shard(k, shards), on_racelab::buffer);
+            let t = start.elapsed().as_secs_f64();
+            assert!(part.exhausted && part.passed(), "round {round}: shard {k}");
+            runs += part.runs;
+            slowest = slowest.max(t);
+            total += t;
+            per_shard.push(format!("{} runs {t:.1} s", thousands(part.runs)));
+        }
+        println!(
+            "round {round}: unsharded {} runs {t_whole:.2} s | {shards} shards {} runs, {total:.1} s in all, slowest {slowest:.2} s \
+             (speed-up on {shards} machines {:.2}x) | {}",
+            thousands(whole.runs),
+            thousands(runs),
+            t_whole / slowest,
+            per_shard.join(", ")
         );
     }
 }
@@ -361,6 +400,11 @@ fn main() {
         // For a profiler: racelab's unbounded DPOR alone on the buffer, 300,000 runs.
         let o = run_racelab(on_racelab::buffer, None, true, 300_000);
         println!("racelab DPOR alone: {} executions in {:.2} s", o.executions, o.secs);
+        return;
+    }
+    let shards: u64 = setting("--shards", "EXHAUSTIVE_SHARDS", 0);
+    if shards > 0 {
+        shards_comparison(shards);
         return;
     }
     for (flag, portfolio) in [("--portfolio-jobs", true), ("--dpor-jobs", false)] {

@@ -63,7 +63,8 @@ pub struct Config {
     /// Partial-order reduction for `dfs`: `None` is the default (on unless bounded).
     pub(crate) dpor: Option<bool>,
     pub(crate) jobs: usize,
-    pub(crate) shard: (u64, u64),
+    /// `Some((k, n))`: run only shard `k` of `n` (see [`Config::shard`]).
+    pub(crate) shard: Option<(u64, u64)>,
     /// Wall-time budget of the exploration, and separately of shrinking a failure.
     pub(crate) max_time: Option<Duration>,
     /// `assert_passed` fails a `dfs` that stopped before exhausting its search.
@@ -305,7 +306,7 @@ impl Config {
             shrink,
             dpor: None,
             jobs: 1,
-            shard: (0, 1),
+            shard: None,
             max_time: None,
             require_exhaustive: false,
             stop: None,
@@ -460,12 +461,38 @@ impl Config {
         self
     }
 
-    /// Runs only the run indices `i` with `i % count == index` (`random` and `pos` only): a CI matrix or a
-    /// batch of machines splits one exploration into `count` shards, each reporting its lowest
-    /// failing run. `count` must be at least 1 and `index` below it.
+    /// Runs only shard `index` of `count` of the exploration: a CI matrix or a batch of machines
+    /// splits one exploration into `count` processes, each reporting its own part, and
+    /// `racelab merge` gives the verdict of the whole. `count` must be at least 1 and `index`
+    /// below it ([`Config::validate`] refuses anything else).
+    ///
+    /// - `random` and `pos`: the run indices `i` with `i % count == index`; the lowest failing
+    ///   index over the shards is the one an unsharded run reports.
+    /// - `dfs` with DPOR and no bound: the search tree is cut at a fixed depth into subtrees,
+    ///   numbered in the search's order, and the shard explores subtree `s` when
+    ///   `s % count == index` (see the README's `--shard`). The cut depends on the program only,
+    ///   not on `count`, so every split of it makes the same runs, in the same order once
+    ///   merged; `shard(0, 1)` makes them all on one process. Above the cut every thread is
+    ///   explored, so the search makes more redundant runs than an unsharded one, and exactly
+    ///   its distinct runs.
     pub fn shard(mut self, index: u64, count: u64) -> Self {
-        self.shard = (index.min(count.max(1) - 1), count.max(1));
+        self.shard = Some((index, count));
         self
+    }
+
+    /// The shard this configuration runs, `(0, 1)` when it is not sharded.
+    pub(crate) fn shard_or_whole(&self) -> (u64, u64) {
+        self.shard.unwrap_or((0, 1))
+    }
+
+    /// True for an unbounded `dfs` with DPOR split into shards ([`Config::shard`]).
+    pub(crate) fn splits_dfs(&self) -> bool {
+        self.shard.is_some() && self.splits_dfs_search()
+    }
+
+    /// True when this is a search [`Config::shard`] can split: `dfs` with DPOR and no bound.
+    pub fn splits_dfs_search(&self) -> bool {
+        self.uses_dpor() && matches!(self.strategy, StrategyConfig::Dfs { preemption_bound: None, .. })
     }
 
     /// At most `n` spurious `Condition.wait` wake-ups per run (default 1; 0 is CPython-exact).
@@ -570,7 +597,48 @@ impl Config {
                 message: "the step limit must be at least 1".into(),
             });
         }
+        if let Some((index, count)) = self.shard {
+            self.validate_shard(index, count)?;
+        }
         Ok(())
+    }
+
+    fn validate_shard(&self, index: u64, count: u64) -> Result<(), ConfigError> {
+        let refuse = |message: String| Err(ConfigError { setting: "shard", message });
+        if count == 0 || index >= count {
+            return refuse(format!(
+                "shard {index} of {count} does not exist: the count must be at least 1 and the index below it \
+                 (shards 0 to {} of {count})",
+                count.saturating_sub(1)
+            ));
+        }
+        match &self.strategy {
+            StrategyConfig::Random { .. } | StrategyConfig::Pos { .. } => Ok(()),
+            StrategyConfig::Dfs { preemption_bound: None, delay_bound: None } if self.uses_dpor() => {
+                if self.jobs > 1 {
+                    return refuse(
+                        "a sharded dfs runs on one job: run more shards instead of more jobs per shard".into(),
+                    );
+                }
+                if self.trace_run.is_some() {
+                    return refuse("a sharded dfs cannot trace a run by its number: replay the failure's schedule".into());
+                }
+                Ok(())
+            }
+            StrategyConfig::Dfs { .. } => refuse(
+                "only an unbounded dfs with DPOR is split into shards: drop the bound (or the delay bound, or \
+                 dpor(false)), or use random or pos"
+                    .into(),
+            ),
+            StrategyConfig::Pct { .. } | StrategyConfig::Portfolio { .. } => refuse(
+                "pct and the portfolio cannot be split into shards (their runs depend on the runs before): use \
+                 random, pos, or an unbounded dfs"
+                    .into(),
+            ),
+            StrategyConfig::Replay(_) | StrategyConfig::Guided(_) => {
+                refuse("a replay is one run: it takes no shard".into())
+            }
+        }
     }
 
     /// The watchdog: a green thread that runs `limit` of wall time without a scheduling point
@@ -620,6 +688,10 @@ impl Config {
             StrategyConfig::Pct { seed, depth } => Box::new(Pct::new(*seed, *depth)),
             StrategyConfig::Pos { seed } => Box::new(Pos::new(*seed)),
             StrategyConfig::Portfolio { seed } => Box::new(Portfolio::new(*seed)),
+            StrategyConfig::Dfs { .. } if self.splits_dfs() => {
+                let (index, count) = self.shard_or_whole();
+                Box::new(Dpor::sharded(index, count))
+            }
             StrategyConfig::Dfs { preemption_bound, .. } if self.uses_dpor() => {
                 Box::new(Dpor::new().preemption_bound(*preemption_bound))
             }
@@ -667,9 +739,9 @@ impl fmt::Display for Config {
         }
         if crate::parallel::independent_runs(self) {
             write!(f, " jobs={}", self.jobs)?;
-            if self.shard.1 > 1 {
-                write!(f, " shard={}/{}", self.shard.0, self.shard.1)?;
-            }
+        }
+        if let Some((k, n)) = self.shard.filter(|&(_, n)| n > 1 || self.splits_dfs()) {
+            write!(f, " shard={k}/{n}")?;
         }
         write!(
             f,

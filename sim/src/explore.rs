@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::config::{Config, StrategyConfig};
 use crate::executor::Executor;
-use crate::report::{Failure, FailureKind, Report, ShrunkFrom, TeardownPanic, TracedRun};
+use crate::report::{Failure, FailureKind, Report, ShardSubtree, ShrunkFrom, TeardownPanic, TracedRun};
 use crate::rt;
 use crate::schedule::Schedule;
 use crate::state::{RunEnd, RunModel};
@@ -296,7 +296,10 @@ where
     let counts_distinct = matches!(config.strategy, crate::config::StrategyConfig::Dfs { .. });
     let mut report = crate::explore::empty_report(config, exhaustive);
     let budget = Budget::start(config.max_time, config.stop.clone());
-    for run in 0..config.runs {
+    // A dfs split into shards: the runs of each subtree this shard explored.
+    let mut subtrees = config.splits_dfs().then(Vec::new);
+    while report.runs < config.runs {
+        let run = report.runs;
         if !strategy.as_mut().expect("strategy present").begin_run(run) {
             report.exhausted = true;
             break;
@@ -311,6 +314,19 @@ where
         }
         let tracing = config.trace_run == Some(run);
         let mut result = run_once(&mut executor, &mut strategy, run, config, tracing, &program);
+        if let Some(subtrees) = subtrees.as_mut() {
+            match strategy.as_ref().and_then(|s| s.shard_subtree()) {
+                // Another shard's, or the search still probing for its cut: not counted. (Unless
+                // a destructor panicked as the run was cut short: this OS thread can run nothing
+                // more, so that bug is reported here, as the subtree's.)
+                Some((_, false)) if !executor.tainted() => continue,
+                Some((subtree, _)) => match subtrees.last_mut() {
+                    Some(ShardSubtree { subtree: s, runs }) if *s == subtree => *runs += 1,
+                    _ => subtrees.push(ShardSubtree { subtree, runs: 1 }),
+                },
+                None => unreachable!("racelab invariant: a sharded search's run belongs to no subtree"),
+            }
+        }
         if let Some(observed) = result.lock_observed.take().filter(|_| restarts_on_observers(config)) {
             if !matches!(result.end, RunEnd::Failed(_)) {
                 progress(report.runs);
@@ -354,6 +370,7 @@ where
                     f
                 } else if executor.tainted() {
                     progress(report.runs);
+                    report.shard_subtrees = subtrees;
                     return Outcome::Tainted { report, kind, run, schedule: result.schedule };
                 } else {
                     let found = traced_failure(&mut executor, kind, run, result.schedule, config, &program);
@@ -365,6 +382,7 @@ where
                 };
                 let maker = strategy.as_ref().and_then(|s| s.run_maker());
                 report.failure = Some(Failure { found_by: maker, ..failure });
+                report.shard_subtrees = subtrees;
                 report.distinct_runs = counts_distinct.then(|| report.runs - report.redundant_runs);
                 note_replay_change(&mut report, config);
                 progress(report.runs);
@@ -381,6 +399,7 @@ where
     }
     report.elapsed_micros = budget.micros();
     report.distinct_runs = counts_distinct.then(|| report.runs - report.redundant_runs);
+    report.shard_subtrees = subtrees;
     note_replay_change(&mut report, config);
     progress(report.runs);
     Outcome::Done(report)
@@ -410,6 +429,7 @@ pub(crate) fn empty_report(config: &Config, exhaustive_search: bool) -> Report {
         elapsed_micros: 0,
         failure: None,
         traced: None,
+        shard_subtrees: None,
     }
 }
 

@@ -34,8 +34,8 @@ pub use diagnosis::{diagnose, diagnose_deciding, Diagnosis, DiagnosisKind};
 pub use explore::{check, check_with_progress, replay};
 pub use ids::{ObjectId, ThreadId};
 pub use report::{
-    BlockedThread, DataRace, Deadlock, Failure, FailureKind, ObjectRef, RaceAccess, Report, ShrunkFrom,
-    TeardownPanic, ThreadRef, TracedRun,
+    BlockedThread, DataRace, Deadlock, Failure, FailureKind, ObjectRef, RaceAccess, Report, ShardSubtree,
+    ShrunkFrom, TeardownPanic, ThreadRef, TracedRun,
 };
 pub use schedule::{Choice, ChoiceKind, ParseScheduleError, Schedule};
 pub use trace::{Event, EventKind, Trace, Wake};

@@ -53,7 +53,7 @@ const LEAD: u64 = 64;
 pub(crate) fn applies(config: &Config) -> bool {
     match config.strategy {
         StrategyConfig::Portfolio { .. } => config.jobs > 1 && config.trace_run.is_none(),
-        _ => independent_runs(config) && (config.jobs > 1 || config.shard.1 > 1),
+        _ => independent_runs(config) && (config.jobs > 1 || config.shard.is_some_and(|(_, n)| n > 1)),
     }
 }
 
@@ -107,7 +107,7 @@ fn lanes(config: &Config) -> Vec<Lane> {
             std::iter::once(dpor).chain(sampled).collect()
         }
         _ => {
-            let (shard, shards) = config.shard;
+            let (shard, shards) = config.shard_or_whole();
             // Job `j` takes the shard's indices `j`, `j + jobs`, ... (counted within the shard).
             (0..jobs)
                 .filter_map(|j| {
@@ -370,7 +370,7 @@ fn pause() {
 
 /// True when run `run` belongs to the shard and the exploration reached it.
 fn in_reach(config: &Config, run: u64, lowest: u64) -> bool {
-    let (shard, shards) = config.shard;
+    let (shard, shards) = config.shard_or_whole();
     run % shards == shard && run < config.runs && run <= lowest
 }
 

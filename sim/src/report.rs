@@ -418,6 +418,20 @@ pub struct Report {
     pub failure: Option<Failure>,
     /// The run asked for with `Config::trace_run`, and the one run of a replay, traced.
     pub traced: Option<TracedRun>,
+    /// For a `dfs` split into shards (`Config::shard`): the subtrees this shard explored, in the
+    /// search's order, with their runs (they add up to `runs`); when a run failed, the last one
+    /// holds it. `racelab merge` numbers the runs of all shards from these.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard_subtrees: Option<Vec<ShardSubtree>>,
+}
+
+/// One subtree of a sharded `dfs` (see [`Report::shard_subtrees`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct ShardSubtree {
+    /// The subtree's number in the search's order (the shard's index modulo the shard count).
+    pub subtree: u64,
+    /// The runs made in it.
+    pub runs: u64,
 }
 
 /// One run's decisions and events, recorded whether it passed or failed.

@@ -154,7 +154,8 @@ pub struct ExploreArgs {
     /// Explore on N OS threads (random, pos, the portfolio, and dfs with DPOR and no bound; default 1). The report does not depend on N.
     #[arg(long, allow_negative_numbers = true, value_parser = whole_usize, value_name = "N")]
     pub jobs: Option<usize>,
-    /// Run only shard K of N (random only): run indices i with i % N == K, e.g. `--shard 0/4`.
+    /// Run only shard K of N, e.g. `--shard 0/4`: random and pos run indices i with i % N == K; dfs
+    /// (DPOR, no bound) the subtrees s with s % N == K of the search cut at a fixed depth.
     #[arg(long, allow_hyphen_values = true, value_name = "K/N")]
     pub shard: Option<String>,
     /// Report a failing run as found, without shrinking it to fewer preemptions and steps.

@@ -1,6 +1,6 @@
 //! `racelab merge`: one verdict from the `--json` output of sharded checks.
 //!
-//! Why it exists: `check --shard K/N` splits a random exploration into N independent processes,
+//! Why it exists: `check --shard K/N` splits an exploration into N independent processes,
 //! so any engine that runs N copies of a command (a Kubernetes Indexed Job, a CI matrix, a shell
 //! loop) can spread one exploration over many machines; racelab does not need a scheduler of its
 //! own. What it needs is the step back: the verdict, the lowest failing run and the coverage that
@@ -8,6 +8,11 @@
 //! first failure, so the shard holding the lowest failing index overall reports exactly that
 //! failure (traced and shrunk as an unsharded run would have), and the runs an unsharded run
 //! would have made are the indices up to it, whoever ran them.
+//!
+//! A `dfs` shard numbers its runs itself, so its output lists the subtrees of the search it
+//! explored with their runs (`shard_subtrees`): the runs of all shards, ordered by subtree, are
+//! the runs of the whole search in its order, which numbers the lowest failure over all shards
+//! (the one in the lowest failing subtree) as the whole search would.
 //!
 //! Like the rest of the CLI: arguments, then a validated plan (every shard present once, the
 //! same target and settings), then printing.
@@ -24,8 +29,13 @@ pub struct MergedTarget {
     pub expected: String,
     /// The shard count N.
     pub shards: u64,
-    /// The lowest failing run over all shards, with its shard's output line.
+    /// The lowest failing run over all shards (numbered as one unsharded run numbers it), with
+    /// its shard's output line.
     pub lowest: Option<(u64, Value)>,
+    /// A split `dfs`, whose shards together explore every interleaving when each is exhausted.
+    pub exhaustive: bool,
+    /// Every shard of a split `dfs` was exhausted (and none failed): the search is complete.
+    pub exhausted: bool,
     /// Runs every shard executed, summed, and steps likewise.
     pub runs_executed: u64,
     pub steps_executed: u64,
@@ -78,6 +88,8 @@ impl MergedTarget {
             "steps_executed": self.steps_executed,
             "failure": self.failure().cloned().unwrap_or(Value::Null),
             "cut_short": self.cut_short,
+            "exhaustive_search": self.exhaustive,
+            "exhausted": self.exhausted,
         });
         serde_json::json!({
             "target": self.target,
@@ -197,30 +209,85 @@ fn merge_target(target: String, shards: BTreeMap<u64, (String, Value)>) -> Resul
             o.insert("restarted".into(), note.into());
         }
     }
+    let exhaustive = settings["strategy"].as_str() == Some("dfs");
     let mut merged = MergedTarget {
         expected: first["expected"].as_str().unwrap_or("").to_string(),
         target,
         shards: n,
         lowest: None,
+        exhaustive,
+        exhausted: exhaustive,
         runs_executed: 0,
         steps_executed: 0,
         cut_short: Vec::new(),
         settings,
     };
-    for (k, (_, v)) in shards {
+    // A split dfs: every subtree's runs, and each failing shard's failure as (subtree, its run
+    // within the subtree, the line).
+    let mut subtree_runs: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut failing: Vec<(u64, u64, Value)> = Vec::new();
+    for (k, (place, v)) in shards {
         let report = &v["report"];
         merged.runs_executed += report["runs"].as_u64().unwrap_or(0);
         merged.steps_executed += report["steps"].as_u64().unwrap_or(0);
-        if report["interrupted"] == true || report["out_of_time"] == true {
+        let failed = report["failure"]["run"].as_u64();
+        let stopped = report["interrupted"] == true || report["out_of_time"] == true;
+        if stopped || (exhaustive && failed.is_none() && report["exhausted"] != true) {
             merged.cut_short.push(k);
         }
-        if let Some(run) = report["failure"]["run"].as_u64() {
+        if exhaustive {
+            merged.exhausted &= failed.is_none() && report["exhausted"] == true;
+            let last = subtrees_of(&merged.target, &place, report, k, n, &mut subtree_runs)?;
+            if let Some(run) = failed {
+                let within = last.and_then(|(subtree, start)| Some((subtree, run.checked_sub(start)?)));
+                let (subtree, within) = within.ok_or_else(|| {
+                    format!("{place}: the failing run {run} is in none of the shard's subtrees; is the file whole?")
+                })?;
+                failing.push((subtree, within, v));
+            }
+        } else if let Some(run) = failed {
             if merged.lowest.as_ref().is_none_or(|(low, _)| run < *low) {
                 merged.lowest = Some((run, v));
             }
         }
     }
+    if let Some((subtree, within, line)) = failing.into_iter().min_by_key(|(subtree, _, _)| *subtree) {
+        let before: u64 = subtree_runs.range(..subtree).map(|(_, runs)| runs).sum();
+        merged.lowest = Some((before + within, line));
+    }
     Ok(merged)
+}
+
+/// Records the subtrees a dfs shard's report lists, checking that each is the shard's and given
+/// once; returns the last one (where a failure is) with the shard's runs before it.
+fn subtrees_of(
+    target: &str,
+    place: &str,
+    report: &Value,
+    k: u64,
+    n: u64,
+    runs: &mut BTreeMap<u64, u64>,
+) -> Result<Option<(u64, u64)>, String> {
+    let list = report["shard_subtrees"].as_array().ok_or_else(|| {
+        format!("{place}: {target} is a dfs shard without its \"shard_subtrees\": check it again with this racelab")
+    })?;
+    let mut before = 0u64;
+    let mut last = None;
+    for entry in list {
+        let (Some(subtree), Some(count)) = (entry["subtree"].as_u64(), entry["runs"].as_u64()) else {
+            return Err(format!(
+                "{place}: a subtree entry without a whole \"subtree\" and \"runs\": {entry}"
+            ));
+        };
+        if subtree % n != k || runs.insert(subtree, count).is_some() {
+            return Err(format!(
+                "{place}: subtree {subtree} is not shard {k}/{n}'s, or is listed twice; is the file whole?"
+            ));
+        }
+        last = Some((subtree, before));
+        before = before.saturating_add(count);
+    }
+    Ok(last)
 }
 
 /// How a shard's settings say it treated lock releases: forced (`--release-points on`/`off`),
@@ -268,8 +335,9 @@ pub fn verdict(m: &MergedTarget) -> String {
         String::new()
     } else {
         let ks: Vec<String> = m.cut_short.iter().map(u64::to_string).collect();
+        let why = if m.exhaustive { "--max-time, --runs or Ctrl-C" } else { "--max-time or Ctrl-C" };
         format!(
-            "; shard{} {} stopped early (--max-time or Ctrl-C): not every run was made",
+            "; shard{} {} stopped early ({why}): not every run was made",
             plural(ks.len() as u64),
             ks.join(", ")
         )
@@ -283,6 +351,18 @@ pub fn verdict(m: &MergedTarget) -> String {
                 m.shards
             )
         }
+        _ if m.exhausted => format!(
+            "no bug: every interleaving explored ({} run{} over {} shards, partial-order reduced)",
+            m.runs(),
+            plural(m.runs()),
+            m.shards
+        ),
+        _ if m.exhaustive => format!(
+            "no bug found in {} run{} over {} shards (the search was not exhausted){cut}",
+            m.runs(),
+            plural(m.runs()),
+            m.shards
+        ),
         _ => format!(
             "no bug found in {} run{} (sampled over {} shards, not exhaustive){cut}",
             m.runs(),

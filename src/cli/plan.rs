@@ -280,8 +280,14 @@ pub fn exploration(args: &ExploreArgs, scenario: &Scenario, variant: &Variant) -
             "--jobs must be from 1 to {MAX_JOBS}, got {jobs} (more jobs than cores only adds switching)"
         ));
     }
-    if args.shard.is_some() && !matches!(strategy, Some(StrategyName::Random | StrategyName::Pos)) {
-        return Err("--shard applies only to --strategy random and pos (their runs are independent)".into());
+    if args.shard.is_some()
+        && !matches!(strategy, Some(StrategyName::Random | StrategyName::Pos | StrategyName::Dfs))
+    {
+        return Err(
+            "--shard applies to --strategy random, pos and dfs (pct's and the portfolio's runs depend on the runs \
+             before them)"
+                .into(),
+        );
     }
     let max_time = match args.max_time {
         None => None,
@@ -363,6 +369,19 @@ pub fn exploration(args: &ExploreArgs, scenario: &Scenario, variant: &Variant) -
             return Err(format!(
                 "--jobs applies to --strategy random, pos, portfolio (the default) and dfs: {why}"
             ));
+        }
+    }
+    if args.shard.is_some() && matches!(config.strategy(), StrategyConfig::Dfs { .. }) {
+        if !config.splits_dfs_search() {
+            return Err(
+                "--shard splits a dfs with DPOR and no bound: drop --preemption-bound, --delay-bound or --no-dpor"
+                    .into(),
+            );
+        }
+        if args.jobs.is_some_and(|j| j > 1) {
+            return Err(
+                "--shard with --strategy dfs runs on one job: run more shards instead of --jobs".into()
+            );
         }
     }
     if let Some(mode) = args.release_points {

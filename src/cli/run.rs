@@ -58,9 +58,10 @@ fn merge(targets: &[super::merge::MergedTarget], json: bool) -> i32 {
         let mark = if m.as_expected() { "as expected" } else { "NOT AS EXPECTED" };
         outln!("  {} (expected {}; {mark})", super::merge::verdict(m), m.expected);
         outln!(
-            "  coverage: {} run{} as one unsharded run would make them ({} runs and {} steps executed over the shards)",
+            "  coverage: {} run{} as {} would make them ({} runs and {} steps executed over the shards)",
             m.runs(),
             if m.runs() == 1 { "" } else { "s" },
+            if m.exhaustive { "one process (--shard 0/1)" } else { "one unsharded run" },
             m.runs_executed,
             m.steps_executed
         );

@@ -980,6 +980,108 @@ pub struct Jobs {
     pub failed: bool,
 }
 
+/// Explores `p` with DPOR split into `shards` shards (each in its own search, as separate
+/// processes would), and compares them with the unsharded search and with the split search on
+/// one shard (`shard(0, 1)`):
+/// - a pass: every shard exhausted and passing, the outcomes together the unsharded search's,
+///   and the runs adding up to the one-shard split's;
+/// - a failure: found by some shard, and the lowest over the shards (by subtree, numbered as
+///   `racelab merge` numbers it) is the one-shard split's, run for run and schedule for schedule.
+///
+/// Every search has a point before each release (a shard in the default mode restarts on its own
+/// runs; `racelab merge` refuses a mix). Searches that hit `cap` are not compared (`Ok(None)`).
+pub fn compare_shards(p: &Program, cap: u64, shards: u64) -> Result<Option<Sharded>, String> {
+    let search = |shard: Option<(u64, u64)>| {
+        let program = Arc::new(p.clone());
+        let seen = Arc::new(Mutex::new(BTreeSet::new()));
+        let sink = Arc::clone(&seen);
+        // With a point before every release, so that no shard restarts on its own.
+        let mut config = p.config(true, cap, None).release_points(ReleasePoints::On);
+        if let Some((k, n)) = shard {
+            config = config.shard(k, n);
+        }
+        let report: Report = check(config, move || {
+            let o = program.run();
+            sink.lock().unwrap().insert(o);
+        });
+        let seen = seen.lock().unwrap().clone();
+        (report, seen)
+    };
+    let (whole, whole_seen) = search(None);
+    let (split, _) = search(Some((0, 1)));
+    let parts: Vec<(Report, BTreeSet<String>)> = (0..shards).map(|k| search(Some((k, shards)))).collect();
+    let reports =
+        || std::iter::once(&whole).chain(std::iter::once(&split)).chain(parts.iter().map(|(r, _)| r));
+    if reports().any(|r| r.restarted().is_some() || (r.failure.is_none() && !r.exhausted)) {
+        return Ok(None);
+    }
+    let runs: u64 = parts.iter().map(|(r, _)| r.runs).sum();
+    let mut other_distinct = false;
+    match &whole.failure {
+        None => {
+            if let Some((r, _)) = parts.iter().find(|(r, _)| r.failure.is_some()) {
+                return Err(format!("a shard fails where the unsharded search passes: {r}"));
+            }
+            let distinct: u64 = parts.iter().map(|(r, _)| r.distinct_runs.unwrap_or(0)).sum();
+            other_distinct = Some(distinct) != whole.distinct_runs;
+            if runs != split.runs {
+                return Err(format!("{runs} runs over the shards, {} on one shard", split.runs));
+            }
+            let seen: BTreeSet<String> = parts.iter().flat_map(|(_, s)| s.iter().cloned()).collect();
+            if seen != whole_seen {
+                return Err(format!("the outcomes differ\nunsharded: {whole_seen:?}\nshards: {seen:?}"));
+            }
+        }
+        Some(f) => {
+            let Some(expected) = &split.failure else {
+                return Err(format!(
+                    "the one-shard split passes where the unsharded search fails with {}",
+                    f.kind.name()
+                ));
+            };
+            // What `racelab merge` does: every subtree's runs, the lowest failing subtree.
+            let mut subtree_runs = std::collections::BTreeMap::new();
+            let mut lowest: Option<(u64, u64, &racelab::Failure)> = None;
+            for (r, _) in &parts {
+                let subtrees = r.shard_subtrees.as_ref().ok_or("a shard without its subtrees")?;
+                let mut before = 0;
+                for t in subtrees {
+                    subtree_runs.insert(t.subtree, t.runs);
+                    before += t.runs;
+                }
+                if let (Some(f), Some(last)) = (&r.failure, subtrees.last()) {
+                    let within = f.run - (before - last.runs);
+                    if lowest.is_none_or(|(s, _, _)| last.subtree < s) {
+                        lowest = Some((last.subtree, within, f));
+                    }
+                }
+            }
+            let (subtree, within, found) = lowest.ok_or("no shard finds the failure")?;
+            let run = subtree_runs.range(..subtree).map(|(_, r)| r).sum::<u64>() + within;
+            if run != expected.run || found.schedule != expected.schedule {
+                return Err(format!(
+                    "the merged failure is run {run} ({}), the one-shard split's run {} ({})",
+                    found.schedule, expected.run, expected.schedule
+                ));
+            }
+        }
+    }
+    Ok(Some(Sharded { runs, whole_runs: whole.runs, failed: whole.failure.is_some(), other_distinct }))
+}
+
+/// What [`compare_shards`] saw.
+pub struct Sharded {
+    /// Runs over all shards, and of the unsharded search.
+    pub runs: u64,
+    pub whole_runs: u64,
+    pub failed: bool,
+    /// The shards' runs not cut short as redundant are not as many as the unsharded search's (a
+    /// passing program). They are on every catalog program; sleep sets keep exactly one run per
+    /// class only where no step jumps the clock, cuts threads off or makes a data choice, so the
+    /// other branching above the cut can give a few more or fewer.
+    pub other_distinct: bool,
+}
+
 // ----- minimisation -----
 
 /// Removes operations, workers and objects while the two searches still differ; returns the

@@ -61,6 +61,21 @@
 //!   backtrack points it asks for at its root and above are recorded as requests
 //!   ([`PrefixBacktrack`]) and applied in order on adoption, so the search makes the same runs in
 //!   the same order as on one job.
+//!
+//! - Split into shards ([`Dpor::sharded`]), for processes that cannot talk to each other: the
+//!   search is cut at a fixed *branching depth* (thread nodes with more than one runnable
+//!   thread), and each node there roots a subtree, numbered in the search's order; a shard
+//!   explores the subtrees whose number is its own modulo the shard count, and cuts the run
+//!   short at the others (uncounted). A subtree's backtrack points at its root and above are the
+//!   one thing that ties it to the rest, so above the cut every awake thread is explored: a
+//!   request there finds its thread scheduled already and changes nothing, and every subtree
+//!   is explored the same way whichever shard explores it. Sleep sets still apply above the
+//!   cut, so the runs not cut short as redundant stay about the unsharded search's (exactly,
+//!   on every catalog variant; clock jumps, threads cut off and data choices can make a few
+//!   more or fewer), and the runs that end sleep-set blocked are more. The cut depth is the first at which the search has
+//!   [`SHARD_SUBTREES`] subtrees, found by probing ever deeper (the probe runs are uncounted):
+//!   it depends on the program only, not on the shard count, so every split makes the same
+//!   runs.
 
 use super::races::{Analysis, Step};
 use super::runnable_log::RunnableLog;
@@ -178,6 +193,45 @@ pub struct Dpor {
     subtree: Option<Subtree>,
     /// The other jobs of a parallel search, for the search that hands subtrees out.
     splits: Option<SplitsHook>,
+    /// A shard's part of the search: see [`Dpor::sharded`].
+    shard: Option<ShardSplit>,
+    /// Thread nodes with more than one runnable thread the current run has passed.
+    branch_depth: usize,
+}
+
+/// A sharded search stops probing deeper once the cut has at least this many subtrees: enough
+/// to spread over a few dozen shards with a balance that does not hang on one subtree.
+pub(crate) const SHARD_SUBTREES: u64 = 512;
+
+/// ... or at this branching depth, whatever the subtrees (a program with little to reorder).
+const SHARD_MAX_DEPTH: usize = 48;
+
+/// Which subtrees of the search are a shard's (see the module documentation).
+#[derive(Debug)]
+struct ShardSplit {
+    index: u64,
+    count: u64,
+    /// The branching depth of the subtree roots (while probing, the depth tried).
+    depth: usize,
+    /// Still looking for the depth: every run is cut short and uncounted.
+    probing: bool,
+    /// Subtrees numbered so far by the search (or the probe), in the search's order.
+    numbered: u64,
+    /// The probe met a node at `depth` (if not, the whole tree lies above it).
+    reached: bool,
+    /// The subtree of the run that ended last, and whether it is this shard's.
+    run_subtree: Option<(u64, bool)>,
+}
+
+impl ShardSplit {
+    /// Numbers the next subtree: the current run's.
+    fn number(&mut self) -> bool {
+        let s = self.numbered;
+        self.numbered += 1;
+        let mine = !self.probing && s % self.count == self.index;
+        self.run_subtree = Some((s, mine));
+        mine
+    }
 }
 
 /// A search of one subtree: see [`Dpor::subtree`].
@@ -301,6 +355,51 @@ impl Dpor {
     /// A new search.
     pub fn new() -> Self {
         Dpor::default()
+    }
+
+    /// Shard `index` of `count` of an unbounded search (see the module documentation).
+    pub fn sharded(index: u64, count: u64) -> Self {
+        assert!(index < count, "racelab invariant: shard {index} of {count}");
+        Dpor {
+            shard: Some(ShardSplit {
+                index,
+                count,
+                depth: 1,
+                probing: true,
+                numbered: 0,
+                reached: false,
+                run_subtree: None,
+            }),
+            ..Dpor::default()
+        }
+    }
+
+    /// Under [`Dpor::sharded`], the branching depth the search is cut at (`None` while probing).
+    pub fn shard_depth(&self) -> Option<usize> {
+        self.shard.as_ref().filter(|s| !s.probing).map(|s| s.depth)
+    }
+
+    /// The search is at its end: a sharded search that was probing either probes one level
+    /// deeper or starts the search itself, from an empty stack. Returns true when a search
+    /// starts.
+    fn next_probe(&mut self) -> bool {
+        let Some(split) = self.shard.as_mut().filter(|s| s.probing) else { return false };
+        if split.reached && split.numbered < SHARD_SUBTREES && split.depth < SHARD_MAX_DEPTH {
+            split.depth += 1;
+        } else {
+            split.probing = false;
+        }
+        split.numbered = 0;
+        split.reached = false;
+        for node in self.stack.drain(..) {
+            if let Node::Thread(n) = node {
+                self.spare_nodes.push(n);
+            }
+        }
+        self.runnable.truncate(0);
+        self.fresh_from = 0;
+        self.last_analysis = None;
+        true
     }
 
     /// Explores only runs with at most `bound` preemptions (see the module documentation).
@@ -669,6 +768,7 @@ impl Strategy for Dpor {
         self.blocked = false;
         self.cut_off_from = None;
         self.preemptions = 0;
+        self.branch_depth = 0;
         !self.exhausted
     }
 
@@ -679,6 +779,10 @@ impl Strategy for Dpor {
     ) -> Result<ThreadId, Divergence> {
         let depth = self.depth;
         self.depth += 1;
+        let branch_depth = self.branch_depth;
+        if runnable.len() > 1 {
+            self.branch_depth += 1;
+        }
         if let Some(node) = self.stack.get(depth) {
             let Node::Thread(n) = node else {
                 return Err(self.divergence(depth, Offer::Threads(runnable.to_vec())));
@@ -721,6 +825,22 @@ impl Strategy for Dpor {
             self.blocked = true;
             return Ok(continuing.unwrap_or(runnable[0]));
         };
+        let awake_threads: Vec<ThreadId> =
+            if self.shard.is_some() { runnable.iter().copied().filter(awake).collect() } else { Vec::new() };
+        // A shard: a new node at the cut roots the next subtree; another shard's (or any, while
+        // probing) ends the run here, uncounted.
+        let above_cut = match self.shard.as_mut() {
+            Some(split) if runnable.len() > 1 && branch_depth == split.depth => {
+                split.reached = true;
+                if !split.number() {
+                    self.blocked = true;
+                    return Ok(chosen);
+                }
+                false
+            }
+            Some(split) => branch_depth < split.depth,
+            None => false,
+        };
         let preemptions_before = self.preemptions;
         self.preemptions += u32::from(continuing.is_some_and(|c| c != chosen));
         self.runnable.push(depth, runnable);
@@ -735,6 +855,10 @@ impl Strategy for Dpor {
         chosen_footprint.clear();
         backtrack.clear();
         backtrack.push(chosen);
+        if above_cut {
+            // Every awake thread: see "Split into shards" in the module documentation.
+            backtrack.extend(awake_threads.iter().copied().filter(|&t| t != chosen));
+        }
         done.clear();
         done_going_on.clear();
         let node = ThreadNode {
@@ -791,6 +915,12 @@ impl Strategy for Dpor {
                 next_continuing = Some(n.continuing);
             }
         }
+        if let Some(split) = self.shard.as_mut() {
+            // A run that ended above the cut is a subtree of its own.
+            if self.branch_depth <= split.depth {
+                split.number();
+            }
+        }
         let analysis = Analysis::after(self.last_analysis.take(), &self.steps, self.fresh_from);
         for &(a, b) in &analysis.races {
             self.add_backtrack(&analysis, a, b);
@@ -798,7 +928,7 @@ impl Strategy for Dpor {
         self.last_analysis = Some(analysis);
         self.add_disabled_backtracks();
         if !self.advance() {
-            self.exhausted = true;
+            self.exhausted = !self.next_probe();
         } else if self.splits.is_some() {
             self.offer_split();
         }
@@ -837,6 +967,10 @@ impl Strategy for Dpor {
 
     fn redundant(&self) -> bool {
         self.blocked
+    }
+
+    fn shard_subtree(&self) -> Option<(u64, bool)> {
+        self.shard.as_ref().and_then(|s| s.run_subtree)
     }
 }
 

@@ -89,6 +89,13 @@ pub trait Strategy {
     fn redundant(&self) -> bool {
         false
     }
+
+    /// For a search split into shards (`Config::shard` on `dfs`), after `end_run`: the subtree
+    /// the run belonged to, numbered in the search's order, and whether it is this shard's. A
+    /// run of another shard's subtree is not counted, and what it found is ignored.
+    fn shard_subtree(&self) -> Option<(u64, bool)> {
+        None
+    }
 }
 
 /// What a decision point offered, for error messages.

@@ -379,6 +379,13 @@ fn lost_wakeup(b: &BlockedThread, trace: &Trace) -> Option<(String, [usize; 2])>
     Some((why, [at, began]))
 }
 
+/// True for a racelab-std `Condvar`: registered as `Condvar-<n>`, a name no Python `Condition`
+/// gets (std's condition variables take no name), so the advice can name Rust's API instead of
+/// Python's.
+pub(crate) fn is_std_condvar(object: &str) -> bool {
+    object.strip_prefix("Condvar-").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// Everyone asleep on one condition after a `notify()` (not `notify_all`) woke a waiter that
 /// only went back to waiting: the wake-up went to a thread that could do nothing with it, and
 /// the waiters it was meant for were never woken.
@@ -407,11 +414,15 @@ fn misdirected_wakeup(d: &Deadlock, trace: &Trace) -> Option<(String, Vec<usize>
     if sleeping.is_empty() || !d.blocked.iter().any(|b| b.thread.name == woken) {
         return None;
     }
+    let (notify_one, per_kind) = if is_std_condvar(object) {
+        ("notify_one()", "one Condvar per kind")
+    } else {
+        ("notify()", "one condition per kind (as queue.Queue does)")
+    };
     let explanation = format!(
-        "{}'s notify() on {object} at step {} woke {woken}, which could do nothing with it and waited again (step {}); \
+        "{}'s {notify_one} on {object} at step {} woke {woken}, which could do nothing with it and waited again (step {}); \
          {} still waited, and nobody was left to wake {}: every thread sleeps. With two kinds of waiters on one \
-         condition, notify() can wake the wrong kind: use notify_all(), or one condition per kind (as queue.Queue \
-         does).",
+         condition, {notify_one} can wake the wrong kind: use notify_all(), or {per_kind}.",
         notify.thread,
         notify.step,
         rewaited.step,
@@ -452,10 +463,15 @@ fn wakeup_misuse(
     });
     if wake == Wake::Spurious {
         deciding.push(i);
+        let (kind, docs, instead) = if is_std_condvar(&object) {
+            ("Condvar", "std's", "`Condvar::wait_while`")
+        } else {
+            ("Condition", "Python's", "wait_for()")
+        };
         return Some((
             DiagnosisKind::SpuriousWakeup,
             format!(
-                "{thread} returned from waiting on Condition `{object}` at step {} without any notify (a spurious wake-up, which Python's documentation allows) and acted on a condition that did not hold: {message}. Re-check the condition in a `while` loop, or use wait_for().",
+                "{thread} returned from waiting on {kind} `{object}` at step {} without any notify (a spurious wake-up, which {docs} documentation allows) and acted on a condition that did not hold: {message}. Re-check the condition in a `while` loop, or use {instead}.",
                 wait.step
             ),
         ));

@@ -12,7 +12,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::diagnosis::{diagnose_deciding, DiagnosisKind};
+use crate::diagnosis::{diagnose_deciding, is_std_condvar, DiagnosisKind};
 use crate::report::{Failure, FailureKind};
 use crate::trace::{Event, EventKind, Trace, Wake};
 
@@ -68,8 +68,35 @@ pub fn narrate(failure: &Failure, fix: Option<&str>) -> Narration {
     }
     let last = failing.and_then(|i| trace.events.get(i)).map_or(failure.step, |e| e.step);
     lines.push(Line { step: last, event: None, text: failed(&failure.kind), deciding: true });
-    let fix = fix.map(str::to_string).unwrap_or_else(|| default_fix(diagnosis.kind).to_string());
+    // The bug turns on a racelab-std Condvar: the advice names Rust's API.
+    let on_std_condvar = deciding
+        .iter()
+        .any(|&i| trace.events.get(i).and_then(|e| e.object.as_deref()).is_some_and(is_std_condvar));
+    let fix = fix.map(str::to_string).unwrap_or_else(|| {
+        on_std_condvar
+            .then(|| std_condvar_fix(diagnosis.kind))
+            .flatten()
+            .unwrap_or(default_fix(diagnosis.kind))
+            .to_string()
+    });
     Narration { lines, fix }
+}
+
+/// The fix for a wake-up bug on a racelab-std `Condvar`, in Rust's words (`None`: the default
+/// fix says it already).
+fn std_condvar_fix(kind: DiagnosisKind) -> Option<&'static str> {
+    match kind {
+        DiagnosisKind::StolenWakeup | DiagnosisKind::SpuriousWakeup => Some(
+            "re-check the condition in a `while` loop around wait() (or use `Condvar::wait_while`), so a wake-up whose condition no longer holds waits again.",
+        ),
+        DiagnosisKind::LostWakeup => Some(
+            "wait on state that remembers the event (`while !ready { guard = cvar.wait(guard).unwrap(); }`, or `wait_while`), not on the wake-up itself.",
+        ),
+        DiagnosisKind::MisdirectedWakeup => {
+            Some("wake every waiter with notify_all(), or give each kind of waiter its own Condvar.")
+        }
+        _ => None,
+    }
 }
 
 /// The sentence for event `i`, or `None` when it is not worth telling.

@@ -672,3 +672,36 @@ fn locking_a_mutex_twice_from_one_thread_is_reported_as_a_deadlock() {
         other => panic!("expected a deadlock, got {other:?}"),
     }
 }
+
+/// A wake-up bug on a std `Condvar` is told in Rust's words: the diagnosis names the Condvar
+/// and `Condvar::wait_while`, the narration's fix too, not Python's `Condition` and `wait_for()`.
+#[test]
+fn a_spurious_wakeup_on_a_condvar_is_diagnosed_with_rusts_names() {
+    let report = check(Config::dfs().spurious_wakeups(1), || {
+        let pair = Arc::new((Mutex::new(false), Condvar::new()));
+        let p = Arc::clone(&pair);
+        let setter = thread::spawn(move || {
+            *p.0.lock().unwrap() = true;
+            p.1.notify_one();
+        });
+        let (m, cv) = &*pair;
+        let mut ready = m.lock().unwrap();
+        if !*ready {
+            ready = cv.wait(ready).unwrap();
+        }
+        assert!(*ready, "woken before the flag was set");
+        drop(ready);
+        setter.join();
+    });
+    let failure = report.failure.expect("an `if` around wait() fails on a spurious wake-up");
+    let diagnosis = racelab_sim::diagnose(&failure.kind, &failure.trace);
+    assert_eq!(diagnosis.kind.to_string(), "spurious-wakeup", "{diagnosis}");
+    let text = diagnosis.explanation;
+    assert!(
+        text.contains("waiting on Condvar `Condvar-1`") && text.contains("std's documentation"),
+        "{text}"
+    );
+    assert!(text.ends_with("or use `Condvar::wait_while`."), "{text}");
+    let fix = racelab_sim::narrate::narrate(&failure, None).fix;
+    assert!(fix.contains("`Condvar::wait_while`") && !fix.contains("wait_for"), "{fix}");
+}

@@ -169,6 +169,29 @@ fn the_portfolio_reports_the_same_whatever_its_jobs() {
 }
 
 #[test]
+fn pct_reports_the_same_whatever_its_jobs() {
+    // With --jobs, PCT's jobs make runs ahead with the run length known so far, and the calling
+    // thread makes again, in order, those made with another: the one-job report (failure traced
+    // and shrunk, counts, restart), at the catalog's limits and with seeds whose runs grow.
+    let mut failures = 0;
+    for s in all() {
+        for v in s.variants {
+            let name = format!("{}/{}", s.id, v.name);
+            for (seed, depth) in [(0, 3), (5, 2)] {
+                let with = |jobs: usize| (v.configure)(Config::pct(seed, depth)).runs(3_000).jobs(jobs);
+                let one = check(with(1), v.program);
+                failures += usize::from(one.failure.is_some());
+                let mut two = check(with(2), v.program);
+                two.settings = two.settings.replace(" jobs=2", "");
+                two.elapsed_micros = one.elapsed_micros;
+                assert_eq!(two, one, "{name}, seed {seed}, depth {depth}");
+            }
+        }
+    }
+    assert!(failures > 20, "too few failures to compare: {failures}");
+}
+
+#[test]
 fn dpor_reports_the_same_whatever_its_jobs() {
     // With --jobs, other jobs explore subtrees ahead of the main search, which adopts them in
     // its own order: the same report (failure, counts, verdict), at a run limit most searches

@@ -417,7 +417,7 @@ fn a_failure_found_without_release_points_is_deterministic_and_replays_exactly()
     assert!(!same, "the mode made no difference to the replay");
 }
 
-/// With `--jobs` (random and pos), the lowest run that observes a lock acts as the lowest
+/// With `--jobs` (random, pos and pct), the lowest run that observes a lock acts as the lowest
 /// failing run does: the exploration restarts exactly when a single job restarts, and the whole
 /// report is the same for any number of jobs.
 #[test]
@@ -438,12 +438,13 @@ fn jobs_restart_exactly_when_one_job_does() {
     }
     let strip = |mut r: Report| {
         r.elapsed_micros = 0;
-        r.settings = r.settings.replace(" jobs=3", " jobs=1");
+        // (random and pos name their jobs always, pct only when there are several)
+        r.settings = r.settings.replace(" jobs=3", "").replace(" jobs=1", "");
         r
     };
     let (mut restarts, mut failures) = (0, 0);
     for seed in 0..12 {
-        for strategy in [Config::random(seed), Config::pos(seed)] {
+        for strategy in [Config::random(seed), Config::pos(seed), Config::pct(seed, 3)] {
             let one = check(strategy.clone().runs(50).jobs(1), program);
             let three = check(strategy.clone().runs(50).jobs(3), program);
             assert_eq!(strip(three), strip(one.clone()), "seed {seed}");

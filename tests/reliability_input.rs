@@ -41,16 +41,12 @@ fn a_schedule_is_capped_in_total_not_per_token() {
 fn jobs_and_shards_are_refused_where_the_report_would_depend_on_them() {
     refused(
         &["check", "counter/buggy", "--strategy", "dfs", "--no-dpor", "--jobs", "2"],
-        "--jobs applies to --strategy random, pos, portfolio (the default) and dfs: dfs on several jobs needs \
+        "--jobs applies to --strategy random, pos, pct, portfolio (the default) and dfs: dfs on several jobs needs \
          DPOR and no bound (the bounded and plain searches run on one thread)",
     );
     refused(
         &["check", "counter/buggy", "--strategy", "dfs", "--preemption-bound", "1", "--jobs", "2"],
         "dfs on several jobs needs DPOR and no bound",
-    );
-    refused(
-        &["check", "counter/buggy", "--strategy", "pct", "--jobs", "2"],
-        "--jobs applies to --strategy random, pos, portfolio (the default) and dfs: pct runs on one thread",
     );
     refused(
         &["check", "counter/buggy", "--shard", "0/2"],

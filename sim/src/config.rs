@@ -451,7 +451,9 @@ impl Config {
     }
 
     /// Explores on `jobs` OS threads (default 1, at most [`MAX_JOBS`]). Applies to `random` and
-    /// `pos`, whose runs are independent (run `i` draws from stream `i` of the seed), to the
+    /// `pos`, whose runs are independent (run `i` draws from stream `i` of the seed), to `pct`,
+    /// whose jobs make runs ahead with the run length known so far and the ones made with
+    /// another are made again in order (not with `trace_run`), to the
     /// `portfolio`, whose DPOR half runs on one job while the others make its sampled runs, and
     /// to an unbounded `dfs` with DPOR, whose other jobs explore subtrees ahead of the main search,
     /// which adopts them in its own order; other strategies run on one thread. The report (verdict, failure, `runs`, `steps`) does not depend on `jobs`:
@@ -731,7 +733,7 @@ impl fmt::Display for Config {
                 write!(f, "strategy=guided choices=\"{}\"", list.join(" "))?;
             }
         }
-        let on_jobs = matches!(self.strategy, StrategyConfig::Portfolio { .. })
+        let on_jobs = matches!(self.strategy, StrategyConfig::Portfolio { .. } | StrategyConfig::Pct { .. })
             || (self.uses_dpor()
                 && matches!(self.strategy, StrategyConfig::Dfs { preemption_bound: None, .. }));
         if on_jobs && self.jobs > 1 {

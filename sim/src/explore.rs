@@ -218,6 +218,8 @@ where
         let explore_in = |config: &Config, progress: &mut dyn FnMut(u64)| {
             if crate::parallel_dpor::applies(config) {
                 crate::parallel_dpor::explore(config, Arc::clone(&program), progress)
+            } else if crate::parallel_pct::applies(config) {
+                crate::parallel_pct::explore(config, Arc::clone(&program), progress)
             } else if crate::parallel::applies(config) {
                 crate::parallel::explore(config, Arc::clone(&program), progress)
             } else {

@@ -18,6 +18,7 @@ pub mod narrate;
 pub mod note;
 mod parallel;
 mod parallel_dpor;
+mod parallel_pct;
 pub mod play;
 pub mod report;
 pub mod rt;

@@ -352,9 +352,10 @@ pub fn exploration(args: &ExploreArgs, scenario: &Scenario, variant: &Variant) -
     }
     if args.jobs.is_some() {
         let parallel = match config.strategy() {
-            StrategyConfig::Random { .. } | StrategyConfig::Pos { .. } | StrategyConfig::Portfolio { .. } => {
-                true
-            }
+            StrategyConfig::Random { .. }
+            | StrategyConfig::Pos { .. }
+            | StrategyConfig::Pct { .. }
+            | StrategyConfig::Portfolio { .. } => true,
             StrategyConfig::Dfs { preemption_bound: None, .. } => config.uses_dpor(),
             _ => false,
         };
@@ -363,11 +364,10 @@ pub fn exploration(args: &ExploreArgs, scenario: &Scenario, variant: &Variant) -
             let strategy = shown.split(' ').next().unwrap_or("").trim_start_matches("strategy=");
             let why = match strategy {
                 "dfs" => "dfs on several jobs needs DPOR and no bound (the bounded and plain searches run on one thread)",
-                "pct" => "pct runs on one thread (its run length estimate depends on the runs before)",
                 _ => "this exploration runs on one thread",
             };
             return Err(format!(
-                "--jobs applies to --strategy random, pos, portfolio (the default) and dfs: {why}"
+                "--jobs applies to --strategy random, pos, pct, portfolio (the default) and dfs: {why}"
             ));
         }
     }

@@ -96,6 +96,12 @@ pub trait Strategy {
     fn shard_subtree(&self) -> Option<(u64, bool)> {
         None
     }
+
+    /// PCT's `k`: the most decisions among two or more threads in any run so far, which the
+    /// next run draws its change points over (`None` for the other strategies).
+    fn longest_run(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// What a decision point offered, for error messages.

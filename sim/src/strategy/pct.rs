@@ -72,6 +72,14 @@ impl Pct {
         }
     }
 
+    /// The same strategy, as if the longest run so far had `k` multi-choice decisions: a job of a
+    /// parallel exploration makes run `i` with the `k` of the runs before it
+    /// (`crate::parallel_pct`).
+    pub(crate) fn with_longest_run(mut self, k: u64) -> Self {
+        self.max_length = k;
+        self
+    }
+
     fn priority(&mut self, t: ThreadId) -> u64 {
         let i = t.index();
         if self.priorities.len() <= i {
@@ -151,6 +159,10 @@ impl Strategy for Pct {
 
     fn yielded(&mut self, t: ThreadId) {
         self.lower(t);
+    }
+
+    fn longest_run(&self) -> Option<u64> {
+        Some(self.max_length)
     }
 }
 

@@ -508,6 +508,13 @@ fn merging_dfs_shards_gives_the_one_process_search() {
         "{text}"
     );
 
+    // A program whose runs observe a lock: a sharded dfs takes release points from the start, so
+    // no shard restarts on its own and the shards merge (in the default mode they would not).
+    let (merged, _dir) = sharded("mp-terminate-reader/terminate", &flags, 4);
+    let text = stdout(&merged);
+    assert_eq!(merged.status.code(), Some(1), "{text}{}", stderr(&merged));
+    assert!(text.contains(" release-points=on\n") && text.contains("  BUG: lost-data in run 0,"), "{text}");
+
     // A shard cut short by its run limit: the merge says the search was not exhausted.
     let (merged, _dir) = sharded("queue-task-done/seed", &["--strategy", "dfs", "--runs", "5"], 2);
     let text = stdout(&merged);
@@ -535,7 +542,31 @@ fn merge_refuses_missing_duplicate_and_mismatched_shards() {
     let garbage = dir.path().join("g.json");
     std::fs::write(&garbage, "not json\n").unwrap();
     let garbage = garbage.to_string_lossy().into_owned();
+    // dfs shards edited by hand: subtrees out of order, a subtree of another shard, a shard that
+    // cannot exist, a failing run past its subtree's runs.
+    let dfs0 = racelab(&["check", "counter/locked", "--strategy", "dfs", "--json", "--shard", "0/2"]);
+    let dfs0: serde_json::Value = serde_json::from_slice(&dfs0.stdout).unwrap();
+    let dfs1 =
+        write("dfs1.json", &["check", "counter/locked", "--strategy", "dfs", "--json", "--shard", "1/2"]);
+    let edited = |name: &str, edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut v = dfs0.clone();
+        edit(&mut v);
+        let file = dir.path().join(name);
+        std::fs::write(&file, format!("{v}\n")).unwrap();
+        file.to_string_lossy().into_owned()
+    };
+    let swapped =
+        edited("swapped.json", &|v| v["report"]["shard_subtrees"].as_array_mut().unwrap().swap(0, 1));
+    let foreign = edited("foreign.json", &|v| v["report"]["shard_subtrees"][0]["subtree"] = 1.into());
+    let no_shard = edited("zero.json", &|v| v["report"]["settings"]["shard"] = "0/0".into());
+    let past = edited("past.json", &|v| {
+        v["report"]["failure"] = serde_json::json!({"run": 5, "diagnosis": {"kind": "deadlock"}});
+    });
     for (args, expected) in [
+        (vec!["merge", swapped.as_str(), dfs1.as_str()], "is listed after a later one"),
+        (vec!["merge", foreign.as_str(), dfs1.as_str()], "subtree 1 is not shard 0/2's"),
+        (vec!["merge", no_shard.as_str(), dfs1.as_str()], "was not checked with --shard K/N"),
+        (vec!["merge", past.as_str(), dfs1.as_str()], "the failing run 5 is in none of the shard's subtrees"),
         (vec!["merge", a.as_str()], "shard 1 of 2 missing"),
         (vec!["merge", a.as_str(), a.as_str()], "is also in"),
         (vec!["merge", a.as_str(), b.as_str()], "in 2 shards"),

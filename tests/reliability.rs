@@ -330,7 +330,17 @@ fn a_destructor_panicking_when_a_daemon_is_cut_off_fails_a_passing_run() {
         let r = check(Config::dfs(), program);
         // Parallel jobs: each job's OS thread may be tainted; the failure is traced on a fresh one.
         let parallel = check(Config::random(5).jobs(2).runs(40), program);
-        vec![format!("verdict: {}", summary(&r)), r.to_string(), format!("parallel: {}", summary(&parallel))]
+        // PCT on two jobs: the commit's thread makes runs too, and is tainted like a job's.
+        let pct_one = check(Config::pct(5, 3).runs(40), program);
+        let pct_two = check(Config::pct(5, 3).jobs(2).runs(40), program);
+        let same = pct_two.failure.as_ref().map(|f| (f.run, f.schedule.to_string()))
+            == pct_one.failure.as_ref().map(|f| (f.run, f.schedule.to_string()));
+        vec![
+            format!("verdict: {}", summary(&r)),
+            r.to_string(),
+            format!("parallel: {}", summary(&parallel)),
+            format!("pct on two jobs: {} same-failure={same}", summary(&pct_two)),
+        ]
     }) else {
         return;
     };
@@ -342,5 +352,7 @@ fn a_destructor_panicking_when_a_daemon_is_cut_off_fails_a_passing_run() {
     );
     assert!(stdout.contains("the daemon's state dropped"), "{stdout}");
     assert!(stdout.contains("parallel: failed kind=teardown-panic"), "{stdout}");
+    assert!(stdout.contains("pct on two jobs: failed kind=teardown-panic"), "{stdout}");
+    assert!(stdout.contains("same-failure=true"), "{stdout}");
     assert!(stdout.contains("report-has-trace=true"), "{stdout}");
 }

@@ -9,6 +9,8 @@
 //! shuttle has none.
 //!
 //! Run: `cargo bench -p racelab-bench --bench throughput` (add `-- --quick` for a short run).
+//! `-- --jobs-speedup` measures racelab alone on 1 and 2 jobs instead (random, pos and pct; the
+//! reports must be the same), interleaved rounds.
 #![allow(clippy::print_stdout, clippy::disallowed_methods)] // a benchmark prints and reads the wall clock
 
 use std::time::Instant;
@@ -18,6 +20,35 @@ use racelab_bench::{racelab_buffer, Shape, LARGE, SMALL};
 /// The bounded buffer on shuttle: the same source as racelab's facade (`std_named_buffer!`).
 fn shuttle_buffer(shape: Shape) -> impl Fn() + Send + Sync + 'static {
     racelab_bench::std_named_buffer!(shape, sync = shuttle::sync, thread = shuttle::thread)
+}
+
+/// racelab's executions per second on 1 and on 2 jobs, in interleaved rounds, for the
+/// strategies whose jobs keep the one-job report.
+fn jobs_speedup(runs: u64, rounds: u64) {
+    println!("bounded buffer 2x5 items, capacity 2: racelab executions per second on 1 and 2 jobs (median of {rounds} batches of {runs} runs)");
+    type Make = fn(u64) -> racelab::Config;
+    let strategies: [(&str, Make); 3] = [
+        ("random", racelab::Config::random),
+        ("pos", racelab::Config::pos),
+        ("pct d=3", |s| racelab::Config::pct(s, 3)),
+    ];
+    for (name, make) in strategies {
+        let (mut one, mut two) = (Vec::new(), Vec::new());
+        for round in 0..rounds {
+            let mut reports = Vec::new();
+            for (jobs, rates) in [(1, &mut one), (2, &mut two)] {
+                let config =
+                    racelab_bench::with_release_points(make(round).spurious_wakeups(0)).runs(runs).jobs(jobs);
+                let start = Instant::now();
+                let report = racelab::check(config, racelab_buffer(LARGE));
+                rates.push(runs as f64 / start.elapsed().as_secs_f64());
+                reports.push((report.runs, report.steps));
+            }
+            assert_eq!(reports[0], reports[1], "{name}, round {round}: the reports differ");
+        }
+        let (o, t) = (median(one), median(two));
+        println!("{name:<10} 1 job {o:>10.0}/s   2 jobs {t:>10.0}/s   {:.2}x", t / o);
+    }
 }
 
 /// Executions per second of one timed batch.
@@ -57,6 +88,10 @@ fn main() {
     }
     let quick = std::env::args().any(|a| a == "--quick");
     let (runs, rounds) = if quick { (5_000, 3) } else { (50_000, 5) };
+    if std::env::args().any(|a| a == "--jobs-speedup") {
+        jobs_speedup(runs, rounds);
+        return;
+    }
     println!(
         "bounded buffer, executions per second (median of {rounds} batches of {runs} runs, one OS thread)"
     );

@@ -475,8 +475,12 @@ impl Config {
     ///   `s % count == index` (see the README's `--shard`). The cut depends on the program only,
     ///   not on `count`, so every split of it makes the same runs, in the same order once
     ///   merged; `shard(0, 1)` makes them all on one process. Above the cut every thread is
-    ///   explored, so the search makes more redundant runs than an unsharded one, and exactly
-    ///   its distinct runs.
+    ///   explored, so the search makes more redundant runs than an unsharded one (its other
+    ///   runs are the unsharded search's on every catalog variant; a few more or fewer where
+    ///   clock jumps, threads cut off or data choices weaken the sleep sets). A sharded dfs
+    ///   takes a point before every lock release ([`ReleasePoints::On`]) unless told `Off`:
+    ///   in the default mode each shard would restart on its own runs, and the shards could
+    ///   not be merged. `runs` is each shard's own limit.
     pub fn shard(mut self, index: u64, count: u64) -> Self {
         self.shard = Some((index, count));
         self
@@ -485,6 +489,16 @@ impl Config {
     /// The shard this configuration runs, `(0, 1)` when it is not sharded.
     pub(crate) fn shard_or_whole(&self) -> (u64, u64) {
         self.shard.unwrap_or((0, 1))
+    }
+
+    /// The configuration a sharded dfs runs: with release points unless told `Off` (see
+    /// [`Config::shard`]); any other configuration as it is.
+    pub(crate) fn as_explored(&self) -> Config {
+        let mut config = self.clone();
+        if self.splits_dfs() && self.release_points == ReleasePoints::Auto {
+            config.release_points = ReleasePoints::On;
+        }
+        config
     }
 
     /// True for an unbounded `dfs` with DPOR split into shards ([`Config::shard`]).

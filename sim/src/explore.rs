@@ -210,6 +210,7 @@ where
         progress(0);
         return refused(config, e);
     }
+    let config = &config.as_explored();
     assert!(
         !rt::in_simulation(),
         "racelab: check/replay cannot be nested, nor called from inside a simulated thread"

@@ -12,12 +12,15 @@
 //! traced and shrunk here), the counts and a restart with release points (at the lowest passing
 //! run that observed a lock). An exploration asked to trace a run (`trace_run`) stays on one job.
 //!
-//! A job runs at most [`LEAD`] indices ahead of the commit, so a failure or a restart wastes
-//! little, and stops when the commit is over. Each job has its own executor on an OS thread of
-//! its own; the calling thread has one too, for the runs made again, the traced run and the
-//! failure.
+//! A job takes [`CHUNK`] indices at a time, runs at most [`LEAD`] indices ahead of the commit, so
+//! a failure or a restart wastes little, and stops when the commit is over. `jobs - 1` jobs have
+//! an OS thread and an executor each; the calling thread is the last job: while the run it must
+//! commit next is not made yet, it makes the next chunk itself instead of waiting, and it makes
+//! the runs made again and traces the failure. A run a job claimed but could not make (a
+//! destructor's panic tainted its thread) is made by the commit, on a fresh thread if its own is
+//! tainted too.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
@@ -56,6 +59,19 @@ struct Made {
     lock_observed: Option<String>,
     /// A destructor panicked in the run's teardown: the job's thread runs nothing more.
     tainted: bool,
+}
+
+/// The runs a job claimed, and those it made (fewer when a destructor's panic tainted its
+/// thread: the commit makes the rest).
+struct Chunk {
+    claimed: std::ops::Range<u64>,
+    made: Vec<Made>,
+}
+
+/// Files a chunk's runs for the commit, and the ones it claimed but never made.
+fn take(chunk: Chunk, waiting: &mut BTreeMap<u64, Made>, orphans: &mut BTreeSet<u64>) {
+    orphans.extend(chunk.claimed.filter(|r| !chunk.made.iter().any(|m| m.run == *r)));
+    waiting.extend(chunk.made.into_iter().map(|m| (m.run, m)));
 }
 
 /// PCT's strategy for run `run` with the longest earlier run `k`.
@@ -116,9 +132,10 @@ where
     };
     let budget = Budget::start(config.max_time, config.stop.clone());
     let panicked = Mutex::new(None);
-    let (send, made) = mpsc::channel::<Vec<Made>>();
+    let (send, made) = mpsc::channel::<Chunk>();
     std::thread::scope(|scope| {
-        for _ in 0..config.jobs {
+        // The calling thread makes runs too while it waits (see `commit`): one job fewer here.
+        for _ in 1..config.jobs {
             let (shared, program, panicked, send) = (&shared, &program, &panicked, send.clone());
             scope.spawn(move || {
                 let job = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -131,8 +148,12 @@ where
             });
         }
         drop(send);
-        let outcome = commit(config, &program, &shared, &made, &budget, progress);
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            commit(config, &program, &shared, &made, &budget, progress)
+        }));
+        // Over, however it ended: the jobs stop at their next index (none waits for ever).
         shared.over.store(true, Ordering::SeqCst);
+        let outcome = outcome.unwrap_or_else(|p| std::panic::resume_unwind(p));
         // Drain what the jobs still send, so none blocks; they stop at their next index.
         for _ in made.iter() {}
         if let Some(p) = panicked.lock().unwrap_or_else(|e| e.into_inner()).take() {
@@ -144,7 +165,7 @@ where
 
 /// A job: takes the next [`CHUNK`] indices, makes their runs with the longest committed run as
 /// `k`, and sends them to the commit; at most [`LEAD`] indices ahead of it.
-fn speculate<F>(config: &Config, program: &Arc<F>, shared: &Shared, send: &mpsc::Sender<Vec<Made>>)
+fn speculate<F>(config: &Config, program: &Arc<F>, shared: &Shared, send: &mpsc::Sender<Chunk>)
 where
     F: Fn() + Send + Sync + 'static,
 {
@@ -163,20 +184,19 @@ where
             }
             pause();
         }
-        let mut chunk = Vec::with_capacity(CHUNK as usize);
-        let mut tainted = false;
-        for run in first..first.saturating_add(CHUNK).min(config.runs) {
+        let claimed = first..first.saturating_add(CHUNK).min(config.runs);
+        let mut made = Vec::with_capacity(CHUNK as usize);
+        for run in claimed.clone() {
             if shared.over.load(Ordering::SeqCst) {
                 return;
             }
-            let made = make(&mut executor, config, program, run, shared.longest.load(Ordering::SeqCst));
-            tainted = made.tainted;
-            chunk.push(made);
-            if tainted {
+            made.push(make(&mut executor, config, program, run, shared.longest.load(Ordering::SeqCst)));
+            if executor.tainted() {
                 break;
             }
         }
-        if send.send(chunk).is_err() || tainted {
+        let tainted = executor.tainted();
+        if send.send(Chunk { claimed, made }).is_err() || tainted {
             // The commit is over, or this thread can run nothing more: the commit makes the
             // runs this job would have made itself.
             return;
@@ -196,7 +216,7 @@ fn commit<F>(
     config: &Config,
     program: &Arc<F>,
     shared: &Shared,
-    made: &mpsc::Receiver<Vec<Made>>,
+    made: &mpsc::Receiver<Chunk>,
     budget: &Budget,
     progress: &mut dyn FnMut(u64),
 ) -> Outcome
@@ -206,6 +226,9 @@ where
     let mut executor = Executor::new(config);
     let mut report = crate::explore::empty_report(config, false);
     let mut waiting: BTreeMap<u64, Made> = BTreeMap::new();
+    // Claimed by a job (or here) and never made: its thread was tainted.
+    let mut orphans: BTreeSet<u64> = BTreeSet::new();
+
     let mut k = 0u64;
     let mut jobs_gone = false;
     for run in 0..config.runs {
@@ -222,16 +245,53 @@ where
             if let Some(m) = waiting.remove(&run) {
                 break Some(m);
             }
+            if orphans.remove(&run) {
+                break None;
+            }
+            match made.try_recv() {
+                Ok(chunk) => {
+                    take(chunk, &mut waiting, &mut orphans);
+                    continue;
+                }
+                Err(mpsc::TryRecvError::Disconnected) => jobs_gone = true,
+                Err(mpsc::TryRecvError::Empty) => {}
+            }
             if jobs_gone {
                 break None;
             }
+            // Not made yet: make the next chunk here rather than wait, while this thread can.
+            if !executor.tainted()
+                && shared.next.load(Ordering::SeqCst) < config.runs.min(run.saturating_add(LEAD))
+            {
+                let first = shared.next.fetch_add(CHUNK, Ordering::SeqCst);
+                let claimed = first..first.saturating_add(CHUNK).min(config.runs);
+                let mut made = Vec::new();
+                for r in claimed.clone() {
+                    made.push(make(&mut executor, config, program, r, k));
+                    if executor.tainted() {
+                        break;
+                    }
+                }
+                take(Chunk { claimed, made }, &mut waiting, &mut orphans);
+                continue;
+            }
             match made.recv() {
-                Ok(chunk) => waiting.extend(chunk.into_iter().map(|m| (m.run, m))),
+                Ok(chunk) => take(chunk, &mut waiting, &mut orphans),
                 Err(_) => jobs_gone = true,
             }
         };
         if this.as_ref().is_none_or(|m| m.k != k) {
-            this = Some(make(&mut executor, config, program, run, k));
+            this = Some(if executor.tainted() {
+                // A destructor's panic tainted this thread while it made a run ahead: this one
+                // is made on a fresh thread (see `Executor::tear_down`).
+                std::thread::scope(|s| {
+                    s.spawn(|| make(&mut Executor::new(config), config, program, run, k))
+                        .join()
+                        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+                })
+            } else {
+                make(&mut executor, config, program, run, k)
+            });
         }
         let m = this.expect("racelab invariant: the run to commit was made");
         assert_eq!((m.run, m.k), (run, k), "racelab invariant: a run committed with another k");

@@ -153,7 +153,9 @@ pub fn plan(files: &[PathBuf]) -> Result<Vec<MergedTarget>, String> {
 fn shard_of(v: &Value) -> Option<(u64, u64)> {
     let text = v["report"]["settings"]["shard"].as_str()?;
     let (k, n) = text.split_once('/')?;
-    Some((k.parse().ok()?, n.parse().ok()?))
+    let (k, n): (u64, u64) = (k.parse().ok()?, n.parse().ok()?);
+    // What `check --shard` accepts: a shard that exists.
+    (k < n).then_some((k, n))
 }
 
 fn merge_target(target: String, shards: BTreeMap<u64, (String, Value)>) -> Result<MergedTarget, String> {
@@ -226,20 +228,35 @@ fn merge_target(target: String, shards: BTreeMap<u64, (String, Value)>) -> Resul
     // within the subtree, the line).
     let mut subtree_runs: BTreeMap<u64, u64> = BTreeMap::new();
     let mut failing: Vec<(u64, u64, Value)> = Vec::new();
+    // A dfs shard that stopped early, and the last subtree it listed.
+    let mut stopped_at: Vec<(u64, Option<u64>)> = Vec::new();
     for (k, (place, v)) in shards {
         let report = &v["report"];
-        merged.runs_executed += report["runs"].as_u64().unwrap_or(0);
-        merged.steps_executed += report["steps"].as_u64().unwrap_or(0);
+        let too_many = || format!("{place}: the runs or steps do not add up (past 2^64); is the file whole?");
+        merged.runs_executed =
+            merged.runs_executed.checked_add(report["runs"].as_u64().unwrap_or(0)).ok_or_else(too_many)?;
+        merged.steps_executed =
+            merged.steps_executed.checked_add(report["steps"].as_u64().unwrap_or(0)).ok_or_else(too_many)?;
         let failed = report["failure"]["run"].as_u64();
         let stopped = report["interrupted"] == true || report["out_of_time"] == true;
-        if stopped || (exhaustive && failed.is_none() && report["exhausted"] != true) {
+        if exhaustive && failed.is_none() && (stopped || report["exhausted"] != true) {
+            let last = report["shard_subtrees"]
+                .as_array()
+                .and_then(|l| l.last())
+                .and_then(|e| e["subtree"].as_u64());
+            stopped_at.push((k, last));
+        } else if stopped {
             merged.cut_short.push(k);
         }
         if exhaustive {
             merged.exhausted &= failed.is_none() && report["exhausted"] == true;
             let last = subtrees_of(&merged.target, &place, report, k, n, &mut subtree_runs)?;
             if let Some(run) = failed {
-                let within = last.and_then(|(subtree, start)| Some((subtree, run.checked_sub(start)?)));
+                // The failing run is the last subtree's: among its runs, not before them.
+                let within = last.and_then(|(subtree, start)| {
+                    let within = run.checked_sub(start)?;
+                    (within < subtree_runs[&subtree]).then_some((subtree, within))
+                });
                 let (subtree, within) = within.ok_or_else(|| {
                     format!("{place}: the failing run {run} is in none of the shard's subtrees; is the file whole?")
                 })?;
@@ -251,9 +268,24 @@ fn merge_target(target: String, shards: BTreeMap<u64, (String, Value)>) -> Resul
             }
         }
     }
-    if let Some((subtree, within, line)) = failing.into_iter().min_by_key(|(subtree, _, _)| *subtree) {
-        let before: u64 = subtree_runs.range(..subtree).map(|(_, runs)| runs).sum();
-        merged.lowest = Some((before + within, line));
+    let lowest = failing.into_iter().min_by_key(|(subtree, _, _)| *subtree);
+    // A dfs shard that stopped early matters only if it may have left out subtrees below the
+    // lowest failing one (it explores its subtrees in order).
+    let failing_subtree = lowest.as_ref().map(|(subtree, _, _)| *subtree);
+    merged.cut_short.extend(
+        stopped_at
+            .into_iter()
+            .filter(|(_, last)| failing_subtree.is_none_or(|f| last.is_none_or(|l| l < f)))
+            .map(|(k, _)| k),
+    );
+    merged.cut_short.sort_unstable();
+    if let Some((subtree, within, line)) = lowest {
+        let before = subtree_runs.range(..subtree).try_fold(0u64, |sum, (_, runs)| sum.checked_add(*runs));
+        let run = before.and_then(|b| b.checked_add(within));
+        let run = run.ok_or_else(|| {
+            format!("{}: the runs before the failure add up past 2^64; are the files whole?", merged.target)
+        })?;
+        merged.lowest = Some((run, line));
     }
     Ok(merged)
 }
@@ -279,6 +311,11 @@ fn subtrees_of(
                 "{place}: a subtree entry without a whole \"subtree\" and \"runs\": {entry}"
             ));
         };
+        if last.is_some_and(|(previous, _)| subtree <= previous) {
+            return Err(format!(
+                "{place}: subtree {subtree} is listed after a later one; is the file whole?"
+            ));
+        }
         if subtree % n != k || runs.insert(subtree, count).is_some() {
             return Err(format!(
                 "{place}: subtree {subtree} is not shard {k}/{n}'s, or is listed twice; is the file whole?"

@@ -391,6 +391,13 @@ pub fn exploration(args: &ExploreArgs, scenario: &Scenario, variant: &Variant) -
             ReleasePointsName::Off => ReleasePoints::Off,
         });
     }
+    if args.shard.is_some()
+        && config.splits_dfs_search()
+        && config.release_points_mode() == ReleasePoints::Auto
+    {
+        // As the engine runs a sharded dfs (`Config::shard`), so that the settings line says so.
+        config = config.release_points(ReleasePoints::On);
+    }
     let flag = if args.dpor { Some("--dpor") } else { args.no_dpor.then_some("--no-dpor") };
     if let Some(flag) = flag {
         match config.strategy() {

@@ -458,6 +458,27 @@ fn merging_shards_gives_the_unsharded_verdict_lowest_failure_and_coverage() {
     assert!(text.contains("  no bug found in 30 runs (sampled over 3 shards, not exhaustive)"), "{text}");
 }
 
+/// A dfs stopped at its run limit whose runs kept growing (a daemon's `while True` that some
+/// schedules keep going round) says so, and what to try; one whose runs do not grow does not.
+#[test]
+fn a_dfs_whose_runs_keep_growing_says_so() {
+    let out = stdout(&racelab(&["check", "event-consumers/seed", "--strategy", "dfs", "--runs", "800"]));
+    let note = out
+        .lines()
+        .find(|l| l.starts_with("  note: the runs kept growing, from "))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(note.ends_with("try a preemption bound (--preemption-bound 2, Config::preemption_bound) or sampling (--strategy pos)"), "{note}");
+    let json = racelab(&["check", "event-consumers/seed", "--strategy", "dfs", "--runs", "800", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    let growth = &json["report"]["growing_runs"];
+    assert!(
+        growth["longest_steps"].as_u64().unwrap() >= 4 * growth["first_steps"].as_u64().unwrap(),
+        "{growth}"
+    );
+    let flat = stdout(&racelab(&["check", "semaphore-pool/limit", "--strategy", "dfs", "--runs", "800"]));
+    assert!(flat.contains("not exhausted") && !flat.contains("note: the runs kept growing"), "{flat}");
+}
+
 /// A dfs split into shards: the merge numbers the lowest failure over the shards as the split
 /// search on one process (`--shard 0/1`) numbers it, with the same replay; a pass is "every
 /// interleaving explored", with that process's runs.

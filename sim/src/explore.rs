@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use crate::config::{Config, StrategyConfig};
 use crate::executor::Executor;
-use crate::report::{Failure, FailureKind, Report, ShardSubtree, ShrunkFrom, TeardownPanic, TracedRun};
+use crate::report::{
+    Failure, FailureKind, GrowingRuns, Report, ShardSubtree, ShrunkFrom, TeardownPanic, TracedRun,
+};
 use crate::rt;
 use crate::schedule::Schedule;
 use crate::state::{RunEnd, RunModel};
@@ -301,18 +303,15 @@ where
     let budget = Budget::start(config.max_time, config.stop.clone());
     // A dfs split into shards: the runs of each subtree this shard explored.
     let mut subtrees = config.splits_dfs().then(Vec::new);
+    // The steps of the first run, and of the longest with its number.
+    let (mut first_steps, mut longest) = (None, (0u64, 0u64));
     while report.runs < config.runs {
         let run = report.runs;
         if !strategy.as_mut().expect("strategy present").begin_run(run) {
             report.exhausted = true;
             break;
         }
-        match budget.halt() {
-            Some(Halt::Stop) => report.interrupted = true,
-            Some(Halt::Time) => report.out_of_time = true,
-            None => {}
-        }
-        if report.interrupted || report.out_of_time {
+        if budget.halts(&mut report) {
             break;
         }
         let tracing = config.trace_run == Some(run);
@@ -335,6 +334,10 @@ where
                 progress(report.runs);
                 return Outcome::Restart { run, observed };
             }
+        }
+        first_steps.get_or_insert(result.steps);
+        if result.steps > longest.0 {
+            longest = (result.steps, run);
         }
         report.runs += 1;
         report.steps += result.steps;
@@ -403,6 +406,9 @@ where
     report.elapsed_micros = budget.micros();
     report.distinct_runs = counts_distinct.then(|| report.runs - report.redundant_runs);
     report.shard_subtrees = subtrees;
+    if report.incomplete().is_some() && !report.interrupted {
+        report.growing_runs = first_steps.and_then(|first| GrowingRuns::of(first, longest.0, longest.1));
+    }
     note_replay_change(&mut report, config);
     progress(report.runs);
     Outcome::Done(report)
@@ -433,6 +439,7 @@ pub(crate) fn empty_report(config: &Config, exhaustive_search: bool) -> Report {
         failure: None,
         traced: None,
         shard_subtrees: None,
+        growing_runs: None,
     }
 }
 
@@ -506,6 +513,17 @@ impl Budget {
             Some(limit) if self.start.elapsed() >= limit => Some(Halt::Time),
             _ => None,
         }
+    }
+
+    /// Whether to stop before the next run, saying why in `report` (`interrupted` or
+    /// `out_of_time`).
+    pub(crate) fn halts(&self, report: &mut Report) -> bool {
+        match self.halt() {
+            Some(Halt::Stop) => report.interrupted = true,
+            Some(Halt::Time) => report.out_of_time = true,
+            None => return false,
+        }
+        true
     }
 }
 

@@ -27,7 +27,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use crate::config::{Config, StrategyConfig};
 use crate::executor::Executor;
 use crate::explore::{
-    restarts_on_observers, run_once, shrink, traced_failure, Budget, Halt, Outcome, PROGRESS_EVERY,
+    restarts_on_observers, run_once, shrink, traced_failure, Budget, Outcome, PROGRESS_EVERY,
 };
 use crate::schedule::Schedule;
 use crate::state::RunEnd;
@@ -228,16 +228,10 @@ where
     let mut waiting: BTreeMap<u64, Made> = BTreeMap::new();
     // Claimed by a job (or here) and never made: its thread was tainted.
     let mut orphans: BTreeSet<u64> = BTreeSet::new();
-
     let mut k = 0u64;
     let mut jobs_gone = false;
     for run in 0..config.runs {
-        match budget.halt() {
-            Some(Halt::Stop) => report.interrupted = true,
-            Some(Halt::Time) => report.out_of_time = true,
-            None => {}
-        }
-        if report.interrupted || report.out_of_time {
+        if budget.halts(&mut report) {
             break;
         }
         // This run as its job made it, if it came.

@@ -423,6 +423,36 @@ pub struct Report {
     /// holds it. `racelab merge` numbers the runs of all shards from these.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard_subtrees: Option<Vec<ShardSubtree>>,
+    /// For a `dfs` (on one job) that stopped before the end of its search, without a bug: its
+    /// runs kept growing (see [`Report::growth_note`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub growing_runs: Option<GrowingRuns>,
+}
+
+/// The first and the longest run of a search whose runs kept growing: the longest at least
+/// [`GrowingRuns::FACTOR`] times the first and [`GrowingRuns::MARGIN`] steps longer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct GrowingRuns {
+    /// The steps of the first run.
+    pub first_steps: u64,
+    /// The steps of the longest run.
+    pub longest_steps: u64,
+    /// The longest run's number.
+    pub longest_run: u64,
+}
+
+impl GrowingRuns {
+    /// How many times the first run's steps the longest must take.
+    pub const FACTOR: u64 = 4;
+    /// How many steps more than the first run the longest must take.
+    pub const MARGIN: u64 = 200;
+
+    /// The growth of runs with `first` steps and a longest of `longest` (run `run`), if they grew.
+    pub(crate) fn of(first: u64, longest: u64, run: u64) -> Option<Self> {
+        let grew =
+            longest >= first.saturating_mul(Self::FACTOR) && longest >= first.saturating_add(Self::MARGIN);
+        grew.then_some(GrowingRuns { first_steps: first, longest_steps: longest, longest_run: run })
+    }
 }
 
 /// One subtree of a sharded `dfs` (see [`Report::shard_subtrees`]).
@@ -514,6 +544,18 @@ impl Report {
             return None;
         }
         Some(self.stopped_because())
+    }
+
+    /// When an exhaustive search stopped short with ever longer runs: why it may never end, and
+    /// what to do instead.
+    pub fn growth_note(&self) -> Option<String> {
+        let g = self.growing_runs?;
+        Some(format!(
+            "the runs kept growing, from {} steps (run 0) to {} (run {}): a loop that some schedules keep going \
+             round (a daemon's `while True`, polling, a retry) gives the search ever longer runs and no end; try a \
+             preemption bound (--preemption-bound 2, Config::preemption_bound) or sampling (--strategy pos)",
+            g.first_steps, g.longest_steps, g.longest_run
+        ))
     }
 
     /// What ended a passing exploration that did not exhaust its strategy.
@@ -680,6 +722,9 @@ impl fmt::Display for Report {
                     "not exhaustive".to_string()
                 };
                 writeln!(f, "passed ({how}): {}", self.coverage())?;
+                if let Some(note) = self.growth_note() {
+                    writeln!(f, "note: {note}")?;
+                }
                 if let Some(t) = &self.traced {
                     writeln!(f, "run {}: schedule: {}", t.run, t.schedule)?;
                     if !t.cut_off.is_empty() {

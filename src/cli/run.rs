@@ -435,6 +435,9 @@ fn check_targets(
         }
         if !many {
             outln!("  coverage: {}", report.coverage());
+            if let Some(note) = report.growth_note() {
+                outln!("  note: {note}");
+            }
             if let Some(f) = &report.failure {
                 outln!();
                 outln!("{}", f.diagnosis);

@@ -19,7 +19,9 @@
 //! search and with the split search on one shard: the same verdict, the outcomes of the shards
 //! together the unsharded search's, their runs adding up to the one-shard split's, and the
 //! lowest failure, numbered as `racelab merge` numbers it, the one-shard split's (CI runs
-//! batches with `--shards 3` and `--shards 4`).
+//! batches with `--shards 3` and `--shards 4`). `--cut S` cuts the split where it has `S`
+//! subtrees instead of 512 (`Config::shard_cut`): most generated programs have fewer, so only a
+//! small cut puts DPOR to work below it (CI runs `--cut 3` and `--cut 8`).
 //!
 //! With `--release-points` it compares something else, under the plain search: the default
 //! mode (no scheduling point before a lock release until a run observes a lock, then a restart
@@ -56,6 +58,7 @@ fn main() {
     let mut bound: Option<u32> = None;
     let mut jobs: Option<usize> = None;
     let mut shards: Option<u64> = None;
+    let mut cut: Option<u64> = None;
     let mut release_points = false;
     let mut std_condvar = false;
     while let Some(flag) = args.next() {
@@ -75,6 +78,7 @@ fn main() {
             ("--bound", Some(v)) => bound = u32::try_from(v).ok(),
             ("--jobs", Some(v)) if (2..=256).contains(&v) => jobs = usize::try_from(v).ok(),
             ("--shards", Some(v)) if (1..=64).contains(&v) => shards = Some(v),
+            ("--cut", Some(v)) if v >= 1 => cut = Some(v),
             ("--count", Some(v)) => {
                 count = v;
                 seconds = u64::MAX / 4;
@@ -82,7 +86,7 @@ fn main() {
             _ => {
                 eprintln!(
                     "dpor_fuzz: usage: dpor_fuzz [--seconds N | --count N] [--from SEED] [--cap RUNS] \
-                     [--bound B | --jobs N | --shards N | --release-points] [--std]"
+                     [--bound B | --jobs N | --shards N [--cut S] | --release-points] [--std]"
                 );
                 std::process::exit(2);
             }
@@ -100,7 +104,7 @@ fn main() {
                 seed += 1;
                 continue;
             };
-            match compare_shards(&program, cap, shards) {
+            match compare_shards(&program, cap, shards, cut) {
                 Ok(Some(r)) => {
                     compared += 1;
                     runs += r.runs;

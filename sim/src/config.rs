@@ -65,6 +65,8 @@ pub struct Config {
     pub(crate) jobs: usize,
     /// `Some((k, n))`: run only shard `k` of `n` (see [`Config::shard`]).
     pub(crate) shard: Option<(u64, u64)>,
+    /// A sharded dfs is cut where it has this many subtrees (see [`Config::shard_cut`]).
+    pub(crate) shard_cut: u64,
     /// Wall-time budget of the exploration, and separately of shrinking a failure.
     pub(crate) max_time: Option<Duration>,
     /// `assert_passed` fails a `dfs` that stopped before exhausting its search.
@@ -307,6 +309,7 @@ impl Config {
             dpor: None,
             jobs: 1,
             shard: None,
+            shard_cut: crate::strategy::SHARD_SUBTREES,
             max_time: None,
             require_exhaustive: false,
             stop: None,
@@ -483,6 +486,16 @@ impl Config {
     ///   not be merged. `runs` is each shard's own limit.
     pub fn shard(mut self, index: u64, count: u64) -> Self {
         self.shard = Some((index, count));
+        self
+    }
+
+    /// For tests of the split itself: cut a sharded dfs at the first depth with `subtrees`
+    /// subtrees instead of 512, so that small programs get subtrees searched with DPOR below the
+    /// cut (with 512, most of the differential fuzzer's programs lie wholly above it). The
+    /// shards of one exploration must share it; `racelab merge` knows nothing of it.
+    #[doc(hidden)]
+    pub fn shard_cut(mut self, subtrees: u64) -> Self {
+        self.shard_cut = subtrees.max(1);
         self
     }
 
@@ -706,7 +719,7 @@ impl Config {
             StrategyConfig::Portfolio { seed } => Box::new(Portfolio::new(*seed)),
             StrategyConfig::Dfs { .. } if self.splits_dfs() => {
                 let (index, count) = self.shard_or_whole();
-                Box::new(Dpor::sharded(index, count))
+                Box::new(Dpor::sharded(index, count, self.shard_cut))
             }
             StrategyConfig::Dfs { preemption_bound, .. } if self.uses_dpor() => {
                 Box::new(Dpor::new().preemption_bound(*preemption_bound))

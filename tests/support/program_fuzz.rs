@@ -988,9 +988,17 @@ pub struct Jobs {
 /// - a failure: found by some shard, and the lowest over the shards (by subtree, numbered as
 ///   `racelab merge` numbers it) is the one-shard split's, run for run and schedule for schedule.
 ///
+/// `cut`: the subtrees the split is cut at (`Config::shard_cut`; 512 if `None`, which leaves most
+/// of the generated programs wholly above the cut, so every subtree is one run).
+///
 /// Every search has a point before each release (a shard in the default mode restarts on its own
 /// runs; `racelab merge` refuses a mix). Searches that hit `cap` are not compared (`Ok(None)`).
-pub fn compare_shards(p: &Program, cap: u64, shards: u64) -> Result<Option<Sharded>, String> {
+pub fn compare_shards(
+    p: &Program,
+    cap: u64,
+    shards: u64,
+    cut: Option<u64>,
+) -> Result<Option<Sharded>, String> {
     let search = |shard: Option<(u64, u64)>| {
         let program = Arc::new(p.clone());
         let seen = Arc::new(Mutex::new(BTreeSet::new()));
@@ -999,6 +1007,9 @@ pub fn compare_shards(p: &Program, cap: u64, shards: u64) -> Result<Option<Shard
         let mut config = p.config(true, cap, None).release_points(ReleasePoints::On);
         if let Some((k, n)) = shard {
             config = config.shard(k, n);
+        }
+        if let Some(subtrees) = cut {
+            config = config.shard_cut(subtrees);
         }
         let report: Report = check(config, move || {
             let o = program.run();

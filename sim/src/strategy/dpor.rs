@@ -211,6 +211,8 @@ const SHARD_MAX_DEPTH: usize = 48;
 struct ShardSplit {
     index: u64,
     count: u64,
+    /// The probe stops at the first depth with at least this many subtrees.
+    subtrees: u64,
     /// The branching depth of the subtree roots (while probing, the depth tried).
     depth: usize,
     /// Still looking for the depth: every run is cut short and uncounted.
@@ -357,13 +359,15 @@ impl Dpor {
         Dpor::default()
     }
 
-    /// Shard `index` of `count` of an unbounded search (see the module documentation).
-    pub fn sharded(index: u64, count: u64) -> Self {
+    /// Shard `index` of `count` of an unbounded search, cut where it has `subtrees` subtrees
+    /// ([`SHARD_SUBTREES`] unless a test asks for fewer; see the module documentation).
+    pub fn sharded(index: u64, count: u64, subtrees: u64) -> Self {
         assert!(index < count, "racelab invariant: shard {index} of {count}");
         Dpor {
             shard: Some(ShardSplit {
                 index,
                 count,
+                subtrees,
                 depth: 1,
                 probing: true,
                 numbered: 0,
@@ -384,7 +388,7 @@ impl Dpor {
     /// starts.
     fn next_probe(&mut self) -> bool {
         let Some(split) = self.shard.as_mut().filter(|s| s.probing) else { return false };
-        if split.reached && split.numbered < SHARD_SUBTREES && split.depth < SHARD_MAX_DEPTH {
+        if split.reached && split.numbered < split.subtrees && split.depth < SHARD_MAX_DEPTH {
             split.depth += 1;
         } else {
             split.probing = false;

@@ -21,7 +21,7 @@ mod runnable_log;
 
 pub use dfs::Dfs;
 pub use dpor::Dpor;
-pub(crate) use dpor::{Adopted, SplitState, Splits, SubtreeSeed, SubtreeSummary};
+pub(crate) use dpor::{Adopted, SplitState, Splits, SubtreeSeed, SubtreeSummary, SHARD_SUBTREES};
 pub use guided::Guided;
 pub use pct::Pct;
 pub use portfolio::{Half, Portfolio};

@@ -360,7 +360,7 @@ impl Dpor {
     }
 
     /// Shard `index` of `count` of an unbounded search, cut where it has `subtrees` subtrees
-    /// ([`SHARD_SUBTREES`] unless a test asks for fewer; see the module documentation).
+    /// (512 unless a test asks for fewer, `Config::shard_cut`; see the module documentation).
     pub fn sharded(index: u64, count: u64, subtrees: u64) -> Self {
         assert!(index < count, "racelab invariant: shard {index} of {count}");
         Dpor {

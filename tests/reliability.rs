@@ -356,3 +356,85 @@ fn a_destructor_panicking_when_a_daemon_is_cut_off_fails_a_passing_run() {
     assert!(stdout.contains("same-failure=true"), "{stdout}");
     assert!(stdout.contains("report-has-trace=true"), "{stdout}");
 }
+
+/// PCT on two jobs: the commit's OS thread makes runs ahead, and one of them (run `choose == 99`,
+/// a daemon whose state panics when unwound) taints that thread before a lower run fails. The
+/// failure is still traced and shrunk as on one job (on a fresh thread), and a lower run that
+/// observes a lock still restarts the exploration (the restart never lands on a tainted thread).
+/// Which runs the commit makes ahead depends on timing, so this does not catch a regression
+/// every time; it did 3 times in 3 before the fix.
+#[test]
+fn pct_on_two_jobs_gives_the_one_job_report_when_a_run_made_ahead_taints_the_commit() {
+    fn program(restart: bool) {
+        let v = racelab::choose(100);
+        if v == 99 {
+            thread::Builder::new()
+                .name("daemon")
+                .daemon(true)
+                .spawn(|| {
+                    let _state = PanicsOnDrop("the daemon's state");
+                    loop {
+                        thread::sleep(Duration::from_secs(1));
+                    }
+                })
+                .unwrap();
+            thread::yield_now();
+        } else if v == 1 && restart {
+            let _ = Lock::named("l").locked();
+        } else if v == 98 && !restart {
+            let c = std::sync::Arc::new(racelab::sync::Mutex::new(0u32));
+            let ts: Vec<_> = (0..2)
+                .map(|i| {
+                    let c = c.clone();
+                    thread::spawn(move || {
+                        for _ in 0..6 {
+                            let mut g = c.lock().unwrap();
+                            *g += 1;
+                            assert!(!(i == 1 && *g == 7), "boom");
+                        }
+                    })
+                })
+                .collect();
+            for t in ts {
+                let _ = t.join();
+            }
+        } else if !restart {
+            let l = Lock::named("l");
+            let ts: Vec<_> = (0..2)
+                .map(|_| {
+                    thread::spawn(move || {
+                        for _ in 0..6 {
+                            drop(l.lock());
+                        }
+                    })
+                })
+                .collect();
+            for t in ts {
+                t.join().unwrap();
+            }
+        }
+    }
+    let Some(out) =
+        in_child("pct_on_two_jobs_gives_the_one_job_report_when_a_run_made_ahead_taints_the_commit", || {
+            let mut lines = Vec::new();
+            for (seed, restart) in [(60, false), (78, false), (6, true), (9, true)] {
+                let run = |jobs| {
+                    let r = check(Config::pct(seed, 3).runs(400).jobs(jobs), move || program(restart));
+                    let f = r
+                        .failure
+                        .as_ref()
+                        .map(|f| (f.run, f.kind.name(), f.preemptions, f.shrunk_from.is_some()));
+                    (f, r.runs, r.restarted().map(str::to_string))
+                };
+                let one = run(1);
+                let two = run(2);
+                lines.push(format!("seed {seed}: same={} one={one:?}", one == two));
+            }
+            lines
+        })
+    else {
+        return;
+    };
+    let stdout = stdout_of(&out);
+    assert_eq!(stdout.matches("same=true").count(), 4, "{stdout}");
+}

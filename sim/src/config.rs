@@ -760,7 +760,8 @@ impl fmt::Display for Config {
                 write!(f, "strategy=guided choices=\"{}\"", list.join(" "))?;
             }
         }
-        let on_jobs = matches!(self.strategy, StrategyConfig::Portfolio { .. } | StrategyConfig::Pct { .. })
+        let on_jobs = matches!(self.strategy, StrategyConfig::Portfolio { .. })
+            || (matches!(self.strategy, StrategyConfig::Pct { .. }) && self.trace_run.is_none())
             || (self.uses_dpor()
                 && matches!(self.strategy, StrategyConfig::Dfs { preemption_bound: None, .. }));
         if on_jobs && self.jobs > 1 {

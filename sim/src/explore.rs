@@ -303,8 +303,6 @@ where
     let budget = Budget::start(config.max_time, config.stop.clone());
     // A dfs split into shards: the runs of each subtree this shard explored.
     let mut subtrees = config.splits_dfs().then(Vec::new);
-    // The steps of the first run, and of the longest with its number.
-    let (mut first_steps, mut longest) = (None, (0u64, 0u64));
     while report.runs < config.runs {
         let run = report.runs;
         if !strategy.as_mut().expect("strategy present").begin_run(run) {
@@ -335,9 +333,9 @@ where
                 return Outcome::Restart { run, observed };
             }
         }
-        first_steps.get_or_insert(result.steps);
-        if result.steps > longest.0 {
-            longest = (result.steps, run);
+        if counts_distinct {
+            // A dfs only (the portfolio's runs alternate with sampled ones).
+            GrowingRuns::track(&mut report, run, result.steps);
         }
         report.runs += 1;
         report.steps += result.steps;
@@ -377,6 +375,7 @@ where
                 } else if executor.tainted() {
                     progress(report.runs);
                     report.shard_subtrees = subtrees;
+                    report.growing_runs = None;
                     return Outcome::Tainted { report, kind, run, schedule: result.schedule };
                 } else {
                     let found = traced_failure(&mut executor, kind, run, result.schedule, config, &program);
@@ -389,6 +388,7 @@ where
                 let maker = strategy.as_ref().and_then(|s| s.run_maker());
                 report.failure = Some(Failure { found_by: maker, ..failure });
                 report.shard_subtrees = subtrees;
+                report.growing_runs = None;
                 report.distinct_runs = counts_distinct.then(|| report.runs - report.redundant_runs);
                 note_replay_change(&mut report, config);
                 progress(report.runs);
@@ -406,9 +406,7 @@ where
     report.elapsed_micros = budget.micros();
     report.distinct_runs = counts_distinct.then(|| report.runs - report.redundant_runs);
     report.shard_subtrees = subtrees;
-    if report.incomplete().is_some() && !report.interrupted {
-        report.growing_runs = first_steps.and_then(|first| GrowingRuns::of(first, longest.0, longest.1));
-    }
+    GrowingRuns::settle(&mut report);
     note_replay_change(&mut report, config);
     progress(report.runs);
     Outcome::Done(report)

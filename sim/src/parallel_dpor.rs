@@ -309,6 +309,7 @@ impl Sink for Report {
     }
 
     fn record(&mut self, run: RunRecord) {
+        crate::report::GrowingRuns::track(self, self.runs, run.steps);
         self.runs += 1;
         self.steps += run.steps;
         self.redundant_runs += u64::from(run.redundant);
@@ -537,6 +538,7 @@ where
             let run = f.index;
             if f.tainted {
                 progress(report.runs);
+                report.growing_runs = None;
                 return Outcome::Tainted { report, kind: f.kind, run, schedule: f.schedule };
             }
             let found = traced_failure(&mut executor, f.kind, run, f.schedule, config, program);
@@ -544,6 +546,7 @@ where
             report.failure = Some(Failure { found_by: None, ..failure });
         }
     }
+    crate::report::GrowingRuns::settle(&mut report);
     progress(report.runs);
     Outcome::Done(report)
 }

@@ -14,9 +14,11 @@
 //!
 //! A job takes [`CHUNK`] indices at a time, runs at most [`LEAD`] indices ahead of the commit, so
 //! a failure or a restart wastes little, and stops when the commit is over. `jobs - 1` jobs have
-//! an OS thread and an executor each; the calling thread is the last job: while the run it must
+//! an OS thread and an executor each; the commit, on an OS thread of its own (the calling thread
+//! only relays progress, and runs a restarted exploration), is the last job: while the run it must
 //! commit next is not made yet, it makes the next chunk itself instead of waiting, and it makes
-//! the runs made again and traces the failure. A run a job claimed but could not make (a
+//! the runs made again and traces the failure (on a fresh thread if a run it made ahead tainted
+//! its own). A run a job claimed but could not make (a
 //! destructor's panic tainted its thread) is made by the commit, on a fresh thread if its own is
 //! tainted too.
 
@@ -148,14 +150,28 @@ where
             });
         }
         drop(send);
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            commit(config, &program, &shared, &made, &budget, progress)
-        }));
-        // Over, however it ended: the jobs stop at their next index (none waits for ever).
-        shared.over.store(true, Ordering::SeqCst);
+        // The commit makes runs too, so a destructor's panic can taint its OS thread (see
+        // `Executor::tear_down`): it has one of its own, never the calling thread, which an
+        // exploration restarted with release points goes on with.
+        let (tick, ticks) = mpsc::channel::<u64>();
+        let (shared_ref, program_ref, budget_ref) = (&shared, &program, &budget);
+        let committer = scope.spawn(move || {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                commit(config, program_ref, shared_ref, &made, budget_ref, &mut |runs| {
+                    let _ = tick.send(runs);
+                })
+            }));
+            // Over, however it ended: the jobs stop at their next index (none waits for ever).
+            shared_ref.over.store(true, Ordering::SeqCst);
+            // Drain what the jobs still send, so none blocks.
+            for _ in made.iter() {}
+            outcome
+        });
+        for runs in ticks {
+            progress(runs);
+        }
+        let outcome = committer.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
         let outcome = outcome.unwrap_or_else(|p| std::panic::resume_unwind(p));
-        // Drain what the jobs still send, so none blocks; they stop at their next index.
-        for _ in made.iter() {}
         if let Some(p) = panicked.lock().unwrap_or_else(|e| e.into_inner()).take() {
             std::panic::resume_unwind(p);
         }
@@ -231,6 +247,10 @@ where
     let mut k = 0u64;
     let mut jobs_gone = false;
     for run in 0..config.runs {
+        if shared.over.load(Ordering::SeqCst) {
+            // A job panicked: `explore` raises its panic; nothing here is reported.
+            return Outcome::Done(report);
+        }
         if budget.halts(&mut report) {
             break;
         }
@@ -305,15 +325,30 @@ where
         if let RunEnd::Failed(kind) = m.end {
             report.elapsed_micros = budget.micros();
             shared.over.store(true, Ordering::SeqCst);
-            let tainted = m.tainted || executor.tainted();
             progress(report.runs);
-            if tainted {
-                // Tracing it would taint this thread too: `explore` traces it on a fresh one.
+            if m.tainted {
+                // Its own teardown panicked: tracing it would taint the thread that traces it,
+                // so `explore` traces it on a fresh one (and does not shrink it, as on one job).
                 return Outcome::Tainted { report, kind, run, schedule: m.schedule };
             }
-            let traced = traced_failure(&mut executor, kind, run, m.schedule, config, program);
-            let failure = if config.shrink { shrink(&mut executor, traced, config, program) } else { traced };
-            report.failure = Some(failure);
+            let trace_and_shrink = |executor: &mut Executor| {
+                let traced = traced_failure(executor, kind, run, m.schedule, config, program);
+                if config.shrink {
+                    shrink(executor, traced, config, program)
+                } else {
+                    traced
+                }
+            };
+            report.failure = Some(if executor.tainted() {
+                // A run made ahead here tainted this thread: trace and shrink on a fresh one.
+                std::thread::scope(|s| {
+                    s.spawn(|| trace_and_shrink(&mut Executor::new(config)))
+                        .join()
+                        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+                })
+            } else {
+                trace_and_shrink(&mut executor)
+            });
             return Outcome::Done(report);
         }
     }

@@ -447,11 +447,29 @@ impl GrowingRuns {
     /// How many steps more than the first run the longest must take.
     pub const MARGIN: u64 = 200;
 
-    /// The growth of runs with `first` steps and a longest of `longest` (run `run`), if they grew.
-    pub(crate) fn of(first: u64, longest: u64, run: u64) -> Option<Self> {
-        let grew =
-            longest >= first.saturating_mul(Self::FACTOR) && longest >= first.saturating_add(Self::MARGIN);
-        grew.then_some(GrowingRuns { first_steps: first, longest_steps: longest, longest_run: run })
+    /// While the exploration runs, `report.growing_runs` holds the first and longest runs so far,
+    /// whether they grew or not: run `run` took `steps`.
+    pub(crate) fn track(report: &mut Report, run: u64, steps: u64) {
+        let g = report.growing_runs.get_or_insert(GrowingRuns {
+            first_steps: steps,
+            longest_steps: steps,
+            longest_run: run,
+        });
+        if steps > g.longest_steps {
+            g.longest_steps = steps;
+            g.longest_run = run;
+        }
+    }
+
+    /// Once the exploration is over: keeps what [`GrowingRuns::track`] gathered only when the
+    /// search stopped short without a bug (not interrupted) and its runs grew.
+    pub(crate) fn settle(report: &mut Report) {
+        let stopped_short = report.incomplete().is_some() && !report.interrupted;
+        report.growing_runs = report.growing_runs.take().filter(|g| {
+            stopped_short
+                && g.longest_steps >= g.first_steps.saturating_mul(Self::FACTOR)
+                && g.longest_steps >= g.first_steps.saturating_add(Self::MARGIN)
+        });
     }
 }
 

@@ -151,7 +151,7 @@ pub struct ExploreArgs {
     /// Let notify and semaphore releases wake any waiter, not the oldest (the docs allow it).
     #[arg(long)]
     pub adversarial_wakeups: bool,
-    /// Explore on N OS threads (random, pos, the portfolio, and dfs with DPOR and no bound; default 1). The report does not depend on N.
+    /// Explore on N OS threads (random, pos, pct, the portfolio, and dfs with DPOR and no bound; default 1). The report does not depend on N.
     #[arg(long, allow_negative_numbers = true, value_parser = whole_usize, value_name = "N")]
     pub jobs: Option<usize>,
     /// Run only shard K of N, e.g. `--shard 0/4`: random and pos run indices i with i % N == K; dfs

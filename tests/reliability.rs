@@ -311,22 +311,26 @@ fn a_destructor_panicking_at_teardown_leaves_the_deadlock_verdict_and_is_noted()
     assert!(stdout.contains("assert_passed panicked: true"), "{stdout}");
 }
 
+/// A daemon whose state panics when it is dropped, cut off at the end of the run: its teardown
+/// panics (and taints the OS thread).
+fn daemon_with_panicking_state() {
+    thread::Builder::new()
+        .name("daemon")
+        .daemon(true)
+        .spawn(|| {
+            let _state = PanicsOnDrop("the daemon's state");
+            loop {
+                thread::sleep(Duration::from_secs(1));
+            }
+        })
+        .unwrap();
+    thread::yield_now();
+}
+
 #[test]
 fn a_destructor_panicking_when_a_daemon_is_cut_off_fails_a_passing_run() {
     let Some(out) = in_child("a_destructor_panicking_when_a_daemon_is_cut_off_fails_a_passing_run", || {
-        let program = || {
-            thread::Builder::new()
-                .name("daemon")
-                .daemon(true)
-                .spawn(|| {
-                    let _state = PanicsOnDrop("the daemon's state");
-                    loop {
-                        thread::sleep(Duration::from_secs(1));
-                    }
-                })
-                .unwrap();
-            thread::yield_now();
-        };
+        let program = daemon_with_panicking_state;
         let r = check(Config::dfs(), program);
         // Parallel jobs: each job's OS thread may be tainted; the failure is traced on a fresh one.
         let parallel = check(Config::random(5).jobs(2).runs(40), program);
@@ -368,17 +372,7 @@ fn pct_on_two_jobs_gives_the_one_job_report_when_a_run_made_ahead_taints_the_com
     fn program(restart: bool) {
         let v = racelab::choose(100);
         if v == 99 {
-            thread::Builder::new()
-                .name("daemon")
-                .daemon(true)
-                .spawn(|| {
-                    let _state = PanicsOnDrop("the daemon's state");
-                    loop {
-                        thread::sleep(Duration::from_secs(1));
-                    }
-                })
-                .unwrap();
-            thread::yield_now();
+            daemon_with_panicking_state();
         } else if v == 1 && restart {
             let _ = Lock::named("l").locked();
         } else if v == 98 && !restart {

@@ -124,7 +124,7 @@ fn main() {
         println!(
             "seeds {from}..{seed}: {compared} programs, the shards agree with the unsharded search ({failed} failed; \
              {runs} runs over the shards, {whole_runs} unsharded; {other_distinct} with another count of runs not \
-             cut short as redundant); {skipped} skipped (restarted with release points, or past the cap)"
+             cut short as redundant); {skipped} skipped (past the cap)"
         );
         return;
     }

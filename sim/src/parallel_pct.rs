@@ -136,7 +136,7 @@ where
     let panicked = Mutex::new(None);
     let (send, made) = mpsc::channel::<Chunk>();
     std::thread::scope(|scope| {
-        // The calling thread makes runs too while it waits (see `commit`): one job fewer here.
+        // The commit makes runs too while it waits (see `commit`): one job fewer here.
         for _ in 1..config.jobs {
             let (shared, program, panicked, send) = (&shared, &program, &panicked, send.clone());
             scope.spawn(move || {
@@ -200,24 +200,61 @@ where
             }
             pause();
         }
-        let claimed = first..first.saturating_add(CHUNK).min(config.runs);
-        let mut made = Vec::with_capacity(CHUNK as usize);
-        for run in claimed.clone() {
-            if shared.over.load(Ordering::SeqCst) {
-                return;
-            }
-            made.push(make(&mut executor, config, program, run, shared.longest.load(Ordering::SeqCst)));
-            if executor.tainted() {
-                break;
-            }
-        }
+        let over = || shared.over.load(Ordering::SeqCst);
+        let Some(chunk) =
+            make_chunk(&mut executor, config, program, first, || shared.longest.load(Ordering::SeqCst), over)
+        else {
+            return;
+        };
         let tainted = executor.tainted();
-        if send.send(Chunk { claimed, made }).is_err() || tainted {
+        if send.send(chunk).is_err() || tainted {
             // The commit is over, or this thread can run nothing more: the commit makes the
             // runs this job would have made itself.
             return;
         }
     }
+}
+
+/// Makes the runs of the chunk from `first` (each with `k()`), until one taints the thread;
+/// `None` when `over()` says the exploration ended meanwhile.
+fn make_chunk<F>(
+    executor: &mut Executor,
+    config: &Config,
+    program: &Arc<F>,
+    first: u64,
+    k: impl Fn() -> u64,
+    over: impl Fn() -> bool,
+) -> Option<Chunk>
+where
+    F: Fn() + Send + Sync + 'static,
+{
+    let claimed = first..first.saturating_add(CHUNK).min(config.runs);
+    let mut made = Vec::with_capacity(claimed.clone().count());
+    for run in claimed.clone() {
+        if over() {
+            return None;
+        }
+        made.push(make(executor, config, program, run, k()));
+        if executor.tainted() {
+            break;
+        }
+    }
+    Some(Chunk { claimed, made })
+}
+
+/// Runs `f` with `executor`, or, when a destructor's panic tainted this OS thread (a run made
+/// ahead here; see `Executor::tear_down`), with a new executor on a fresh thread.
+fn on_untainted<R: Send>(
+    executor: &mut Executor,
+    config: &Config,
+    f: impl FnOnce(&mut Executor) -> R + Send,
+) -> R {
+    if !executor.tainted() {
+        return f(executor);
+    }
+    std::thread::scope(|s| {
+        s.spawn(|| f(&mut Executor::new(config))).join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
 }
 
 /// A job waiting for the commit to catch up: an OS thread's pause between runs.
@@ -226,8 +263,9 @@ fn pause() {
     std::thread::sleep(std::time::Duration::from_micros(50));
 }
 
-/// The calling thread: commits the runs in index order, making again here any run made with
-/// another `k` than its own (or never made: its job stopped), and builds the one-job report.
+/// The commit, on a thread of its own: takes the runs in index order, making again here any run
+/// made with another `k` than its own (or never made: its job stopped), and builds the one-job
+/// report.
 fn commit<F>(
     config: &Config,
     program: &Arc<F>,
@@ -278,15 +316,9 @@ where
                 && shared.next.load(Ordering::SeqCst) < config.runs.min(run.saturating_add(LEAD))
             {
                 let first = shared.next.fetch_add(CHUNK, Ordering::SeqCst);
-                let claimed = first..first.saturating_add(CHUNK).min(config.runs);
-                let mut made = Vec::new();
-                for r in claimed.clone() {
-                    made.push(make(&mut executor, config, program, r, k));
-                    if executor.tainted() {
-                        break;
-                    }
-                }
-                take(Chunk { claimed, made }, &mut waiting, &mut orphans);
+                let chunk = make_chunk(&mut executor, config, program, first, || k, || false)
+                    .expect("racelab invariant: the commit's chunk is never abandoned");
+                take(chunk, &mut waiting, &mut orphans);
                 continue;
             }
             match made.recv() {
@@ -295,17 +327,8 @@ where
             }
         };
         if this.as_ref().is_none_or(|m| m.k != k) {
-            this = Some(if executor.tainted() {
-                // A destructor's panic tainted this thread while it made a run ahead: this one
-                // is made on a fresh thread (see `Executor::tear_down`).
-                std::thread::scope(|s| {
-                    s.spawn(|| make(&mut Executor::new(config), config, program, run, k))
-                        .join()
-                        .unwrap_or_else(|p| std::panic::resume_unwind(p))
-                })
-            } else {
-                make(&mut executor, config, program, run, k)
-            });
+            this =
+                Some(on_untainted(&mut executor, config, |executor| make(executor, config, program, run, k)));
         }
         let m = this.expect("racelab invariant: the run to commit was made");
         assert_eq!((m.run, m.k), (run, k), "racelab invariant: a run committed with another k");
@@ -339,16 +362,7 @@ where
                     traced
                 }
             };
-            report.failure = Some(if executor.tainted() {
-                // A run made ahead here tainted this thread: trace and shrink on a fresh one.
-                std::thread::scope(|s| {
-                    s.spawn(|| trace_and_shrink(&mut Executor::new(config)))
-                        .join()
-                        .unwrap_or_else(|p| std::panic::resume_unwind(p))
-                })
-            } else {
-                trace_and_shrink(&mut executor)
-            });
+            report.failure = Some(on_untainted(&mut executor, config, trace_and_shrink));
             return Outcome::Done(report);
         }
     }

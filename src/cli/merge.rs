@@ -239,18 +239,18 @@ fn merge_target(target: String, shards: BTreeMap<u64, (String, Value)>) -> Resul
             merged.steps_executed.checked_add(report["steps"].as_u64().unwrap_or(0)).ok_or_else(too_many)?;
         let failed = report["failure"]["run"].as_u64();
         let stopped = report["interrupted"] == true || report["out_of_time"] == true;
+        let last = if exhaustive {
+            subtrees_of(&merged.target, &place, report, k, n, &mut subtree_runs)?
+        } else {
+            None
+        };
         if exhaustive && failed.is_none() && (stopped || report["exhausted"] != true) {
-            let last = report["shard_subtrees"]
-                .as_array()
-                .and_then(|l| l.last())
-                .and_then(|e| e["subtree"].as_u64());
-            stopped_at.push((k, last));
+            stopped_at.push((k, last.map(|(subtree, _)| subtree)));
         } else if stopped {
             merged.cut_short.push(k);
         }
         if exhaustive {
             merged.exhausted &= failed.is_none() && report["exhausted"] == true;
-            let last = subtrees_of(&merged.target, &place, report, k, n, &mut subtree_runs)?;
             if let Some(run) = failed {
                 // The failing run is the last subtree's: among its runs, not before them.
                 let within = last.and_then(|(subtree, start)| {

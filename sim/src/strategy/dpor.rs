@@ -72,10 +72,10 @@
 //!   is explored the same way whichever shard explores it. Sleep sets still apply above the
 //!   cut, so the runs not cut short as redundant stay about the unsharded search's (exactly,
 //!   on every catalog variant; clock jumps, threads cut off and data choices can make a few
-//!   more or fewer), and the runs that end sleep-set blocked are more. The cut depth is the first at which the search has
-//!   [`SHARD_SUBTREES`] subtrees, found by probing ever deeper (the probe runs are uncounted):
-//!   it depends on the program only, not on the shard count, so every split makes the same
-//!   runs.
+//!   more or fewer), and the runs that end sleep-set blocked are more. The cut depth is the
+//!   first at which the search has [`SHARD_SUBTREES`] subtrees, found by probing ever deeper
+//!   (the probe runs are uncounted): it depends on the program only, not on the shard count,
+//!   so every split makes the same runs.
 
 use super::races::{Analysis, Step};
 use super::runnable_log::RunnableLog;
@@ -376,11 +376,6 @@ impl Dpor {
             }),
             ..Dpor::default()
         }
-    }
-
-    /// Under [`Dpor::sharded`], the branching depth the search is cut at (`None` while probing).
-    pub fn shard_depth(&self) -> Option<usize> {
-        self.shard.as_ref().filter(|s| !s.probing).map(|s| s.depth)
     }
 
     /// The search is at its end: a sharded search that was probing either probes one level
@@ -829,22 +824,22 @@ impl Strategy for Dpor {
             self.blocked = true;
             return Ok(continuing.unwrap_or(runnable[0]));
         };
+        // Above a shard's cut every awake thread is explored (gathered here, while `awake` may
+        // borrow the search).
+        let above_cut = self.shard.as_ref().is_some_and(|split| branch_depth < split.depth);
         let awake_threads: Vec<ThreadId> =
-            if self.shard.is_some() { runnable.iter().copied().filter(awake).collect() } else { Vec::new() };
+            if above_cut { runnable.iter().copied().filter(awake).collect() } else { Vec::new() };
         // A shard: a new node at the cut roots the next subtree; another shard's (or any, while
         // probing) ends the run here, uncounted.
-        let above_cut = match self.shard.as_mut() {
-            Some(split) if runnable.len() > 1 && branch_depth == split.depth => {
-                split.reached = true;
-                if !split.number() {
-                    self.blocked = true;
-                    return Ok(chosen);
-                }
-                false
+        if let Some(split) =
+            self.shard.as_mut().filter(|split| runnable.len() > 1 && branch_depth == split.depth)
+        {
+            split.reached = true;
+            if !split.number() {
+                self.blocked = true;
+                return Ok(chosen);
             }
-            Some(split) => branch_depth < split.depth,
-            None => false,
-        };
+        }
         let preemptions_before = self.preemptions;
         self.preemptions += u32::from(continuing.is_some_and(|c| c != chosen));
         self.runnable.push(depth, runnable);

@@ -397,8 +397,10 @@ type Program = (&'static str, fn(), fn());
 
 fn main() {
     if std::env::args().any(|a| a == "--profile-racelab") {
-        // For a profiler: racelab's unbounded DPOR alone on the buffer, 300,000 runs.
-        let o = run_racelab(on_racelab::buffer, None, true, 300_000);
+        // For a profiler: racelab's unbounded DPOR alone on the buffer, 300,000 runs unless
+        // `--racelab-runs` says otherwise (30,000 is enough for valgrind's instruction counts).
+        let runs: u64 = setting("--racelab-runs", "EXHAUSTIVE_RACELAB_RUNS", 300_000);
+        let o = run_racelab(on_racelab::buffer, None, true, runs);
         println!("racelab DPOR alone: {} executions in {:.2} s", o.executions, o.secs);
         return;
     }

@@ -81,8 +81,14 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() {
     if std::env::args().any(|a| a == "--profile-racelab") {
-        // For a profiler: racelab alone, long enough to sample.
-        let (eps, _) = time_racelab(LARGE, 200_000, 0, false);
+        // For a profiler: racelab alone, long enough to sample (or `--runs N`: 20,000 is
+        // enough for valgrind's instruction counts).
+        let args: Vec<String> = std::env::args().collect();
+        let runs =
+            args.iter().position(|a| a == "--runs").and_then(|i| args.get(i + 1)).map_or(200_000, |n| {
+                n.parse().unwrap_or_else(|_| panic!("--runs: {n:?} is not a number of runs"))
+            });
+        let (eps, _) = time_racelab(LARGE, runs, 0, false);
         println!("racelab alone: {eps:.0} executions/s");
         return;
     }

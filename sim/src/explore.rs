@@ -19,6 +19,11 @@ use crate::state::{RunEnd, RunModel};
 use crate::strategy::{Replay, Strategy};
 use crate::trace::{Event, Trace};
 
+thread_local! {
+    /// The model of this OS thread's last run, emptied: the next run reuses its vectors.
+    static SPARE_MODEL: std::cell::Cell<Option<RunModel>> = const { std::cell::Cell::new(None) };
+}
+
 /// Every run in the process gets a fresh nonce, so objects cannot leak between runs unnoticed.
 static NEXT_NONCE: AtomicU64 = AtomicU64::new(1);
 
@@ -82,12 +87,13 @@ pub(crate) fn run_once<F>(
 where
     F: Fn() + Send + Sync + 'static,
 {
-    let mut model = RunModel::new(
-        strategy.take().expect("strategy present between runs"),
-        config.max_steps,
-        config.semantics,
-        config.points_before_releases(),
-    );
+    let strategy_of_run = strategy.take().expect("strategy present between runs");
+    let (max_steps, semantics, release_points) =
+        (config.max_steps, config.semantics, config.points_before_releases());
+    let mut model = match SPARE_MODEL.with(|s| s.take()) {
+        Some(spare) => RunModel::renew(spare, strategy_of_run, max_steps, semantics, release_points),
+        None => RunModel::new(strategy_of_run, max_steps, semantics, release_points),
+    };
     model.reset(run, NEXT_NONCE.fetch_add(1, Ordering::Relaxed), tracing);
     rt::install(model);
     let p = Arc::clone(program);
@@ -114,7 +120,8 @@ where
     let trace = resolve_trace(&mut model);
     let result = RunResult {
         steps: model.step,
-        schedule: Schedule::from_choices(std::mem::take(&mut model.recorded))
+        // A copy: the model's vector keeps its capacity for the next run.
+        schedule: Schedule::from_choices(model.recorded.clone())
             .with_semantics(config.semantics)
             // A run whose releases all had their point (or that released nothing) is the same
             // run with release points: its schedule says nothing, as schedules did before.
@@ -128,7 +135,9 @@ where
         end,
         teardown_panic,
     };
-    *strategy = Some(model.strategy);
+    let (strategy_back, spare) = model.into_spare();
+    *strategy = Some(strategy_back);
+    SPARE_MODEL.with(|s| s.set(Some(spare)));
     result
 }
 

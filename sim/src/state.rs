@@ -10,6 +10,7 @@ use std::any::Any;
 use std::rc::Rc;
 
 use corosensei::Yielder;
+use smallvec::SmallVec;
 
 use crate::clock::VirtualTime;
 use crate::config::Semantics;
@@ -82,8 +83,9 @@ pub(crate) struct ObjectSlot {
     pub name: Option<String>,
     /// Per-kind creation number, for the default name (`Lock-2`).
     pub ordinal: u32,
-    /// Threads holding the object (a lock's owner, a semaphore's permit holders...).
-    pub holders: Vec<ThreadId>,
+    /// Threads holding the object (a lock's owner, a semaphore's permit holders...): inline up
+    /// to two, as a lock has one holder and an allocation per lock per run showed in profiles.
+    pub holders: SmallVec<[ThreadId; 2]>,
     /// What a primitive wants a deadlock report to say about it ("last notify at step 41
     /// woke nobody").
     pub note: Option<Note>,
@@ -91,6 +93,28 @@ pub(crate) struct ObjectSlot {
     pub thread: Option<ThreadId>,
     /// The primitive's own state, a `RefCell<S>` of its choosing (see `rt::register`).
     pub state: Option<Rc<dyn Any>>,
+}
+
+/// The strategy of a spare model between two runs: it never decides anything.
+struct Detached;
+
+impl Strategy for Detached {
+    fn begin_run(&mut self, _run: u64) -> bool {
+        unreachable!("racelab invariant: a spare model began a run")
+    }
+    fn pick_thread(
+        &mut self,
+        _runnable: &[ThreadId],
+        _current: Option<ThreadId>,
+    ) -> Result<ThreadId, Divergence> {
+        unreachable!("racelab invariant: a spare model picked a thread")
+    }
+    fn pick(&mut self, _kind: ChoiceKind, _options: usize) -> Result<usize, Divergence> {
+        unreachable!("racelab invariant: a spare model made a choice")
+    }
+    fn end_run(&mut self) -> Result<(), Divergence> {
+        unreachable!("racelab invariant: a spare model ended a run")
+    }
 }
 
 /// An event recorded while tracing, before names are resolved.
@@ -174,7 +198,12 @@ pub(crate) struct RunModel {
     pub unstarted: usize,
     /// Threads that keep the program alive: main and non-daemons, not finished.
     live_non_daemons: usize,
+    /// The runnable threads, sorted: what strategies choose from. Rebuilt from `runnable_bits`
+    /// before each decision when `runnable_stale`.
     runnable: Vec<ThreadId>,
+    /// A bit per thread, set while it is runnable: the set as `set_state` keeps it.
+    runnable_bits: Vec<u64>,
+    runnable_stale: bool,
     /// True when the strategy observes steps (partial-order reduction): the accesses and
     /// wake-ups of the step in progress are then logged below.
     observing: bool,
@@ -224,6 +253,8 @@ impl RunModel {
             unstarted: 0,
             live_non_daemons: 0,
             runnable: Vec::new(),
+            runnable_bits: Vec::new(),
+            runnable_stale: false,
             observing: false,
             step_open: false,
             step_accesses: Vec::new(),
@@ -234,6 +265,43 @@ impl RunModel {
         }
     }
 
+    /// Makes a model a previous run left ([`RunModel::into_spare`]) ready for an exploration's
+    /// next run, keeping its vectors' capacity: a fresh model grows them step by step every run.
+    pub fn renew(
+        mut spare: RunModel,
+        strategy: Box<dyn Strategy>,
+        max_steps: u64,
+        semantics: Semantics,
+        release_points: bool,
+    ) -> Self {
+        assert!(
+            spare.threads.is_empty() && spare.objects.is_empty() && spare.trace.is_none(),
+            "racelab invariant: a spare model still holds a run"
+        );
+        spare.strategy = strategy;
+        spare.max_steps = max_steps;
+        spare.semantics = semantics;
+        spare.release_points = release_points;
+        spare
+    }
+
+    /// Ends the model's use for this run: gives back the strategy and drops what the run made
+    /// (its threads' bodies, its objects' states) now, as dropping the model would, keeping the
+    /// emptied vectors for [`RunModel::renew`].
+    pub fn into_spare(mut self) -> (Box<dyn Strategy>, RunModel) {
+        let strategy = std::mem::replace(&mut self.strategy, Box::new(Detached));
+        self.threads.clear();
+        self.objects.clear();
+        self.trace = None;
+        self.failure = None;
+        self.ended = None;
+        self.caught_panics.clear();
+        self.lock_observed = None;
+        self.beat = None;
+        self.races.reset();
+        (strategy, self)
+    }
+
     /// Clears the previous run, keeping allocations.
     pub fn reset(&mut self, run: u64, nonce: u64, tracing: bool) {
         self.run = run;
@@ -241,6 +309,8 @@ impl RunModel {
         self.threads.clear();
         self.objects.clear();
         self.runnable.clear();
+        self.runnable_bits.clear();
+        self.runnable_stale = false;
         self.current = ThreadId::MAIN;
         self.last_ran = None;
         self.yielding = false;
@@ -420,7 +490,7 @@ impl RunModel {
             kind,
             name,
             ordinal,
-            holders: Vec::new(),
+            holders: SmallVec::new(),
             note: None,
             thread: None,
             state,
@@ -577,20 +647,49 @@ impl RunModel {
         id
     }
 
-    /// Every change of a thread's run state goes through here, which keeps `runnable` (sorted
-    /// ids of the runnable threads) in step with the slots.
+    /// Every change of a thread's run state goes through here, which keeps the runnable set in
+    /// step with the slots: its bit flips here, and the sorted list strategies see is rebuilt
+    /// once before the next decision ([`RunModel::refresh_runnable`]). A lock's acquire makes
+    /// every other contender wait and its release makes them runnable again, so a step flips
+    /// several threads; keeping the sorted list in step at each flip was a tenth of a run.
     fn set_state(&mut self, t: ThreadId, new: RunState) {
         let slot = &mut self.threads[t.index()];
         let was = matches!(slot.state, RunState::Runnable { .. });
         let is = matches!(new, RunState::Runnable { .. });
         slot.state = new;
         if was != is {
-            match (self.runnable.binary_search(&t), is) {
-                (Err(i), true) => self.runnable.insert(i, t),
-                (Ok(i), false) => {
-                    self.runnable.remove(i);
-                }
-                _ => panic!("racelab invariant: the runnable set disagrees with thread {t}'s state"),
+            let (word, bit) = (t.index() / 64, 1u64 << (t.index() % 64));
+            if word >= self.runnable_bits.len() {
+                self.runnable_bits.resize(word + 1, 0);
+            }
+            let bits = &mut self.runnable_bits[word];
+            assert_eq!(
+                *bits & bit != 0,
+                was,
+                "racelab invariant: the runnable set disagrees with thread {t}'s state"
+            );
+            *bits ^= bit;
+            self.runnable_stale = true;
+        }
+    }
+
+    /// Whether `t` can take a step (its bit in the runnable set).
+    fn is_runnable(&self, t: ThreadId) -> bool {
+        self.runnable_bits.get(t.index() / 64).is_some_and(|w| w & (1u64 << (t.index() % 64)) != 0)
+    }
+
+    /// Rebuilds the sorted list of runnable threads from their bits, when a state changed since.
+    fn refresh_runnable(&mut self) {
+        if !std::mem::take(&mut self.runnable_stale) {
+            return;
+        }
+        self.runnable.clear();
+        for (w, &word) in self.runnable_bits.iter().enumerate() {
+            let mut rest = word;
+            while rest != 0 {
+                let b = rest.trailing_zeros() as usize;
+                self.runnable.push(ThreadId((w * 64 + b) as u32));
+                rest &= rest - 1;
             }
         }
     }
@@ -636,7 +735,7 @@ impl RunModel {
                 slot.state = RunState::Runnable { pending: None };
                 slot.wait_note = None;
                 slot.contends = None;
-                debug_assert!(self.runnable.contains(&self.current));
+                debug_assert!(self.is_runnable(self.current));
                 w
             }
             other => {
@@ -811,6 +910,7 @@ impl RunModel {
             }
             return self.end(RunEnd::Completed);
         }
+        self.refresh_runnable();
         debug_assert!(self.runnable_consistent());
         // After a clock jump no thread could have gone on: the one that ran last had blocked,
         // so whichever thread goes first is not a preemption, whatever order the independent
@@ -820,6 +920,7 @@ impl RunModel {
             if !self.advance_clock() {
                 return self.end(RunEnd::Failed(FailureKind::Deadlock(self.deadlock())));
             }
+            self.refresh_runnable();
             if self.races.active() {
                 self.races.clock_jump();
             }
@@ -831,7 +932,7 @@ impl RunModel {
             let runnable = self.runnable.iter().map(|&t| self.thread_ref(t)).collect();
             return self.end(RunEnd::Failed(FailureKind::StepLimit { max_steps: self.max_steps, runnable }));
         }
-        let current = self.last_ran.filter(|t| !clock_jumped && self.runnable.contains(t));
+        let current = self.last_ran.filter(|&t| !clock_jumped && self.is_runnable(t));
         if std::mem::take(&mut self.yielding) {
             if let Some(t) = current {
                 self.strategy.yielded(t);
@@ -841,10 +942,7 @@ impl RunModel {
             Ok(t) => t,
             Err(d) => return self.end(RunEnd::Failed(self.divergence(d))),
         };
-        assert!(
-            self.runnable.contains(&picked),
-            "racelab invariant: strategy picked {picked}, which cannot run"
-        );
+        assert!(self.is_runnable(picked), "racelab invariant: strategy picked {picked}, which cannot run");
         if self.observing {
             if self.strategy.redundant() {
                 return self.end(RunEnd::Redundant);
@@ -924,7 +1022,7 @@ impl RunModel {
             .map(|i| ThreadId(i as u32))
             .filter(|t| matches!(self.threads[t.index()].state, RunState::Runnable { .. }))
             .collect();
-        from_slots == self.runnable
+        !self.runnable_stale && from_slots == self.runnable
     }
 
     /// Nothing can run: jumps the clock to the earliest deadline and times out every thread

@@ -77,7 +77,7 @@
 //!   (the probe runs are uncounted): it depends on the program only, not on the shard count,
 //!   so every split makes the same runs.
 
-use super::races::{Analysis, Step};
+use super::races::{Analysis, Initials, Step};
 use super::runnable_log::RunnableLog;
 use super::{Divergence, Offer, Strategy};
 use crate::footprint::{Footprint, StepFootprint};
@@ -253,7 +253,7 @@ struct Subtree {
 #[derive(Clone, Debug)]
 pub(crate) enum PrefixBacktrack {
     /// A race's reversal at node `at` (see [`Dpor::race_backtrack`]).
-    Race { at: usize, initials: Vec<ThreadId>, preferred: ThreadId, pending: bool },
+    Race { at: usize, initials: Initials, preferred: ThreadId, pending: bool },
     /// A thread a step at node `at` made wait again (see [`Dpor::disabled_backtrack`]).
     Disabled { at: usize, thread: ThreadId },
 }
@@ -508,8 +508,7 @@ impl Dpor {
             return;
         }
         let runnable = &self.runnable;
-        let candidates: Vec<ThreadId> =
-            initials.iter().copied().filter(|&t| runnable.contains(at, t)).collect();
+        let candidates: Initials = initials.iter().copied().filter(|&t| runnable.contains(at, t)).collect();
         if let Some(&t) = candidates.iter().find(|&&t| t == preferred).or(candidates.first()) {
             node.backtrack.push(t);
             self.also_before_the_switch(at, t);

@@ -19,8 +19,13 @@
 
 use std::rc::Rc;
 
+use smallvec::SmallVec;
+
 use crate::footprint::Access;
 use crate::ids::{ObjectId, ThreadId};
+
+/// The threads that can start a race's reversal ([`Analysis::initials`]): a few, inline.
+pub(crate) type Initials = SmallVec<[ThreadId; 4]>;
 
 /// One step of a run as the analysis sees it.
 #[derive(Clone, Debug)]
@@ -53,6 +58,24 @@ pub(crate) struct Analysis {
     pub races: Vec<(usize, usize)>,
     /// The per-object history of the pass, kept for the next run's pass to reuse its vectors.
     history: History,
+    /// The pass's working vectors, kept for the same reason.
+    scratch: Scratch,
+}
+
+/// The vectors one pass works in, emptied and reused by the next run's pass: DPOR analyses
+/// every run, and allocating them afresh each time was a visible part of a reduced run's cost.
+#[derive(Clone, Debug, Default)]
+struct Scratch {
+    /// Per thread: its steps so far.
+    count: Vec<u32>,
+    /// Per thread: its last step so far.
+    last_of: Vec<Option<usize>>,
+    /// Per thread: the step that last woke it, until its next step.
+    woken_by: Vec<Option<usize>>,
+    /// The floor each clock jump set, with the index of the first step after it.
+    jump_floors: Vec<(usize, Clock)>,
+    /// The earlier steps a step depends on directly.
+    deps: Vec<usize>,
 }
 
 impl Analysis {
@@ -76,10 +99,14 @@ impl Analysis {
             .unwrap_or(0);
         let mut history = previous.as_mut().map(|p| std::mem::take(&mut p.history)).unwrap_or_default();
         history.reset();
+        let mut scratch = previous.as_mut().map(|p| std::mem::take(&mut p.scratch)).unwrap_or_default();
+        let mut races = previous.as_mut().map(|p| std::mem::take(&mut p.races)).unwrap_or_default();
+        races.clear();
+        let mut threads = previous.as_mut().map(|p| std::mem::take(&mut p.threads)).unwrap_or_default();
         let (mut clocks, mut local) = match previous {
             Some(p) if Clock::same_layout(p.width, width) && p.clocks.len() >= fresh_from => {
                 debug_assert!(
-                    p.threads.iter().zip(steps).take(fresh_from).all(|(a, b)| *a == b.thread),
+                    threads.iter().zip(steps).take(fresh_from).all(|(a, b)| *a == b.thread),
                     "racelab invariant: a reused analysis prefix is this run's"
                 );
                 let (mut clocks, mut local) = (p.clocks, p.local);
@@ -90,15 +117,16 @@ impl Analysis {
             _ => (Vec::with_capacity(steps.len()), Vec::with_capacity(steps.len())),
         };
         let reused = clocks.len();
-        let mut count = vec![0u32; width];
-        let mut last_of: Vec<Option<usize>> = vec![None; width];
-        let mut woken_by: Vec<Option<usize>> = vec![None; width];
+        let Scratch { count, last_of, woken_by, jump_floors, deps } = &mut scratch;
+        count.clear();
+        count.resize(width, 0);
+        last_of.clear();
+        last_of.resize(width, None);
+        woken_by.clear();
+        woken_by.resize(width, None);
+        jump_floors.clear();
         let mut floor = Clock::zero(width);
         let mut all = Clock::zero(width);
-        // The floor each clock jump set, with the index of the first step after it.
-        let mut jump_floors: Vec<(usize, Clock)> = Vec::new();
-        let mut races = Vec::new();
-        let mut deps: Vec<usize> = Vec::new();
         for (j, step) in steps.iter().enumerate() {
             let t = step.thread.index();
             if step.after_clock_jump {
@@ -141,13 +169,13 @@ impl Analysis {
             deps.sort_unstable();
             deps.dedup();
             let mut clock = base.clone();
-            for &d in &deps {
+            for &d in deps.iter() {
                 clock.join(&clocks[d]);
             }
             count[t] += 1;
             clock.set(t, count[t]);
             if j >= fresh_from {
-                for &d in &deps {
+                for &d in deps.iter() {
                     let owner = steps[d].thread.index();
                     if owner == t || base.get(owner) >= local[d] {
                         continue;
@@ -167,8 +195,9 @@ impl Analysis {
                 woken_by[w.index()] = Some(j);
             }
         }
-        let threads = steps.iter().map(|s| s.thread).collect();
-        Analysis { clocks, width, local, threads, races, history }
+        threads.clear();
+        threads.extend(steps.iter().map(|s| s.thread));
+        Analysis { clocks, width, local, threads, races, history, scratch }
     }
 
     /// True when step `a` happens before step `b` (or is it).
@@ -179,15 +208,16 @@ impl Analysis {
     /// The threads that can start the reversal of race `(a, b)`: take the steps after `a` that
     /// do not happen after it, then `b`; a thread is an initial when its first step there has
     /// no predecessor there (Abdulla et al.'s `I_{E'}(notdep(e, E).e')`).
-    pub fn initials(&self, a: usize, b: usize) -> Vec<ThreadId> {
+    pub fn initials(&self, a: usize, b: usize) -> Initials {
         let width = self.width;
-        // For each thread, the local index of its first step in the sequence, if any.
-        let mut first_local: Vec<Option<u32>> = vec![None; width];
+        // For each thread, the local index of its first step in the sequence, if any. (Inline
+        // up to the width of an inline clock: this runs for every race of every run.)
+        let mut first_local: SmallVec<[Option<u32>; INLINE]> = smallvec::smallvec![None; width];
         // The threads with a step in the sequence so far, with that first step's local index:
         // a step has a predecessor there exactly when one of these first steps happens before
         // it (program order carries the rest), so only they are looked at, not every thread.
-        let mut seen: Vec<(usize, u32)> = Vec::new();
-        let mut initials = Vec::new();
+        let mut seen: SmallVec<[(usize, u32); INLINE]> = SmallVec::new();
+        let mut initials = Initials::new();
         for k in (a + 1..b).filter(|&k| !self.happens_before(a, k)).chain(std::iter::once(b)) {
             let t = self.threads[k];
             if first_local[t.index()].is_some() {
@@ -400,8 +430,8 @@ mod tests {
         let a = Analysis::of(&steps, 0);
         assert_eq!(a.races, vec![(0, 2), (1, 2)]);
         // Reversing (0, 2) needs the other read first: it happens before the write.
-        assert_eq!(a.initials(0, 2), vec![ThreadId(2)]);
-        assert_eq!(a.initials(1, 2), vec![ThreadId(3)]);
+        assert_eq!(a.initials(0, 2).as_slice(), [ThreadId(2)]);
+        assert_eq!(a.initials(1, 2).as_slice(), [ThreadId(3)]);
     }
 
     #[test]

@@ -36,6 +36,7 @@ use racelab_sim::ThreadId;
 use crate::lock::{AnyLock, LockGuard, Patience};
 use crate::rlock::RLock;
 use crate::wait_list::{cpython_fifo, WaitList};
+use smallvec::SmallVec;
 
 #[derive(Debug, Default)]
 struct ConditionState {
@@ -197,13 +198,21 @@ impl Condition {
         }
         self.check_owned("cannot notify on un-acquired lock")?;
         let order = cpython_fifo();
-        let mut woken: Vec<(ThreadId, bool)> = Vec::new();
-        while n.is_none_or(|n| woken.len() < n) {
+        let mut woken: SmallVec<[(ThreadId, bool); 4]> = SmallVec::new();
+        if n.is_none() {
+            // Every waiter, first to last, in one access of the state.
+            rt::write(self.obj, |s: &mut ConditionState| {
+                while !s.waiters.is_empty() {
+                    woken.push(s.waiters.wake_into_at(0, lock));
+                }
+            });
+        }
+        while n.is_some_and(|n| woken.len() < n) {
             let len = rt::write(self.obj, |s: &mut ConditionState| s.waiters.len());
             if len == 0 {
                 break;
             }
-            let i = if n.is_none() { 0 } else { WaitList::pick(len, order) };
+            let i = WaitList::pick(len, order);
             let w = rt::write(self.obj, |s: &mut ConditionState| s.waiters.wake_into_at(i, lock));
             woken.push(w);
         }

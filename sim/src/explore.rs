@@ -21,7 +21,7 @@ use crate::trace::{Event, Trace};
 
 thread_local! {
     /// The model of this OS thread's last run, emptied: the next run reuses its vectors.
-    static SPARE_MODEL: std::cell::Cell<Option<RunModel>> = const { std::cell::Cell::new(None) };
+    static SPARE_MODEL: std::cell::Cell<Option<Box<RunModel>>> = const { std::cell::Cell::new(None) };
 }
 
 /// Every run in the process gets a fresh nonce, so objects cannot leak between runs unnoticed.
@@ -92,7 +92,7 @@ where
         (config.max_steps, config.semantics, config.points_before_releases());
     let mut model = match SPARE_MODEL.with(|s| s.take()) {
         Some(spare) => RunModel::renew(spare, strategy_of_run, max_steps, semantics, release_points),
-        None => RunModel::new(strategy_of_run, max_steps, semantics, release_points),
+        None => Box::new(RunModel::new(strategy_of_run, max_steps, semantics, release_points)),
     };
     model.reset(run, NEXT_NONCE.fetch_add(1, Ordering::Relaxed), tracing);
     rt::install(model);

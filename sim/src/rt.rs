@@ -20,8 +20,19 @@ use crate::schedule::ChoiceKind;
 pub use crate::state::Wakeup;
 use crate::state::{RawEvent, RunModel};
 
+/// The run installed on this OS thread: its model, owned from [`install`] to [`uninstall`], and
+/// whether racelab's code is changing it right now (a `RefCell`'s flag, kept by hand). Nothing
+/// here has a destructor, so reaching it is a plain thread-local access: the step loop reaches it
+/// about ten times a step, and a `RefCell<Option<RunModel>>` (a thread-local with a destructor)
+/// cost a tenth of the loop. A model still installed when its OS thread ends (a thread a panic
+/// ended mid-run) is leaked, not dropped.
+struct Installed {
+    model: Cell<*mut RunModel>,
+    borrowed: Cell<bool>,
+}
+
 thread_local! {
-    static MODEL: RefCell<Option<RunModel>> = const { RefCell::new(None) };
+    static RUN: Installed = const { Installed { model: Cell::new(std::ptr::null_mut()), borrowed: Cell::new(false) } };
     /// True while a green thread runs on this OS thread (the panic hook stays quiet then).
     static IN_GREEN_THREAD: Cell<bool> = const { Cell::new(false) };
     static TRACING: Cell<bool> = const { Cell::new(false) };
@@ -114,33 +125,60 @@ pub fn raise(m: Misuse) -> ! {
 
 // ----- access to the run's state (crate-internal) -----
 
-pub(crate) fn install(model: RunModel) {
-    MODEL.with(|m| {
-        let mut slot = m.borrow_mut();
+pub(crate) fn install(model: Box<RunModel>) {
+    RUN.with(|r| {
         assert!(
-            slot.is_none(),
+            r.model.get().is_null() && !r.borrowed.get(),
             "racelab: check/replay cannot be nested, nor called from inside a simulated thread"
         );
         set_tracing(model.trace.is_some());
         // A run cut off inside a state access (a divergence) leaves nothing open for the next.
         OPEN_STATE.with(|c| c.set(0));
-        *slot = Some(model);
+        r.model.set(Box::into_raw(model));
     });
 }
 
-pub(crate) fn uninstall() -> RunModel {
+pub(crate) fn uninstall() -> Box<RunModel> {
     set_tracing(false);
-    MODEL.with(|m| m.borrow_mut().take()).expect("racelab invariant: no run installed")
+    RUN.with(|r| {
+        assert!(!r.borrowed.get(), "racelab invariant: the run uninstalled while its state is borrowed");
+        let model = r.model.replace(std::ptr::null_mut());
+        assert!(!model.is_null(), "racelab invariant: no run installed");
+        // SAFETY: a non-null pointer here is the box `install` leaked, not borrowed (checked
+        // above) and no longer reachable from `RUN`.
+        unsafe { Box::from_raw(model) }
+    })
 }
 
 pub(crate) fn with<R>(f: impl FnOnce(&mut RunModel) -> R) -> R {
-    MODEL.with(|m| {
-        let mut slot = m.borrow_mut();
-        match slot.as_mut() {
-            Some(model) => f(model),
-            None => outside_simulation(),
+    RUN.with(|r| {
+        let model = r.model.get();
+        if model.is_null() {
+            outside_simulation();
         }
+        if r.borrowed.replace(true) {
+            borrowed_twice();
+        }
+        let _release = Release(&r.borrowed);
+        // SAFETY: `model` is the box `install` leaked, which only `uninstall` frees, and never
+        // while `borrowed` is set; `borrowed` makes this the only reference to it until
+        // `_release` drops (on return or unwind).
+        f(unsafe { &mut *model })
     })
+}
+
+/// Clears the borrow flag of [`with`] when its closure returns or unwinds.
+struct Release<'a>(&'a Cell<bool>);
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
+}
+
+#[cold]
+fn borrowed_twice() -> ! {
+    panic!("racelab invariant: the run state was borrowed while already borrowed")
 }
 
 #[cold]
@@ -192,9 +230,7 @@ pub(crate) fn os_thread_accesses() -> u64 {
 /// True while the run state is borrowed (racelab's own code is changing it). Async-signal-safe:
 /// the trap handler asks it before abandoning a green thread, which would leave it borrowed.
 pub(crate) fn run_state_borrowed() -> bool {
-    // SAFETY: the unguarded borrow is dropped at once and only tells whether a mutable borrow
-    // is live; nothing is read through it.
-    MODEL.with(|m| unsafe { m.try_borrow_unguarded() }.is_err())
+    RUN.with(|r| r.borrowed.get())
 }
 
 pub(crate) fn set_in_green_thread(v: bool) {
@@ -225,7 +261,7 @@ fn object_id(m: &RunModel, h: ObjectHandle) -> ObjectId {
 
 /// True when the caller runs inside a simulation, on a green thread or not.
 pub fn in_simulation() -> bool {
-    MODEL.with(|m| m.try_borrow().map(|s| s.is_some()).unwrap_or(true))
+    RUN.with(|r| r.borrowed.get() || !r.model.get().is_null())
 }
 
 /// True while the run is being torn down or the current thread unwinds from a panic: code then

@@ -268,12 +268,12 @@ impl RunModel {
     /// Makes a model a previous run left ([`RunModel::into_spare`]) ready for an exploration's
     /// next run, keeping its vectors' capacity: a fresh model grows them step by step every run.
     pub fn renew(
-        mut spare: RunModel,
+        mut spare: Box<RunModel>,
         strategy: Box<dyn Strategy>,
         max_steps: u64,
         semantics: Semantics,
         release_points: bool,
-    ) -> Self {
+    ) -> Box<Self> {
         assert!(
             spare.threads.is_empty() && spare.objects.is_empty() && spare.trace.is_none(),
             "racelab invariant: a spare model still holds a run"
@@ -288,7 +288,7 @@ impl RunModel {
     /// Ends the model's use for this run: gives back the strategy and drops what the run made
     /// (its threads' bodies, its objects' states) now, as dropping the model would, keeping the
     /// emptied vectors for [`RunModel::renew`].
-    pub fn into_spare(mut self) -> (Box<dyn Strategy>, RunModel) {
+    pub fn into_spare(mut self: Box<Self>) -> (Box<dyn Strategy>, Box<RunModel>) {
         let strategy = std::mem::replace(&mut self.strategy, Box::new(Detached));
         self.threads.clear();
         self.objects.clear();

@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use racelab_sim::rt::{self, ObjectHandle, Wakeup};
 use racelab_sim::{ChoiceKind, ThreadId};
+use smallvec::SmallVec;
 
 use super::raw;
 use super::{LockResult, MutexGuard, PoisonError};
@@ -180,8 +181,15 @@ impl Condvar {
     /// Wakes one waiter (or all) into contention for its mutex. A waiter whose timeout fired at
     /// this instant and that has not run yet may be picked and found gone (a recorded choice,
     /// see `rt::wake`): it is no longer blocked, so `notify_one` wakes another.
-    fn wake(&self, all: bool) -> Vec<ThreadId> {
-        let mut woken = Vec::new();
+    fn wake(&self, all: bool) -> SmallVec<[ThreadId; 4]> {
+        let mut woken = SmallVec::new();
+        if all {
+            // Every waiter, first to last, taken in one access of the state.
+            let waiters: SmallVec<[(ThreadId, ObjectHandle); 4]> =
+                rt::write(self.obj, |s: &mut CondvarState| s.waiters.drain(..).collect());
+            woken.extend(waiters.into_iter().filter(|&(t, mutex)| rt::wake_into(t, mutex)).map(|(t, _)| t));
+            return woken;
+        }
         loop {
             let len = rt::write(self.obj, |s: &mut CondvarState| s.waiters.len());
             if len == 0 {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use racelab_sim::{Config, Report, Schedule, StrategyConfig};
+use racelab_sim::{Config, ReleasePoints, Report, Schedule, StrategyConfig};
 
 use crate::green;
 
@@ -24,7 +24,36 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(explore, m)?)?;
     m.add_function(wrap_pyfunction!(replay, m)?)?;
     m.add_function(wrap_pyfunction!(play, m)?)?;
+    m.add_function(wrap_pyfunction!(merge, m)?)?;
     Ok(())
+}
+
+/// Merges the `--json` output of the shards of split checks (`racelab-py check --shard K/N
+/// --json`, `racelab check ... --shard K/N --json`), given as `(where it came from, its text)`:
+/// a dict per target with the merged verdict in the Rust CLI's words (`racelab merge` prints the
+/// same), its JSON line, and the replay command of the lowest failure.
+#[pyfunction]
+fn merge<'py>(py: Python<'py>, outputs: Vec<(String, String)>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+    let merged =
+        racelab_sim::merge::merge(&outputs).map_err(|e| PyValueError::new_err(format!("racelab: {e}")))?;
+    merged
+        .iter()
+        .map(|m| {
+            let d = PyDict::new(py);
+            d.set_item("target", &m.target)?;
+            d.set_item("shards", m.shards)?;
+            d.set_item("settings", racelab_sim::merge::settings_line(m))?;
+            d.set_item("verdict", racelab_sim::merge::verdict(m))?;
+            d.set_item("runs", m.runs())?;
+            d.set_item("runs_executed", m.runs_executed)?;
+            d.set_item("steps_executed", m.steps_executed)?;
+            d.set_item("exhaustive", m.exhaustive)?;
+            d.set_item("failed", m.failed())?;
+            d.set_item("replay", m.replay())?;
+            d.set_item("json", m.to_json())?;
+            Ok(d)
+        })
+        .collect()
 }
 
 /// The configuration of a check from the Python-side settings.
@@ -35,6 +64,7 @@ fn config(
     depth: u32,
     max_steps: u64,
     daemon_cut_off_fails: bool,
+    shard: Option<(u64, u64)>,
 ) -> PyResult<Config> {
     let config = match strategy {
         "random" => Config::random(seed),
@@ -52,6 +82,15 @@ fn config(
     };
     let config = match runs {
         Some(r) => config.runs(r),
+        None => config,
+    };
+    // One of N processes of a split exploration (`racelab-py check --shard K/N`, or `--jobs`):
+    // `Config::validate` below refuses the strategies that cannot be split. With a point before
+    // every lock release: in the default mode a shard whose run observes a lock starts again with
+    // them and its runs are no longer the other shards' (`racelab check --shard` leaves that to a
+    // flag racelab-py does not have, and a sharded dfs forces it too).
+    let config = match shard {
+        Some((k, n)) => config.shard(k, n).release_points(ReleasePoints::On),
         None => config,
     };
     // The watchdog would abandon a thread in the middle of CPython, which cannot be resumed from
@@ -75,7 +114,7 @@ fn python_limits(config: Config, max_steps: u64, daemon_cut_off_fails: bool) -> 
 // Python keyword arguments, one per setting.
 #[allow(clippy::too_many_arguments)]
 #[pyfunction]
-#[pyo3(signature = (program, strategy="random", seed=0, runs=None, depth=3, max_steps=100_000, daemon_cut_off_fails=false, source=None))]
+#[pyo3(signature = (program, strategy="random", seed=0, runs=None, depth=3, max_steps=100_000, daemon_cut_off_fails=false, source=None, shard=None))]
 fn explore<'py>(
     py: Python<'py>,
     program: Py<PyAny>,
@@ -86,8 +125,9 @@ fn explore<'py>(
     max_steps: u64,
     daemon_cut_off_fails: bool,
     source: Option<(String, String)>,
+    shard: Option<(u64, u64)>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let config = config(strategy, seed, runs, depth, max_steps, daemon_cut_off_fails)?;
+    let config = config(strategy, seed, runs, depth, max_steps, daemon_cut_off_fails, shard)?;
     green::remember_interpreter(py);
     let run_config = config.clone();
     let watched = crate::watchdog::armed();

@@ -14,6 +14,7 @@ pub mod explore;
 pub mod footprint;
 pub mod html;
 pub mod ids;
+pub mod merge;
 pub mod narrate;
 pub mod note;
 mod parallel;

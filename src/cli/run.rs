@@ -55,8 +55,14 @@ fn merge(targets: &[super::merge::MergedTarget], json: bool) -> i32 {
             continue;
         }
         outln!("racelab merge {}: {} shards of {}", m.target, m.shards, super::merge::settings_line(m));
-        let mark = if m.as_expected() { "as expected" } else { "NOT AS EXPECTED" };
-        outln!("  {} (expected {}; {mark})", super::merge::verdict(m), m.expected);
+        match (&m.expected, m.as_expected()) {
+            (Some(expected), Some(as_expected)) => {
+                let mark = if as_expected { "as expected" } else { "NOT AS EXPECTED" };
+                outln!("  {} (expected {expected}; {mark})", super::merge::verdict(m));
+            }
+            // A program of the user's (racelab-py's shards): no expectation to compare with.
+            _ => outln!("  {}", super::merge::verdict(m)),
+        }
         outln!(
             "  coverage: {} run{} as {} would make them ({} runs and {} steps executed over the shards)",
             m.runs(),
@@ -70,12 +76,12 @@ fn merge(targets: &[super::merge::MergedTarget], json: bool) -> i32 {
         }
     }
     let code = if targets.len() > 1 {
-        if targets.iter().all(|m| m.as_expected()) {
+        if targets.iter().all(|m| m.as_expected().unwrap_or(!m.failed())) {
             EXIT_OK
         } else {
             EXIT_BUG
         }
-    } else if targets.iter().any(|m| m.lowest.is_some()) {
+    } else if targets.iter().any(|m| m.failed()) {
         EXIT_BUG
     } else {
         EXIT_OK

@@ -291,10 +291,12 @@ def play_script(path, commands, moves=None, *, granularity=DEFAULT_GRANULARITY, 
 
 
 def check_script(path, strategy="random", runs=None, seed=0, *, granularity=DEFAULT_GRANULARITY, depth=3,
-                 max_steps=100_000, daemon_cut_off_fails=False):
-    """``check`` for a script file, run from the top in a fresh ``__main__`` every run."""
+                 max_steps=100_000, daemon_cut_off_fails=False, shard=None):
+    """``check`` for a script file, run from the top in a fresh ``__main__`` every run. ``shard``:
+    ``(k, n)``, only shard ``k`` of ``n`` of the exploration (random, pos, dfs; ``racelab-py merge``
+    merges the shards' ``--json`` output)."""
     raw = _explore_script(path, granularity, strategy=strategy, seed=seed, runs=runs, depth=depth,
-                          max_steps=max_steps, daemon_cut_off_fails=daemon_cut_off_fails)
+                          max_steps=max_steps, daemon_cut_off_fails=daemon_cut_off_fails, shard=shard)
     return Report(raw, None)
 
 

@@ -1,8 +1,10 @@
 """``racelab-py``: check or replay a Python script as it is, the way ``racelab`` checks a scenario.
 
-    racelab-py check prog.py [--strategy random|pct|dfs] [--seed N] [--runs N] [--depth D]
+    racelab-py check prog.py [--strategy random|pct|pos|dfs|portfolio] [--seed N] [--runs N] [--depth D]
                              [--granularity sync|line|opcode] [--max-steps N] [--watchdog SECONDS] [--json]
+                             [--jobs N | --shard K/N]
     racelab-py replay prog.py --schedule "v1 ..." [--granularity ...] [--max-steps N] [--watchdog SECONDS] [--json]
+    racelab-py merge shard-*.json [--json]
 
 Exit codes as ``racelab``'s: 0 no bug, 1 bug found, 2 bad input (one ``racelab: ...`` line on
 standard error).
@@ -12,6 +14,7 @@ import argparse
 import json
 import os
 import shlex
+import subprocess
 import sys
 
 import racelab
@@ -60,9 +63,19 @@ def _parser():
     c.add_argument("--runs", type=_positive, default=None,
                    help="how many runs (default 1000; dfs and portfolio: until exhausted, at most 1,000,000)")
     c.add_argument("--depth", type=_positive, default=None, help="PCT's bug depth (default 3; pct only)")
+    split = c.add_mutually_exclusive_group()
+    split.add_argument("--jobs", type=_positive, default=1, metavar="N",
+                       help="split the check over N processes, one per core (random, pos and dfs), and merge them: "
+                       "the verdict, failing run and coverage of `--shard 0/1` (default 1)")
+    split.add_argument("--shard", type=_shard, default=None, metavar="K/N",
+                       help="run only shard K of N (random, pos and dfs), e.g. on one machine of N; merge every "
+                       "shard's --json output with `racelab-py merge`")
     r = sub.add_parser("replay", help="run once along a schedule from a report, with the whole trace")
     common(r)
     r.add_argument("--schedule", required=True)
+    m = sub.add_parser("merge", help="one verdict from the --json output of every shard of a check")
+    m.add_argument("files", nargs="+", help="the files holding every shard's output (e.g. shard-*.json)")
+    m.add_argument("--json", action="store_true", help="the merged result as one line of JSON")
     g = sub.add_parser("play", help="be the scheduler: pick which thread moves next, until the bug or the end")
     g.add_argument("script", help="the Python program")
     g.add_argument("--granularity", choices=racelab.GRANULARITIES, default="sync",
@@ -92,6 +105,18 @@ def _seconds(text):
     if not (n >= 0 and n < float("inf")):
         raise argparse.ArgumentTypeError(f"{text} is out of range (0, for never, or more)")
     return n
+
+
+def _shard(text):
+    bad = argparse.ArgumentTypeError(f"--shard wants K/N with 0 <= K < N, e.g. 0/4; got `{text}`")
+    k, sep, n = text.partition("/")
+    try:
+        k, n = int(k.strip()), int(n.strip())
+    except ValueError:
+        raise bad from None
+    if not sep or not 0 <= k < n < 2**64:
+        raise bad
+    return (k, n)
 
 
 def _positive(text):
@@ -169,9 +194,11 @@ def _play(args):
 
 
 def _check(args):
+    if args.jobs > 1:
+        return _check_in_processes(args)
     report = racelab.check_script(args.script, strategy=args.strategy, runs=args.runs, seed=args.seed,
                                   granularity=args.granularity, depth=args.depth or 3, max_steps=args.max_steps,
-                                  daemon_cut_off_fails=args.fail_on_daemon_cut_off)
+                                  daemon_cut_off_fails=args.fail_on_daemon_cut_off, shard=args.shard)
     if report.refused:
         raise _Usage(report.refused.removeprefix("racelab: "))
     if args.json:
@@ -180,6 +207,9 @@ def _check(args):
     _out(f"racelab-py check {args.script}: {_settings(args, report)}")
     _out(f"  {report.verdict}")
     _out(f"  coverage: {report.coverage}")
+    if args.shard:
+        k, n = args.shard
+        _out(f"  shard {k}/{n} alone: run every shard with --json and merge them with racelab-py merge")
     if not report.passed:
         raw = report._raw
         _out()
@@ -192,6 +222,116 @@ def _check(args):
         _out(f"  replay: {_replay_command(args, report)}")
     _teaching(args, report)
     return EXIT_OK if report.passed else EXIT_BUG
+
+
+def _shard_command(args, k, n):
+    """The command of shard ``k`` of ``n`` of this check: the same settings, its --json line out."""
+    command = [sys.executable, "-m", "racelab.cli", "check", args.script, "--shard", f"{k}/{n}", "--json",
+               "--strategy", args.strategy, "--seed", str(args.seed), "--granularity", args.granularity,
+               "--max-steps", str(args.max_steps), "--watchdog", f"{args.watchdog:g}"]
+    if args.runs is not None:
+        command += ["--runs", str(args.runs)]
+    if args.depth is not None:
+        command += ["--depth", str(args.depth)]
+    if args.fail_on_daemon_cut_off:
+        command.append("--fail-on-daemon-cut-off")
+    return command
+
+
+def _check_in_processes(args):
+    """``check --jobs N``: the check split into N shards, each a process of its own (Python threads
+    share one interpreter lock, so a second core needs a second interpreter), merged as
+    ``racelab-py merge`` merges them; a failure is then replayed here to tell it as ``check`` does."""
+    if args.strategy not in ("random", "pos", "dfs"):
+        raise _Usage(f"--jobs splits random, pos and dfs checks into processes; this check is {args.strategy} "
+                     "(run it with --jobs 1, or choose one of those strategies)")
+    n = args.jobs
+    shards = []
+    outputs = []
+    try:
+        for k in range(n):
+            shards.append(subprocess.Popen(_shard_command(args, k, n), stdout=subprocess.PIPE,
+                                           stderr=subprocess.PIPE, text=True))
+        for k, shard in enumerate(shards):
+            out, err = shard.communicate()
+            if shard.returncode not in (EXIT_OK, EXIT_BUG):
+                problem = err.strip().splitlines()[-1] if err.strip() else f"exit code {shard.returncode}"
+                raise _Usage(f"shard {k}/{n} of the check failed: {problem.removeprefix('racelab: ')}")
+            outputs.append((f"shard {k}/{n}", out))
+    finally:
+        # A shard that failed, or Ctrl-C: none of the others goes on alone.
+        for shard in shards:
+            if shard.poll() is None:
+                shard.kill()
+                shard.wait()
+    try:
+        (merged,) = racelab._racelab.merge(outputs)
+    except ValueError as e:
+        raise _Usage(str(e).removeprefix("racelab: ")) from None
+    if args.json:
+        _out(merged["json"])
+        return EXIT_BUG if merged["failed"] else EXIT_OK
+    _out(f"racelab-py check {args.script}: {n} processes of {_merged_settings(merged, args.watchdog)}")
+    _out(f"  {merged['verdict']}")
+    _out(f"  coverage: {_merged_coverage(merged)}")
+    if not merged["failed"]:
+        return EXIT_OK
+    # The failing run, told as one process tells it: replayed from the lowest shard's schedule.
+    schedule = json.loads(merged["json"])["report"]["failure"]["schedule"]
+    report = racelab.replay_script(args.script, schedule, granularity=args.granularity, max_steps=args.max_steps,
+                                   daemon_cut_off_fails=args.fail_on_daemon_cut_off)
+    _out()
+    _out(report.diagnosis)
+    _out()
+    _out(report.failure.rstrip("\n"))
+    _out("trace:")
+    sys.stdout.write(report._raw["trace_excerpt"])
+    _out()
+    _out(f"  replay: {merged['replay']}")
+    _teaching(args, report)
+    return EXIT_BUG
+
+
+def _merged_settings(merged, watchdog=None):
+    """The merged settings as ``check`` shows its own: granularity first, racelab-py's watchdog
+    (each shard's, when known) in place of the engine's, which is off for Python."""
+    words = merged["settings"].split()
+    granularity = [w for w in words if w.startswith("granularity=")]
+    words = granularity + [w for w in words if not w.startswith(("granularity=", "watchdog=", "jobs="))]
+    if watchdog is not None:
+        words.append(f"watchdog={watchdog:g}s" if watchdog else "watchdog=off")
+    return " ".join(words)
+
+
+def _merged_coverage(merged):
+    one = "one process (--shard 0/1)" if merged["exhaustive"] else "one unsharded run"
+    runs = merged["runs"]
+    return (f"{runs} run{'' if runs == 1 else 's'} as {one} would make them ({merged['runs_executed']} runs and "
+            f"{merged['steps_executed']} steps executed over the shards)")
+
+
+def _merge(args):
+    outputs = []
+    for path in args.files:
+        try:
+            with open(path, encoding="utf-8") as f:
+                outputs.append((path, f.read()))
+        except (OSError, UnicodeDecodeError) as e:
+            raise _Usage(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
+    try:
+        targets = racelab._racelab.merge(outputs)
+    except ValueError as e:
+        raise _Usage(str(e).removeprefix("racelab: ")) from None
+    for m in targets:
+        if args.json:
+            _out(m["json"])
+            continue
+        _out(f"racelab-py merge {m['target']}: {m['shards']} shards of {_merged_settings(m)}")
+        _out(f"  {m['verdict']}")
+        _out(f"  coverage: {_merged_coverage(m)}")
+        if m["replay"]:
+            _out(f"  replay: {m['replay']}")
+    return EXIT_BUG if any(m["failed"] for m in targets) else EXIT_OK
 
 
 def _replay(args):
@@ -225,6 +365,8 @@ def _replay(args):
 def main(argv=None):
     try:
         args = _parser().parse_args(argv)
+        if args.command == "merge":
+            return _merge(args)
         if args.explain and args.json:
             raise _Usage("--explain prints sentences and --json prints JSON lines: choose one")
         if args.command == "check" and args.depth is not None and args.strategy != "pct":

@@ -4,6 +4,7 @@ shard. The merged result is the one-process ``--shard 0/1`` check's: the same fa
 and schedule), the same runs counted, the same exhausted search."""
 
 import json
+import os
 import pathlib
 import shlex
 import subprocess
@@ -134,3 +135,32 @@ def test_a_shard_that_cannot_go_on_ends_the_split_check_with_its_reason(tmp_path
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert r.stdout == "" and r.stderr.count("\n") == 1, r.stderr
     assert r.stderr.startswith("racelab: shard 0/2 of the check failed: "), r.stderr
+
+
+def test_shards_hash_strings_alike(tmp_path):
+    # The threads start in the order of a set of strings, which the hash seed decides: every shard
+    # (and the process that replays the failure) must be the same program.
+    prog = tmp_path / "names.py"
+    prog.write_text(
+        "import threading\n"
+        "names = {'alpha', 'beta', 'gamma', 'delta', 'epsilon'}\n"
+        "first = []\n"
+        "lock = threading.Lock()\n"
+        "def work(name):\n"
+        "    with lock:\n"
+        "        first.append(name)\n"
+        "threads = [threading.Thread(target=work, args=(n,)) for n in names]\n"
+        "for t in threads:\n"
+        "    t.start()\n"
+        "for t in threads:\n"
+        "    t.join()\n"
+        "assert first[0] != 'alpha', 'alpha went first'\n", encoding="utf-8")
+    seeded = dict(os.environ, PYTHONHASHSEED="0")
+    one = subprocess.run([sys.executable, "-m", "racelab.cli", "check", str(prog), "--shard", "0/1", "--json",
+                          "--granularity", "sync"], capture_output=True, text=True, timeout=600, env=seeded)
+    one = report_of(one)
+    unseeded = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+    two = subprocess.run([sys.executable, "-m", "racelab.cli", "check", str(prog), "--jobs", "3",
+                          "--granularity", "sync"], capture_output=True, text=True, timeout=600, env=unseeded)
+    assert two.returncode == 1, two.stdout + two.stderr
+    assert f"in run {one['failure']['run']}," in two.stdout and "alpha went first" in two.stdout, two.stdout

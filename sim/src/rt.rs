@@ -9,7 +9,7 @@ use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{compiler_fence, AtomicU64, AtomicUsize, Ordering};
 
 use corosensei::Yielder;
 
@@ -159,6 +159,9 @@ pub(crate) fn with<R>(f: impl FnOnce(&mut RunModel) -> R) -> R {
         if r.borrowed.replace(true) {
             borrowed_twice();
         }
+        // The trap's signal handler reads the flag on this thread (`run_state_borrowed`): keep
+        // the compiler from moving the model's accesses across its changes.
+        compiler_fence(Ordering::SeqCst);
         let _release = Release(&r.borrowed);
         // SAFETY: `model` is the box `install` leaked, which only `uninstall` frees, and never
         // while `borrowed` is set; `borrowed` makes this the only reference to it until
@@ -172,6 +175,7 @@ struct Release<'a>(&'a Cell<bool>);
 
 impl Drop for Release<'_> {
     fn drop(&mut self) {
+        compiler_fence(Ordering::SeqCst);
         self.0.set(false);
     }
 }

@@ -224,11 +224,16 @@ def _check(args):
     return EXIT_OK if report.passed else EXIT_BUG
 
 
+# racelab-py run as a command: `-P` keeps the working directory off `sys.path`, so a `random.py`
+# there cannot stand in for the standard library's.
+_SELF = [sys.executable, "-P", "-m", "racelab.cli"]
+
+
 def _shard_command(args, k, n):
     """The command of shard ``k`` of ``n`` of this check: the same settings, its --json line out."""
-    command = [sys.executable, "-m", "racelab.cli", "check", args.script, "--shard", f"{k}/{n}", "--json",
+    command = [*_SELF, "check", args.script, "--shard", f"{k}/{n}", "--json",
                "--strategy", args.strategy, "--seed", str(args.seed), "--granularity", args.granularity,
-               "--max-steps", str(args.max_steps), "--watchdog", f"{args.watchdog:g}"]
+               "--max-steps", str(args.max_steps), "--watchdog", repr(args.watchdog)]
     if args.runs is not None:
         command += ["--runs", str(args.runs)]
     if args.depth is not None:
@@ -245,6 +250,11 @@ def _check_in_processes(args):
     if args.strategy not in ("random", "pos", "dfs"):
         raise _Usage(f"--jobs splits random, pos and dfs checks into processes; this check is {args.strategy} "
                      "(run it with --jobs 1, or choose one of those strategies)")
+    if os.environ.get("PYTHONHASHSEED", "random") == "random":
+        # Every shard, and this process, which replays the failure, must be the same program: a
+        # script whose threads start in the order of a set of strings is another program under
+        # another hash seed. So this check starts again with one seed for all of them.
+        os.execve(sys.executable, [*_SELF, *args.argv], dict(os.environ, PYTHONHASHSEED="0"))
     n = args.jobs
     shards = []
     outputs = []
@@ -254,7 +264,9 @@ def _check_in_processes(args):
                                            stderr=subprocess.PIPE, text=True))
         for k, shard in enumerate(shards):
             out, err = shard.communicate()
-            if shard.returncode not in (EXIT_OK, EXIT_BUG):
+            # Exit code 1 is also Python's for an uncaught exception: a shard's report is one line
+            # of JSON, and anything else is the shard's own failure.
+            if shard.returncode not in (EXIT_OK, EXIT_BUG) or not _one_json_line(out):
                 problem = err.strip().splitlines()[-1] if err.strip() else f"exit code {shard.returncode}"
                 raise _Usage(f"shard {k}/{n} of the check failed: {problem.removeprefix('racelab: ')}")
             outputs.append((f"shard {k}/{n}", out))
@@ -275,11 +287,19 @@ def _check_in_processes(args):
     _out(f"  {merged['verdict']}")
     _out(f"  coverage: {_merged_coverage(merged)}")
     if not merged["failed"]:
+        if args.html:
+            raise _Usage("--html draws a run: this check passed and traced none (replay a schedule to draw it)")
         return EXIT_OK
     # The failing run, told as one process tells it: replayed from the lowest shard's schedule.
     schedule = json.loads(merged["json"])["report"]["failure"]["schedule"]
     report = racelab.replay_script(args.script, schedule, granularity=args.granularity, max_steps=args.max_steps,
                                    daemon_cut_off_fails=args.fail_on_daemon_cut_off)
+    if report.passed or report.kind == "divergence":
+        _out()
+        _out("  the failing run did not come out the same when replayed in this process: the program does "
+             "something racelab does not control (the OS clock, its own OS threads, the environment)")
+        _out(f"  replay: {merged['replay']}")
+        return EXIT_BUG
     _out()
     _out(report.diagnosis)
     _out()
@@ -290,6 +310,13 @@ def _check_in_processes(args):
     _out(f"  replay: {merged['replay']}")
     _teaching(args, report)
     return EXIT_BUG
+
+
+def _one_json_line(text):
+    try:
+        return text.count("\n") == 1 and isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
 
 
 def _merged_settings(merged, watchdog=None):
@@ -364,7 +391,9 @@ def _replay(args):
 
 def main(argv=None):
     try:
+        argv = sys.argv[1:] if argv is None else list(argv)
         args = _parser().parse_args(argv)
+        args.argv = argv
         if args.command == "merge":
             return _merge(args)
         if args.explain and args.json:

@@ -344,6 +344,8 @@ fn to_dict<'py>(
     d.set_item("exhausted", report.exhausted)?;
     d.set_item("text", report.to_string())?;
     d.set_item("json", serde_json::to_string(report).unwrap_or_default())?;
+    // A replay whose trace hashes otherwise than the schedule recorded (the CLI's `note:` line).
+    d.set_item("replay_differs", report.replay_differs.as_deref())?;
     match &report.failure {
         Some(f) => {
             d.set_item("passed", false)?;

@@ -164,3 +164,31 @@ def test_shards_hash_strings_alike(tmp_path):
                           "--granularity", "sync"], capture_output=True, text=True, timeout=600, env=unseeded)
     assert two.returncode == 1, two.stdout + two.stderr
     assert f"in run {one['failure']['run']}," in two.stdout and "alpha went first" in two.stdout, two.stdout
+
+
+def test_a_schedule_check_found_replays_in_another_process_whatever_its_hash_seed(tmp_path):
+    prog = tmp_path / "names.py"
+    prog.write_text(
+        "import threading\n"
+        "names = {'alpha', 'beta', 'gamma', 'delta', 'epsilon'}\n"
+        "first = []\n"
+        "lock = threading.Lock()\n"
+        "def work(name):\n"
+        "    with lock:\n"
+        "        first.append(name)\n"
+        "threads = [threading.Thread(target=work, args=(n,)) for n in names]\n"
+        "for t in threads:\n"
+        "    t.start()\n"
+        "for t in threads:\n"
+        "    t.join()\n"
+        "assert first[0] != 'alpha', 'alpha went first'\n", encoding="utf-8")
+    unseeded = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+    found = subprocess.run([sys.executable, "-m", "racelab.cli", "check", str(prog), "--granularity", "sync"],
+                           capture_output=True, text=True, timeout=600, env=unseeded)
+    assert found.returncode == 1, found.stdout + found.stderr
+    (replay,) = [line for line in found.stdout.splitlines() if line.startswith("  replay: racelab-py ")]
+    for _ in range(3):
+        again = subprocess.run([sys.executable, "-m", "racelab.cli", *shlex.split(replay[len("  replay: racelab-py "):])],
+                               capture_output=True, text=True, timeout=600, env=unseeded)
+        assert again.returncode == 1 and "alpha went first" in again.stdout, again.stdout + again.stderr
+        assert "note:" not in again.stdout

@@ -243,6 +243,12 @@ def _shard_command(args, k, n):
     return command
 
 
+def _shard_env():
+    """The shards' environment: this process's, with its hash seed (see ``_with_one_hash_seed``)."""
+    seed = os.environ.get("PYTHONHASHSEED", "random")
+    return dict(os.environ, PYTHONHASHSEED=seed if seed != "random" else "0")
+
+
 def _check_in_processes(args):
     """``check --jobs N``: the check split into N shards, each a process of its own (Python threads
     share one interpreter lock, so a second core needs a second interpreter), merged as
@@ -250,18 +256,13 @@ def _check_in_processes(args):
     if args.strategy not in ("random", "pos", "dfs"):
         raise _Usage(f"--jobs splits random, pos and dfs checks into processes; this check is {args.strategy} "
                      "(run it with --jobs 1, or choose one of those strategies)")
-    if os.environ.get("PYTHONHASHSEED", "random") == "random":
-        # Every shard, and this process, which replays the failure, must be the same program: a
-        # script whose threads start in the order of a set of strings is another program under
-        # another hash seed. So this check starts again with one seed for all of them.
-        os.execve(sys.executable, [*_SELF, *args.argv], dict(os.environ, PYTHONHASHSEED="0"))
     n = args.jobs
     shards = []
     outputs = []
     try:
         for k in range(n):
             shards.append(subprocess.Popen(_shard_command(args, k, n), stdout=subprocess.PIPE,
-                                           stderr=subprocess.PIPE, text=True))
+                                           stderr=subprocess.PIPE, text=True, env=_shard_env()))
         for k, shard in enumerate(shards):
             out, err = shard.communicate()
             # Exit code 1 is also Python's for an uncaught exception: a shard's report is one line
@@ -373,6 +374,8 @@ def _replay(args):
         _out(_json_line(args, report))
         return EXIT_OK if report.passed else EXIT_BUG
     _out(f"racelab-py replay {args.script}: {_settings(args, report)}")
+    if report._raw.get("replay_differs"):
+        _out(f"note: {report._raw['replay_differs']}")
     if report.passed:
         _out("run 0 passed")
         cut = report._raw.get("cut_off") or []
@@ -389,13 +392,27 @@ def _replay(args):
     return EXIT_OK if report.passed else EXIT_BUG
 
 
+def _with_one_hash_seed(argv):
+    """Starts racelab-py again under ``PYTHONHASHSEED=0`` unless a seed is set. A script whose
+    threads start in the order of a set of strings is another program under another hash seed: a
+    schedule that check found must replay in the next process, and the shards of ``--jobs`` run
+    in processes of their own."""
+    if os.environ.get("PYTHONHASHSEED", "random") == "random":
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(sys.executable, [*_SELF, *argv], dict(os.environ, PYTHONHASHSEED="0"))
+
+
 def main(argv=None):
     try:
-        argv = sys.argv[1:] if argv is None else list(argv)
+        as_program = argv is None
+        argv = sys.argv[1:] if as_program else list(argv)
         args = _parser().parse_args(argv)
-        args.argv = argv
         if args.command == "merge":
             return _merge(args)
+        if as_program:
+            # (A caller's own process, calling main with its arguments, is left as it is.)
+            _with_one_hash_seed(argv)
         if args.explain and args.json:
             raise _Usage("--explain prints sentences and --json prints JSON lines: choose one")
         if args.command == "check" and args.depth is not None and args.strategy != "pct":

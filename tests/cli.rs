@@ -593,7 +593,7 @@ fn merge_refuses_missing_duplicate_and_mismatched_shards() {
         (vec!["merge", a.as_str(), b.as_str()], "in 2 shards"),
         (vec!["merge", a.as_str(), c.as_str()], "other settings"),
         (vec!["merge", a.as_str(), d.as_str()], "Rerun every shard with --release-points on"),
-        (vec!["merge", garbage.as_str()], "is not a line of `racelab check --json` output"),
+        (vec!["merge", garbage.as_str()], "is not a line of `check --json` output"),
         (vec!["merge"], "merge needs the --json output of every shard"),
         (vec!["merge", "/nonexistent/shard.json"], "cannot read /nonexistent/shard.json"),
     ] {

@@ -121,7 +121,7 @@ impl MergedTarget {
 /// is missing.
 pub fn merge(outputs: &[(String, String)]) -> Result<Vec<MergedTarget>, String> {
     if outputs.is_empty() {
-        return Err("merge needs the --json output of every shard: racelab merge shard-*.json".into());
+        return Err("merge needs the --json output of every shard: merge shard-*.json".into());
     }
     // target -> shard index -> (file:line, the line's JSON)
     let mut by_target: BTreeMap<String, BTreeMap<u64, (String, Value)>> = BTreeMap::new();
@@ -130,7 +130,7 @@ pub fn merge(outputs: &[(String, String)]) -> Result<Vec<MergedTarget>, String> 
         for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
             let place = format!("{from}:{}", i + 1);
             let v: Value = serde_json::from_str(line).map_err(|e| {
-                format!("{place} is not a line of `racelab check --json` output ({e}); merge reads what check --shard K/N --json prints")
+                format!("{place} is not a line of `check --json` output ({e}); merge reads what check --shard K/N --json prints")
             })?;
             let target =
                 v["target"].as_str().ok_or_else(|| format!("{place} has no \"target\""))?.to_string();
@@ -155,7 +155,8 @@ pub fn merge(outputs: &[(String, String)]) -> Result<Vec<MergedTarget>, String> 
     }
     if by_target.is_empty() {
         return Err(
-            "the files hold no check output: run racelab check ... --shard K/N --json > shard-K.json".into(),
+            "the files hold no check output: run check ... --shard K/N --json > shard-K.json for every K"
+                .into(),
         );
     }
     by_target.into_iter().map(|(target, shards)| merge_target(target, shards)).collect()
@@ -396,8 +397,11 @@ pub fn verdict(m: &MergedTarget) -> String {
             ks.join(", ")
         )
     };
+    // A failure whose line names no diagnosis (edited by hand) is still the merged failure.
+    let named = |line: &Value| line["report"]["failure"]["kind"].as_str().unwrap_or("a failure").to_string();
     match (&m.lowest, m.diagnosis()) {
-        (Some((run, line)), Some(d)) => {
+        (Some((run, line)), d) => {
+            let d = d.unwrap_or_else(|| named(line));
             let preemptions = line["report"]["failure"]["preemptions"].as_u64().unwrap_or(0);
             format!(
                 "BUG: {d} in run {run}, with {preemptions} preemption{} (over {} shards){cut}",
@@ -431,5 +435,61 @@ fn plural(n: u64) -> &'static str {
         ""
     } else {
         "s"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A random shard's output line, failing at `failing_run` if given.
+    fn line(k: u64, n: u64, failing_run: Option<u64>, diagnosis: Option<&str>) -> (String, String) {
+        let failure = failing_run.map_or(Value::Null, |run| {
+            let mut f = serde_json::json!({ "run": run, "kind": "panic", "preemptions": 1 });
+            if let Some(d) = diagnosis {
+                f["diagnosis"] = serde_json::json!({ "kind": d });
+            }
+            f
+        });
+        let v = serde_json::json!({
+            "target": "prog.py",
+            "replay": failing_run.map(|_| "racelab-py replay prog.py --schedule \"v1 t1\""),
+            "report": {
+                "settings": { "strategy": "random", "seed": 0, "runs": 100, "shard": format!("{k}/{n}") },
+                "runs": 10, "steps": 50, "failure": failure,
+            },
+        });
+        (format!("shard-{k}.json"), v.to_string())
+    }
+
+    #[test]
+    fn the_lowest_failure_over_the_shards_is_the_merged_one() {
+        let merged =
+            merge(&[line(0, 2, Some(6), Some("lost-update")), line(1, 2, Some(3), Some("deadlock"))])
+                .expect("the shards merge");
+        let m = &merged[0];
+        assert_eq!(m.lowest.as_ref().map(|(run, _)| *run), Some(3));
+        assert_eq!(m.runs(), 4);
+        assert_eq!((m.runs_executed, m.steps_executed), (20, 100));
+        assert_eq!(m.expected, None);
+        assert_eq!(m.as_expected(), None);
+        assert!(
+            verdict(m).starts_with("BUG: deadlock in run 3, with 1 preemption (over 2 shards)"),
+            "{}",
+            verdict(m)
+        );
+    }
+
+    #[test]
+    fn a_failure_that_names_no_diagnosis_is_still_a_bug() {
+        let merged = merge(&[line(0, 2, None, None), line(1, 2, Some(5), None)]).expect("the shards merge");
+        assert!(merged[0].failed());
+        assert!(verdict(&merged[0]).starts_with("BUG: panic in run 5"), "{}", verdict(&merged[0]));
+    }
+
+    #[test]
+    fn a_missing_shard_is_named() {
+        let e = merge(&[line(0, 3, None, None), line(2, 3, None, None)]).expect_err("shard 1 is missing");
+        assert!(e.contains("shard 1 of 3 missing"), "{e}");
     }
 }

@@ -20,6 +20,27 @@ def racelab_py(*args):
                           timeout=600)
 
 
+def names_program(tmp_path):
+    """A script whose threads start in the order of a set of strings, which the hash seed decides;
+    it fails when alpha's thread takes the lock first."""
+    prog = tmp_path / "names.py"
+    prog.write_text(
+        "import threading\n"
+        "names = {'alpha', 'beta', 'gamma', 'delta', 'epsilon'}\n"
+        "first = []\n"
+        "lock = threading.Lock()\n"
+        "def work(name):\n"
+        "    with lock:\n"
+        "        first.append(name)\n"
+        "threads = [threading.Thread(target=work, args=(n,)) for n in names]\n"
+        "for t in threads:\n"
+        "    t.start()\n"
+        "for t in threads:\n"
+        "    t.join()\n"
+        "assert first[0] != 'alpha', 'alpha went first'\n", encoding="utf-8")
+    return prog
+
+
 def report_of(result):
     assert result.stdout.count("\n") == 1, result.stdout + result.stderr
     return json.loads(result.stdout)["report"]
@@ -140,21 +161,7 @@ def test_a_shard_that_cannot_go_on_ends_the_split_check_with_its_reason(tmp_path
 def test_shards_hash_strings_alike(tmp_path):
     # The threads start in the order of a set of strings, which the hash seed decides: every shard
     # (and the process that replays the failure) must be the same program.
-    prog = tmp_path / "names.py"
-    prog.write_text(
-        "import threading\n"
-        "names = {'alpha', 'beta', 'gamma', 'delta', 'epsilon'}\n"
-        "first = []\n"
-        "lock = threading.Lock()\n"
-        "def work(name):\n"
-        "    with lock:\n"
-        "        first.append(name)\n"
-        "threads = [threading.Thread(target=work, args=(n,)) for n in names]\n"
-        "for t in threads:\n"
-        "    t.start()\n"
-        "for t in threads:\n"
-        "    t.join()\n"
-        "assert first[0] != 'alpha', 'alpha went first'\n", encoding="utf-8")
+    prog = names_program(tmp_path)
     seeded = dict(os.environ, PYTHONHASHSEED="0")
     one = subprocess.run([sys.executable, "-m", "racelab.cli", "check", str(prog), "--shard", "0/1", "--json",
                           "--granularity", "sync"], capture_output=True, text=True, timeout=600, env=seeded)
@@ -167,21 +174,7 @@ def test_shards_hash_strings_alike(tmp_path):
 
 
 def test_a_schedule_check_found_replays_in_another_process_whatever_its_hash_seed(tmp_path):
-    prog = tmp_path / "names.py"
-    prog.write_text(
-        "import threading\n"
-        "names = {'alpha', 'beta', 'gamma', 'delta', 'epsilon'}\n"
-        "first = []\n"
-        "lock = threading.Lock()\n"
-        "def work(name):\n"
-        "    with lock:\n"
-        "        first.append(name)\n"
-        "threads = [threading.Thread(target=work, args=(n,)) for n in names]\n"
-        "for t in threads:\n"
-        "    t.start()\n"
-        "for t in threads:\n"
-        "    t.join()\n"
-        "assert first[0] != 'alpha', 'alpha went first'\n", encoding="utf-8")
+    prog = names_program(tmp_path)
     unseeded = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
     found = subprocess.run([sys.executable, "-m", "racelab.cli", "check", str(prog), "--granularity", "sync"],
                            capture_output=True, text=True, timeout=600, env=unseeded)

@@ -32,11 +32,11 @@ use std::time::Duration;
 
 use racelab_sim::rt::{self, Misuse, ObjectHandle, Wakeup};
 use racelab_sim::ThreadId;
+use smallvec::SmallVec;
 
 use crate::lock::{AnyLock, LockGuard, Patience};
 use crate::rlock::RLock;
 use crate::wait_list::{cpython_fifo, WaitList};
-use smallvec::SmallVec;
 
 #[derive(Debug, Default)]
 struct ConditionState {
@@ -197,24 +197,25 @@ impl Condition {
             rt::schedule_point();
         }
         self.check_owned("cannot notify on un-acquired lock")?;
-        let order = cpython_fifo();
         let mut woken: SmallVec<[(ThreadId, bool); 4]> = SmallVec::new();
-        if n.is_none() {
+        match n {
             // Every waiter, first to last, in one access of the state.
-            rt::write(self.obj, |s: &mut ConditionState| {
+            None => rt::write(self.obj, |s: &mut ConditionState| {
                 while !s.waiters.is_empty() {
                     woken.push(s.waiters.wake_into_at(0, lock));
                 }
-            });
-        }
-        while n.is_some_and(|n| woken.len() < n) {
-            let len = rt::write(self.obj, |s: &mut ConditionState| s.waiters.len());
-            if len == 0 {
-                break;
+            }),
+            Some(n) => {
+                let order = cpython_fifo();
+                while woken.len() < n {
+                    let len = rt::write(self.obj, |s: &mut ConditionState| s.waiters.len());
+                    if len == 0 {
+                        break;
+                    }
+                    let i = WaitList::pick(len, order);
+                    woken.push(rt::write(self.obj, |s: &mut ConditionState| s.waiters.wake_into_at(i, lock)));
+                }
             }
-            let i = WaitList::pick(len, order);
-            let w = rt::write(self.obj, |s: &mut ConditionState| s.waiters.wake_into_at(i, lock));
-            woken.push(w);
         }
         let op = if n.is_none() { "notify_all" } else { "notify" };
         if woken.is_empty() {

@@ -30,8 +30,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
 /// Merges the `--json` output of the shards of split checks (`racelab-py check --shard K/N
 /// --json`, `racelab check ... --shard K/N --json`), given as `(where it came from, its text)`:
-/// a dict per target with the merged verdict in the Rust CLI's words (`racelab merge` prints the
-/// same), its JSON line, and the replay command of the lowest failure.
+/// a dict per target with the merged settings, verdict and coverage in the Rust CLI's words
+/// (`racelab merge` prints the same), its JSON line, and the replay command of the lowest failure.
 #[pyfunction]
 fn merge<'py>(py: Python<'py>, outputs: Vec<(String, String)>) -> PyResult<Vec<Bound<'py, PyDict>>> {
     let merged =
@@ -44,10 +44,7 @@ fn merge<'py>(py: Python<'py>, outputs: Vec<(String, String)>) -> PyResult<Vec<B
             d.set_item("shards", m.shards)?;
             d.set_item("settings", racelab_sim::merge::settings_line(m))?;
             d.set_item("verdict", racelab_sim::merge::verdict(m))?;
-            d.set_item("runs", m.runs())?;
-            d.set_item("runs_executed", m.runs_executed)?;
-            d.set_item("steps_executed", m.steps_executed)?;
-            d.set_item("exhaustive", m.exhaustive)?;
+            d.set_item("coverage", racelab_sim::merge::coverage(m))?;
             d.set_item("failed", m.failed())?;
             d.set_item("replay", m.replay())?;
             d.set_item("json", m.to_json())?;

@@ -430,6 +430,19 @@ pub fn verdict(m: &MergedTarget) -> String {
     }
 }
 
+/// The coverage line, as `check` words it: the runs one unsharded exploration would have made,
+/// and what the shards executed.
+pub fn coverage(m: &MergedTarget) -> String {
+    format!(
+        "{} run{} as {} would make them ({} runs and {} steps executed over the shards)",
+        m.runs(),
+        plural(m.runs()),
+        if m.exhaustive { "one process (--shard 0/1)" } else { "one unsharded run" },
+        m.runs_executed,
+        m.steps_executed
+    )
+}
+
 fn plural(n: u64) -> &'static str {
     if n == 1 {
         ""

@@ -287,18 +287,12 @@ impl RunModel {
 
     /// Ends the model's use for this run: gives back the strategy and drops what the run made
     /// (its threads' bodies, its objects' states) now, as dropping the model would, keeping the
-    /// emptied vectors for [`RunModel::renew`].
+    /// emptied vectors for [`RunModel::renew`]. The rest is cleared by the next run's `reset`.
     pub fn into_spare(mut self: Box<Self>) -> (Box<dyn Strategy>, Box<RunModel>) {
         let strategy = std::mem::replace(&mut self.strategy, Box::new(Detached));
         self.threads.clear();
         self.objects.clear();
         self.trace = None;
-        self.failure = None;
-        self.ended = None;
-        self.caught_panics.clear();
-        self.lock_observed = None;
-        self.beat = None;
-        self.races.reset();
         (strategy, self)
     }
 

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-pub use racelab_sim::merge::{settings_line, verdict, MergedTarget};
+pub use racelab_sim::merge::{coverage, settings_line, verdict, MergedTarget};
 
 /// Reads the shards' output files and merges each target. Every problem is one message naming
 /// the file and line, or the target and the shard that is missing.

@@ -63,14 +63,7 @@ fn merge(targets: &[super::merge::MergedTarget], json: bool) -> i32 {
             // A program of the user's (racelab-py's shards): no expectation to compare with.
             _ => outln!("  {}", super::merge::verdict(m)),
         }
-        outln!(
-            "  coverage: {} run{} as {} would make them ({} runs and {} steps executed over the shards)",
-            m.runs(),
-            if m.runs() == 1 { "" } else { "s" },
-            if m.exhaustive { "one process (--shard 0/1)" } else { "one unsharded run" },
-            m.runs_executed,
-            m.steps_executed
-        );
+        outln!("  coverage: {}", super::merge::coverage(m));
         if let Some(cmd) = m.replay() {
             outln!("  replay: {cmd}");
         }

@@ -286,7 +286,7 @@ def _check_in_processes(args):
         return EXIT_BUG if merged["failed"] else EXIT_OK
     _out(f"racelab-py check {args.script}: {n} processes of {_merged_settings(merged, args.watchdog)}")
     _out(f"  {merged['verdict']}")
-    _out(f"  coverage: {_merged_coverage(merged)}")
+    _out(f"  coverage: {merged['coverage']}")
     if not merged["failed"]:
         if args.html:
             raise _Usage("--html draws a run: this check passed and traced none (replay a schedule to draw it)")
@@ -331,13 +331,6 @@ def _merged_settings(merged, watchdog=None):
     return " ".join(words)
 
 
-def _merged_coverage(merged):
-    one = "one process (--shard 0/1)" if merged["exhaustive"] else "one unsharded run"
-    runs = merged["runs"]
-    return (f"{runs} run{'' if runs == 1 else 's'} as {one} would make them ({merged['runs_executed']} runs and "
-            f"{merged['steps_executed']} steps executed over the shards)")
-
-
 def _merge(args):
     outputs = []
     for path in args.files:
@@ -356,7 +349,7 @@ def _merge(args):
             continue
         _out(f"racelab-py merge {m['target']}: {m['shards']} shards of {_merged_settings(m)}")
         _out(f"  {m['verdict']}")
-        _out(f"  coverage: {_merged_coverage(m)}")
+        _out(f"  coverage: {m['coverage']}")
         if m["replay"]:
             _out(f"  replay: {m['replay']}")
     return EXIT_BUG if any(m["failed"] for m in targets) else EXIT_OK

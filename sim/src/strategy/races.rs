@@ -97,12 +97,13 @@ impl Analysis {
             .map(|t| t.index() + 1)
             .max()
             .unwrap_or(0);
-        let mut history = previous.as_mut().map(|p| std::mem::take(&mut p.history)).unwrap_or_default();
+        use std::mem::take;
+        let (mut history, mut scratch, mut races, mut threads) = previous
+            .as_mut()
+            .map(|p| (take(&mut p.history), take(&mut p.scratch), take(&mut p.races), take(&mut p.threads)))
+            .unwrap_or_default();
         history.reset();
-        let mut scratch = previous.as_mut().map(|p| std::mem::take(&mut p.scratch)).unwrap_or_default();
-        let mut races = previous.as_mut().map(|p| std::mem::take(&mut p.races)).unwrap_or_default();
         races.clear();
-        let mut threads = previous.as_mut().map(|p| std::mem::take(&mut p.threads)).unwrap_or_default();
         let (mut clocks, mut local) = match previous {
             Some(p) if Clock::same_layout(p.width, width) && p.clocks.len() >= fresh_from => {
                 debug_assert!(

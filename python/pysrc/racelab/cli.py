@@ -64,7 +64,7 @@ def _parser():
                    help="how many runs (default 1000; dfs and portfolio: until exhausted, at most 1,000,000)")
     c.add_argument("--depth", type=_positive, default=None, help="PCT's bug depth (default 3; pct only)")
     split = c.add_mutually_exclusive_group()
-    split.add_argument("--jobs", type=_positive, default=1, metavar="N",
+    split.add_argument("--jobs", type=_jobs, default=1, metavar="N",
                        help="split the check over N processes, one per core (random, pos and dfs), and merge them: "
                        "the verdict, failing run and coverage of `--shard 0/1` (default 1)")
     split.add_argument("--shard", type=_shard, default=None, metavar="K/N",
@@ -104,6 +104,17 @@ def _seconds(text):
         raise argparse.ArgumentTypeError(f"`{text}` is not a number of seconds") from None
     if not (n >= 0 and n < float("inf")):
         raise argparse.ArgumentTypeError(f"{text} is out of range (0, for never, or more)")
+    return n
+
+
+MAX_JOBS = 256  # as the engine's `--jobs` (`racelab_sim::config::MAX_JOBS`)
+
+
+def _jobs(text):
+    n = _positive(text)
+    if n > MAX_JOBS:
+        raise argparse.ArgumentTypeError(
+            f"--jobs must be from 1 to {MAX_JOBS}, got {n} (more processes than cores only adds switching)")
     return n
 
 

@@ -285,6 +285,24 @@ fn ctrl_c_prints_the_partial_verdict_and_exits_130() {
 }
 
 #[test]
+fn ctrl_c_stops_a_replay_of_a_run_far_ahead() {
+    // `replay --run N` makes the exploration's runs up to N: the command comes first, and Ctrl-C
+    // stops the runs (it used to be ignored, for hours).
+    let out = interrupted(&["replay", "lock-order/fixed", "--seed", "1", "--run", "10000000000"]);
+    assert_eq!(out.status.code(), Some(130), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "racelab replay lock-order/fixed --strategy random --seed 1 --run 10000000000\n"
+    );
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("racelab: interrupted after ")
+            && err.ends_with(" runs, before run 10000000000 was reached\n"),
+        "{err}"
+    );
+}
+
+#[test]
 fn ctrl_c_with_json_prints_complete_json_marked_interrupted() {
     let out =
         interrupted(&["check", "counter/locked", "--strategy", "random", "--runs", "1000000000", "--json"]);

@@ -1,6 +1,7 @@
 //! No program crashes or hangs racelab: a stack overflow, a loop without scheduling point, a
 //! `std::sync::Mutex` held across a step, an OS thread touching racelab, a destructor panicking
-//! at teardown each become a reported failure of the run.
+//! at teardown each become a reported failure of the run, and so do more live threads than the
+//! OS has room for.
 //!
 //! Scenarios that used to kill the process run in a child: the test re-runs its own binary with
 //! `RACELAB_CHILD` naming the test, the child runs the scenario and prints what it found, and
@@ -431,4 +432,49 @@ fn pct_on_two_jobs_gives_the_one_job_report_when_a_run_made_ahead_taints_the_com
     };
     let stdout = stdout_of(&out);
     assert_eq!(stdout.matches("same=true").count(), 4, "{stdout}");
+}
+
+/// More threads alive at once than the OS maps stacks for (here the address space is capped at
+/// 2 GiB and each thread asks for 64 MiB; in the wild, about 32,000 threads at the default size
+/// reach Linux's `vm.max_map_count`): the run fails as std's `thread::spawn` does when the OS
+/// cannot create a thread, a panic naming the cause, and the process goes on.
+#[test]
+fn more_live_threads_than_the_os_maps_stacks_for_is_a_reported_failure() {
+    let Some(out) = in_child("more_live_threads_than_the_os_maps_stacks_for_is_a_reported_failure", || {
+        let limit = libc::rlimit { rlim_cur: 2 << 30, rlim_max: libc::RLIM_INFINITY };
+        // SAFETY: setrlimit with a valid struct, on this (child) process only.
+        let capped = unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) };
+        assert_eq!(capped, 0, "the child caps its address space");
+        let config = Config::random(0).runs(2).stack_size(64 << 20);
+        let report = check(config, || {
+            let barrier = racelab::Barrier::new(64);
+            let handles: Vec<_> = (0..63)
+                .map(|_| {
+                    thread::spawn(move || {
+                        barrier.wait();
+                    })
+                })
+                .collect();
+            barrier.wait();
+            for h in handles {
+                h.join().unwrap();
+            }
+        });
+        let message = match &report.failure.as_ref().map(|f| &f.kind) {
+            Some(FailureKind::Panic { message, .. }) => message.clone(),
+            other => format!("not a panic: {other:?}"),
+        };
+        vec![summary(&report), message, "after".to_string()]
+    }) else {
+        return;
+    };
+    let stdout = stdout_of(&out);
+    assert!(out.status.success(), "the child failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("failed kind=panic diagnosis=assertion"), "{stdout}");
+    assert!(
+        stdout.contains("failed to spawn thread: racelab could not map a ")
+            && stdout.contains("Config::stack_size"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\nafter\n"), "the child went on after the check: {stdout}");
 }

@@ -215,14 +215,17 @@ fn the_run_counts_do_not_depend_on_jobs() {
 
 #[test]
 fn replaying_a_run_past_the_end_of_the_exploration_says_so() {
-    refused(
-        &["replay", "counter/locked", "--strategy", "dfs", "--run", "1000"],
-        "the exploration ended after 60 runs, having explored everything; run 1000 does not exist",
-    );
-    refused(
-        &["replay", "counter/locked", "--strategy", "dfs", "--run", "18446744073709551614"],
-        "run 18446744073709551614 does not exist",
-    );
+    // The exploration runs (its command is printed first, before the runs), then the error.
+    for (run, expected) in [
+        ("1000", "the exploration ended after 60 runs, having explored everything; run 1000 does not exist"),
+        ("18446744073709551614", "run 18446744073709551614 does not exist"),
+    ] {
+        let out = racelab(&["replay", "counter/locked", "--strategy", "dfs", "--run", run]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.starts_with("racelab: ") && err.contains(expected) && err.lines().count() == 1, "{err}");
+        assert_eq!(stdout(&out), format!("racelab replay counter/locked --strategy dfs --run {run}\n"));
+    }
     refused(
         &["replay", "counter/locked", "--strategy", "dfs", "--run", "18446744073709551615"],
         "--run must be below 18446744073709551615",

@@ -9,10 +9,12 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use pyo3::exceptions::PyValueError;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use pyo3::exceptions::{PyKeyboardInterrupt, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use racelab_sim::{Config, ReleasePoints, Report, Schedule, StrategyConfig};
+use racelab_sim::{Config, ReleasePoints, Report, Schedule, StopFlag, StrategyConfig};
 
 use crate::green;
 
@@ -126,13 +128,121 @@ fn explore<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let config = config(strategy, seed, runs, depth, max_steps, daemon_cut_off_fails, shard)?;
     green::remember_interpreter(py);
-    let run_config = config.clone();
     let watched = crate::watchdog::armed();
-    let report =
-        py.detach(move || racelab_sim::check(run_config, move || crate::threads::run_main(&program)));
+    let (report, interrupt) = check_interruptibly(py, config.clone(), program);
     drop(watched);
-    to_dict(py, &report, &config, source.as_ref())
+    let d = to_dict(py, &report, &config, source.as_ref())?;
+    d.set_item("interrupted", report.interrupted)?;
+    // The exception the signal's handler raised (KeyboardInterrupt): the library raises it again
+    // once the search has stopped, the CLI prints the partial report and exits with 130.
+    d.set_item("interrupt", interrupt.map(|e| e.into_value(py)))?;
+    Ok(d)
 }
+
+/// How often the thread that waits for a check looks for Ctrl-C.
+const SIGNAL_POLL: Duration = Duration::from_millis(50);
+
+/// Ctrl-C presses since the check under way began (see [`check_interruptibly`]).
+static CTRL_C: AtomicU32 = AtomicU32::new(0);
+
+extern "C" fn on_ctrl_c(_signal: libc::c_int) {
+    // Only async-signal-safe work here: an atomic, and `_exit`.
+    if CTRL_C.fetch_add(1, Ordering::SeqCst) >= 1 {
+        // SAFETY: `_exit` is async-signal-safe; a second Ctrl-C ends the process at once.
+        unsafe { libc::_exit(EXIT_INTERRUPTED) };
+    }
+}
+
+/// racelab's SIGINT handler for the length of a check, Python's own put back on drop. Why not
+/// Python's: the script's threads run on the engine's threads, where CPython runs no handler,
+/// and one of them may hold the interpreter lock for as long as it likes (a long `sum` in C), so
+/// Python's handler would run only when the check is over. Not installed when SIGINT is
+/// ignored (a process started in the background keeps ignoring it).
+struct CtrlC {
+    previous: Option<libc::sigaction>,
+}
+
+impl CtrlC {
+    fn install() -> CtrlC {
+        CTRL_C.store(0, Ordering::SeqCst);
+        // SAFETY: sigaction with a zeroed struct filled field by field; the handler above only
+        // touches an atomic and calls `_exit`.
+        unsafe {
+            let mut previous: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(libc::SIGINT, std::ptr::null(), &mut previous) != 0
+                || previous.sa_sigaction == libc::SIG_IGN
+            {
+                return CtrlC { previous: None };
+            }
+            let mut ours: libc::sigaction = std::mem::zeroed();
+            ours.sa_sigaction = on_ctrl_c as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            ours.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut ours.sa_mask);
+            if libc::sigaction(libc::SIGINT, &ours, std::ptr::null_mut()) != 0 {
+                return CtrlC { previous: None };
+            }
+            CtrlC { previous: Some(previous) }
+        }
+    }
+
+    fn pressed(&self) -> bool {
+        CTRL_C.load(Ordering::SeqCst) > 0
+    }
+}
+
+impl Drop for CtrlC {
+    fn drop(&mut self) {
+        if let Some(previous) = &self.previous {
+            // SAFETY: puts back the disposition read in `install`.
+            unsafe { libc::sigaction(libc::SIGINT, previous, std::ptr::null_mut()) };
+        }
+    }
+}
+
+/// Runs the check on a thread of its own while this one waits for it with the interpreter
+/// lock released, watching for Ctrl-C ([`CtrlC`]). The first Ctrl-C stops the search after its
+/// current run, as Ctrl-C stops `racelab check`, and a `KeyboardInterrupt` is returned beside
+/// the partial report; a second one ends the process at once with exit code 130, as a second
+/// Ctrl-C does there: a run that never reaches its end (a thread in C) cannot be stopped
+/// otherwise. Called off Python's main thread, the check runs as it is, without the handler.
+fn check_interruptibly(py: Python<'_>, config: Config, program: Py<PyAny>) -> (Report, Option<PyErr>) {
+    let on_main_thread = py
+        .import("threading")
+        .and_then(|t| Ok(t.call_method0("current_thread")?.is(&t.call_method0("main_thread")?)))
+        .unwrap_or(false);
+    if !on_main_thread {
+        return (
+            py.detach(move || racelab_sim::check(config, move || crate::threads::run_main(&program))),
+            None,
+        );
+    }
+    let stop = StopFlag::new();
+    let config = config.stop_flag(stop.clone());
+    let waiter = std::thread::current();
+    let ctrl_c = CtrlC::install();
+    let report = py.detach(|| {
+        std::thread::scope(|s| {
+            let search = s.spawn(move || {
+                let report = racelab_sim::check(config, move || crate::threads::run_main(&program));
+                waiter.unpark();
+                report
+            });
+            while !search.is_finished() {
+                std::thread::park_timeout(SIGNAL_POLL);
+                if ctrl_c.pressed() {
+                    stop.stop();
+                }
+            }
+            search.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    });
+    let pressed = ctrl_c.pressed();
+    drop(ctrl_c);
+    (report, pressed.then(|| PyKeyboardInterrupt::new_err("")))
+}
+
+/// The exit code of an interrupted check, as `racelab`'s (128 + SIGINT).
+const EXIT_INTERRUPTED: i32 = 130;
 
 /// Runs `program` once along `schedule` (its text, as reports print it) and reports.
 #[pyfunction]

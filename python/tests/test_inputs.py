@@ -31,6 +31,14 @@ def test_check_refuses_what_is_not_a_function():
         racelab.check(42)
 
 
+def test_replay_refuses_a_schedule_that_is_not_text():
+    # A passing report's schedule is None: replaying it is a TypeError that says so.
+    with pytest.raises(TypeError, match="report.schedule is None"):
+        racelab.replay(nothing, None)
+    with pytest.raises(TypeError, match="a string"):
+        racelab.replay_script(__file__, 42)
+
+
 def racelab_py(*args):
     return subprocess.run([sys.executable, "-m", "racelab.cli", *args], capture_output=True, text=True, timeout=120)
 

@@ -35,7 +35,12 @@ impl VirtualTime {
         Duration::from_nanos(self.0)
     }
 
-    /// `self + d`, saturating at the end of time (a timeout that large never fires).
+    /// The end of time, where a deadline past what the clock can count lands (a wait with
+    /// `Duration::MAX`, about 584 years or more): the clock never gets there, so such a deadline
+    /// never fires, as it would not under std.
+    pub const NEVER: VirtualTime = VirtualTime(u64::MAX);
+
+    /// `self + d`, saturating at [`VirtualTime::NEVER`] (a timeout that large never fires).
     pub fn after(self, d: Duration) -> Self {
         let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
         VirtualTime(self.0.saturating_add(nanos))
@@ -69,6 +74,7 @@ mod tests {
     #[test]
     fn saturates() {
         let t = VirtualTime::from_nanos(u64::MAX - 1).after(Duration::from_secs(1));
-        assert_eq!(t.as_nanos(), u64::MAX);
+        assert_eq!(t, VirtualTime::NEVER);
+        assert_eq!(VirtualTime::ZERO.after(Duration::MAX), VirtualTime::NEVER);
     }
 }

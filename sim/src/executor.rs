@@ -128,8 +128,9 @@ impl Executor {
                 self.coroutines.resize_with(i + 1, || None);
             }
             debug_assert!(self.coroutines[i].is_none(), "racelab invariant: a thread started twice");
-            self.coroutines[i] = Some(self.start(body));
-            self.resume(ThreadId::from_u32(i as u32))?;
+            let t = ThreadId::from_u32(i as u32);
+            self.coroutines[i] = Some(self.start(body).map_err(|e| self.unstartable(t, e))?);
+            self.resume(t)?;
         }
     }
 
@@ -199,12 +200,13 @@ impl Executor {
         }
     }
 
-    fn start(&mut self, body: Box<dyn FnOnce()>) -> Slot {
+    /// A green thread on a stack of its own, recycled or newly mapped; an error when the OS
+    /// maps no more (too many threads alive at once: each holds a stack until it finishes).
+    fn start(&mut self, body: Box<dyn FnOnce()>) -> std::io::Result<Slot> {
         let stack = match self.stacks.pop() {
             Some(s) => s,
             None => {
-                let s = DefaultStack::new(self.stack_size + trap::YELLOW_ZONE)
-                    .expect("racelab: could not map a green-thread stack");
+                let s = DefaultStack::new(self.stack_size + trap::YELLOW_ZONE)?;
                 trap::prepare_stack(&s);
                 s
             }
@@ -223,7 +225,26 @@ impl Executor {
                 Err(p) => panic::resume_unwind(p),
             }
         });
-        Slot { co, base, limit, yellow_opened: false }
+        Ok(Slot { co, base, limit, yellow_opened: false })
+    }
+
+    /// The failure of a run whose thread `t` could not get a stack: std's `thread::spawn`
+    /// panics when the OS cannot create a thread, and so does this run, in the new thread (the
+    /// spawn itself has returned), naming the cause and the way out.
+    fn unstartable(&self, t: ThreadId, e: std::io::Error) -> Box<FailureKind> {
+        let alive = self.coroutines.iter().filter(|c| c.is_some()).count() + 1;
+        rt::with(|m| m.finish_current());
+        Box::new(FailureKind::Panic {
+            thread: rt::with(|m| m.thread_ref(t)),
+            message: format!(
+                "failed to spawn thread: racelab could not map a {} KiB stack for it ({e}) with {alive} \
+                 threads alive; each live thread holds a stack, and the OS limits how much address space \
+                 and how many mappings a process has (Linux: vm.max_map_count). Keep fewer threads alive \
+                 at once, or give them smaller stacks (Config::stack_size)",
+                (self.stack_size + trap::YELLOW_ZONE) / 1024
+            ),
+            location: None,
+        })
     }
 
     fn recycle(&mut self, i: usize) {

@@ -1020,7 +1020,9 @@ impl RunModel {
     }
 
     /// Nothing can run: jumps the clock to the earliest deadline and times out every thread
-    /// waiting for it. Returns false when no deadline is pending (a deadlock).
+    /// waiting for it. Returns false when no deadline is pending (a deadlock). A deadline at
+    /// [`VirtualTime::NEVER`] (a timeout of `Duration::MAX`) is no deadline: the clock cannot
+    /// pass it, and a program whose threads all wait that long hangs, under std as here.
     fn advance_clock(&mut self) -> bool {
         let earliest = self
             .threads
@@ -1029,6 +1031,7 @@ impl RunModel {
                 RunState::Blocked { deadline, .. } => deadline,
                 _ => None,
             })
+            .filter(|&d| d != VirtualTime::NEVER)
             .min();
         let Some(deadline) = earliest else { return false };
         assert!(deadline >= self.now, "racelab invariant: a deadline in the past");

@@ -40,7 +40,8 @@ pub fn run(plan: Plan) -> Result<i32, String> {
             check_targets(&targets, json, &explore, &teach, &stop)
         }
         Plan::Replay { target, config, json, explore, run, teach } => {
-            replay(target, config, json, &explore, run, &teach)
+            let stop = on_ctrl_c()?;
+            replay(target, config.stop_flag(stop), json, &explore, run, &teach)
         }
         Plan::Merge { targets, json } => Ok(merge(&targets, json)),
         Plan::Play { target, config, moves } => super::play::play(target, config, moves),
@@ -507,7 +508,26 @@ fn replay(
     run: Option<u64>,
     teach: &TeachArgs,
 ) -> Result<i32, String> {
-    let report = check(config.clone(), target.variant.program);
+    let exploring = !matches!(config.strategy(), StrategyConfig::Replay(_));
+    if exploring && !json {
+        // First, before the runs up to N (which may take a while), the command in full.
+        outln!("racelab replay {} {} --run {}", target.name(), exploration_flags(&config), run.unwrap_or(0));
+    }
+    // `--run N` makes the exploration's runs up to N: a progress bar, and Ctrl-C stops them.
+    let report = if exploring {
+        check_with_bar(&config, &target, json)
+    } else {
+        check(config.clone(), target.variant.program)
+    };
+    if report.interrupted && report.failure.is_none() && report.traced.is_none() {
+        eprintln!(
+            "racelab: interrupted after {} run{}, before run {} was reached",
+            report.runs,
+            plural(report.runs),
+            run.unwrap_or(0)
+        );
+        return Ok(EXIT_INTERRUPTED);
+    }
     if let Some(f) = &report.failure {
         if let FailureKind::Divergence { message } = &f.kind {
             if matches!(config.strategy(), StrategyConfig::Replay(_)) {
@@ -540,14 +560,6 @@ fn replay(
     if json {
         outln!("{}", result_json(&target, &report, &config));
     } else {
-        if !matches!(config.strategy(), StrategyConfig::Replay(_)) {
-            outln!(
-                "racelab replay {} {} --run {}",
-                target.name(),
-                exploration_flags(&config),
-                run.unwrap_or(0)
-            );
-        }
         outln!("racelab replay {}: {config}", target.name());
         if let Some(why) = report.restarted() {
             outln!("{}", restart_line(why));

@@ -49,6 +49,8 @@ class Report:
         self.coverage = raw["coverage"]
         self.runs = raw["runs"]
         self.exhausted = raw["exhausted"]
+        #: True when Ctrl-C stopped the search early (``check_script(..., interrupted="report")``).
+        self.interrupted = bool(raw.get("interrupted"))
         self.kind = raw.get("kind")
         self.diagnosis_kind = raw.get("diagnosis_kind")
         self.diagnosis = raw.get("diagnosis")
@@ -145,6 +147,13 @@ def _checked_arguments(fn, watchdog, **counts):
     _racelab.set_watchdog(watchdog)
 
 
+def _checked_schedule(schedule):
+    if not isinstance(schedule, str):
+        hint = " (a report that passed has no failing schedule: report.schedule is None)" if schedule is None else ""
+        raise TypeError(f"racelab: the schedule to replay is a string (\"v1 ...\" from a report), not "
+                        f"{type(schedule).__name__}{hint}")
+
+
 def check(fn, strategy="random", runs=None, seed=0, *, granularity=DEFAULT_GRANULARITY, depth=3,
           max_steps=100_000, daemon_cut_off_fails=False, watchdog=30.0):
     """Runs ``fn`` as the main thread of a program, ``runs`` times, under ``strategy``
@@ -156,6 +165,7 @@ def check(fn, strategy="random", runs=None, seed=0, *, granularity=DEFAULT_GRANU
     _checked_arguments(fn, watchdog, runs=(runs, 1), seed=(seed, 0), depth=(depth, 1), max_steps=(max_steps, 1))
     raw = _explore(fn, _files_of(fn), granularity, strategy=strategy, seed=seed, runs=runs, depth=depth,
                    max_steps=max_steps, daemon_cut_off_fails=daemon_cut_off_fails)
+    _raise_interrupt(raw)
     name = getattr(fn, "__qualname__", "fn")
     return Report(raw, f'racelab.replay({name}, "{raw.get("schedule")}", granularity="{granularity}"'
                        + (", daemon_cut_off_fails=True)" if daemon_cut_off_fails else ")"))
@@ -166,6 +176,7 @@ def replay(fn, schedule, *, granularity=DEFAULT_GRANULARITY, max_steps=100_000, 
     """Runs ``fn`` once along ``schedule`` (from a report) with a full trace; ``granularity``
     must be the one the schedule was recorded with (the report's replay line says it)."""
     _checked_arguments(fn, watchdog, max_steps=(max_steps, 1))
+    _checked_schedule(schedule)
     raw = _explore(fn, _files_of(fn), granularity, schedule=schedule, max_steps=max_steps,
                    daemon_cut_off_fails=daemon_cut_off_fails)
     name = getattr(fn, "__qualname__", "fn")
@@ -291,18 +302,33 @@ def play_script(path, commands, moves=None, *, granularity=DEFAULT_GRANULARITY, 
 
 
 def check_script(path, strategy="random", runs=None, seed=0, *, granularity=DEFAULT_GRANULARITY, depth=3,
-                 max_steps=100_000, daemon_cut_off_fails=False, shard=None):
+                 max_steps=100_000, daemon_cut_off_fails=False, shard=None, interrupted="raise"):
     """``check`` for a script file, run from the top in a fresh ``__main__`` every run. ``shard``:
     ``(k, n)``, only shard ``k`` of ``n`` of the exploration (random, pos, dfs; ``racelab-py merge``
-    merges the shards' ``--json`` output)."""
+    merges the shards' ``--json`` output). ``interrupted``: what Ctrl-C does once it has stopped
+    the search after its current run: ``"raise"`` its ``KeyboardInterrupt``, or ``"report"``
+    the runs made so far (``Report.interrupted`` true), as ``racelab-py check`` prints them."""
+    if interrupted not in ("raise", "report"):
+        raise ValueError(f"racelab: interrupted is \"raise\" or \"report\", not {interrupted!r}")
     raw = _explore_script(path, granularity, strategy=strategy, seed=seed, runs=runs, depth=depth,
                           max_steps=max_steps, daemon_cut_off_fails=daemon_cut_off_fails, shard=shard)
+    if interrupted == "raise":
+        _raise_interrupt(raw)
     return Report(raw, None)
+
+
+def _raise_interrupt(raw):
+    """Raises again what a signal's handler raised during the check (Ctrl-C's
+    ``KeyboardInterrupt``): the engine stopped the search after its current run, and the caller,
+    pytest say, must see the interrupt rather than a partial report."""
+    if raw.get("interrupt") is not None:
+        raise raw["interrupt"]
 
 
 def replay_script(path, schedule, *, granularity=DEFAULT_GRANULARITY, max_steps=100_000,
                   daemon_cut_off_fails=False):
     """``replay`` for a script file."""
+    _checked_schedule(schedule)
     raw = _explore_script(path, granularity, schedule=schedule, max_steps=max_steps,
                           daemon_cut_off_fails=daemon_cut_off_fails)
     return Report(raw, None)

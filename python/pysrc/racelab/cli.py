@@ -19,7 +19,7 @@ import sys
 
 import racelab
 
-EXIT_OK, EXIT_BUG, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEFAULT_MAX_STEPS = 100_000
 DEFAULT_WATCHDOG = 30.0
 
@@ -209,12 +209,15 @@ def _check(args):
         return _check_in_processes(args)
     report = racelab.check_script(args.script, strategy=args.strategy, runs=args.runs, seed=args.seed,
                                   granularity=args.granularity, depth=args.depth or 3, max_steps=args.max_steps,
-                                  daemon_cut_off_fails=args.fail_on_daemon_cut_off, shard=args.shard)
+                                  daemon_cut_off_fails=args.fail_on_daemon_cut_off, shard=args.shard,
+                                  interrupted="report")
     if report.refused:
         raise _Usage(report.refused.removeprefix("racelab: "))
+    # Ctrl-C stopped the search: what it found so far, and 130, as `racelab check` does.
+    stopped = report.interrupted and report.passed
     if args.json:
         _out(_json_line(args, report))
-        return EXIT_OK if report.passed else EXIT_BUG
+        return EXIT_INTERRUPTED if stopped else EXIT_OK if report.passed else EXIT_BUG
     _out(f"racelab-py check {args.script}: {_settings(args, report)}")
     _out(f"  {report.verdict}")
     _out(f"  coverage: {report.coverage}")
@@ -231,6 +234,8 @@ def _check(args):
         sys.stdout.write(raw["trace_excerpt"])
         _out()
         _out(f"  replay: {_replay_command(args, report)}")
+    if stopped:
+        return EXIT_INTERRUPTED
     _teaching(args, report)
     return EXIT_OK if report.passed else EXIT_BUG
 
@@ -452,6 +457,11 @@ def main(argv=None):
         return EXIT_USAGE
     except BrokenPipeError:
         return EXIT_OK
+    except KeyboardInterrupt:
+        # Ctrl-C outside a check's search (which stops and reports): while a script is being
+        # played, or while the shards of --jobs run (each is stopped).
+        sys.stderr.write("racelab: interrupted\n")
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -172,8 +172,10 @@ fn html_needs_one_run_to_draw() {
     let out = racelab(&["check", "condition-buffer/while", "--html", "/tmp/never.html"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("passed: there is no failure for --html to draw"));
+    // Refused before the check runs (it used to find the bug, then exit 2 for the page).
     let out = racelab(&["check", "condition-buffer/if", "--html", "/nonexistent-dir/x.html"]);
     assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr)
-        .starts_with("racelab: cannot write the timeline to /nonexistent-dir/x.html"));
+        .starts_with("racelab: --html /nonexistent-dir/x.html: the directory /nonexistent-dir does not exist"));
 }

@@ -233,6 +233,26 @@ fn replaying_a_run_past_the_end_of_the_exploration_says_so() {
 }
 
 #[test]
+fn an_html_page_into_a_missing_directory_is_refused_before_the_check() {
+    // It used to run the whole check, print the bug, and then exit 2 for the page.
+    refused(
+        &["check", "counter/buggy", "--html", "/nonexistent/page.html"],
+        "--html /nonexistent/page.html: the directory /nonexistent does not exist",
+    );
+    refused(
+        &["replay", "counter/buggy", "--seed", "0", "--run", "0", "--html", "."],
+        "--html .: is a directory",
+    );
+}
+
+#[test]
+fn merge_refuses_devices_and_directories_before_reading_them() {
+    // `/dev/zero` used to be read until the OS killed racelab for its memory.
+    refused(&["merge", "/dev/zero"], "cannot read /dev/zero: not a file of check --json output");
+    refused(&["merge", "."], "cannot read .: not a file of check --json output");
+}
+
+#[test]
 fn replay_refuses_jobs_and_shards() {
     for extra in [&["--jobs", "2"], &["--shard", "0/2"]] {
         let mut args = vec!["replay", "lock-order/buggy", "--seed", "3", "--run", "0"];

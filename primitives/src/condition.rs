@@ -41,6 +41,9 @@ use crate::wait_list::{cpython_fifo, WaitList};
 #[derive(Debug, Default)]
 struct ConditionState {
     waiters: WaitList,
+    /// Set by [`Condition::never_wake_spuriously`]: this condition's waits return only when
+    /// notified or timed out.
+    never_spurious: bool,
 }
 
 /// A Python `threading.Condition`. It is a handle: copies refer to the same condition.
@@ -88,6 +91,15 @@ impl Condition {
             obj: rt::register("Condition", Some(name.into()), ConditionState::default()),
             lock: lock.into(),
         }
+    }
+
+    /// Makes this condition's waits (every copy's) return only when notified or timed out,
+    /// whatever the run's spurious wake-up budget. For conditions of code written against
+    /// CPython's implementation rather than the documentation: CPython's `Condition` never wakes
+    /// spuriously, and its own standard library relies on it (`concurrent.futures.Future.result`
+    /// waits once, then reports a timeout).
+    pub fn never_wake_spuriously(&self) {
+        rt::write(self.obj, |s: &mut ConditionState| s.never_spurious = true);
     }
 
     /// The underlying lock.
@@ -279,7 +291,8 @@ impl Condition {
                 None => format!("released {lock_name}, waiting"),
             }
         });
-        let how = if rt::spurious_wakeup() {
+        let may_wake_spuriously = rt::read(self.obj, |s: &ConditionState| !s.never_spurious);
+        let how = if may_wake_spuriously && rt::spurious_wakeup() {
             // Woken without a notify: the thread leaves the waiter list at once and runs
             // whenever the scheduler lets it.
             rt::write(self.obj, |s: &mut ConditionState| s.waiters.remove(me));

@@ -127,9 +127,12 @@ pub(crate) struct Condition {
 
 #[pymethods]
 impl Condition {
+    /// `spurious`: whether its waits may wake without a notify (within the run's budget);
+    /// `threading.Condition` passes false for a condition made by the standard library or an
+    /// installed package (see `racelab._threading.Condition`).
     #[new]
-    #[pyo3(signature = (lock=None))]
-    fn new(py: Python<'_>, lock: Option<Bound<'_, PyAny>>) -> PyResult<Self> {
+    #[pyo3(signature = (lock=None, spurious=true))]
+    fn new(py: Python<'_>, lock: Option<Bound<'_, PyAny>>, spurious: bool) -> PyResult<Self> {
         let lock = match lock {
             Some(l) if !l.is_none() => l,
             _ => Bound::new(py, RLock::new(py)?)?.into_any(),
@@ -143,7 +146,13 @@ impl Condition {
                 "racelab: Condition takes a threading.Lock or threading.RLock made during the run",
             ));
         };
-        let inner = guarded(py, || prim::Condition::new(any))?;
+        let inner = guarded(py, || {
+            let c = prim::Condition::new(any);
+            if !spurious {
+                c.never_wake_spuriously();
+            }
+            c
+        })?;
         Ok(Condition { inner, lock: lock.unbind() })
     }
 

@@ -322,11 +322,31 @@ fn step(py: Python<'_>, footprint: u128, frame: &Bound<'_, PyAny>) -> PyResult<(
     if rt::tracing() {
         let describe = WHERE.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|w| w.clone_ref(py));
         if let Some(describe) = describe {
-            let text = describe.call1(py, (frame,))?.to_string();
+            // The description must not change the run it describes: at the recursion limit its
+            // own frames would raise a RecursionError the untraced run never saw (and the trace
+            // of a failure found untraced would not replay). When it fails, the place is read
+            // from the frame's attributes, which pushes no frame.
+            let text = match describe.call1(py, (frame,)) {
+                Ok(text) => text.to_string(),
+                Err(_) => place_of(frame),
+            };
             rt::event("py", None, || text);
         }
     }
     Ok(())
+}
+
+/// `file:line` of a frame, read without calling Python code (see `step`); `?` when `frame` is
+/// not a frame (`sys.monitoring` passes none: the description reads the caller's).
+fn place_of(frame: &Bound<'_, PyAny>) -> String {
+    let read = || -> PyResult<String> {
+        let file: String = frame.getattr("f_code")?.getattr("co_filename")?.extract()?;
+        let line: i64 = frame.getattr("f_lineno")?.extract().unwrap_or(0);
+        let name =
+            std::path::Path::new(&file).file_name().and_then(|n| n.to_str()).unwrap_or(&file).to_string();
+        Ok(format!("{name}:{line}"))
+    };
+    read().unwrap_or_else(|_| "?".to_string())
 }
 
 /// `point` for `sys.monitoring` LINE events (`(code, line)`), except the line a code object

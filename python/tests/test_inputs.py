@@ -55,3 +55,18 @@ def test_cli_refuses_a_directory_a_nul_byte_and_a_depth_without_pct(tmp_path):
     done = racelab_py("check", str(ok), "--depth", "5")
     assert done.returncode == 2 and "applies only to --strategy pct" in done.stderr, done.stderr
     assert racelab_py("check", str(ok), "--strategy", "pct", "--depth", "5", "--runs", "3").returncode == 0
+
+
+def test_merge_refuses_devices_and_directories_before_reading_them(tmp_path):
+    for path in ("/dev/zero", str(tmp_path)):
+        done = racelab_py("merge", path)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr == f"racelab: cannot read {path}: not a file of check --json output (a directory or a device)\n"
+
+
+def test_an_html_page_into_a_missing_directory_is_refused_before_the_check(tmp_path):
+    prog = tmp_path / "prog.py"
+    prog.write_text("pass\n")
+    done = racelab_py("check", str(prog), "--html", str(tmp_path / "no" / "page.html"))
+    assert done.returncode == 2 and done.stdout == "", done.stdout + done.stderr
+    assert "the directory" in done.stderr and "does not exist" in done.stderr, done.stderr

@@ -251,14 +251,18 @@ fn merge_target(target: String, shards: BTreeMap<u64, (String, Value)>) -> Resul
     for (k, (place, v)) in shards {
         let report = &v["report"];
         let too_many = || format!("{place}: the runs or steps do not add up (past 2^64); is the file whole?");
-        merged.runs_executed =
-            merged.runs_executed.checked_add(report["runs"].as_u64().unwrap_or(0)).ok_or_else(too_many)?;
-        merged.steps_executed =
-            merged.steps_executed.checked_add(report["steps"].as_u64().unwrap_or(0)).ok_or_else(too_many)?;
+        let count = |name: &str| {
+            report[name].as_u64().ok_or_else(|| {
+                format!("{place}: \"{name}\" is {}, not a whole number; is the file whole?", report[name])
+            })
+        };
+        let runs = count("runs")?;
+        merged.runs_executed = merged.runs_executed.checked_add(runs).ok_or_else(too_many)?;
+        merged.steps_executed = merged.steps_executed.checked_add(count("steps")?).ok_or_else(too_many)?;
         let failed = report["failure"]["run"].as_u64();
         let stopped = report["interrupted"] == true || report["out_of_time"] == true;
         let last = if exhaustive {
-            subtrees_of(&merged.target, &place, report, k, n, &mut subtree_runs)?
+            subtrees_of(&merged.target, &place, report, runs, k, n, &mut subtree_runs)?
         } else {
             None
         };
@@ -309,11 +313,13 @@ fn merge_target(target: String, shards: BTreeMap<u64, (String, Value)>) -> Resul
 }
 
 /// Records the subtrees a dfs shard's report lists, checking that each is the shard's and given
-/// once; returns the last one (where a failure is) with the shard's runs before it.
+/// once, and that their runs are the shard's (`shard_runs`); returns the last one (where a
+/// failure is) with the shard's runs before it.
 fn subtrees_of(
     target: &str,
     place: &str,
     report: &Value,
+    shard_runs: u64,
     k: u64,
     n: u64,
     runs: &mut BTreeMap<u64, u64>,
@@ -341,6 +347,12 @@ fn subtrees_of(
         }
         last = Some((subtree, before));
         before = before.saturating_add(count);
+    }
+    // Every run of a split dfs is in one of its shard's subtrees (the probe runs are not counted).
+    if before != shard_runs {
+        return Err(format!(
+            "{place}: its subtrees hold {before} runs and its report {shard_runs}; is the file whole?"
+        ));
     }
     Ok(last)
 }
@@ -498,6 +510,43 @@ mod tests {
         let merged = merge(&[line(0, 2, None, None), line(1, 2, Some(5), None)]).expect("the shards merge");
         assert!(merged[0].failed());
         assert!(verdict(&merged[0]).starts_with("BUG: panic in run 5"), "{}", verdict(&merged[0]));
+    }
+
+    #[test]
+    fn counts_that_are_not_whole_numbers_are_refused() {
+        for (field, value) in
+            [("runs", serde_json::json!(-5)), ("steps", serde_json::json!("12")), ("runs", Value::Null)]
+        {
+            let (place, text) = line(1, 2, None, None);
+            let mut v: Value = serde_json::from_str(&text).expect("json");
+            v["report"][field] = value;
+            let e = merge(&[line(0, 2, None, None), (place, v.to_string())]).expect_err("refused");
+            assert!(e.contains(&format!("\"{field}\" is")) && e.contains("not a whole number"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_dfs_shard_whose_subtrees_do_not_hold_its_runs_is_refused() {
+        // A hand-edited shard: its runs kept, its subtrees emptied. It used to merge, to a
+        // different failing run.
+        let dfs = |k: u64, subtrees: Value, runs: u64| {
+            let v = serde_json::json!({
+                "target": "prog.py",
+                "report": {
+                    "settings": { "strategy": "dfs", "runs": 1000, "shard": format!("{k}/2") },
+                    "runs": runs, "steps": 50, "exhausted": true, "failure": null, "shard_subtrees": subtrees,
+                },
+            });
+            (format!("shard-{k}.json"), v.to_string())
+        };
+        let whole = [
+            dfs(0, serde_json::json!([{ "subtree": 0, "runs": 3 }, { "subtree": 2, "runs": 4 }]), 7),
+            dfs(1, serde_json::json!([{ "subtree": 1, "runs": 5 }]), 5),
+        ];
+        let merged = merge(&whole).expect("the shards merge");
+        assert_eq!(merged[0].runs_executed, 12);
+        let e = merge(&[whole[0].clone(), dfs(1, serde_json::json!([]), 5)]).expect_err("refused");
+        assert!(e.contains("its subtrees hold 0 runs and its report 5"), "{e}");
     }
 
     #[test]

@@ -511,8 +511,10 @@ impl Report {
     pub fn assert_passed(&self) {
         if let Some(f) = &self.failure {
             panic!(
-                "racelab found a {} bug:\n{self}{}",
-                f.kind.name(),
+                // The diagnosis names the bug (`assertion`, `lost-wakeup`); the kind names how the
+                // run ended (`panic`), which is what the report below says next.
+                "racelab found a bug ({}):\n{self}{}",
+                f.diagnosis.kind,
                 self.rust_replay_line().unwrap_or_default()
             );
         }

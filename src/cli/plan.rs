@@ -75,6 +75,7 @@ pub fn plan(cli: Cli) -> Result<Plan, String> {
         }
         Command::Check { targets, all, explore, json, teach } => {
             explain_without_json(teach.explain, json)?;
+            html_writable(&teach)?;
             let resolved = match (all, targets.is_empty()) {
                 (true, false) => return Err("give either --all or scenario names, not both".into()),
                 (false, true) => {
@@ -108,6 +109,7 @@ pub fn plan(cli: Cli) -> Result<Plan, String> {
         }
         Command::Replay { target, schedule, explore, run, json, teach } => {
             explain_without_json(teach.explain, json)?;
+            html_writable(&teach)?;
             let targets = resolve(&target, false)?;
             let target = targets[0];
             if explore.jobs.is_some() || explore.shard.is_some() {
@@ -238,6 +240,30 @@ fn explain_without_json(explain: bool, json: bool) -> Result<(), String> {
         return Err("--explain prints sentences and --json prints JSON lines: choose one (the JSON has the \
                     trace with typed events to narrate from)"
             .into());
+    }
+    Ok(())
+}
+
+/// `--html FILE` into a directory that exists, checked before the exploration: a check that
+/// found a bug and then could not write its page would end with exit 2 instead of 1.
+fn html_writable(teach: &TeachArgs) -> Result<(), String> {
+    let Some(path) = &teach.html else { return Ok(()) };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(format!(
+            "--html {}: the directory {} does not exist; create it, or write the page elsewhere",
+            path.display(),
+            dir.display()
+        ));
+    }
+    if path.is_dir() {
+        return Err(format!(
+            "--html {}: is a directory; give the file to write the page into",
+            path.display()
+        ));
     }
     Ok(())
 }

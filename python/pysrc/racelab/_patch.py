@@ -19,6 +19,7 @@ import concurrent.futures.thread  # noqa: F401 - imported now, not lazily while 
 import linecache
 import dis
 import inspect
+import io
 import multiprocessing
 import multiprocessing.pool
 import os
@@ -51,6 +52,59 @@ def _refuse_os_thread(*_args, **_kwargs):
         "racelab: the program started an OS thread (_thread.start_new_thread), which would run outside racelab's "
         "control: start threads with threading.Thread, which racelab simulates."
     )
+
+
+def _refuse_exit(status=0, *_args):
+    raise rl.Unsupported(
+        f"racelab: the program called os._exit({status!r}), which ends the interpreter at once, and racelab's "
+        "checker with it: racelab-py cannot explore past it. End the program by returning from the main thread "
+        "or with sys.exit (racelab runs those), or check the part before the exit."
+    )
+
+
+class _RunStdin(io.TextIOBase):
+    """``sys.stdin`` during a check when it is not a terminal (``racelab-py check prog.py < input``):
+    the input is read whole the first time a run reads it, and every run reads it from the start,
+    so runs do not depend on each other (run 0 would otherwise take it all, and a replay, in a
+    new process, would see what run 0 saw). Input from a terminal is left as it is."""
+
+    def __init__(self, real):
+        self._real = real
+        self._text = None
+        self._pos = 0
+
+    def new_run(self):
+        self._pos = 0
+
+    def _all(self):
+        if self._text is None:
+            self._text = self._real.read()
+        return self._text
+
+    def readable(self):
+        return True
+
+    def isatty(self):
+        return False
+
+    def read(self, size=-1):
+        text = self._all()
+        end = len(text) if size is None or size < 0 else min(len(text), self._pos + size)
+        out, self._pos = text[self._pos:end], end
+        return out
+
+    def readline(self, size=-1):
+        text = self._all()
+        end = text.find("\n", self._pos)
+        end = len(text) if end < 0 else end + 1
+        if size is not None and size >= 0:
+            end = min(end, self._pos + size)
+        out, self._pos = text[self._pos:end], end
+        return out
+
+    @property
+    def encoding(self):
+        return getattr(self._real, "encoding", "utf-8")
 
 
 class _Capture:
@@ -418,7 +472,7 @@ def _replacements():
             "sleep": rl.sleep, "time": rl.time, "time_ns": rl.time_ns, "monotonic": rl.monotonic,
             "monotonic_ns": rl.monotonic_ns, "perf_counter": rl.perf_counter, "perf_counter_ns": rl.perf_counter_ns,
         }),
-        (os, {"fork": _refuse_fork, "forkpty": _refuse_fork}),
+        (os, {"fork": _refuse_fork, "forkpty": _refuse_fork, "_exit": _refuse_exit}),
         (multiprocessing, rl_mp.names()),
         (multiprocessing.pool, {"ThreadPool": rl.ThreadPool, "Pool": rl.ThreadPool}),
         (concurrent.futures, {
@@ -464,20 +518,30 @@ class Patched:
         for module, attrs in replacements:
             for name, value in attrs.items():
                 setattr(module, name, _outside_runs(value, getattr(module, name, None)))
-        self._stdout, self._stderr = sys.stdout, sys.stderr
+        self._stdout, self._stderr, self._stdin = sys.stdout, sys.stderr, sys.stdin
         sys.stdout, sys.stderr = _Capture(sys.stdout), _Capture(sys.stderr)
+        global RUN_STDIN
+        RUN_STDIN = None
+        try:
+            piped = sys.stdin is not None and not sys.stdin.isatty()
+        except (AttributeError, ValueError, OSError):
+            piped = False
+        if piped:
+            RUN_STDIN = sys.stdin = _RunStdin(sys.stdin)
         self._limit = sys.getrecursionlimit()
         _real_setrecursionlimit(min(self._limit, MAX_RECURSION))
         self._random_state = random.getstate()
+        rl.OWN_FILES = self.tracer.files
         self.tracer.start()
         return self
 
     def __exit__(self, *exc):
+        rl.OWN_FILES = None
         self.tracer.stop()
         _racelab.restore_spaces()
         random.setstate(self._random_state)
         _real_setrecursionlimit(self._limit)
-        sys.stdout, sys.stderr = self._stdout, self._stderr
+        sys.stdout, sys.stderr, sys.stdin = self._stdout, self._stderr, self._stdin
         for module, name, value in reversed(self._saved):
             if value is _MISSING:
                 delattr(module, name)
@@ -486,6 +550,9 @@ class Patched:
         self._saved.clear()
         return False
 
+
+#: The check's ``sys.stdin`` when it replays piped input to every run (``_RunStdin``), else None.
+RUN_STDIN = None
 
 #: Whether runs draw their ``random`` seed from the schedule (sampling strategies, and replays of
 #: schedules that recorded one) or use 0 (exhaustive searches). Set by the check before it runs.
@@ -498,3 +565,5 @@ def begin_run():
     from . import _racelab
 
     random.seed(_racelab.run_seed(SEED_DRAWN))
+    if RUN_STDIN is not None:
+        RUN_STDIN.new_run()

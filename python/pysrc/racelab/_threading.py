@@ -10,6 +10,7 @@ copied by pickling, as a pipe would), and a ``ThreadPool``/``ThreadPoolExecutor`
 are racelab threads.
 """
 
+import os as _os
 import pickle
 import sys
 import traceback
@@ -336,7 +337,33 @@ class BoundedSemaphore(_racelab.Semaphore):
         return super().__new__(cls, value, True)
 
 
+#: The program's own files while a check runs (``_patch.Patched`` sets it), else None.
+OWN_FILES = None
+
+_RACELAB_DIR = _os.path.join(_os.path.dirname(_os.path.abspath(__file__)), "")
+
+
+def _maker_file():
+    """The file of the code that asked for the object being made: the first frame outside
+    racelab's own package (``multiprocessing.Condition`` is racelab's, made for its caller)."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename.startswith(_RACELAB_DIR):
+        frame = frame.f_back
+    return frame.f_code.co_filename if frame is not None else ""
+
+
 class Condition(_racelab.Condition):
+    """``threading.Condition``. Its waits may wake spuriously (within the run's budget: Python's
+    documentation allows it) when the program's own code made it; one made by the standard
+    library or an installed package never does, as CPython's never does: that code is written
+    against CPython, and relies on it (``concurrent.futures.Future.result`` waits once)."""
+
+    def __new__(cls, lock=None):
+        return super().__new__(cls, lock, OWN_FILES is None or _maker_file() in OWN_FILES)
+
+    def __init__(self, lock=None):
+        pass
+
     def wait_for(self, predicate, timeout=None):
         """As CPython writes it: the predicate re-checked after every wake-up."""
         endtime = None
@@ -679,48 +706,41 @@ class ThreadPool:
         self.terminate()
 
 
-class Future:
-    """``concurrent.futures.Future`` for the executor below."""
-
-    def __init__(self):
-        self._result = AsyncResult()
-
-    def result(self, timeout=None):
-        return self._result.get(timeout)
-
-    def exception(self, timeout=None):
-        self._result.wait(timeout)
-        return self._result._error
-
-    def done(self):
-        return self._result.ready()
-
-    def running(self):
-        return not self.done()
-
-    def cancelled(self):
-        return False
-
-    def cancel(self):
-        return False
-
-    def add_done_callback(self, fn):
-        self._result.wait()
-        fn(self)
+def _run_future(future, fn, args, kwargs):
+    """A work item of the executor below, as CPython's ``_WorkItem.run``: nothing if the future was
+    cancelled before a worker took it, else its result or exception in the future."""
+    if not future.set_running_or_notify_cancel():
+        return
+    try:
+        value = fn(*args, **kwargs)
+    except BaseException as e:  # noqa: BLE001 - kept in the future, as the executor does
+        future.set_exception(e)
+    else:
+        future.set_result(value)
 
 
 class ThreadPoolExecutor:
-    """``concurrent.futures.ThreadPoolExecutor`` on racelab threads (workers start up front)."""
+    """``concurrent.futures.ThreadPoolExecutor`` on racelab threads (workers start up front). Its
+    futures are CPython's own ``concurrent.futures.Future``: made during a run, their condition is
+    racelab's (``threading`` is racelab's then), so ``wait``, ``as_completed``, callbacks,
+    ``cancel`` and ``isinstance(f, Future)`` are CPython's code on racelab's primitives."""
 
     def __init__(self, max_workers=None, thread_name_prefix="", initializer=None, initargs=()):
+        if max_workers is not None and max_workers <= 0:
+            raise ValueError("max_workers must be greater than 0")
         self._pool = ThreadPool(max_workers or 2, initializer, initargs)
+        self._futures = []
+        self._shutdown = False
         prefix = thread_name_prefix or "ThreadPoolExecutor-0"
         for i, t in builtins_enumerate(self._pool._workers):
             t.name = f"{prefix}_{i}"
 
     def submit(self, fn, /, *args, **kwargs):
-        future = Future()
-        future._result = self._pool.apply_async(fn, args, kwargs)
+        if self._shutdown:
+            raise RuntimeError("cannot schedule new futures after shutdown")
+        future = _concurrent_futures.Future()
+        self._futures.append(future)
+        self._pool.apply_async(_run_future, (future, fn, args, kwargs))
         return future
 
     def map(self, fn, *iterables, timeout=None, chunksize=1):
@@ -728,6 +748,10 @@ class ThreadPoolExecutor:
         return (f.result(timeout) for f in futures)
 
     def shutdown(self, wait=True, *, cancel_futures=False):
+        self._shutdown = True
+        if cancel_futures:
+            for f in self._futures:
+                f.cancel()
         self._pool.close()
         if wait:
             self._pool.join()
@@ -741,6 +765,7 @@ class ThreadPoolExecutor:
 
 
 import builtins as _builtins  # noqa: E402 - `enumerate` above is threading's
+import concurrent.futures as _concurrent_futures  # noqa: E402 - the real module, for its Future
 
 builtins_enumerate = _builtins.enumerate
 

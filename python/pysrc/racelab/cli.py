@@ -168,11 +168,16 @@ def _settings(args, report):
 
 
 def _json_line(args, report):
+    body = report.json
+    # racelab-py's own watchdog in place of the engine's, which is off for Python (as the
+    # settings line has it), in the engine's words: seconds, or false for never.
+    limit = getattr(args, "watchdog", DEFAULT_WATCHDOG)
+    body.setdefault("settings", {})["watchdog"] = f"{limit:g}s" if limit else False
     return json.dumps({
         "target": args.script,
         "granularity": args.granularity,
         "replay": _replay_command(args, report),
-        "report": report.json,
+        "report": body,
     })
 
 
@@ -337,24 +342,40 @@ def _one_json_line(text):
 
 
 def _merged_settings(merged, watchdog=None):
-    """The merged settings as ``check`` shows its own: granularity first, racelab-py's watchdog
-    (each shard's, when known) in place of the engine's, which is off for Python."""
+    """The merged settings as ``check`` shows its own: granularity first, and the watchdog last:
+    racelab-py's (``watchdog``, when this process ran the shards), else the shards' own (their
+    ``--json`` carries racelab-py's, the engine's being off for Python)."""
     words = merged["settings"].split()
     granularity = [w for w in words if w.startswith("granularity=")]
+    shards_watchdog = [w for w in words if w.startswith("watchdog=")]
     words = granularity + [w for w in words if not w.startswith(("granularity=", "watchdog=", "jobs="))]
     if watchdog is not None:
         words.append(f"watchdog={watchdog:g}s" if watchdog else "watchdog=off")
+    else:
+        words.extend(shards_watchdog)
     return " ".join(words)
 
 
+MAX_SHARD_FILE = 1 << 30  # as racelab merge's (`src/cli/merge.rs`)
+
+
 def _merge(args):
+    import stat
+
     outputs = []
     for path in args.files:
         try:
+            mode = os.stat(path).st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+                # A device such as /dev/zero would be read until memory ran out.
+                raise _Usage(f"cannot read {path}: not a file of check --json output (a directory or a device)")
             with open(path, encoding="utf-8") as f:
-                outputs.append((path, f.read()))
+                text = f.read(MAX_SHARD_FILE + 1)
         except (OSError, UnicodeDecodeError) as e:
             raise _Usage(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
+        if len(text) > MAX_SHARD_FILE:
+            raise _Usage(f"cannot read {path}: it holds more than {MAX_SHARD_FILE >> 20} MiB, more than a shard's output")
+        outputs.append((path, text))
     try:
         targets = racelab._racelab.merge(outputs)
     except ValueError as e:
@@ -426,6 +447,16 @@ def main(argv=None):
             raise _Usage("--explain prints sentences and --json prints JSON lines: choose one")
         if args.command == "check" and args.depth is not None and args.strategy != "pct":
             raise _Usage(f"--depth is PCT's bug depth: it applies only to --strategy pct (this check is {args.strategy})")
+        html = getattr(args, "html", None)
+        if html:
+            # Checked before the runs: a check that found a bug and could not write its page
+            # would end with 2 instead of 1.
+            folder = os.path.dirname(html) or "."
+            if not os.path.isdir(folder):
+                raise _Usage(f"--html {html}: the directory {folder} does not exist; create it, or write the page "
+                             "elsewhere")
+            if os.path.isdir(html):
+                raise _Usage(f"--html {html}: is a directory; give the file to write the page into")
         if os.path.isdir(args.script):
             raise _Usage(f"cannot read {args.script}: it is a directory; give the script to run")
         if not os.path.exists(args.script):

@@ -1,0 +1,119 @@
+"""``concurrent.futures`` under racelab: ``ThreadPoolExecutor`` is racelab's, and its futures are
+CPython's own ``Future``, so ``wait``, ``as_completed``, callbacks, ``cancel`` and
+``isinstance(f, Future)`` are CPython's code on racelab's primitives. CPython's code relies on
+its ``Condition`` never waking spuriously (``Future.result`` waits once), so a condition made by the
+standard library does not; one the program makes still does."""
+
+import textwrap
+
+import pytest
+
+import racelab
+
+
+def script(tmp_path, text):
+    path = tmp_path / "prog.py"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return str(path)
+
+
+FUTURES = """\
+    import concurrent.futures as cf
+    from concurrent.futures import ThreadPoolExecutor, as_completed, wait, FIRST_COMPLETED
+
+    def work(x):
+        if x == 2:
+            raise ValueError("bad 2")
+        return x * x
+
+    seen = []
+    with ThreadPoolExecutor(max_workers=2) as ex:
+        futures = [ex.submit(work, i) for i in range(4)]
+        assert all(isinstance(f, cf.Future) for f in futures)
+        futures[0].add_done_callback(lambda f: seen.append(f.result()))
+        ok, errors = [], []
+        for f in as_completed(futures):
+            try:
+                ok.append(f.result())
+            except ValueError as e:
+                errors.append(str(e))
+        done, pending = wait(futures)
+        first, _ = wait([ex.submit(pow, 2, 5)], return_when=FIRST_COMPLETED)
+        assert [f.result() for f in first] == [32]
+        assert isinstance(futures[2].exception(), ValueError)
+        assert list(ex.map(work, [1, 3])) == [1, 9]
+    assert sorted(ok) == [0, 1, 9] and errors == ["bad 2"], (ok, errors)
+    assert len(done) == 4 and not pending
+    assert seen == [0], seen
+    """
+
+
+@pytest.mark.parametrize("strategy", ["random", "pos", "pct"])
+def test_wait_as_completed_and_callbacks_pass(tmp_path, strategy):
+    report = racelab.check_script(script(tmp_path, FUTURES), strategy=strategy, runs=300)
+    assert report.passed, report
+
+
+def test_a_bounded_search_of_the_executor_finds_nothing(tmp_path):
+    prog = script(tmp_path, """\
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(max_workers=2) as ex:
+            assert list(ex.map(abs, [-1, -2])) == [1, 2]
+        """)
+    report = racelab.check_script(prog, strategy="dfs", runs=2_000, granularity="sync")
+    assert report.passed, report
+
+
+def test_shutdown_cancel_futures_cancels_what_no_worker_took(tmp_path):
+    prog = script(tmp_path, """\
+        import threading
+        from concurrent.futures import ThreadPoolExecutor, CancelledError
+        gate = threading.Event()
+        ex = ThreadPoolExecutor(max_workers=1)
+        first = ex.submit(gate.wait)
+        rest = [ex.submit(abs, -i) for i in range(3)]
+        gate.set()
+        ex.shutdown(wait=True, cancel_futures=True)
+        for f in rest:
+            assert f.done()
+            if f.cancelled():
+                try:
+                    f.result()
+                except CancelledError:
+                    pass
+                else:
+                    raise AssertionError("a cancelled future gave a result")
+        try:
+            ex.submit(abs, 1)
+        except RuntimeError as e:
+            assert "after shutdown" in str(e)
+        else:
+            raise AssertionError("submit after shutdown was accepted")
+        """)
+    report = racelab.check_script(prog, runs=300)
+    assert report.passed, report
+
+
+def test_the_programs_own_condition_still_wakes_spuriously(tmp_path):
+    # One consumer, `if` around the wait: only a spurious wake-up catches it, for a condition
+    # the program makes with threading or multiprocessing alike.
+    for module in ("threading", "multiprocessing"):
+        prog = script(tmp_path, f"""\
+            import threading
+            import {module} as m
+            cond = m.Condition()
+            items = []
+            def consumer():
+                with cond:
+                    if not items:
+                        cond.wait()
+                    items.pop()
+            t = threading.Thread(target=consumer)
+            t.start()
+            with cond:
+                items.append(1)
+                cond.notify()
+            t.join()
+            """)
+        report = racelab.check_script(prog, strategy="dfs", granularity="sync")
+        assert not report.passed and report.diagnosis_kind == "spurious-wakeup", (module, report)

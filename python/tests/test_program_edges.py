@@ -1,0 +1,77 @@
+"""Programs at the edges of what a check can run, each found by an outside user's trial: a
+RecursionError (the trace of a failing run used to take frames of its own and make the replay
+differ), ``os._exit`` (it ended racelab-py silently with the program's exit code), and input on
+standard input (run 0 took it all, so run 1 failed with EOFError)."""
+
+import shlex
+import subprocess
+import sys
+import textwrap
+
+
+def racelab_py(*args, stdin=None):
+    return subprocess.run([sys.executable, "-m", "racelab.cli", *args], capture_output=True, text=True,
+                          timeout=300, input=stdin)
+
+
+def write(tmp_path, source):
+    path = tmp_path / "prog.py"
+    path.write_text(textwrap.dedent(source), encoding="utf-8")
+    return str(path)
+
+
+def replay_args(out):
+    line = next(l for l in out.splitlines() if l.strip().startswith("replay: "))
+    return shlex.split(line.split("replay: ", 1)[1])[1:]  # without the leading "racelab-py"
+
+
+def test_a_recursion_error_in_a_thread_is_the_failure_and_replays(tmp_path):
+    prog = write(tmp_path, """\
+        import threading
+        def dive(n):
+            return dive(n + 1)
+        t = threading.Thread(target=dive, args=(0,))
+        t.start()
+        t.join()
+        """)
+    for granularity in ("line", "opcode", "sync"):
+        done = racelab_py("check", prog, "--granularity", granularity)
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert "BUG: assertion in run 0" in done.stdout and "divergence" not in done.stdout, done.stdout
+        assert "RecursionError: maximum recursion depth exceeded" in done.stdout, done.stdout
+        again = racelab_py(*replay_args(done.stdout))
+        assert again.returncode == 1 and "RecursionError" in again.stdout, again.stdout + again.stderr
+        assert "note: " not in again.stdout, again.stdout
+
+
+def test_os_exit_is_refused_with_one_line(tmp_path):
+    prog = write(tmp_path, """\
+        import os, threading
+        t = threading.Thread(target=os._exit, args=(7,))
+        t.start()
+        t.join()
+        """)
+    for extra in ([], ["--json"]):
+        done = racelab_py("check", prog, *extra)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert done.stderr.startswith("racelab: the program called os._exit(7)"), done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_every_run_reads_the_same_piped_input(tmp_path):
+    prog = write(tmp_path, """\
+        import sys, threading
+        lines = []
+        def reader():
+            lines.append(input())
+            lines.append(sys.stdin.read())
+        t = threading.Thread(target=reader)
+        t.start()
+        t.join()
+        assert lines == ["first", "second\\nthird\\n"], lines
+        """)
+    done = racelab_py("check", prog, "--runs", "50", stdin="first\nsecond\nthird\n")
+    assert done.returncode == 0 and "no bug found in 50 runs" in done.stdout, done.stdout + done.stderr
+    # No input at all: EOFError in run 0, as `python prog.py < /dev/null` has it.
+    done = racelab_py("check", prog, stdin="")
+    assert done.returncode == 1 and "EOFError" in done.stdout, done.stdout + done.stderr

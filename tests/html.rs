@@ -176,6 +176,7 @@ fn html_needs_one_run_to_draw() {
     let out = racelab(&["check", "condition-buffer/if", "--html", "/nonexistent-dir/x.html"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
-    assert!(String::from_utf8_lossy(&out.stderr)
-        .starts_with("racelab: --html /nonexistent-dir/x.html: the directory /nonexistent-dir does not exist"));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with(
+        "racelab: --html /nonexistent-dir/x.html: the directory /nonexistent-dir does not exist"
+    ));
 }

@@ -75,3 +75,20 @@ def test_every_run_reads_the_same_piped_input(tmp_path):
     # No input at all: EOFError in run 0, as `python prog.py < /dev/null` has it.
     done = racelab_py("check", prog, stdin="")
     assert done.returncode == 1 and "EOFError" in done.stdout, done.stdout + done.stderr
+
+
+def test_input_redirected_from_a_file_reaches_every_shard_of_jobs(tmp_path):
+    prog = write(tmp_path, """\
+        import threading
+        got = []
+        t = threading.Thread(target=lambda: got.append(input()))
+        t.start()
+        t.join()
+        assert got == ["hello"], got
+        """)
+    data = tmp_path / "input.txt"
+    data.write_text("hello\n")
+    with open(data) as f:
+        done = subprocess.run([sys.executable, "-m", "racelab.cli", "check", prog, "--runs", "40", "--jobs", "3"],
+                              stdin=f, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "no bug found in 40 runs" in done.stdout, done.stdout + done.stderr

@@ -282,8 +282,13 @@ def _check_in_processes(args):
     outputs = []
     try:
         for k in range(n):
-            shards.append(subprocess.Popen(_shard_command(args, k, n), stdout=subprocess.PIPE,
-                                           stderr=subprocess.PIPE, text=True, env=_shard_env()))
+            stdin = _shard_stdin()
+            try:
+                shards.append(subprocess.Popen(_shard_command(args, k, n), stdin=stdin, stdout=subprocess.PIPE,
+                                               stderr=subprocess.PIPE, text=True, env=_shard_env()))
+            finally:
+                if stdin is not None:
+                    stdin.close()  # the shard has its own copy
         for k, shard in enumerate(shards):
             out, err = shard.communicate()
             # Exit code 1 is also Python's for an uncaught exception: a shard's report is one line
@@ -332,6 +337,21 @@ def _check_in_processes(args):
     _out(f"  replay: {merged['replay']}")
     _teaching(args, report)
     return EXIT_BUG
+
+
+def _shard_stdin():
+    """A shard's standard input. Input redirected from a file (``< input.txt``): the file opened
+    afresh, so every shard reads it from the start, as every run of one process does. A pipe
+    cannot be read by several processes alike: it is inherited, and reaches whichever shard reads
+    it first (the README says to redirect from a file with --jobs)."""
+    import stat
+
+    try:
+        if stat.S_ISREG(os.fstat(0).st_mode):
+            return open("/proc/self/fd/0", "rb")  # noqa: SIM115 - closed by the caller once the shard has it
+    except OSError:
+        pass
+    return None
 
 
 def _one_json_line(text):

@@ -117,3 +117,39 @@ def test_the_programs_own_condition_still_wakes_spuriously(tmp_path):
             """)
         report = racelab.check_script(prog, strategy="dfs", granularity="sync")
         assert not report.passed and report.diagnosis_kind == "spurious-wakeup", (module, report)
+
+
+POOL = """\
+    from multiprocessing.pool import ThreadPool
+
+    def square(x):
+        if x == 3:
+            raise ValueError("three")
+        return x * x
+
+    seen, errors = [], []
+    with ThreadPool(2) as pool:
+        r = pool.apply_async(square, (2,), callback=seen.append)
+        assert r.get() == 4 and seen == [4], seen  # the callback ran before get() returned
+        bad = pool.apply_async(square, (3,), error_callback=lambda e: errors.append(str(e)))
+        bad.wait()
+        assert not bad.successful() and errors == ["three"], errors
+        m = pool.map_async(square, [0, 1, 2], callback=lambda values: seen.append(sum(values)))
+        assert m.get() == [0, 1, 4] and seen == [4, 5], seen
+        try:
+            pool.map_async(square, [2, 3]).get()
+        except ValueError as e:
+            assert str(e) == "three"
+        else:
+            raise AssertionError("map_async hid the error")
+        assert pool.starmap_async(pow, [(2, 3), (3, 2)]).get() == [8, 9]
+        assert list(pool.imap(abs, [-1, -2, -3])) == [1, 2, 3]
+        assert sorted(pool.imap_unordered(abs, [-1, -2, -3])) == [1, 2, 3]
+        assert pool.map(abs, []) == [] and list(pool.imap_unordered(abs, [])) == []
+    """
+
+
+@pytest.mark.parametrize("strategy", ["random", "pos"])
+def test_thread_pool_callbacks_map_async_and_imap(tmp_path, strategy):
+    report = racelab.check_script(script(tmp_path, POOL), strategy=strategy, runs=200)
+    assert report.passed, report

@@ -612,13 +612,22 @@ class JoinableProcessQueue(ProcessQueue):
 
 
 class AsyncResult:
-    def __init__(self):
+    """``multiprocessing.pool.AsyncResult``: as CPython's, the callback (or error callback) runs
+    with the result before ``ready()`` turns true and ``get()`` returns."""
+
+    def __init__(self, callback=None, error_callback=None):
         self._event = Event()
         self._value = None
         self._error = None
+        self._callback = callback
+        self._error_callback = error_callback
 
     def _set(self, value, error):
         self._value, self._error = value, error
+        if error is None and self._callback is not None:
+            self._callback(value)
+        if error is not None and self._error_callback is not None:
+            self._error_callback(error)
         self._event.set()
 
     def ready(self):
@@ -638,6 +647,50 @@ class AsyncResult:
         if self._error is not None:
             raise self._error
         return self._value
+
+
+class _MapResult(AsyncResult):
+    """``map_async``'s result: a list, set when every item is done (the first error raised by
+    ``get`` instead, as CPython's)."""
+
+    def __init__(self, n, callback, error_callback):
+        super().__init__(callback, error_callback)
+        self._items = [None] * n
+        self._left = n
+        self._first_error = None
+        self._lock = Lock()
+        if n == 0:
+            self._set([], None)
+
+    def _set_item(self, i, value, error):
+        with self._lock:
+            self._items[i] = value
+            if error is not None and self._first_error is None:
+                self._first_error = error
+            self._left -= 1
+            done = self._left == 0
+        if done:
+            self._set(None if self._first_error else self._items, self._first_error)
+
+
+class _Item:
+    """One item of a ``map_async``: its result goes into slot ``i`` of the map's."""
+
+    def __init__(self, into, i):
+        self._into, self._i = into, i
+
+    def _set(self, value, error):
+        self._into._set_item(self._i, value, error)
+
+
+class _Done:
+    """One item of an ``imap_unordered``: its result goes to the queue the iterator reads."""
+
+    def __init__(self, queue):
+        self._queue = queue
+
+    def _set(self, value, error):
+        self._queue.put((value, error))
 
 
 _STOP = object()
@@ -670,21 +723,56 @@ class ThreadPool:
             else:
                 result._set(value, None)
 
-    def apply_async(self, func, args=(), kwds=None, callback=None, error_callback=None):
+    def _submit(self, result, func, args, kwds):
         if self._closed:
             raise ValueError("Pool not running")
-        result = AsyncResult()
         self._tasks.put((result, func, args, kwds or {}))
         return result
+
+    def apply_async(self, func, args=(), kwds=None, callback=None, error_callback=None):
+        return self._submit(AsyncResult(callback, error_callback), func, args, kwds)
 
     def apply(self, func, args=(), kwds=None):
         return self.apply_async(func, args, kwds).get()
 
+    def map_async(self, func, iterable, chunksize=None, callback=None, error_callback=None):
+        return self.starmap_async(func, [(x,) for x in iterable], chunksize, callback, error_callback)
+
+    def starmap_async(self, func, iterable, chunksize=None, callback=None, error_callback=None):
+        if self._closed:
+            raise ValueError("Pool not running")
+        items = [tuple(x) for x in iterable]
+        result = _MapResult(len(items), callback, error_callback)
+        for i, args in builtins_enumerate(items):
+            self._submit(_Item(result, i), func, args, None)
+        return result
+
     def map(self, func, iterable, chunksize=None):
-        return [r.get() for r in [self.apply_async(func, (x,)) for x in iterable]]
+        return self.map_async(func, iterable, chunksize).get()
 
     def starmap(self, func, iterable, chunksize=None):
-        return [r.get() for r in [self.apply_async(func, tuple(x)) for x in iterable]]
+        return self.starmap_async(func, iterable, chunksize).get()
+
+    def imap(self, func, iterable, chunksize=1):
+        """Results in the order of ``iterable``, each as soon as it and those before it are done."""
+        results = [self.apply_async(func, (x,)) for x in iterable]
+        return (r.get() for r in results)
+
+    def imap_unordered(self, func, iterable, chunksize=1):
+        """Results in the order the workers finish them."""
+        done = _racelab.Queue(0, False)
+        items = list(iterable)
+        for x in items:
+            self._submit(_Done(done), func, (x,), None)
+
+        def gen():
+            for _ in items:
+                value, error = done.get()
+                if error is not None:
+                    raise error
+                yield value
+
+        return gen()
 
     def close(self):
         if not self._closed:

@@ -126,6 +126,7 @@ fn explore<'py>(
     source: Option<(String, String)>,
     shard: Option<(u64, u64)>,
 ) -> PyResult<Bound<'py, PyDict>> {
+    not_nested()?;
     let config = config(strategy, seed, runs, depth, max_steps, daemon_cut_off_fails, shard)?;
     green::remember_interpreter(py);
     let watched = crate::watchdog::armed();
@@ -137,6 +138,17 @@ fn explore<'py>(
     // once the search has stopped, the CLI prints the partial report and exits with 130.
     d.set_item("interrupt", interrupt.map(|e| e.into_value(py)))?;
     Ok(d)
+}
+
+/// A check or replay called by a program under check (from any of its threads) is refused: its
+/// runs would share the outer run's patched modules, tracer and clock.
+fn not_nested() -> PyResult<()> {
+    if racelab_sim::rt::in_simulation() {
+        return Err(pyo3::exceptions::PyRuntimeError::new_err(
+            "racelab: check/replay cannot be nested: the program under check called racelab.check or replay",
+        ));
+    }
+    Ok(())
 }
 
 /// How often the thread that waits for a check looks for Ctrl-C.
@@ -206,6 +218,7 @@ impl Drop for CtrlC {
 /// Ctrl-C does there: a run that never reaches its end (a thread in C) cannot be stopped
 /// otherwise. Called off Python's main thread, the check runs as it is, without the handler.
 fn check_interruptibly(py: Python<'_>, config: Config, program: Py<PyAny>) -> (Report, Option<PyErr>) {
+    // Inside a run, `threading` is racelab's: its main thread is the program's (see `not_nested`).
     let on_main_thread = py
         .import("threading")
         .and_then(|t| Ok(t.call_method0("current_thread")?.is(&t.call_method0("main_thread")?)))
@@ -236,9 +249,10 @@ fn check_interruptibly(py: Python<'_>, config: Config, program: Py<PyAny>) -> (R
             search.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         })
     });
-    let pressed = ctrl_c.pressed();
+    // Python's handler back first, then the count: a press in between reaches one or the other.
     drop(ctrl_c);
-    (report, pressed.then(|| PyKeyboardInterrupt::new_err("")))
+    let pressed = CTRL_C.load(Ordering::SeqCst) > 0;
+    (report, pressed.then(|| PyKeyboardInterrupt::new_err(())))
 }
 
 /// The exit code of an interrupted check, as `racelab`'s (128 + SIGINT).
@@ -255,6 +269,7 @@ fn replay<'py>(
     daemon_cut_off_fails: bool,
     source: Option<(String, String)>,
 ) -> PyResult<Bound<'py, PyDict>> {
+    not_nested()?;
     let schedule = Schedule::from_str(schedule.trim())
         .map_err(|e| PyValueError::new_err(format!("racelab: the schedule does not parse: {e}")))?;
     let config = python_limits(Config::replay(schedule), max_steps, daemon_cut_off_fails);
@@ -282,6 +297,7 @@ fn play(
     max_steps: u64,
     daemon_cut_off_fails: bool,
 ) -> PyResult<i32> {
+    not_nested()?;
     green::remember_interpreter(py);
     let program = std::sync::Arc::new(program);
     let (file, text) = source;

@@ -153,3 +153,67 @@ POOL = """\
 def test_thread_pool_callbacks_map_async_and_imap(tmp_path, strategy):
     report = racelab.check_script(script(tmp_path, POOL), strategy=strategy, runs=200)
     assert report.passed, report
+
+
+def test_an_executor_worker_cut_off_at_the_end_of_a_run_unwinds(tmp_path):
+    # No shutdown: a worker still waits in a task when main returns and is cut off. The task's
+    # exception handler used to swallow the unwinding and hang the check.
+    prog = script(tmp_path, """\
+        import threading
+        from concurrent.futures import ThreadPoolExecutor
+        ex = ThreadPoolExecutor(2)
+        never = threading.Event()
+        ex.submit(never.wait)
+        assert ex.submit(lambda: 2).result() == 2
+        """)
+    report = racelab.check_script(prog, runs=200)
+    assert report.passed, report
+
+
+def test_conditions_made_outside_the_script_file_are_still_the_programs(tmp_path, monkeypatch):
+    # A dataclass's generated __init__ (its code says "<string>") in a module beside the script,
+    # and, through racelab.check, a module beside the test that imports it: the program's own
+    # code, so their waits may wake spuriously (they were taken for the standard library's).
+    box = """\
+        import threading
+        from dataclasses import dataclass, field
+
+        @dataclass
+        class Box:
+            cond: threading.Condition = field(default_factory=threading.Condition)
+            items: list = field(default_factory=list)
+
+            def take(self):
+                with self.cond:
+                    if not self.items:
+                        self.cond.wait()
+                    return self.items.pop()
+
+            def put(self, x):
+                with self.cond:
+                    self.items.append(x)
+                    self.cond.notify()
+
+        class PlainBox(Box):
+            def __init__(self):
+                self.cond = threading.Condition()
+                self.items = []
+
+        def scenario(make=Box):
+            box = make()
+            t = threading.Thread(target=box.take)
+            t.start()
+            box.put(1)
+            t.join()
+        """
+    (tmp_path / "box.py").write_text(textwrap.dedent(box), encoding="utf-8")
+    prog = script(tmp_path, "import box\nbox.scenario()\n")
+    report = racelab.check_script(prog, strategy="dfs", granularity="sync")
+    assert not report.passed and report.diagnosis_kind == "spurious-wakeup", report
+    # Imported before the check: a default_factory bound then is CPython's own class, so the
+    # module makes its condition when called.
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import box as imported
+
+    report = racelab.check(lambda: imported.scenario(imported.PlainBox), strategy="dfs", granularity="sync")
+    assert not report.passed and report.diagnosis_kind == "spurious-wakeup", report

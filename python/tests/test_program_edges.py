@@ -92,3 +92,36 @@ def test_input_redirected_from_a_file_reaches_every_shard_of_jobs(tmp_path):
         done = subprocess.run([sys.executable, "-m", "racelab.cli", "check", prog, "--runs", "40", "--jobs", "3"],
                               stdin=f, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and "no bug found in 40 runs" in done.stdout, done.stdout + done.stderr
+
+
+def test_piped_input_closed_or_read_as_bytes_is_whole_again_next_run(tmp_path):
+    prog = write(tmp_path, """\
+        import sys, threading
+        got = []
+        def reader():
+            got.append(sys.stdin.buffer.read(2))
+            with sys.stdin as f:  # closes it, for this run only
+                got.append([line for line in f])
+        t = threading.Thread(target=reader)
+        t.start()
+        t.join()
+        assert got == [b"a\\n", ["b\\n", "c\\n"]], got
+        """)
+    done = racelab_py("check", prog, "--runs", "30", stdin="a\nb\nc\n")
+    assert done.returncode == 0 and "no bug found in 30 runs" in done.stdout, done.stdout + done.stderr
+
+
+def test_an_endless_input_serves_a_program_that_reads_one_line(tmp_path):
+    prog = write(tmp_path, "assert input() == 'y'\n")
+    done = subprocess.run(f"yes | {shlex.quote(sys.executable)} -m racelab.cli check {shlex.quote(prog)} --runs 20",
+                          shell=True, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "no bug found in 20 runs" in done.stdout, done.stdout + done.stderr
+
+
+def test_a_check_from_inside_a_checked_program_is_refused(tmp_path):
+    prog = write(tmp_path, """\
+        import racelab
+        racelab.check(lambda: None, runs=2)
+        """)
+    done = racelab_py("check", prog, "--runs", "1")
+    assert done.returncode == 1 and "racelab: check/replay cannot be nested" in done.stdout, done.stdout + done.stderr

@@ -155,17 +155,21 @@ def _checked_schedule(schedule):
 
 
 def check(fn, strategy="random", runs=None, seed=0, *, granularity=DEFAULT_GRANULARITY, depth=3,
-          max_steps=100_000, daemon_cut_off_fails=False, watchdog=30.0):
+          max_steps=100_000, daemon_cut_off_fails=False, watchdog=30.0, interrupted="raise"):
     """Runs ``fn`` as the main thread of a program, ``runs`` times, under ``strategy``
     (``random``, ``pct``, ``pos``, ``dfs``, ``portfolio``, or ``dfs-plain``: every interleaving
     without partial-order reduction, to check the reduced search against); returns the ``Report`` of the first failing run, or of the
     whole exploration when none failed. ``watchdog``: seconds without progress after which the
     process ends with exit code 2 and a message (a thread spinning where no scheduling point falls,
-    or blocked in the OS, cannot be stopped inside CPython); 0 for never."""
+    or blocked in the OS, cannot be stopped inside CPython); 0 for never. ``interrupted``: what
+    Ctrl-C does once it has stopped the search after its current run: ``"raise"`` its
+    ``KeyboardInterrupt``, or ``"report"`` the runs made so far (``Report.interrupted`` true)."""
+    _checked_interrupted(interrupted)
     _checked_arguments(fn, watchdog, runs=(runs, 1), seed=(seed, 0), depth=(depth, 1), max_steps=(max_steps, 1))
     raw = _explore(fn, _files_of(fn), granularity, strategy=strategy, seed=seed, runs=runs, depth=depth,
                    max_steps=max_steps, daemon_cut_off_fails=daemon_cut_off_fails)
-    _raise_interrupt(raw)
+    if interrupted == "raise":
+        _raise_interrupt(raw)
     name = getattr(fn, "__qualname__", "fn")
     return Report(raw, f'racelab.replay({name}, "{raw.get("schedule")}", granularity="{granularity}"'
                        + (", daemon_cut_off_fails=True)" if daemon_cut_off_fails else ")"))
@@ -308,13 +312,17 @@ def check_script(path, strategy="random", runs=None, seed=0, *, granularity=DEFA
     merges the shards' ``--json`` output). ``interrupted``: what Ctrl-C does once it has stopped
     the search after its current run: ``"raise"`` its ``KeyboardInterrupt``, or ``"report"``
     the runs made so far (``Report.interrupted`` true), as ``racelab-py check`` prints them."""
-    if interrupted not in ("raise", "report"):
-        raise ValueError(f"racelab: interrupted is \"raise\" or \"report\", not {interrupted!r}")
+    _checked_interrupted(interrupted)
     raw = _explore_script(path, granularity, strategy=strategy, seed=seed, runs=runs, depth=depth,
                           max_steps=max_steps, daemon_cut_off_fails=daemon_cut_off_fails, shard=shard)
     if interrupted == "raise":
         _raise_interrupt(raw)
     return Report(raw, None)
+
+
+def _checked_interrupted(interrupted):
+    if interrupted not in ("raise", "report"):
+        raise ValueError(f"racelab: interrupted is \"raise\" or \"report\", not {interrupted!r}")
 
 
 def _raise_interrupt(raw):

@@ -64,22 +64,82 @@ def _refuse_exit(status=0, *_args):
 
 class _RunStdin(io.TextIOBase):
     """``sys.stdin`` during a check when it is not a terminal (``racelab-py check prog.py < input``):
-    the input is read whole the first time a run reads it, and every run reads it from the start,
-    so runs do not depend on each other (run 0 would otherwise take it all, and a replay, in a
-    new process, would see what run 0 saw). Input from a terminal is left as it is."""
+    every run reads the input from its start, so runs do not depend on each other (run 0 would
+    otherwise take it all, and a replay, in a new process, would see what run 0 saw). What any run
+    has read is kept; the real input is read further only as far as a run asks (a line at a time
+    for ``readline`` and ``input()``, so an endless stream such as ``yes`` serves a program that
+    reads one line). ``close()`` closes it for the rest of that run only. ``buffer`` reads the same
+    input as bytes, from the same position. Input from a terminal is left as it is."""
 
     def __init__(self, real):
-        self._real = real
-        self._text = None
+        self._real = getattr(real, "buffer", None)
+        self._encoding = getattr(real, "encoding", None) or "utf-8"
+        self._name = getattr(real, "name", "<stdin>")
+        self._fileno = real.fileno
+        self._data = b""  # what the runs have read so far
+        self._eof = self._real is None
         self._pos = 0
+        self._closed = False
+        self.buffer = _RunStdinBytes(self)
 
     def new_run(self):
         self._pos = 0
+        self._closed = False
 
-    def _all(self):
-        if self._text is None:
-            self._text = self._real.read()
-        return self._text
+    # -- the shared bytes --
+    def _need(self, end=None, line=False):
+        """Reads the real input until ``end`` bytes are kept (None: to its end), or with ``line``
+        until a newline follows the position."""
+        while not self._eof:
+            if end is not None and len(self._data) >= end:
+                return
+            if line and self._data.find(b"\n", self._pos) >= 0:
+                return
+            more = self._real.readline() if line else self._real.read(None if end is None else end - len(self._data))
+            if not more:
+                self._eof = True
+            self._data += more or b""
+
+    def _check_open(self):
+        if self._closed:
+            raise ValueError("I/O operation on closed file.")
+
+    def _read_bytes(self, size=-1):
+        self._check_open()
+        if size is None or size < 0:
+            self._need()
+            end = len(self._data)
+        else:
+            self._need(self._pos + size)
+            end = min(len(self._data), self._pos + size)
+        out, self._pos = self._data[self._pos:end], end
+        return out
+
+    def _readline_bytes(self, size=-1):
+        self._check_open()
+        self._need(line=True)
+        end = self._data.find(b"\n", self._pos)
+        end = len(self._data) if end < 0 else end + 1
+        if size is not None and size >= 0:
+            end = min(end, self._pos + size)
+        out, self._pos = self._data[self._pos:end], end
+        return out
+
+    # -- text --
+    def read(self, size=-1):
+        # Sizes count characters in text; as bytes they are close enough for UTF-8 input and
+        # never cut a character (a partial one is read on).
+        out = self._read_bytes(size)
+        while True:
+            try:
+                return out.decode(self._encoding)
+            except UnicodeDecodeError as e:
+                if e.reason != "unexpected end of data" or self._pos >= len(self._data) and self._eof:
+                    raise
+                out += self._read_bytes(1)
+
+    def readline(self, size=-1):
+        return self._readline_bytes(size).decode(self._encoding)
 
     def readable(self):
         return True
@@ -87,24 +147,54 @@ class _RunStdin(io.TextIOBase):
     def isatty(self):
         return False
 
-    def read(self, size=-1):
-        text = self._all()
-        end = len(text) if size is None or size < 0 else min(len(text), self._pos + size)
-        out, self._pos = text[self._pos:end], end
-        return out
+    def close(self):
+        self._closed = True
 
-    def readline(self, size=-1):
-        text = self._all()
-        end = text.find("\n", self._pos)
-        end = len(text) if end < 0 else end + 1
-        if size is not None and size >= 0:
-            end = min(end, self._pos + size)
-        out, self._pos = text[self._pos:end], end
-        return out
+    @property
+    def closed(self):
+        return self._closed
 
     @property
     def encoding(self):
-        return getattr(self._real, "encoding", "utf-8")
+        return self._encoding
+
+    @property
+    def name(self):
+        return self._name
+
+    def fileno(self):
+        return self._fileno()
+
+
+class _RunStdinBytes(io.RawIOBase):
+    """``sys.stdin.buffer`` during a check: the same input as bytes, from the same position."""
+
+    def __init__(self, text):
+        self._text = text
+
+    def readable(self):
+        return True
+
+    def read(self, size=-1):
+        return self._text._read_bytes(size)
+
+    def readall(self):
+        return self._text._read_bytes(-1)
+
+    def readline(self, size=-1):
+        return self._text._readline_bytes(size)
+
+    def readinto(self, b):
+        data = self._text._read_bytes(len(b))
+        b[:len(data)] = data
+        return len(data)
+
+    def close(self):
+        self._text.close()
+
+    @property
+    def closed(self):
+        return self._text.closed
 
 
 class _Capture:
@@ -531,12 +621,10 @@ class Patched:
         self._limit = sys.getrecursionlimit()
         _real_setrecursionlimit(min(self._limit, MAX_RECURSION))
         self._random_state = random.getstate()
-        rl.OWN_FILES = self.tracer.files
         self.tracer.start()
         return self
 
     def __exit__(self, *exc):
-        rl.OWN_FILES = None
         self.tracer.stop()
         _racelab.restore_spaces()
         random.setstate(self._random_state)

@@ -337,10 +337,39 @@ class BoundedSemaphore(_racelab.Semaphore):
         return super().__new__(cls, value, True)
 
 
-#: The program's own files while a check runs (``_patch.Patched`` sets it), else None.
-OWN_FILES = None
-
 _RACELAB_DIR = _os.path.join(_os.path.dirname(_os.path.abspath(__file__)), "")
+
+
+def _library_dirs():
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    dirs = {paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    return tuple(_os.path.join(_os.path.realpath(d), "") for d in dirs if d)
+
+
+#: Where the standard library and installed packages live.
+_LIBRARY_DIRS = _library_dirs()
+
+
+_LIBRARY_FILE = {}
+
+
+def _library_file(filename):
+    """Whether ``filename`` is the standard library's or an installed package's (code written
+    against CPython's implementation). Anything else is the program's: its own files, modules
+    beside them, a test module, code generated at run time (``<string>``, a dataclass's
+    ``__init__``). Answers are cached per file name."""
+    known = _LIBRARY_FILE.get(filename)
+    if known is None:
+        if "site-packages" in filename or "dist-packages" in filename or filename.startswith("<frozen "):
+            known = True
+        elif not filename or filename.startswith("<"):
+            known = False
+        else:
+            known = _os.path.realpath(filename).startswith(_LIBRARY_DIRS)
+        _LIBRARY_FILE[filename] = known
+    return known
 
 
 def _maker_file():
@@ -359,7 +388,7 @@ class Condition(_racelab.Condition):
     against CPython, and relies on it (``concurrent.futures.Future.result`` waits once)."""
 
     def __new__(cls, lock=None):
-        return super().__new__(cls, lock, OWN_FILES is None or _maker_file() in OWN_FILES)
+        return super().__new__(cls, lock, not _library_file(_maker_file()))
 
     def __init__(self, lock=None):
         pass
@@ -801,6 +830,8 @@ def _run_future(future, fn, args, kwargs):
         return
     try:
         value = fn(*args, **kwargs)
+    except ThreadExit:
+        raise  # the worker is being cut off at the end of the run: let it unwind
     except BaseException as e:  # noqa: BLE001 - kept in the future, as the executor does
         future.set_exception(e)
     else:

@@ -220,9 +220,11 @@ def _check(args):
         raise _Usage(report.refused.removeprefix("racelab: "))
     # Ctrl-C stopped the search: what it found so far, and 130, as `racelab check` does.
     stopped = report.interrupted and report.passed
+    # A Ctrl-C that came as the search was ending: the report is whole, the exit code says 130.
+    pressed = report._raw.get("interrupt") is not None
     if args.json:
         _out(_json_line(args, report))
-        return EXIT_INTERRUPTED if stopped else EXIT_OK if report.passed else EXIT_BUG
+        return EXIT_INTERRUPTED if stopped or (pressed and report.passed) else EXIT_OK if report.passed else EXIT_BUG
     _out(f"racelab-py check {args.script}: {_settings(args, report)}")
     _out(f"  {report.verdict}")
     _out(f"  coverage: {report.coverage}")
@@ -242,6 +244,8 @@ def _check(args):
     if stopped:
         return EXIT_INTERRUPTED
     _teaching(args, report)
+    if pressed and report.passed:
+        return EXIT_INTERRUPTED
     return EXIT_OK if report.passed else EXIT_BUG
 
 

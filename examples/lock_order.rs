@@ -9,14 +9,14 @@ fn main() {
         let a = Lock::named("a");
         let b = Lock::named("b");
         let t1 = thread::Builder::new()
-            .name("worker-1")
+            .name("worker-1".into())
             .spawn(move || {
                 let _ga = a.lock();
                 let _gb = b.lock();
             })
             .unwrap();
         let t2 = thread::Builder::new()
-            .name("worker-2")
+            .name("worker-2".into())
             .spawn(move || {
                 let _gb = b.lock();
                 let _ga = a.lock();

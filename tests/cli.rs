@@ -162,7 +162,8 @@ fn bad_input_gets_one_clear_line_and_exit_2() {
         ),
         (&["check"], "nothing to check"),
         (&["check", "--all", "counter"], "either --all or scenario names"),
-        (&["replay", "counter"], "replay needs one variant"),
+        (&["replay", "counter"], "name one variant of `counter`: counter/buggy"),
+        (&["play", "counter"], "name one variant of `counter`: counter/buggy"),
         (
             &["replay", "counter/buggy", "--schedule", "v1", "--seed", "1"],
             "--schedule replays exactly one recorded run",

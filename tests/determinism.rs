@@ -39,7 +39,7 @@ fn busy_program() {
     let consumer_items = Rc::clone(&items);
     handles.push(
         thread::Builder::new()
-            .name("consumer")
+            .name("consumer".into())
             .spawn(move || {
                 let mut got = 0;
                 while got < 4 {

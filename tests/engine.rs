@@ -10,14 +10,14 @@ fn lock_order_program() {
     let a = Lock::named("a");
     let b = Lock::named("b");
     let t1 = thread::Builder::new()
-        .name("worker-1")
+        .name("worker-1".into())
         .spawn(move || {
             let _ga = a.lock();
             let _gb = b.lock();
         })
         .unwrap();
     let t2 = thread::Builder::new()
-        .name("worker-2")
+        .name("worker-2".into())
         .spawn(move || {
             let _gb = b.lock();
             let _ga = a.lock();
@@ -132,7 +132,7 @@ fn update_counter_passes_dfs_exhaustively() {
 fn panics_are_reported_with_thread_message_and_step() {
     let report = check(Config::random(1).runs(10), || {
         thread::Builder::new()
-            .name("boom")
+            .name("boom".into())
             .spawn(|| {
                 thread::yield_now();
                 let v: Option<u8> = std::hint::black_box(None);
@@ -190,7 +190,7 @@ fn timed_acquire_times_out_on_the_virtual_clock() {
 fn daemon_threads_are_cut_off_at_exit() {
     let report = check(Config::dfs(), || {
         thread::Builder::new()
-            .name("ticker")
+            .name("ticker".into())
             .daemon(true)
             .spawn(|| loop {
                 thread::sleep(Duration::from_secs(1));

@@ -272,7 +272,7 @@ fn forgetting_task_done_hangs_join_and_the_report_says_why() {
     let report = check(exact(), || {
         let q = Queue::named("jobs", 0);
         thread::Builder::new()
-            .name("worker")
+            .name("worker".into())
             .daemon(true)
             .spawn(move || loop {
                 let _item: u8 = q.get();
@@ -456,7 +456,7 @@ fn a_lost_notification_is_named_in_the_deadlock_report() {
     let report = check(exact(), || {
         let cond = Condition::named("ready", Lock::named("m"));
         let waiter = thread::Builder::new()
-            .name("waiter")
+            .name("waiter".into())
             .spawn(move || {
                 thread::sleep(Duration::from_secs(1)); // arrives late
                 let _g = cond.lock();
@@ -485,7 +485,7 @@ fn adversarial_wakeups_let_notify_pick_any_waiter() {
         let first = Shared::named("first", String::new());
         for name in ["old", "young"] {
             thread::Builder::new()
-                .name(name)
+                .name(name.into())
                 .daemon(true)
                 .spawn(move || {
                     thread::sleep(Duration::from_secs(if name == "old" { 1 } else { 2 }));

@@ -96,7 +96,7 @@ fn recurse_allocating(depth: u64) -> usize {
 fn overflowing_worker() {
     let lock = Lock::named("l");
     let w = thread::Builder::new()
-        .name("worker-1")
+        .name("worker-1".into())
         .spawn(move || {
             let _g = lock.lock();
             black_box(recurse(0));
@@ -166,7 +166,7 @@ fn stack_overflow_in_main_on_a_16_mib_stack_with_allocations_is_reported() {
 
 fn spinning_worker() {
     let w = thread::Builder::new()
-        .name("worker-1")
+        .name("worker-1".into())
         .spawn(|| {
             let mut n = 0u64;
             loop {
@@ -202,7 +202,7 @@ fn a_std_mutex_held_across_a_step_is_stopped_by_the_watchdog() {
         let m = std::sync::Arc::new(std::sync::Mutex::new(0));
         let m2 = std::sync::Arc::clone(&m);
         let holder = thread::Builder::new()
-            .name("holder")
+            .name("holder".into())
             .spawn(move || {
                 let mut g = m2.lock().unwrap_or_else(|e| e.into_inner());
                 thread::yield_now();
@@ -264,7 +264,7 @@ fn deadlock_with_panicking_destructors() {
     let a = Lock::named("a");
     let b = Lock::named("b");
     let t1 = thread::Builder::new()
-        .name("worker-1")
+        .name("worker-1".into())
         .spawn(move || {
             let _state = PanicsOnDrop("worker-1's state");
             let _ga = a.lock();
@@ -273,7 +273,7 @@ fn deadlock_with_panicking_destructors() {
         })
         .unwrap();
     let t2 = thread::Builder::new()
-        .name("worker-2")
+        .name("worker-2".into())
         .spawn(move || {
             let _gb = b.lock();
             let _ga = a.lock();
@@ -316,7 +316,7 @@ fn a_destructor_panicking_at_teardown_leaves_the_deadlock_verdict_and_is_noted()
 /// panics (and taints the OS thread).
 fn daemon_with_panicking_state() {
     thread::Builder::new()
-        .name("daemon")
+        .name("daemon".into())
         .daemon(true)
         .spawn(|| {
             let _state = PanicsOnDrop("the daemon's state");

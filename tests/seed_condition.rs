@@ -23,7 +23,7 @@ fn program(consumers: usize, guard_with_while: bool, notify_all: bool) -> impl F
         let queue: Rc<RefCell<VecDeque<usize>>> = Rc::new(RefCell::new(VecDeque::new()));
         let q = Rc::clone(&queue);
         let producer = thread::Builder::new()
-            .name("producer")
+            .name("producer".into())
             .spawn(move || {
                 for num in 0..consumers {
                     condition.acquire();

@@ -352,8 +352,11 @@ def test_cli_explains_and_draws_the_failure(tmp_path):
     again = racelab_py("replay", prog, "--schedule", schedule, "--html", str(tmp_path / "again.html"))
     assert again.returncode == 1
     assert (tmp_path / "again.html").read_text() == html
-    passing = racelab_py("check", os.path.join(SEEDS, "condition_while.py"), "--runs", "20", "--html", "x.html")
-    assert passing.returncode == 2 and "--html draws a run: this check passed" in passing.stderr
+    # A pass keeps its exit code and writes no page, saying so on stderr.
+    passing = racelab_py("check", os.path.join(SEEDS, "condition_while.py"), "--runs", "20", "--html",
+                         str(tmp_path / "x.html"))
+    assert passing.returncode == 0 and "there is no failure for --html to draw" in passing.stderr, passing.stderr
+    assert not (tmp_path / "x.html").exists()
 
 
 RACE_AFTER_INDEPENDENT_OPERATIONS = textwrap.dedent(

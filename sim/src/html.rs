@@ -305,7 +305,7 @@ circle.event.current {{ stroke: #36c; stroke-width: 3; }}
 #now {{ font-family: ui-monospace, monospace; }}
 #where {{ font-family: ui-monospace, monospace; color: #36c; margin: 4px 0; }}
 #source {{ background: #fafafa; border: 1px solid #eee; padding: 6px; font-size: 12px; }}
-.src {{ display: block; }} .src.current-line {{ background: #ffe9a8; }}
+.src {{ display: block; min-height: 1.2em; }} .src.current-line {{ background: #ffe9a8; }}
 kbd {{ border: 1px solid #aaa; border-radius: 3px; padding: 0 4px; }}
 </style></head>
 <body>

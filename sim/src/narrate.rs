@@ -76,10 +76,27 @@ pub fn narrate(failure: &Failure, fix: Option<&str>) -> Narration {
         on_std_condvar
             .then(|| std_condvar_fix(diagnosis.kind))
             .flatten()
+            .or_else(|| {
+                (diagnosis.kind == DiagnosisKind::Deadlock).then(|| deadlock_fix(&failure.kind)).flatten()
+            })
             .unwrap_or(default_fix(diagnosis.kind))
             .to_string()
     });
     Narration { lines, fix }
+}
+
+/// The fix for a deadlock, from what its threads wait on: lock-order advice is for threads that
+/// wait on locks held by each other, not for a barrier short of parties or a queue nobody fills.
+fn deadlock_fix(kind: &FailureKind) -> Option<&'static str> {
+    let FailureKind::Deadlock(d) = kind else { return None };
+    let waits_on = |k: &str| d.blocked.iter().any(|b| b.waits_on.kind == k);
+    if waits_on("Barrier") {
+        Some("a Barrier(n) releases only when n threads have called wait(): make n the number of threads that reach it, or abort() it when one cannot come.")
+    } else if d.blocked.iter().all(|b| b.held_by.is_empty()) {
+        Some("every blocked thread waits for something no live thread will do (a notify, a set, a put, a release, a join): make sure each wait has someone left to end it, and that the one who ends it does so after the wait begins or leaves state the waiter checks.")
+    } else {
+        None
+    }
 }
 
 /// The fix for a wake-up bug on a racelab-std `Condvar`, in Rust's words (`None`: the default
@@ -207,6 +224,7 @@ pub fn default_fix(kind: DiagnosisKind) -> &'static str {
         DiagnosisKind::Misuse => "follow the primitive's rules: Python raises an exception here.",
         DiagnosisKind::DaemonCutOff => "join the daemon thread before the program ends, or make it non-daemon.",
         DiagnosisKind::DataRace => "hold one lock across both accesses, or order them (join, a channel, an atomic flag).",
+        DiagnosisKind::Assertion => "the steps above are an interleaving under which the check fails: make each check and the action that relies on it one atomic step (one lock held across both), or wait until the state you check holds.",
         _ => "see the diagnosis above.",
     }
 }

@@ -228,7 +228,7 @@ fn resolve(text: &str, whole_scenario_ok: bool) -> Result<Vec<Target>, String> {
         }
         None => {
             let names: Vec<String> = scenario.variants.iter().map(|v| format!("{id}/{}", v.name)).collect();
-            Err(format!("replay needs one variant: {}", names.join(", ")))
+            Err(format!("name one variant of `{id}`: {}", names.join(", ")))
         }
     }
 }

@@ -93,9 +93,10 @@ impl Builder {
         Builder::default()
     }
 
-    /// Names the thread: [`Thread::name`], traces and reports use the name.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
+    /// Names the thread: [`Thread::name`], traces and reports use the name. Takes a `String`, as
+    /// std's does, so std's `Builder::new().name("x".into())` compiles unchanged.
+    pub fn name(mut self, name: String) -> Self {
+        self.name = Some(name);
         self
     }
 

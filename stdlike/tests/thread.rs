@@ -20,7 +20,7 @@ fn panic_message(report: &Report) -> String {
 fn join_returns_the_value_and_handles_know_their_thread() {
     check(Config::dfs(), || {
         let h = thread::Builder::new()
-            .name("worker")
+            .name("worker".into())
             .stack_size(1 << 20)
             .spawn(|| (thread::current().id(), thread::current().name().map(String::from)))
             .unwrap();
@@ -54,7 +54,7 @@ fn a_panicked_thread_joins_as_err_with_its_payload_when_the_check_asks() {
 #[test]
 fn by_default_a_thread_panic_fails_the_run_where_it_happened() {
     let report = check(Config::dfs(), || {
-        let h = thread::Builder::new().name("crasher").spawn(|| panic!("boom")).unwrap();
+        let h = thread::Builder::new().name("crasher".into()).spawn(|| panic!("boom")).unwrap();
         // Under std this would be Err; racelab's default reports the panic itself.
         let _ = h.join();
     });
@@ -128,7 +128,7 @@ fn park_waits_for_unpark_in_every_interleaving() {
 #[test]
 fn a_park_nobody_unparks_is_a_deadlock_on_the_parker() {
     let report = check(Config::dfs(), || {
-        let h = thread::Builder::new().name("sleeper").spawn(thread::park).unwrap();
+        let h = thread::Builder::new().name("sleeper".into()).spawn(thread::park).unwrap();
         h.join().unwrap();
     });
     let failure = report.failure.expect("deadlock");

@@ -18,7 +18,7 @@ pub fn outcomes(dpor: bool) -> BTreeSet<String> {
         let o0 = Event::new();
         let mut log: Vec<String> = Vec::new();
         let w0 = thread::Builder::new()
-            .name("w0")
+            .name("w0".into())
             .spawn(move || {
                 let mut log: Vec<String> = Vec::new();
                 log.push(format!("ew={}", o0.wait_timeout(Duration::from_secs(1))));

@@ -1318,9 +1318,9 @@ impl Program {
                 Op::Spawn(k) => {
                     let w = &self.workers[k];
                     let start = match w.kind {
-                        WorkerKind::Thread => format!("thread::Builder::new().name(\"w{k}\").spawn("),
+                        WorkerKind::Thread => format!("thread::Builder::new().name(\"w{k}\".into()).spawn("),
                         WorkerKind::Daemon => {
-                            format!("thread::Builder::new().name(\"w{k}\").daemon(true).spawn(")
+                            format!("thread::Builder::new().name(\"w{k}\".into()).daemon(true).spawn(")
                         }
                         WorkerKind::Process => format!("Process::start(\"w{k}\", "),
                     };

@@ -188,7 +188,10 @@ def _teaching(args, report):
         sys.stdout.write(report.explain)
     if args.html:
         if report.html is None:
-            raise _Usage("--html draws a run: this check passed and traced none (replay a schedule to draw it)")
+            # Not an error: the verdict and its exit code stand; no page is written.
+            sys.stderr.write(f"racelab: this check passed: there is no failure for --html to draw, so {args.html} "
+                             "was not written (replay a schedule to draw it)\n")
+            return
         try:
             with open(args.html, "w", encoding="utf-8") as f:
                 f.write(report.html)
@@ -319,7 +322,8 @@ def _check_in_processes(args):
     _out(f"  coverage: {merged['coverage']}")
     if not merged["failed"]:
         if args.html:
-            raise _Usage("--html draws a run: this check passed and traced none (replay a schedule to draw it)")
+            sys.stderr.write(f"racelab: this check passed: there is no failure for --html to draw, so {args.html} "
+                             "was not written (replay a schedule to draw it)\n")
         return EXIT_OK
     # The failing run, told as one process tells it: replayed from the lowest shard's schedule.
     schedule = json.loads(merged["json"])["report"]["failure"]["schedule"]

@@ -40,7 +40,7 @@ fn buffer(guard: Guard, consumers: usize) {
     };
     let q = queue;
     let producer = thread::Builder::new()
-        .name("producer")
+        .name("producer".into())
         .spawn(move || {
             for num in 0..consumers {
                 let _g = cond.lock();
@@ -141,7 +141,7 @@ fn mixed(notify_all: bool) {
     let items = Shared::named("items", 0usize);
     let notify = move || if notify_all { cond.notify_all() } else { cond.notify() };
     let mut hs = vec![thread::Builder::new()
-        .name("producer")
+        .name("producer".into())
         .spawn(move || {
             for _ in 0..2 {
                 let _g = cond.lock();
@@ -219,7 +219,7 @@ fn lost_notify(check_flag: bool) {
     let cond = Condition::named("ready", Lock::named("lock"));
     let flag = Shared::named("flag", false);
     let waiter = thread::Builder::new()
-        .name("waiter")
+        .name("waiter".into())
         .spawn(move || {
             thread::sleep(Duration::from_millis(1)); // starts late
             let _g = cond.lock();
@@ -233,7 +233,7 @@ fn lost_notify(check_flag: bool) {
         })
         .unwrap();
     let notifier = thread::Builder::new()
-        .name("notifier")
+        .name("notifier".into())
         .spawn(move || {
             let _g = cond.lock();
             flag.store(true);

@@ -21,7 +21,7 @@ fn seed_event() {
     let consumed = Shared::named("consumed", 0u32);
     for name in ["consumer1", "consumer2"] {
         thread::Builder::new()
-            .name(name)
+            .name(name.into())
             .daemon(true)
             .spawn(move || loop {
                 if event.wait() {
@@ -36,7 +36,7 @@ fn seed_event() {
             .unwrap();
     }
     let producer = thread::Builder::new()
-        .name("producer1")
+        .name("producer1".into())
         .spawn(move || {
             for integer in 0..ITEMS {
                 l.update(|l| l.push(integer));
@@ -56,7 +56,7 @@ fn fixed_queue() {
     let consumed = Shared::named("consumed", 0u32);
     for name in ["consumer1", "consumer2"] {
         thread::Builder::new()
-            .name(name)
+            .name(name.into())
             .daemon(true)
             .spawn(move || loop {
                 let _integer: u32 = q.get();
@@ -66,7 +66,7 @@ fn fixed_queue() {
             .unwrap();
     }
     let producer = thread::Builder::new()
-        .name("producer1")
+        .name("producer1".into())
         .spawn(move || {
             for integer in 0..ITEMS {
                 q.put(integer);
@@ -94,9 +94,9 @@ def consumer():                        # consumer1 and consumer2, daemon threads
             try:
                 l.pop()
                 consumed += 1
+                event.clear()              # only after a pop that succeeded
             except IndexError:
                 pass
-            event.clear()
 def producer():                        # producer1
     for integer in range(3):
         l.append(integer)
@@ -107,11 +107,11 @@ time.sleep(5)
 assert consumed == 3, 'lost data'
 # queue: the consumers do `q.get(); consumed += 1; q.task_done()`,
 #        the producer `q.put(integer); time.sleep(1)`, and main `q.join()`"#,
-    story: "An Event is a flag, not a count. Both consumers wake on one set(); one pops, the other finds \
-            the list empty (the seed swallows the IndexError) and clears the flag, possibly after the \
-            producer has appended again and set it: that set is erased and its item sits in the list with \
-            nobody woken for it. Items are lost or delayed, and the seed hides the symptom. A Queue \
-            hands each item to exactly one consumer.",
+    story: "An Event is a flag, not a count. Both consumers wake on one set(); one pops and clears the \
+            flag, possibly after the producer has appended again and set it: that set is erased and its \
+            item sits in the list with nobody woken for it. The other finds the list empty, the seed \
+            swallows the IndexError, and it spins on the flag that is still set. Items are lost or \
+            delayed, and the seed hides the symptom. A Queue hands each item to exactly one consumer.",
     variants: &[
         Variant {
             name: "seed",
@@ -134,7 +134,7 @@ assert consumed == 3, 'lost data'
 fn pulse(wait_before_pulse: bool) {
     let ev = Event::named("ev");
     let waiter = thread::Builder::new()
-        .name("waiter")
+        .name("waiter".into())
         .spawn(move || {
             if !wait_before_pulse {
                 thread::sleep(Duration::from_secs(1)); // prepare(): still busy during the pulse
@@ -143,7 +143,7 @@ fn pulse(wait_before_pulse: bool) {
         })
         .unwrap();
     let notifier = thread::Builder::new()
-        .name("notifier")
+        .name("notifier".into())
         .spawn(move || {
             thread::sleep(Duration::from_millis(500));
             ev.set();

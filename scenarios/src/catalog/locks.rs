@@ -11,14 +11,14 @@ fn two_workers(second_takes_b_first: bool) {
     let a = Lock::named("lock_a");
     let b = Lock::named("lock_b");
     let w1 = thread::Builder::new()
-        .name("worker-1")
+        .name("worker-1".into())
         .spawn(move || {
             let _ga = a.lock();
             let _gb = b.lock();
         })
         .unwrap();
     let w2 = thread::Builder::new()
-        .name("worker-2")
+        .name("worker-2".into())
         .spawn(move || {
             if second_takes_b_first {
                 let _gb = b.lock();
@@ -91,7 +91,7 @@ t.join()"#,
             program: || {
                 let lock = Lock::named("lock");
                 let t = thread::Builder::new()
-                    .name("worker")
+                    .name("worker".into())
                     .spawn(move || {
                         let _outer = lock.lock();
                         let _inner = lock.lock();
@@ -108,7 +108,7 @@ t.join()"#,
             program: || {
                 let lock = RLock::named("lock");
                 let t = thread::Builder::new()
-                    .name("worker")
+                    .name("worker".into())
                     .spawn(move || {
                         let _outer = lock.lock();
                         let _inner = lock.lock();
@@ -143,9 +143,9 @@ fn early_return(with_guard: bool) {
             true
         }
     };
-    let w1 = thread::Builder::new().name("worker-1").spawn(move || withdraw(10)).unwrap();
+    let w1 = thread::Builder::new().name("worker-1".into()).spawn(move || withdraw(10)).unwrap();
     let w2 = thread::Builder::new()
-        .name("worker-2")
+        .name("worker-2".into())
         .spawn(move || {
             thread::sleep(Duration::from_millis(1));
             withdraw(10)

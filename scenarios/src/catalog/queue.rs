@@ -10,7 +10,7 @@ const ITEMS: u32 = 3;
 fn task_done(call_it: bool) {
     let queue = Queue::named("queue", 10);
     thread::Builder::new()
-        .name("consumer")
+        .name("consumer".into())
         .daemon(true)
         .spawn(move || loop {
             let _num: u32 = queue.get();
@@ -20,7 +20,7 @@ fn task_done(call_it: bool) {
         })
         .unwrap();
     let producer = thread::Builder::new()
-        .name("producer")
+        .name("producer".into())
         .spawn(move || {
             for num in 0..ITEMS {
                 queue.put(num);

@@ -113,7 +113,7 @@ assert t.join() == 'foobar'"#,
 fn daemon(join_it: bool) {
     let output = Shared::named("stdout", Vec::<String>::new());
     let d = thread::Builder::new()
-        .name("daemon")
+        .name("daemon".into())
         .daemon(true)
         .spawn(move || {
             output.update(|o| o.push("daemon starting".into()));
@@ -122,7 +122,7 @@ fn daemon(join_it: bool) {
         })
         .unwrap();
     let n = thread::Builder::new()
-        .name("non-daemon")
+        .name("non-daemon".into())
         .spawn(move || {
             output.update(|o| o.push("non-daemon starting".into()));
             output.update(|o| o.push("non-daemon exiting".into()));
@@ -176,7 +176,7 @@ t.join()"#,
 fn join_timeout(check_alive: bool) {
     let result = Shared::named("result", None::<u32>);
     let worker = thread::Builder::new()
-        .name("worker")
+        .name("worker".into())
         .spawn(move || {
             thread::sleep(Duration::from_secs(2));
             result.store(Some(42));
@@ -233,7 +233,7 @@ fn locals(use_local: bool) {
         .into_iter()
         .map(|name| {
             thread::Builder::new()
-                .name(name)
+                .name(name.into())
                 .spawn(move || {
                     if use_local {
                         local.set(name.to_string());

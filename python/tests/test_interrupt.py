@@ -12,6 +12,8 @@ import sys
 import textwrap
 import time
 
+import pytest
+
 EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples" / "python"
 
 
@@ -38,20 +40,39 @@ def long_check_program(tmp_path, marker, body="counter += 1"):
     return prog
 
 
-def start_and_wait(command, marker):
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not marker.exists():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "the check never started its first run"
-        time.sleep(0.05)
-    return proc
+@pytest.fixture
+def started():
+    """``start(command, marker)``: the check as a child, once its first run has begun. Every
+    child is killed when the test ends, passed or failed: one that survives a failed test spins
+    on (a run in C ignores a lone Ctrl-C) and slows everything after it."""
+    children = []
+
+    def start(command, marker):
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        children.append(proc)
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the check never started its first run"
+            time.sleep(0.05)
+        return proc
+
+    yield start
+    for proc in children:
+        # The whole session, whether its leader has exited or not: racelab-py and any shard
+        # processes it started.
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
 
 
-def test_ctrl_c_stops_a_check_and_prints_the_runs_so_far(tmp_path):
+def test_ctrl_c_stops_a_check_and_prints_the_runs_so_far(tmp_path, started):
     marker = tmp_path / "started"
     prog = long_check_program(tmp_path, marker)
-    proc = start_and_wait([sys.executable, "-m", "racelab.cli", "check", str(prog), "--strategy", "dfs",
+    proc = started([sys.executable, "-m", "racelab.cli", "check", str(prog), "--strategy", "dfs",
                            "--runs", "100000000"], marker)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
@@ -60,12 +81,12 @@ def test_ctrl_c_stops_a_check_and_prints_the_runs_so_far(tmp_path):
     assert "Traceback" not in err, err
 
 
-def test_ctrl_c_with_json_gives_the_partial_report(tmp_path):
+def test_ctrl_c_with_json_gives_the_partial_report(tmp_path, started):
     import json
 
     marker = tmp_path / "started"
     prog = long_check_program(tmp_path, marker)
-    proc = start_and_wait([sys.executable, "-m", "racelab.cli", "check", str(prog), "--strategy", "dfs",
+    proc = started([sys.executable, "-m", "racelab.cli", "check", str(prog), "--strategy", "dfs",
                            "--runs", "100000000", "--json"], marker)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
@@ -74,7 +95,7 @@ def test_ctrl_c_with_json_gives_the_partial_report(tmp_path):
     assert report["interrupted"] is True and report["failure"] is None and report["runs"] >= 1, report
 
 
-def test_ctrl_c_raises_keyboard_interrupt_from_the_library(tmp_path):
+def test_ctrl_c_raises_keyboard_interrupt_from_the_library(tmp_path, started):
     marker = tmp_path / "started"
     prog = long_check_program(tmp_path, marker)
     caller = tmp_path / "caller.py"
@@ -87,18 +108,18 @@ def test_ctrl_c_raises_keyboard_interrupt_from_the_library(tmp_path):
         else:
             print("returned")
         """), encoding="utf-8")
-    proc = start_and_wait([sys.executable, str(caller)], marker)
+    proc = started([sys.executable, str(caller)], marker)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert out == "KeyboardInterrupt raised\n", (out, err)
 
 
-def test_a_second_ctrl_c_ends_a_run_that_never_ends(tmp_path):
+def test_a_second_ctrl_c_ends_a_run_that_never_ends(tmp_path, started):
     # The first run's threads sit in C (one long `sum`), where no scheduling point falls: the
     # first Ctrl-C can only stop the search after that run, so the second ends the process.
     marker = tmp_path / "started"
     prog = long_check_program(tmp_path, marker, body="counter += sum(range(10**11))")
-    proc = start_and_wait([sys.executable, "-m", "racelab.cli", "check", str(prog), "--watchdog", "0"], marker)
+    proc = started([sys.executable, "-m", "racelab.cli", "check", str(prog), "--watchdog", "0"], marker)
     proc.send_signal(signal.SIGINT)
     time.sleep(0.5)
     assert proc.poll() is None, "the run in C should still be going"
@@ -107,10 +128,10 @@ def test_a_second_ctrl_c_ends_a_run_that_never_ends(tmp_path):
     assert proc.returncode == 130, (out, err)
 
 
-def test_ctrl_c_stops_the_shards_of_jobs(tmp_path):
+def test_ctrl_c_stops_the_shards_of_jobs(tmp_path, started):
     marker = tmp_path / "started"
     prog = long_check_program(tmp_path, marker)
-    proc = start_and_wait([sys.executable, "-m", "racelab.cli", "check", str(prog), "--strategy", "dfs",
+    proc = started([sys.executable, "-m", "racelab.cli", "check", str(prog), "--strategy", "dfs",
                            "--runs", "100000000", "--jobs", "2"], marker)
     # Ctrl-C in a terminal reaches the whole process group; here, the parent alone.
     proc.send_signal(signal.SIGINT)

@@ -172,6 +172,9 @@ impl ThreadPool {
                 None => {
                     rt::event("idle", Some(self.obj), || "waiting for a task".into());
                     rt::block(Some(self.obj), None);
+                    if rt::unwinding() {
+                        return;
+                    }
                 }
             }
         }

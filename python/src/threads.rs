@@ -152,8 +152,26 @@ fn run_body(body: &Py<PyAny>, start: Start) {
     match ended {
         Ended::TornDown => rt::resume_teardown(),
         Ended::Returned(None) => {}
-        Ended::Returned(Some(f)) => rt::fail_run(f),
+        Ended::Returned(Some(f)) => {
+            if let FailureKind::Panic { message, location, .. } = &f {
+                // The trace's mark of the failure: at granularity sync the thread's last event is
+                // its last primitive's, not the line that raised.
+                rt::event("raise", None, || uncaught(message, location.as_deref()));
+            }
+            rt::fail_run(f)
+        }
     }
+}
+
+/// The trace's line for an uncaught exception: its last line (`ValueError: bad input`), and
+/// where it was raised (`prog.py:12`: the file's name, as the trace's lines of Python give it).
+fn uncaught(traceback: &str, location: Option<&str>) -> String {
+    let last = traceback.trim_end().lines().last().unwrap_or("an exception");
+    let Some((file, line)) = location.and_then(|l| l.rsplit_once(':')) else {
+        return format!("{last}, uncaught");
+    };
+    let name = std::path::Path::new(file).file_name().map_or(file.into(), |n| n.to_string_lossy());
+    format!("{last}, uncaught at {name}:{line}")
 }
 
 /// Calls a thread's body; the failure it describes, if any.

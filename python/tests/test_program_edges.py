@@ -125,3 +125,49 @@ def test_a_check_from_inside_a_checked_program_is_refused(tmp_path):
         """)
     done = racelab_py("check", prog, "--runs", "1")
     assert done.returncode == 1 and "racelab: check/replay cannot be nested" in done.stdout, done.stdout + done.stderr
+
+
+def test_a_failing_run_whose_cleanup_waits_again_ends(tmp_path):
+    # At the end of a failing run racelab cuts every thread off with ThreadExit; the program's
+    # `finally` and `__exit__` then ran on, and a join of a thread already cut off spun for ever
+    # (an executor's `with` block at opcode granularity hung the check until the watchdog).
+    prog = write(tmp_path, """\
+        import threading
+        from concurrent.futures import ThreadPoolExecutor
+        never = threading.Event()
+        def stuck():
+            never.wait()
+        t = threading.Thread(target=stuck)
+        t.start()
+        try:
+            with ThreadPoolExecutor(2) as ex:
+                ex.submit(stuck)
+                threading.Event().wait()
+        finally:
+            t.join()
+            while not never.is_set():
+                never.wait()
+        """)
+    done = racelab_py("check", prog, "--watchdog", "20")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "BUG: deadlock in run 0" in done.stdout, done.stdout
+    assert "no progress" not in done.stdout + done.stderr, done.stdout + done.stderr
+
+
+def test_the_race_inside_an_executor_is_found_at_opcode_granularity(tmp_path):
+    # The program of the trial above: its counter races at opcode granularity.
+    prog = write(tmp_path, """\
+        from concurrent.futures import ThreadPoolExecutor, as_completed
+        c = [0]
+        def w(i):
+            c[0] += 1
+            return i
+        with ThreadPoolExecutor(2) as ex:
+            assert sorted(f.result() for f in as_completed([ex.submit(w, i) for i in range(3)])) == [0, 1, 2]
+        assert c[0] == 3
+        """)
+    done = racelab_py("check", prog, "--granularity", "opcode", "--runs", "3000", "--watchdog", "20")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "BUG: assertion in run" in done.stdout and "assert c[0] == 3" in done.stdout, done.stdout
+    again = racelab_py(*replay_args(done.stdout))
+    assert again.returncode == 1 and "AssertionError" in again.stdout, again.stdout + again.stderr

@@ -305,7 +305,13 @@ impl Executor {
                     self.tainted = true;
                     TAINTED.with(|t| t.set(true));
                     let thread = rt::with(|m| m.thread_ref(t));
-                    self.teardown_panic.get_or_insert(TeardownPanic { thread, message, location });
+                    let after_cut_short_wait = rt::wait_cut_short();
+                    self.teardown_panic.get_or_insert(TeardownPanic {
+                        thread,
+                        message,
+                        location,
+                        after_cut_short_wait,
+                    });
                     break;
                 }
                 if !matches!(result, Ok(CoroutineResult::Yield(()))) {

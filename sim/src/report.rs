@@ -92,6 +92,10 @@ pub struct TeardownPanic {
     pub message: String,
     /// Where in the source, when known.
     pub location: Option<String>,
+    /// The panic came after a wait of that destructor that racelab ended at once, since no
+    /// thread can run during the teardown (a join of a thread already cut off gives `Err`, a lock
+    /// another thread holds panics): then it is the teardown's doing, not a bug of the program.
+    pub after_cut_short_wait: bool,
 }
 
 impl fmt::Display for TeardownPanic {
@@ -107,9 +111,18 @@ impl fmt::Display for TeardownPanic {
         write!(
             f,
             ". Rust aborts on a panic during unwinding, so racelab stopped unwinding that thread there (its other \
-             destructors did not run). A destructor must not panic while its thread unwinds \
-             (std::thread::panicking())."
-        )
+             destructors did not run)."
+        )?;
+        if self.after_cut_short_wait {
+            write!(
+                f,
+                " It came after a wait in that destructor that racelab had to end at once, as no other thread \
+                 runs while one is unwound (a join of a thread already cut off returns Err): the teardown's \
+                 doing, not a bug of your program."
+            )
+        } else {
+            write!(f, " A destructor must not panic while its thread unwinds (std::thread::panicking()).")
+        }
     }
 }
 

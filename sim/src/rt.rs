@@ -41,6 +41,9 @@ thread_local! {
     /// Set while the executor tears a suspended thread down: its pending scheduling point then
     /// unwinds with [`TearDown`] instead of returning.
     static UNWIND_REQUESTED: Cell<bool> = const { Cell::new(false) };
+    /// Set when a wait of the thread being torn down ended at once, unwaited (see
+    /// `block_while_unwinding`): a panic of its destructors after that may be racelab's doing.
+    static WAIT_CUT_SHORT: Cell<bool> = const { Cell::new(false) };
     /// Wraps every suspension of a green thread on this OS thread (see [`set_switch_hook`]).
     static SWITCH_HOOK: Cell<Option<SwitchHook>> = const { Cell::new(None) };
 }
@@ -65,6 +68,13 @@ pub(crate) struct TearDown;
 /// stops asking.
 pub(crate) fn request_unwind(on: bool) {
     UNWIND_REQUESTED.with(|c| c.set(on));
+    WAIT_CUT_SHORT.with(|c| c.set(false));
+}
+
+/// True when, since the teardown began unwinding the current thread, one of its waits ended at
+/// once because nothing could end it (see `block_while_unwinding`).
+pub(crate) fn wait_cut_short() -> bool {
+    WAIT_CUT_SHORT.with(|c| c.get())
 }
 
 /// True while the current green thread is being torn down.
@@ -472,7 +482,7 @@ fn suspend_on(y: *const Yielder<(), ()>) {
 /// virtual clock reaches `deadline`. This is a scheduling point.
 pub fn block(on: Option<ObjectHandle>, deadline: Option<VirtualTime>) -> Wakeup {
     if unwinding() {
-        return Wakeup::TimedOut;
+        return block_while_unwinding();
     }
     check_may_switch("rt::block");
     let y = with(|m| {
@@ -484,13 +494,30 @@ pub fn block(on: Option<ObjectHandle>, deadline: Option<VirtualTime>) -> Wakeup 
     with(|m| m.take_wakeup())
 }
 
+/// A wait that begins while the thread unwinds, which nobody will ever end: the run is over,
+/// or the thread is panicking and cannot switch. A thread the teardown asked to unwind that
+/// caught the unwind and waits again (Python code in a `finally` or `__exit__`, a pool that
+/// catches its tasks' panics) goes on unwinding from here. A destructor running during the
+/// unwind cannot (a second panic would abort), so its wait returns at once, timed out; a wait
+/// without deadline must then stop (its loop checks [`unwinding`]) instead of blocking again,
+/// which would spin for ever.
+fn block_while_unwinding() -> Wakeup {
+    if unwind_requested() && !std::thread::panicking() {
+        std::panic::resume_unwind(Box::new(TearDown));
+    }
+    if unwind_requested() {
+        WAIT_CUT_SHORT.with(|c| c.set(true));
+    }
+    Wakeup::TimedOut
+}
+
 /// Blocks the current thread until `lock` has no holder (see [`add_holder`]) or the virtual
 /// clock reaches `deadline`. The thread is runnable exactly while the lock is free, so when it
 /// resumes with [`Wakeup::Woken`] the lock is free: it never wakes only to find it taken, and
 /// the scheduler, not a waker, decides which contender takes it. This is a scheduling point.
 pub fn block_until_free(lock: ObjectHandle, deadline: Option<VirtualTime>) -> Wakeup {
     if unwinding() {
-        return Wakeup::TimedOut;
+        return block_while_unwinding();
     }
     check_may_switch("rt::block_until_free");
     let y = with(|m| {

@@ -181,6 +181,13 @@ def _json_line(args, report):
     })
 
 
+def _no_page(path):
+    """``--html`` on a check that passed: not an error (the verdict and its exit code stand), but
+    no page is written, and the user is told so."""
+    sys.stderr.write(f"racelab: this check passed: there is no failure for --html to draw, so {path} "
+                     "was not written (replay a schedule to draw it)\n")
+
+
 def _teaching(args, report):
     """``--explain`` and ``--html``: the narration after the report, the page to its file."""
     if args.explain and report.explain:
@@ -188,9 +195,7 @@ def _teaching(args, report):
         sys.stdout.write(report.explain)
     if args.html:
         if report.html is None:
-            # Not an error: the verdict and its exit code stand; no page is written.
-            sys.stderr.write(f"racelab: this check passed: there is no failure for --html to draw, so {args.html} "
-                             "was not written (replay a schedule to draw it)\n")
+            _no_page(args.html)
             return
         try:
             with open(args.html, "w", encoding="utf-8") as f:
@@ -221,13 +226,18 @@ def _check(args):
                                   interrupted="report")
     if report.refused:
         raise _Usage(report.refused.removeprefix("racelab: "))
-    # Ctrl-C stopped the search: what it found so far, and 130, as `racelab check` does.
+    # Ctrl-C stopped the search (what it found so far is reported), or came as the search was
+    # ending (the report is whole): no bug found, and 130, as `racelab check` does.
     stopped = report.interrupted and report.passed
-    # A Ctrl-C that came as the search was ending: the report is whole, the exit code says 130.
-    pressed = report._raw.get("interrupt") is not None
+    if not report.passed:
+        exit_code = EXIT_BUG
+    elif stopped or report._raw.get("interrupt") is not None:
+        exit_code = EXIT_INTERRUPTED
+    else:
+        exit_code = EXIT_OK
     if args.json:
         _out(_json_line(args, report))
-        return EXIT_INTERRUPTED if stopped or (pressed and report.passed) else EXIT_OK if report.passed else EXIT_BUG
+        return exit_code
     _out(f"racelab-py check {args.script}: {_settings(args, report)}")
     _out(f"  {report.verdict}")
     _out(f"  coverage: {report.coverage}")
@@ -244,12 +254,9 @@ def _check(args):
         sys.stdout.write(raw["trace_excerpt"])
         _out()
         _out(f"  replay: {_replay_command(args, report)}")
-    if stopped:
-        return EXIT_INTERRUPTED
-    _teaching(args, report)
-    if pressed and report.passed:
-        return EXIT_INTERRUPTED
-    return EXIT_OK if report.passed else EXIT_BUG
+    if not stopped:
+        _teaching(args, report)
+    return exit_code
 
 
 # racelab-py run as a command: `-P` keeps the working directory off `sys.path`, so a `random.py`
@@ -322,8 +329,7 @@ def _check_in_processes(args):
     _out(f"  coverage: {merged['coverage']}")
     if not merged["failed"]:
         if args.html:
-            sys.stderr.write(f"racelab: this check passed: there is no failure for --html to draw, so {args.html} "
-                             "was not written (replay a schedule to draw it)\n")
+            _no_page(args.html)
         return EXIT_OK
     # The failing run, told as one process tells it: replayed from the lowest shard's schedule.
     schedule = json.loads(merged["json"])["report"]["failure"]["schedule"]

@@ -54,8 +54,10 @@ impl<T> Mutex<T> {
 impl<T: ?Sized> Mutex<T> {
     /// Blocks until the lock is taken; `Err` holding the guard when the mutex is poisoned.
     pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
-        let poisoned =
-            raw::lock(self.obj, None).expect("racelab invariant: a lock without deadline timed out");
+        let poisoned = raw::lock(self.obj, None).unwrap_or_else(|| {
+            assert!(rt::unwinding(), "racelab invariant: a lock without deadline timed out");
+            raw::held_while_unwinding(self.obj, "lock")
+        });
         self.guard(poisoned)
     }
 

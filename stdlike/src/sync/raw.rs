@@ -84,6 +84,18 @@ pub(crate) fn lock_now(obj: ObjectHandle, deadline: Option<VirtualTime>) -> Opti
     }
 }
 
+/// The end of a wait without deadline that nothing can end: the thread unwinds (a destructor
+/// during the teardown at the end of a run, or during a panic; see `rt::block`) and another thread
+/// holds `obj`, which no thread can run to release. There is no guard to return, so this panics
+/// with why; during a teardown racelab abandons the thread (`Executor::tear_down`).
+pub(crate) fn held_while_unwinding(obj: ObjectHandle, operation: &str) -> ! {
+    panic!(
+        "racelab: {operation} on {} has to wait while its thread unwinds (a destructor at the end of \
+         a run, or during a panic), and no other thread can run to release it",
+        rt::object_name(obj)
+    )
+}
+
 /// `try_lock`: one step. `Some(poisoned)` when taken, `None` when another thread holds it.
 pub(crate) fn try_lock(obj: ObjectHandle) -> Option<bool> {
     rt::schedule_point();

@@ -16,6 +16,7 @@ use std::ops::{Deref, DerefMut};
 use racelab_sim::rt::{self, ObjectHandle, Wakeup};
 use racelab_sim::ThreadId;
 
+use super::raw;
 use super::{LockResult, PoisonError, TryLockError, TryLockResult};
 
 #[derive(Debug, Default)]
@@ -78,6 +79,9 @@ impl<T: ?Sized> RwLock<T> {
                         format!("blocked (written by {})", rt::thread_name(writer))
                     });
                     let woken = rt::block(Some(self.obj), None);
+                    if rt::unwinding() {
+                        raw::held_while_unwinding(self.obj, "read");
+                    }
                     debug_assert_eq!(
                         woken,
                         Wakeup::Woken,
@@ -115,6 +119,9 @@ impl<T: ?Sized> RwLock<T> {
                 Some(rt::block_until_free(self.obj, None))
             }
         };
+        if contended == Some(Wakeup::TimedOut) && rt::unwinding() {
+            raw::held_while_unwinding(self.obj, "write");
+        }
         debug_assert_ne!(
             contended,
             Some(Wakeup::TimedOut),
@@ -129,6 +136,9 @@ impl<T: ?Sized> RwLock<T> {
                         format!("blocked (held by {})", rt::thread_name(holder))
                     });
                     rt::block_until_free(self.obj, None);
+                    if rt::unwinding() {
+                        raw::held_while_unwinding(self.obj, "write");
+                    }
                 }
             }
         }

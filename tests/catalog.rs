@@ -184,11 +184,30 @@ fn pct_reports_the_same_whatever_its_jobs() {
                 let mut two = check(with(2), v.program);
                 two.settings = two.settings.replace(" jobs=2", "");
                 two.elapsed_micros = one.elapsed_micros;
+                if shrinking_ran_out_of_time(&one) || shrinking_ran_out_of_time(&two) {
+                    // Shrinking's wall-time budget (10 s) ends where the machine's load says: on
+                    // a loaded machine one side may stop earlier. The run found must agree.
+                    let found = |r: &Report| {
+                        let f = r.failure.as_ref()?;
+                        Some((f.diagnosis.kind, f.shrunk_from.as_ref().map_or(f.run, |s| s.run), r.runs))
+                    };
+                    assert_eq!(found(&two), found(&one), "{name}, seed {seed}, depth {depth}");
+                    continue;
+                }
                 assert_eq!(two, one, "{name}, seed {seed}, depth {depth}");
             }
         }
     }
     assert!(failures > 20, "too few failures to compare: {failures}");
+}
+
+/// True when the shrinking of `report`'s failure stopped at its wall-time budget.
+fn shrinking_ran_out_of_time(report: &Report) -> bool {
+    report
+        .failure
+        .as_ref()
+        .and_then(|f| f.shrink_cut_short.as_deref())
+        .is_some_and(|why| why.contains("time budget"))
 }
 
 #[test]

@@ -183,4 +183,11 @@ fn html_needs_one_run_to_draw() {
     assert!(String::from_utf8_lossy(&out.stderr).starts_with(
         "racelab: --html /nonexistent-dir/x.html: the directory /nonexistent-dir does not exist"
     ));
+    // A directory where no file can be made (root ignores permission bits; /proc refuses all).
+    let out = racelab(&["check", "condition-buffer/if", "--html", "/proc/x.html"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("racelab: --html /proc/x.html: cannot write it: "), "{err}");
+    assert!(!std::path::Path::new("/proc/x.html").exists());
 }

@@ -70,3 +70,7 @@ def test_an_html_page_into_a_missing_directory_is_refused_before_the_check(tmp_p
     done = racelab_py("check", str(prog), "--html", str(tmp_path / "no" / "page.html"))
     assert done.returncode == 2 and done.stdout == "", done.stdout + done.stderr
     assert "the directory" in done.stderr and "does not exist" in done.stderr, done.stderr
+    # Where no file can be made (root ignores permission bits; /proc refuses all).
+    done = racelab_py("check", str(prog), "--html", "/proc/x.html")
+    assert done.returncode == 2 and done.stdout == "", done.stdout + done.stderr
+    assert done.stderr.startswith("racelab: --html /proc/x.html: cannot write it: "), done.stderr

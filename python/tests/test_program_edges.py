@@ -171,3 +171,55 @@ def test_the_race_inside_an_executor_is_found_at_opcode_granularity(tmp_path):
     assert "BUG: assertion in run" in done.stdout and "assert c[0] == 3" in done.stdout, done.stdout
     again = racelab_py(*replay_args(done.stdout))
     assert again.returncode == 1 and "AssertionError" in again.stdout, again.stdout + again.stderr
+
+
+def test_signal_handlers_are_kept_per_run_and_never_called(tmp_path):
+    # The program's main thread runs on a racelab thread, where CPython's signal.signal raised
+    # "signal only works in main thread": a correct script that sets a handler failed every run.
+    prog = write(tmp_path, """\
+        import signal, threading
+        def on_int(signum, frame):
+            raise SystemExit(3)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert signal.signal(signal.SIGINT, on_int) is signal.default_int_handler
+        assert signal.getsignal(signal.SIGINT) is on_int
+        assert signal.signal(signal.SIGTERM, signal.SIG_IGN) is signal.SIG_DFL
+        assert signal.alarm(30) == 0
+        refused = []
+        def worker():
+            try:
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+            except ValueError as e:
+                refused.append(str(e))
+        t = threading.Thread(target=worker)
+        t.start()
+        t.join()
+        assert refused == ["signal only works in main thread of the main interpreter"], refused
+        """)
+    done = racelab_py("check", prog, "--runs", "20")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no bug found in 20 runs" in done.stdout, done.stdout
+
+
+def test_the_interpreters_signal_handlers_are_untouched_by_a_check():
+    import signal
+    import racelab
+
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+
+    def program():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, lambda *_: None)
+
+    assert racelab.check(program, runs=3).passed
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+
+
+def test_signal_pause_is_refused_with_one_line(tmp_path):
+    prog = write(tmp_path, """\
+        import signal
+        signal.pause()
+        """)
+    done = racelab_py("check", prog)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.startswith("racelab: the program called signal.pause()"), done.stderr

@@ -265,7 +265,17 @@ fn html_writable(teach: &TeachArgs) -> Result<(), String> {
             path.display()
         ));
     }
-    Ok(())
+    // Tried, not inferred from permission bits (root ignores them; a read-only file system does
+    // not): an existing file is opened to append nothing, a new one is made and removed again.
+    let tried = if path.exists() {
+        std::fs::OpenOptions::new().append(true).open(path).map(drop)
+    } else {
+        std::fs::OpenOptions::new().write(true).create_new(true).open(path).and_then(|f| {
+            drop(f);
+            std::fs::remove_file(path)
+        })
+    };
+    tried.map_err(|e| format!("--html {}: cannot write it: {e}; write the page elsewhere", path.display()))
 }
 
 /// The refusal of a bound outside an exhaustive dfs.

@@ -6,7 +6,8 @@ and ``concurrent.futures``; for the duration of a check their attributes are rac
 classes, and so do standard-library modules that look them up at call time. Also for the
 duration: ``os.fork`` and ``_thread.start_new_thread`` refuse (green threads cannot be forked, and
 an OS thread would run outside racelab's control), ``sys.stdout``/``sys.stderr`` write into the
-run's trace, and ``sys.setrecursionlimit`` is capped (green threads have 2 MiB C stacks).
+run's trace, ``sys.setrecursionlimit`` is capped (green threads have 2 MiB C stacks), and
+``signal`` handlers are kept per run and never called (``_signal``).
 
 Scheduling points inside plain Python code come from ``Tracer``: ``sys.settrace`` with line or
 opcode events on 3.11, ``sys.monitoring`` LINE or INSTRUCTION events on 3.12+, in the program's
@@ -25,6 +26,7 @@ import multiprocessing.pool
 import os
 import queue
 import random
+import signal
 import sys
 import threading
 import time
@@ -33,6 +35,7 @@ import types
 from . import _racelab
 from . import _footprint as fp
 from . import _multiprocessing as rl_mp
+from . import _signal as rl_signal
 from . import _threading as rl
 
 GRANULARITIES = ("sync", "line", "opcode")
@@ -563,6 +566,7 @@ def _replacements():
             "monotonic_ns": rl.monotonic_ns, "perf_counter": rl.perf_counter, "perf_counter_ns": rl.perf_counter_ns,
         }),
         (os, {"fork": _refuse_fork, "forkpty": _refuse_fork, "_exit": _refuse_exit}),
+        (signal, rl_signal.replacements()),
         (multiprocessing, rl_mp.names()),
         (multiprocessing.pool, {"ThreadPool": rl.ThreadPool, "Pool": rl.ThreadPool}),
         (concurrent.futures, {

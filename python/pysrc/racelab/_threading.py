@@ -38,6 +38,8 @@ class _Run:
         self.processes = 0
         self.pipes = 0
         self.tracer = None
+        # ``signal.signal``'s handlers set in this run, by signal number (see ``_signal``).
+        self.signal_handlers = {}
 
 
 _run = _Run()

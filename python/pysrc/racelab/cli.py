@@ -181,6 +181,20 @@ def _json_line(args, report):
     })
 
 
+def _try_writing(path):
+    """Refuses ``--html path`` where the page could not be written, tried rather than inferred from
+    permission bits (root ignores them, a read-only file system does not): an existing file is
+    opened to append nothing, a new one is made and removed again."""
+    try:
+        if os.path.exists(path):
+            open(path, "a", encoding="utf-8").close()
+        else:
+            open(path, "x", encoding="utf-8").close()
+            os.remove(path)
+    except OSError as e:
+        raise _Usage(f"--html {path}: cannot write it: {e.strerror}; write the page elsewhere") from None
+
+
 def _no_page(path):
     """``--html`` on a check that passed: not an error (the verdict and its exit code stand), but
     no page is written, and the user is told so."""
@@ -491,6 +505,7 @@ def main(argv=None):
                              "elsewhere")
             if os.path.isdir(html):
                 raise _Usage(f"--html {html}: is a directory; give the file to write the page into")
+            _try_writing(html)
         if os.path.isdir(args.script):
             raise _Usage(f"cannot read {args.script}: it is a directory; give the script to run")
         if not os.path.exists(args.script):

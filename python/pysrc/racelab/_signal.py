@@ -1,0 +1,81 @@
+"""``signal`` during a check.
+
+A checked program's main thread runs on one of racelab's threads, not on the interpreter's main
+thread, so CPython's ``signal.signal`` raised ``ValueError: signal only works in main thread``
+there, and a correct script that installs a handler (a tidy exit on Ctrl-C, SIGTERM) failed in
+every run. racelab delivers no signals to a run (Ctrl-C stops the check instead), so during a
+run ``signal.signal`` keeps the handler for the rest of that run, as ``getsignal`` reports it,
+and never calls it. As in CPython, only the main thread (or a ``multiprocessing.Process``'s)
+may set one.
+
+``signal.alarm`` and ``setitimer``, the usual guard against a hang, set no timer: racelab's
+watchdog and step limit stop a hung run and report it. ``signal.pause`` would wait for a signal
+that never comes, and is refused.
+"""
+
+import signal as _real_signal
+
+from . import _threading as rl
+
+_getsignal = _real_signal.getsignal
+_UNCATCHABLE = {getattr(_real_signal, name) for name in ("SIGKILL", "SIGSTOP") if hasattr(_real_signal, name)}
+
+
+def _number(signalnum):
+    try:
+        number = int(signalnum)
+    except (TypeError, ValueError):
+        raise TypeError(f"signal number must be an integer, not {type(signalnum).__name__}") from None
+    if not 1 <= number < _real_signal.NSIG:
+        raise ValueError("signal number out of range")
+    return number
+
+
+def signal(signalnum, handler):
+    """``signal.signal`` in a run: the previous handler; ``handler`` is kept, never called."""
+    number = _number(signalnum)
+    thread = rl.current_thread()
+    if thread is not rl.main_thread() and not isinstance(thread, rl.Process):
+        raise ValueError("signal only works in main thread of the main interpreter")
+    if not callable(handler) and handler not in (_real_signal.SIG_IGN, _real_signal.SIG_DFL):
+        raise TypeError("signal handler must be signal.SIG_IGN, signal.SIG_DFL, or a callable object")
+    if number in _UNCATCHABLE:
+        raise OSError(22, "Invalid argument")
+    previous = getsignal(number)
+    if handler in (_real_signal.SIG_IGN, _real_signal.SIG_DFL):
+        handler = _real_signal.Handlers(handler)
+    rl._run.signal_handlers[number] = handler
+    return previous
+
+
+def getsignal(signalnum):
+    """``signal.getsignal`` in a run: the handler the run set, else the interpreter's."""
+    number = _number(signalnum)
+    if number in rl._run.signal_handlers:
+        return rl._run.signal_handlers[number]
+    return _getsignal(number)
+
+
+def alarm(_seconds):
+    """``signal.alarm`` in a run: no timer (see the module doc); no alarm was pending."""
+    return 0
+
+
+def setitimer(_which, _seconds, _interval=0.0):
+    """``signal.setitimer`` in a run: no timer (see the module doc); none was pending."""
+    return (0.0, 0.0)
+
+
+def pause():
+    raise rl.Unsupported(
+        "racelab: the program called signal.pause(), which waits for a signal, and racelab delivers none to a "
+        "run: wait on an Event or a Condition instead, or check the part before the pause."
+    )
+
+
+def replacements():
+    """The ``signal`` attributes a check replaces (see ``_patch``)."""
+    names = {"signal": signal, "getsignal": getsignal, "alarm": alarm, "pause": pause}
+    if hasattr(_real_signal, "setitimer"):
+        names["setitimer"] = setitimer
+    return names

@@ -223,3 +223,73 @@ def test_signal_pause_is_refused_with_one_line(tmp_path):
     done = racelab_py("check", prog)
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr.startswith("racelab: the program called signal.pause()"), done.stderr
+
+
+def test_logging_configured_in_a_run_starts_afresh_in_the_next(tmp_path):
+    # basicConfig in run 0 made a handler whose lock was run 0's; run 1 found the root logger
+    # configured and used it: "an object created in another run", a correct program reported.
+    prog = write(tmp_path, """\
+        import logging, threading
+        logging.basicConfig(level=logging.INFO, format="%(threadName)s %(message)s")
+        log = logging.getLogger("worker")
+        assert len(logging.getLogger().handlers) == 1
+        def w(i):
+            log.info("worker %d", i)
+        ts = [threading.Thread(target=w, args=(i,)) for i in range(2)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        log.info("done")
+        """)
+    done = racelab_py("check", prog, "--runs", "50")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no bug found in 50 runs" in done.stdout, done.stdout
+    done = racelab_py("check", prog, "--strategy", "dfs")
+    assert done.returncode == 0 and "every interleaving explored" in done.stdout, done.stdout + done.stderr
+
+
+def test_the_interpreters_logging_is_as_it_was_after_a_check():
+    import logging
+    import racelab
+
+    root = logging.getLogger()
+    before = list(root.handlers), root.level, set(logging.Logger.manager.loggerDict)
+
+    def program():
+        logging.basicConfig(level=logging.DEBUG)
+        logging.getLogger("made.in.a.run").addHandler(logging.NullHandler())
+
+    assert racelab.check(program, runs=3).passed
+    assert (list(root.handlers), root.level, set(logging.Logger.manager.loggerDict)) == before
+
+
+def test_atexit_handlers_run_at_the_end_of_their_own_run(tmp_path):
+    # They used to pile up and run at racelab-py's exit, once per run, after the report; now they
+    # run when the run's main module returns and its threads are done, and can fail it.
+    prog = write(tmp_path, """\
+        import atexit, threading
+        n = [0]
+        def check():
+            print("at exit:", n[0])
+            assert n[0] == 2, f"lost update: {n[0]}"
+        atexit.register(check)
+        atexit.register(print, "x" * 3)
+        atexit.unregister(print)
+        def w():
+            v = n[0]
+            n[0] = v + 1
+        for _ in range(2):
+            threading.Thread(target=w).start()
+        """)
+    done = racelab_py("check", prog)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "AssertionError: lost update: 1" in done.stdout, done.stdout
+    assert "at exit: 1" in done.stdout and "xxx" not in done.stdout, done.stdout
+    tail = done.stdout.split("replay:")[-1]
+    assert "at exit" not in tail and done.stderr == "", done.stdout + done.stderr
+    fixed = prog.replace("prog.py", "fixed.py")
+    with open(prog, encoding="utf-8") as f, open(fixed, "w", encoding="utf-8") as g:
+        g.write(f.read().replace("v = n[0]\n    n[0] = v + 1", "n[0] += 0; n[0] = 2"))
+    done = racelab_py("check", fixed, "--runs", "30")
+    assert done.returncode == 0 and done.stdout.count("at exit") == 0, done.stdout + done.stderr

@@ -265,9 +265,9 @@ pub(crate) fn set_yielder(y: &Yielder<(), ()>) {
 fn object_id(m: &RunModel, h: ObjectHandle) -> ObjectId {
     if h.nonce != m.nonce {
         panic!(
-            "racelab: an object created in another run was used in run {}. Create racelab primitives inside the \
-             closure given to check, so that each run gets fresh ones.",
-            m.run
+            "racelab: an object created in another run was used in this one (kept in a static, or in a module's \
+             state that outlives the run). Create racelab primitives inside the program given to check, so that \
+             each run gets fresh ones."
         );
     }
     h.id

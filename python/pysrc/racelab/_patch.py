@@ -15,9 +15,11 @@ own files only (the standard library and racelab run between scheduling points).
 """
 
 import _thread
+import atexit
 import concurrent.futures
 import concurrent.futures.thread  # noqa: F401 - imported now, not lazily while threading is replaced
 import linecache
+import logging
 import dis
 import inspect
 import io
@@ -567,6 +569,7 @@ def _replacements():
         }),
         (os, {"fork": _refuse_fork, "forkpty": _refuse_fork, "_exit": _refuse_exit}),
         (signal, rl_signal.replacements()),
+        (atexit, {"register": rl.atexit_register, "unregister": rl.atexit_unregister}),
         (multiprocessing, rl_mp.names()),
         (multiprocessing.pool, {"ThreadPool": rl.ThreadPool, "Pool": rl.ThreadPool}),
         (concurrent.futures, {
@@ -594,6 +597,41 @@ def _outside_runs(replacement, original):
 
 _real_setrecursionlimit = sys.setrecursionlimit
 _MISSING = object()
+
+
+class _LoggingConfig:
+    """``logging``'s configuration as it was before a check, put back before every run and after
+    the check. A run's ``basicConfig`` or ``addHandler`` makes a handler whose lock is that run's
+    (racelab's RLock), and the next run, finding the root logger configured, used it: "an object
+    created in another run". Each run now starts from the configuration a fresh interpreter
+    running the program would have had: the loggers, handlers and levels from before the check,
+    and none of another run's."""
+
+    def __init__(self):
+        manager = logging.Logger.manager
+        self.logger_dict = dict(manager.loggerDict)
+        self.loggers = [(lg, list(lg.handlers), lg.level, lg.propagate, lg.disabled)
+                        for lg in [logging.root, *manager.loggerDict.values()] if isinstance(lg, logging.Logger)]
+        self.placeholders = [(ph, dict(ph.loggerMap)) for ph in manager.loggerDict.values()
+                             if isinstance(ph, logging.PlaceHolder)]
+        self.disable = manager.disable
+        self.handlers = dict(logging._handlers)
+        self.handler_list = list(logging._handlerList)
+
+    def restore(self):
+        manager = logging.Logger.manager
+        manager.loggerDict.clear()
+        manager.loggerDict.update(self.logger_dict)
+        for logger, handlers, level, propagate, disabled in self.loggers:
+            logger.handlers[:] = handlers
+            logger.level, logger.propagate, logger.disabled = level, propagate, disabled
+        for placeholder, children in self.placeholders:
+            placeholder.loggerMap = dict(children)
+        manager.disable = self.disable
+        logging._handlers.clear()
+        logging._handlers.update(self.handlers)
+        logging._handlerList[:] = self.handler_list
+        manager._clear_cache()
 
 
 class Patched:
@@ -625,11 +663,17 @@ class Patched:
         self._limit = sys.getrecursionlimit()
         _real_setrecursionlimit(min(self._limit, MAX_RECURSION))
         self._random_state = random.getstate()
+        global LOGGING
+        self._outer_logging, self._logging = LOGGING, _LoggingConfig()
+        LOGGING = self._logging
         self.tracer.start()
         return self
 
     def __exit__(self, *exc):
         self.tracer.stop()
+        global LOGGING
+        self._logging.restore()
+        LOGGING = self._outer_logging
         _racelab.restore_spaces()
         random.setstate(self._random_state)
         _real_setrecursionlimit(self._limit)
@@ -646,6 +690,9 @@ class Patched:
 #: The check's ``sys.stdin`` when it replays piped input to every run (``_RunStdin``), else None.
 RUN_STDIN = None
 
+#: ``logging``'s configuration from before the check (``_LoggingConfig``), while one runs.
+LOGGING = None
+
 #: Whether runs draw their ``random`` seed from the schedule (sampling strategies, and replays of
 #: schedules that recorded one) or use 0 (exhaustive searches). Set by the check before it runs.
 SEED_DRAWN = False
@@ -659,3 +706,5 @@ def begin_run():
     random.seed(_racelab.run_seed(SEED_DRAWN))
     if RUN_STDIN is not None:
         RUN_STDIN.new_run()
+    if LOGGING is not None:
+        LOGGING.restore()

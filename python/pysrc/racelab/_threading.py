@@ -40,6 +40,8 @@ class _Run:
         self.tracer = None
         # ``signal.signal``'s handlers set in this run, by signal number (see ``_signal``).
         self.signal_handlers = {}
+        # ``atexit.register``'s calls in this run, oldest first: ``(function, args, kwargs)``.
+        self.exit_handlers = []
 
 
 _run = _Run()
@@ -136,6 +138,40 @@ def _outcome(exc, thread_name, main):
     return ("exception", text, _location(exc))
 
 
+def _at_exit():
+    """What the interpreter does once the main module has returned, when the run registered
+    ``atexit`` handlers: wait for the threads that are not daemons (``threading._shutdown``), then
+    call the handlers, newest first. Handlers registered in one run belong to it (see ``_patch``):
+    they used to pile up and run at racelab-py's own exit, once per run. An exception one raises
+    fails the run, as an uncaught exception in a thread does (CPython prints it and goes on)."""
+    handlers = _run.exit_handlers
+    if not handlers:
+        return
+    me = current_thread()
+    while True:
+        waiting = [t for t in enumerate() if t is not me and not t.daemon]
+        if not waiting:
+            break
+        for t in waiting:
+            t.join()
+    while handlers:
+        function, args, kwargs = handlers.pop()
+        function(*args, **kwargs)
+
+
+def atexit_register(function, /, *args, **kwargs):
+    """``atexit.register`` in a run: called when this run's main module has returned."""
+    if not callable(function):
+        raise TypeError("the first argument must be callable")
+    _run.exit_handlers.append((function, args, kwargs))
+    return function
+
+
+def atexit_unregister(function, /):
+    """``atexit.unregister`` in a run: forgets every registration of ``function`` in this run."""
+    _run.exit_handlers[:] = [h for h in _run.exit_handlers if h[0] != function]
+
+
 def _bootstrap_main(program, tracer):
     """The body of a run's main thread."""
 
@@ -144,13 +180,14 @@ def _bootstrap_main(program, tracer):
         if tracer is not None:
             tracer.enter_thread()
         try:
-            program()
+            try:
+                program()
+            except SystemExit as e:
+                if e.code not in (None, 0):
+                    return ("exception", f"SystemExit: {e.code}", "")
+            _at_exit()
         except ThreadExit:
             raise
-        except SystemExit as e:
-            if e.code in (None, 0):
-                return None
-            return ("exception", f"SystemExit: {e.code}", "")
         except BaseException as e:  # noqa: BLE001 - every uncaught exception is the finding
             return _outcome(e, "MainThread", main=True)
         finally:

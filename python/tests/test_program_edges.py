@@ -293,3 +293,31 @@ def test_atexit_handlers_run_at_the_end_of_their_own_run(tmp_path):
         g.write(f.read().replace("v = n[0]\n    n[0] = v + 1", "n[0] += 0; n[0] = 2"))
     done = racelab_py("check", fixed, "--runs", "30")
     assert done.returncode == 0 and done.stdout.count("at exit") == 0, done.stdout + done.stderr
+
+
+def test_a_lock_from_thread_allocate_lock_is_racelabs_in_the_programs_own_code(tmp_path):
+    # It was an OS lock racelab could not see: the second thread to block on it hung the run
+    # until the watchdog. The race without it is still found.
+    source = """\
+        import _thread, threading
+        lock = _thread.allocate_lock()
+        rlock = _thread.RLock()
+        n = [0]
+        def w():
+            for _ in range(2):
+                with lock, rlock, rlock:
+                    v = n[0]
+                    n[0] = v + 1
+        ts = [threading.Thread(target=w) for _ in range(2)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        assert n[0] == 4, n[0]
+        """
+    prog = write(tmp_path, source)
+    done = racelab_py("check", prog, "--runs", "300", "--watchdog", "20")
+    assert done.returncode == 0 and "no bug found in 300 runs" in done.stdout, done.stdout + done.stderr
+    racy = write(tmp_path, source.replace("with lock, rlock, rlock:", "if True:"))
+    done = racelab_py("check", racy, "--watchdog", "20")
+    assert done.returncode == 1 and "AssertionError" in done.stdout, done.stdout + done.stderr

@@ -561,7 +561,10 @@ def _replacements():
             "main_thread": rl.main_thread, "enumerate": rl.enumerate, "active_count": rl.active_count,
             "activeCount": rl.activeCount, "get_ident": rl.get_ident, "get_native_id": rl.get_native_id,
         }),
-        (_thread, {"start_new_thread": _refuse_os_thread, "start_new": _refuse_os_thread}),
+        (_thread, {
+            "start_new_thread": _refuse_os_thread, "start_new": _refuse_os_thread,
+            "allocate_lock": rl.thread_allocate_lock, "allocate": rl.thread_allocate_lock, "RLock": rl.thread_rlock,
+        }),
         (queue, {"Queue": rl.Queue, "LifoQueue": rl.LifoQueue, "SimpleQueue": rl.SimpleQueue}),
         (time, {
             "sleep": rl.sleep, "time": rl.time, "time_ns": rl.time_ns, "monotonic": rl.monotonic,

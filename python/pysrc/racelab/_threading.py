@@ -10,6 +10,7 @@ copied by pickling, as a pipe would), and a ``ThreadPool``/``ThreadPoolExecutor`
 are racelab threads.
 """
 
+import _thread
 import os as _os
 import pickle
 import sys
@@ -418,6 +419,28 @@ def _maker_file():
     while frame is not None and frame.f_code.co_filename.startswith(_RACELAB_DIR):
         frame = frame.f_back
     return frame.f_code.co_filename if frame is not None else ""
+
+
+_REAL_ALLOCATE_LOCK = _thread.allocate_lock
+_REAL_RLOCK = _thread.RLock
+
+
+def thread_allocate_lock():
+    """``_thread.allocate_lock`` in a run: racelab's ``Lock`` for the program's own code, which
+    used to get an OS lock racelab cannot see (a second green thread blocked on it hung the run
+    until the watchdog). The standard library and installed packages still get CPython's: they
+    take their own internal locks this way (the import system's module locks, ``tempfile``'s)
+    for moments in which no other green thread runs, and keep some beyond the run."""
+    if _library_file(_maker_file()):
+        return _REAL_ALLOCATE_LOCK()
+    return Lock()
+
+
+def thread_rlock():
+    """``_thread.RLock`` in a run: as ``thread_allocate_lock``, racelab's ``RLock`` for the program."""
+    if _library_file(_maker_file()):
+        return _REAL_RLOCK()
+    return RLock()
 
 
 class Condition(_racelab.Condition):

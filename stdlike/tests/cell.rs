@@ -355,3 +355,39 @@ fn dpor_finds_a_race_exactly_when_the_plain_search_does() {
     // Both verdicts occur, so the comparison means something.
     assert!(races > 100 && clean > 100, "{races} racy, {clean} clean");
 }
+
+/// A shared value written through an `RwLock` read guard (the bug) while another reader reads it.
+struct Guarded(UnsafeCell<u32>, racelab_std::sync::RwLock<()>);
+
+// SAFETY: as for Counter.
+unsafe impl Sync for Guarded {}
+// SAFETY: as for Counter.
+unsafe impl Send for Guarded {}
+
+fn written_under_a_read_guard() {
+    let s = Arc::new(Guarded(UnsafeCell::new(0), racelab_std::sync::RwLock::new(())));
+    let s2 = Arc::clone(&s);
+    let writer = thread::spawn(move || {
+        let _shared = s2.1.read().unwrap();
+        // SAFETY: exclusivity is what is under test.
+        s2.0.with_mut(|p| unsafe { *p = 1 });
+    });
+    {
+        let _shared = s.1.read().unwrap();
+        // SAFETY: as above.
+        s.0.with(|p| unsafe { *p });
+    }
+    writer.join();
+}
+
+#[test]
+fn a_write_under_a_read_guard_races_a_reader_that_holds_the_lock_too() {
+    // Read guards are held together, so the write races the read. A read section with no
+    // scheduling point of its own used to run whole, its unlock joined to its step as an
+    // exclusive lock's may be: no two readers overlapped, and every search passed exhausted.
+    for config in [Config::dfs(), Config::dfs().dpor(false), Config::random(0).runs(1_000)] {
+        let report = check(config, written_under_a_read_guard);
+        let failure = report.failure.as_ref().unwrap_or_else(|| panic!("a data race, got:\n{report}"));
+        assert_eq!(failure.diagnosis.kind, DiagnosisKind::DataRace, "{report}");
+    }
+}

@@ -1,5 +1,8 @@
 //! `RwLock<T>`: std's reader-writer lock, with poisoning by panicking writers.
 //!
+//! A read unlock is always a scheduling point (a write unlock joins the step before it, as a
+//! `Mutex`'s does): see `read_unlock`.
+//!
 //! Writers use the [`raw`](super::raw)-style protocol: a writer contends until the lock has no
 //! holder at all (readers are holders too), runnable exactly while it is free. Readers share:
 //! one arriving while a writer holds the lock blocks on the lock and is woken when that writer
@@ -238,7 +241,12 @@ impl<T: ?Sized> RwLock<T> {
     }
 
     fn read_unlock(&self, me: ThreadId) {
-        rt::release_point();
+        // Always a scheduling point, unlike a write unlock's (`rt::release_point`): joining a
+        // release to the step before it is sound only for a lock one thread holds at a time
+        // (nobody else can enter meanwhile). Readers share: a second reader may enter while the
+        // first still reads, and a read section without a point of its own would otherwise never
+        // overlap another, so a write through a read guard racing a read went unreported.
+        rt::schedule_point();
         let found = rt::write(self.obj, |s: &mut RwState| {
             let i = s.readers.iter().position(|&r| r == me);
             i.map(|i| s.readers.swap_remove(i)).is_some()

@@ -705,3 +705,26 @@ fn a_spurious_wakeup_on_a_condvar_is_diagnosed_with_rusts_names() {
     let fix = racelab_sim::narrate::narrate(&failure, None).fix;
     assert!(fix.contains("`Condvar::wait_while`") && !fix.contains("wait_for"), "{fix}");
 }
+
+#[test]
+fn an_initializer_that_calls_its_own_once_again_is_a_reported_failure() {
+    // std deadlocks; racelab's unwind used to wake the initializing thread itself, and that
+    // panic during the unwind aborted the whole process.
+    let programs: [fn(); 2] = [
+        || {
+            let once = Arc::new(Once::new());
+            let again = Arc::clone(&once);
+            once.call_once(move || again.call_once(|| ()));
+        },
+        || {
+            let cell: Arc<OnceLock<i32>> = Arc::new(OnceLock::new());
+            let again = Arc::clone(&cell);
+            cell.get_or_init(move || *again.get_or_init(|| 1) + 1);
+        },
+    ];
+    for program in programs {
+        let report = check(Config::dfs(), program);
+        let failure = report.failure.as_ref().expect("the re-entry is reported");
+        assert!(failure.kind.to_string().contains("called the same Once again"), "{report}");
+    }
+}

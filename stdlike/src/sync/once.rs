@@ -106,6 +106,9 @@ impl Once {
                 match phase {
                     Phase::Incomplete => s.phase = Phase::Running(me),
                     Phase::Poisoned if force => s.phase = Phase::Running(me),
+                    // Its own initializer calling again: the panic below, not a wait (the
+                    // initializer's unwind would then wake this very thread, running).
+                    Phase::Running(t) if t == me => {}
                     Phase::Running(_) => s.blocked.push(me),
                     Phase::Poisoned | Phase::Complete => {}
                 }
@@ -117,10 +120,12 @@ impl Once {
                     panic!("Once instance has previously been poisoned")
                 }
                 Phase::Running(t) => {
-                    assert_ne!(
-                        t, me,
-                        "racelab: Once::call_once called again from its own initializer (std deadlocks)"
-                    );
+                    if t == me {
+                        panic!(
+                            "racelab: a Once's initializer (call_once, OnceLock::get_or_init) called the same \
+                             Once again, which deadlocks under std: initialize without re-entering it"
+                        );
+                    }
                     rt::event("call_once", Some(self.obj), || {
                         format!("blocked (initialized by {})", rt::thread_name(t))
                     });

@@ -34,7 +34,14 @@ pub(crate) const MISUSE_MARK: &str = "_racelab_misuse";
 /// Runs a primitive's operation `f`, turning its misuse, the teardown's unwind and racelab's own
 /// errors (an operation outside a run) into Python exceptions.
 pub(crate) fn guarded<R>(py: Python<'_>, f: impl FnOnce() -> R) -> PyResult<R> {
-    let result = guarded_point(py, f);
+    crate::watchdog::tick();
+    guarded_quiet(py, f)
+}
+
+/// `guarded` for an operation that shows no progress (a read of the virtual clock,
+/// `is_alive`): the watchdog is not told, so that a loop of nothing else lets it fire.
+pub(crate) fn guarded_quiet<R>(py: Python<'_>, f: impl FnOnce() -> R) -> PyResult<R> {
+    let result = caught(py, f);
     // The step this operation ended in goes on with the program's Python code, up to the next
     // scheduling point: the rest of the lines on the stack (see `threads::record_rest`).
     crate::threads::record_rest(py);
@@ -43,10 +50,15 @@ pub(crate) fn guarded<R>(py: Python<'_>, f: impl FnOnce() -> R) -> PyResult<R> {
 
 /// `guarded` for the tracer's own scheduling point, whose step's footprint the tracer records.
 pub(crate) fn guarded_point<R>(py: Python<'_>, f: impl FnOnce() -> R) -> PyResult<R> {
+    crate::watchdog::tick();
+    caught(py, f)
+}
+
+/// Runs `f` inside a run, its panic (a misuse, a teardown) as the Python exception it stands for.
+fn caught<R>(py: Python<'_>, f: impl FnOnce() -> R) -> PyResult<R> {
     if !rt::in_simulation() {
         return Err(PyRuntimeError::new_err(OUTSIDE_RUN));
     }
-    crate::watchdog::tick();
     let located = crate::threads::locate(py);
     let result = catch_unwind(AssertUnwindSafe(f));
     if located {

@@ -277,7 +277,9 @@ fn join(py: Python<'_>, ident: u32, timeout: Option<f64>) -> PyResult<bool> {
 /// True while thread `ident` has not finished.
 #[pyfunction]
 fn is_alive(py: Python<'_>, ident: u32) -> PyResult<bool> {
-    guarded(py, || with_handle(ident, |h| h.is_alive()))?
+    // Not a scheduling point, and not progress: `while t.is_alive(): pass` at granularity sync
+    // spins for ever, which the watchdog must see.
+    crate::errors::guarded_quiet(py, || with_handle(ident, |h| h.is_alive()))?
 }
 
 /// The current green thread's ident (main is 0).
@@ -320,7 +322,9 @@ fn run_seed(py: Python<'_>, drawn: bool) -> PyResult<u64> {
 /// The virtual clock, in seconds since the run began.
 #[pyfunction]
 fn now(py: Python<'_>) -> PyResult<f64> {
-    guarded(py, || Duration::from_nanos(rt::now().as_nanos()).as_secs_f64())
+    // Not progress: a loop that only reads the clock (an event loop polling its selector) must
+    // not keep the watchdog quiet.
+    crate::errors::guarded_quiet(py, || Duration::from_nanos(rt::now().as_nanos()).as_secs_f64())
 }
 
 /// A scheduling point between two lines or instructions of the program's own code (the tracer's

@@ -321,3 +321,61 @@ def test_a_lock_from_thread_allocate_lock_is_racelabs_in_the_programs_own_code(t
     racy = write(tmp_path, source.replace("with lock, rlock, rlock:", "if True:"))
     done = racelab_py("check", racy, "--watchdog", "20")
     assert done.returncode == 1 and "AssertionError" in done.stdout, done.stdout + done.stderr
+
+
+def test_asyncio_loops_wait_on_the_virtual_clock(tmp_path):
+    # The loop waited in the OS (epoll_wait), where racelab's clock does not move: a check of
+    # `await asyncio.sleep(0.1)` never ended, and no watchdog or step limit stopped it.
+    plain = write(tmp_path, """\
+        import asyncio, threading, time
+        def work():
+            return 41
+        async def main():
+            start = time.monotonic()
+            await asyncio.sleep(0.1)
+            assert time.monotonic() - start >= 0.1
+            return await asyncio.to_thread(work) + 1
+        assert asyncio.run(main()) == 42
+        """)
+    done = racelab_py("check", plain, "--runs", "50", "--watchdog", "20")
+    assert done.returncode == 0 and "no bug found in 50 runs" in done.stdout, done.stdout + done.stderr
+    racy = write(tmp_path, """\
+        import asyncio, threading
+        n = [0]
+        async def bump():
+            v = n[0]
+            await asyncio.sleep(0.01)
+            n[0] = v + 1
+        ts = [threading.Thread(target=asyncio.run, args=(bump(),)) for _ in range(2)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        assert n[0] == 2, n[0]
+        """)
+    done = racelab_py("check", racy, "--watchdog", "20")
+    assert done.returncode == 1 and "AssertionError: 1" in done.stdout, done.stdout + done.stderr
+    # A loop nothing will wake hangs under CPython; here it ends at the step limit.
+    forever = write(tmp_path, """\
+        import asyncio
+        async def main():
+            await asyncio.Event().wait()
+        asyncio.run(main())
+        """)
+    done = racelab_py("check", forever, "--runs", "1", "--max-steps", "2000", "--watchdog", "20")
+    assert done.returncode == 1 and "BUG: step-limit" in done.stdout, done.stdout + done.stderr
+
+
+def test_a_loop_on_is_alive_alone_is_stopped_by_the_watchdog(tmp_path):
+    # At granularity sync `while t.is_alive(): pass` never lets t run; is_alive counted as
+    # progress, so the watchdog never fired and the check hung.
+    prog = write(tmp_path, """\
+        import threading
+        t = threading.Thread(target=lambda: None)
+        t.start()
+        while t.is_alive():
+            pass
+        """)
+    done = racelab_py("check", prog, "--granularity", "sync", "--watchdog", "2")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.startswith("racelab: the program made no progress for 2 s in run 0"), done.stderr

@@ -59,6 +59,38 @@ def _refuse_os_thread(*_args, **_kwargs):
     )
 
 
+class _RunSelector:
+    """An asyncio event loop's selector during a run. The loop waits in ``select(timeout)``: in the
+    operating system, where racelab's virtual clock does not move and its other threads do not
+    run, so ``await asyncio.sleep(0.1)`` never ended. Here the operating system is only asked
+    what is ready now; a wait until the loop's next timer is a virtual ``time.sleep`` (a
+    scheduling point; the clock jumps when nothing else can run), and a wait for input or for
+    another thread (``call_soon_threadsafe``, ``asyncio.to_thread``) lets the other threads run
+    and asks again: a loop that nothing will ever wake ends at the step limit, as a livelock."""
+
+    def __init__(self, selector):
+        self._selector = selector
+
+    def select(self, timeout=None):
+        ready = self._selector.select(0)
+        if ready or (timeout is not None and timeout <= 0):
+            return ready
+        rl.sleep(0 if timeout is None else timeout)
+        return self._selector.select(0)
+
+    def __getattr__(self, name):
+        return getattr(self._selector, name)
+
+
+def _event_loop_init(original):
+    def init(self, selector=None):
+        original(self, selector)
+        if _racelab.in_run():
+            self._selector = _RunSelector(self._selector)
+
+    return init
+
+
 def _refuse_exit(status=0, *_args):
     raise rl.Unsupported(
         f"racelab: the program called os._exit({status!r}), which ends the interpreter at once, and racelab's "
@@ -551,7 +583,12 @@ class _RunRandom(random.Random):
 
 
 def _replacements():
+    # Imported here, once per check, rather than with racelab (a fifth of its import time).
+    import asyncio.selector_events
+
+    loop = asyncio.selector_events.BaseSelectorEventLoop
     return [
+        (loop, {"__init__": _event_loop_init(loop.__init__)}),
         (random, {"Random": _RunRandom}),
         (threading, {
             "Thread": rl.Thread, "Lock": rl.Lock, "RLock": rl.RLock, "Condition": rl.Condition,

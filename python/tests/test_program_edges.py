@@ -379,3 +379,55 @@ def test_a_loop_on_is_alive_alone_is_stopped_by_the_watchdog(tmp_path):
     done = racelab_py("check", prog, "--granularity", "sync", "--watchdog", "2")
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr.startswith("racelab: the program made no progress for 2 s in run 0"), done.stderr
+
+
+def test_a_programs_own_threading_excepthook_handles_its_threads_exceptions(tmp_path):
+    prog = write(tmp_path, """\
+        import threading
+        seen = []
+        threading.excepthook = lambda args: seen.append((args.exc_type.__name__, args.thread.name))
+        def boom():
+            raise ValueError("x")
+        t = threading.Thread(target=boom, name="worker")
+        t.start()
+        t.join()
+        assert seen == [("ValueError", "worker")], seen
+        """)
+    done = racelab_py("check", prog, "--runs", "20")
+    assert done.returncode == 0 and "no bug found in 20 runs" in done.stdout, done.stdout + done.stderr
+    # A hook that raises fails the run with what it raised; without a hook, the exception does.
+    raising = write(tmp_path, """\
+        import threading
+        def hook(args):
+            raise RuntimeError("hook failed")
+        threading.excepthook = hook
+        t = threading.Thread(target=lambda: 1 / 0)
+        t.start()
+        t.join()
+        """)
+    done = racelab_py("check", raising)
+    assert done.returncode == 1 and "RuntimeError: hook failed" in done.stdout, done.stdout + done.stderr
+
+
+def test_pytests_excepthook_around_a_check_does_not_hide_a_threads_exception():
+    # pytest installs its own threading.excepthook around each test: every run starts with
+    # CPython's, so the exception is still the failure; the one from before the check is back after.
+    import threading
+    import racelab
+
+    def mine(args):
+        pass
+
+    before = threading.excepthook
+    threading.excepthook = mine
+    try:
+        def program():
+            t = threading.Thread(target=lambda: 1 / 0)
+            t.start()
+            t.join()
+
+        report = racelab.check(program, runs=3)
+        assert not report.passed and "ZeroDivisionError" in report.failure, report.failure
+        assert threading.excepthook is mine
+    finally:
+        threading.excepthook = before

@@ -703,6 +703,7 @@ class Patched:
         self._limit = sys.getrecursionlimit()
         _real_setrecursionlimit(min(self._limit, MAX_RECURSION))
         self._random_state = random.getstate()
+        self._excepthook = threading.excepthook
         global LOGGING
         self._outer_logging, self._logging = LOGGING, _LoggingConfig()
         LOGGING = self._logging
@@ -716,6 +717,7 @@ class Patched:
         LOGGING = self._outer_logging
         _racelab.restore_spaces()
         random.setstate(self._random_state)
+        threading.excepthook = self._excepthook
         _real_setrecursionlimit(self._limit)
         sys.stdout, sys.stderr, sys.stdin = self._stdout, self._stderr, self._stdin
         for module, name, value in reversed(self._saved):
@@ -744,6 +746,7 @@ def begin_run():
     from . import _racelab
 
     random.seed(_racelab.run_seed(SEED_DRAWN))
+    threading.excepthook = rl.DEFAULT_EXCEPTHOOK
     if RUN_STDIN is not None:
         RUN_STDIN.new_run()
     if LOGGING is not None:

@@ -12,6 +12,7 @@ are racelab threads.
 
 import _thread
 import os as _os
+import threading as _real_threading
 import pickle
 import sys
 import traceback
@@ -284,7 +285,17 @@ class Thread:
         except SystemExit:
             return None
         except BaseException as e:  # noqa: BLE001 - reported as threading.excepthook would
-            return _outcome(e, self._name, main=False)
+            hook = _real_threading.excepthook
+            if hook is DEFAULT_EXCEPTHOOK:
+                return _outcome(e, self._name, main=False)
+            # The program's own hook handles it, as in CPython: the thread just ends. An
+            # exception the hook raises is the failure.
+            try:
+                hook(_real_threading.ExceptHookArgs([type(e), e, e.__traceback__, self]))
+            except ThreadExit:
+                raise
+            except BaseException as failed:  # noqa: BLE001 - as above
+                return _outcome(failed, self._name, main=False)
         finally:
             if tracer is not None:
                 tracer.leave_thread()
@@ -420,6 +431,12 @@ def _maker_file():
         frame = frame.f_back
     return frame.f_code.co_filename if frame is not None else ""
 
+
+#: CPython's own ``threading.excepthook``, which every run starts with (``_patch.begin_run``), as a
+#: fresh interpreter does: not one set before the check (pytest installs its own around a test,
+#: which would swallow the exceptions racelab reports). A program that sets its own in a run
+#: handles its threads' exceptions itself.
+DEFAULT_EXCEPTHOOK = _real_threading.__excepthook__
 
 _REAL_ALLOCATE_LOCK = _thread.allocate_lock
 _REAL_RLOCK = _thread.RLock

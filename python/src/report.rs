@@ -287,7 +287,8 @@ fn replay<'py>(
 /// words them. Returns the exit code (1: the bug reached; 0: not); a bad scripted move raises.
 #[allow(clippy::too_many_arguments)]
 #[pyfunction]
-#[pyo3(signature = (program, source, commands, moves=None, max_steps=100_000, daemon_cut_off_fails=false))]
+#[pyo3(signature = (program, source, commands, moves=None, max_steps=100_000, daemon_cut_off_fails=false,
+                    check_command=None, no_bug_words=None))]
 fn play(
     py: Python<'_>,
     program: Py<PyAny>,
@@ -296,6 +297,8 @@ fn play(
     moves: Option<String>,
     max_steps: u64,
     daemon_cut_off_fails: bool,
+    check_command: Option<String>,
+    no_bug_words: Option<String>,
 ) -> PyResult<i32> {
     not_nested()?;
     green::remember_interpreter(py);
@@ -323,8 +326,9 @@ fn play(
             line_of: &line_of,
             replay_command,
             play_command,
-            check_command: "racelab-py check --strategy portfolio".to_string(),
-            no_bug_words: "has no bug to find".to_string(),
+            check_command: check_command
+                .unwrap_or_else(|| "racelab-py check --strategy portfolio".to_string()),
+            no_bug_words: no_bug_words.unwrap_or_else(|| "has no bug to find".to_string()),
         };
         racelab_sim::play::play(&playable, Config::portfolio(0).runs(2_000), moves)
     });

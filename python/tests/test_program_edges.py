@@ -431,3 +431,30 @@ def test_pytests_excepthook_around_a_check_does_not_hide_a_threads_exception():
         assert threading.excepthook is mine
     finally:
         threading.excepthook = before
+
+
+def test_play_names_its_granularity_when_it_finds_nothing(tmp_path):
+    # At sync a lost update between plain lines has no scheduling point: play said the script
+    # "has no bug to find", quoting a check that, run as quoted (at line), finds it.
+    prog = write(tmp_path, """\
+        import threading
+        n = [0]
+        def w():
+            v = n[0]
+            n[0] = v + 1
+        ts = [threading.Thread(target=w) for _ in range(2)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        assert n[0] == 2
+        """)
+    done = racelab_py("play", prog, "--moves", "")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "has no bug to find at granularity sync" in done.stdout, done.stdout
+    quoted = done.stdout.split("`")[1]
+    assert quoted.startswith("racelab-py check ") and quoted.endswith("--granularity sync"), quoted
+    again = racelab_py(*shlex.split(quoted)[1:])
+    assert again.returncode == 0 and "every interleaving explored" in again.stdout, again.stdout + again.stderr
+    found = racelab_py(*shlex.split(quoted.replace("--granularity sync", "--granularity line"))[1:])
+    assert found.returncode == 1 and "BUG: " in found.stdout, found.stdout + found.stderr

@@ -297,12 +297,22 @@ def play_script(path, commands, moves=None, *, granularity=DEFAULT_GRANULARITY, 
     code: 1 when the run reached a bug."""
     import sys
 
+    import shlex
+
     script = _Script(path, granularity, footprints=False)
     sys.stdout.flush()
+    # The verdict on a passing script names the search with the game's granularity: at sync, plain
+    # Python has no scheduling points, and a lost update in it cannot be played or found.
+    check_command = f"racelab-py check {shlex.quote(path)} --strategy portfolio --granularity {granularity}"
+    no_bug_words = "has no bug to find"
+    if granularity == "sync":
+        no_bug_words += (" at granularity sync, where only racelab's primitives are scheduling points (a race "
+                         "between plain Python lines needs --granularity line)")
     # The player picks thread by thread; random stays seeded with 0.
     return script.run(False, lambda main: _racelab.play(main, script.source, commands, moves=moves,
                                                         max_steps=max_steps,
-                                                        daemon_cut_off_fails=daemon_cut_off_fails))
+                                                        daemon_cut_off_fails=daemon_cut_off_fails,
+                                                        check_command=check_command, no_bug_words=no_bug_words))
 
 
 def check_script(path, strategy="random", runs=None, seed=0, *, granularity=DEFAULT_GRANULARITY, depth=3,

@@ -82,6 +82,9 @@ fn config_validate_refuses_shards_that_cannot_be() {
         ),
         (Config::dfs().dpor(false).shard(0, 2), "only an unbounded dfs with DPOR is split into shards"),
         (Config::dfs().jobs(2).shard(0, 2), "a sharded dfs runs on one job"),
+        // It passed, "no bug found in 0 runs".
+        (Config::random(0).runs(0), "runs(0) checks nothing"),
+        (Config::dfs().runs(0), "runs(0) checks nothing"),
     ];
     for (config, expected) in cases {
         let err = config.validate().expect_err(expected);

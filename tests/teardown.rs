@@ -75,17 +75,27 @@ fn a_destructor_that_panics_after_a_cut_short_wait_is_blamed_on_the_teardown() {
     // The Rust book's thread pool joins its workers in `Drop` with `join().unwrap()`; in a
     // teardown the join gives Err, and the unwrap's panic is racelab's doing.
     let joined = deadlock_with_cleanup(|_, h| h.join().unwrap());
-    // A lock main itself still holds (its guard drops after this destructor): no guard to
-    // return, so the lock panics and says why.
-    let locked = deadlock_with_cleanup(|held, _| drop(held.lock()));
-    for (report, message) in
-        [(&joined, "called `Result::unwrap()`"), (&locked, "has to wait while its thread unwinds")]
-    {
+    let panic = joined.failure.as_ref().unwrap().teardown_panic.as_ref().expect("the panic is noted");
+    assert!(panic.after_cut_short_wait, "{panic}");
+    assert!(panic.message.contains("called `Result::unwrap()`"), "{panic}");
+    assert!(panic.to_string().contains("not a bug of your program"), "{panic}");
+    // Waits whose loops would spin (a wait-group in `Drop`, a park loop) end in a panic that
+    // says why, and the teardown abandons the thread.
+    let waited = deadlock_with_cleanup(|_, _| {
+        let pair = Arc::new((Mutex::new(false), racelab::sync::Condvar::new()));
+        let mut done = pair.0.lock().unwrap();
+        while !*done {
+            done = pair.1.wait(done).unwrap();
+        }
+    });
+    let parked = deadlock_with_cleanup(|_, _| loop {
+        thread::park();
+    });
+    for report in [&waited, &parked] {
         assert_eq!(kind(report), "deadlock");
         let panic = report.failure.as_ref().unwrap().teardown_panic.as_ref().expect("the panic is noted");
         assert!(panic.after_cut_short_wait, "{panic}");
-        assert!(panic.message.contains(message), "{panic}");
-        assert!(panic.to_string().contains("not a bug of your program"), "{panic}");
+        assert!(panic.message.contains("would wait while the end-of-run teardown unwinds"), "{panic}");
     }
 }
 
@@ -95,4 +105,16 @@ fn a_destructor_that_panics_on_its_own_is_still_blamed_on_the_program() {
     let panic = report.failure.as_ref().unwrap().teardown_panic.as_ref().expect("the panic is noted");
     assert!(!panic.after_cut_short_wait, "{panic}");
     assert!(panic.to_string().contains("A destructor must not panic"), "{panic}");
+    // Also after a wait racelab could end truthfully (a sleep), and for a lock the thread
+    // itself holds (a self-deadlock under std).
+    let slept = deadlock_with_cleanup(|_, _| {
+        thread::sleep(Duration::from_secs(1));
+        panic!("cleanup failed");
+    });
+    let relocked = deadlock_with_cleanup(|held, _| drop(held.lock()));
+    for (report, message) in [(&slept, "cleanup failed"), (&relocked, "which this thread already holds")] {
+        let panic = report.failure.as_ref().unwrap().teardown_panic.as_ref().expect("the panic is noted");
+        assert!(!panic.after_cut_short_wait, "{panic}");
+        assert!(panic.message.contains(message), "{panic}");
+    }
 }

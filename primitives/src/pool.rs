@@ -172,7 +172,7 @@ impl ThreadPool {
                 None => {
                     rt::event("idle", Some(self.obj), || "waiting for a task".into());
                     rt::block(Some(self.obj), None);
-                    if rt::unwinding() {
+                    if rt::tearing_down() {
                         return;
                     }
                 }

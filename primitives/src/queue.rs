@@ -323,8 +323,8 @@ impl<T: fmt::Debug + 'static> Queue<T> {
             );
             rt::event("join", Some(self.obj), || format!("blocked, {unfinished} unfinished"));
             rt::block(Some(self.obj), None);
-            if rt::unwinding() {
-                // Waited for during an unwind (see `rt::block`): nobody will finish the tasks.
+            if rt::tearing_down() {
+                // Waited for during the teardown (see `rt::block`): nobody will finish the tasks.
                 return;
             }
         }

@@ -155,18 +155,46 @@ fn run_body(body: &Py<PyAny>, start: Start) {
         Ended::Returned(Some(f)) => {
             if let FailureKind::Panic { message, location, .. } = &f {
                 // The trace's mark of the failure: at granularity sync the thread's last event is
-                // its last primitive's, not the line that raised.
-                rt::event("raise", None, || uncaught(message, location.as_deref()));
+                // its last primitive's, not the line that raised; its place (`Event::at`) is the
+                // raising line, which `--html` and `play` show.
+                let at = location.as_deref().filter(|_| rt::tracing()).and_then(raising_line);
+                if at.is_some() {
+                    rt::set_location(at.as_deref());
+                }
+                let place = if at.is_some() { None } else { location.as_deref() };
+                rt::event("raise", None, || uncaught(message, place));
+                if at.is_some() {
+                    rt::set_location(None);
+                }
             }
             rt::fail_run(f)
         }
     }
 }
 
-/// The trace's line for an uncaught exception: its last line (`ValueError: bad input`), and
-/// where it was raised (`prog.py:12`: the file's name, as the trace's lines of Python give it).
+/// `prog.py:12  source` for a `path:line` location, as a step's place reads.
+fn raising_line(location: &str) -> Option<String> {
+    let (file, line) = location.rsplit_once(':')?;
+    let n: usize = line.parse().ok()?;
+    let source = std::fs::read_to_string(file).ok()?;
+    let text = source.lines().nth(n.checked_sub(1)?)?.trim();
+    let name = std::path::Path::new(file).file_name()?.to_string_lossy();
+    Some(format!("{name}:{n}  {text}"))
+}
+
+/// The trace's line for an uncaught exception: its `Type: message` line (`ValueError: bad
+/// input`; not a note added after it, nor the rest of a message of several lines), and where it
+/// was raised (`prog.py:12`: the file's name, as the trace's lines of Python give it).
 fn uncaught(traceback: &str, location: Option<&str>) -> String {
-    let last = traceback.trim_end().lines().last().unwrap_or("an exception");
+    let lines: Vec<&str> = traceback.trim_end().lines().collect();
+    let after_frames = lines.iter().rposition(|l| l.starts_with("  File ")).map_or(0, |i| i + 1);
+    let last = lines[after_frames..]
+        .iter()
+        .find(|l| {
+            !l.starts_with(' ') && !l.starts_with("Traceback ") && !l.starts_with("Exception in thread ")
+        })
+        .copied()
+        .unwrap_or("an exception");
     let Some((file, line)) = location.and_then(|l| l.rsplit_once(':')) else {
         return format!("{last}, uncaught");
     };

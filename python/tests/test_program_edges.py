@@ -254,14 +254,17 @@ def test_the_interpreters_logging_is_as_it_was_after_a_check():
     import racelab
 
     root = logging.getLogger()
-    before = list(root.handlers), root.level, set(logging.Logger.manager.loggerDict)
+    before = list(root.handlers), root.level
 
     def program():
         logging.basicConfig(level=logging.DEBUG)
         logging.getLogger("made.in.a.run").addHandler(logging.NullHandler())
 
     assert racelab.check(program, runs=3).passed
-    assert (list(root.handlers), root.level, set(logging.Logger.manager.loggerDict)) == before
+    assert (list(root.handlers), root.level) == before
+    # A logger made in a run stays (a module may hold it), as getLogger makes one: no handlers.
+    made = logging.getLogger("made.in.a.run")
+    assert made.handlers == [] and made.level == logging.NOTSET
 
 
 def test_atexit_handlers_run_at_the_end_of_their_own_run(tmp_path):
@@ -458,3 +461,66 @@ def test_play_names_its_granularity_when_it_finds_nothing(tmp_path):
     assert again.returncode == 0 and "every interleaving explored" in again.stdout, again.stdout + again.stderr
     found = racelab_py(*shlex.split(quoted.replace("--granularity sync", "--granularity line"))[1:])
     assert found.returncode == 1 and "BUG: " in found.stdout, found.stdout + found.stderr
+
+
+def test_the_librarys_atexit_and_loggers_are_the_interpreters():
+    # weakref.finalize registers its exit function once per process: caught by the per-run
+    # atexit, it ran at the end of run 0 and stopped every finalizer for good, in the host too.
+    # A module a run imports keeps its logger: getLogger must still return it afterwards.
+    import logging
+    import multiprocessing
+    import multiprocessing.util
+    import weakref
+    import racelab
+
+    def program():
+        class R:
+            pass
+        calls = []
+        r = R()
+        weakref.finalize(r, calls.append, 1)
+        del r
+        assert calls == [1], calls
+        assert multiprocessing.get_logger() is logging.getLogger("multiprocessing")
+
+    assert racelab.check(program, runs=5).passed
+    assert not weakref.finalize._shutdown and not multiprocessing.util._exiting
+    assert multiprocessing.get_logger() is logging.getLogger("multiprocessing")
+
+
+def test_an_atexit_handler_registered_by_a_thread_runs_and_a_process_has_its_own_signals(tmp_path):
+    late = write(tmp_path, """\
+        import atexit, threading
+        def at_exit():
+            raise AssertionError("the handler ran")
+        threading.Thread(target=lambda: atexit.register(at_exit)).start()
+        """)
+    done = racelab_py("check", late, "--strategy", "dfs")
+    assert done.returncode == 1 and "AssertionError: the handler ran" in done.stdout, done.stdout + done.stderr
+    processes = write(tmp_path, """\
+        import atexit, multiprocessing, signal
+        def child():
+            atexit.register(print, "a child's handler: dropped, as os._exit drops it")
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if __name__ == "__main__":
+            p = multiprocessing.Process(target=child)
+            p.start()
+            p.join()
+            assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        """)
+    done = racelab_py("check", processes, "--runs", "20")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_signal_the_program_sends_itself_is_refused_with_one_line(tmp_path):
+    # The handler was kept, not installed: the real action killed racelab-py with no output.
+    for send in ("signal.raise_signal(signal.SIGUSR1)", "os.kill(os.getpid(), signal.SIGTERM)"):
+        prog = write(tmp_path, f"""\
+            import os, signal
+            signal.signal(signal.SIGUSR1, lambda *a: None)
+            signal.signal(signal.SIGTERM, lambda *a: None)
+            {send}
+            """)
+        done = racelab_py("check", prog)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert done.stderr.startswith("racelab: the program sent itself SIG"), done.stderr

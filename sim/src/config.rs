@@ -604,6 +604,13 @@ impl Config {
     /// [`InvalidConfig`](crate::FailureKind::InvalidConfig) without running anything; the CLI
     /// calls it to print the error instead.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.runs == 0 {
+            // It used to pass, "no bug found in 0 runs": a check that checked nothing.
+            return Err(ConfigError {
+                setting: "runs",
+                message: "runs(0) checks nothing: a check needs at least 1 run".into(),
+            });
+        }
         if !(MIN_STACK_SIZE..=MAX_STACK_SIZE).contains(&self.stack_size) {
             return Err(ConfigError {
                 setting: "stack_size",

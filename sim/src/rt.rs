@@ -42,7 +42,7 @@ thread_local! {
     /// unwinds with [`TearDown`] instead of returning.
     static UNWIND_REQUESTED: Cell<bool> = const { Cell::new(false) };
     /// Set when a wait of the thread being torn down ended at once, unwaited (see
-    /// `block_while_unwinding`): a panic of its destructors after that may be racelab's doing.
+    /// `note_cut_short_wait`): a panic of its destructors after that may be racelab's doing.
     static WAIT_CUT_SHORT: Cell<bool> = const { Cell::new(false) };
     /// Wraps every suspension of a green thread on this OS thread (see [`set_switch_hook`]).
     static SWITCH_HOOK: Cell<Option<SwitchHook>> = const { Cell::new(None) };
@@ -498,17 +498,43 @@ pub fn block(on: Option<ObjectHandle>, deadline: Option<VirtualTime>) -> Wakeup 
 /// or the thread is panicking and cannot switch. A thread the teardown asked to unwind that
 /// caught the unwind and waits again (Python code in a `finally` or `__exit__`, a pool that
 /// catches its tasks' panics) goes on unwinding from here. A destructor running during the
-/// unwind cannot (a second panic would abort), so its wait returns at once, timed out; a wait
-/// without deadline must then stop (its loop checks [`unwinding`]) instead of blocking again,
-/// which would spin for ever.
+/// unwind cannot (a second panic would abort), so its wait returns at once, timed out; during a
+/// teardown a wait without deadline must then stop (its loop checks [`tearing_down`]) or panic
+/// (the teardown abandons the thread) instead of blocking again, which would spin for ever.
+/// During a program's own panic (no teardown) a wait is never cut short with a made-up result:
+/// its loop goes on, and the watchdog reports the thread that cannot switch.
 fn block_while_unwinding() -> Wakeup {
     if unwind_requested() && !std::thread::panicking() {
         std::panic::resume_unwind(Box::new(TearDown));
     }
+    Wakeup::TimedOut
+}
+
+/// Ends, with a panic that says why, a wait that a destructor begins while the end-of-run teardown
+/// unwinds its thread (see `block_while_unwinding`), where returning would make a loop around it
+/// spin for ever (a `Condvar` wait on a predicate, a `park` loop, a `Once` another thread was
+/// initializing): nothing can end it, since no other thread runs. The teardown then abandons the
+/// thread, and the report says the panic was the teardown's doing.
+pub fn wait_in_teardown(what: &str) -> ! {
+    if unwind_requested() && !std::thread::panicking() {
+        // Not a destructor: a thread that caught the teardown's unwind goes on unwinding.
+        std::panic::resume_unwind(Box::new(TearDown));
+    }
+    note_cut_short_wait();
+    panic!(
+        "racelab: {what} would wait while the end-of-run teardown unwinds this thread, and no other thread \
+         runs to end the wait"
+    )
+}
+
+/// Notes that the thread being torn down got a result racelab made up because a wait of its could
+/// not happen (a join's `Err` for a thread already cut off, a lock that cannot be taken): a panic
+/// of its destructors after this one is then reported as the teardown's doing
+/// ([`TeardownPanic::after_cut_short_wait`](crate::TeardownPanic)).
+pub fn note_cut_short_wait() {
     if unwind_requested() {
         WAIT_CUT_SHORT.with(|c| c.set(true));
     }
-    Wakeup::TimedOut
 }
 
 /// Blocks the current thread until `lock` has no holder (see [`add_holder`]) or the virtual
@@ -967,6 +993,9 @@ pub fn park(deadline: Option<VirtualTime>) -> Wakeup {
     });
     let parker = ObjectHandle::from_parts(parker);
     if had_token || unwinding() {
+        if !had_token && tearing_down() {
+            wait_in_teardown("park");
+        }
         event("park", Some(parker), || "token: ok".into());
         return Wakeup::Woken;
     }

@@ -92,7 +92,19 @@ impl<T> JoinHandle<T> {
     /// is Python's `RuntimeError: cannot join current thread`.
     pub fn join(self) -> T {
         self.wait();
-        self.result.borrow_mut().take().expect("racelab invariant: a finished thread without its result")
+        let result = self.result.borrow_mut().take();
+        match result {
+            Some(v) => v,
+            None if rt::tearing_down() => {
+                rt::note_cut_short_wait();
+                panic!(
+                    "racelab: joined {} while the end-of-run teardown unwinds this thread: it was cut off, and \
+                     has no result",
+                    rt::thread_name(self.thread.id)
+                )
+            }
+            None => panic!("racelab invariant: a finished thread without its result"),
+        }
     }
 
     /// Waits for the thread to finish without taking its return value: Python's `join()`,
@@ -103,8 +115,8 @@ impl<T> JoinHandle<T> {
         while !self.is_finished() {
             rt::event("join", Some(self.object), || "blocked".into());
             rt::block(Some(self.object), None);
-            if rt::unwinding() {
-                // A destructor joining during an unwind: the thread will not finish in this run.
+            if rt::tearing_down() {
+                // A destructor joining during the teardown: the thread will not finish in this run.
                 return;
             }
         }
@@ -197,8 +209,8 @@ pub fn sleep(d: Duration) {
     rt::event("sleep", None, || format!("until {deadline}"));
     while rt::now() < deadline {
         rt::block(None, Some(deadline));
-        if rt::unwinding() {
-            // A destructor sleeping during an unwind: the clock stands still for it.
+        if rt::tearing_down() {
+            // A destructor sleeping during the teardown: the clock stands still for it.
             return;
         }
     }

@@ -269,6 +269,9 @@ fn html_writable(teach: &TeachArgs) -> Result<(), String> {
     // not): an existing file is opened to append nothing, a new one is made and removed again.
     let tried = if path.exists() {
         std::fs::OpenOptions::new().append(true).open(path).map(drop)
+    } else if path.symlink_metadata().is_ok() {
+        // A link to a file yet to be made: writing the page will make it; nothing to try here.
+        Ok(())
     } else {
         std::fs::OpenOptions::new().write(true).create_new(true).open(path).and_then(|f| {
             drop(f);

@@ -166,7 +166,8 @@ impl Model {
 
     /// The run cap, both halves of the portfolio together.
     pub fn runs(mut self, runs: u64) -> Self {
-        self.runs = Some(runs.max(1));
+        // 0 is refused when the check starts, as `RACELAB_RUNS=0` is when read.
+        self.runs = Some(runs);
         self
     }
 

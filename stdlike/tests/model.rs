@@ -241,3 +241,14 @@ fn the_printed_rust_line_compiles_and_replays() {
     );
     assert!(report.replay_differs.is_none() && report.failure.unwrap().kind.name() == "panic");
 }
+
+#[test]
+fn a_model_of_zero_runs_is_refused_as_racelab_runs_0_is() {
+    // It was raised to 1 run and passed.
+    let report = Model::new().runs(0).check(|| {});
+    let failure = report.failure.expect("refused");
+    assert_eq!(failure.kind.name(), "invalid-config");
+    assert!(failure.kind.to_string().contains("runs(0) checks nothing"), "{}", failure.kind);
+    let panicked = std::panic::catch_unwind(|| Model::new().runs(0).run(|| {}));
+    assert!(panicked.is_err(), "Model::run panics with the refusal");
+}

@@ -607,7 +607,7 @@ def _replacements():
             "sleep": rl.sleep, "time": rl.time, "time_ns": rl.time_ns, "monotonic": rl.monotonic,
             "monotonic_ns": rl.monotonic_ns, "perf_counter": rl.perf_counter, "perf_counter_ns": rl.perf_counter_ns,
         }),
-        (os, {"fork": _refuse_fork, "forkpty": _refuse_fork, "_exit": _refuse_exit}),
+        (os, {"fork": _refuse_fork, "forkpty": _refuse_fork, "_exit": _refuse_exit, **rl_signal.os_replacements()}),
         (signal, rl_signal.replacements()),
         (atexit, {"register": rl.atexit_register, "unregister": rl.atexit_unregister}),
         (multiprocessing, rl_mp.names()),
@@ -644,29 +644,32 @@ class _LoggingConfig:
     the check. A run's ``basicConfig`` or ``addHandler`` makes a handler whose lock is that run's
     (racelab's RLock), and the next run, finding the root logger configured, used it: "an object
     created in another run". Each run now starts from the configuration a fresh interpreter
-    running the program would have had: the loggers, handlers and levels from before the check,
-    and none of another run's."""
+    running the program would have had: the loggers that existed before the check as they were
+    then, and those made since as ``getLogger`` makes them (no handlers or filters, level NOTSET).
+    None is removed: a module a run imported keeps its logger, which must stay the one
+    ``getLogger`` returns."""
 
     def __init__(self):
         manager = logging.Logger.manager
-        self.logger_dict = dict(manager.loggerDict)
-        self.loggers = [(lg, list(lg.handlers), lg.level, lg.propagate, lg.disabled)
-                        for lg in [logging.root, *manager.loggerDict.values()] if isinstance(lg, logging.Logger)]
-        self.placeholders = [(ph, dict(ph.loggerMap)) for ph in manager.loggerDict.values()
-                             if isinstance(ph, logging.PlaceHolder)]
+        self.loggers = {id(lg): (lg, list(lg.handlers), list(lg.filters), lg.level, lg.propagate, lg.disabled)
+                        for lg in [logging.root, *manager.loggerDict.values()] if isinstance(lg, logging.Logger)}
         self.disable = manager.disable
         self.handlers = dict(logging._handlers)
         self.handler_list = list(logging._handlerList)
 
     def restore(self):
         manager = logging.Logger.manager
-        manager.loggerDict.clear()
-        manager.loggerDict.update(self.logger_dict)
-        for logger, handlers, level, propagate, disabled in self.loggers:
+        for logger in [logging.root, *manager.loggerDict.values()]:
+            if not isinstance(logger, logging.Logger):
+                continue
+            saved = self.loggers.get(id(logger))
+            if saved is not None and saved[0] is logger:
+                _, handlers, filters, level, propagate, disabled = saved
+            else:
+                handlers, filters, level, propagate, disabled = [], [], logging.NOTSET, True, False
             logger.handlers[:] = handlers
+            logger.filters[:] = filters
             logger.level, logger.propagate, logger.disabled = level, propagate, disabled
-        for placeholder, children in self.placeholders:
-            placeholder.loggerMap = dict(children)
         manager.disable = self.disable
         logging._handlers.clear()
         logging._handlers.update(self.handlers)

@@ -10,9 +10,12 @@ may set one.
 
 ``signal.alarm`` and ``setitimer``, the usual guard against a hang, set no timer: racelab's
 watchdog and step limit stop a hung run and report it. ``signal.pause`` would wait for a signal
-that never comes, and is refused.
+that never comes, and a signal the program sends itself (``raise_signal``, ``os.kill`` of its
+own pid, ``pthread_kill``) would reach racelab-py with its real action (it killed the check with
+no output): both are refused. A ``multiprocessing.Process`` has handlers of its own.
 """
 
+import os as _os
 import signal as _real_signal
 
 from . import _threading as rl
@@ -31,6 +34,13 @@ def _number(signalnum):
     return number
 
 
+def _handlers():
+    """The handlers of the current process: main's, or a ``multiprocessing.Process``'s own."""
+    thread = rl.current_thread()
+    key = thread.ident if isinstance(thread, rl.Process) else 0
+    return rl._run.signal_handlers.setdefault(key, {})
+
+
 def signal(signalnum, handler):
     """``signal.signal`` in a run: the previous handler; ``handler`` is kept, never called."""
     number = _number(signalnum)
@@ -44,15 +54,17 @@ def signal(signalnum, handler):
     previous = getsignal(number)
     if handler in (_real_signal.SIG_IGN, _real_signal.SIG_DFL):
         handler = _real_signal.Handlers(handler)
-    rl._run.signal_handlers[number] = handler
+    _handlers()[number] = handler
     return previous
 
 
 def getsignal(signalnum):
-    """``signal.getsignal`` in a run: the handler the run set, else the interpreter's."""
+    """``signal.getsignal`` in a run: the handler the process set in this run, else the
+    interpreter's."""
     number = _number(signalnum)
-    if number in rl._run.signal_handlers:
-        return rl._run.signal_handlers[number]
+    handlers = _handlers()
+    if number in handlers:
+        return handlers[number]
     return _getsignal(number)
 
 
@@ -73,9 +85,54 @@ def pause():
     )
 
 
+def _refuse_own_signal(signalnum):
+    try:
+        name = _real_signal.Signals(signalnum).name
+    except ValueError:
+        name = str(signalnum)
+    raise rl.Unsupported(
+        f"racelab: the program sent itself {name}, and racelab delivers no signals to a run (its real action "
+        "would end the check): call the handler yourself, or check the part before the signal."
+    )
+
+
+def raise_signal(signalnum):
+    _refuse_own_signal(signalnum)
+
+
+def pthread_kill(_thread_id, signalnum):
+    if signalnum == 0:
+        return None
+    _refuse_own_signal(signalnum)
+
+
+_real_kill = _os.kill
+_real_killpg = _os.killpg
+
+
+def kill(pid, signalnum):
+    """``os.kill`` in a run: to another process (a subprocess) as it is; to this one, refused."""
+    if pid in (0, _os.getpid()) and signalnum != 0:
+        _refuse_own_signal(signalnum)
+    return _real_kill(pid, signalnum)
+
+
+def killpg(pgid, signalnum):
+    """``os.killpg`` in a run: this process's group is refused, as ``kill``."""
+    if pgid in (0, _os.getpgid(0)) and signalnum != 0:
+        _refuse_own_signal(signalnum)
+    return _real_killpg(pgid, signalnum)
+
+
 def replacements():
     """The ``signal`` attributes a check replaces (see ``_patch``)."""
-    names = {"signal": signal, "getsignal": getsignal, "alarm": alarm, "pause": pause}
+    names = {"signal": signal, "getsignal": getsignal, "alarm": alarm, "pause": pause,
+             "raise_signal": raise_signal, "pthread_kill": pthread_kill}
     if hasattr(_real_signal, "setitimer"):
         names["setitimer"] = setitimer
     return names
+
+
+def os_replacements():
+    """The ``os`` attributes a check replaces for signals (see ``_patch``)."""
+    return {"kill": kill, "killpg": killpg}

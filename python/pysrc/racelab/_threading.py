@@ -11,6 +11,7 @@ are racelab threads.
 """
 
 import _thread
+import atexit as _atexit
 import os as _os
 import threading as _real_threading
 import pickle
@@ -141,14 +142,12 @@ def _outcome(exc, thread_name, main):
 
 
 def _at_exit():
-    """What the interpreter does once the main module has returned, when the run registered
-    ``atexit`` handlers: wait for the threads that are not daemons (``threading._shutdown``), then
-    call the handlers, newest first. Handlers registered in one run belong to it (see ``_patch``):
-    they used to pile up and run at racelab-py's own exit, once per run. An exception one raises
+    """What the interpreter does once the main module has returned: wait for the threads that are
+    not daemons (``threading._shutdown``), then call the ``atexit`` handlers the program's own code
+    registered in this run, newest first (one a thread registers on its way out counts too).
+    They used to pile up and run at racelab-py's own exit, once per run. An exception one raises
     fails the run, as an uncaught exception in a thread does (CPython prints it and goes on)."""
     handlers = _run.exit_handlers
-    if not handlers:
-        return
     me = current_thread()
     while True:
         waiting = [t for t in enumerate() if t is not me and not t.daemon]
@@ -162,15 +161,25 @@ def _at_exit():
 
 
 def atexit_register(function, /, *args, **kwargs):
-    """``atexit.register`` in a run: called when this run's main module has returned."""
+    """``atexit.register`` in a run, from the program's own code: called when this run's main
+    module has returned. The standard library's and installed packages' registrations are the
+    interpreter's (``weakref.finalize``'s, once per process, must not end with a run). A
+    ``multiprocessing.Process`` ends with ``os._exit``, which runs no handlers: its own are
+    dropped, as in CPython."""
     if not callable(function):
         raise TypeError("the first argument must be callable")
-    _run.exit_handlers.append((function, args, kwargs))
+    if _library_file(_maker_file()):
+        return _REAL_ATEXIT_REGISTER(function, *args, **kwargs)
+    if not isinstance(current_thread(), Process):
+        _run.exit_handlers.append((function, args, kwargs))
     return function
 
 
 def atexit_unregister(function, /):
-    """``atexit.unregister`` in a run: forgets every registration of ``function`` in this run."""
+    """``atexit.unregister`` in a run: forgets every registration of ``function`` in this run (the
+    interpreter's too, for the library's)."""
+    if _library_file(_maker_file()):
+        return _REAL_ATEXIT_UNREGISTER(function)
     _run.exit_handlers[:] = [h for h in _run.exit_handlers if h[0] != function]
 
 
@@ -438,6 +447,8 @@ def _maker_file():
 #: handles its threads' exceptions itself.
 DEFAULT_EXCEPTHOOK = _real_threading.__excepthook__
 
+_REAL_ATEXIT_REGISTER = _atexit.register
+_REAL_ATEXIT_UNREGISTER = _atexit.unregister
 _REAL_ALLOCATE_LOCK = _thread.allocate_lock
 _REAL_RLOCK = _thread.RLock
 

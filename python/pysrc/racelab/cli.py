@@ -188,6 +188,8 @@ def _try_writing(path):
     try:
         if os.path.exists(path):
             open(path, "a", encoding="utf-8").close()
+        elif os.path.lexists(path):
+            return  # a link to a file yet to be made: writing the page will make it
         else:
             open(path, "x", encoding="utf-8").close()
             os.remove(path)

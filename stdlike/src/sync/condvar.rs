@@ -272,6 +272,9 @@ impl Condvar {
             Some(t) => format!("released {}, waiting, timeout {t:?}", rt::object_name(lock)),
             None => format!("released {}, waiting", rt::object_name(lock)),
         });
+        if rt::tearing_down() {
+            rt::wait_in_teardown(&format!("a wait on {}", rt::object_name(self.obj)));
+        }
         let how = if rt::spurious_wakeup() {
             self.leave(me);
             "woken spuriously (no notify)"

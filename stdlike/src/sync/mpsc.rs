@@ -121,8 +121,8 @@ impl<T> Chan<T> {
                 Err(Some(())) => {
                     rt::event("send", Some(self.obj), || "blocked (full)".into());
                     rt::block(Some(self.obj), None);
-                    if rt::unwinding() {
-                        // A destructor sending during an unwind (see `rt::block`): no receiver
+                    if rt::tearing_down() {
+                        // A destructor sending during the teardown (see `rt::block`): no receiver
                         // will make room in this run, as if it were gone.
                         return Err(TrySendError::Disconnected(
                             value.take().expect("racelab invariant: item kept"),
@@ -153,8 +153,8 @@ impl<T> Chan<T> {
                 Handoff::Waiting => {
                     rt::event("send", Some(self.obj), || "waiting for a receiver".into());
                     rt::block(Some(self.obj), None);
-                    if rt::unwinding() {
-                        // During an unwind (see `rt::block`): the item stays queued, untaken.
+                    if rt::tearing_down() {
+                        // During the teardown (see `rt::block`): the item stays queued, untaken.
                         return Ok(());
                     }
                 }

@@ -130,6 +130,9 @@ impl Once {
                         format!("blocked (initialized by {})", rt::thread_name(t))
                     });
                     rt::block(Some(self.obj), None);
+                    if rt::tearing_down() {
+                        rt::wait_in_teardown(&format!("call_once on {}", rt::object_name(self.obj)));
+                    }
                 }
                 Phase::Incomplete | Phase::Poisoned => {
                     rt::event("call_once", Some(self.obj), || "running the initializer".into());

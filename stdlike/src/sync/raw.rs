@@ -89,10 +89,15 @@ pub(crate) fn lock_now(obj: ObjectHandle, deadline: Option<VirtualTime>) -> Opti
 /// holds `obj`, which no thread can run to release. There is no guard to return, so this panics
 /// with why; during a teardown racelab abandons the thread (`Executor::tear_down`).
 pub(crate) fn held_while_unwinding(obj: ObjectHandle, operation: &str) -> ! {
+    let name = rt::object_name(obj);
+    if rt::held_by_another(obj).is_none() {
+        // The program's own bug, teardown or not: under std this deadlocks or panics.
+        panic!("racelab: {operation} on {name}, which this thread already holds (std deadlocks or panics)")
+    }
+    rt::note_cut_short_wait();
     panic!(
-        "racelab: {operation} on {} has to wait while its thread unwinds (a destructor at the end of \
-         a run, or during a panic), and no other thread can run to release it",
-        rt::object_name(obj)
+        "racelab: {operation} on {name} has to wait while its thread unwinds (a destructor at the end of \
+         a run, or during a panic), and no other thread can run to release it"
     )
 }
 

@@ -243,8 +243,32 @@ fn a_thread_cut_off_at_the_end_of_a_run_holding_a_guard_poisons_nothing_and_fail
     assert!(report.exhausted && report.runs > 1, "{report}");
 }
 
+/// Two readers that meet at a barrier while both hold the read lock (only possible if reads
+/// share), beside a writer.
+fn readers_meeting_beside_a_writer() -> String {
+    let rw = Arc::new(RwLock::new(0));
+    let barrier = Arc::new(Barrier::new(2));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (rw, b) = (Arc::clone(&rw), Arc::clone(&barrier));
+            thread::spawn(move || {
+                let r = rw.read().unwrap();
+                b.wait();
+                *r
+            })
+        })
+        .collect();
+    let writer = {
+        let rw = Arc::clone(&rw);
+        thread::spawn(move || *rw.write().unwrap() = 7)
+    };
+    let got: Vec<i32> = readers.into_iter().map(|h| h.join()).collect();
+    writer.join();
+    format!("{got:?}")
+}
+
 #[test]
-fn readers_share_the_rwlock_and_a_writer_excludes_them() {
+fn readers_share_the_rwlock() {
     // Two readers meet at a barrier while both hold the read lock: only possible if reads share.
     let seen = outcomes(exact(), || {
         let rw = Arc::new(RwLock::new(0));
@@ -259,15 +283,51 @@ fn readers_share_the_rwlock_and_a_writer_excludes_them() {
                 })
             })
             .collect();
-        let writer = {
-            let rw = Arc::clone(&rw);
-            thread::spawn(move || *rw.write().unwrap() = 7)
-        };
         let got: Vec<i32> = readers.into_iter().map(|h| h.join()).collect();
-        writer.join();
         format!("{got:?}")
     });
-    assert_eq!(seen, set(&["[0, 0]", "[7, 7]"]));
+    assert_eq!(seen, set(&["[0, 0]"]));
+}
+
+#[test]
+fn readers_that_meet_deadlock_when_a_waiting_writer_goes_first() {
+    // Where the second reader arrives while the writer waits and goes first (as Linux's std
+    // lets it), the first reader waits at the barrier for ever: a deadlock std can reach. (Until
+    // the waiting writer, the search passed it, with the outcomes [0, 0] and [7, 7].)
+    let report = check(exact(), || drop(readers_meeting_beside_a_writer()));
+    let failure = report.failure.as_ref().expect("the writer-first deadlock");
+    assert_eq!(failure.diagnosis.kind.name(), "deadlock", "{report}");
+    assert!(failure.schedule.to_string().contains(" w1"), "the writer went first: {}", failure.schedule);
+}
+
+#[test]
+fn a_recursive_read_behind_a_waiting_writer_deadlocks_as_on_linux() {
+    // Found by an outside trial: std on Linux blocks the second read behind the queued writer,
+    // which waits for the first read. It used to be proved correct.
+    let report = check(Config::dfs(), || {
+        let rw = Arc::new(RwLock::new(0));
+        let first = rw.read().unwrap();
+        let rw2 = Arc::clone(&rw);
+        let writer = thread::spawn(move || *rw2.write().unwrap() += 1);
+        thread::sleep(Duration::from_millis(10));
+        let second = rw.read().unwrap();
+        drop(second);
+        drop(first);
+        writer.join();
+    });
+    let failure = report.failure.as_ref().expect("the deadlock");
+    assert_eq!(failure.diagnosis.kind.name(), "deadlock", "{report}");
+    // Without the queued writer, the recursive read is fine.
+    let report = check(Config::dfs(), || {
+        let rw = Arc::new(RwLock::new(0));
+        let first = rw.read().unwrap();
+        let second = rw.read().unwrap();
+        drop((first, second));
+        let rw2 = Arc::clone(&rw);
+        thread::spawn(move || *rw2.write().unwrap() += 1).join();
+    });
+    report.assert_passed();
+    assert!(report.exhausted);
 }
 
 #[test]
@@ -727,4 +787,38 @@ fn an_initializer_that_calls_its_own_once_again_is_a_reported_failure() {
         let failure = report.failure.as_ref().expect("the re-entry is reported");
         assert!(failure.kind.to_string().contains("called the same Once again"), "{report}");
     }
+}
+
+#[test]
+fn the_writer_first_decision_reaches_the_same_outcomes_under_dpor_as_without() {
+    // Two readers (one reads twice, recursively) and a writer that writes twice: the reader
+    // that waits behind a queued writer sees its write; DPOR must reach every outcome the plain
+    // search does (the writer's queueing is a write of the lock's state, read by each reader).
+    fn program() -> String {
+        let rw = Arc::new(RwLock::new(0));
+        let seen = Arc::new(AtomicUsize::new(0));
+        let (rw1, rw2, seen2) = (Arc::clone(&rw), Arc::clone(&rw), Arc::clone(&seen));
+        let writer = thread::spawn(move || {
+            *rw1.write().unwrap() = 1;
+            *rw1.write().unwrap() = 2;
+        });
+        let reader = thread::spawn(move || {
+            let v = *rw2.read().unwrap();
+            seen2.fetch_add(1, Ordering::SeqCst);
+            v
+        });
+        let first = rw.read().unwrap();
+        let a = *first;
+        let b = match rw.try_read() {
+            Ok(g) => *g,
+            Err(_) => 9,
+        };
+        drop(first);
+        let r = reader.join();
+        writer.join();
+        format!("{a} {b} {r} {}", seen.load(Ordering::SeqCst))
+    }
+    let plain = outcomes(exact().dpor(false), program);
+    assert_eq!(outcomes(exact(), program), plain);
+    assert!(plain.len() > 3, "{plain:?}");
 }

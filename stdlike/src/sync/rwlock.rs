@@ -6,10 +6,12 @@
 //! Writers use the [`raw`](super::raw)-style protocol: a writer contends until the lock has no
 //! holder at all (readers are holders too), runnable exactly while it is free. Readers share:
 //! one arriving while a writer holds the lock blocks on the lock and is woken when that writer
-//! releases it (then retries, since another writer may have come first). Readers never wait
-//! for *waiting* writers (std leaves the policy to the platform; racelab does not model a
-//! writer-preferring lock, so a recursive read that would deadlock behind a queued writer on
-//! some platforms is not found here). A reader asking for the write lock deadlocks, as in std.
+//! releases it (then retries, since another writer may have come first). A reader arriving
+//! while a writer *waits* may go first or wait for that writer: std leaves the policy to the
+//! platform ("might or might not block"; Linux's lets the writer go first, others do not), so
+//! this is a decision racelab explores (a `Waiter` choice, `w0`: the reader goes first, `w1`:
+//! the writer does). Hence a recursive read behind a queued writer, a deadlock on Linux, is
+//! found. A reader asking for the write lock deadlocks, as in std.
 
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -17,7 +19,7 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 
 use racelab_sim::rt::{self, ObjectHandle, Wakeup};
-use racelab_sim::ThreadId;
+use racelab_sim::{ChoiceKind, ThreadId};
 
 use super::raw;
 use super::{LockResult, PoisonError, TryLockError, TryLockResult};
@@ -28,6 +30,8 @@ struct RwState {
     readers: Vec<ThreadId>,
     /// Readers blocked behind the writer, woken when it releases.
     blocked_readers: Vec<ThreadId>,
+    /// Writers that found the lock held and wait for it (see the module doc).
+    waiting_writers: Vec<ThreadId>,
     poisoned: bool,
 }
 
@@ -75,6 +79,16 @@ impl<T: ?Sized> RwLock<T> {
         rt::schedule_point();
         let me = rt::current();
         loop {
+            if let Some(writer) = self.writer_goes_first(me) {
+                rt::event("read", Some(self.obj), || {
+                    format!("blocked ({} waits to write, and goes first)", rt::thread_name(writer))
+                });
+                rt::block(Some(self.obj), None);
+                if rt::tearing_down() {
+                    raw::held_while_unwinding(self.obj, "read");
+                }
+                continue;
+            }
             match self.take_read(me, true) {
                 Take::Taken { poisoned } => return self.read_guard(me, poisoned),
                 Take::HeldBy(writer) => {
@@ -113,6 +127,9 @@ impl<T: ?Sized> RwLock<T> {
 
     /// Blocks until exclusive access is granted.
     pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
+        // Before the scheduling point: from there on a reader that finds the lock held by other
+        // readers may let this writer go first (see `writer_goes_first`).
+        self.wait_to_write();
         let contended = match rt::held_by_another(self.obj) {
             None => rt::schedule_point_contending(self.obj, None),
             Some(holder) => {
@@ -186,6 +203,24 @@ impl<T: ?Sized> RwLock<T> {
         }
     }
 
+    /// For a blocking read while readers hold the lock and a writer waits for it: whether that
+    /// writer goes first (the decision the module doc describes), and then this reader waits
+    /// behind it, woken when it releases. `None`: the reader may take the lock now.
+    fn writer_goes_first(&self, me: ThreadId) -> Option<ThreadId> {
+        let waiting = rt::read(self.obj, |s: &RwState| {
+            if s.writer.is_none() && !s.readers.is_empty() {
+                s.waiting_writers.iter().copied().find(|&w| w != me)
+            } else {
+                None
+            }
+        })?;
+        if rt::choose(ChoiceKind::Waiter, 2) == 0 {
+            return None;
+        }
+        rt::write(self.obj, |s: &mut RwState| s.blocked_readers.push(me));
+        Some(waiting)
+    }
+
     fn take_read(&self, me: ThreadId, queue: bool) -> Take {
         let taken = rt::write(self.obj, |s: &mut RwState| match s.writer {
             None => {
@@ -207,10 +242,22 @@ impl<T: ?Sized> RwLock<T> {
         taken
     }
 
+    /// The current thread is about to write, and waits while readers hold the lock: readers
+    /// arriving meanwhile may let it go first. It is listed until it takes the lock.
+    fn wait_to_write(&self) {
+        let me = rt::current();
+        rt::write(self.obj, |s: &mut RwState| {
+            if !s.waiting_writers.contains(&me) {
+                s.waiting_writers.push(me);
+            }
+        });
+    }
+
     fn take_write(&self, me: ThreadId) -> Take {
         let taken = rt::write(self.obj, |s: &mut RwState| match (s.writer, s.readers.first()) {
             (None, None) => {
                 s.writer = Some(me);
+                s.waiting_writers.retain(|&t| t != me);
                 Take::Taken { poisoned: s.poisoned }
             }
             (Some(h), _) | (None, Some(&h)) => Take::HeldBy(h),

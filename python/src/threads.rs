@@ -157,7 +157,9 @@ fn run_body(body: &Py<PyAny>, start: Start) {
                 // The trace's mark of the failure: at granularity sync the thread's last event is
                 // its last primitive's, not the line that raised; its place (`Event::at`) is the
                 // raising line, which `--html` and `play` show.
-                let at = location.as_deref().filter(|_| rt::tracing()).and_then(raising_line);
+                // Only at granularity sync (where a locator is set): a `py` step shows it otherwise.
+                let located = LOCATOR.lock().unwrap_or_else(|e| e.into_inner()).is_some();
+                let at = location.as_deref().filter(|_| located && rt::tracing()).and_then(raising_line);
                 if at.is_some() {
                     rt::set_location(at.as_deref());
                 }

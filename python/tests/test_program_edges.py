@@ -524,3 +524,24 @@ def test_a_signal_the_program_sends_itself_is_refused_with_one_line(tmp_path):
         done = racelab_py("check", prog)
         assert done.returncode == 2, done.stdout + done.stderr
         assert done.stderr.startswith("racelab: the program sent itself SIG"), done.stderr
+
+
+def test_select_with_a_timeout_waits_on_the_virtual_clock(tmp_path):
+    # A poll with a timeout waited in the OS: the virtual clock stood still, so a loop until a
+    # deadline never ended (a false step-limit), and a thread that would have made the socket
+    # ready could not run meanwhile (a false timeout).
+    prog = write(tmp_path, """\
+        import select, socket, threading, time
+        deadline = time.monotonic() + 0.2
+        while time.monotonic() < deadline:
+            select.select([], [], [], 0.05)
+        a, b = socket.socketpair()
+        t = threading.Thread(target=a.sendall, args=(b"hi",))
+        t.start()
+        r, _, _ = select.select([b], [], [], 1.0)
+        assert r == [b], "timed out"
+        assert b.recv(2) == b"hi"
+        t.join()
+        """)
+    done = racelab_py("check", prog, "--runs", "30", "--watchdog", "20")
+    assert done.returncode == 0 and "no bug found in 30 runs" in done.stdout, done.stdout + done.stderr

@@ -28,6 +28,7 @@ import multiprocessing.pool
 import os
 import queue
 import random
+import select
 import signal
 import sys
 import threading
@@ -80,6 +81,25 @@ class _RunSelector:
 
     def __getattr__(self, name):
         return getattr(self._selector, name)
+
+
+_real_select = select.select
+
+
+def _run_select(rlist, wlist, xlist, timeout=None):
+    """``select.select`` in a run: the operating system is asked what is ready now; a timeout
+    with nothing ready is a virtual ``time.sleep`` (other threads run, and one of them may make
+    a descriptor ready), after which it is asked again. A wait of the timeout in the OS let no
+    other thread run and kept the virtual clock still, so a loop that polled with a timeout
+    until a deadline never reached it. Without a timeout it blocks in the OS, as before (the
+    watchdog ends a hang)."""
+    ready = _real_select(rlist, wlist, xlist, 0)
+    if timeout is None:
+        return ready if any(ready) else _real_select(rlist, wlist, xlist)
+    if any(ready) or timeout <= 0:
+        return ready
+    rl.sleep(timeout)
+    return _real_select(rlist, wlist, xlist, 0)
 
 
 def _event_loop_init(original):
@@ -609,6 +629,7 @@ def _replacements():
         }),
         (os, {"fork": _refuse_fork, "forkpty": _refuse_fork, "_exit": _refuse_exit, **rl_signal.os_replacements()}),
         (signal, rl_signal.replacements()),
+        (select, {"select": _run_select}),
         (atexit, {"register": rl.atexit_register, "unregister": rl.atexit_unregister}),
         (multiprocessing, rl_mp.names()),
         (multiprocessing.pool, {"ThreadPool": rl.ThreadPool, "Pool": rl.ThreadPool}),

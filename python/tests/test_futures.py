@@ -4,6 +4,9 @@ CPython's own ``Future``, so ``wait``, ``as_completed``, callbacks, ``cancel`` a
 its ``Condition`` never waking spuriously (``Future.result`` waits once), so a condition made by the
 standard library does not; one the program makes still does."""
 
+import shlex
+import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -217,3 +220,47 @@ def test_conditions_made_outside_the_script_file_are_still_the_programs(tmp_path
 
     report = racelab.check(lambda: imported.scenario(imported.PlainBox), strategy="dfs", granularity="sync")
     assert not report.passed and report.diagnosis_kind == "spurious-wakeup", report
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "racelab.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_wait_and_as_completed_lock_and_yield_in_the_runs_own_order(tmp_path):
+    # CPython locks the futures' conditions in id() order and keeps them in sets hashed by
+    # address: the order changed from run to run, so DPOR reported a correct program as a
+    # divergence and a failure's replays gave different traces (an outside trial).
+    correct = tmp_path / "wait_ok.py"
+    correct.write_text(textwrap.dedent("""\
+        from concurrent.futures import ThreadPoolExecutor, wait, as_completed
+        def job(i):
+            return i
+        if __name__ == "__main__":
+            with ThreadPoolExecutor(max_workers=1) as ex:
+                futs = [ex.submit(job, i) for i in range(2)]
+                done, _ = wait(futs)
+                assert sorted(f.result() for f in as_completed(futs)) == [0, 1]
+            assert len(done) == 2
+        """))
+    done = run_cli("check", str(correct), "--strategy", "dfs", "--granularity", "sync")
+    assert done.returncode == 0 and "every interleaving explored" in done.stdout, done.stdout + done.stderr
+    racy = tmp_path / "wait_bug.py"
+    racy.write_text(textwrap.dedent("""\
+        from concurrent.futures import ThreadPoolExecutor, wait
+        hits = 0
+        def job(i):
+            global hits
+            v = hits
+            hits = v + 1
+            return i
+        if __name__ == "__main__":
+            with ThreadPoolExecutor(max_workers=2) as ex:
+                done, _ = wait([ex.submit(job, i) for i in range(2)])
+            assert hits == 2, f"lost update: hits={hits}"
+        """))
+    found = run_cli("check", str(racy))
+    assert found.returncode == 1, found.stdout + found.stderr
+    line = next(l for l in found.stdout.splitlines() if l.strip().startswith("replay: "))
+    command = shlex.split(line.split("replay: ", 1)[1])[1:]
+    replays = {run_cli(*command).stdout for _ in range(4)}
+    assert len(replays) == 1 and "note: " not in replays.pop()

@@ -636,6 +636,7 @@ def _replacements():
         (concurrent.futures, {
             "ThreadPoolExecutor": rl.ThreadPoolExecutor, "ProcessPoolExecutor": rl.ThreadPoolExecutor,
         }),
+        (concurrent.futures._base, {"_AcquireFutures": rl.AcquireFutures}),
         (sys, {"setrecursionlimit": lambda n: _real_setrecursionlimit(min(n, MAX_RECURSION))}),
     ]
 

@@ -43,6 +43,8 @@ class _Run:
         self.tracer = None
         # ``signal.signal``'s handlers set in this run, by signal number (see ``_signal``).
         self.signal_handlers = {}
+        # Futures made so far (``_RunFuture``'s numbers).
+        self.futures = 0
         # ``atexit.register``'s calls in this run, oldest first: ``(function, args, kwargs)``.
         self.exit_handlers = []
 
@@ -947,7 +949,7 @@ class ThreadPoolExecutor:
     def submit(self, fn, /, *args, **kwargs):
         if self._shutdown:
             raise RuntimeError("cannot schedule new futures after shutdown")
-        future = _concurrent_futures.Future()
+        future = _RunFuture()
         self._futures.append(future)
         self._pool.apply_async(_run_future, (future, fn, args, kwargs))
         return future
@@ -975,6 +977,43 @@ class ThreadPoolExecutor:
 
 import builtins as _builtins  # noqa: E402 - `enumerate` above is threading's
 import concurrent.futures as _concurrent_futures  # noqa: E402 - the real module, for its Future
+
+
+class _RunFuture(_concurrent_futures.Future):
+    """CPython's ``Future`` (``isinstance`` holds, its code runs), hashed by its number in the run
+    instead of its address. ``wait`` and ``as_completed`` put futures in sets, and CPython's
+    ``_AcquireFutures`` locks them in ``id`` order: with addresses, the order of their lock
+    acquisitions and of ``as_completed``'s first results changed from one run to the next, so a
+    correct program was reported as a divergence and replays differed. Numbered, the order is
+    the run's own (see ``AcquireFutures``)."""
+
+    def __init__(self):
+        super().__init__()
+        _run.futures += 1
+        self._racelab_number = _run.futures
+
+    def __hash__(self):
+        return self._racelab_number
+
+    def __eq__(self, other):
+        return self is other
+
+
+class AcquireFutures:
+    """``concurrent.futures._base._AcquireFutures`` during a check: the futures' conditions
+    locked in one order every thread agrees on (so no deadlock), as CPython's, but by ``hash``
+    (a ``_RunFuture``'s number) rather than ``id``, which is an address (see ``_RunFuture``)."""
+
+    def __init__(self, futures):
+        self.futures = sorted(futures, key=hash)
+
+    def __enter__(self):
+        for future in self.futures:
+            future._condition.acquire()
+
+    def __exit__(self, *args):
+        for future in self.futures:
+            future._condition.release()
 
 builtins_enumerate = _builtins.enumerate
 

@@ -480,6 +480,19 @@ fn to_dict<'py>(
             d.set_item("diagnosis_kind", f.diagnosis.kind.name())?;
             d.set_item("diagnosis", f.diagnosis.to_string())?;
             d.set_item("failure", f.kind.to_string())?;
+            // As `racelab check` words them: what shrinking did, and where its budget stopped it.
+            let preemptions = |n: u32| format!("{n} preemption{}", if n == 1 { "" } else { "s" });
+            let shrunk = f.shrunk_from.as_ref().map(|s| {
+                format!(
+                    "shrunk from {} steps and {} to {} steps and {}",
+                    s.steps,
+                    preemptions(s.preemptions),
+                    f.step,
+                    preemptions(f.preemptions)
+                )
+            });
+            d.set_item("shrunk", shrunk)?;
+            d.set_item("shrink_cut_short", f.shrink_cut_short.as_deref())?;
             d.set_item("schedule", f.schedule.to_string())?;
             d.set_item("trace", f.trace.to_string())?;
             d.set_item(

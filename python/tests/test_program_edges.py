@@ -545,3 +545,37 @@ def test_select_with_a_timeout_waits_on_the_virtual_clock(tmp_path):
         """)
     done = racelab_py("check", prog, "--runs", "30", "--watchdog", "20")
     assert done.returncode == 0 and "no bug found in 30 runs" in done.stdout, done.stdout + done.stderr
+
+
+def test_a_thread_subclass_that_skips_init_gets_cpythons_error(tmp_path):
+    prog = write(tmp_path, """\
+        import threading
+        class Worker(threading.Thread):
+            def __init__(self, n):
+                self.n = n
+        w = Worker(1)
+        w.start()
+        """)
+    done = racelab_py("check", prog)
+    assert done.returncode == 1 and "RuntimeError: thread.__init__() not called" in done.stdout, done.stdout
+
+
+def test_check_says_what_shrinking_did_as_racelab_check_does(tmp_path):
+    prog = write(tmp_path, """\
+        import threading
+        n = [0]
+        def w():
+            for _ in range(3):
+                v = n[0]
+                n[0] = v + 1
+        ts = [threading.Thread(target=w) for _ in range(3)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        assert n[0] == 9, n[0]
+        """)
+    done = racelab_py("check", prog)
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[2].startswith("  shrunk from ") and " preemption" in lines[2], lines[:4]

@@ -286,7 +286,13 @@ pub fn play(target: &Playable<'_>, base: Config, moves: Option<String>) -> Resul
                 None => {
                     say!();
                     say!("the scripted moves are used up before the run ended; go on with");
-                    say!("  {} --moves {}", target.play_command, keys(&game, so_far).join(","));
+                    let moves = keys(&game, so_far);
+                    if moves.is_empty() {
+                        // Undone to the start: `--moves ` with nothing after it is refused.
+                        say!("  {}", target.play_command);
+                    } else {
+                        say!("  {} --moves {}", target.play_command, moves.join(","));
+                    }
                     return Ok(EXIT_OK);
                 }
             },

@@ -170,6 +170,7 @@ def check(fn, strategy="random", runs=None, seed=0, *, granularity=DEFAULT_GRANU
                    max_steps=max_steps, daemon_cut_off_fails=daemon_cut_off_fails)
     if interrupted == "raise":
         _raise_interrupt(raw)
+    _say_watchdog(raw, watchdog)
     name = getattr(fn, "__qualname__", "fn")
     return Report(raw, f'racelab.replay({name}, "{raw.get("schedule")}", granularity="{granularity}"'
                        + (", daemon_cut_off_fails=True)" if daemon_cut_off_fails else ")"))
@@ -183,9 +184,19 @@ def replay(fn, schedule, *, granularity=DEFAULT_GRANULARITY, max_steps=100_000, 
     _checked_schedule(schedule)
     raw = _explore(fn, _files_of(fn), granularity, schedule=schedule, max_steps=max_steps,
                    daemon_cut_off_fails=daemon_cut_off_fails)
+    _say_watchdog(raw, watchdog)
     name = getattr(fn, "__qualname__", "fn")
     return Report(raw, f'racelab.replay({name}, "{schedule}", granularity="{granularity}"'
                        + (", daemon_cut_off_fails=True)" if daemon_cut_off_fails else ")"))
+
+
+def _say_watchdog(raw, watchdog):
+    """The report's settings name racelab-py's watchdog (the engine's own is off for Python: a
+    thread inside CPython cannot be stopped by it), as the CLI's settings line does."""
+    said = f"watchdog={watchdog:g}s" if watchdog else "watchdog=off"
+    for key in ("settings", "text"):
+        if isinstance(raw.get(key), str):
+            raw[key] = raw[key].replace("watchdog=off", said, 1)
 
 
 def _own_module(module, here):

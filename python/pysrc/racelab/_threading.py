@@ -272,7 +272,14 @@ class Thread:
     native_id = ident
 
     # -- life --
+    def _check_initialized(self):
+        # A subclass whose __init__ forgot super().__init__(): CPython's own message, which says
+        # what is wrong (an AttributeError on racelab's internals did not).
+        if "_started" not in self.__dict__:
+            raise RuntimeError("thread.__init__() not called")
+
     def start(self):
+        self._check_initialized()
         if self._started:
             raise RuntimeError("threads can only be started once")
         self._started = True
@@ -320,6 +327,7 @@ class Thread:
             del self._target, self._args, self._kwargs
 
     def join(self, timeout=None):
+        self._check_initialized()
         if not self._started:
             raise RuntimeError("cannot join thread before it is started")
         if self is current_thread():

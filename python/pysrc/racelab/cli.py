@@ -256,6 +256,8 @@ def _check(args):
         return exit_code
     _out(f"racelab-py check {args.script}: {_settings(args, report)}")
     _out(f"  {report.verdict}")
+    if not report.passed and report._raw.get("shrunk"):
+        _out(f"  {report._raw['shrunk']}")
     _out(f"  coverage: {report.coverage}")
     if args.shard:
         k, n = args.shard
@@ -266,6 +268,9 @@ def _check(args):
         _out(report.diagnosis)
         _out()
         _out(report.failure.rstrip("\n"))
+        if raw.get("shrink_cut_short"):
+            _out(f"shrinking stopped at {raw['shrink_cut_short']}: a smaller failing run may exist")
+            _out()
         _out("trace:")
         sys.stdout.write(raw["trace_excerpt"])
         _out()

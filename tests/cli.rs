@@ -656,3 +656,28 @@ fn show_prints_the_python_and_on_request_the_rust_model() {
     assert!(!text.contains("fn mixed("), "only this scenario's model: {text}");
     assert!(text.lines().all(|l| l == l.trim_end()), "no trailing spaces");
 }
+
+#[test]
+fn a_set_that_raises_an_events_flag_is_not_told_as_a_lost_wakeup() {
+    // timer-cancel's bug is a deadline race; its Timer's own finished.set() calls were starred as
+    // lost wake-ups, which sent a student after the wrong bug (second outside trial). A set that
+    // raises the flag loses nothing; one that finds it up loses an announcement only for a thread
+    // that waits later (event-consumers' producer, starred still).
+    let out = racelab(&["check", "timer-cancel/buggy", "--explain"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let starred: Vec<&str> = text.lines().filter(|l| l.trim_start().starts_with("* step")).collect();
+    assert!(starred.iter().all(|l| !l.contains("set()")), "{text}");
+    assert!(
+        text.contains("timer sets timer.finished with nobody waiting yet; the flag stays up until cleared.")
+    );
+    let out = racelab(&[
+        "replay",
+        "event-consumers/seed",
+        "--schedule",
+        "v1 t0 t1 t2 t3*7 t0*2 t1*5 #2b90eca6",
+        "--explain",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text
+        .contains("* step   8  producer1 calls set() on event, which is already set, with nobody waiting"));
+}

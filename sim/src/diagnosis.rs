@@ -247,15 +247,37 @@ fn stale_reads(trace: &Trace, failing: Option<&str>) -> Vec<usize> {
     out
 }
 
-/// Steps that lose data: a notify or set that woke nobody (nobody will come for what it
-/// announced), a clear of an event set by another thread since the clearing thread last looked,
-/// a terminate.
+/// True when event `i` is an Event's `set()` that raised its flag: the last set or clear of the
+/// object before it (if any) was a clear. Such a set with nobody waiting loses nothing (the flag
+/// stays up until cleared); one that finds the flag already up is merged with the earlier set.
+pub(crate) fn set_raised_flag(trace: &Trace, i: usize) -> bool {
+    let e = &trace.events[i];
+    e.operation == "set"
+        && trace.events[..i]
+            .iter()
+            .rev()
+            .find(|p| p.object == e.object && (p.operation == "set" || p.operation == "clear"))
+            .is_none_or(|p| p.operation == "clear")
+}
+
+/// Steps that lose data: a notify that woke nobody when a thread waits on its object later (that
+/// thread will not get what it announced; an Event's set that raised the flag is not one), a clear of an event set by another thread since
+/// the clearing thread last looked, a terminate.
 fn overwrites_and_kills(trace: &Trace) -> Vec<usize> {
     let events = &trace.events;
     let mut out = Vec::new();
     for (i, e) in events.iter().enumerate() {
         match &e.kind {
-            Some(EventKind::Notify { woken, .. }) if woken.is_empty() => out.push(i),
+            // Only when a thread waits on the object later: it is the one the wake-up missed.
+            Some(EventKind::Notify { woken, .. })
+                if woken.is_empty()
+                    && !set_raised_flag(trace, i)
+                    && events[i + 1..].iter().any(|w| {
+                        w.object == e.object && matches!(w.kind, Some(EventKind::WaitBegin { .. }))
+                    }) =>
+            {
+                out.push(i)
+            }
             Some(EventKind::Clear { was_set: true }) => {
                 let seen = events[..i].iter().rposition(|w| {
                     w.thread == e.thread

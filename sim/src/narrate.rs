@@ -154,6 +154,17 @@ fn sentence(trace: &Trace, i: usize) -> Option<String> {
                 Wake::AlreadySet => format!("{t} finds {obj} already set and goes on."),
             }
         }
+        // A set that raises an Event's flag with nobody waiting loses nothing: the flag stays up.
+        EventKind::Notify { woken, .. }
+            if woken.is_empty() && crate::diagnosis::set_raised_flag(trace, i) =>
+        {
+            format!("{t} sets {obj} with nobody waiting yet; the flag stays up until cleared.")
+        }
+        EventKind::Notify { woken, .. } if woken.is_empty() && e.operation == "set" => {
+            format!(
+                "{t} calls set() on {obj}, which is already set, with nobody waiting: the wake-up is lost."
+            )
+        }
         EventKind::Notify { woken, .. } if woken.is_empty() => {
             format!("{t} calls {}() on {obj} with nobody waiting: the wake-up is lost.", e.operation)
         }

@@ -68,6 +68,20 @@ queue.join()"#,
     default_config: crate::portfolio,
 };
 
+/// A job or the poison pill, shown in traces as Python shows them (`0`, `None`), since the
+/// scenario is told as Python (`jobs.put(job)`, `jobs.put(None)`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Job(Option<u32>);
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(n) => write!(f, "{n}"),
+            None => f.write_str("None"),
+        }
+    }
+}
+
 fn poison_pills(pills: usize) {
     let queue = Queue::named("jobs", 0);
     let workers: Vec<_> = (1..=2)
@@ -75,8 +89,8 @@ fn poison_pills(pills: usize) {
             thread::Builder::new()
                 .name(format!("worker-{i}"))
                 .spawn(move || loop {
-                    let job: Option<u32> = queue.get();
-                    if job.is_none() {
+                    let job: Job = queue.get();
+                    if job.0.is_none() {
                         return; // the poison pill
                     }
                 })
@@ -84,10 +98,10 @@ fn poison_pills(pills: usize) {
         })
         .collect();
     for job in 0..2 {
-        queue.put(Some(job));
+        queue.put(Job(Some(job)));
     }
     for _ in 0..pills {
-        queue.put(None);
+        queue.put(Job(None));
     }
     for w in workers {
         w.join().unwrap();

@@ -299,7 +299,7 @@ def test_cli_check_finds_reports_and_replays(tmp_path):
     lines = done.stdout.splitlines()
     assert lines[0].startswith(f"racelab-py check {prog}: granularity=opcode strategy=random seed=0")
     assert lines[1].startswith("  BUG: lost-update in run ")
-    assert lines[2].startswith("  coverage: ")
+    assert lines[2].startswith("  shrunk from ") and lines[3].startswith("  coverage: "), lines[:4]
     replay_line = lines[-1]
     assert replay_line.startswith(f'  replay: racelab-py replay {prog} --schedule "v1 ')
     assert replay_line.endswith("--granularity opcode")

@@ -34,13 +34,27 @@ pub(crate) const MISUSE_MARK: &str = "_racelab_misuse";
 /// Runs a primitive's operation `f`, turning its misuse, the teardown's unwind and racelab's own
 /// errors (an operation outside a run) into Python exceptions.
 pub(crate) fn guarded<R>(py: Python<'_>, f: impl FnOnce() -> R) -> PyResult<R> {
-    crate::watchdog::tick();
+    if !cut_off() {
+        crate::watchdog::tick();
+    }
     guarded_quiet(py, f)
+}
+
+/// True while the end-of-run teardown cuts the current thread off: Python code it runs on its
+/// way out (a `finally`, an `__exit__`, asyncio's loop closing) gets `ThreadExit` from every
+/// racelab operation, shows no progress, and so cannot spin on one that returns at once (a
+/// zero sleep). The tracer's own points are left alone (an exception out of a trace function
+/// would switch tracing off).
+fn cut_off() -> bool {
+    rt::in_simulation() && rt::torn_down() && !std::thread::panicking()
 }
 
 /// `guarded` for an operation that shows no progress (a read of the virtual clock,
 /// `is_alive`): the watchdog is not told, so that a loop of nothing else lets it fire.
 pub(crate) fn guarded_quiet<R>(py: Python<'_>, f: impl FnOnce() -> R) -> PyResult<R> {
+    if cut_off() {
+        return Err(ThreadExit::new_err("racelab: the run is over; this thread is being cut off"));
+    }
     let result = caught(py, f);
     // The step this operation ended in goes on with the program's Python code, up to the next
     // scheduling point: the rest of the lines on the stack (see `threads::record_rest`).
@@ -50,7 +64,9 @@ pub(crate) fn guarded_quiet<R>(py: Python<'_>, f: impl FnOnce() -> R) -> PyResul
 
 /// `guarded` for the tracer's own scheduling point, whose step's footprint the tracer records.
 pub(crate) fn guarded_point<R>(py: Python<'_>, f: impl FnOnce() -> R) -> PyResult<R> {
-    crate::watchdog::tick();
+    if !cut_off() {
+        crate::watchdog::tick();
+    }
     caught(py, f)
 }
 

@@ -579,3 +579,28 @@ def test_check_says_what_shrinking_did_as_racelab_check_does(tmp_path):
     assert done.returncode == 1, done.stdout + done.stderr
     lines = done.stdout.splitlines()
     assert lines[2].startswith("  shrunk from ") and " preemption" in lines[2], lines[:4]
+
+
+def test_os_kill_of_a_run_process_never_reaches_an_os_process(tmp_path):
+    # A Process's pid is racelab's number: passed on, os.kill reached whatever OS process had it
+    # (pid 2). 0 asks whether it lives, SIGTERM terminates it; the parent and pid <= 0 are refused.
+    prog = write(tmp_path, """\
+        import multiprocessing, os, signal, time
+        def work():
+            time.sleep(1)
+        if __name__ == "__main__":
+            p = multiprocessing.Process(target=work)
+            p.start()
+            os.kill(p.pid, 0)
+            os.kill(p.pid, signal.SIGTERM)
+            p.join()
+            assert p.exitcode == -signal.SIGTERM, p.exitcode
+        """)
+    done = racelab_py("check", prog, "--runs", "10")
+    assert done.returncode == 0, done.stdout + done.stderr
+    parent = write(tmp_path, """\
+        import os, signal
+        os.kill(os.getppid(), signal.SIGUSR1)
+        """)
+    done = racelab_py("check", parent)
+    assert done.returncode == 2 and done.stderr.startswith("racelab: the program sent itself SIGUSR1"), done.stderr

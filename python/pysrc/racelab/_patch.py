@@ -66,8 +66,12 @@ class _RunSelector:
     run, so ``await asyncio.sleep(0.1)`` never ended. Here the operating system is only asked
     what is ready now; a wait until the loop's next timer is a virtual ``time.sleep`` (a
     scheduling point; the clock jumps when nothing else can run), and a wait for input or for
-    another thread (``call_soon_threadsafe``, ``asyncio.to_thread``) lets the other threads run
-    and asks again: a loop that nothing will ever wake ends at the step limit, as a livelock."""
+    another thread (``call_soon_threadsafe``, ``asyncio.to_thread``) is a virtual sleep of
+    ``POLL`` at a time, so that a thread sleeping meanwhile gets to its time: a loop that nothing
+    will ever wake ends at the step limit, as a livelock. A peer outside the program (a real
+    server) answers in real time, which these virtual waits do not give it."""
+
+    POLL = 0.001
 
     def __init__(self, selector):
         self._selector = selector
@@ -76,7 +80,7 @@ class _RunSelector:
         ready = self._selector.select(0)
         if ready or (timeout is not None and timeout <= 0):
             return ready
-        rl.sleep(0 if timeout is None else timeout)
+        rl.sleep(self.POLL if timeout is None else timeout)
         return self._selector.select(0)
 
     def __getattr__(self, name):
@@ -86,20 +90,33 @@ class _RunSelector:
 _real_select = select.select
 
 
+_SELECT_SLICE = 0.01
+
+
 def _run_select(rlist, wlist, xlist, timeout=None):
-    """``select.select`` in a run: the operating system is asked what is ready now; a timeout
-    with nothing ready is a virtual ``time.sleep`` (other threads run, and one of them may make
-    a descriptor ready), after which it is asked again. A wait of the timeout in the OS let no
-    other thread run and kept the virtual clock still, so a loop that polled with a timeout
+    """``select.select`` in a run. With no descriptors it is a sleep, on the virtual clock. With
+    some and a timeout, the wait goes in slices: the OS is asked to wait up to ``_SELECT_SLICE``
+    of real time (a peer outside the program answers in real time), then a virtual sleep of as
+    long lets the other threads run (one may make a descriptor ready) and moves the clock, until
+    something is ready or the timeout has passed on the virtual clock. A wait of the whole
+    timeout in the OS let no other thread run and kept the clock still, so a loop that polled
     until a deadline never reached it. Without a timeout it blocks in the OS, as before (the
     watchdog ends a hang)."""
+    if not (rlist or wlist or xlist):
+        if timeout:
+            rl.sleep(timeout)
+        return [], [], []
     ready = _real_select(rlist, wlist, xlist, 0)
     if timeout is None:
         return ready if any(ready) else _real_select(rlist, wlist, xlist)
-    if any(ready) or timeout <= 0:
-        return ready
-    rl.sleep(timeout)
-    return _real_select(rlist, wlist, xlist, 0)
+    end = rl.monotonic() + timeout
+    while not any(ready) and rl.monotonic() < end:
+        left = min(_SELECT_SLICE, end - rl.monotonic())
+        ready = _real_select(rlist, wlist, xlist, left)
+        if not any(ready):
+            rl.sleep(left)
+            ready = _real_select(rlist, wlist, xlist, 0)
+    return ready
 
 
 def _event_loop_init(original):
@@ -621,6 +638,7 @@ def _replacements():
         (_thread, {
             "start_new_thread": _refuse_os_thread, "start_new": _refuse_os_thread,
             "allocate_lock": rl.thread_allocate_lock, "allocate": rl.thread_allocate_lock, "RLock": rl.thread_rlock,
+            "interrupt_main": rl_signal.interrupt_main,
         }),
         (queue, {"Queue": rl.Queue, "LifoQueue": rl.LifoQueue, "SimpleQueue": rl.SimpleQueue}),
         (time, {

@@ -110,18 +110,52 @@ _real_kill = _os.kill
 _real_killpg = _os.killpg
 
 
+def _run_process(pid):
+    """The run's ``multiprocessing.Process`` whose ``pid`` is ``pid`` (racelab's numbers, not the
+    OS's), or None."""
+    for t in list(rl._run.threads.values()):
+        if isinstance(t, rl.Process) and t.pid == pid:
+            return t
+    return None
+
+
 def kill(pid, signalnum):
-    """``os.kill`` in a run: to another process (a subprocess) as it is; to this one, refused."""
-    if pid in (0, _os.getpid()) and signalnum != 0:
+    """``os.kill`` in a run. A run's ``Process`` (its pid is racelab's, not an OS process): 0 asks
+    whether it lives, SIGTERM/SIGKILL are its ``terminate``/``kill``, others are refused. This
+    process, its group (pid <= 0) and its parent are refused. Only another OS process (a
+    subprocess the program started) gets the real call: a racelab pid passed on used to reach
+    whatever OS process had that number (pid 2 here)."""
+    process = _run_process(pid)
+    if process is not None:
+        if signalnum == 0:
+            if not process.is_alive():
+                raise ProcessLookupError(3, "No such process")
+            return None
+        if signalnum == _real_signal.SIGTERM:
+            return process.terminate()
+        if signalnum == getattr(_real_signal, "SIGKILL", None):
+            return process.kill()
+        _refuse_own_signal(signalnum)
+    if pid <= 0 or pid in (_os.getpid(), _os.getppid()):
+        if signalnum == 0 and pid > 0:
+            return _real_kill(pid, 0)
         _refuse_own_signal(signalnum)
     return _real_kill(pid, signalnum)
 
 
 def killpg(pgid, signalnum):
-    """``os.killpg`` in a run: this process's group is refused, as ``kill``."""
-    if pgid in (0, _os.getpgid(0)) and signalnum != 0:
+    """``os.killpg`` in a run: this process's group (and its parent's) is refused, as ``kill``."""
+    if pgid <= 0 or pgid in (_os.getpgid(0), _os.getpgid(_os.getppid())):
+        if signalnum == 0:
+            return _real_killpg(max(pgid, 0) or _os.getpgid(0), 0)
         _refuse_own_signal(signalnum)
     return _real_killpg(pgid, signalnum)
+
+
+def interrupt_main(signum=_real_signal.SIGINT):
+    """``_thread.interrupt_main`` in a run: refused, as a signal the program sends itself (it
+    ended the check as a Ctrl-C would)."""
+    _refuse_own_signal(signum)
 
 
 def replacements():

@@ -156,7 +156,7 @@ def _at_exit():
         if not waiting:
             break
         for t in waiting:
-            t.join()
+            Thread.join(t)  # not an override: CPython's shutdown waits on the thread itself
     while handlers:
         function, args, kwargs = handlers.pop()
         function(*args, **kwargs)
@@ -304,7 +304,8 @@ class Thread:
             return None
         except BaseException as e:  # noqa: BLE001 - reported as threading.excepthook would
             hook = _real_threading.excepthook
-            if hook is DEFAULT_EXCEPTHOOK:
+            # A Process ends with exit code 1 and never calls the hook, as in CPython.
+            if hook is DEFAULT_EXCEPTHOOK or isinstance(self, Process):
                 return _outcome(e, self._name, main=False)
             # The program's own hook handles it, as in CPython: the thread just ends. An
             # exception the hook raises is the failure.
@@ -1002,9 +1003,6 @@ class _RunFuture(_concurrent_futures.Future):
 
     def __hash__(self):
         return self._racelab_number
-
-    def __eq__(self, other):
-        return self is other
 
 
 class AcquireFutures:

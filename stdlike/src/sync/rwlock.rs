@@ -207,14 +207,21 @@ impl<T: ?Sized> RwLock<T> {
     /// writer goes first (the decision the module doc describes), and then this reader waits
     /// behind it, woken when it releases. `None`: the reader may take the lock now.
     fn writer_goes_first(&self, me: ThreadId) -> Option<ThreadId> {
-        let waiting = rt::read(self.obj, |s: &RwState| {
+        if rt::unwinding() {
+            // No waiting while unwinding (its block would return at once): read as before.
+            return None;
+        }
+        let (waiting, queued) = rt::read(self.obj, |s: &RwState| {
             if s.writer.is_none() && !s.readers.is_empty() {
-                s.waiting_writers.iter().copied().find(|&w| w != me)
+                (s.waiting_writers.iter().copied().find(|&w| w != me), !s.blocked_readers.is_empty())
             } else {
-                None
+                (None, false)
             }
-        })?;
-        if rt::choose(ChoiceKind::Waiter, 2) == 0 {
+        });
+        let waiting = waiting?;
+        // A reader already waits behind that writer: the policy is writer-first, so this one
+        // waits too (no reader barges in ahead of a queued one).
+        if !queued && rt::choose(ChoiceKind::Waiter, 2) == 0 {
             return None;
         }
         rt::write(self.obj, |s: &mut RwState| s.blocked_readers.push(me));

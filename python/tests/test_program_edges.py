@@ -604,3 +604,23 @@ def test_os_kill_of_a_run_process_never_reaches_an_os_process(tmp_path):
         """)
     done = racelab_py("check", parent)
     assert done.returncode == 2 and done.stderr.startswith("racelab: the program sent itself SIGUSR1"), done.stderr
+
+
+def test_an_excepthook_that_hands_on_to_the_previous_one_still_fails_the_run(tmp_path):
+    # `previous = threading.excepthook; def hook(args): ...; previous(args)`: CPython prints the
+    # traceback, so the exception is the finding (it was swallowed: "every interleaving explored").
+    for previous in ("threading.excepthook", "threading.__excepthook__"):
+        prog = write(tmp_path, f"""\
+            import threading
+            previous = {previous}
+            seen = []
+            def hook(args):
+                seen.append(args.exc_type.__name__)
+                previous(args)
+            threading.excepthook = hook
+            t = threading.Thread(target=lambda: 1 / 0)
+            t.start()
+            t.join()
+            """)
+        done = racelab_py("check", prog, "--runs", "5")
+        assert done.returncode == 1 and "ZeroDivisionError" in done.stdout, done.stdout + done.stderr

@@ -634,6 +634,7 @@ def _replacements():
             "current_thread": rl.current_thread, "currentThread": rl.currentThread,
             "main_thread": rl.main_thread, "enumerate": rl.enumerate, "active_count": rl.active_count,
             "activeCount": rl.activeCount, "get_ident": rl.get_ident, "get_native_id": rl.get_native_id,
+            "__excepthook__": rl._run_excepthook,
         }),
         (_thread, {
             "start_new_thread": _refuse_os_thread, "start_new": _refuse_os_thread,
@@ -789,7 +790,7 @@ def begin_run():
     from . import _racelab
 
     random.seed(_racelab.run_seed(SEED_DRAWN))
-    threading.excepthook = rl.DEFAULT_EXCEPTHOOK
+    threading.excepthook = rl._run_excepthook
     if RUN_STDIN is not None:
         RUN_STDIN.new_run()
     if LOGGING is not None:

@@ -43,6 +43,9 @@ class _Run:
         self.tracer = None
         # ``signal.signal``'s handlers set in this run, by signal number (see ``_signal``).
         self.signal_handlers = {}
+        # The exception a program's own excepthook handed on to ``_run_excepthook``, if any.
+        self.handed_on = None
+        self.hooking = False
         # Futures made so far (``_RunFuture``'s numbers).
         self.futures = 0
         # ``atexit.register``'s calls in this run, oldest first: ``(function, args, kwargs)``.
@@ -305,16 +308,22 @@ class Thread:
         except BaseException as e:  # noqa: BLE001 - reported as threading.excepthook would
             hook = _real_threading.excepthook
             # A Process ends with exit code 1 and never calls the hook, as in CPython.
-            if hook is DEFAULT_EXCEPTHOOK or isinstance(self, Process):
+            if hook is DEFAULT_EXCEPTHOOK or hook is _run_excepthook or isinstance(self, Process):
                 return _outcome(e, self._name, main=False)
             # The program's own hook handles it, as in CPython: the thread just ends. An
-            # exception the hook raises is the failure.
+            # exception the hook raises is the failure, and so is one it hands on to the hook it
+            # replaced (CPython's, which prints it): `previous(args)` in a chaining hook.
+            _run.handed_on, _run.hooking = None, True
             try:
                 hook(_real_threading.ExceptHookArgs([type(e), e, e.__traceback__, self]))
             except ThreadExit:
                 raise
             except BaseException as failed:  # noqa: BLE001 - as above
                 return _outcome(failed, self._name, main=False)
+            finally:
+                _run.hooking = False
+            if _run.handed_on is not None:
+                return _outcome(_run.handed_on, self._name, main=False)
         finally:
             if tracer is not None:
                 tracer.leave_thread()
@@ -457,6 +466,18 @@ def _maker_file():
 #: which would swallow the exceptions racelab reports). A program that sets its own in a run
 #: handles its threads' exceptions itself.
 DEFAULT_EXCEPTHOOK = _real_threading.__excepthook__
+
+
+def _run_excepthook(args):
+    """``threading.excepthook`` (and ``__excepthook__``) as a run starts with it: a hook the
+    program installs and that hands an exception on to it (``previous(args)``) makes that
+    exception the run's failure, as CPython's would print it. Called outside a thread's
+    bootstrap (by the program itself), it prints as CPython's does."""
+    if _racelab.in_run() and _run.hooking:
+        if _run.handed_on is None:
+            _run.handed_on = args.exc_value
+        return None
+    return DEFAULT_EXCEPTHOOK(args)
 
 _REAL_ATEXIT_REGISTER = _atexit.register
 _REAL_ATEXIT_UNREGISTER = _atexit.unregister

@@ -46,7 +46,7 @@ pub(crate) fn guarded<R>(py: Python<'_>, f: impl FnOnce() -> R) -> PyResult<R> {
 /// zero sleep). The tracer's own points are left alone (an exception out of a trace function
 /// would switch tracing off).
 fn cut_off() -> bool {
-    rt::in_simulation() && rt::torn_down() && !std::thread::panicking()
+    rt::in_simulation() && rt::torn_down() && !rt::panicking()
 }
 
 /// `guarded` for an operation that shows no progress (a read of the virtual clock,

@@ -408,6 +408,7 @@ fn install_panic_hook() {
         let previous = panic::take_hook();
         panic::set_hook(Box::new(move |info| {
             if rt::in_green_thread() {
+                rt::note_panic_begins();
                 let loc = info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
                 if rt::unwind_requested() {
                     // A destructor panicked while the thread is torn down: if this panic

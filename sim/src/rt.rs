@@ -44,6 +44,12 @@ thread_local! {
     /// Set when a wait of the thread being torn down ended at once, unwaited (see
     /// `note_cut_short_wait`): a panic of its destructors after that may be racelab's doing.
     static WAIT_CUT_SHORT: Cell<bool> = const { Cell::new(false) };
+    /// How many green threads of the run are suspended in the middle of unwinding from a panic of
+    /// their own (a destructor waiting for another thread): see [`panicking`].
+    static SUSPENDED_UNWINDING: Cell<u32> = const { Cell::new(0) };
+    /// Whether the running green thread unwinds from a panic of its own, as its last switch and
+    /// the panic hook tell; read only while [`SUSPENDED_UNWINDING`] is not zero.
+    static OWN_PANIC: Cell<bool> = const { Cell::new(false) };
     /// Wraps every suspension of a green thread on this OS thread (see [`set_switch_hook`]).
     static SWITCH_HOOK: Cell<Option<SwitchHook>> = const { Cell::new(None) };
 }
@@ -142,8 +148,11 @@ pub(crate) fn install(model: Box<RunModel>) {
             "racelab: check/replay cannot be nested, nor called from inside a simulated thread"
         );
         set_tracing(model.trace.is_some());
-        // A run cut off inside a state access (a divergence) leaves nothing open for the next.
+        // A run cut off inside a state access (a divergence) leaves nothing open for the next,
+        // and no thread suspended in its unwinding (a tainted run leaks such threads).
         OPEN_STATE.with(|c| c.set(0));
+        SUSPENDED_UNWINDING.with(|c| c.set(0));
+        OWN_PANIC.with(|c| c.set(false));
         r.model.set(Box::into_raw(model));
     });
 }
@@ -279,9 +288,24 @@ pub fn in_simulation() -> bool {
 }
 
 /// True while the run is being torn down or the current thread unwinds from a panic: code then
-/// runs only destructors, which must neither switch threads nor raise.
+/// runs only destructors, which must not raise (a second panic would abort the process).
 pub fn unwinding() -> bool {
-    std::thread::panicking() || with(|m| m.tearing_down)
+    panicking() || with(|m| m.tearing_down)
+}
+
+/// True while the current green thread unwinds from a panic of its own: racelab's
+/// `std::thread::panicking`. std's cannot tell the green threads of one OS thread apart: its panic
+/// count is the OS thread's, and a green thread may be suspended halfway through its unwinding (a
+/// destructor that joins another thread, or waits for a lock it holds), while the others run on
+/// with that count raised. So racelab keeps, besides std's answer, how many threads are suspended
+/// so, and whether the running one is one of them.
+pub fn panicking() -> bool {
+    std::thread::panicking() && (SUSPENDED_UNWINDING.with(|c| c.get()) == 0 || OWN_PANIC.with(|c| c.get()))
+}
+
+/// Notes that a panic begins in the running green thread (the panic hook's call).
+pub(crate) fn note_panic_begins() {
+    OWN_PANIC.with(|c| c.set(true));
 }
 
 /// True while the executor unwinds the threads of a finished run. Code that catches panics
@@ -366,7 +390,7 @@ impl Drop for OpenState {
 /// Checks that the current thread may switch: no primitive state is open in an `rt::read` or
 /// `rt::write` closure.
 fn check_may_switch(operation: &str) {
-    if OPEN_STATE.with(|c| c.get()) != 0 && !std::thread::panicking() {
+    if OPEN_STATE.with(|c| c.get()) != 0 && !panicking() {
         panic!(
             "racelab: {operation} inside rt::read/rt::write: a thread must not switch while a primitive's \
              state is open; return from the closure first"
@@ -385,7 +409,7 @@ pub fn object_name(obj: ObjectHandle) -> String {
 /// A scheduling point: the current thread offers the scheduler to run another thread before
 /// its next operation. Every operation that other threads can observe starts with one.
 pub fn schedule_point() {
-    if std::thread::panicking() {
+    if panicking() {
         return;
     }
     check_may_switch("a scheduling point");
@@ -412,7 +436,7 @@ pub fn schedule_point() {
 /// that frees the lock for others; a condition wait's release is part of the wait and has the
 /// wait's point.
 pub fn release_point() {
-    if std::thread::panicking() {
+    if panicking() {
         return;
     }
     let point = with(|m| {
@@ -445,7 +469,7 @@ pub fn observe_lock(obj: ObjectHandle, operation: &'static str) {
 /// a sampling strategy then lowers its priority. The set of runs is the same as for
 /// [`schedule_point`].
 pub fn yield_point() {
-    if !std::thread::panicking() && in_simulation() {
+    if !panicking() && in_simulation() {
         with(|m| m.yielding = true);
     }
     schedule_point();
@@ -458,6 +482,13 @@ fn suspend() {
 
 fn suspend_on(y: *const Yielder<(), ()>) {
     assert!(!y.is_null(), "racelab invariant: a green thread without a yielder");
+    // A thread suspended halfway through its own unwinding leaves the OS thread's panic count
+    // raised for the threads that run meanwhile: counted, so that `panicking` can tell them apart.
+    let unwinding_own = panicking();
+    if unwinding_own {
+        SUSPENDED_UNWINDING.with(|c| c.set(c.get() + 1));
+    }
+    OWN_PANIC.with(|c| c.set(false));
     // SAFETY: `y` was stored by the current thread's coroutine when it started (set_yielder) and
     // points at the Yielder on that coroutine's stack. We are running on that stack right now, so
     // the coroutine is alive and its Yielder valid; no borrow of the run state is held here.
@@ -473,7 +504,17 @@ fn suspend_on(y: *const Yielder<(), ()>) {
         }
         None => switch(),
     }
-    if unwind_requested() && !std::thread::panicking() {
+    if unwinding_own {
+        SUSPENDED_UNWINDING.with(|c| {
+            assert!(
+                c.get() > 0,
+                "racelab invariant: more threads resumed from unwinding than suspended in it"
+            );
+            c.set(c.get() - 1)
+        });
+    }
+    OWN_PANIC.with(|c| c.set(unwinding_own));
+    if unwind_requested() && !unwinding_own {
         std::panic::resume_unwind(Box::new(TearDown));
     }
 }
@@ -481,7 +522,7 @@ fn suspend_on(y: *const Yielder<(), ()>) {
 /// Blocks the current thread on `on` (none: a plain sleep) until another thread wakes it or the
 /// virtual clock reaches `deadline`. This is a scheduling point.
 pub fn block(on: Option<ObjectHandle>, deadline: Option<VirtualTime>) -> Wakeup {
-    if unwinding() {
+    if tearing_down() {
         return block_while_unwinding();
     }
     check_may_switch("rt::block");
@@ -491,20 +532,24 @@ pub fn block(on: Option<ObjectHandle>, deadline: Option<VirtualTime>) -> Wakeup 
         m.threads[m.current.index()].yielder
     });
     suspend_on(y);
+    if unwind_requested() {
+        // A destructor of a panicking thread, waiting when the run ended: the teardown resumed
+        // it without ending its wait.
+        return block_while_unwinding();
+    }
     with(|m| m.take_wakeup())
 }
 
-/// A wait that begins while the thread unwinds, which nobody will ever end: the run is over,
-/// or the thread is panicking and cannot switch. A thread the teardown asked to unwind that
-/// caught the unwind and waits again (Python code in a `finally` or `__exit__`, a pool that
-/// catches its tasks' panics) goes on unwinding from here. A destructor running during the
-/// unwind cannot (a second panic would abort), so its wait returns at once, timed out; during a
-/// teardown a wait without deadline must then stop (its loop checks [`tearing_down`]) or panic
-/// (the teardown abandons the thread) instead of blocking again, which would spin for ever.
-/// During a program's own panic (no teardown) a wait is never cut short with a made-up result:
-/// its loop goes on, and the watchdog reports the thread that cannot switch.
+/// A wait during the end-of-run teardown, which nobody will ever end: the run is over. A thread
+/// the teardown asked to unwind that caught the unwind and waits again (Python code in a `finally`
+/// or `__exit__`, a pool that catches its tasks' panics) goes on unwinding from here. A
+/// destructor running during the unwind cannot (a second panic would abort), so its wait returns
+/// at once, timed out; a wait without deadline must then stop (its loop checks [`tearing_down`])
+/// or panic (the teardown abandons the thread) instead of blocking again, which would spin for
+/// ever. During a program's own panic (no teardown) a wait is a wait like any other: the thread
+/// is suspended halfway through its unwinding, and the others run (see [`panicking`]).
 fn block_while_unwinding() -> Wakeup {
-    if unwind_requested() && !std::thread::panicking() {
+    if unwind_requested() && !panicking() {
         std::panic::resume_unwind(Box::new(TearDown));
     }
     Wakeup::TimedOut
@@ -516,7 +561,7 @@ fn block_while_unwinding() -> Wakeup {
 /// initializing): nothing can end it, since no other thread runs. The teardown then abandons the
 /// thread, and the report says the panic was the teardown's doing.
 pub fn wait_in_teardown(what: &str) -> ! {
-    if unwind_requested() && !std::thread::panicking() {
+    if unwind_requested() && !panicking() {
         // Not a destructor: a thread that caught the teardown's unwind goes on unwinding.
         std::panic::resume_unwind(Box::new(TearDown));
     }
@@ -542,7 +587,7 @@ pub fn note_cut_short_wait() {
 /// resumes with [`Wakeup::Woken`] the lock is free: it never wakes only to find it taken, and
 /// the scheduler, not a waker, decides which contender takes it. This is a scheduling point.
 pub fn block_until_free(lock: ObjectHandle, deadline: Option<VirtualTime>) -> Wakeup {
-    if unwinding() {
+    if tearing_down() {
         return block_while_unwinding();
     }
     check_may_switch("rt::block_until_free");
@@ -552,6 +597,11 @@ pub fn block_until_free(lock: ObjectHandle, deadline: Option<VirtualTime>) -> Wa
         m.threads[m.current.index()].yielder
     });
     suspend_on(y);
+    if unwind_requested() {
+        // A destructor of a panicking thread, waiting when the run ended: the teardown resumed
+        // it without ending its wait.
+        return block_while_unwinding();
+    }
     with(|m| m.take_wakeup())
 }
 
@@ -560,7 +610,7 @@ pub fn block_until_free(lock: ObjectHandle, deadline: Option<VirtualTime>) -> Wa
 /// free again. Returns `None` when it never had to wait, else how its wait ended (woken: the
 /// lock is free; timed out at `deadline`).
 pub fn schedule_point_contending(lock: ObjectHandle, deadline: Option<VirtualTime>) -> Option<Wakeup> {
-    if std::thread::panicking() {
+    if panicking() {
         return None;
     }
     with(|m| {
@@ -574,7 +624,7 @@ pub fn schedule_point_contending(lock: ObjectHandle, deadline: Option<VirtualTim
 /// [`wake`] for a thread blocked in a condition wait that must take `lock` back: it becomes a
 /// contender for the lock, runnable once the lock is free (the notifier usually holds it).
 pub fn wake_into(t: ThreadId, lock: ObjectHandle) -> bool {
-    if with(|m| m.timed_out_pending(t) && !m.tearing_down) && !std::thread::panicking() {
+    if with(|m| m.timed_out_pending(t) && !m.tearing_down) && !panicking() {
         return wake(t);
     }
     with(|m| {
@@ -591,7 +641,7 @@ pub fn wake_into(t: ThreadId, lock: ObjectHandle) -> bool {
 /// first is a recorded choice (`o0`: the wake-up, `o1`: the timeout), as in CPython where both
 /// orders happen.
 pub fn wake(t: ThreadId) -> bool {
-    if with(|m| m.timed_out_pending(t) && !m.tearing_down) && !std::thread::panicking() {
+    if with(|m| m.timed_out_pending(t) && !m.tearing_down) && !panicking() {
         let timeout_first = choose(ChoiceKind::Timeout, 2) == 1;
         if !timeout_first {
             with(|m| m.wake_instead_of_timeout(t));
@@ -620,7 +670,7 @@ pub const MAX_OPTIONS: usize = u32::MAX as usize;
 /// [`MAX_OPTIONS`]; anything else is a misuse (`ValueError`, as Python's `randrange` raises for
 /// an empty range), reported as the run's failure.
 pub fn choose(kind: ChoiceKind, options: usize) -> usize {
-    if !(1..=MAX_OPTIONS).contains(&options) && !std::thread::panicking() {
+    if !(1..=MAX_OPTIONS).contains(&options) && !panicking() {
         raise(Misuse::new(
             "ValueError",
             format!(
@@ -652,7 +702,7 @@ pub fn spurious_wakeup() -> bool {
         m.access(crate::footprint::SPURIOUS_BUDGET, false);
         m.spurious_left > 0 && !m.tearing_down
     });
-    if !allowed || std::thread::panicking() {
+    if !allowed || panicking() {
         return false;
     }
     let spurious = choose(ChoiceKind::Spurious, 2) == 1;
@@ -898,7 +948,7 @@ pub fn new_cell(location: &'static std::panic::Location<'static>) -> ObjectHandl
 /// Returns a token for [`cell_access_end`]. Does nothing while the thread unwinds or the run is
 /// torn down.
 pub fn cell_access(cell: ObjectHandle, write: bool, location: &'static std::panic::Location<'static>) -> u32 {
-    if std::thread::panicking() {
+    if panicking() {
         return 0;
     }
     let checked = with(|m| {
@@ -1038,7 +1088,7 @@ pub fn cell_access_end(
     location: &'static std::panic::Location<'static>,
     token: u32,
 ) {
-    if std::thread::panicking() {
+    if panicking() {
         return;
     }
     let moved = with(|m| !m.tearing_down && m.race_epoch() != token);

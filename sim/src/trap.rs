@@ -497,7 +497,7 @@ mod imp {
     /// The thread may be abandoned here: the program's own code, racelab's run state not
     /// borrowed, no panic in progress.
     fn abandonable(pc: usize) -> bool {
-        in_own_code(pc) && !crate::rt::run_state_borrowed() && !std::thread::panicking()
+        in_own_code(pc) && !crate::rt::run_state_borrowed() && !crate::rt::panicking()
     }
 
     /// # Safety

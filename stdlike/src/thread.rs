@@ -317,7 +317,7 @@ pub fn current() -> Thread {
 
 /// True while the current thread unwinds from a panic (std's `thread::panicking`).
 pub fn panicking() -> bool {
-    std::thread::panicking()
+    rt::panicking()
 }
 
 /// Lets other threads run: a scheduling point and nothing else.

@@ -336,6 +336,29 @@ fn try_read_and_try_write_would_block_while_the_other_side_holds_it() {
 }
 
 #[test]
+fn try_read_while_a_writer_waits_behind_readers_may_be_refused() {
+    // main holds a read lock; the writer waits for it. Linux's writer-first policy refuses a
+    // second reader then (`try_read` fails although only readers hold the lock); other
+    // platforms' let it in. Both are explored.
+    let seen = outcomes(exact(), || {
+        let rw = Arc::new(RwLock::new(()));
+        let first = rw.read().unwrap();
+        let rw2 = Arc::clone(&rw);
+        let w = thread::spawn(move || drop(rw2.write().unwrap()));
+        thread::yield_now();
+        let r = match rw.try_read() {
+            Ok(_) => "read",
+            Err(TryLockError::WouldBlock) => "would block",
+            Err(TryLockError::Poisoned(_)) => "poisoned",
+        };
+        drop(first);
+        w.join();
+        r.to_string()
+    });
+    assert_eq!(seen, set(&["read", "would block"]));
+}
+
+#[test]
 fn a_barrier_has_one_leader_per_generation_and_releases_no_one_early() {
     let seen = outcomes(exact(), || {
         let b = Arc::new(Barrier::new(2));

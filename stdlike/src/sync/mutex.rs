@@ -96,7 +96,7 @@ impl<T: ?Sized> Mutex<T> {
 
     /// A guard for a lock just taken by the current thread.
     pub(crate) fn guard(&self, poisoned: bool) -> LockResult<MutexGuard<'_, T>> {
-        let guard = MutexGuard { mutex: self, _not_send: PhantomData };
+        let guard = MutexGuard { mutex: self, panicking: rt::panicking(), _not_send: PhantomData };
         if poisoned {
             Err(PoisonError::new(guard))
         } else {
@@ -128,6 +128,9 @@ impl<T: ?Sized> fmt::Debug for Mutex<T> {
 #[must_use = "if unused the Mutex will immediately unlock"]
 pub struct MutexGuard<'a, T: ?Sized + 'a> {
     mutex: &'a Mutex<T>,
+    /// Whether the thread was unwinding when it took the lock: as std's, such a guard (taken by a
+    /// destructor during a panic) poisons nothing.
+    panicking: bool,
     /// As std's guard, not `Send`: it is released by the thread that took it.
     _not_send: PhantomData<*const ()>,
 }
@@ -160,7 +163,7 @@ impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
 
 impl<T: ?Sized> Drop for MutexGuard<'_, T> {
     fn drop(&mut self) {
-        raw::unlock(self.mutex.obj, raw::poisoning());
+        raw::unlock(self.mutex.obj, !self.panicking && raw::poisoning());
     }
 }
 

@@ -84,20 +84,20 @@ pub(crate) fn lock_now(obj: ObjectHandle, deadline: Option<VirtualTime>) -> Opti
     }
 }
 
-/// The end of a wait without deadline that nothing can end: the thread unwinds (a destructor
-/// during the teardown at the end of a run, or during a panic; see `rt::block`) and another thread
-/// holds `obj`, which no thread can run to release. There is no guard to return, so this panics
-/// with why; during a teardown racelab abandons the thread (`Executor::tear_down`).
+/// The end of a wait without deadline that nothing can end: a destructor during the teardown at
+/// the end of a run (see `rt::block`) waits for `obj`, which another thread held (the teardown may
+/// have released it since, unwinding that thread), and no thread runs any more. There is no guard
+/// to return, so this panics with why; racelab then abandons the thread (`Executor::tear_down`).
 pub(crate) fn held_while_unwinding(obj: ObjectHandle, operation: &str) -> ! {
     let name = rt::object_name(obj);
-    if rt::held_by_another(obj).is_none() {
+    if rt::holds(obj) {
         // The program's own bug, teardown or not: under std this deadlocks or panics.
         panic!("racelab: {operation} on {name}, which this thread already holds (std deadlocks or panics)")
     }
     rt::note_cut_short_wait();
     panic!(
-        "racelab: {operation} on {name} has to wait while its thread unwinds (a destructor at the end of \
-         a run, or during a panic), and no other thread can run to release it"
+        "racelab: {operation} on {name} has to wait while the end-of-run teardown unwinds its thread, and \
+         no other thread runs to release it"
     )
 }
 
@@ -131,7 +131,7 @@ pub(crate) fn try_lock(obj: ObjectHandle) -> Option<bool> {
 /// program's own code, not being unwound by racelab at the end of a run (a teardown is no
 /// panic of the program's, and must leave no trace in its objects).
 pub(crate) fn poisoning() -> bool {
-    std::thread::panicking() && !rt::tearing_down()
+    rt::panicking() && !rt::tearing_down()
 }
 
 /// The guard's release, poisoning when `poison`: a step of its own only in runs with release

@@ -11,7 +11,9 @@
 //! platform ("might or might not block"; Linux's lets the writer go first, others do not), so
 //! this is a decision racelab explores (a `Waiter` choice, `w0`: the reader goes first, `w1`:
 //! the writer does). Hence a recursive read behind a queued writer, a deadlock on Linux, is
-//! found. A reader asking for the write lock deadlocks, as in std.
+//! found. `try_read` takes the same decision, and fails with `WouldBlock` when the writer goes
+//! first (Linux's fails while a writer waits). A reader asking for the write lock deadlocks, as
+//! in std.
 
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -96,7 +98,7 @@ impl<T: ?Sized> RwLock<T> {
                         format!("blocked (written by {})", rt::thread_name(writer))
                     });
                     let woken = rt::block(Some(self.obj), None);
-                    if rt::unwinding() {
+                    if rt::tearing_down() {
                         raw::held_while_unwinding(self.obj, "read");
                     }
                     debug_assert_eq!(
@@ -114,6 +116,14 @@ impl<T: ?Sized> RwLock<T> {
         rt::schedule_point();
         rt::observe_lock(self.obj, "try_read");
         let me = rt::current();
+        if let Some(writer) = self.waiting_writer_goes_first(me) {
+            // The writer-first policy refuses a reader while a writer waits (Linux's
+            // `try_read` fails then), as a blocking read would wait.
+            rt::event("try_read", Some(self.obj), || {
+                format!("would block ({} waits to write, and goes first)", rt::thread_name(writer))
+            });
+            return Err(TryLockError::WouldBlock);
+        }
         match self.take_read(me, false) {
             Take::Taken { poisoned } => self.read_guard(me, poisoned).map_err(TryLockError::Poisoned),
             Take::HeldBy(writer) => {
@@ -139,7 +149,7 @@ impl<T: ?Sized> RwLock<T> {
                 Some(rt::block_until_free(self.obj, None))
             }
         };
-        if contended == Some(Wakeup::TimedOut) && rt::unwinding() {
+        if contended == Some(Wakeup::TimedOut) && rt::tearing_down() {
             raw::held_while_unwinding(self.obj, "write");
         }
         debug_assert_ne!(
@@ -156,7 +166,7 @@ impl<T: ?Sized> RwLock<T> {
                         format!("blocked (held by {})", rt::thread_name(holder))
                     });
                     rt::block_until_free(self.obj, None);
-                    if rt::unwinding() {
+                    if rt::tearing_down() {
                         raw::held_while_unwinding(self.obj, "write");
                     }
                 }
@@ -207,8 +217,18 @@ impl<T: ?Sized> RwLock<T> {
     /// writer goes first (the decision the module doc describes), and then this reader waits
     /// behind it, woken when it releases. `None`: the reader may take the lock now.
     fn writer_goes_first(&self, me: ThreadId) -> Option<ThreadId> {
+        let waiting = self.waiting_writer_goes_first(me)?;
+        rt::write(self.obj, |s: &mut RwState| s.blocked_readers.push(me));
+        Some(waiting)
+    }
+
+    /// For a reader (`read` or `try_read`) arriving while readers hold the lock and a writer
+    /// waits for it: whether that writer goes first, a decision unless a reader already waits
+    /// behind it (the policy is then writer-first). `None`: the reader may take the lock now.
+    fn waiting_writer_goes_first(&self, me: ThreadId) -> Option<ThreadId> {
         if rt::unwinding() {
-            // No waiting while unwinding (its block would return at once): read as before.
+            // No decision while unwinding (a destructor's operations take none, as they take no
+            // scheduling point): read as before.
             return None;
         }
         let (waiting, queued) = rt::read(self.obj, |s: &RwState| {
@@ -224,7 +244,6 @@ impl<T: ?Sized> RwLock<T> {
         if !queued && rt::choose(ChoiceKind::Waiter, 2) == 0 {
             return None;
         }
-        rt::write(self.obj, |s: &mut RwState| s.blocked_readers.push(me));
         Some(waiting)
     }
 
@@ -286,7 +305,7 @@ impl<T: ?Sized> RwLock<T> {
     }
 
     fn write_guard(&self, poisoned: bool) -> LockResult<RwLockWriteGuard<'_, T>> {
-        let guard = RwLockWriteGuard { lock: self, _not_send: PhantomData };
+        let guard = RwLockWriteGuard { lock: self, panicking: rt::panicking(), _not_send: PhantomData };
         if poisoned {
             Err(PoisonError::new(guard))
         } else {
@@ -372,6 +391,8 @@ unsafe impl<T: ?Sized + Sync> Sync for RwLockReadGuard<'_, T> {}
 #[must_use = "if unused the RwLock will immediately unlock"]
 pub struct RwLockWriteGuard<'a, T: ?Sized + 'a> {
     lock: &'a RwLock<T>,
+    /// Whether the thread was unwinding when it took the lock: such a guard poisons nothing.
+    panicking: bool,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -410,7 +431,7 @@ impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
 
 impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
     fn drop(&mut self) {
-        self.lock.write_unlock(super::raw::poisoning());
+        self.lock.write_unlock(!self.panicking && super::raw::poisoning());
     }
 }
 

@@ -605,7 +605,7 @@ fn merge_refuses_missing_duplicate_and_mismatched_shards() {
     for (args, expected) in [
         (vec!["merge", swapped.as_str(), dfs1.as_str()], "is listed after a later one"),
         (vec!["merge", foreign.as_str(), dfs1.as_str()], "subtree 1 is not shard 0/2's"),
-        (vec!["merge", no_shard.as_str(), dfs1.as_str()], "was not checked with --shard K/N"),
+        (vec!["merge", no_shard.as_str(), dfs1.as_str()], "has shard `0/0`, which check --shard never gives"),
         (vec!["merge", past.as_str(), dfs1.as_str()], "the failing run 5 is in none of the shard's subtrees"),
         (vec!["merge", a.as_str()], "shard 1 of 2 missing"),
         (vec!["merge", a.as_str(), a.as_str()], "is also in"),

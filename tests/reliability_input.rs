@@ -3,6 +3,7 @@
 //! and exit 2, or a right answer.
 
 use std::process::{Command, Output};
+use std::time::Duration;
 
 fn racelab(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_racelab")).args(args).output().expect("racelab runs")
@@ -85,6 +86,12 @@ fn config_validate_refuses_shards_that_cannot_be() {
         // It passed, "no bug found in 0 runs".
         (Config::random(0).runs(0), "runs(0) checks nothing"),
         (Config::dfs().runs(0), "runs(0) checks nothing"),
+        // These passed too: "0 runs" for a zero time limit; jobs and depth were raised to 1
+        // where the CLI refuses them.
+        (Config::random(0).max_time(Duration::ZERO), "max_time(0) stops before the first run"),
+        (Config::random(0).jobs(0), "0 jobs is out of range: from 1 to 256"),
+        (Config::random(0).jobs(257), "257 jobs is out of range"),
+        (Config::pct(0, 0), "pct depth 0 has no meaning"),
     ];
     for (config, expected) in cases {
         let err = config.validate().expect_err(expected);
@@ -521,4 +528,28 @@ fn show_with_a_variant_and_replay_with_a_time_budget_say_what_to_do() {
             stderr(&out)
         );
     }
+}
+
+#[test]
+fn a_flag_without_its_value_says_the_value_is_missing() {
+    // It printed "invalid value `` for --seed: its values are:  (see ...)", an empty list.
+    for flag in ["--seed", "--shard", "--html", "--strategy"] {
+        refused(&["check", "condition-buffer/if", flag], &format!("{flag} needs a value"));
+    }
+    refused(&["replay", "condition-buffer/if", "--schedule"], "--schedule needs a value");
+    refused(&["merge", ""], "an empty FILES argument");
+}
+
+#[test]
+fn a_closed_standard_error_keeps_the_exit_code() {
+    // An error written to a closed pipe panicked with exit code 101.
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_racelab"))
+        .args(["replay", "condition-buffer/if", "--schedule", "v1 t99"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("racelab starts");
+    drop(child.stderr.take());
+    assert_eq!(child.wait().unwrap().code(), Some(2));
 }

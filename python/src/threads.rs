@@ -309,7 +309,7 @@ fn join(py: Python<'_>, ident: u32, timeout: Option<f64>) -> PyResult<bool> {
 fn is_alive(py: Python<'_>, ident: u32) -> PyResult<bool> {
     // Not a scheduling point, and not progress: `while t.is_alive(): pass` at granularity sync
     // spins for ever, which the watchdog must see.
-    crate::errors::guarded_quiet(py, || with_handle(ident, |h| h.is_alive()))?
+    crate::errors::guarded_quiet(py, || with_handle(ident, |h| !h.finished_now()))?
 }
 
 /// The current green thread's ident (main is 0).

@@ -60,6 +60,11 @@ pub struct Config {
     pub(crate) trace_run: Option<u64>,
     pub(crate) semantics: Semantics,
     pub(crate) shrink: bool,
+    /// Runs and steps shrinking may spend (see [`Config::shrink_budget`]).
+    pub(crate) shrink_runs: u64,
+    pub(crate) shrink_steps: u64,
+    /// Wall time shrinking may take at most (see [`Config::shrink_budget`]).
+    pub(crate) shrink_time: Duration,
     /// Partial-order reduction for `dfs`: `None` is the default (on unless bounded).
     pub(crate) dpor: Option<bool>,
     pub(crate) jobs: usize,
@@ -306,6 +311,9 @@ impl Config {
             trace_run,
             semantics: Semantics::default(),
             shrink,
+            shrink_runs: crate::explore::SHRINK_BUDGET,
+            shrink_steps: crate::explore::SHRINK_MAX_STEPS,
+            shrink_time: DEFAULT_SHRINK_TIME,
             dpor: None,
             jobs: 1,
             shard: None,
@@ -325,7 +333,7 @@ impl Config {
 
     /// PCT scheduling of bug depth `depth` (at least 1; 3 is a good start) from `seed`.
     pub fn pct(seed: u64, depth: u32) -> Self {
-        Self::with(StrategyConfig::Pct { seed, depth: depth.max(1) }, DEFAULT_RUNS)
+        Self::with(StrategyConfig::Pct { seed, depth }, DEFAULT_RUNS)
     }
 
     /// Partial Order Sampling from `seed`, [`DEFAULT_RUNS`] runs: every pending step gets a
@@ -453,6 +461,27 @@ impl Config {
         self
     }
 
+    /// What shrinking may spend: at most `runs` runs and `steps` steps replayed, over every bound
+    /// (defaults [`SHRINK_BUDGET`](crate::SHRINK_BUDGET) and
+    /// [`SHRINK_MAX_STEPS`](crate::SHRINK_MAX_STEPS)). These budgets are counted, so a shrink they
+    /// stop stops at the same run every time; the wall-time budget ([`Config::max_time`], at most
+    /// [`DEFAULT_SHRINK_TIME`]) is a safety net that depends on the machine. A front-end whose runs
+    /// are slow (racelab-py's) sets smaller ones, so that the counted budget is spent first.
+    pub fn shrink_budget(mut self, runs: u64, steps: u64) -> Self {
+        self.shrink_runs = runs;
+        self.shrink_steps = steps;
+        self
+    }
+
+    /// The wall time shrinking may take at most (default [`DEFAULT_SHRINK_TIME`]; a smaller
+    /// [`Config::max_time`] lowers it): the safety net behind [`Config::shrink_budget`]. A
+    /// front-end with slow runs raises it, so that the counted budget, not the machine's load,
+    /// decides where a long shrink stops.
+    pub fn shrink_time(mut self, limit: Duration) -> Self {
+        self.shrink_time = limit;
+        self
+    }
+
     /// Explores on `jobs` OS threads (default 1, at most [`MAX_JOBS`]). Applies to `random` and
     /// `pos`, whose runs are independent (run `i` draws from stream `i` of the seed), to `pct`,
     /// whose jobs make runs ahead with the run length known so far and the ones made with
@@ -462,7 +491,7 @@ impl Config {
     /// which adopts them in its own order; other strategies run on one thread. The report (verdict, failure, `runs`, `steps`) does not depend on `jobs`:
     /// the failure is the lowest failing run index, and the counts cover the runs up to it.
     pub fn jobs(mut self, jobs: usize) -> Self {
-        self.jobs = jobs.max(1);
+        self.jobs = jobs;
         self
     }
 
@@ -621,10 +650,33 @@ impl Config {
                 ),
             });
         }
-        if self.jobs > MAX_JOBS {
+        if self.jobs == 0 || self.jobs > MAX_JOBS {
             return Err(ConfigError {
                 setting: "jobs",
-                message: format!("{} jobs is more than the {MAX_JOBS} allowed", self.jobs),
+                message: format!("{} jobs is out of range: from 1 to {MAX_JOBS}", self.jobs),
+            });
+        }
+        if self.shrink_runs == 0 || self.shrink_steps == 0 {
+            return Err(ConfigError {
+                setting: "shrink_budget",
+                message:
+                    "a shrink budget of 0 runs or 0 steps: turn shrinking off with shrink(false) instead"
+                        .into(),
+            });
+        }
+        if self.max_time.is_some_and(|t| t.is_zero()) {
+            // It used to pass, "passed (not exhaustive): 0 runs", as runs(0) did.
+            return Err(ConfigError {
+                setting: "max_time",
+                message: "max_time(0) stops before the first run: give a positive limit, or none".into(),
+            });
+        }
+        if let StrategyConfig::Pct { depth: 0, .. } = self.strategy {
+            return Err(ConfigError {
+                setting: "depth",
+                message:
+                    "pct depth 0 has no meaning: the depth is the bug's, at least 1 (d - 1 change points)"
+                        .into(),
             });
         }
         if self.max_steps == 0 {

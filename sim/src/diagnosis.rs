@@ -366,6 +366,9 @@ fn panic(thread: &str, message: &str, trace: &Trace, deciding: &mut Vec<usize>) 
     if key.starts_with("lost data") || key.starts_with("lost item") || lower.contains("lost data") {
         return (DiagnosisKind::LostData, format!("{thread} found data missing or duplicated: {message}."));
     }
+    if let Some(d) = others_spurious_wakeup(thread, message, trace, deciding) {
+        return d;
+    }
     (DiagnosisKind::Assertion, format!("{thread} failed: {message}."))
 }
 
@@ -464,6 +467,80 @@ fn misdirected_wakeup(d: &Deadlock, trace: &Trace) -> Option<(String, Vec<usize>
     Some((explanation, at))
 }
 
+/// A panic in `thread`, which the notify at `j` woke (its wait ended at `i`), after that same
+/// notify (a `notify_all`) woke another waiter that left its wait too, later, without waiting
+/// again: both went on, as a wait guarded by `if` lets them (two writers in a readers-writer lock).
+fn co_woken(
+    thread: &str,
+    message: &str,
+    events: &[Event],
+    j: usize,
+    i: usize,
+    deciding: &mut Vec<usize>,
+) -> Option<(DiagnosisKind, String)> {
+    let notify = &events[j];
+    let Some(EventKind::Notify { woken, .. }) = &notify.kind else { return None };
+    let (k, other) = events.iter().enumerate().skip(j + 1).find(|(k, e)| {
+        e.thread != thread
+            && woken.iter().any(|w| *w == e.thread)
+            && e.object == notify.object
+            && matches!(e.kind, Some(EventKind::WaitEnd { wake: Wake::Notified, reacquired: true }))
+            && !events[k + 1..].iter().any(|n| {
+                n.thread == e.thread
+                    && n.object == e.object
+                    && matches!(n.kind, Some(EventKind::WaitBegin { .. }))
+            })
+    })?;
+    deciding.extend([j, i, k]);
+    Some((
+        DiagnosisKind::StolenWakeup,
+        format!(
+            "{}'s notify on `{}` at step {} woke {thread} and {}; each left its wait (steps {} and {}) without checking its condition again, so both went on where only one should, and {thread} then failed: {message}. Re-check the condition in a `while` loop after every wake-up.",
+            notify.thread,
+            notify.object.as_deref().unwrap_or("-"),
+            notify.step,
+            other.thread,
+            events[i].step,
+            other.step
+        ),
+    ))
+}
+
+/// A panic in one thread after another thread's condition wait returned spuriously and that
+/// thread went on without waiting again (a wait guarded by `if`): a readers-writer lock whose
+/// second writer walked in, found by the first. The last such wake-up before the failure.
+fn others_spurious_wakeup(
+    thread: &str,
+    message: &str,
+    trace: &Trace,
+    deciding: &mut Vec<usize>,
+) -> Option<(DiagnosisKind, String)> {
+    let events = &trace.events;
+    let (i, wait) = events.iter().enumerate().rev().find(|(i, e)| {
+        e.thread != thread
+            && matches!(e.kind, Some(EventKind::WaitEnd { wake: Wake::Spurious, reacquired: true }))
+            && !events[i + 1..].iter().any(|n| {
+                n.thread == e.thread
+                    && n.object == e.object
+                    && matches!(n.kind, Some(EventKind::WaitBegin { .. }))
+            })
+    })?;
+    deciding.push(i);
+    let object = wait.object.clone().unwrap_or_default();
+    let (kind, docs, instead) = if is_std_condvar(&object) {
+        ("Condvar", "std's", "`Condvar::wait_while`")
+    } else {
+        ("Condition", "Python's", "wait_for()")
+    };
+    Some((
+        DiagnosisKind::SpuriousWakeup,
+        format!(
+            "{} returned from waiting on {kind} `{object}` at step {} without any notify (a spurious wake-up, which {docs} documentation allows) and went on without checking its condition again; then {thread} failed: {message}. Re-check the condition in a `while` loop, or use {instead}.",
+            wait.thread, wait.step
+        ),
+    ))
+}
+
 /// A panic right after a condition wait returned: spurious or stolen wake-up.
 fn wakeup_misuse(
     thread: &str,
@@ -506,13 +583,16 @@ fn wakeup_misuse(
     let j = events.iter().position(|e| std::ptr::eq(e, woke))?;
     // The thief: another thread that took the lock in between and did not merely wait again.
     let between = &events[j + 1..i];
-    let (b, barger) = between.iter().enumerate().find_map(|(k, e)| {
+    let found = between.iter().enumerate().find_map(|(k, e)| {
         let same_lock = lock.is_none() || e.object == lock;
         let took = e.thread != thread && same_lock && e.kind == Some(EventKind::Acquired);
         let then = between[k + 1..].iter().find(|n| n.thread == e.thread);
         let only_waited = then.is_some_and(|n| matches!(n.kind, Some(EventKind::WaitBegin { .. })));
         (took && !only_waited).then_some((k, e))
-    })?;
+    });
+    let Some((b, barger)) = found else {
+        return co_woken(thread, message, events, j, i, deciding);
+    };
     deciding.extend([j, j + 1 + b, i]);
     // What the thief changed, when the program watches its data (`queue: [0] -> []`).
     let used_up = between

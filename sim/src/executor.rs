@@ -109,8 +109,9 @@ impl Executor {
 
     /// Starts every thread spawned since the last step and runs it to its first scheduling
     /// point. Code before a thread's first scheduling point touches nothing another thread can
-    /// see (every visible operation begins with one), so this is not a decision and not a step:
-    /// the first step a thread is chosen for is its first visible operation.
+    /// see (every visible operation begins with one, and so does a spawned thread's end when
+    /// nothing came before it), so this is not a decision and not a step: the first step a thread
+    /// is chosen for is its first visible operation.
     fn start_new_threads(&mut self) -> Result<(), Box<FailureKind>> {
         loop {
             let new = rt::with(|m| {
@@ -130,7 +131,10 @@ impl Executor {
             debug_assert!(self.coroutines[i].is_none(), "racelab invariant: a thread started twice");
             let t = ThreadId::from_u32(i as u32);
             self.coroutines[i] = Some(self.start(body).map_err(|e| self.unstartable(t, e))?);
-            self.resume(t)?;
+            rt::set_starting(true);
+            let started = self.resume(t);
+            rt::set_starting(false);
+            started?;
         }
     }
 
@@ -214,6 +218,15 @@ impl Executor {
         let (base, limit) = (stack.base().get(), stack.limit().get());
         let co = Coroutine::with_stack(stack, move |yielder, ()| {
             rt::set_yielder(yielder);
+            let body = move || {
+                body();
+                // A spawned thread that returns before its first scheduling point: its end is
+                // visible to the others (a join, `is_finished`), so it is a step of its own, after
+                // a point, not part of the start (which is no decision).
+                if rt::starting() && rt::current() != ThreadId::MAIN {
+                    rt::schedule_point();
+                }
+            };
             match panic::catch_unwind(AssertUnwindSafe(body)) {
                 Ok(()) => {
                     rt::event("finish", None, || "returned".into());

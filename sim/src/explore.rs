@@ -590,7 +590,8 @@ where
                 message: format!(
                     "run {run} failed with a {}, but replaying its schedule gave {got}: the program is not \
                      deterministic under racelab's schedule (does it read OS time, use OS threads, unseeded \
-                     randomness or HashMap iteration order?)",
+                     randomness, or iterate a collection ordered by hash: a Rust HashMap, a Python set or \
+                     dict of objects hashed by address?)",
                     kind.name()
                 ),
             }
@@ -611,6 +612,8 @@ pub const SHRINK_MAX_STEPS: u64 = 20_000_000;
 /// What shrinking may still spend: runs, steps, and wall time (`Config::max_time`, at most
 /// [`DEFAULT_SHRINK_TIME`](crate::config::DEFAULT_SHRINK_TIME)); the stop flag ends it too.
 struct ShrinkBudget {
+    runs: u64,
+    steps: u64,
     runs_left: u64,
     steps_left: u64,
     time: std::time::Duration,
@@ -619,11 +622,13 @@ struct ShrinkBudget {
 
 impl ShrinkBudget {
     fn new(config: &Config) -> Self {
-        let default = crate::config::DEFAULT_SHRINK_TIME;
+        let default = config.shrink_time;
         let time = config.max_time.map_or(default, |t| t.min(default));
         ShrinkBudget {
-            runs_left: SHRINK_BUDGET,
-            steps_left: SHRINK_MAX_STEPS,
+            runs: config.shrink_runs,
+            steps: config.shrink_steps,
+            runs_left: config.shrink_runs,
+            steps_left: config.shrink_steps,
             time,
             clock: Budget::start(Some(time), config.stop.clone()),
         }
@@ -637,10 +642,10 @@ impl ShrinkBudget {
     /// The budget that is spent, if one is, named for the report.
     fn spent(&self) -> Option<String> {
         if self.runs_left == 0 {
-            return Some(format!("its run budget ({SHRINK_BUDGET} runs)"));
+            return Some(format!("its run budget ({} runs)", self.runs));
         }
         if self.steps_left == 0 {
-            return Some(format!("its step budget ({SHRINK_MAX_STEPS} steps replayed)"));
+            return Some(format!("its step budget ({} steps replayed)", self.steps));
         }
         match self.clock.halt() {
             Some(Halt::Stop) => Some("the stop flag (interrupted)".to_string()),
@@ -749,6 +754,9 @@ mod tests {
             ShrinkBudget::new(&config.clone().max_time(std::time::Duration::from_secs(3600))).time,
             crate::config::DEFAULT_SHRINK_TIME
         );
+        let mut small = ShrinkBudget::new(&config.clone().shrink_budget(5, 1_000));
+        small.spend(5, 10);
+        assert_eq!(small.spent().as_deref(), Some("its run budget (5 runs)"));
         let flag = crate::config::StopFlag::new();
         let stopped = ShrinkBudget::new(&config.stop_flag(flag.clone()));
         flag.stop();

@@ -33,7 +33,7 @@ mod trap;
 pub use clock::VirtualTime;
 pub use config::{Config, ConfigError, ReleasePoints, Semantics, StopFlag, StrategyConfig, ThreadPanics};
 pub use diagnosis::{diagnose, diagnose_deciding, Diagnosis, DiagnosisKind};
-pub use explore::{check, check_with_progress, replay};
+pub use explore::{check, check_with_progress, replay, SHRINK_BUDGET, SHRINK_MAX_STEPS};
 pub use ids::{ObjectId, ThreadId};
 pub use report::{
     BlockedThread, DataRace, Deadlock, Failure, FailureKind, ObjectRef, RaceAccess, Report, ShardSubtree,

@@ -134,9 +134,18 @@ pub fn merge(outputs: &[(String, String)]) -> Result<Vec<MergedTarget>, String> 
             })?;
             let target =
                 v["target"].as_str().ok_or_else(|| format!("{place} has no \"target\""))?.to_string();
-            let (k, n) = shard_of(&v).ok_or_else(|| {
-                format!("{place}: {target} was not checked with --shard K/N, so there is nothing to merge it with")
-            })?;
+            let (k, n) = match v["report"]["settings"]["shard"].as_str() {
+                None => {
+                    return Err(format!(
+                        "{place}: {target} was not checked with --shard K/N, so there is nothing to merge it with"
+                    ))
+                }
+                Some(text) => shard_of(&v).ok_or_else(|| {
+                    format!(
+                        "{place}: {target} has shard `{text}`, which check --shard never gives: K/N with K below N"
+                    )
+                })?,
+            };
             match shard_counts.insert(target.clone(), n) {
                 Some(m) if m != n => {
                     return Err(format!(
@@ -159,7 +168,29 @@ pub fn merge(outputs: &[(String, String)]) -> Result<Vec<MergedTarget>, String> 
                 .into(),
         );
     }
+    // Every target's missing shards in one message, not the first target's only.
+    let missing: Vec<String> =
+        by_target.iter().filter_map(|(target, shards)| missing_shards(target, shards)).collect();
+    if !missing.is_empty() {
+        return Err(format!("{}; merge needs every shard's output to give one verdict", missing.join("; ")));
+    }
     by_target.into_iter().map(|(target, shards)| merge_target(target, shards)).collect()
+}
+
+/// "`target`: shards 1, 2 of 3 missing", or `None` when every shard of `target` is there.
+fn missing_shards(target: &str, shards: &BTreeMap<u64, (String, Value)>) -> Option<String> {
+    let n = shard_of(&shards.values().next().expect("a target has a shard").1).expect("checked").1;
+    let missing: Vec<String> = (0..n).filter(|k| !shards.contains_key(k)).map(|k| k.to_string()).collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let shown: Vec<String> = missing.iter().take(10).cloned().collect();
+    let more = if missing.len() > 10 { format!(" and {} more", missing.len() - 10) } else { String::new() };
+    Some(format!(
+        "{target}: shard{} {}{more} of {n} missing",
+        if missing.len() == 1 { "" } else { "s" },
+        shown.join(", ")
+    ))
 }
 
 /// The `K/N` of a line's settings.
@@ -172,18 +203,11 @@ fn shard_of(v: &Value) -> Option<(u64, u64)> {
 }
 
 fn merge_target(target: String, shards: BTreeMap<u64, (String, Value)>) -> Result<MergedTarget, String> {
+    debug_assert!(
+        missing_shards(&target, &shards).is_none(),
+        "racelab invariant: merging a target with shards missing"
+    );
     let n = shard_of(&shards.values().next().expect("a target has a shard").1).expect("checked").1;
-    let missing: Vec<String> = (0..n).filter(|k| !shards.contains_key(k)).map(|k| k.to_string()).collect();
-    if !missing.is_empty() {
-        let shown: Vec<String> = missing.iter().take(10).cloned().collect();
-        let more =
-            if missing.len() > 10 { format!(" and {} more", missing.len() - 10) } else { String::new() };
-        return Err(format!(
-            "{target}: shard{} {}{more} of {n} missing; merge needs every shard's output to give one verdict",
-            if missing.len() == 1 { "" } else { "s" },
-            shown.join(", ")
-        ));
-    }
     // The restart note names the shard's own run: shards of one exploration differ there.
     // The engine's settings, and racelab-py's granularity (its scheduling points, which the
     // engine does not see), shared by every shard.

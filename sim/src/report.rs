@@ -692,7 +692,9 @@ impl fmt::Display for FailureKind {
                 writeln!(
                     f,
                     "step limit: the run took more than {max_steps} steps with {} still runnable. A spin loop or a livelock \
-                     never ends; a long but correct program needs a larger limit (Config::max_steps, --max-steps).",
+                     never ends; a long but correct program needs a larger limit (Config::max_steps, --max-steps). A loop \
+                     that waits for time to pass (until `elapsed()` reaches a duration) without sleeping never ends \
+                     either: the virtual clock moves only when no thread can run, so sleep in it.",
                     names.join(", ")
                 )
             }

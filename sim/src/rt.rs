@@ -50,6 +50,8 @@ thread_local! {
     /// Whether the running green thread unwinds from a panic of its own, as its last switch and
     /// the panic hook tell; read only while [`SUSPENDED_UNWINDING`] is not zero.
     static OWN_PANIC: Cell<bool> = const { Cell::new(false) };
+    /// True while the executor runs a new thread to its first scheduling point.
+    static STARTING: Cell<bool> = const { Cell::new(false) };
     /// Wraps every suspension of a green thread on this OS thread (see [`set_switch_hook`]).
     static SWITCH_HOOK: Cell<Option<SwitchHook>> = const { Cell::new(None) };
 }
@@ -303,6 +305,17 @@ pub fn panicking() -> bool {
     std::thread::panicking() && (SUSPENDED_UNWINDING.with(|c| c.get()) == 0 || OWN_PANIC.with(|c| c.get()))
 }
 
+/// Whether the executor is running a new thread to its first scheduling point (its start, not a
+/// step), or stops doing so.
+pub(crate) fn set_starting(on: bool) {
+    STARTING.with(|c| c.set(on));
+}
+
+/// True while the running thread is being started: it has reached no scheduling point yet.
+pub(crate) fn starting() -> bool {
+    STARTING.with(|c| c.get())
+}
+
 /// Notes that a panic begins in the running green thread (the panic hook's call).
 pub(crate) fn note_panic_begins() {
     OWN_PANIC.with(|c| c.set(true));
@@ -409,6 +422,9 @@ pub fn object_name(obj: ObjectHandle) -> String {
 /// A scheduling point: the current thread offers the scheduler to run another thread before
 /// its next operation. Every operation that other threads can observe starts with one.
 pub fn schedule_point() {
+    // The thread being started has reached a point: what it does from here on is steps, even
+    // when the decision made here lets it go on without a switch.
+    STARTING.with(|c| c.set(false));
     if panicking() {
         return;
     }
@@ -489,6 +505,7 @@ fn suspend_on(y: *const Yielder<(), ()>) {
         SUSPENDED_UNWINDING.with(|c| c.set(c.get() + 1));
     }
     OWN_PANIC.with(|c| c.set(false));
+    STARTING.with(|c| c.set(false));
     // SAFETY: `y` was stored by the current thread's coroutine when it started (set_yielder) and
     // points at the Yielder on that coroutine's stack. We are running on that stack right now, so
     // the coroutine is alive and its Yielder valid; no borrow of the run state is held here.

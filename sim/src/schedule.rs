@@ -268,7 +268,13 @@ fn read_setting(s: &mut Semantics, key: &str, value: &str) -> Result<(), String>
     };
     match key {
         "spurious-wakeups" => {
-            s.spurious_wakeups = value.parse().map_err(|_| format!("`{key}` is a non-negative number"))?;
+            s.spurious_wakeups = value.parse().map_err(|_| {
+                if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+                    format!("`{key}` is at most {}", u32::MAX)
+                } else {
+                    format!("`{key}` is a non-negative number")
+                }
+            })?;
         }
         "adversarial-wakeups" => s.adversarial_wakeups = on_off(value, "on", "off")?,
         "daemon-cut-off" => s.fail_on_daemon_cut_off = on_off(value, "fail", "ignore")?,
@@ -341,6 +347,7 @@ impl FromStr for Schedule {
         let mut trace_hash = None;
         let mut semantics = Semantics::DEFAULT;
         let mut release_points = true;
+        let mut keys_seen: Vec<&str> = Vec::new();
         for (i, token) in tokens {
             if trace_hash.is_some() {
                 return Err(err(i, token, "the trace hash `#...` comes last".into()));
@@ -353,6 +360,10 @@ impl FromStr for Schedule {
                         format!("settings come right after `{FORMAT_VERSION}`, before the decisions"),
                     ));
                 }
+                if keys_seen.contains(&key) {
+                    return Err(err(i, token, format!("`{key}` is set twice: give each setting once")));
+                }
+                keys_seen.push(key);
                 if key == "release-points" {
                     release_points = match value {
                         "on" => true,
@@ -497,6 +508,11 @@ mod tests {
         assert!(e.to_string().contains("right after `v1`"), "{e}");
         let e = "v1 spurious-wakeups=x".parse::<Schedule>().unwrap_err();
         assert!(e.to_string().contains("non-negative number"), "{e}");
+        let e = "v1 spurious-wakeups=99999999999999999999 t1".parse::<Schedule>().unwrap_err();
+        assert!(e.to_string().contains("`spurious-wakeups` is at most 4294967295"), "{e}");
+        let e = "v1 spurious-wakeups=0 spurious-wakeups=1 t2".parse::<Schedule>().unwrap_err();
+        assert_eq!((e.token_index, e.token.as_str()), (3, "spurious-wakeups=1"));
+        assert!(e.to_string().contains("set twice"), "{e}");
         let e = "v1 adversarial-wakeups=yes".parse::<Schedule>().unwrap_err();
         assert!(e.to_string().contains("`on` or `off`"), "{e}");
         let e = "v1 thread-panics=maybe".parse::<Schedule>().unwrap_err();

@@ -718,7 +718,15 @@ impl RunModel {
             self.current,
             slot.state
         );
-        self.set_state(self.current, RunState::Blocked { on, deadline });
+        match deadline {
+            // A deadline already reached (a zero timeout: Python's `wait(0)`, a poll): the
+            // timeout has fired, as the clock's jump fires it at a later deadline. The thread
+            // is runnable at once, and a wake-up before it runs races the timeout (`wake`).
+            Some(d) if d <= self.now => {
+                self.set_state(self.current, RunState::Runnable { pending: Some(Wakeup::TimedOut) })
+            }
+            _ => self.set_state(self.current, RunState::Blocked { on, deadline }),
+        }
     }
 
     /// The wake-up reason delivered to the current thread as it resumes after blocking.
@@ -1053,8 +1061,9 @@ impl RunModel {
         FailureKind::Divergence {
             message: format!(
                 "{d} (step {}, thread {}). The schedule was recorded from a different program, or the program \
-                 makes a decision racelab does not control (OS time, OS threads, unseeded randomness, \
-                 HashMap iteration order).",
+                 makes a decision racelab does not control (OS time, OS threads, unseeded randomness, the \
+                 order of a collection ordered by hash: a Rust HashMap, a Python set or dict of objects \
+                 hashed by address).",
                 self.step,
                 if self.current.index() < self.threads.len() { self.thread_name(self.current) } else { "?".into() }
             ),

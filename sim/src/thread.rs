@@ -112,7 +112,7 @@ impl<T> JoinHandle<T> {
     pub fn wait(&self) {
         rt::schedule_point();
         self.check_not_self();
-        while !self.is_finished() {
+        while !self.finished_now() {
             rt::event("join", Some(self.object), || "blocked".into());
             rt::block(Some(self.object), None);
             if rt::tearing_down() {
@@ -129,11 +129,11 @@ impl<T> JoinHandle<T> {
         rt::schedule_point();
         self.check_not_self();
         let deadline = rt::now().after(timeout);
-        while !self.is_finished() {
+        while !self.finished_now() {
             rt::event("join", Some(self.object), || {
                 format!("blocked, timeout {}", VirtualTime::ZERO.after(timeout))
             });
-            if rt::block(Some(self.object), Some(deadline)) == Wakeup::TimedOut && !self.is_finished() {
+            if rt::block(Some(self.object), Some(deadline)) == Wakeup::TimedOut && !self.finished_now() {
                 rt::event("join", Some(self.object), || "timed out".into());
                 return false;
             }
@@ -142,8 +142,16 @@ impl<T> JoinHandle<T> {
         true
     }
 
-    /// True once the thread has returned.
+    /// True once the thread has returned. A scheduling point: whether the other thread has
+    /// returned yet depends on the interleaving, as any read of another thread's state.
     pub fn is_finished(&self) -> bool {
+        rt::schedule_point();
+        self.finished_now()
+    }
+
+    /// `is_finished` without the scheduling point, for a front-end that places its points itself
+    /// (racelab-py's `is_alive`, at its lines).
+    pub fn finished_now(&self) -> bool {
         rt::with(|m| m.observe_finished(self.thread.id))
     }
 

@@ -1,5 +1,14 @@
 //! The command line: arguments, the plan they make, and running it.
 
+/// `eprintln!` that ignores a closed standard error (`racelab ... 2>&1 | head -1`) instead of
+/// panicking with exit code 101: the exit code stays the one the run gives.
+macro_rules! errln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($t)*);
+    }};
+}
+
 mod args;
 #[cfg(test)]
 mod fuzz;
@@ -54,7 +63,7 @@ where
 /// Prints `racelab: <message>` once and gives the usage exit code.
 fn usage_error(message: &str) -> i32 {
     debug_assert!(!message.is_empty() && !message.contains('\n'), "one line: {message:?}");
-    eprintln!("racelab: {message}");
+    errln!("racelab: {message}");
     EXIT_USAGE
 }
 
@@ -71,6 +80,14 @@ fn clap_error(e: &clap::Error) -> String {
             (e.get(ContextKind::InvalidArg), e.get(ContextKind::InvalidValue), e.get(ContextKind::ValidValue))
         {
             let flag = flag.split_whitespace().next().unwrap_or(flag);
+            if value.is_empty() {
+                // `--seed` last on the line, or `--seed ""`: clap lists no values for a free one.
+                if flag.starts_with('-') {
+                    return format!("{flag} needs a value (see `racelab --help`)");
+                }
+                let name = flag.trim_matches(|c| c == '[' || c == ']' || c == '.' || c == '<' || c == '>');
+                return format!("an empty {name} argument: give a non-empty value (see `racelab --help`)");
+            }
             let hint = racelab_scenarios::nearest_of(value, valid.iter().map(String::as_str))
                 .map(|n| format!("did you mean `{n}`? "))
                 .unwrap_or_default();

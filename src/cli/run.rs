@@ -399,7 +399,7 @@ fn check_targets(
         } else if let Some(path) = &teach.html {
             // Not an error: the check's verdict and exit code stand (a CI job that draws failures
             // must not read a pass as a usage error); no page is written.
-            eprintln!(
+            errln!(
                 "racelab: {} passed: there is no failure for --html to draw, so {} was not written (replay one \
                  of its runs to draw it)",
                 target.name(),
@@ -523,7 +523,7 @@ fn replay(
         check(config.clone(), target.variant.program)
     };
     if report.interrupted && report.failure.is_none() && report.traced.is_none() {
-        eprintln!(
+        errln!(
             "racelab: interrupted after {} run{}, before run {} was reached",
             report.runs,
             plural(report.runs),
@@ -624,7 +624,7 @@ fn write_html(
     let page = racelab_sim::html::timeline(title, trace, failure, narration.as_ref(), Some(&source));
     std::fs::write(path, page)
         .map_err(|e| format!("cannot write the timeline to {}: {e}", path.display()))?;
-    eprintln!("timeline: {}", path.display());
+    errln!("timeline: {}", path.display());
     Ok(())
 }
 

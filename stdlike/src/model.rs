@@ -181,7 +181,7 @@ impl Model {
     /// others (see `Config::jobs`); the report is the one-job report. At most
     /// `racelab_sim::config::MAX_JOBS`.
     pub fn jobs(mut self, jobs: usize) -> Self {
-        self.jobs = jobs.clamp(1, racelab_sim::config::MAX_JOBS);
+        self.jobs = jobs;
         self
     }
 

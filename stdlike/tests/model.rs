@@ -251,4 +251,12 @@ fn a_model_of_zero_runs_is_refused_as_racelab_runs_0_is() {
     assert!(failure.kind.to_string().contains("runs(0) checks nothing"), "{}", failure.kind);
     let panicked = std::panic::catch_unwind(|| Model::new().runs(0).run(|| {}));
     assert!(panicked.is_err(), "Model::run panics with the refusal");
+    // So are a zero time limit ("passed: 0 runs") and zero jobs (raised to 1).
+    for (model, expected) in [
+        (Model::new().max_time(std::time::Duration::ZERO), "max_time(0) stops before the first run"),
+        (Model::new().jobs(0), "0 jobs is out of range"),
+    ] {
+        let failure = model.check(|| {}).failure.expect("refused");
+        assert!(failure.kind.to_string().contains(expected), "{}", failure.kind);
+    }
 }

@@ -282,3 +282,55 @@ fn python_extras_stay() {
     })
     .assert_passed();
 }
+
+/// Every value `is_finished` gives, for a thread that does nothing but return, spawned or
+/// scoped, read at once or after a yield, under `config`.
+fn is_finished_outcomes(config: Config, scoped: bool, yield_first: bool) -> Vec<bool> {
+    let seen = Arc::new(Mutex::new(std::collections::BTreeSet::new()));
+    let sink = Arc::clone(&seen);
+    let report = check(config, move || {
+        let finished = if scoped {
+            thread::scope(|s| {
+                let h = s.spawn(|| 5);
+                if yield_first {
+                    thread::yield_now();
+                }
+                let finished = h.is_finished();
+                assert_eq!(h.join().unwrap(), 5);
+                finished
+            })
+        } else {
+            let h = thread::spawn(|| 5);
+            if yield_first {
+                thread::yield_now();
+            }
+            let finished = h.is_finished();
+            assert_eq!(h.join().unwrap(), 5);
+            finished
+        };
+        sink.lock().unwrap().insert(finished);
+    });
+    report.assert_passed();
+    assert!(report.exhausted, "{report}");
+    let values = seen.lock().unwrap().iter().copied().collect();
+    values
+}
+
+#[test]
+fn is_finished_sees_a_thread_without_operations_both_running_and_finished() {
+    // A thread that only returns used to finish while it was started (no step, no decision), so
+    // `is_finished` was false at once and true after any yield, in every run: a check asserting
+    // either passed, "every interleaving explored". Its end is now a step of its own, and
+    // `is_finished` a scheduling point.
+    for config in [Config::dfs(), Config::dfs().dpor(false)] {
+        for scoped in [false, true] {
+            for yield_first in [false, true] {
+                assert_eq!(
+                    is_finished_outcomes(config.clone(), scoped, yield_first),
+                    vec![false, true],
+                    "scoped {scoped}, yield first {yield_first}, {config:?}"
+                );
+            }
+        }
+    }
+}

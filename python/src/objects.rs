@@ -361,9 +361,52 @@ impl Barrier {
 pub(crate) struct Item(Py<PyAny>);
 
 impl fmt::Debug for Item {
+    /// The item as a trace shows it: its `repr` when it is a plain value (a number, a string,
+    /// `None`, a tuple or list of those), whose `repr` runs none of the program's code; otherwise
+    /// `<Type object>`. Shortened past 40 characters.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<python object>")
+        let shown = Python::attach(|py| {
+            let item = self.0.bind(py);
+            if plain(item, 2) {
+                item.repr().map(|r| r.to_string()).unwrap_or_else(|_| "<python object>".into())
+            } else {
+                format!("<{} object>", item.get_type().name().map(|n| n.to_string()).unwrap_or_default())
+            }
+        });
+        let mut chars = shown.chars();
+        let head: String = chars.by_ref().take(40).collect();
+        if chars.next().is_some() {
+            write!(f, "{head}...")
+        } else {
+            f.write_str(&head)
+        }
     }
+}
+
+/// True for a value whose `repr` is CPython's own and short: `None`, a bool, int, float, str or
+/// bytes, or (down to `depth` levels) a tuple or list of at most 8 such values.
+fn plain(item: &Bound<'_, PyAny>, depth: u32) -> bool {
+    use pyo3::types::{PyBool, PyBytes, PyFloat, PyInt, PyList, PyString, PyTuple};
+    if item.is_none()
+        || item.is_exact_instance_of::<PyBool>()
+        || item.is_exact_instance_of::<PyInt>()
+        || item.is_exact_instance_of::<PyFloat>()
+        || item.is_exact_instance_of::<PyString>()
+        || item.is_exact_instance_of::<PyBytes>()
+    {
+        return true;
+    }
+    if depth == 0 {
+        return false;
+    }
+    let elements = if let Ok(t) = item.cast_exact::<PyTuple>() {
+        t.iter().collect::<Vec<_>>()
+    } else if let Ok(l) = item.cast_exact::<PyList>() {
+        l.iter().collect::<Vec<_>>()
+    } else {
+        return false;
+    };
+    elements.len() <= 8 && elements.iter().all(|e| plain(e, depth - 1))
 }
 
 /// `queue.Queue` (`lifo=True`: `queue.LifoQueue`).

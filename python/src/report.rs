@@ -103,11 +103,22 @@ fn config(
 /// whether a daemon thread cut off at the end fails the run.
 fn python_limits(config: Config, max_steps: u64, daemon_cut_off_fails: bool) -> Config {
     config
+        .shrink_budget(PYTHON_SHRINK_RUNS, PYTHON_SHRINK_STEPS)
+        .shrink_time(PYTHON_SHRINK_TIME)
         .max_steps(max_steps)
         .stack_size(PYTHON_STACK)
         .watchdog(Duration::ZERO)
         .fail_on_daemon_cut_off(daemon_cut_off_fails)
 }
+
+/// What shrinking a Python program's failure may spend, in runs and steps, and the wall time
+/// behind them. An interpreted run is slow (about 100,000 steps a second), so the engine's step
+/// budget was never reached: its 10 s wall-time budget stopped every long shrink, at a run that
+/// depended on the machine's load, and one check reported different failures from one time to the
+/// next. The counted budgets are spent in about 10 s here; the wall time is only a safety net.
+const PYTHON_SHRINK_RUNS: u64 = 20_000;
+const PYTHON_SHRINK_STEPS: u64 = 1_000_000;
+const PYTHON_SHRINK_TIME: Duration = Duration::from_secs(60);
 
 /// Explores `program` (a callable running the program once) and reports.
 // Python keyword arguments, one per setting.

@@ -210,8 +210,11 @@ def script_program(path, argv=None):
     import sys
     import types
 
+    import tokenize
+
     path = _os.path.abspath(path)
-    with open(path, encoding="utf-8") as f:
+    # As CPython reads a script: a PEP 263 coding line or a BOM gives its encoding, UTF-8 else.
+    with tokenize.open(path) as f:
         source = f.read()
     code = compile(source, path, "exec")
 
@@ -266,7 +269,9 @@ class _Script:
 
     def __init__(self, path, granularity, footprints=True):
         self.path, self.code, run = script_program(path)
-        with open(self.path, encoding="utf-8") as f:
+        import tokenize
+
+        with tokenize.open(self.path) as f:
             self.source = (self.path, f.read())
         own = _patch.OwnFiles({self.path}, _os.path.dirname(self.path))
         self.tracer = _patch.Tracer(granularity, own, footprints)

@@ -18,6 +18,7 @@ import _thread
 import atexit
 import concurrent.futures
 import concurrent.futures.thread  # noqa: F401 - imported now, not lazily while threading is replaced
+import datetime
 import linecache
 import logging
 import dis
@@ -624,7 +625,9 @@ def _replacements():
     import asyncio.selector_events
 
     loop = asyncio.selector_events.BaseSelectorEventLoop
+    run_datetime, run_date = rl._datetime_classes()
     return [
+        (datetime, {"datetime": run_datetime, "date": run_date}),
         (loop, {"__init__": _event_loop_init(loop.__init__)}),
         (random, {"Random": _RunRandom}),
         (threading, {
@@ -645,6 +648,8 @@ def _replacements():
         (time, {
             "sleep": rl.sleep, "time": rl.time, "time_ns": rl.time_ns, "monotonic": rl.monotonic,
             "monotonic_ns": rl.monotonic_ns, "perf_counter": rl.perf_counter, "perf_counter_ns": rl.perf_counter_ns,
+            "localtime": rl.localtime, "gmtime": rl.gmtime, "ctime": rl.ctime, "asctime": rl.asctime,
+            "strftime": rl.strftime,
         }),
         (os, {"fork": _refuse_fork, "forkpty": _refuse_fork, "_exit": _refuse_exit, **rl_signal.os_replacements()}),
         (signal, rl_signal.replacements()),

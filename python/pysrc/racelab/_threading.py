@@ -50,6 +50,12 @@ class _Run:
         self.futures = 0
         # ``atexit.register``'s calls in this run, oldest first: ``(function, args, kwargs)``.
         self.exit_handlers = []
+        # Threads made so far (``Thread.__hash__``'s numbers).
+        self.thread_objects = 0
+        # Whether the main module has returned (``threading._shutdown`` has stopped the main
+        # thread), and the event its joiners wait on, made by the first of them.
+        self.main_stopped = False
+        self.main_done = None
 
 
 _run = _Run()
@@ -146,6 +152,14 @@ def _outcome(exc, thread_name, main):
     return ("exception", text, _location(exc))
 
 
+def _stop_main():
+    """What ``threading._shutdown`` does first once the main module has returned: the main thread
+    is no longer alive for the others, and whoever joins it returns."""
+    _run.main_stopped = True
+    if _run.main_done is not None:
+        _run.main_done.set()
+
+
 def _at_exit():
     """What the interpreter does once the main module has returned: wait for the threads that are
     not daemons (``threading._shutdown``), then call the ``atexit`` handlers the program's own code
@@ -201,6 +215,7 @@ def _bootstrap_main(program, tracer):
             except SystemExit as e:
                 if e.code not in (None, 0):
                     return ("exception", f"SystemExit: {e.code}", "")
+            _stop_main()
             _at_exit()
         except ThreadExit:
             raise
@@ -236,6 +251,14 @@ class Thread:
         self._daemonic = bool(daemon)
         self._engine_id = None
         self._started = False
+        _run.thread_objects += 1
+        self._racelab_number = _run.thread_objects
+
+    def __hash__(self):
+        # By its number in the run, not its address, so that a set of threads iterates in the
+        # same order in every run and replay (as ``_RunFuture``).
+        number = getattr(self, "_racelab_number", None)
+        return object.__hash__(self) if number is None else number
 
     # -- properties --
     @property
@@ -303,7 +326,9 @@ class Thread:
             self.run()
         except ThreadExit:
             raise
-        except SystemExit:
+        except SystemExit as e:
+            if isinstance(self, Process):
+                self._exited(e.code)
             return None
         except BaseException as e:  # noqa: BLE001 - reported as threading.excepthook would
             hook = _real_threading.excepthook
@@ -366,13 +391,20 @@ class _MainThread(Thread):
         self._daemonic = False
         self._engine_id = 0
         self._started = True
+        self._racelab_number = 0
 
     def is_alive(self):
-        # Main runs until the program's last line; only it asks about itself then.
-        return True
+        # Until the main module returns (``_stop_main``), as CPython's ``threading._shutdown``.
+        return not _run.main_stopped
 
     def join(self, timeout=None):
-        raise RuntimeError("cannot join current thread")
+        if current_thread() is self:
+            raise RuntimeError("cannot join current thread")
+        # The event first, then the flag: main sets the flag, then the event if one was made.
+        if _run.main_done is None:
+            _run.main_done = Event()
+        if not _run.main_stopped:
+            _run.main_done.wait(timeout)
 
 
 class _DummyThread(Thread):
@@ -644,6 +676,92 @@ def time_ns():
 perf_counter = monotonic
 perf_counter_ns = monotonic_ns
 
+# The calendar functions that read the clock when given no time: the virtual one too, so that a
+# timestamp a thread prints is the same in every replay and agrees with ``time.time()``.
+_real_time = sys.modules["time"]
+_real_localtime, _real_gmtime = _real_time.localtime, _real_time.gmtime
+_real_ctime, _real_asctime, _real_strftime = _real_time.ctime, _real_time.asctime, _real_time.strftime
+
+
+def localtime(secs=None):
+    return _real_localtime(time() if secs is None else secs)
+
+
+def gmtime(secs=None):
+    return _real_gmtime(time() if secs is None else secs)
+
+
+def ctime(secs=None):
+    return _real_ctime(time() if secs is None else secs)
+
+
+def asctime(t=None):
+    return _real_asctime(localtime() if t is None else t)
+
+
+def strftime(format, t=None):
+    return _real_strftime(format, localtime() if t is None else t)
+
+
+_DATETIME_CLASSES = []
+
+
+def _datetime_classes():
+    """``datetime.datetime`` and ``datetime.date`` whose ``now``, ``utcnow`` and ``today`` read the
+    virtual clock in a run (the OS clock outside one: these classes stay in place for the whole
+    check). Everything else is CPython's. Made once, from CPython's classes (a check from inside a
+    checked program finds them replaced already)."""
+    if not _DATETIME_CLASSES:
+        _DATETIME_CLASSES.extend(_make_datetime_classes())
+    return tuple(_DATETIME_CLASSES)
+
+
+def _make_datetime_classes():
+    import datetime as _dt
+
+    class _Stands(type):
+        # ``isinstance(x, datetime.datetime)`` holds for what CPython's class made too (a library
+        # that imported it before the check).
+        def __instancecheck__(cls, obj):
+            return isinstance(obj, cls.__mro__[1])
+
+        def __subclasscheck__(cls, sub):
+            return issubclass(sub, cls.__mro__[1])
+
+    class datetime(_dt.datetime, metaclass=_Stands):
+        __slots__ = ()
+
+        @classmethod
+        def now(cls, tz=None):
+            if not _racelab.in_run():
+                return super().now(tz)
+            return cls.fromtimestamp(time(), tz)
+
+        @classmethod
+        def utcnow(cls):
+            if not _racelab.in_run():
+                return super().utcnow()
+            return cls.utcfromtimestamp(time())
+
+        @classmethod
+        def today(cls):
+            return cls.now()
+
+    class date(_dt.date, metaclass=_Stands):
+        __slots__ = ()
+
+        @classmethod
+        def today(cls):
+            if not _racelab.in_run():
+                return super().today()
+            return cls.fromtimestamp(time())
+
+    datetime.__module__ = date.__module__ = "datetime"
+    datetime.__qualname__, date.__qualname__ = "datetime", "date"
+    # CPython's repr names the type by its C name: `datetime.datetime(2023, 11, 14, ...)`.
+    datetime.__name__, date.__name__ = "datetime.datetime", "datetime.date"
+    return datetime, date
+
 
 # ----- multiprocessing, on green threads -----
 
@@ -658,6 +776,17 @@ class Process(Thread):
         Thread.__init__(self, group, target, name, args, kwargs, daemon=bool(daemon))
         self._terminated = False
         self._failed = False
+        # The status ``sys.exit(code)`` gave, as CPython's ``BaseProcess._bootstrap`` makes it.
+        self._exit_status = None
+
+    def _exited(self, code):
+        if code is None:
+            self._exit_status = 0
+        elif isinstance(code, int):
+            self._exit_status = code
+        else:
+            sys.stderr.write(f"{code}\n")
+            self._exit_status = 1
 
     @property
     def pid(self):
@@ -706,6 +835,8 @@ class Process(Thread):
             return None
         if self._terminated:
             return -15
+        if self._exit_status is not None:
+            return self._exit_status
         return 1 if self._failed else 0
 
 

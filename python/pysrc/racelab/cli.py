@@ -16,6 +16,7 @@ import os
 import shlex
 import subprocess
 import sys
+import tokenize
 
 import racelab
 
@@ -520,7 +521,7 @@ def main(argv=None):
         if not os.path.isfile(args.script):
             raise _Usage(f"cannot read {args.script}: not a regular file; give the script to run")
         try:
-            with open(args.script, encoding="utf-8") as f:
+            with tokenize.open(args.script) as f:  # a PEP 263 coding line, as CPython reads it
                 compile(f.read(), args.script, "exec")
         except SyntaxError as e:
             where = f" (line {e.lineno})" if e.lineno else ""

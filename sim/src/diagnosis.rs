@@ -482,7 +482,7 @@ fn co_woken(
     let Some(EventKind::Notify { woken, .. }) = &notify.kind else { return None };
     let (k, other) = events.iter().enumerate().skip(j + 1).find(|(k, e)| {
         e.thread != thread
-            && woken.iter().any(|w| *w == e.thread)
+            && woken.contains(&e.thread)
             && e.object == notify.object
             && matches!(e.kind, Some(EventKind::WaitEnd { wake: Wake::Notified, reacquired: true }))
             && !events[k + 1..].iter().any(|n| {

@@ -5,6 +5,7 @@
 //! std's `thread::panicking` is true for the whole OS thread, so racelab keeps its own answer
 //! per green thread: the others' guards must not poison, nor their points be skipped.
 
+use racelab::sync::atomic::{AtomicBool, Ordering};
 use racelab::sync::mpsc;
 use racelab::sync::{Arc, Mutex};
 use racelab::{check, thread, Config, ThreadPanics};
@@ -137,4 +138,70 @@ fn replays_of_a_run_with_a_wait_inside_an_unwinding_are_byte_identical() {
         (0..3).map(|_| check(Config::random(11).runs(20), program).to_string()).collect();
     assert_eq!(traces[0], traces[1]);
     assert_eq!(traces[1], traces[2]);
+}
+
+#[test]
+fn a_destructor_that_parks_or_yields_until_a_worker_is_done_waits_for_it_during_a_panic() {
+    // Both spun until the watchdog exited the process: park returned at once while unwinding, and
+    // a yield was no scheduling point then.
+    for parks in [false, true] {
+        let report = check(Config::dfs(), move || {
+            let done = Arc::new(AtomicBool::new(false));
+            let done2 = Arc::clone(&done);
+            let main_thread = thread::current();
+            let _worker = thread::spawn(move || {
+                done2.store(true, Ordering::SeqCst);
+                main_thread.unpark();
+            });
+            let _wait = OnDrop(move || {
+                while !done.load(Ordering::SeqCst) {
+                    if parks {
+                        thread::park();
+                    } else {
+                        thread::yield_now();
+                    }
+                }
+            });
+            panic!("main's own assertion");
+        });
+        let failure = report.failure.as_ref().expect("the panic fails the run");
+        assert_eq!(failure.diagnosis.kind.name(), "assertion", "parks {parks}: {report}");
+        assert!(report.to_string().contains("main's own assertion"), "{report}");
+    }
+}
+
+#[test]
+fn a_panic_is_located_in_its_own_thread_while_another_is_suspended_in_its_unwinding() {
+    // Locations were kept per OS thread: main, suspended in its unwinding, was reported at the
+    // panic a worker raised (and caught) meanwhile.
+    let report = check(Config::dfs().runs(1), || {
+        let gate = Arc::new(Mutex::new(()));
+        let gate2 = Arc::clone(&gate);
+        let (held_tx, held_rx) = mpsc::channel();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let _worker = thread::spawn(move || {
+            let g = gate2.lock().unwrap();
+            held_tx.send(()).unwrap();
+            go_rx.recv().unwrap();
+            let _ = std::panic::catch_unwind(|| panic!("caught inside the worker"));
+            drop(g);
+        });
+        held_rx.recv().unwrap();
+        let _cleanup = OnDrop(move || {
+            go_tx.send(()).unwrap();
+            drop(gate.lock());
+        });
+        panic!("main's own assertion");
+    });
+    let text = report.to_string();
+    let line = text.lines().find(|l| l.starts_with("panic in thread main")).expect("main's panic");
+    let source = include_str!("unwinding.rs");
+    let expected = source
+        .lines()
+        .collect::<Vec<_>>()
+        .iter()
+        .rposition(|l| l.trim() == "panic!(\"main's own assertion\");")
+        .unwrap()
+        + 1;
+    assert!(line.contains(&format!("tests/unwinding.rs:{expected}:")), "{text}");
 }

@@ -79,6 +79,7 @@ impl ThreadPool {
                     if rt::tearing_down() {
                         panic::resume_unwind(payload);
                     }
+                    rt::note_panic_caught();
                     result.complete(Err(panic_message(payload.as_ref())));
                 }
             }

@@ -467,45 +467,6 @@ fn misdirected_wakeup(d: &Deadlock, trace: &Trace) -> Option<(String, Vec<usize>
     Some((explanation, at))
 }
 
-/// A panic in `thread`, which the notify at `j` woke (its wait ended at `i`), after that same
-/// notify (a `notify_all`) woke another waiter that left its wait too, later, without waiting
-/// again: both went on, as a wait guarded by `if` lets them (two writers in a readers-writer lock).
-fn co_woken(
-    thread: &str,
-    message: &str,
-    events: &[Event],
-    j: usize,
-    i: usize,
-    deciding: &mut Vec<usize>,
-) -> Option<(DiagnosisKind, String)> {
-    let notify = &events[j];
-    let Some(EventKind::Notify { woken, .. }) = &notify.kind else { return None };
-    let (k, other) = events.iter().enumerate().skip(j + 1).find(|(k, e)| {
-        e.thread != thread
-            && woken.contains(&e.thread)
-            && e.object == notify.object
-            && matches!(e.kind, Some(EventKind::WaitEnd { wake: Wake::Notified, reacquired: true }))
-            && !events[k + 1..].iter().any(|n| {
-                n.thread == e.thread
-                    && n.object == e.object
-                    && matches!(n.kind, Some(EventKind::WaitBegin { .. }))
-            })
-    })?;
-    deciding.extend([j, i, k]);
-    Some((
-        DiagnosisKind::StolenWakeup,
-        format!(
-            "{}'s notify on `{}` at step {} woke {thread} and {}; each left its wait (steps {} and {}) without checking its condition again, so both went on where only one should, and {thread} then failed: {message}. Re-check the condition in a `while` loop after every wake-up.",
-            notify.thread,
-            notify.object.as_deref().unwrap_or("-"),
-            notify.step,
-            other.thread,
-            events[i].step,
-            other.step
-        ),
-    ))
-}
-
 /// A panic in one thread after another thread's condition wait returned spuriously and that
 /// thread went on without waiting again (a wait guarded by `if`): a readers-writer lock whose
 /// second writer walked in, found by the first. The last such wake-up before the failure.
@@ -590,9 +551,7 @@ fn wakeup_misuse(
         let only_waited = then.is_some_and(|n| matches!(n.kind, Some(EventKind::WaitBegin { .. })));
         (took && !only_waited).then_some((k, e))
     });
-    let Some((b, barger)) = found else {
-        return co_woken(thread, message, events, j, i, deciding);
-    };
+    let (b, barger) = found?;
     deciding.extend([j, j + 1 + b, i]);
     // What the thief changed, when the program watches its data (`queue: [0] -> []`).
     let used_up = between

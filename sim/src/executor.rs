@@ -84,6 +84,7 @@ impl Executor {
             m.beat = Some(beat);
             m.add_thread(None, false, main)
         });
+        PANIC_LOCATIONS.with(|l| l.borrow_mut().clear());
         let end = loop {
             if let Err(failure) = self.start_new_threads() {
                 break RunEnd::Failed(*failure);
@@ -218,6 +219,7 @@ impl Executor {
         let (base, limit) = (stack.base().get(), stack.limit().get());
         let co = Coroutine::with_stack(stack, move |yielder, ()| {
             rt::set_yielder(yielder);
+            rt::thread_begins();
             let body = move || {
                 body();
                 // A spawned thread that returns before its first scheduling point: its end is
@@ -380,7 +382,7 @@ fn failure_from_panic(t: ThreadId, payload: Box<dyn Any + Send>) -> FailureKind 
 /// The failure of thread `t`'s panic (a misuse when the payload is one), with where the panic
 /// hook saw it happen.
 pub(crate) fn panic_failure(t: ThreadId, payload: Box<dyn Any + Send>) -> FailureKind {
-    let location = take_panic_location();
+    let location = take_panic_location(t);
     let thread = rt::with(|m| m.thread_ref(t));
     match payload.downcast::<Misuse>() {
         Ok(m) => FailureKind::Misuse { thread, exception: m.exception.to_string(), message: m.message },
@@ -388,9 +390,15 @@ pub(crate) fn panic_failure(t: ThreadId, payload: Box<dyn Any + Send>) -> Failur
     }
 }
 
-/// Where the last panic on a green thread of this OS thread happened, taken.
-pub(crate) fn take_panic_location() -> Option<String> {
-    LAST_PANIC_LOCATION.with(|l| l.borrow_mut().take())
+/// Where the last panic of green thread `t` happened, taken. Kept per thread: a thread may be
+/// suspended halfway through its unwinding while another panics.
+pub(crate) fn take_panic_location(t: ThreadId) -> Option<String> {
+    PANIC_LOCATIONS.with(|l| l.borrow_mut().get_mut(t.index()).and_then(Option::take))
+}
+
+/// Where the current panic of green thread `t` happened, if the hook saw it.
+pub(crate) fn panic_location(t: ThreadId) -> Option<String> {
+    PANIC_LOCATIONS.with(|l| l.borrow().get(t.index()).cloned().flatten())
 }
 
 /// A panic payload's message: its text, when it is text.
@@ -405,7 +413,8 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
 }
 
 thread_local! {
-    static LAST_PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// Where each green thread's last panic happened, by thread index (see `take_panic_location`).
+    static PANIC_LOCATIONS: RefCell<Vec<Option<String>>> = const { RefCell::new(Vec::new()) };
     /// Set for good on an OS thread whose teardown a destructor's panic tainted.
     static TAINTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// A destructor's panic during a teardown: its message and location.
@@ -442,7 +451,17 @@ fn install_panic_hook() {
                     trap::step_out_of_panic();
                     return;
                 }
-                LAST_PANIC_LOCATION.with(|l| *l.borrow_mut() = loc);
+                // The running thread, when racelab's state can be read (a panic inside it is
+                // racelab's own bug, reported without a location).
+                if let Some(t) = (!rt::run_state_borrowed()).then(rt::current) {
+                    PANIC_LOCATIONS.with(|l| {
+                        let mut l = l.borrow_mut();
+                        if l.len() <= t.index() {
+                            l.resize(t.index() + 1, None);
+                        }
+                        l[t.index()] = loc;
+                    });
+                }
             } else {
                 previous(info);
             }

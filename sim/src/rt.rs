@@ -50,6 +50,8 @@ thread_local! {
     /// Whether the running green thread unwinds from a panic of its own, as its last switch and
     /// the panic hook tell; read only while [`SUSPENDED_UNWINDING`] is not zero.
     static OWN_PANIC: Cell<bool> = const { Cell::new(false) };
+    /// Yields made by the thread the teardown is unwinding (see [`yield_point`]).
+    static TEARDOWN_YIELDS: Cell<u32> = const { Cell::new(0) };
     /// True while the executor runs a new thread to its first scheduling point.
     static STARTING: Cell<bool> = const { Cell::new(false) };
     /// Wraps every suspension of a green thread on this OS thread (see [`set_switch_hook`]).
@@ -77,7 +79,12 @@ pub(crate) struct TearDown;
 pub(crate) fn request_unwind(on: bool) {
     UNWIND_REQUESTED.with(|c| c.set(on));
     WAIT_CUT_SHORT.with(|c| c.set(false));
+    TEARDOWN_YIELDS.with(|c| c.set(0));
 }
+
+/// How many times a thread the teardown unwinds may yield before its yield is taken for a loop
+/// waiting for another thread, which will never run again.
+const TEARDOWN_YIELD_LIMIT: u32 = 10_000;
 
 /// True when, since the teardown began unwinding the current thread, one of its waits ended at
 /// once because nothing could end it (see `block_while_unwinding`).
@@ -321,6 +328,32 @@ pub(crate) fn note_panic_begins() {
     OWN_PANIC.with(|c| c.set(true));
 }
 
+/// Notes that the running green thread caught its panic (racelab's own catches: a thread's
+/// panic kept for its join, a pool's task): it no longer unwinds. A program's own
+/// `catch_unwind` is not seen; while no other thread is suspended in its unwinding std's answer
+/// is exact anyway (see [`panicking`]).
+pub fn note_panic_caught() {
+    OWN_PANIC.with(|c| c.set(false));
+}
+
+/// A new green thread begins: it does not unwind (the thread that ran before it may have).
+pub(crate) fn thread_begins() {
+    OWN_PANIC.with(|c| c.set(false));
+}
+
+/// Unwinds the running thread for the end-of-run teardown: an unwind of its own, as far as
+/// [`panicking`] goes (no panic hook sees a `resume_unwind`).
+fn unwind_for_teardown() -> ! {
+    OWN_PANIC.with(|c| c.set(true));
+    std::panic::resume_unwind(Box::new(TearDown))
+}
+
+/// True while a primitive's state is open (`rt::read`/`rt::write`): a thread that panicked
+/// there must not switch while unwinding, or another would find the state half-changed.
+fn state_open() -> bool {
+    OPEN_STATE.with(|c| c.get()) != 0
+}
+
 /// True while the executor unwinds the threads of a finished run. Code that catches panics
 /// (a thread pool running tasks) must let those unwinds through: resume them.
 pub fn tearing_down() -> bool {
@@ -428,6 +461,11 @@ pub fn schedule_point() {
     if panicking() {
         return;
     }
+    point();
+}
+
+/// The scheduling point itself, whether or not the thread unwinds.
+fn point() {
     check_may_switch("a scheduling point");
     // The decision is made here, on the green thread: when the strategy lets the current
     // thread go on, it does so without the two switches through the executor.
@@ -484,11 +522,29 @@ pub fn observe_lock(obj: ObjectHandle, operation: &'static str) {
 /// A scheduling point at which the current thread asks to let the others run (`yield_now`):
 /// a sampling strategy then lowers its priority. The set of runs is the same as for
 /// [`schedule_point`].
+///
+/// Unlike other points, a yield is one while the thread unwinds from its own panic too: a
+/// destructor that yields in a loop until another thread has done something waits for it.
 pub fn yield_point() {
-    if !panicking() && in_simulation() {
+    if tearing_down() && unwind_requested() {
+        // A destructor that yields in a loop while the teardown unwinds its thread waits for a
+        // thread that will never run again: after a while, end it as other such waits end.
+        let spun = TEARDOWN_YIELDS.with(|c| {
+            c.set(c.get() + 1);
+            c.get()
+        });
+        if spun > TEARDOWN_YIELD_LIMIT {
+            wait_in_teardown("a yield_now loop");
+        }
+    }
+    if panicking() && (tearing_down() || state_open()) {
+        return;
+    }
+    if in_simulation() {
         with(|m| m.yielding = true);
     }
-    schedule_point();
+    STARTING.with(|c| c.set(false));
+    point();
 }
 
 fn suspend() {
@@ -532,16 +588,17 @@ fn suspend_on(y: *const Yielder<(), ()>) {
     }
     OWN_PANIC.with(|c| c.set(unwinding_own));
     if unwind_requested() && !unwinding_own {
-        std::panic::resume_unwind(Box::new(TearDown));
+        unwind_for_teardown();
     }
 }
 
 /// Blocks the current thread on `on` (none: a plain sleep) until another thread wakes it or the
 /// virtual clock reaches `deadline`. This is a scheduling point.
 pub fn block(on: Option<ObjectHandle>, deadline: Option<VirtualTime>) -> Wakeup {
-    if tearing_down() {
+    if tearing_down() || (panicking() && state_open()) {
         return block_while_unwinding();
     }
+    note_waiting_while_unwinding();
     check_may_switch("rt::block");
     let y = with(|m| {
         let on = on.map(|h| object_id(m, h));
@@ -557,6 +614,18 @@ pub fn block(on: Option<ObjectHandle>, deadline: Option<VirtualTime>) -> Wakeup 
     with(|m| m.take_wakeup())
 }
 
+/// Marks, in the trace, a wait that a thread begins while it unwinds from its own panic (a
+/// destructor): a deadlock report then shows that the waiting thread had panicked, and where.
+fn note_waiting_while_unwinding() {
+    if panicking() && tracing() {
+        let at = crate::executor::panic_location(current());
+        event("unwinding", None, || match at {
+            Some(at) => format!("from its panic at {at}: a destructor waits"),
+            None => "from its panic: a destructor waits".into(),
+        });
+    }
+}
+
 /// A wait during the end-of-run teardown, which nobody will ever end: the run is over. A thread
 /// the teardown asked to unwind that caught the unwind and waits again (Python code in a `finally`
 /// or `__exit__`, a pool that catches its tasks' panics) goes on unwinding from here. A
@@ -567,7 +636,7 @@ pub fn block(on: Option<ObjectHandle>, deadline: Option<VirtualTime>) -> Wakeup 
 /// is suspended halfway through its unwinding, and the others run (see [`panicking`]).
 fn block_while_unwinding() -> Wakeup {
     if unwind_requested() && !panicking() {
-        std::panic::resume_unwind(Box::new(TearDown));
+        unwind_for_teardown();
     }
     Wakeup::TimedOut
 }
@@ -580,7 +649,7 @@ fn block_while_unwinding() -> Wakeup {
 pub fn wait_in_teardown(what: &str) -> ! {
     if unwind_requested() && !panicking() {
         // Not a destructor: a thread that caught the teardown's unwind goes on unwinding.
-        std::panic::resume_unwind(Box::new(TearDown));
+        unwind_for_teardown();
     }
     note_cut_short_wait();
     panic!(
@@ -604,9 +673,10 @@ pub fn note_cut_short_wait() {
 /// resumes with [`Wakeup::Woken`] the lock is free: it never wakes only to find it taken, and
 /// the scheduler, not a waker, decides which contender takes it. This is a scheduling point.
 pub fn block_until_free(lock: ObjectHandle, deadline: Option<VirtualTime>) -> Wakeup {
-    if tearing_down() {
+    if tearing_down() || (panicking() && state_open()) {
         return block_while_unwinding();
     }
+    note_waiting_while_unwinding();
     check_may_switch("rt::block_until_free");
     let y = with(|m| {
         let lock = object_id(m, lock);
@@ -936,7 +1006,8 @@ pub fn catch_thread_panic<R>(f: impl FnOnce() -> R) -> Result<R, Box<dyn Any + S
         Err(p) if p.is::<TearDown>() || p.is::<Misuse>() || tearing_down() => std::panic::resume_unwind(p),
         Err(p) => {
             let message = crate::executor::panic_message(&*p);
-            let location = crate::executor::take_panic_location();
+            let location = crate::executor::take_panic_location(current());
+            note_panic_caught();
             event("panic", None, || format!("caught for join: {message}"));
             with(|m| {
                 let thread = m.current;
@@ -1037,7 +1108,7 @@ pub fn thread_ref(t: ThreadId) -> crate::report::ThreadRef {
 /// exception of its own and back) stopped the original unwind. Panics if no teardown asked.
 pub fn resume_teardown() -> ! {
     assert!(unwind_requested(), "racelab: resume_teardown outside a teardown");
-    std::panic::resume_unwind(Box::new(TearDown))
+    unwind_for_teardown()
 }
 
 /// True when the current green thread is being torn down at the end of the run: its pending
@@ -1059,7 +1130,7 @@ pub fn park(deadline: Option<VirtualTime>) -> Wakeup {
         (o, std::mem::take(&mut m.threads[me.index()].park_token))
     });
     let parker = ObjectHandle::from_parts(parker);
-    if had_token || unwinding() {
+    if had_token || tearing_down() || (panicking() && state_open()) {
         if !had_token && tearing_down() {
             wait_in_teardown("park");
         }

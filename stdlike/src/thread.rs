@@ -359,6 +359,7 @@ where
             // The teardown unwinds newest first: every scoped thread is gone already.
             panic::resume_unwind(p);
         }
+        rt::note_panic_caught();
         if rt::thread_panics() == ThreadPanics::FailRun {
             // The run fails here; the frame stays until the teardown has unwound the threads.
             rt::fail_run_from_panic(p);

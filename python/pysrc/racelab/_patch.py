@@ -18,7 +18,6 @@ import _thread
 import atexit
 import concurrent.futures
 import concurrent.futures.thread  # noqa: F401 - imported now, not lazily while threading is replaced
-import datetime
 import linecache
 import logging
 import dis
@@ -625,9 +624,7 @@ def _replacements():
     import asyncio.selector_events
 
     loop = asyncio.selector_events.BaseSelectorEventLoop
-    run_datetime, run_date = rl._datetime_classes()
     return [
-        (datetime, {"datetime": run_datetime, "date": run_date}),
         (loop, {"__init__": _event_loop_init(loop.__init__)}),
         (random, {"Random": _RunRandom}),
         (threading, {

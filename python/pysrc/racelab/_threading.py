@@ -413,6 +413,8 @@ class _DummyThread(Thread):
         self._name = f"Dummy-{self._engine_id}"
         self._daemonic = True
         self._started = True
+        _run.thread_objects += 1
+        self._racelab_number = _run.thread_objects
 
 
 class Timer(Thread):
@@ -701,66 +703,6 @@ def asctime(t=None):
 
 def strftime(format, t=None):
     return _real_strftime(format, localtime() if t is None else t)
-
-
-_DATETIME_CLASSES = []
-
-
-def _datetime_classes():
-    """``datetime.datetime`` and ``datetime.date`` whose ``now``, ``utcnow`` and ``today`` read the
-    virtual clock in a run (the OS clock outside one: these classes stay in place for the whole
-    check). Everything else is CPython's. Made once, from CPython's classes (a check from inside a
-    checked program finds them replaced already)."""
-    if not _DATETIME_CLASSES:
-        _DATETIME_CLASSES.extend(_make_datetime_classes())
-    return tuple(_DATETIME_CLASSES)
-
-
-def _make_datetime_classes():
-    import datetime as _dt
-
-    class _Stands(type):
-        # ``isinstance(x, datetime.datetime)`` holds for what CPython's class made too (a library
-        # that imported it before the check).
-        def __instancecheck__(cls, obj):
-            return isinstance(obj, cls.__mro__[1])
-
-        def __subclasscheck__(cls, sub):
-            return issubclass(sub, cls.__mro__[1])
-
-    class datetime(_dt.datetime, metaclass=_Stands):
-        __slots__ = ()
-
-        @classmethod
-        def now(cls, tz=None):
-            if not _racelab.in_run():
-                return super().now(tz)
-            return cls.fromtimestamp(time(), tz)
-
-        @classmethod
-        def utcnow(cls):
-            if not _racelab.in_run():
-                return super().utcnow()
-            return cls.utcfromtimestamp(time())
-
-        @classmethod
-        def today(cls):
-            return cls.now()
-
-    class date(_dt.date, metaclass=_Stands):
-        __slots__ = ()
-
-        @classmethod
-        def today(cls):
-            if not _racelab.in_run():
-                return super().today()
-            return cls.fromtimestamp(time())
-
-    datetime.__module__ = date.__module__ = "datetime"
-    datetime.__qualname__, date.__qualname__ = "datetime", "date"
-    # CPython's repr names the type by its C name: `datetime.datetime(2023, 11, 14, ...)`.
-    datetime.__name__, date.__name__ = "datetime.datetime", "datetime.date"
-    return datetime, date
 
 
 # ----- multiprocessing, on green threads -----

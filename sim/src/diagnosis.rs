@@ -488,11 +488,7 @@ fn others_spurious_wakeup(
     })?;
     deciding.push(i);
     let object = wait.object.clone().unwrap_or_default();
-    let (kind, docs, instead) = if is_std_condvar(&object) {
-        ("Condvar", "std's", "`Condvar::wait_while`")
-    } else {
-        ("Condition", "Python's", "wait_for()")
-    };
+    let (kind, docs, instead) = condition_words(&object);
     Some((
         DiagnosisKind::SpuriousWakeup,
         format!(
@@ -500,6 +496,16 @@ fn others_spurious_wakeup(
             wait.thread, wait.step
         ),
     ))
+}
+
+/// How a report names a condition variable, whose documentation allows spurious wake-ups, and
+/// what to use instead of a bare wait: std's `Condvar` or Python's `Condition`.
+fn condition_words(object: &str) -> (&'static str, &'static str, &'static str) {
+    if is_std_condvar(object) {
+        ("Condvar", "std's", "`Condvar::wait_while`")
+    } else {
+        ("Condition", "Python's", "wait_for()")
+    }
 }
 
 /// A panic right after a condition wait returned: spurious or stolen wake-up.
@@ -523,11 +529,7 @@ fn wakeup_misuse(
     });
     if wake == Wake::Spurious {
         deciding.push(i);
-        let (kind, docs, instead) = if is_std_condvar(&object) {
-            ("Condvar", "std's", "`Condvar::wait_while`")
-        } else {
-            ("Condition", "Python's", "wait_for()")
-        };
+        let (kind, docs, instead) = condition_words(&object);
         return Some((
             DiagnosisKind::SpuriousWakeup,
             format!(

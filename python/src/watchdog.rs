@@ -137,7 +137,8 @@ fn stop(limit_ms: u64) -> ! {
         "racelab: the program made no progress for {} s in run {run} (counted from 0): thread `{name}` \
          neither reached a scheduling point nor finished. Either it loops without touching a racelab \
          primitive (a busy-wait on a variable at granularity sync never lets another thread run: use \
-         granularity line, or wait on an Event or a Condition), or it is blocked outside racelab \
+         granularity line, or wait on an Event or a Condition; a loop on one line, `while True: pass`, has \
+         no line event to stop at either: --granularity opcode has), or it is blocked outside racelab \
          (input(), a socket, a subprocess, a lock or process racelab does not replace). A thread in the \
          middle of CPython cannot be stopped, so the check stops here (racelab-py --watchdog SECONDS or \
          racelab.check(..., watchdog=SECONDS) sets the limit, 0 turns it off).\n",

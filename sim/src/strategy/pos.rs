@@ -37,12 +37,18 @@ pub struct Pos {
     priorities: Vec<Option<u64>>,
     /// What each thread's last step touched: the proxy for what its pending event will touch.
     last: Vec<Footprint>,
+    /// The priority the next thread that yields gets: below the one before it, and below every
+    /// drawn priority but for a chance of one in 2^32.
+    next_lowered: u64,
 }
+
+/// Priorities of yielding threads count down from here.
+const LOWERED: u64 = 1 << 32;
 
 impl Pos {
     /// A POS strategy seeded with `seed`: run `i` draws from stream `i`.
     pub fn new(seed: u64) -> Self {
-        Pos { seed, rng: run_rng(seed, 0), priorities: Vec::new(), last: Vec::new() }
+        Pos { seed, rng: run_rng(seed, 0), priorities: Vec::new(), last: Vec::new(), next_lowered: LOWERED }
     }
 
     fn slot(&mut self, t: ThreadId) -> usize {
@@ -73,6 +79,7 @@ impl Strategy for Pos {
         self.rng = run_rng(self.seed, run);
         self.priorities.clear();
         self.last.clear();
+        self.next_lowered = LOWERED;
         true
     }
 
@@ -109,9 +116,12 @@ impl Strategy for Pos {
     }
 
     fn yielded(&mut self, t: ThreadId) {
-        // A yield asks the others to go first: the pending event of `t` goes below them all.
+        // A yield asks the others to go first: the pending event of `t` goes below them all,
+        // threads that yielded before included (with one priority for every yielder, two
+        // threads spinning in turn tied, and the lower id spun on for ever).
         let i = self.slot(t);
-        self.priorities[i] = Some(0);
+        self.next_lowered = self.next_lowered.saturating_sub(1);
+        self.priorities[i] = Some(self.next_lowered);
     }
 
     fn step_finished(&mut self, step: &StepFootprint<'_>) {
@@ -178,6 +188,24 @@ mod tests {
         // Thread 0 writes what thread 1 last wrote: thread 1's pending event races with it.
         s.step_finished(&step(0, &x, &[]));
         assert_eq!((s.priorities[0], s.priorities[1]), (None, None));
+    }
+
+    #[test]
+    fn two_threads_that_yield_in_turn_take_turns() {
+        // Two spinning threads, each waiting for the other: the one that yielded last goes
+        // below the one that yielded before it, so they alternate.
+        let ts: Vec<ThreadId> = (0..2).map(ThreadId).collect();
+        for seed in 0..20 {
+            let mut s = Pos::new(seed);
+            s.begin_run(0);
+            let mut picks = Vec::new();
+            for _ in 0..6 {
+                let t = s.pick_thread(&ts, None).unwrap();
+                picks.push(t);
+                s.yielded(t);
+            }
+            assert!(picks.windows(2).all(|w| w[0] != w[1]), "seed {seed}: {picks:?}");
+        }
     }
 
     #[test]

@@ -185,6 +185,9 @@ impl fmt::Debug for LockGuard {
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
+        if !rt::in_simulation() {
+            return; // left in a static or thread-local past its run: that run is over
+        }
         let result = self.lock.try_release();
         // While unwinding (a panic, or the end of a run) a second panic would abort the
         // process: the error is dropped then, the run's verdict already stands.

@@ -215,6 +215,9 @@ impl fmt::Debug for SemaphoreGuard {
 
 impl Drop for SemaphoreGuard {
     fn drop(&mut self) {
+        if !rt::in_simulation() {
+            return; // left in a static or thread-local past its run: that run is over
+        }
         if let Err(m) = self.sem.try_release_n(1) {
             if !rt::unwinding() {
                 rt::raise(m);

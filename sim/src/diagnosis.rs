@@ -347,7 +347,17 @@ fn deadlock(d: &Deadlock, trace: &Trace, deciding: &mut Vec<usize>) -> (Diagnosi
             ),
         );
     }
-    let who: Vec<String> = d.blocked.iter().map(|b| format!("{} on {}", b.thread, b.waits_on)).collect();
+    let who: Vec<String> = d
+        .blocked
+        .iter()
+        .map(|b| {
+            if b.sleeps {
+                format!("{} in a sleep that never ends", b.thread)
+            } else {
+                format!("{} on {}", b.thread, b.waits_on)
+            }
+        })
+        .collect();
     (
         DiagnosisKind::Deadlock,
         format!("every live thread is blocked and nothing can wake them: {}.", who.join("; ")),

@@ -222,6 +222,7 @@ impl Executor {
             rt::thread_begins();
             let body = move || {
                 body();
+                rt::thread_exits();
                 // A spawned thread that returns before its first scheduling point: its end is
                 // visible to the others (a join, `is_finished`), so it is a step of its own, after
                 // a point, not part of the start (which is no decision).

@@ -71,7 +71,13 @@ pub struct BlockedThread {
     /// What the object's history says about why nobody will wake the thread, when the
     /// primitive knows ("last notify at step 41 woke nobody").
     pub note: Option<String>,
+    /// True for a thread that waits on nothing: a sleep that ends past the end of the virtual
+    /// clock (`waits_on` is then its own thread).
+    pub sleeps: bool,
 }
+
+/// The kinds of object a thread can hold: only these are "held by nobody" in a deadlock.
+const HELD_KINDS: [&str; 6] = ["Lock", "RLock", "Mutex", "RwLock", "Semaphore", "BoundedSemaphore"];
 
 /// Every live thread is blocked and no timeout is pending.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -647,13 +653,22 @@ impl fmt::Display for Deadlock {
             writeln!(f, "wait-for cycle: {}", links.join("; "))?;
         }
         for b in &self.blocked {
+            if b.sleeps {
+                // On nothing but itself: a sleep that never ends (the note says why).
+                writeln!(f, "  {} sleeps: {}", b.thread, b.note.as_deref().unwrap_or("nothing ends it"))?;
+                continue;
+            }
             if b.waits_on.kind == "Thread" {
                 writeln!(f, "  {} joins thread {}, which is blocked too", b.thread, b.waits_on.name)?;
                 continue;
             }
             write!(f, "  {} waits on {}", b.thread, b.waits_on)?;
             if b.held_by.is_empty() {
-                write!(f, " (held by nobody)")?;
+                // Only what a thread can hold is "held by nobody": a queue, a condition or a
+                // barrier has no holder to name.
+                if HELD_KINDS.contains(&b.waits_on.kind.as_str()) {
+                    write!(f, " (held by nobody)")?;
+                }
             } else {
                 let holders: Vec<String> = b.held_by.iter().map(|t| t.to_string()).collect();
                 write!(f, " (held by {})", holders.join(", "))?;

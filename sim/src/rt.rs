@@ -592,17 +592,57 @@ fn suspend_on(y: *const Yielder<(), ()>) {
     }
 }
 
+/// A number that tells the current run from every other run of this process (the one that tells
+/// an object handle from another run's): what per-run caches outside the run's state key on.
+pub fn run_nonce() -> u64 {
+    with(|m| m.nonce)
+}
+
+/// Registers `hook` to run in every thread of this run that ends (returns from its body), with
+/// `obj`'s id and the thread: per-thread values kept in `obj` are dropped there, in the thread
+/// itself, as std drops a thread's thread-locals when it exits. Without it they were dropped
+/// with the run's objects, outside any thread, where a value whose `Drop` uses racelab (a
+/// channel's `Sender`) could not run.
+pub fn on_thread_exit(obj: ObjectHandle, hook: crate::state::ThreadExitHook) {
+    with(|m| {
+        let id = object_id(m, obj);
+        m.thread_exit_hooks.push((id, hook));
+    })
+}
+
+/// Runs the current thread's exit hooks (see [`on_thread_exit`]), the newest first, as a thread's
+/// end runs its thread-local destructors: each may use racelab (a dropped `Sender` wakes a
+/// receiver).
+pub(crate) fn thread_exits() {
+    let me = current();
+    let mut i = with(|m| m.thread_exit_hooks.len());
+    while i > 0 {
+        i -= 1;
+        let (obj, hook) = with(|m| m.thread_exit_hooks[i]);
+        hook(obj, me);
+    }
+}
+
 /// Blocks the current thread on `on` (none: a plain sleep) until another thread wakes it or the
 /// virtual clock reaches `deadline`. This is a scheduling point.
 pub fn block(on: Option<ObjectHandle>, deadline: Option<VirtualTime>) -> Wakeup {
+    block_with("rt::block", |m| {
+        let on = on.map(|h| object_id(m, h));
+        m.block_current(on, deadline);
+    })
+}
+
+/// What every blocking wait shares around `enter`, which records the wait in the run's state:
+/// the teardown's and an open state's waits end at once, the trace notes a wait begun while
+/// unwinding, the thread is suspended, and its wake-up is taken when it resumes.
+fn block_with(what: &str, enter: impl FnOnce(&mut RunModel)) -> Wakeup {
     if tearing_down() || (panicking() && state_open()) {
         return block_while_unwinding();
     }
     note_waiting_while_unwinding();
-    check_may_switch("rt::block");
+    check_may_switch(what);
     let y = with(|m| {
-        let on = on.map(|h| object_id(m, h));
-        m.block_current(on, deadline);
+        enter(m);
         m.threads[m.current.index()].yielder
     });
     suspend_on(y);
@@ -673,23 +713,10 @@ pub fn note_cut_short_wait() {
 /// resumes with [`Wakeup::Woken`] the lock is free: it never wakes only to find it taken, and
 /// the scheduler, not a waker, decides which contender takes it. This is a scheduling point.
 pub fn block_until_free(lock: ObjectHandle, deadline: Option<VirtualTime>) -> Wakeup {
-    if tearing_down() || (panicking() && state_open()) {
-        return block_while_unwinding();
-    }
-    note_waiting_while_unwinding();
-    check_may_switch("rt::block_until_free");
-    let y = with(|m| {
+    block_with("rt::block_until_free", |m| {
         let lock = object_id(m, lock);
         m.block_until_free(lock, deadline);
-        m.threads[m.current.index()].yielder
-    });
-    suspend_on(y);
-    if unwind_requested() {
-        // A destructor of a panicking thread, waiting when the run ended: the teardown resumed
-        // it without ending its wait.
-        return block_while_unwinding();
-    }
-    with(|m| m.take_wakeup())
+    })
 }
 
 /// The scheduling point of an acquire of `lock`, which is free now: until the current thread

@@ -21,6 +21,10 @@ use crate::report::{BlockedThread, Deadlock, FailureKind, ObjectRef, ThreadRef};
 use crate::schedule::{Choice, ChoiceKind};
 use crate::strategy::{Divergence, Strategy};
 
+/// Drops what the object (by id, in the current run) keeps for the thread that ends: see
+/// [`RunModel::thread_exit_hooks`].
+pub type ThreadExitHook = fn(ObjectId, ThreadId);
+
 /// Why a blocked thread was made runnable again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Wakeup {
@@ -190,6 +194,9 @@ pub(crate) struct RunModel {
     pub spurious_left: u32,
     /// Panics caught in threads of the std-shaped API, in the order they happened.
     pub caught_panics: Vec<CaughtPanic>,
+    /// What drops a thread's own values when it ends (`thread::Local`'s, as std runs a thread's
+    /// thread-local destructors): an object and its dropper, called with the ending thread.
+    pub thread_exit_hooks: Vec<(ObjectId, ThreadExitHook)>,
     /// Why the run ended, between `next` returning `Next::End` and `take_end`.
     ended: Option<RunEnd>,
     /// A thread picked at a scheduling point on another thread, for the executor to resume.
@@ -231,6 +238,7 @@ impl RunModel {
             lock_observed: None,
             spurious_left: semantics.spurious_wakeups,
             caught_panics: Vec::new(),
+            thread_exit_hooks: Vec::new(),
             run: 0,
             nonce: 0,
             threads: Vec::new(),
@@ -321,6 +329,7 @@ impl RunModel {
         self.lock_observed = None;
         self.release_point_skipped = false;
         self.caught_panics.clear();
+        self.thread_exit_hooks.clear();
         self.unstarted = 0;
         self.live_non_daemons = 0;
         self.observing = self.strategy.observes_steps();
@@ -1090,6 +1099,25 @@ impl RunModel {
                         .wait_note
                         .or(self.objects[o.index()].note)
                         .map(|n| n.render(&self.thread_name(n.thread))),
+                    sleeps: false,
+                });
+            } else if let RunState::Blocked { on: None, .. } = t.state {
+                // A sleep whose end is past the end of the virtual clock (`Duration::MAX`): it
+                // waits on nothing but itself.
+                blocked.push(BlockedThread {
+                    thread: self.thread_ref(tid),
+                    waits_on: self.object_ref(t.object),
+                    held_by: Vec::new(),
+                    holds: (0..self.objects.len())
+                        .map(|j| ObjectId(j as u32))
+                        .filter(|&j| self.objects[j.index()].holders.contains(&tid) && j != t.object)
+                        .map(|j| self.object_ref(j))
+                        .collect(),
+                    note: Some(
+                        "its sleep ends past the end of the virtual clock (about 584 years): nothing ends it"
+                            .into(),
+                    ),
+                    sleeps: true,
                 });
             }
         }

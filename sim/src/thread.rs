@@ -13,7 +13,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use crate::clock::VirtualTime;
-use crate::ids::ThreadId;
+use crate::ids::{ObjectId, ThreadId};
 use crate::rt::{self, Misuse, ObjectHandle, Wakeup};
 
 /// Spawns a non-daemon thread running `f`, named `Thread-<n>`.
@@ -251,7 +251,17 @@ impl<T: 'static> Local<T> {
     /// A thread-local with no value in any thread.
     pub fn new() -> Self {
         let values: Vec<Option<T>> = Vec::new();
-        Local { obj: rt::register("Local", None, values), _values: PhantomData }
+        let obj = rt::register("Local", None, values);
+        rt::on_thread_exit(obj, Self::drop_value_of);
+        Local { obj, _values: PhantomData }
+    }
+
+    /// Drops the value `t` set, in `t` as it ends (see [`rt::on_thread_exit`]).
+    fn drop_value_of(obj: ObjectId, t: ThreadId) {
+        let obj = ObjectHandle::from_parts(obj);
+        let i = t.index();
+        let value = rt::write(obj, |values: &mut Vec<Option<T>>| values.get_mut(i).and_then(Option::take));
+        drop(value);
     }
 
     /// Calls `f` with the current thread's value (`None` until it sets one). `f` may use racelab

@@ -63,6 +63,18 @@ use racelab_sim::thread as engine;
 pub use racelab_sim::thread::{choose, Local};
 /// A thread's id: `t0` is main, then each spawned thread in spawn order.
 pub use racelab_sim::ThreadId;
+/// std's own: `thread_local!` is std's (see the module documentation for what it keeps).
+pub use std::thread::{AccessError, LocalKey};
+
+/// The CPUs a run sees: always 2, on every machine, so that a program that sizes a pool from it
+/// makes the same threads everywhere and its schedules replay anywhere (racelab-py's
+/// `os.cpu_count()` says the same).
+pub const RUN_CPUS: usize = 2;
+
+/// std's `available_parallelism`: [`RUN_CPUS`], whatever the machine has.
+pub fn available_parallelism() -> std::io::Result<std::num::NonZeroUsize> {
+    Ok(std::num::NonZeroUsize::new(RUN_CPUS).expect("RUN_CPUS is not zero"))
+}
 
 /// std's `thread::Result`: `Err` holds a panicked thread's payload.
 pub type Result<T> = std::thread::Result<T>;

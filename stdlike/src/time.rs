@@ -18,14 +18,27 @@ use racelab_sim::VirtualTime;
 pub use std::time::Duration;
 
 /// A point in the run's virtual time (std's `Instant`): monotonic, comparable, and the same in
-/// every replay of the run.
+/// every replay of the run. It may lie before the run's start (`Instant::now() - 5s`, "already
+/// expired", which std allows as far back as the machine's boot): up to [`BEFORE_START_LIMIT`]
+/// back.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Instant(VirtualTime);
+pub struct Instant {
+    /// Nanoseconds since the run's start; negative before it.
+    nanos: i128,
+}
+
+/// How far before the run's start an `Instant` may lie: about 292 years, a machine booted long
+/// ago (std's `Instant` panics before its clock's origin, the boot on Linux).
+pub const BEFORE_START_LIMIT: Duration = Duration::from_nanos(i64::MAX as u64);
 
 impl Instant {
+    fn from_nanos(nanos: i128) -> Option<Instant> {
+        (-(i64::MAX as i128)..=u64::MAX as i128).contains(&nanos).then_some(Instant { nanos })
+    }
+
     /// The virtual clock now.
     pub fn now() -> Instant {
-        Instant(rt::now())
+        Instant { nanos: i128::from(rt::now().as_nanos()) }
     }
 
     /// Virtual time since `earlier`; zero when `earlier` is later (std's `duration_since`,
@@ -36,7 +49,8 @@ impl Instant {
 
     /// Virtual time since `earlier`, `None` when `earlier` is later.
     pub fn checked_duration_since(&self, earlier: Instant) -> Option<Duration> {
-        self.0.as_nanos().checked_sub(earlier.0.as_nanos()).map(Duration::from_nanos)
+        let d = self.nanos - earlier.nanos;
+        (d >= 0).then(|| Duration::from_nanos(d as u64))
     }
 
     /// Virtual time since `earlier`, zero when `earlier` is later.
@@ -49,27 +63,30 @@ impl Instant {
         Instant::now().duration_since(*self)
     }
 
-    /// This instant plus `d`, `None` past the clock's range (about 584 years).
+    /// This instant plus `d`, `None` past the clock's range (about 584 years after the start).
     pub fn checked_add(&self, d: Duration) -> Option<Instant> {
-        let nanos = u64::try_from(d.as_nanos()).ok()?;
-        self.0.as_nanos().checked_add(nanos).map(|n| Instant(VirtualTime::from_nanos(n)))
+        Instant::from_nanos(self.nanos.checked_add(i128::try_from(d.as_nanos()).ok()?)?)
     }
 
-    /// This instant minus `d`, `None` before the run's start.
+    /// This instant minus `d`, `None` more than [`BEFORE_START_LIMIT`] before the run's start.
     pub fn checked_sub(&self, d: Duration) -> Option<Instant> {
-        let nanos = u64::try_from(d.as_nanos()).ok()?;
-        self.0.as_nanos().checked_sub(nanos).map(|n| Instant(VirtualTime::from_nanos(n)))
+        Instant::from_nanos(self.nanos.checked_sub(i128::try_from(d.as_nanos()).ok()?)?)
     }
 
-    /// The virtual time this instant stands for (racelab's own type; an extra).
+    /// The virtual time this instant stands for (racelab's own type; an extra): the run's start
+    /// for an instant before it.
     pub fn virtual_time(&self) -> VirtualTime {
-        self.0
+        VirtualTime::from_nanos(self.nanos.max(0) as u64)
     }
 }
 
 impl fmt::Debug for Instant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Instant({})", self.0)
+        if self.nanos < 0 {
+            write!(f, "Instant(-{:?})", Duration::from_nanos(self.nanos.unsigned_abs() as u64))
+        } else {
+            write!(f, "Instant({})", self.virtual_time())
+        }
     }
 }
 
@@ -91,7 +108,7 @@ impl AddAssign<Duration> for Instant {
 impl Sub<Duration> for Instant {
     type Output = Instant;
 
-    /// Panics before the run's start, as std's does on underflow.
+    /// Panics before [`BEFORE_START_LIMIT`], as std's does before its clock's origin.
     fn sub(self, d: Duration) -> Instant {
         self.checked_sub(d).expect("overflow when subtracting duration from instant")
     }

@@ -66,7 +66,55 @@ struct Core<T> {
     value: UnsafeCell<T>,
 }
 
-impl<T: Copy + fmt::Debug> Core<T> {
+/// How a value appears in the trace: as `Debug` shows it, but a pointer as its number in the run
+/// (`null`, `ptr#1`, `ptr#2`... in the order the trace first shows each address): addresses change
+/// from one process to the next, and a trace that showed them never replayed byte for byte (every
+/// replay said the program had changed).
+trait Shown {
+    fn shown(&self) -> String;
+}
+
+macro_rules! shown_by_debug {
+    ($($t:ty),*) => {$(
+        impl Shown for $t {
+            fn shown(&self) -> String {
+                format!("{self:?}")
+            }
+        }
+    )*};
+}
+
+shown_by_debug!(usize, isize, u8, u16, u32, u64, i8, i16, i32, i64, bool, ());
+
+impl<T> Shown for *mut T {
+    fn shown(&self) -> String {
+        if self.is_null() {
+            return "null".into();
+        }
+        thread_local! {
+            /// The addresses the current run's trace has shown, with the run's nonce.
+            static SHOWN: std::cell::RefCell<(u64, Vec<usize>)> = const { std::cell::RefCell::new((0, Vec::new())) };
+        }
+        let run = rt::run_nonce();
+        let address = self.addr();
+        SHOWN.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.0 != run {
+                *s = (run, Vec::new());
+            }
+            let n = match s.1.iter().position(|&a| a == address) {
+                Some(i) => i + 1,
+                None => {
+                    s.1.push(address);
+                    s.1.len()
+                }
+            };
+            format!("ptr#{n}")
+        })
+    }
+}
+
+impl<T: Copy + Shown> Core<T> {
     fn new(kind: &'static str, value: T) -> Self {
         Core { obj: rt::register(kind, None, AtomicObject), value: UnsafeCell::new(value) }
     }
@@ -76,13 +124,13 @@ impl<T: Copy + fmt::Debug> Core<T> {
         // SAFETY: the value is reached only inside the run object's read/write closures, which
         // never nest and run on the run's one OS thread: no `&mut` to it is alive here.
         let v = rt::read(self.obj, |_: &AtomicObject| unsafe { *self.value.get() });
-        rt::event("load", Some(self.obj), || format!("{v:?}"));
+        rt::event("load", Some(self.obj), || v.shown());
         v
     }
 
     /// A read-modify-write: one step, a write. `f` gets the value and returns what to store and
     /// what to return.
-    fn rmw<R: fmt::Debug>(&self, op: &'static str, f: impl FnOnce(T) -> (T, R)) -> R {
+    fn rmw<R: Shown>(&self, op: &'static str, f: impl FnOnce(T) -> (T, R)) -> R {
         rt::schedule_point();
         let (r, new) = rt::write(self.obj, |_: &mut AtomicObject| {
             // SAFETY: as in `load`; this closure is the only access running.
@@ -94,9 +142,9 @@ impl<T: Copy + fmt::Debug> Core<T> {
         // A store returns nothing: its line shows the value stored; the others, old -> new.
         rt::event(op, Some(self.obj), || {
             if op == "store" {
-                format!("{new:?}")
+                new.shown()
             } else {
-                format!("{r:?} -> {new:?}")
+                format!("{} -> {}", r.shown(), new.shown())
             }
         });
         r
@@ -108,12 +156,12 @@ impl<T: Copy + fmt::Debug> Core<T> {
         // SAFETY: as in `load`.
         let seen = rt::read(self.obj, |_: &AtomicObject| unsafe { *self.value.get() });
         if !eq(seen, current) {
-            rt::event("compare_exchange", Some(self.obj), || format!("failed: {seen:?}"));
+            rt::event("compare_exchange", Some(self.obj), || format!("failed: {}", seen.shown()));
             return Err(seen);
         }
         // SAFETY: as in `rmw`. Same step as the read: no other thread ran in between.
         rt::write(self.obj, |_: &mut AtomicObject| unsafe { *self.value.get() = new });
-        rt::event("compare_exchange", Some(self.obj), || format!("{seen:?} -> {new:?}"));
+        rt::event("compare_exchange", Some(self.obj), || format!("{} -> {}", seen.shown(), new.shown()));
         Ok(seen)
     }
 

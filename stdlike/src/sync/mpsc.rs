@@ -419,18 +419,30 @@ impl<T> Clone for SyncSender<T> {
 
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
+        // Outside a run (a value left in a `thread_local!` or a static, dropped when its OS
+        // thread or the process ends): the run it belonged to is over, and nothing is left to
+        // tell. Every racelab value's `Drop` does the same.
+        if !rt::in_simulation() {
+            return;
+        }
         self.chan.drop_sender();
     }
 }
 
 impl<T> Drop for SyncSender<T> {
     fn drop(&mut self) {
+        if !rt::in_simulation() {
+            return;
+        }
         self.chan.drop_sender();
     }
 }
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
+        if !rt::in_simulation() {
+            return;
+        }
         self.chan.drop_receiver();
     }
 }

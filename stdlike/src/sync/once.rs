@@ -62,7 +62,7 @@ struct Completion<'a> {
 
 impl Drop for Completion<'_> {
     fn drop(&mut self) {
-        if !self.done && super::raw::poisoning() {
+        if !self.done && rt::in_simulation() && super::raw::poisoning() {
             self.once.finish(Phase::Poisoned);
         }
     }

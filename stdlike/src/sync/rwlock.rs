@@ -424,6 +424,9 @@ impl<T: ?Sized> DerefMut for RwLockWriteGuard<'_, T> {
 
 impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
     fn drop(&mut self) {
+        if !rt::in_simulation() {
+            return; // see `Sender`'s drop
+        }
         // A panicking reader does not poison, as in std.
         self.lock.read_unlock(self.me);
     }
@@ -431,6 +434,9 @@ impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
 
 impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
     fn drop(&mut self) {
+        if !rt::in_simulation() {
+            return; // see `Sender`'s drop
+        }
         self.lock.write_unlock(!self.panicking && super::raw::poisoning());
     }
 }

@@ -16,7 +16,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use racelab_sim::rt::{self, ObjectHandle};
 use racelab_sim::thread::{Builder, JoinHandle};
-use racelab_sim::FailureKind;
+use racelab_sim::{FailureKind, ThreadId};
 
 use crate::errors::{guarded, guarded_point};
 use crate::green::{self, Ended};
@@ -31,7 +31,20 @@ thread_local! {
     /// The keys of the Python heap (names, container contents: see `_footprint.py`), hashed into
     /// a fixed number of buckets, registered in the same order every run so their ids match.
     static BUCKETS: RefCell<Vec<ObjectHandle>> = const { RefCell::new(Vec::new()) };
+    /// The thread that took the last point between lines or instructions, and how many it has
+    /// taken in a row (see `SWITCH_INTERVAL_POINTS`).
+    static IN_A_ROW: Cell<(Option<ThreadId>, u32)> = const { Cell::new((None, 0)) };
 }
+
+/// How many points between lines (or instructions) a thread takes in a row, no other thread's
+/// in between, before its next one is a yield (`rt::yield_point`): CPython's GIL makes a thread
+/// that holds it hand it over after its switch interval (5 ms, thousands of lines), so a thread
+/// spinning in `while not flag: pass` does not keep the others out for ever. The strategies that
+/// rank threads (PCT, POS, the portfolio's POS half) lowered nothing for such a loop and ran the
+/// spinning thread until the step limit, which CPython never does (Peterson's lock, correct
+/// under the GIL, was reported as a livelock); a yield lowers it. Random and exhaustive
+/// exploration make the same runs either way.
+const SWITCH_INTERVAL_POINTS: u32 = 1000;
 
 /// How many buckets the keys of the Python heap hash into (`BUCKETS` in `_footprint.py`).
 const BUCKET_COUNT: usize = 63;
@@ -50,6 +63,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(kill, m)?)?;
     m.add_function(wrap_pyfunction!(sleep, m)?)?;
     m.add_function(wrap_pyfunction!(now, m)?)?;
+    m.add_function(wrap_pyfunction!(now_ns, m)?)?;
     m.add_function(wrap_pyfunction!(run_seed, m)?)?;
     m.add_function(wrap_pyfunction!(step, m)?)?;
     m.add_function(wrap_pyfunction!(output, m)?)?;
@@ -110,6 +124,7 @@ pub(crate) fn run_main(program: &Py<PyAny>) {
     green::install_switch_hook();
     crate::watchdog::new_run();
     HANDLES.with(|h| h.borrow_mut().clear());
+    IN_A_ROW.with(|c| c.set((None, 0)));
     HEAP.with(|h| h.set(Some(rt::register("python", Some("python".into()), ()))));
     BUCKETS.with(|b| {
         let mut b = b.borrow_mut();
@@ -357,6 +372,13 @@ fn now(py: Python<'_>) -> PyResult<f64> {
     crate::errors::guarded_quiet(py, || Duration::from_nanos(rt::now().as_nanos()).as_secs_f64())
 }
 
+/// The virtual clock in whole nanoseconds (`now` as an integer, which keeps nanoseconds that a
+/// float of seconds far from zero cannot).
+#[pyfunction]
+fn now_ns(py: Python<'_>) -> PyResult<u64> {
+    crate::errors::guarded_quiet(py, || rt::now().as_nanos())
+}
+
 /// A scheduling point between two lines or instructions of the program's own code (the tracer's
 /// callback, with the frame about to run): the step that begins here has `footprint` (see
 /// `record`), computed by the tracer from the instructions it may run. On a traced run, the trace
@@ -367,8 +389,20 @@ fn step(py: Python<'_>, footprint: u128, frame: &Bound<'_, PyAny>) -> PyResult<(
     if !(green::in_python() && rt::in_simulation()) {
         return Ok(());
     }
+    let me = rt::current();
+    let hand_over = IN_A_ROW.with(|c| {
+        let (last, n) = c.get();
+        let n = if last == Some(me) { n + 1 } else { 1 };
+        let hand_over = n >= SWITCH_INTERVAL_POINTS;
+        c.set((Some(me), if hand_over { 0 } else { n }));
+        hand_over
+    });
     guarded_point(py, || {
-        rt::schedule_point();
+        if hand_over {
+            rt::yield_point();
+        } else {
+            rt::schedule_point();
+        }
         record(footprint);
     })?;
     if rt::tracing() {

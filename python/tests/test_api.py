@@ -429,7 +429,7 @@ def test_cli_play_follows_hints_to_the_bug_and_ends_with_a_replayable_run():
     [
         (["check", "{prog}", "--json", "--explain"], "--explain prints sentences and --json prints JSON lines"),
         (["check", "missing.py"], "cannot read missing.py"),
-        (["check", "{prog}", "--runs", "0"], "must be at least 1"),
+        (["check", "{prog}", "--runs", "0"], "0 is out of range (1 to 2^64-1)"),
         (["check", "{prog}", "--strategy", "nope"], "invalid choice"),
         (["replay", "{prog}", "--schedule", "v1 t9*"], "the schedule does not parse"),
         (["replay", "{prog}", "--schedule", "v1 t0"], "does not fit"),

@@ -158,9 +158,11 @@ def test_thread_pool_callbacks_map_async_and_imap(tmp_path, strategy):
     assert report.passed, report
 
 
-def test_an_executor_worker_cut_off_at_the_end_of_a_run_unwinds(tmp_path):
-    # No shutdown: a worker still waits in a task when main returns and is cut off. The task's
-    # exception handler used to swallow the unwinding and hang the check.
+def test_an_executor_worker_still_busy_at_the_end_keeps_the_program_from_ending(tmp_path):
+    # No shutdown, a worker waiting for ever in a task: CPython's exit joins the executor's workers
+    # (they are not daemons), so it hangs there, and racelab reports the deadlock. (Workers were
+    # daemons once, cut off at the end; the task's exception handler then swallowed the unwinding
+    # and hung the check.)
     prog = script(tmp_path, """\
         import threading
         from concurrent.futures import ThreadPoolExecutor
@@ -170,7 +172,8 @@ def test_an_executor_worker_cut_off_at_the_end_of_a_run_unwinds(tmp_path):
         assert ex.submit(lambda: 2).result() == 2
         """)
     report = racelab.check_script(prog, runs=200)
-    assert report.passed, report
+    assert report.kind == "deadlock", report
+    assert "ThreadPoolExecutor-0_0 on Event" in report.diagnosis, report.diagnosis
 
 
 def test_conditions_made_outside_the_script_file_are_still_the_programs(tmp_path, monkeypatch):

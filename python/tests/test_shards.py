@@ -130,7 +130,7 @@ def test_a_shard_alone_says_it_is_one():
 def test_bad_splits_are_refused_with_one_line(tmp_path):
     cases = [
         (["check", LOCKED, "--jobs", "2", "--strategy", "pct"], "--jobs splits random, pos and dfs checks"),
-        (["check", LOCKED, "--jobs", "0"], "must be at least 1"),
+        (["check", LOCKED, "--jobs", "0"], "--jobs must be from 1 to 256, got 0"),
         (["check", LOCKED, "--jobs", "257"], "--jobs must be from 1 to 256, got 257"),
         (["check", LOCKED, "--shard", "2/2"], "--shard wants K/N with 0 <= K < N"),
         (["check", LOCKED, "--shard", "a/b"], "--shard wants K/N"),

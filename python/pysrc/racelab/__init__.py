@@ -206,13 +206,14 @@ def _own_module(module, here):
 
 
 def script_program(path, argv=None):
-    """A callable that runs the script at ``path`` from the top in a fresh ``__main__``."""
+    """A callable that runs the script at ``path`` from the top in a fresh ``__main__``, with
+    ``sys.argv`` ``[path, *argv]`` (``path`` as given, as ``python path`` has it)."""
     import sys
     import types
 
     import tokenize
 
-    path = _os.path.abspath(path)
+    given, path = path, _os.path.abspath(path)
     # As CPython reads a script: a PEP 263 coding line or a BOM gives its encoding, UTF-8 else.
     with tokenize.open(path) as f:
         source = f.read()
@@ -227,7 +228,7 @@ def script_program(path, argv=None):
         saved_main, saved_argv, saved_path = sys.modules.get("__main__"), sys.argv, list(sys.path)
         imported_before = set(sys.modules)
         sys.modules["__main__"] = module
-        sys.argv = [path] + list(argv or [])
+        sys.argv = [given] + list(argv or [])
         # As `python prog.py` does: the script's directory first on the path, so its own modules
         # import.
         sys.path.insert(0, here)
@@ -267,8 +268,8 @@ class _Script:
     """A script made ready to run under racelab: its code, its source (for reports), the tracer
     that puts scheduling points in it, and the main-thread body a run starts with."""
 
-    def __init__(self, path, granularity, footprints=True):
-        self.path, self.code, run = script_program(path)
+    def __init__(self, path, granularity, footprints=True, argv=()):
+        self.path, self.code, run = script_program(path, argv)
         import tokenize
 
         with tokenize.open(self.path) as f:
@@ -291,8 +292,8 @@ class _Script:
             return call(self.main)
 
 
-def _explore_script(path, granularity, **settings):
-    script = _Script(path, granularity, _uses_footprints(settings))
+def _explore_script(path, granularity, argv=(), **settings):
+    script = _Script(path, granularity, _uses_footprints(settings), argv)
     if "schedule" in settings:
         return script.run(_seed_drawn(settings), lambda main: _racelab.replay(
             main, settings["schedule"], max_steps=settings["max_steps"],
@@ -307,7 +308,7 @@ def _main_body_raw(program, tracer):
 
 
 def play_script(path, commands, moves=None, *, granularity=DEFAULT_GRANULARITY, max_steps=100_000,
-                daemon_cut_off_fails=False):
+                daemon_cut_off_fails=False, argv=()):
     """``racelab-py play``: the player schedules the script's threads (``moves``: ``"1,2,2,1"``, or
     read from standard input). ``commands``: (name, replay command, play command). Returns the exit
     code: 1 when the run reached a bug."""
@@ -315,7 +316,7 @@ def play_script(path, commands, moves=None, *, granularity=DEFAULT_GRANULARITY, 
 
     import shlex
 
-    script = _Script(path, granularity, footprints=False)
+    script = _Script(path, granularity, footprints=False, argv=argv)
     sys.stdout.flush()
     # The verdict on a passing script names the search with the game's granularity: at sync, plain
     # Python has no scheduling points, and a lost update in it cannot be played or found.
@@ -332,14 +333,15 @@ def play_script(path, commands, moves=None, *, granularity=DEFAULT_GRANULARITY, 
 
 
 def check_script(path, strategy="random", runs=None, seed=0, *, granularity=DEFAULT_GRANULARITY, depth=3,
-                 max_steps=100_000, daemon_cut_off_fails=False, shard=None, interrupted="raise"):
+                 max_steps=100_000, daemon_cut_off_fails=False, shard=None, interrupted="raise", argv=()):
     """``check`` for a script file, run from the top in a fresh ``__main__`` every run. ``shard``:
     ``(k, n)``, only shard ``k`` of ``n`` of the exploration (random, pos, dfs; ``racelab-py merge``
     merges the shards' ``--json`` output). ``interrupted``: what Ctrl-C does once it has stopped
     the search after its current run: ``"raise"`` its ``KeyboardInterrupt``, or ``"report"``
-    the runs made so far (``Report.interrupted`` true), as ``racelab-py check`` prints them."""
+    the runs made so far (``Report.interrupted`` true), as ``racelab-py check`` prints them.
+    ``argv``: the script's arguments (``sys.argv[1:]``)."""
     _checked_interrupted(interrupted)
-    raw = _explore_script(path, granularity, strategy=strategy, seed=seed, runs=runs, depth=depth,
+    raw = _explore_script(path, granularity, argv, strategy=strategy, seed=seed, runs=runs, depth=depth,
                           max_steps=max_steps, daemon_cut_off_fails=daemon_cut_off_fails, shard=shard)
     if interrupted == "raise":
         _raise_interrupt(raw)
@@ -360,10 +362,10 @@ def _raise_interrupt(raw):
 
 
 def replay_script(path, schedule, *, granularity=DEFAULT_GRANULARITY, max_steps=100_000,
-                  daemon_cut_off_fails=False):
-    """``replay`` for a script file."""
+                  daemon_cut_off_fails=False, argv=()):
+    """``replay`` for a script file (``argv``: its arguments, as ``check_script``'s)."""
     _checked_schedule(schedule)
-    raw = _explore_script(path, granularity, schedule=schedule, max_steps=max_steps,
+    raw = _explore_script(path, granularity, argv, schedule=schedule, max_steps=max_steps,
                           daemon_cut_off_fails=daemon_cut_off_fails)
     return Report(raw, None)
 

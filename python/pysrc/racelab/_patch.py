@@ -218,6 +218,9 @@ class _RunStdin(io.TextIOBase):
     def readable(self):
         return True
 
+    def _discard_pending(self):
+        self._pending = ""
+
     def isatty(self):
         return False
 
@@ -619,6 +622,16 @@ class _RunRandom(random.Random):
         super().seed(a, version)
 
 
+#: The CPUs a run sees (``os.cpu_count()``): fixed, so that a pool sized by default, or by the
+#: program from the count, has the same workers on every machine and a schedule replays anywhere.
+RUN_CPUS = 2
+
+
+def _cpu_counts():
+    names = [n for n in ("cpu_count", "process_cpu_count") if hasattr(os, n)]
+    return {n: (lambda: RUN_CPUS) for n in names}
+
+
 def _replacements():
     # Imported here, once per check, rather than with racelab (a fifth of its import time).
     import asyncio.selector_events
@@ -648,15 +661,17 @@ def _replacements():
             "localtime": rl.localtime, "gmtime": rl.gmtime, "ctime": rl.ctime, "asctime": rl.asctime,
             "strftime": rl.strftime,
         }),
-        (os, {"fork": _refuse_fork, "forkpty": _refuse_fork, "_exit": _refuse_exit, **rl_signal.os_replacements()}),
+        (os, {"fork": _refuse_fork, "forkpty": _refuse_fork, "_exit": _refuse_exit, **_cpu_counts(),
+              **rl_signal.os_replacements()}),
         (signal, rl_signal.replacements()),
         (select, {"select": _run_select}),
         (atexit, {"register": rl.atexit_register, "unregister": rl.atexit_unregister}),
         (multiprocessing, rl_mp.names()),
         (multiprocessing.pool, {"ThreadPool": rl.ThreadPool, "Pool": rl.ThreadPool}),
         (concurrent.futures, {
-            "ThreadPoolExecutor": rl.ThreadPoolExecutor, "ProcessPoolExecutor": rl.ThreadPoolExecutor,
+            "ThreadPoolExecutor": rl.ThreadPoolExecutor, "ProcessPoolExecutor": rl.ProcessPoolExecutor,
         }),
+        (concurrent.futures.thread, {"ThreadPoolExecutor": rl.ThreadPoolExecutor}),
         (concurrent.futures._base, {"_AcquireFutures": rl.AcquireFutures}),
         (sys, {"setrecursionlimit": lambda n: _real_setrecursionlimit(min(n, MAX_RECURSION))}),
     ]

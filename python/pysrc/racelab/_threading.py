@@ -15,6 +15,7 @@ import atexit as _atexit
 import os as _os
 import threading as _real_threading
 import pickle
+import queue as _queue_module
 import sys
 import traceback
 
@@ -56,6 +57,11 @@ class _Run:
         # thread), and the event its joiners wait on, made by the first of them.
         self.main_stopped = False
         self.main_done = None
+        # ``threading._register_atexit``'s calls in this run (the executors' wake-ups of their
+        # idle workers), called before the non-daemon threads are joined.
+        self.threading_exit_calls = []
+        # Thread pool executors made so far (their default thread name prefix's number).
+        self.executors = 0
 
 
 _run = _Run()
@@ -168,6 +174,8 @@ def _at_exit():
     fails the run, as an uncaught exception in a thread does (CPython prints it and goes on)."""
     handlers = _run.exit_handlers
     me = current_thread()
+    for call in reversed(_run.threading_exit_calls):
+        call()
     while True:
         waiting = [t for t in enumerate() if t is not me and not t.daemon]
         if not waiting:
@@ -202,11 +210,26 @@ def atexit_unregister(function, /):
     _run.exit_handlers[:] = [h for h in _run.exit_handlers if h[0] != function]
 
 
+def _output_streams(method):
+    """Calls ``method`` of standard output and error where they have it: ``flush`` at the end of
+    the run writes a last line printed without its newline (``print(..., end="")``) into the
+    trace, as the interpreter's exit flushes it to the terminal; ``_discard_pending`` at the
+    start drops what a run cut short left unfinished."""
+    for stream in (sys.stdout, sys.stderr):
+        call = getattr(stream, method, None)
+        if call is not None:
+            try:
+                call()
+            except Exception:  # noqa: BLE001 - a program's own stream that cannot flush: as CPython, silent
+                pass
+
+
 def _bootstrap_main(program, tracer):
     """The body of a run's main thread."""
 
     def body():
         _reset_run(tracer)
+        _output_streams("_discard_pending")
         if tracer is not None:
             tracer.enter_thread()
         try:
@@ -214,12 +237,15 @@ def _bootstrap_main(program, tracer):
                 program()
             except SystemExit as e:
                 if e.code not in (None, 0):
+                    _output_streams("flush")
                     return ("exception", f"SystemExit: {e.code}", "")
             _stop_main()
             _at_exit()
+            _output_streams("flush")
         except ThreadExit:
             raise
         except BaseException as e:  # noqa: BLE001 - every uncaught exception is the finding
+            _output_streams("flush")
             return _outcome(e, "MainThread", main=True)
         finally:
             if tracer is not None:
@@ -655,24 +681,47 @@ class SimpleQueue(_racelab.Queue):
 _EPOCH = 1_700_000_000.0
 
 
+#: How far a thread's clock reads move on while the virtual clock stands still.
+_READ_TICK_NS = 1000
+
+
 def sleep(secs):
     _racelab.sleep(secs)
 
 
+def _read_ns():
+    """The clock as the current thread reads it, in nanoseconds: the virtual clock, but each read
+    at least a microsecond after this thread's previous one. The virtual clock moves only when no
+    thread can run, so without this two reads around any amount of work were equal: ``end -
+    start`` was 0 (a rate divided by it raised ZeroDivisionError), and a deadline loop that waits
+    for ``deadline - monotonic()`` and stops when it is below 0 (``as_completed``'s, the
+    ``Event.wait`` idiom) spun at exactly 0 until the step limit, where CPython's clock has moved
+    on. Per thread, so that no thread's reads depend on another's (the exhaustive search sees a
+    read of the clock as touching nothing); a thread may then read a time a little ahead of what
+    another thread, reading later, gets."""
+    now = _racelab.now_ns()
+    me = current_thread()
+    last = getattr(me, "_clock_read_ns", -1)
+    if now <= last:
+        now = last + _READ_TICK_NS
+    me._clock_read_ns = now
+    return now
+
+
 def monotonic():
-    return _racelab.now()
+    return _read_ns() / 1e9
 
 
 def monotonic_ns():
-    return int(_racelab.now() * 1e9)
+    return _read_ns()
 
 
 def time():
-    return _EPOCH + _racelab.now()
+    return _EPOCH + _read_ns() / 1e9
 
 
 def time_ns():
-    return int(time() * 1e9)
+    return int(_EPOCH) * 1_000_000_000 + _read_ns()
 
 
 perf_counter = monotonic
@@ -927,7 +976,11 @@ class ThreadPool:
         self._tasks = _racelab.Queue(0, False)
         self._workers = []
         self._closed = False
-        for i in range(processes or 2):
+        if processes is None:
+            processes = _os.cpu_count() or 1
+        if processes < 1:
+            raise ValueError("Number of processes must be at least 1")
+        for i in range(processes):
             t = Thread(target=self._work, name=f"PoolWorker-{i + 1}", args=(initializer, initargs), daemon=True)
             t.start()
             self._workers.append(t)
@@ -1033,42 +1086,134 @@ def _run_future(future, fn, args, kwargs):
         future.set_result(value)
 
 
+#: What a thread pool executor's work queue holds to wake a worker with nothing to do (CPython's
+#: ``None``).
+_WAKE_UP = None
+
+
 class ThreadPoolExecutor:
-    """``concurrent.futures.ThreadPoolExecutor`` on racelab threads (workers start up front). Its
-    futures are CPython's own ``concurrent.futures.Future``: made during a run, their condition is
-    racelab's (``threading`` is racelab's then), so ``wait``, ``as_completed``, callbacks,
-    ``cancel`` and ``isinstance(f, Future)`` are CPython's code on racelab's primitives."""
+    """``concurrent.futures.ThreadPoolExecutor`` as CPython 3.11-3.13 writes it, on racelab threads:
+    at most ``max_workers`` (default ``min(32, os.cpu_count() + 4)``) workers, each started by a
+    ``submit`` that finds none idle, named ``ThreadPoolExecutor-N_i``; not daemons, so the end of
+    the program waits for them, and the work queued before ``shutdown(wait=False)`` still runs;
+    an initializer that raises breaks the pool (``BrokenThreadPool``). Its futures are CPython's
+    own ``concurrent.futures.Future``: made during a run, their condition is racelab's
+    (``threading`` is racelab's then), so ``wait``, ``as_completed``, callbacks, ``cancel`` and
+    ``isinstance(f, Future)`` are CPython's code on racelab's primitives."""
 
     def __init__(self, max_workers=None, thread_name_prefix="", initializer=None, initargs=()):
-        if max_workers is not None and max_workers <= 0:
+        if max_workers is None:
+            max_workers = min(32, (_os.cpu_count() or 1) + 4)
+        if max_workers <= 0:
             raise ValueError("max_workers must be greater than 0")
-        self._pool = ThreadPool(max_workers or 2, initializer, initargs)
-        self._futures = []
+        if initializer is not None and not callable(initializer):
+            raise TypeError("initializer must be a callable")
+        self._max_workers = max_workers
+        self._work_queue = _racelab.Queue(0, False)
+        self._idle_semaphore = Semaphore(0)
+        self._threads = []
+        self._broken = False
         self._shutdown = False
-        prefix = thread_name_prefix or "ThreadPoolExecutor-0"
-        for i, t in builtins_enumerate(self._pool._workers):
-            t.name = f"{prefix}_{i}"
+        self._shutdown_lock = Lock()
+        _run.executors += 1
+        self._thread_name_prefix = thread_name_prefix or f"ThreadPoolExecutor-{_run.executors - 1}"
+        self._initializer = initializer
+        self._initargs = initargs
+        _run.threading_exit_calls.append(self._wake_all)
 
     def submit(self, fn, /, *args, **kwargs):
-        if self._shutdown:
-            raise RuntimeError("cannot schedule new futures after shutdown")
-        future = _RunFuture()
-        self._futures.append(future)
-        self._pool.apply_async(_run_future, (future, fn, args, kwargs))
-        return future
+        with self._shutdown_lock:
+            if self._broken:
+                raise _concurrent_futures.thread.BrokenThreadPool(self._broken)
+            if self._shutdown:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            if _run.main_stopped:
+                raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+            future = _RunFuture()
+            self._work_queue.put((future, fn, args, kwargs))
+            self._adjust_thread_count()
+            return future
+
+    def _adjust_thread_count(self):
+        if self._idle_semaphore.acquire(timeout=0):
+            return
+        n = len(self._threads)
+        if n < self._max_workers:
+            t = Thread(name=f"{self._thread_name_prefix}_{n}", target=self._work)
+            t.start()
+            self._threads.append(t)
+
+    def _work(self):
+        """CPython's ``_worker``: the initializer, then work items until woken with nothing to do
+        after a shutdown."""
+        if self._initializer is not None:
+            try:
+                self._initializer(*self._initargs)
+            except BaseException:  # noqa: BLE001 - logged and the pool broken, as CPython
+                _concurrent_futures._base.LOGGER.critical("Exception in initializer:", exc_info=True)
+                self._initializer_failed()
+                return
+        while True:
+            item = self._work_queue.get()
+            if item is not _WAKE_UP:
+                _run_future(*item)
+                del item
+                self._idle_semaphore.release()
+                continue
+            if self._shutdown or _run.main_stopped:
+                self._shutdown = True
+                self._work_queue.put(_WAKE_UP)
+                return
+
+    def _initializer_failed(self):
+        with self._shutdown_lock:
+            self._broken = "A thread initializer failed, the thread pool is not usable anymore"
+            self._drain(lambda f: f.set_exception(_concurrent_futures.thread.BrokenThreadPool(self._broken)))
+
+    def _drain(self, settle):
+        """Takes every queued work item out of the queue and settles its future with ``settle``."""
+        while True:
+            try:
+                item = self._work_queue.get_nowait()
+            except _queue_module.Empty:
+                return
+            if item is not _WAKE_UP:
+                settle(item[0])
+
+    def _wake_all(self):
+        """``threading._register_atexit``'s call at the program's end (CPython's ``_python_exit``):
+        a wake-up for every worker, which ends each one once the queued work is done."""
+        for _ in self._threads:
+            self._work_queue.put(_WAKE_UP)
 
     def map(self, fn, *iterables, timeout=None, chunksize=1):
+        end = None if timeout is None else monotonic() + timeout
         futures = [self.submit(fn, *args) for args in zip(*iterables)]
-        return (f.result(timeout) for f in futures)
+
+        def results():
+            try:
+                futures.reverse()
+                while futures:
+                    f = futures.pop()
+                    if end is None:
+                        yield f.result()
+                    else:
+                        yield f.result(end - monotonic())
+            finally:
+                for f in futures:
+                    f.cancel()
+
+        return results()
 
     def shutdown(self, wait=True, *, cancel_futures=False):
-        self._shutdown = True
-        if cancel_futures:
-            for f in self._futures:
-                f.cancel()
-        self._pool.close()
+        with self._shutdown_lock:
+            self._shutdown = True
+            if cancel_futures:
+                self._drain(lambda f: f.cancel())
+            self._work_queue.put(_WAKE_UP)
         if wait:
-            self._pool.join()
+            for t in self._threads:
+                t.join()
 
     def __enter__(self):
         return self
@@ -1076,6 +1221,17 @@ class ThreadPoolExecutor:
     def __exit__(self, *exc):
         self.shutdown(wait=True)
         return False
+
+
+class ProcessPoolExecutor(ThreadPoolExecutor):
+    """``concurrent.futures.ProcessPoolExecutor`` on racelab threads: the thread pool's behaviour,
+    ``os.cpu_count()`` workers by default, named as its processes are."""
+
+    def __init__(self, max_workers=None, mp_context=None, initializer=None, initargs=(), **_kwargs):
+        if max_workers is None:
+            max_workers = _os.cpu_count() or 1
+        super().__init__(max_workers, "", initializer, initargs)
+        self._thread_name_prefix = f"ProcessPoolExecutor-{_run.executors - 1}"
 
 
 import builtins as _builtins  # noqa: E402 - `enumerate` above is threading's

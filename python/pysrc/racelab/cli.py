@@ -41,6 +41,8 @@ def _parser():
 
     def common(sp):
         sp.add_argument("script", help="the Python program, run from the top in a fresh __main__ every run")
+        sp.add_argument("args", nargs="*", metavar="ARG",
+                        help="the program's arguments (its sys.argv[1:]); after --, those that begin with -")
         sp.add_argument("--granularity", choices=racelab.GRANULARITIES, default=racelab.DEFAULT_GRANULARITY,
                         help="scheduling points: at racelab's primitives only (sync), also between the lines of the "
                         "script (line, the default), or between its bytecodes (opcode)")
@@ -79,6 +81,7 @@ def _parser():
     m.add_argument("--json", action="store_true", help="the merged result as one line of JSON")
     g = sub.add_parser("play", help="be the scheduler: pick which thread moves next, until the bug or the end")
     g.add_argument("script", help="the Python program")
+    g.add_argument("args", nargs="*", metavar="ARG", help="the program's arguments (its sys.argv[1:])")
     g.add_argument("--granularity", choices=racelab.GRANULARITIES, default="sync",
                    help="where you choose: at racelab's primitives (sync, the default), or also between lines")
     g.add_argument("--moves", help="scripted moves, comma-separated (u undoes, h hints): for tests and slides")
@@ -88,13 +91,13 @@ def _parser():
     return p
 
 
-def _natural(text):
+def _natural(text, least=0):
     try:
         n = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"`{text}` is not a whole number") from None
-    if n < 0 or n >= 2**64:
-        raise argparse.ArgumentTypeError(f"{n} is out of range (0 to 2^64-1)")
+    if n < least or n >= 2**64:
+        raise argparse.ArgumentTypeError(f"{n} is out of range ({least} to 2^64-1)")
     return n
 
 
@@ -112,8 +115,8 @@ MAX_JOBS = 256  # as the engine's `--jobs` (`racelab_sim::config::MAX_JOBS`)
 
 
 def _jobs(text):
-    n = _positive(text)
-    if n > MAX_JOBS:
+    n = _natural(text)
+    if not 1 <= n <= MAX_JOBS:
         raise argparse.ArgumentTypeError(
             f"--jobs must be from 1 to {MAX_JOBS}, got {n} (more processes than cores only adds switching)")
     return n
@@ -132,10 +135,24 @@ def _shard(text):
 
 
 def _positive(text):
-    n = _natural(text)
-    if n == 0:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return n
+    return _natural(text, least=1)
+
+
+def _python_words(text):
+    """The engine's words for a Python reader: its messages name the Rust API where the CLI flag
+    and the Python function are what a Python user has."""
+    return (text.replace("(Config::max_steps, --max-steps)", "(--max-steps)")
+            .replace("until `elapsed()` reaches a duration", "until `time.monotonic()` reaches a deadline")
+            .replace("a Rust HashMap, a Python set or dict", "a set or dict"))
+
+
+def _failure_details(report):
+    """The failure's own text after its diagnosis, unless it says the same again: an uncaught
+    exception's diagnosis already has its traceback, which the engine's "panic in thread" line
+    repeated."""
+    _out()
+    if report._raw.get("kind") != "panic":
+        _out(_python_words(report.failure.rstrip("\n")))
 
 
 def _out(line=""):
@@ -156,7 +173,13 @@ def _flags(args):
 def _replay_command(args, report):
     if report.passed or not report.schedule:
         return None
-    return f"racelab-py replay {shlex.quote(args.script)} --schedule \"{report.schedule}\"{_flags(args)}"
+    return f"racelab-py replay {shlex.quote(args.script)} --schedule \"{report.schedule}\"{_flags(args)}{_script_args(args)}"
+
+
+def _script_args(args):
+    """The program's own arguments at the end of a printed command, after ``--``."""
+    given = getattr(args, "args", None) or []
+    return (" -- " + " ".join(shlex.quote(a) for a in given)) if given else ""
 
 
 def _settings(args, report):
@@ -225,11 +248,15 @@ def _teaching(args, report):
 def _play(args):
     flags = _flags(args)
     script = shlex.quote(args.script)
+    # The program's arguments right after it: the game appends options to these commands (a
+    # `--` there would make them the program's too).
+    script += "".join(" " + shlex.quote(a) for a in args.args)
     commands = (args.script, f"racelab-py replay {script}{flags}",
                 f"racelab-py play {script}" + ("" if args.granularity == "sync" else f" --granularity {args.granularity}"))
     try:
         return racelab.play_script(args.script, commands, args.moves, granularity=args.granularity,
-                                   max_steps=args.max_steps, daemon_cut_off_fails=args.fail_on_daemon_cut_off)
+                                   max_steps=args.max_steps, daemon_cut_off_fails=args.fail_on_daemon_cut_off,
+                                   argv=args.args)
     except ValueError as e:
         raise _Usage(str(e).removeprefix("racelab: ")) from None
 
@@ -240,7 +267,7 @@ def _check(args):
     report = racelab.check_script(args.script, strategy=args.strategy, runs=args.runs, seed=args.seed,
                                   granularity=args.granularity, depth=args.depth or 3, max_steps=args.max_steps,
                                   daemon_cut_off_fails=args.fail_on_daemon_cut_off, shard=args.shard,
-                                  interrupted="report")
+                                  interrupted="report", argv=args.args)
     if report.refused:
         raise _Usage(report.refused.removeprefix("racelab: "))
     # Ctrl-C stopped the search (what it found so far is reported), or came as the search was
@@ -266,9 +293,8 @@ def _check(args):
     if not report.passed:
         raw = report._raw
         _out()
-        _out(report.diagnosis)
-        _out()
-        _out(report.failure.rstrip("\n"))
+        _out(_python_words(report.diagnosis))
+        _failure_details(report)
         if raw.get("shrink_cut_short"):
             _out(f"shrinking stopped at {raw['shrink_cut_short']}: a smaller failing run may exist")
             _out()
@@ -297,6 +323,8 @@ def _shard_command(args, k, n):
         command += ["--depth", str(args.depth)]
     if args.fail_on_daemon_cut_off:
         command.append("--fail-on-daemon-cut-off")
+    if args.args:
+        command += ["--", *args.args]
     return command
 
 
@@ -356,7 +384,7 @@ def _check_in_processes(args):
     # The failing run, told as one process tells it: replayed from the lowest shard's schedule.
     schedule = json.loads(merged["json"])["report"]["failure"]["schedule"]
     report = racelab.replay_script(args.script, schedule, granularity=args.granularity, max_steps=args.max_steps,
-                                   daemon_cut_off_fails=args.fail_on_daemon_cut_off)
+                                   daemon_cut_off_fails=args.fail_on_daemon_cut_off, argv=getattr(args, "args", []))
     if report.passed or report.kind == "divergence":
         _out()
         _out("  the failing run did not come out the same when replayed in this process: the program does "
@@ -364,9 +392,8 @@ def _check_in_processes(args):
         _out(f"  replay: {merged['replay']}")
         return EXIT_BUG
     _out()
-    _out(report.diagnosis)
-    _out()
-    _out(report.failure.rstrip("\n"))
+    _out(_python_words(report.diagnosis))
+    _failure_details(report)
     _out("trace:")
     sys.stdout.write(report._raw["trace_excerpt"])
     _out()
@@ -450,7 +477,8 @@ def _merge(args):
 
 def _replay(args):
     report = racelab.replay_script(args.script, args.schedule, granularity=args.granularity,
-                                   max_steps=args.max_steps, daemon_cut_off_fails=args.fail_on_daemon_cut_off)
+                                   max_steps=args.max_steps, daemon_cut_off_fails=args.fail_on_daemon_cut_off,
+                                   argv=args.args)
     if report.refused:
         raise _Usage(report.refused.removeprefix("racelab: "))
     if report.kind == "divergence":
@@ -468,9 +496,8 @@ def _replay(args):
         if cut:
             _out(f"daemon threads cut off at the end: {', '.join(cut)}")
     else:
-        _out(report.diagnosis)
-        _out()
-        _out(report.failure.rstrip("\n"))
+        _out(_python_words(report.diagnosis))
+        _failure_details(report)
     _out(f"schedule: {report.schedule}")
     _out("trace:")
     sys.stdout.write(report.trace)
@@ -493,7 +520,14 @@ def main(argv=None):
     try:
         as_program = argv is None
         argv = sys.argv[1:] if as_program else list(argv)
-        args = _parser().parse_args(argv)
+        # Everything after the first `--` is the program's (argparse would not give a positional
+        # list arguments that come after the options, as `replay prog.py --schedule S -- 5`).
+        own, program_args = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
+        args = _parser().parse_args(own)
+        if program_args:
+            if not hasattr(args, "args"):
+                raise _Usage(f"{args.command} runs no program: the arguments after -- are for check, replay and play")
+            args.args = list(args.args) + program_args
         if args.command == "merge":
             return _merge(args)
         if as_program:

@@ -318,7 +318,7 @@ impl<T: fmt::Debug + 'static> Queue<T> {
                 return;
             };
             rt::set_wait_note(
-                "{0} items still unfinished ({1} put, {2} taken): a task_done() is missing",
+                "when it began to wait, {0} items were unfinished ({1} put, {2} taken): a task_done() is missing",
                 [unfinished as u64, puts, gets],
             );
             rt::event("join", Some(self.obj), || format!("blocked, {unfinished} unfinished"));

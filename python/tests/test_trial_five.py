@@ -49,6 +49,50 @@ def test_a_deadline_loop_ends_because_reading_the_clock_moves_it_on(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_clock_reads_keep_sleeps_whole_and_threads_in_order(tmp_path):
+    # Reads ran ahead per thread: after a busy loop a 5 ms sleep measured 1 µs, and a time read
+    # after a join was earlier than one the joined thread read.
+    prog = write(tmp_path, """\
+        import threading, time
+        deadline = time.monotonic() + 0.01
+        while time.monotonic() < deadline:
+            pass
+        t = time.monotonic()
+        time.sleep(0.005)
+        assert time.monotonic() - t >= 0.005, time.monotonic() - t
+        seen = []
+        def reader():
+            for _ in range(6):
+                seen.append(time.monotonic())
+        w = threading.Thread(target=reader)
+        w.start()
+        w.join()
+        assert time.monotonic() > seen[-1], (time.monotonic(), seen[-1])
+        """)
+    done = racelab_py("check", prog, "--strategy", "dfs", "--max-steps", "200000")
+    assert done.returncode == 0, done.stdout[:3000] + done.stderr
+
+
+def test_a_map_result_that_times_out_cancels_its_future(tmp_path):
+    prog = write(tmp_path, """\
+        import time
+        from concurrent.futures import ThreadPoolExecutor, TimeoutError
+        ran = []
+        ex = ThreadPoolExecutor(1)
+        ex.submit(time.sleep, 1)
+        it = ex.map(ran.append, [1], timeout=0.1)
+        try:
+            next(it)
+            raise AssertionError("no timeout")
+        except TimeoutError:
+            pass
+        ex.shutdown()
+        assert ran == [], ran
+        """)
+    done = racelab_py("check", prog, "--runs", "30")
+    assert done.returncode == 0, done.stdout[:3000] + done.stderr
+
+
 def test_the_thread_pool_executor_is_cpythons(tmp_path):
     # Default size min(32, cpu_count + 4) (it was 2: three tasks meeting at a barrier deadlocked),
     # workers that are not daemons (queued work ran after shutdown(wait=False) and before atexit
@@ -152,3 +196,4 @@ def test_reports_speak_python(tmp_path):
     done = racelab_py("check", spin, "--runs", "1", "--max-steps", "500")
     assert done.returncode == 1 and "step-limit" in done.stdout, done.stdout[:2000]
     assert "Config::" not in done.stdout and "elapsed()" not in done.stdout, done.stdout[:2000]
+    assert "a microsecond per read" in done.stdout, done.stdout[:2000]

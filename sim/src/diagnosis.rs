@@ -323,7 +323,7 @@ fn deadlock(d: &Deadlock, trace: &Trace, deciding: &mut Vec<usize>) -> (Diagnosi
     // Each blocked thread's last event: where it stopped (the cycle's acquires, the last wait);
     // not a join, which only follows.
     let events = &trace.events;
-    for b in d.blocked.iter().filter(|b| b.waits_on.kind != "Thread") {
+    for b in d.blocked.iter().filter(|b| b.sleeps || b.waits_on.kind != "Thread") {
         deciding.extend(events.iter().rposition(|e| e.thread == b.thread.name));
     }
     for (_, object) in &d.cycle {

@@ -247,10 +247,27 @@ impl<T> fmt::Debug for Local<T> {
     }
 }
 
+/// A `Local`'s values, by thread index. Values their threads did not drop when they ended (the
+/// thread panicked, or was cut off at the end of the run) are dropped with the run's objects,
+/// outside any thread, where a `Drop` that uses racelab (locks a `Mutex`, sends) cannot run: those
+/// are leaked instead, as std never runs the thread-local destructors of a thread that does not
+/// end normally either.
+struct Values<T>(Vec<Option<T>>);
+
+impl<T> Drop for Values<T> {
+    fn drop(&mut self) {
+        if !rt::in_simulation() {
+            for value in self.0.drain(..) {
+                std::mem::forget(value);
+            }
+        }
+    }
+}
+
 impl<T: 'static> Local<T> {
     /// A thread-local with no value in any thread.
     pub fn new() -> Self {
-        let values: Vec<Option<T>> = Vec::new();
+        let values: Values<T> = Values(Vec::new());
         let obj = rt::register("Local", None, values);
         rt::on_thread_exit(obj, Self::drop_value_of);
         Local { obj, _values: PhantomData }
@@ -260,7 +277,12 @@ impl<T: 'static> Local<T> {
     fn drop_value_of(obj: ObjectId, t: ThreadId) {
         let obj = ObjectHandle::from_parts(obj);
         let i = t.index();
-        let value = rt::write(obj, |values: &mut Vec<Option<T>>| values.get_mut(i).and_then(Option::take));
+        // A read first: a thread that never set a value takes nothing, and its end commutes
+        // with the other ends (a write of every `Local` at every thread's end made them race).
+        if !rt::read(obj, |values: &Values<T>| values.0.get(i).is_some_and(Option::is_some)) {
+            return;
+        }
+        let value = rt::write(obj, |values: &mut Values<T>| values.0.get_mut(i).and_then(Option::take));
         drop(value);
     }
 
@@ -268,15 +290,15 @@ impl<T: 'static> Local<T> {
     /// primitives: the value is taken out while it runs and put back after.
     pub fn with<R>(&self, f: impl FnOnce(&mut Option<T>) -> R) -> R {
         let i = rt::current().index();
-        let slot = |values: &mut Vec<Option<T>>| {
-            if values.len() <= i {
-                values.resize_with(i + 1, || None);
+        let slot = |values: &mut Values<T>| {
+            if values.0.len() <= i {
+                values.0.resize_with(i + 1, || None);
             }
-            values[i].take()
+            values.0[i].take()
         };
         let mut value = rt::write(self.obj, slot);
         let r = f(&mut value);
-        rt::write(self.obj, |values: &mut Vec<Option<T>>| values[i] = value);
+        rt::write(self.obj, |values: &mut Values<T>| values.0[i] = value);
         r
     }
 

@@ -50,7 +50,9 @@ impl Instant {
     /// Virtual time since `earlier`, `None` when `earlier` is later.
     pub fn checked_duration_since(&self, earlier: Instant) -> Option<Duration> {
         let d = self.nanos - earlier.nanos;
-        (d >= 0).then(|| Duration::from_nanos(d as u64))
+        // Up to about 877 years apart: more nanoseconds than a u64 holds, so seconds and the rest.
+        const NANOS_PER_SEC: i128 = 1_000_000_000;
+        (d >= 0).then(|| Duration::new((d / NANOS_PER_SEC) as u64, (d % NANOS_PER_SEC) as u32))
     }
 
     /// Virtual time since `earlier`, zero when `earlier` is later.

@@ -70,6 +70,10 @@ fn an_instant_before_the_runs_start_exists_as_in_std() {
         assert_eq!(format!("{earlier:?}"), "Instant(-5s)");
         assert_eq!(earlier + Duration::from_secs(5), now);
         assert!(now.checked_sub(Duration::MAX).is_none());
+        // Farther apart than a u64 of nanoseconds (584 years): still exact.
+        let late = now + Duration::from_secs(400 * 365 * 86_400);
+        let early = now - Duration::from_secs(200 * 365 * 86_400);
+        assert_eq!(late.duration_since(early), Duration::from_secs(600 * 365 * 86_400));
     })
     .assert_passed();
 }
@@ -93,7 +97,7 @@ fn pointers_in_a_trace_are_numbered_so_a_replay_has_the_same_bytes() {
     let report = check(Config::dfs(), program);
     let failure = report.failure.expect("the assertion fails");
     let text = failure.trace.to_string();
-    assert!(text.contains("null -> ptr#1") || text.contains("ptr#1"), "{text}");
+    assert!(text.contains("store       AtomicPtr-1     ptr#1") || text.contains("ptr#1\n"), "{text}");
     assert!(text.contains("ptr#1 -> ptr#2") && text.contains("ptr#2 -> ptr#1"), "{text}");
     assert!(!text.contains("0x"), "an address in the trace: {text}");
     let again = replay(&failure.schedule, program);
@@ -129,4 +133,26 @@ fn std_thread_items_a_port_uses_exist() {
         assert_eq!(key.with(|k| *k), 7);
     })
     .assert_passed();
+}
+
+struct LocksOnDrop(racelab_std::sync::Arc<racelab_std::sync::Mutex<u32>>);
+
+impl Drop for LocksOnDrop {
+    fn drop(&mut self) {
+        *self.0.lock().unwrap() += 1;
+    }
+}
+
+#[test]
+fn a_local_left_by_a_failing_thread_does_not_hide_the_verdict() {
+    // Main fails with a value in a `Local` whose `Drop` locks a racelab `Mutex`: it is never
+    // dropped in its thread, and dropping it with the run's objects, outside every thread,
+    // replaced the program's failure by racelab's "an OS thread used a racelab primitive".
+    let report = check(Config::dfs(), || {
+        let local: Local<LocksOnDrop> = Local::new();
+        local.set(LocksOnDrop(racelab_std::sync::Arc::new(racelab_std::sync::Mutex::new(0))));
+        assert_eq!(1 + 1, 3, "the program's own assertion");
+    });
+    let failure = report.failure.expect("the assertion fails the run");
+    assert!(failure.kind.to_string().contains("the program's own assertion"), "{}", failure.kind);
 }

@@ -321,6 +321,8 @@ def play_script(path, commands, moves=None, *, granularity=DEFAULT_GRANULARITY, 
     # The verdict on a passing script names the search with the game's granularity: at sync, plain
     # Python has no scheduling points, and a lost update in it cannot be played or found.
     check_command = f"racelab-py check {shlex.quote(path)} --strategy portfolio --granularity {granularity}"
+    if argv:
+        check_command += " -- " + " ".join(shlex.quote(a) for a in argv)
     no_bug_words = "has no bug to find"
     if granularity == "sync":
         no_bug_words += (" at granularity sync, where only racelab's primitives are scheduling points (a race "

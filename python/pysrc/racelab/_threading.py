@@ -60,8 +60,12 @@ class _Run:
         # ``threading._register_atexit``'s calls in this run (the executors' wake-ups of their
         # idle workers), called before the non-daemon threads are joined.
         self.threading_exit_calls = []
-        # Thread pool executors made so far (their default thread name prefix's number).
+        # Thread pool executors named by default so far (``ThreadPoolExecutor-N``'s ``N``).
         self.executors = 0
+        # The clock as the program reads it (see ``_read_ns``): the last read, and how far the
+        # reads have run ahead of the virtual clock.
+        self.clock_read_ns = -1
+        self.clock_drift_ns = 0
 
 
 _run = _Run()
@@ -690,21 +694,21 @@ def sleep(secs):
 
 
 def _read_ns():
-    """The clock as the current thread reads it, in nanoseconds: the virtual clock, but each read
-    at least a microsecond after this thread's previous one. The virtual clock moves only when no
-    thread can run, so without this two reads around any amount of work were equal: ``end -
-    start`` was 0 (a rate divided by it raised ZeroDivisionError), and a deadline loop that waits
-    for ``deadline - monotonic()`` and stops when it is below 0 (``as_completed``'s, the
-    ``Event.wait`` idiom) spun at exactly 0 until the step limit, where CPython's clock has moved
-    on. Per thread, so that no thread's reads depend on another's (the exhaustive search sees a
-    read of the clock as touching nothing); a thread may then read a time a little ahead of what
-    another thread, reading later, gets."""
-    now = _racelab.now_ns()
-    me = current_thread()
-    last = getattr(me, "_clock_read_ns", -1)
-    if now <= last:
-        now = last + _READ_TICK_NS
-    me._clock_read_ns = now
+    """The clock as the program reads it, in nanoseconds: the virtual clock plus the run's drift,
+    each read at least a microsecond after the read before it (by any thread). The virtual clock
+    moves only when no thread can run, so without the drift two reads around any amount of work
+    were equal: ``end - start`` was 0 (a rate divided by it raised ZeroDivisionError), and a
+    deadline loop that waits for ``deadline - monotonic()`` and stops when it is below 0
+    (``as_completed``'s, the ``Event.wait`` idiom) spun at exactly 0 until the step limit, where
+    CPython's clock has moved on. The drift only grows, so a sleep measured by the program lasts its
+    full length, and reads stay in order across threads. Run-wide, the reads of two threads depend
+    on their order, which the exhaustive search sees: a call of these replaced functions writes
+    everything (see ``_footprint``)."""
+    now = _racelab.now_ns() + _run.clock_drift_ns
+    if now <= _run.clock_read_ns:
+        _run.clock_drift_ns += _run.clock_read_ns + _READ_TICK_NS - now
+        now = _run.clock_read_ns + _READ_TICK_NS
+    _run.clock_read_ns = now
     return now
 
 
@@ -1091,6 +1095,15 @@ def _run_future(future, fn, args, kwargs):
 _WAKE_UP = None
 
 
+def _result_or_cancel(future, timeout):
+    """CPython's ``concurrent.futures._base._result_or_cancel``: the result, and a future that did
+    not finish in time cancelled."""
+    try:
+        return future.result(timeout)
+    finally:
+        future.cancel()
+
+
 class ThreadPoolExecutor:
     """``concurrent.futures.ThreadPoolExecutor`` as CPython 3.11-3.13 writes it, on racelab threads:
     at most ``max_workers`` (default ``min(32, os.cpu_count() + 4)``) workers, each started by a
@@ -1115,8 +1128,11 @@ class ThreadPoolExecutor:
         self._broken = False
         self._shutdown = False
         self._shutdown_lock = Lock()
-        _run.executors += 1
-        self._thread_name_prefix = thread_name_prefix or f"ThreadPoolExecutor-{_run.executors - 1}"
+        if not thread_name_prefix:
+            # CPython's counter moves only for an executor named by default.
+            thread_name_prefix = f"ThreadPoolExecutor-{_run.executors}"
+            _run.executors += 1
+        self._thread_name_prefix = thread_name_prefix
         self._initializer = initializer
         self._initargs = initargs
         _run.threading_exit_calls.append(self._wake_all)
@@ -1154,11 +1170,20 @@ class ThreadPoolExecutor:
                 self._initializer_failed()
                 return
         while True:
-            item = self._work_queue.get()
+            if sys.version_info >= (3, 12):
+                # 3.12's worker counts itself idle only when it finds the queue empty.
+                try:
+                    item = self._work_queue.get_nowait()
+                except _queue_module.Empty:
+                    self._idle_semaphore.release()
+                    item = self._work_queue.get()
+            else:
+                item = self._work_queue.get()
             if item is not _WAKE_UP:
                 _run_future(*item)
                 del item
-                self._idle_semaphore.release()
+                if sys.version_info < (3, 12):
+                    self._idle_semaphore.release()
                 continue
             if self._shutdown or _run.main_stopped:
                 self._shutdown = True
@@ -1191,14 +1216,13 @@ class ThreadPoolExecutor:
         futures = [self.submit(fn, *args) for args in zip(*iterables)]
 
         def results():
+            # As CPython's: a result that times out cancels its future (``_result_or_cancel``),
+            # and the futures not yet reached are cancelled when the iterator is closed.
             try:
                 futures.reverse()
                 while futures:
                     f = futures.pop()
-                    if end is None:
-                        yield f.result()
-                    else:
-                        yield f.result(end - monotonic())
+                    yield _result_or_cancel(f, None if end is None else end - monotonic())
             finally:
                 for f in futures:
                     f.cancel()
@@ -1230,8 +1254,7 @@ class ProcessPoolExecutor(ThreadPoolExecutor):
     def __init__(self, max_workers=None, mp_context=None, initializer=None, initargs=(), **_kwargs):
         if max_workers is None:
             max_workers = _os.cpu_count() or 1
-        super().__init__(max_workers, "", initializer, initargs)
-        self._thread_name_prefix = f"ProcessPoolExecutor-{_run.executors - 1}"
+        super().__init__(max_workers, "ProcessPoolExecutor", initializer, initargs)
 
 
 import builtins as _builtins  # noqa: E402 - `enumerate` above is threading's

@@ -142,7 +142,11 @@ def _python_words(text):
     """The engine's words for a Python reader: its messages name the Rust API where the CLI flag
     and the Python function are what a Python user has."""
     return (text.replace("(Config::max_steps, --max-steps)", "(--max-steps)")
-            .replace("until `elapsed()` reaches a duration", "until `time.monotonic()` reaches a deadline")
+            .replace("A loop that waits for time to pass (until `elapsed()` reaches a duration) without sleeping "
+                     "never ends either: the virtual clock moves only when no thread can run, so sleep in it.",
+                     "A loop that waits for time to pass without sleeping (until `time.monotonic()` reaches a "
+                     "deadline) moves the clock a microsecond per read only: the virtual clock moves when no thread "
+                     "can run, so sleep in it.")
             .replace("a Rust HashMap, a Python set or dict", "a set or dict"))
 
 
@@ -246,6 +250,12 @@ def _teaching(args, report):
 
 
 def _play(args):
+    if any(a.startswith("-") for a in args.args):
+        # The game adds options after these commands (`--schedule`, `--moves`), so the program's
+        # arguments go right after it, where one that begins with `-` would be taken for an option.
+        raise _Usage("play passes the program's arguments after it in the commands it prints, where one that "
+                     f"begins with - would be read as an option ({' '.join(args.args)}): play the program with "
+                     "arguments that do not, or use check and replay, whose commands carry them after --")
     flags = _flags(args)
     script = shlex.quote(args.script)
     # The program's arguments right after it: the game appends options to these commands (a

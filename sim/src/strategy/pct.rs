@@ -187,6 +187,16 @@ mod tests {
             .collect()
     }
 
+    /// Run 1 of a PCT strategy of `depth` seeded with `seed`, after a run 0 of `measured`
+    /// decisions (PCT's `k`): its first `steps` picks.
+    fn second_run(seed: u64, depth: u32, ts: &[ThreadId], measured: usize, steps: usize) -> Vec<ThreadId> {
+        let mut s = Pct::new(seed, depth);
+        s.begin_run(0);
+        drive(&mut s, ts, measured);
+        s.begin_run(1);
+        drive(&mut s, ts, steps)
+    }
+
     #[test]
     fn run_zero_has_no_change_point_and_measures_k() {
         let ts: Vec<ThreadId> = (0..3).map(ThreadId).collect();
@@ -205,11 +215,7 @@ mod tests {
         // With no change points the highest-priority thread runs until it cannot.
         let ts: Vec<ThreadId> = (0..3).map(ThreadId).collect();
         for seed in 0..20 {
-            let mut s = Pct::new(seed, 1);
-            s.begin_run(0);
-            drive(&mut s, &ts, 10);
-            s.begin_run(1);
-            let picks = drive(&mut s, &ts, 100);
+            let picks = second_run(seed, 1, &ts, 10, 100);
             assert!(picks.iter().all(|t| *t == picks[0]), "seed {seed}");
         }
     }
@@ -219,11 +225,7 @@ mod tests {
         let ts: Vec<ThreadId> = (0..2).map(ThreadId).collect();
         let mut switched_at = Vec::new();
         for seed in 0..200 {
-            let mut s = Pct::new(seed, 2);
-            s.begin_run(0);
-            drive(&mut s, &ts, 10);
-            s.begin_run(1);
-            let picks = drive(&mut s, &ts, 10);
+            let picks = second_run(seed, 2, &ts, 10, 10);
             // Depth 2: one change point among 1..=10: one switch at decisions 1..9, none when
             // the point falls past the run.
             let switches: Vec<usize> = (1..picks.len()).filter(|&i| picks[i] != picks[i - 1]).collect();
@@ -246,11 +248,7 @@ mod tests {
         let ts: Vec<ThreadId> = (0..2).map(ThreadId).collect();
         let (mut kept, mut switched) = (0, 0);
         for seed in 0..100 {
-            let mut s = Pct::new(seed, 2);
-            s.begin_run(0);
-            drive(&mut s, &ts, 2);
-            s.begin_run(1);
-            let picks = drive(&mut s, &ts, 2);
+            let picks = second_run(seed, 2, &ts, 2, 2);
             if picks[0] == picks[1] {
                 kept += 1;
             } else {

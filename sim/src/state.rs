@@ -1083,43 +1083,38 @@ impl RunModel {
         let mut blocked = Vec::new();
         for (i, t) in self.threads.iter().enumerate() {
             let tid = ThreadId(i as u32);
-            if let RunState::Blocked { on: Some(o), .. } = t.state {
-                let held_by = self.objects[o.index()].holders.iter().map(|&h| self.thread_ref(h)).collect();
-                let holds = (0..self.objects.len())
-                    .map(|j| ObjectId(j as u32))
-                    .filter(|&j| self.objects[j.index()].holders.contains(&tid) && j != t.object)
-                    .map(|j| self.object_ref(j))
-                    .collect();
-                blocked.push(BlockedThread {
+            let RunState::Blocked { on, .. } = t.state else { continue };
+            let holds = (0..self.objects.len())
+                .map(|j| ObjectId(j as u32))
+                .filter(|&j| self.objects[j.index()].holders.contains(&tid) && j != t.object)
+                .map(|j| self.object_ref(j))
+                .collect();
+            blocked.push(match on {
+                Some(o) => BlockedThread {
                     thread: self.thread_ref(tid),
                     waits_on: self.object_ref(o),
-                    held_by,
+                    held_by: self.objects[o.index()].holders.iter().map(|&h| self.thread_ref(h)).collect(),
                     holds,
                     note: t
                         .wait_note
                         .or(self.objects[o.index()].note)
                         .map(|n| n.render(&self.thread_name(n.thread))),
                     sleeps: false,
-                });
-            } else if let RunState::Blocked { on: None, .. } = t.state {
+                },
                 // A sleep whose end is past the end of the virtual clock (`Duration::MAX`): it
                 // waits on nothing but itself.
-                blocked.push(BlockedThread {
+                None => BlockedThread {
                     thread: self.thread_ref(tid),
                     waits_on: self.object_ref(t.object),
                     held_by: Vec::new(),
-                    holds: (0..self.objects.len())
-                        .map(|j| ObjectId(j as u32))
-                        .filter(|&j| self.objects[j.index()].holders.contains(&tid) && j != t.object)
-                        .map(|j| self.object_ref(j))
-                        .collect(),
+                    holds,
                     note: Some(
                         "its sleep ends past the end of the virtual clock (about 584 years): nothing ends it"
                             .into(),
                     ),
                     sleeps: true,
-                });
-            }
+                },
+            });
         }
         Deadlock { blocked, cycle: self.wait_for_cycle() }
     }

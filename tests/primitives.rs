@@ -574,3 +574,29 @@ fn a_thread_cannot_switch_or_reenter_while_a_state_is_open() {
         failure.kind
     );
 }
+
+#[test]
+fn an_over_release_is_told_with_every_release_of_its_semaphore_and_a_fix_for_it() {
+    // `--explain` told the acquires and the failing release only, as if the semaphore had been
+    // taken twice and released once; and its fix was the general "follow the primitive's rules".
+    let report = check(Config::random(0).runs(1), || {
+        let sem = Semaphore::bounded(1);
+        let worker = thread::spawn(move || {
+            sem.acquire();
+            sem.release();
+            sem.release();
+        });
+        worker.join().unwrap();
+    });
+    let failure = report.failure.expect("the second release raises ValueError");
+    let story = racelab_sim::narrate::narrate(&failure, None);
+    let text = story.to_string();
+    let releases: Vec<&str> = text.lines().filter(|l| l.contains("releases")).collect();
+    assert_eq!(releases.len(), 1, "the release before the failing one:\n{text}");
+    assert!(releases[0].contains("its value is now 1"), "{text}");
+    assert!(
+        text.contains("* step") && text.contains("raises ValueError: Semaphore released too many times"),
+        "{text}"
+    );
+    assert!(story.fix.starts_with("release a BoundedSemaphore once for each acquire"), "{}", story.fix);
+}

@@ -45,6 +45,10 @@ pub enum DiagnosisKind {
     Misuse,
     /// Any other failed assertion or panic.
     Assertion,
+    /// The program used racelab itself in a way a simulation cannot run (a check or replay
+    /// inside a run, an object kept from another run): racelab's own panic, whose message starts
+    /// `racelab: `, says which.
+    RacelabMisuse,
     /// The run did not end within the step limit.
     StepLimit,
     /// Daemon threads were cut off at the end with work left.
@@ -78,6 +82,7 @@ impl DiagnosisKind {
             DiagnosisKind::LostUpdate => "lost-update",
             DiagnosisKind::Misuse => "misuse",
             DiagnosisKind::Assertion => "assertion",
+            DiagnosisKind::RacelabMisuse => "racelab-misuse",
             DiagnosisKind::StepLimit => "step-limit",
             DiagnosisKind::DaemonCutOff => "daemon-cut-off",
             DiagnosisKind::Divergence => "divergence",
@@ -367,6 +372,12 @@ fn deadlock(d: &Deadlock, trace: &Trace, deciding: &mut Vec<usize>) -> (Diagnosi
 fn panic(thread: &str, message: &str, trace: &Trace, deciding: &mut Vec<usize>) -> (DiagnosisKind, String) {
     if let Some(d) = wakeup_misuse(thread, message, trace, deciding) {
         return d;
+    }
+    if let Some(what) = message.strip_prefix("racelab: ") {
+        return (
+            DiagnosisKind::RacelabMisuse,
+            format!("{thread} used racelab in a way a simulation cannot run: {what}."),
+        );
     }
     let lower = message.to_ascii_lowercase();
     let key = lower.split("failed: ").last().unwrap_or(&lower).trim_start();

@@ -56,9 +56,16 @@ pub fn narrate(failure: &Failure, fix: Option<&str>) -> Narration {
     let trace = &failure.trace;
     let (diagnosis, deciding) = diagnose_deciding(&failure.kind, trace);
     let failing = failure.failing_event();
+    // A misused primitive's story needs its releases too (a semaphore released once too often):
+    // they are told for that object only, where they are what went wrong.
+    let misused = match &failure.kind {
+        FailureKind::Misuse { .. } => failing.and_then(|i| trace.events[i].object.as_deref()),
+        _ => None,
+    };
     let mut lines = Vec::new();
     for (i, e) in trace.events.iter().enumerate() {
-        let Some(text) = sentence(trace, i) else {
+        let told = sentence(trace, i).or_else(|| misused.and_then(|obj| release_of(e, obj)));
+        let Some(text) = told else {
             if deciding.contains(&i) {
                 lines.push(Line { step: e.step, event: Some(i), text: plain(e), deciding: true });
             }
@@ -79,6 +86,7 @@ pub fn narrate(failure: &Failure, fix: Option<&str>) -> Narration {
             .or_else(|| {
                 (diagnosis.kind == DiagnosisKind::Deadlock).then(|| deadlock_fix(&failure.kind)).flatten()
             })
+            .or_else(|| misuse_fix(&failure.kind))
             .unwrap_or(default_fix(diagnosis.kind))
             .to_string()
     });
@@ -97,6 +105,40 @@ fn deadlock_fix(kind: &FailureKind) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// The fix for a misused primitive, from Python's message: which rule was broken and the
+/// usual way to keep it (`None`: the general advice).
+fn misuse_fix(kind: &FailureKind) -> Option<&'static str> {
+    let FailureKind::Misuse { message, .. } = kind else { return None };
+    Some(match message.as_str() {
+        "Semaphore released too many times" => {
+            "release a BoundedSemaphore once for each acquire, after it (`with sem:` pairs them): a second release, or one for an acquire that never happened, goes past its initial value."
+        }
+        "release unlocked lock" => {
+            "release a Lock only while it is held, once for each acquire (`with lock:` pairs them)."
+        }
+        "cannot release un-acquired lock" => {
+            "release an RLock only in the thread that holds it, once for each of its acquires (`with rlock:` pairs them)."
+        }
+        "cannot wait on un-acquired lock" | "cannot notify on un-acquired lock" => {
+            "call wait() and notify() only while holding the Condition's lock: inside `with cond:`."
+        }
+        "task_done() called too many times" => "call task_done() once for each item taken with get(), after handling it.",
+        _ => return None,
+    })
+}
+
+/// A release of `obj`, told (a lock's or semaphore's release is not told by itself: only the
+/// misuse of `obj` makes it part of the story).
+fn release_of(e: &Event, obj: &str) -> Option<String> {
+    if !matches!(e.kind, Some(EventKind::Released { .. })) || e.object.as_deref() != Some(obj) {
+        return None;
+    }
+    Some(match e.result.strip_prefix("ok, value ") {
+        Some(value) => format!("{} releases {obj}; its value is now {value}.", e.thread),
+        None => format!("{} releases {obj}.", e.thread),
+    })
 }
 
 /// The fix for a wake-up bug on a racelab-std `Condvar`, in Rust's words (`None`: the default
@@ -160,10 +202,10 @@ fn sentence(trace: &Trace, i: usize) -> Option<String> {
         {
             format!("{t} sets {obj} with nobody waiting yet; the flag stays up until cleared.")
         }
+        // Setting a flag that is up changes nothing: a signal is lost only where the program
+        // meant each set to count (a producer's second item), which the diagnosis decides.
         EventKind::Notify { woken, .. } if woken.is_empty() && e.operation == "set" => {
-            format!(
-                "{t} calls set() on {obj}, which is already set, with nobody waiting: the wake-up is lost."
-            )
+            format!("{t} calls set() on {obj}, which is already set: this set changes nothing (an Event does not count its sets).")
         }
         EventKind::Notify { woken, .. } if woken.is_empty() => {
             format!("{t} calls {}() on {obj} with nobody waiting: the wake-up is lost.", e.operation)
@@ -236,6 +278,7 @@ pub fn default_fix(kind: DiagnosisKind) -> &'static str {
         DiagnosisKind::DaemonCutOff => "join the daemon thread before the program ends, or make it non-daemon.",
         DiagnosisKind::DataRace => "hold one lock across both accesses, or order them (join, a channel, an atomic flag).",
         DiagnosisKind::Assertion => "the steps above are an interleaving under which the check fails: make each check and the action that relies on it one atomic step (one lock held across both), or wait until the state you check holds.",
+        DiagnosisKind::RacelabMisuse => "call racelab's check or replay only from outside a run, and make every racelab object inside the run that uses it.",
         _ => "see the diagnosis above.",
     }
 }

@@ -203,41 +203,75 @@ impl Trace {
         Some(own.unwrap_or(upto))
     }
 
-    /// The column header of the human form.
-    pub fn header() -> String {
-        format!(
-            "{:>5}  {:>8}  {:<12}  {:<10}  {:<14}  {}",
-            "step", "time", "thread", "operation", "object", "result"
-        )
+    /// The widths of the human form's columns for these events: each at least its narrowest
+    /// width, and wide enough for its longest entry, so a long operation name (`compare_exchange`)
+    /// or object name does not push the columns after it out of line.
+    pub fn columns(&self) -> Columns {
+        let mut c = Columns::NARROWEST;
+        for e in &self.events {
+            c.thread = c.thread.max(e.thread.chars().count());
+            c.operation = c.operation.max(e.operation.chars().count());
+            c.object = c.object.max(e.object.as_deref().map_or(1, |o| o.chars().count()));
+        }
+        c
+    }
+}
+
+/// The widths of a trace's padded columns (step and time are right-aligned, result is last).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Columns {
+    thread: usize,
+    operation: usize,
+    object: usize,
+}
+
+impl Columns {
+    /// The widths a trace of short names gets.
+    pub const NARROWEST: Columns = Columns { thread: 12, operation: 10, object: 14 };
+
+    /// The header line at these widths.
+    pub fn header(self) -> String {
+        self.line("step", "time", "thread", "operation", "object", "result")
+    }
+
+    /// One event's line at these widths (its `at` location after the result).
+    pub fn event(self, e: &Event) -> String {
+        let time = VirtualTime::from_nanos(e.time_ns).to_string();
+        let object = e.object.as_deref().unwrap_or("-");
+        let mut line = self.line(&e.step.to_string(), &time, &e.thread, &e.operation, object, &e.result);
+        if let Some(at) = &e.at {
+            line.push_str(&format!("   (at {at})"));
+        }
+        line
+    }
+
+    fn line(
+        self,
+        step: &str,
+        time: &str,
+        thread: &str,
+        operation: &str,
+        object: &str,
+        result: &str,
+    ) -> String {
+        let Columns { thread: tw, operation: ow, object: bw } = self;
+        format!("{step:>5}  {time:>8}  {thread:<tw$}  {operation:<ow$}  {object:<bw$}  {result}")
     }
 }
 
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let time = VirtualTime::from_nanos(self.time_ns).to_string();
-        write!(
-            f,
-            "{:>5}  {:>8}  {:<12}  {:<10}  {:<14}  {}",
-            self.step,
-            time,
-            self.thread,
-            self.operation,
-            self.object.as_deref().unwrap_or("-"),
-            self.result
-        )?;
-        match &self.at {
-            Some(at) => write!(f, "   (at {at})"),
-            None => Ok(()),
-        }
+        f.write_str(&Columns::NARROWEST.event(self))
     }
 }
 
 impl fmt::Display for Trace {
     /// The header line, then one line per event.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{}", Trace::header().trim_end())?;
+        let columns = self.columns();
+        writeln!(f, "{}", columns.header().trim_end())?;
         for e in &self.events {
-            writeln!(f, "{}", e.to_string().trim_end())?;
+            writeln!(f, "{}", columns.event(e).trim_end())?;
         }
         Ok(())
     }
@@ -269,11 +303,12 @@ pub const FAILING_MARK: &str = "   <-- fails here";
 impl fmt::Display for Excerpt<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let events = &self.trace.events;
+        let columns = self.trace.columns();
         let line = |f: &mut fmt::Formatter<'_>, i: usize| {
             let mark = if self.failing == Some(i) { FAILING_MARK } else { "" };
-            writeln!(f, "{}{mark}", events[i].to_string().trim_end())
+            writeln!(f, "{}{mark}", columns.event(&events[i]).trim_end())
         };
-        writeln!(f, "{}", Trace::header().trim_end())?;
+        writeln!(f, "{}", columns.header().trim_end())?;
         if self.uncut || events.len() <= EXCERPT_HEAD + EXCERPT_TAIL {
             return (0..events.len()).try_for_each(|i| line(f, i));
         }

@@ -256,6 +256,13 @@ impl Event {
         guarded(py, prim::Event::new).map(|inner| Event { inner })
     }
 
+    /// An Event the trace names `name`: a `Timer`'s `finished` event is its timer's, not one of
+    /// the program's own Events.
+    #[staticmethod]
+    fn _named(py: Python<'_>, name: String) -> PyResult<Self> {
+        guarded(py, || prim::Event::named(name)).map(|inner| Event { inner })
+    }
+
     fn is_set(&self, py: Python<'_>) -> PyResult<bool> {
         guarded(py, || self.inner.is_set())
     }

@@ -385,7 +385,7 @@ def names():
     """The ``multiprocessing`` attributes a check replaces, by name."""
     table = {
         "Process": rl.Process, "Queue": rl.ProcessQueue, "JoinableQueue": rl.JoinableProcessQueue,
-        "SimpleQueue": SimpleQueue, "current_process": rl.current_process, "Pool": rl.ThreadPool,
+        "SimpleQueue": SimpleQueue, "current_process": rl.current_process, "Pool": rl.ProcessPool,
         "Lock": Lock, "RLock": RLock, "Semaphore": Semaphore, "BoundedSemaphore": BoundedSemaphore,
         "Condition": Condition, "Event": Event, "Barrier": Barrier,
         "Value": Value, "Array": Array, "RawValue": RawValue, "RawArray": RawArray, "Pipe": Pipe,

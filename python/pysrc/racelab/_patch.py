@@ -667,7 +667,7 @@ def _replacements():
         (select, {"select": _run_select}),
         (atexit, {"register": rl.atexit_register, "unregister": rl.atexit_unregister}),
         (multiprocessing, rl_mp.names()),
-        (multiprocessing.pool, {"ThreadPool": rl.ThreadPool, "Pool": rl.ThreadPool}),
+        (multiprocessing.pool, {"ThreadPool": rl.ThreadPool, "Pool": rl.ProcessPool}),
         (concurrent.futures, {
             "ThreadPoolExecutor": rl.ThreadPoolExecutor, "ProcessPoolExecutor": rl.ProcessPoolExecutor,
         }),

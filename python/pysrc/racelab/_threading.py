@@ -456,7 +456,9 @@ class Timer(Thread):
         self.function = function
         self.args = args if args is not None else []
         self.kwargs = kwargs if kwargs is not None else {}
-        self.finished = Event()
+        # Named for its timer in traces ("Thread-1.finished"), so a cancel does not read as a
+        # set of one of the program's own Events.
+        self.finished = _racelab.Event._named(f"{self.name}.finished")
 
     def cancel(self):
         self.finished.set()
@@ -984,10 +986,16 @@ class ThreadPool:
             processes = _os.cpu_count() or 1
         if processes < 1:
             raise ValueError("Number of processes must be at least 1")
-        for i in range(processes):
-            t = Thread(target=self._work, name=f"PoolWorker-{i + 1}", args=(initializer, initargs), daemon=True)
+        for _ in range(processes):
+            t = Thread(target=self._work, name=self._worker_name(), args=(initializer, initargs), daemon=True)
             t.start()
             self._workers.append(t)
+
+    @staticmethod
+    def _worker_name():
+        # CPython's ThreadPool worker is a thread whose target is ``worker``: ``Thread-N (worker)``.
+        _run.counter += 1
+        return f"Thread-{_run.counter} (worker)"
 
     def _work(self, initializer, initargs):
         if initializer is not None:
@@ -1073,6 +1081,15 @@ class ThreadPool:
 
     def __exit__(self, *exc):
         self.terminate()
+
+class ProcessPool(ThreadPool):
+    """``multiprocessing.Pool``: a ``ThreadPool`` whose workers are named as the fork context's
+    processes are (``ForkPoolWorker-N``, numbered with ``Process-N``)."""
+
+    @staticmethod
+    def _worker_name():
+        _run.processes += 1
+        return f"ForkPoolWorker-{_run.processes}"
 
 
 def _run_future(future, fn, args, kwargs):

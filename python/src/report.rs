@@ -24,6 +24,7 @@ const PYTHON_STACK: usize = 2 << 20;
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(explore, m)?)?;
+    m.add_function(wrap_pyfunction!(settings_line, m)?)?;
     m.add_function(wrap_pyfunction!(replay, m)?)?;
     m.add_function(wrap_pyfunction!(play, m)?)?;
     m.add_function(wrap_pyfunction!(merge, m)?)?;
@@ -56,6 +57,7 @@ fn merge<'py>(py: Python<'py>, outputs: Vec<(String, String)>) -> PyResult<Vec<B
 }
 
 /// The configuration of a check from the Python-side settings.
+#[allow(clippy::too_many_arguments)]
 fn config(
     strategy: &str,
     seed: u64,
@@ -64,6 +66,7 @@ fn config(
     max_steps: u64,
     daemon_cut_off_fails: bool,
     shard: Option<(u64, u64)>,
+    wakeups: Wakeups,
 ) -> PyResult<Config> {
     let config = match strategy {
         "random" => Config::random(seed),
@@ -95,12 +98,21 @@ fn config(
     // The watchdog would abandon a thread in the middle of CPython, which cannot be resumed from
     // there: off. A program without scheduling points runs to its end as it would in Python.
     let config = python_limits(config, max_steps, daemon_cut_off_fails);
+    let config = config.spurious_wakeups(wakeups.spurious).adversarial_wakeups(wakeups.adversarial);
     config.validate().map_err(|e| PyValueError::new_err(format!("racelab: {}", e.message)))?;
     Ok(config)
 }
 
 /// What every Python check and replay sets: the step limit, the stacks, no watchdog, and
 /// whether a daemon thread cut off at the end fails the run.
+/// The wake-up semantics a check asks for (`--spurious-wakeups N`, `--adversarial-wakeups`): the
+/// engine's defaults (1, off) unless given. A replay takes them from its schedule.
+#[derive(Clone, Copy, Debug)]
+struct Wakeups {
+    spurious: u32,
+    adversarial: bool,
+}
+
 fn python_limits(config: Config, max_steps: u64, daemon_cut_off_fails: bool) -> Config {
     config
         .shrink_budget(PYTHON_SHRINK_RUNS, PYTHON_SHRINK_STEPS)
@@ -120,11 +132,34 @@ const PYTHON_SHRINK_RUNS: u64 = 20_000;
 const PYTHON_SHRINK_STEPS: u64 = 1_000_000;
 const PYTHON_SHRINK_TIME: Duration = Duration::from_secs(60);
 
+/// The settings line [`explore`] would run with these arguments (`Config`'s display), without
+/// running anything: the command line prints it before a check starts. A `ValueError` for the
+/// arguments `explore` refuses.
+#[allow(clippy::too_many_arguments)]
+#[pyfunction]
+#[pyo3(signature = (strategy="random", seed=0, runs=None, depth=3, max_steps=100_000, daemon_cut_off_fails=false, shard=None,
+                    spurious_wakeups=1, adversarial_wakeups=false))]
+fn settings_line(
+    strategy: &str,
+    seed: u64,
+    runs: Option<u64>,
+    depth: u32,
+    max_steps: u64,
+    daemon_cut_off_fails: bool,
+    shard: Option<(u64, u64)>,
+    spurious_wakeups: u32,
+    adversarial_wakeups: bool,
+) -> PyResult<String> {
+    let wakeups = Wakeups { spurious: spurious_wakeups, adversarial: adversarial_wakeups };
+    Ok(config(strategy, seed, runs, depth, max_steps, daemon_cut_off_fails, shard, wakeups)?.to_string())
+}
+
 /// Explores `program` (a callable running the program once) and reports.
 // Python keyword arguments, one per setting.
 #[allow(clippy::too_many_arguments)]
 #[pyfunction]
-#[pyo3(signature = (program, strategy="random", seed=0, runs=None, depth=3, max_steps=100_000, daemon_cut_off_fails=false, source=None, shard=None))]
+#[pyo3(signature = (program, strategy="random", seed=0, runs=None, depth=3, max_steps=100_000, daemon_cut_off_fails=false, source=None, shard=None,
+                    spurious_wakeups=1, adversarial_wakeups=false))]
 fn explore<'py>(
     py: Python<'py>,
     program: Py<PyAny>,
@@ -136,9 +171,12 @@ fn explore<'py>(
     daemon_cut_off_fails: bool,
     source: Option<(String, String)>,
     shard: Option<(u64, u64)>,
+    spurious_wakeups: u32,
+    adversarial_wakeups: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     not_nested()?;
-    let config = config(strategy, seed, runs, depth, max_steps, daemon_cut_off_fails, shard)?;
+    let wakeups = Wakeups { spurious: spurious_wakeups, adversarial: adversarial_wakeups };
+    let config = config(strategy, seed, runs, depth, max_steps, daemon_cut_off_fails, shard, wakeups)?;
     green::remember_interpreter(py);
     let watched = crate::watchdog::armed();
     let (report, interrupt) = check_interruptibly(py, config.clone(), program);
@@ -299,7 +337,7 @@ fn replay<'py>(
 #[allow(clippy::too_many_arguments)]
 #[pyfunction]
 #[pyo3(signature = (program, source, commands, moves=None, max_steps=100_000, daemon_cut_off_fails=false,
-                    check_command=None, no_bug_words=None))]
+                    check_command=None, no_bug_words=None, spurious_wakeups=1, adversarial_wakeups=false))]
 fn play(
     py: Python<'_>,
     program: Py<PyAny>,
@@ -310,6 +348,8 @@ fn play(
     daemon_cut_off_fails: bool,
     check_command: Option<String>,
     no_bug_words: Option<String>,
+    spurious_wakeups: u32,
+    adversarial_wakeups: bool,
 ) -> PyResult<i32> {
     not_nested()?;
     green::remember_interpreter(py);
@@ -341,7 +381,11 @@ fn play(
                 .unwrap_or_else(|| "racelab-py check --strategy portfolio".to_string()),
             no_bug_words: no_bug_words.unwrap_or_else(|| "has no bug to find".to_string()),
         };
-        racelab_sim::play::play(&playable, Config::portfolio(0).runs(2_000), moves)
+        let base = Config::portfolio(0)
+            .runs(2_000)
+            .spurious_wakeups(spurious_wakeups)
+            .adversarial_wakeups(adversarial_wakeups);
+        racelab_sim::play::play(&playable, base, moves)
     });
     result.map_err(|e| PyValueError::new_err(format!("racelab: {e}")))
 }

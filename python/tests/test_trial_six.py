@@ -82,3 +82,176 @@ def test_pool_workers_have_cpythons_names(tmp_path):
         """)
     done = racelab_py("check", prog, "--runs", "5")
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_no_run_sees_what_another_set_in_the_standard_library_the_environment_or_the_cwd(tmp_path):
+    # Module attributes, os.environ and the working directory outlived their run: the second run
+    # failed where CPython passes, a monkeypatch was wrapped once more each run until a
+    # RecursionError, and the reported run did not replay in a fresh process.
+    prog = write(tmp_path, """\
+        import math, os, threading
+        assert not hasattr(threading, "patched"), "state from an earlier run"
+        threading.patched = True
+        real_lock = threading.Lock
+        threading.Lock = lambda: real_lock()
+        del math.sqrt
+        assert "RACELAB_TRIAL_FLAG" not in os.environ, "os.environ from an earlier run"
+        os.environ["RACELAB_TRIAL_FLAG"] = "1"
+        assert os.path.exists("prog.py"), os.getcwd()
+        os.chdir("/")
+        t = threading.Thread(target=threading.Lock)
+        t.start()
+        t.join()
+        """)
+    done = racelab_py("check", prog, "--runs", "50", cwd=str(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = racelab_py("check", prog, "--strategy", "dfs", cwd=str(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_api_puts_a_modules_attributes_back_after_a_check():
+    import math
+    import threading
+
+    import racelab
+
+    sqrt = math.sqrt
+
+    def program():
+        threading.patched = True
+        math.sqrt = abs
+
+    report = racelab.check(program, runs=3)
+    assert report.passed, report.failure
+    assert not hasattr(threading, "patched")
+    assert math.sqrt is sqrt
+    assert type(math) is type(threading) and type(math).__name__ == "module"
+
+
+IF_BUFFER = """\
+    import threading
+
+    class BoundedBuffer:
+        def __init__(self, cap):
+            self.items = []
+            self.cap = cap
+            self.cond = threading.Condition()
+
+        def put(self, x):
+            with self.cond:
+                if len(self.items) >= self.cap:
+                    self.cond.wait()
+                self.items.append(x)
+                self.cond.notify_all()
+
+        def get(self):
+            with self.cond:
+                if not self.items:
+                    self.cond.wait()
+                x = self.items.pop(0)
+                self.cond.notify_all()
+                return x
+
+    buf = BoundedBuffer(1)
+    out = []
+    def prod():
+        for i in range(4):
+            buf.put(i)
+    def cons():
+        for _ in range(2):
+            out.append(buf.get())
+    ts = [threading.Thread(target=prod), threading.Thread(target=cons), threading.Thread(target=cons)]
+    for t in ts: t.start()
+    for t in ts: t.join()
+    assert sorted(out) == [0, 1, 2, 3], out
+    """
+
+
+def test_spurious_wakeups_0_shows_the_stolen_wakeup_and_names_the_consumer_that_took_the_item(tmp_path):
+    # racelab-py had no --spurious-wakeups, so random and pct always reported the `if` buffer as a
+    # spurious wake-up; and at line granularity the stolen wake-up named the producer, which took
+    # the lock only to wait again (a `py` step stood between its acquire and its wait), as the thief.
+    prog = write(tmp_path, IF_BUFFER)
+    done = racelab_py("check", prog, "--spurious-wakeups", "0", "--explain")
+    assert done.returncode == 1, done.stdout + done.stderr
+    first = done.stdout.splitlines()[0]
+    assert "spurious-wakeups=0" in first, first
+    diagnosis = next(line for line in done.stdout.splitlines() if line.startswith("stolen-wakeup:"))
+    assert "Thread-3 (cons) took the lock first" in diagnosis, diagnosis
+    assert "v1 spurious-wakeups=0 " in done.stdout, done.stdout
+    assert "--spurious-wakeups" not in done.stdout.split("replay:")[1].splitlines()[0], "the schedule carries it"
+    refused = racelab_py("check", prog, "--spurious-wakeups", "-1")
+    assert refused.returncode == 2 and "--spurious-wakeups" in refused.stderr, refused.stderr
+
+
+def test_the_settings_line_comes_before_the_runs(tmp_path):
+    prog = write(tmp_path, """\
+        import threading
+        def work():
+            for i in range(3):
+                pass
+        ts = [threading.Thread(target=work) for _ in range(3)]
+        for t in ts: t.start()
+        for t in ts: t.join()
+        """)
+    # A million runs take minutes: the line must come long before the check ends.
+    child = subprocess.Popen([sys.executable, "-m", "racelab.cli", "check", prog, "--runs", "1000000"],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        first = child.stdout.readline()
+        assert first.startswith(f"racelab-py check {prog}: granularity=line strategy=random"), first
+        assert child.poll() is None, "the check was still running when its settings were printed"
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_a_race_in_plain_code_is_explained_by_where_a_thread_was_preempted(tmp_path):
+    # The narration of a check-then-act in plain Python was the failure alone ("the steps above"
+    # named nothing above it).
+    prog = write(tmp_path, """\
+        import threading
+        cache = {}
+        calls = 0
+        def expensive(key):
+            global calls
+            calls += 1
+            return key * 2
+        def get(key):
+            if key not in cache:
+                cache[key] = expensive(key)
+            return cache[key]
+        threads = [threading.Thread(target=get, args=(7,)) for _ in range(2)]
+        for t in threads: t.start()
+        for t in threads: t.join()
+        assert calls == 1, f"expensive() called {calls} times"
+        """)
+    done = racelab_py("check", prog, "--explain")
+    assert done.returncode == 1, done.stdout + done.stderr
+    story = done.stdout.split("what happened", 1)[1]
+    assert "and is preempted there" in story, story
+    assert "runs `if key not in cache:` (line 9)" in story, story
+    starred = [line for line in story.splitlines() if line.lstrip().startswith("* step")]
+    assert len(starred) == 2 and "is preempted there" in starred[0], story
+
+
+def test_a_thread_pool_race_is_shrunk_to_a_few_preemptions(tmp_path):
+    # It kept its 51 preemptions: the bounded search spent its whole budget at bound 0 (the
+    # workers block on the queue in turn), and the report gave a student a 51-switch trace.
+    prog = write(tmp_path, """\
+        from concurrent.futures import ThreadPoolExecutor
+        counter = 0
+        def inc(_):
+            global counter
+            c = counter
+            counter = c + 1
+        with ThreadPoolExecutor(max_workers=4) as ex:
+            list(ex.map(inc, range(8)))
+        assert counter == 8, counter
+        """)
+    done = racelab_py("check", prog, "--json")
+    assert done.returncode == 1, done.stdout + done.stderr
+    import json
+    failure = json.loads(done.stdout)["report"]["failure"]
+    assert failure["shrunk_from"]["preemptions"] > 10, failure["shrunk_from"]
+    assert failure["preemptions"] <= 3, failure["preemptions"]

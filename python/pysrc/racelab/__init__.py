@@ -155,7 +155,8 @@ def _checked_schedule(schedule):
 
 
 def check(fn, strategy="random", runs=None, seed=0, *, granularity=DEFAULT_GRANULARITY, depth=3,
-          max_steps=100_000, daemon_cut_off_fails=False, watchdog=30.0, interrupted="raise"):
+          max_steps=100_000, daemon_cut_off_fails=False, watchdog=30.0, interrupted="raise",
+          spurious_wakeups=1, adversarial_wakeups=False):
     """Runs ``fn`` as the main thread of a program, ``runs`` times, under ``strategy``
     (``random``, ``pct``, ``pos``, ``dfs``, ``portfolio``, or ``dfs-plain``: every interleaving
     without partial-order reduction, to check the reduced search against); returns the ``Report`` of the first failing run, or of the
@@ -163,11 +164,16 @@ def check(fn, strategy="random", runs=None, seed=0, *, granularity=DEFAULT_GRANU
     process ends with exit code 2 and a message (a thread spinning where no scheduling point falls,
     or blocked in the OS, cannot be stopped inside CPython); 0 for never. ``interrupted``: what
     Ctrl-C does once it has stopped the search after its current run: ``"raise"`` its
-    ``KeyboardInterrupt``, or ``"report"`` the runs made so far (``Report.interrupted`` true)."""
+    ``KeyboardInterrupt``, or ``"report"`` the runs made so far (``Report.interrupted`` true).
+    ``spurious_wakeups``: how many wake-ups without a notify each run may have (0: CPython-exact;
+    1, the default, finds an ``if`` around ``wait()``); ``adversarial_wakeups``: a ``notify()``
+    wakes the waiter the search chooses, not the longest waiting (both recorded in the schedule)."""
     _checked_interrupted(interrupted)
-    _checked_arguments(fn, watchdog, runs=(runs, 1), seed=(seed, 0), depth=(depth, 1), max_steps=(max_steps, 1))
+    _checked_arguments(fn, watchdog, runs=(runs, 1), seed=(seed, 0), depth=(depth, 1), max_steps=(max_steps, 1),
+                       spurious_wakeups=(spurious_wakeups, 0))
     raw = _explore(fn, _files_of(fn), granularity, strategy=strategy, seed=seed, runs=runs, depth=depth,
-                   max_steps=max_steps, daemon_cut_off_fails=daemon_cut_off_fails)
+                   max_steps=max_steps, daemon_cut_off_fails=daemon_cut_off_fails,
+                   spurious_wakeups=spurious_wakeups, adversarial_wakeups=bool(adversarial_wakeups))
     if interrupted == "raise":
         _raise_interrupt(raw)
     _say_watchdog(raw, watchdog)
@@ -308,7 +314,7 @@ def _main_body_raw(program, tracer):
 
 
 def play_script(path, commands, moves=None, *, granularity=DEFAULT_GRANULARITY, max_steps=100_000,
-                daemon_cut_off_fails=False, argv=()):
+                daemon_cut_off_fails=False, argv=(), spurious_wakeups=1, adversarial_wakeups=False):
     """``racelab-py play``: the player schedules the script's threads (``moves``: ``"1,2,2,1"``, or
     read from standard input). ``commands``: (name, replay command, play command). Returns the exit
     code: 1 when the run reached a bug."""
@@ -321,6 +327,7 @@ def play_script(path, commands, moves=None, *, granularity=DEFAULT_GRANULARITY, 
     # The verdict on a passing script names the search with the game's granularity: at sync, plain
     # Python has no scheduling points, and a lost update in it cannot be played or found.
     check_command = f"racelab-py check {shlex.quote(path)} --strategy portfolio --granularity {granularity}"
+    check_command += _wakeup_flags(spurious_wakeups, adversarial_wakeups)
     if argv:
         check_command += " -- " + " ".join(shlex.quote(a) for a in argv)
     no_bug_words = "has no bug to find"
@@ -331,20 +338,31 @@ def play_script(path, commands, moves=None, *, granularity=DEFAULT_GRANULARITY, 
     return script.run(False, lambda main: _racelab.play(main, script.source, commands, moves=moves,
                                                         max_steps=max_steps,
                                                         daemon_cut_off_fails=daemon_cut_off_fails,
-                                                        check_command=check_command, no_bug_words=no_bug_words))
+                                                        check_command=check_command, no_bug_words=no_bug_words,
+                                                        spurious_wakeups=spurious_wakeups,
+                                                        adversarial_wakeups=bool(adversarial_wakeups)))
+
+
+def _wakeup_flags(spurious_wakeups, adversarial_wakeups):
+    """The command-line flags for wake-up semantics other than the defaults."""
+    flags = f" --spurious-wakeups {spurious_wakeups}" if spurious_wakeups != 1 else ""
+    return flags + (" --adversarial-wakeups" if adversarial_wakeups else "")
 
 
 def check_script(path, strategy="random", runs=None, seed=0, *, granularity=DEFAULT_GRANULARITY, depth=3,
-                 max_steps=100_000, daemon_cut_off_fails=False, shard=None, interrupted="raise", argv=()):
+                 max_steps=100_000, daemon_cut_off_fails=False, shard=None, interrupted="raise", argv=(),
+                 spurious_wakeups=1, adversarial_wakeups=False):
     """``check`` for a script file, run from the top in a fresh ``__main__`` every run. ``shard``:
     ``(k, n)``, only shard ``k`` of ``n`` of the exploration (random, pos, dfs; ``racelab-py merge``
     merges the shards' ``--json`` output). ``interrupted``: what Ctrl-C does once it has stopped
     the search after its current run: ``"raise"`` its ``KeyboardInterrupt``, or ``"report"``
     the runs made so far (``Report.interrupted`` true), as ``racelab-py check`` prints them.
-    ``argv``: the script's arguments (``sys.argv[1:]``)."""
+    ``argv``: the script's arguments (``sys.argv[1:]``). ``spurious_wakeups``,
+    ``adversarial_wakeups``: as ``check``'s."""
     _checked_interrupted(interrupted)
     raw = _explore_script(path, granularity, argv, strategy=strategy, seed=seed, runs=runs, depth=depth,
-                          max_steps=max_steps, daemon_cut_off_fails=daemon_cut_off_fails, shard=shard)
+                          max_steps=max_steps, daemon_cut_off_fails=daemon_cut_off_fails, shard=shard,
+                          spurious_wakeups=spurious_wakeups, adversarial_wakeups=bool(adversarial_wakeups))
     if interrupted == "raise":
         _raise_interrupt(raw)
     return Report(raw, None)

@@ -735,6 +735,84 @@ class _LoggingConfig:
         manager._clear_cache()
 
 
+class _TrackedModule(types.ModuleType):
+    """A module whose attributes a run sets or deletes from outside it (``threading.Lock =
+    counting_lock``, ``time.sleep = fake``) are put back before the next run: the module object
+    lives on in ``sys.modules`` from run to run, and each run must find it as a fresh interpreter
+    would. A module's own ``global`` assignments do not come through here (its internal state),
+    nor do changes inside its objects."""
+
+    def __setattr__(self, name, value):
+        if _racelab.in_run():
+            UNDO.append((self, name, self.__dict__.get(name, _MISSING)))
+        super().__setattr__(name, value)
+
+    def __delattr__(self, name):
+        if _racelab.in_run():
+            UNDO.append((self, name, self.__dict__.get(name, _MISSING)))
+        super().__delattr__(name)
+
+
+#: ``(module, name, value before)`` for every module attribute a run set or deleted, oldest first.
+UNDO = []
+
+
+class _ProcessState:
+    """What a run can change in the interpreter beyond its own modules, put back before every run
+    and after the check: other modules' attributes (``_TrackedModule``), ``os.environ`` and the
+    working directory. A run that set them left them for the next, which then failed where the
+    program had not (a monkeypatch wrapped once more every run until ``RecursionError``), and the
+    reported run did not replay in a fresh process."""
+
+    def __init__(self):
+        self.tracked = 0
+        self.environ = dict(os.environ._data)
+        self.cwd = os.getcwd()
+        self.track_new_modules()
+
+    def track_new_modules(self):
+        """Tracks the modules imported since the last call (the standard library's, the
+        program's)."""
+        modules = list(sys.modules.values())
+        if len(modules) == self.tracked:
+            return
+        self.tracked = len(modules)
+        for m in modules:
+            if type(m) is types.ModuleType:
+                try:
+                    m.__class__ = _TrackedModule
+                except TypeError:
+                    pass
+
+    def restore(self):
+        while UNDO:
+            module, name, value = UNDO.pop()
+            if value is _MISSING:
+                module.__dict__.pop(name, None)
+            else:
+                module.__dict__[name] = value
+        if os.environ._data != self.environ:
+            for key in [k for k in os.environ._data if k not in self.environ]:
+                del os.environ._data[key]
+                os.unsetenv(key)
+            for key, value in self.environ.items():
+                if os.environ._data.get(key) != value:
+                    os.environ._data[key] = value
+                    os.putenv(key, value)
+        try:
+            if os.getcwd() == self.cwd:
+                return
+        except OSError:
+            pass
+        os.chdir(self.cwd)
+
+    def untrack(self):
+        self.restore()
+        for m in list(sys.modules.values()):
+            if type(m) is _TrackedModule:
+                m.__class__ = types.ModuleType
+
+
 class Patched:
     """The interpreter as a check needs it, from ``__enter__`` to ``__exit__``."""
 
@@ -765,15 +843,19 @@ class Patched:
         _real_setrecursionlimit(min(self._limit, MAX_RECURSION))
         self._random_state = random.getstate()
         self._excepthook = threading.excepthook
-        global LOGGING
+        global LOGGING, PROCESS
         self._outer_logging, self._logging = LOGGING, _LoggingConfig()
         LOGGING = self._logging
+        self._outer_process, self._process = PROCESS, _ProcessState()
+        PROCESS = self._process
         self.tracer.start()
         return self
 
     def __exit__(self, *exc):
         self.tracer.stop()
-        global LOGGING
+        global LOGGING, PROCESS
+        self._process.untrack()
+        PROCESS = self._outer_process
         self._logging.restore()
         LOGGING = self._outer_logging
         _racelab.restore_spaces()
@@ -796,6 +878,9 @@ RUN_STDIN = None
 #: ``logging``'s configuration from before the check (``_LoggingConfig``), while one runs.
 LOGGING = None
 
+#: The interpreter's state from before the check (``_ProcessState``), while one runs.
+PROCESS = None
+
 #: Whether runs draw their ``random`` seed from the schedule (sampling strategies, and replays of
 #: schedules that recorded one) or use 0 (exhaustive searches). Set by the check before it runs.
 SEED_DRAWN = False
@@ -806,6 +891,9 @@ def begin_run():
     same values), or with 0 under an exhaustive search."""
     from . import _racelab
 
+    if PROCESS is not None:
+        PROCESS.restore()
+        PROCESS.track_new_modules()
     random.seed(_racelab.run_seed(SEED_DRAWN))
     threading.excepthook = rl._run_excepthook
     if RUN_STDIN is not None:

@@ -19,6 +19,7 @@ import sys
 import tokenize
 
 import racelab
+from racelab import _racelab
 
 EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 DEFAULT_MAX_STEPS = 100_000
@@ -59,8 +60,16 @@ def _parser():
                         help="stop with exit code 2 when the program makes no progress for this long (a thread "
                         "spinning without a scheduling point, or blocked in the OS); 0: never (default 30)")
 
+    def wakeups(sp):
+        sp.add_argument("--spurious-wakeups", type=_wakeup_count, default=1, metavar="N",
+                        help="wake-ups without a notify each run may have (default 1, which finds an `if` around "
+                        "wait(); 0 is CPython-exact)")
+        sp.add_argument("--adversarial-wakeups", action="store_true",
+                        help="notify() wakes the waiter the search chooses, not the one waiting longest")
+
     c = sub.add_parser("check", help="explore many runs and report the first failing one")
     common(c)
+    wakeups(c)
     c.add_argument("--strategy", choices=("random", "pct", "pos", "dfs", "portfolio"), default="random")
     c.add_argument("--seed", type=_natural, default=0)
     c.add_argument("--runs", type=_positive, default=None,
@@ -87,6 +96,7 @@ def _parser():
     g.add_argument("--moves", help="scripted moves, comma-separated (u undoes, h hints): for tests and slides")
     g.add_argument("--max-steps", type=_positive, default=DEFAULT_MAX_STEPS)
     g.add_argument("--fail-on-daemon-cut-off", action="store_true")
+    wakeups(g)
     g.set_defaults(json=False, explain=False, html=None)
     return p
 
@@ -98,6 +108,13 @@ def _natural(text, least=0):
         raise argparse.ArgumentTypeError(f"`{text}` is not a whole number") from None
     if n < least or n >= 2**64:
         raise argparse.ArgumentTypeError(f"{n} is out of range ({least} to 2^64-1)")
+    return n
+
+
+def _wakeup_count(text):
+    n = _natural(text)
+    if n >= 2**32:
+        raise argparse.ArgumentTypeError(f"{n} is out of range (0 to 2^32-1)")
     return n
 
 
@@ -186,10 +203,11 @@ def _script_args(args):
     return (" -- " + " ".join(shlex.quote(a) for a in given)) if given else ""
 
 
-def _settings(args, report):
-    """The engine's settings as racelab-py runs them: one OS thread (no `jobs`), and racelab-py's
-    own watchdog in place of the engine's (which is off for Python, see `watchdog.rs`)."""
-    words = [w for w in report.settings.split() if not w.startswith(("jobs=", "watchdog="))]
+def _settings(args, settings):
+    """The engine's settings (``Report.settings``) as racelab-py runs them: one OS thread (no
+    `jobs`), and racelab-py's own watchdog in place of the engine's (which is off for Python, see
+    `watchdog.rs`)."""
+    words = [w for w in settings.split() if not w.startswith(("jobs=", "watchdog="))]
     limit = getattr(args, "watchdog", DEFAULT_WATCHDOG)
     words.append(f"watchdog={limit:g}s" if limit else "watchdog=off")
     return f"granularity={args.granularity} " + " ".join(words)
@@ -261,12 +279,15 @@ def _play(args):
     # The program's arguments right after it: the game appends options to these commands (a
     # `--` there would make them the program's too).
     script += "".join(" " + shlex.quote(a) for a in args.args)
-    commands = (args.script, f"racelab-py replay {script}{flags}",
-                f"racelab-py play {script}" + ("" if args.granularity == "sync" else f" --granularity {args.granularity}"))
+    # A replay takes the wake-up settings from its schedule; playing again needs them.
+    play_flags = ("" if args.granularity == "sync" else f" --granularity {args.granularity}") + \
+        racelab._wakeup_flags(args.spurious_wakeups, args.adversarial_wakeups)
+    commands = (args.script, f"racelab-py replay {script}{flags}", f"racelab-py play {script}{play_flags}")
     try:
         return racelab.play_script(args.script, commands, args.moves, granularity=args.granularity,
                                    max_steps=args.max_steps, daemon_cut_off_fails=args.fail_on_daemon_cut_off,
-                                   argv=args.args)
+                                   argv=args.args, spurious_wakeups=args.spurious_wakeups,
+                                   adversarial_wakeups=args.adversarial_wakeups)
     except ValueError as e:
         raise _Usage(str(e).removeprefix("racelab: ")) from None
 
@@ -274,10 +295,26 @@ def _play(args):
 def _check(args):
     if args.jobs > 1:
         return _check_in_processes(args)
+    # The settings first, before a check that may take minutes (as `racelab check` prints them).
+    header = None
+    if not args.json:
+        try:
+            settings = _racelab.settings_line(strategy=args.strategy, seed=args.seed, runs=args.runs,
+                                              depth=args.depth or 3, max_steps=args.max_steps,
+                                              daemon_cut_off_fails=args.fail_on_daemon_cut_off, shard=args.shard,
+                                              spurious_wakeups=args.spurious_wakeups,
+                                              adversarial_wakeups=args.adversarial_wakeups)
+        except ValueError:
+            pass  # refused below, with the check's own message
+        else:
+            header = f"racelab-py check {args.script}: {_settings(args, settings)}"
+            _out(header)
+            sys.stdout.flush()
     report = racelab.check_script(args.script, strategy=args.strategy, runs=args.runs, seed=args.seed,
                                   granularity=args.granularity, depth=args.depth or 3, max_steps=args.max_steps,
                                   daemon_cut_off_fails=args.fail_on_daemon_cut_off, shard=args.shard,
-                                  interrupted="report", argv=args.args)
+                                  interrupted="report", argv=args.args, spurious_wakeups=args.spurious_wakeups,
+                                  adversarial_wakeups=args.adversarial_wakeups)
     if report.refused:
         raise _Usage(report.refused.removeprefix("racelab: "))
     # Ctrl-C stopped the search (what it found so far is reported), or came as the search was
@@ -292,7 +329,9 @@ def _check(args):
     if args.json:
         _out(_json_line(args, report))
         return exit_code
-    _out(f"racelab-py check {args.script}: {_settings(args, report)}")
+    full = f"racelab-py check {args.script}: {_settings(args, report.settings)}"
+    if header != full:
+        _out(full)
     _out(f"  {report.verdict}")
     if not report.passed and report._raw.get("shrunk"):
         _out(f"  {report._raw['shrunk']}")
@@ -333,6 +372,7 @@ def _shard_command(args, k, n):
         command += ["--depth", str(args.depth)]
     if args.fail_on_daemon_cut_off:
         command.append("--fail-on-daemon-cut-off")
+    command += racelab._wakeup_flags(args.spurious_wakeups, args.adversarial_wakeups).split()
     if args.args:
         command += ["--", *args.args]
     return command
@@ -497,7 +537,7 @@ def _replay(args):
     if args.json:
         _out(_json_line(args, report))
         return EXIT_OK if report.passed else EXIT_BUG
-    _out(f"racelab-py replay {args.script}: {_settings(args, report)}")
+    _out(f"racelab-py replay {args.script}: {_settings(args, report.settings)}")
     if report._raw.get("replay_differs"):
         _out(f"note: {report._raw['replay_differs']}")
     if report.passed:

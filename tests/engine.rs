@@ -599,3 +599,57 @@ fn pos_finds_the_catalog_bugs_random_finds() {
         assert_eq!(replay(&f.schedule, lock_order_program).failure.map(|g| g.trace), Some(f.trace));
     }
 }
+
+/// Four workers take items from a queue and count them with a load and a store: a lost update.
+/// Runs without a preemption already have many free choices (each worker blocks on the queue
+/// in turn), which is what fills a bounded search's budget at bound 0.
+fn pool_with_a_lost_update() {
+    use racelab::sync::atomic::{AtomicUsize, Ordering};
+    use racelab::sync::Arc;
+    let queue = racelab::Queue::<Option<u32>>::new(0);
+    let count = Arc::new(AtomicUsize::new(0));
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let count = Arc::clone(&count);
+            thread::spawn(move || {
+                while let Some(_item) = queue.get() {
+                    let seen = count.load(Ordering::SeqCst);
+                    count.store(seen + 1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    for item in 0..8 {
+        queue.put(Some(item));
+    }
+    for _ in 0..4 {
+        queue.put(None);
+    }
+    for w in workers {
+        w.join().unwrap();
+    }
+    assert_eq!(count.load(Ordering::SeqCst), 8, "lost update");
+}
+
+#[test]
+fn a_failure_the_bounded_search_cannot_shrink_within_its_budget_is_shrunk_greedily() {
+    // An outside trial's thread-pool program kept a run of 51 preemptions: the bounded search
+    // spent its whole budget at bound 0. The greedy pass takes preemptions out one at a time.
+    let config = Config::random(3).runs(200).shrink_budget(20, 10_000_000);
+    let report = check(config.clone(), pool_with_a_lost_update);
+    let failure = report.failure.expect("the lost update is found");
+    let from = failure.shrunk_from.as_ref().expect("shrunk");
+    assert!(failure.shrink_cut_short.is_some(), "the bounded search ran out of its 20 runs");
+    assert!(
+        failure.preemptions < from.preemptions && failure.preemptions <= 2,
+        "{} preemptions, from {}",
+        failure.preemptions,
+        from.preemptions
+    );
+    assert!(failure.kind.to_string().contains("lost update"), "{}", failure.kind);
+    // The smaller run replays, and the whole procedure is deterministic.
+    let again = replay(&failure.schedule, pool_with_a_lost_update);
+    assert_eq!(again.failure.map(|f| f.trace.to_string()), Some(failure.trace.to_string()));
+    let second = check(config, pool_with_a_lost_update).failure.expect("found again");
+    assert_eq!(second.schedule.to_string(), failure.schedule.to_string());
+}

@@ -122,6 +122,17 @@ pub fn diagnose(failure: &FailureKind, trace: &Trace) -> Diagnosis {
     diagnose_deciding(failure, trace).0
 }
 
+/// A misuse's exception as Python prints it: `ValueError: message`, or the name alone when the
+/// message is empty. The program's and Python's texts end a diagnosis as they are, with no
+/// period of racelab's after them (`AssertionError: 7.` read as a float).
+fn exception_text(exception: &str, message: &str) -> String {
+    if message.is_empty() {
+        exception.to_string()
+    } else {
+        format!("{exception}: {message}")
+    }
+}
+
 /// [`diagnose`], and the events (indices into `trace.events`) that decide the bug: the notify
 /// nobody heard and the wait that came after it, the notify and the thread that took the lock
 /// first, the acquires that closed a cycle, a write over another thread's update...
@@ -132,7 +143,7 @@ pub fn diagnose_deciding(failure: &FailureKind, trace: &Trace) -> (Diagnosis, Ve
         FailureKind::Panic { thread, message, .. } => panic(&thread.name, message, trace, &mut deciding),
         FailureKind::Misuse { thread, exception, message } => (
             DiagnosisKind::Misuse,
-            format!("{thread} used a primitive against its rules: Python raises {exception}: {message} here."),
+            format!("{thread} used a primitive against its rules, where Python raises {}", exception_text(exception, message)),
         ),
         FailureKind::StepLimit { max_steps, .. } => (
             DiagnosisKind::StepLimit,
@@ -382,15 +393,15 @@ fn panic(thread: &str, message: &str, trace: &Trace, deciding: &mut Vec<usize>) 
     let lower = message.to_ascii_lowercase();
     let key = lower.split("failed: ").last().unwrap_or(&lower).trim_start();
     if key.starts_with("lost update") || lower.contains("lost update") {
-        return (DiagnosisKind::LostUpdate, format!("{thread} found an update missing: {message}. Two threads read the same value and each wrote back its own result; make the read-modify-write one atomic step or hold a lock across it."));
+        return (DiagnosisKind::LostUpdate, format!("{thread} found an update missing (two threads read the same value and each wrote back its own result: make the read-modify-write one atomic step, or hold a lock across it): {message}"));
     }
     if key.starts_with("lost data") || key.starts_with("lost item") || lower.contains("lost data") {
-        return (DiagnosisKind::LostData, format!("{thread} found data missing or duplicated: {message}."));
+        return (DiagnosisKind::LostData, format!("{thread} found data missing or duplicated: {message}"));
     }
     if let Some(d) = others_spurious_wakeup(thread, message, trace, deciding) {
         return d;
     }
-    (DiagnosisKind::Assertion, format!("{thread} failed: {message}."))
+    (DiagnosisKind::Assertion, format!("{thread} failed: {message}"))
 }
 
 /// Why `b`, blocked in a wait, waits for a wake-up that already came, from the trace: the last
@@ -513,7 +524,7 @@ fn others_spurious_wakeup(
     Some((
         DiagnosisKind::SpuriousWakeup,
         format!(
-            "{} returned from waiting on {kind} `{object}` at step {} without any notify (a spurious wake-up, which {docs} documentation allows) and went on without checking its condition again; then {thread} failed: {message}. Re-check the condition in a `while` loop, or use {instead}.",
+            "{} returned from waiting on {kind} `{object}` at step {} without any notify (a spurious wake-up, which {docs} documentation allows) and went on without checking its condition again (re-check it in a `while` loop, or use {instead}); then {thread} failed: {message}",
             wait.thread, wait.step
         ),
     ))
@@ -554,7 +565,7 @@ fn wakeup_misuse(
         return Some((
             DiagnosisKind::SpuriousWakeup,
             format!(
-                "{thread} returned from waiting on {kind} `{object}` at step {} without any notify (a spurious wake-up, which {docs} documentation allows) and acted on a condition that did not hold: {message}. Re-check the condition in a `while` loop, or use {instead}.",
+                "{thread} returned from waiting on {kind} `{object}` at step {} without any notify (a spurious wake-up, which {docs} documentation allows) and acted on a condition that did not hold (re-check the condition in a `while` loop, or use {instead}): {message}",
                 wait.step
             ),
         ));
@@ -570,7 +581,9 @@ fn wakeup_misuse(
     let found = between.iter().enumerate().find_map(|(k, e)| {
         let same_lock = lock.is_none() || e.object == lock;
         let took = e.thread != thread && same_lock && e.kind == Some(EventKind::Acquired);
-        let then = between[k + 1..].iter().find(|n| n.thread == e.thread);
+        // Its next typed event: a `py` line or a print between (a front-end's untyped steps,
+        // `if len(items) >= cap:`) changes nothing the diagnosis can see.
+        let then = between[k + 1..].iter().find(|n| n.thread == e.thread && n.kind.is_some());
         let only_waited = then.is_some_and(|n| matches!(n.kind, Some(EventKind::WaitBegin { .. })));
         (took && !only_waited).then_some((k, e))
     });
@@ -592,7 +605,7 @@ fn wakeup_misuse(
     Some((
         DiagnosisKind::StolenWakeup,
         format!(
-            "{thread} was notified by {} at step {} but, before it got the lock back (step {}), {} took the lock first (step {}) and used up what the notify announced{used_up}; {thread} then acted on a condition that no longer held: {message}. Re-check the condition in a `while` loop after every wake-up.",
+            "{thread} was notified by {} at step {} but, before it got the lock back (step {}), {} took the lock first (step {}) and used up what the notify announced{used_up}; {thread} then acted on a condition that no longer held (re-check the condition in a `while` loop after every wake-up): {message}",
             woke.thread, woke.step, wait.step, barger.thread, barger.step
         ),
     ))
@@ -652,6 +665,27 @@ mod tests {
         let d = diagnose(&panic_in("a"), &stolen(true));
         assert_eq!(d.kind, DiagnosisKind::StolenWakeup, "{d}");
         assert!(d.explanation.contains("notified by p at step 4"), "{d}");
+        assert!(d.explanation.contains("b took the lock first (step 6)"), "{d}");
+    }
+
+    #[test]
+    fn a_thread_that_takes_the_lock_only_to_wait_again_is_not_the_thief_even_with_lines_between() {
+        // racelab-py's `line` granularity puts a `py` step (untyped) between a producer's acquire
+        // and its wait (`if len(items) >= cap:`): the producer was named as the thief, where
+        // the consumer that took the lock after it had popped the item.
+        let mut trace = stolen(true);
+        let py = |step, thread: &str| Event {
+            operation: "py".into(),
+            object: None,
+            ..ev(step, thread, "-", None)
+        };
+        let begin = EventKind::WaitBegin { lock: Some("m".into()) };
+        trace.events.splice(
+            5..5,
+            [ev(5, "p", "m", Some(EventKind::Acquired)), py(5, "p"), ev(5, "p", "cv", Some(begin))],
+        );
+        let d = diagnose(&panic_in("a"), &trace);
+        assert_eq!(d.kind, DiagnosisKind::StolenWakeup, "{d}");
         assert!(d.explanation.contains("b took the lock first (step 6)"), "{d}");
     }
 

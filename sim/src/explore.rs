@@ -582,17 +582,21 @@ where
         // An OS thread's timing is not the schedule's: the replay may or may not see it again.
         _ if matches!(kind, FailureKind::OsThread { .. }) => kind,
         other => {
+            // Both failures in full: the first is the program's own finding, which the user
+            // needs whichever way the replay went.
             let got = match other {
                 RunEnd::Completed | RunEnd::Redundant => "a passing run".to_string(),
-                RunEnd::Failed(k) => format!("a different failure ({})", k.name()),
+                RunEnd::Failed(k) => format!("another failure ({})", k.to_string().trim_end()),
             };
             FailureKind::Divergence {
                 message: format!(
-                    "run {run} failed with a {}, but replaying its schedule gave {got}: the program is not \
-                     deterministic under racelab's schedule (does it read OS time, use OS threads, unseeded \
-                     randomness, or iterate a collection ordered by hash: a Rust HashMap, a Python set or \
-                     dict of objects hashed by address?)",
-                    kind.name()
+                    "run {run} failed ({}), but replaying its schedule gave {got}: the program is not \
+                     deterministic under racelab's schedule. Does it keep state from one run to the next (a \
+                     `static`, a `thread_local!`, a `OnceLock` made outside the program: each run must start \
+                     from the same state), read OS time, use OS threads, unseeded randomness, or iterate a \
+                     collection ordered by hash (a Rust HashMap, a Python set or dict of objects hashed by \
+                     address)?",
+                    kind.to_string().trim_end()
                 ),
             }
         }
@@ -622,13 +626,17 @@ struct ShrinkBudget {
 
 impl ShrinkBudget {
     fn new(config: &Config) -> Self {
-        let default = config.shrink_time;
-        let time = config.max_time.map_or(default, |t| t.min(default));
+        ShrinkBudget::sized(config, config.shrink_runs, config.shrink_steps, config.shrink_time)
+    }
+
+    /// `runs`, `steps` and `time` (at most `Config::max_time`), stopped by the config's flag.
+    fn sized(config: &Config, runs: u64, steps: u64, time: std::time::Duration) -> Self {
+        let time = config.max_time.map_or(time, |t| t.min(time));
         ShrinkBudget {
-            runs: config.shrink_runs,
-            steps: config.shrink_steps,
-            runs_left: config.shrink_runs,
-            steps_left: config.shrink_steps,
+            runs,
+            steps,
+            runs_left: runs,
+            steps_left: steps,
             time,
             clock: Budget::start(Some(time), config.stop.clone()),
         }
@@ -659,7 +667,9 @@ impl ShrinkBudget {
 /// 0, 1, 2... preemptions (below the failure's own count) finds the fewest preemptions; within
 /// that bound, the fewest steps. All bounds share one budget of [`SHRINK_BUDGET`] runs,
 /// [`SHRINK_MAX_STEPS`] steps and a wall time; when it runs out the best run so far is kept
-/// and [`Failure::shrink_cut_short`] says which budget ended the search. Watchdog, OS-thread
+/// and [`Failure::shrink_cut_short`] says which budget ended the search; if that search found
+/// nothing smaller, a greedy pass on a budget of its own takes the run's preemptions out one at
+/// a time ([`shrink_greedily`]). Watchdog, OS-thread
 /// and step-limit failures are not shrunk. The random values the failing run drew (`choose`,
 /// racelab-py's per-run seed of `random`) are kept, not explored: the smaller run is the same
 /// input in fewer preemptions and steps (exploring a 65,536-way seed spent the whole budget at
@@ -728,7 +738,158 @@ where
             break;
         }
     }
+    if cut_short.is_some() {
+        if let Some(mut small) = shrink_greedily(executor, &found, config, program) {
+            small.run = found.run;
+            small.shrunk_from = Some(ShrunkFrom {
+                run: found.run,
+                steps: found.step,
+                preemptions: found.preemptions,
+                schedule: found.schedule,
+            });
+            small.shrink_cut_short = cut_short;
+            return small;
+        }
+    }
     Failure { shrink_cut_short: cut_short, ..found }
+}
+
+/// Runs the greedy pass of shrinking may spend, and its share of the step and time budgets.
+const GREEDY_RUNS: u64 = 2_000;
+const GREEDY_SHARE: u64 = 4;
+
+/// The fallback when the bounded search spent its budget without a smaller run: a program
+/// with many free choices even without preemptions (a thread pool's workers, each blocking on
+/// the task queue in turn) fills bound 0 alone with more runs than the budget holds, and the
+/// report kept a run of 51 preemptions. This takes the failing run's preemptions and unusual
+/// events out one at a time instead: its decisions as relative choices ([`RelativeRecorder`]),
+/// one set to 0 ("go on", the first alternative), the rest followed as near as they fit
+/// ([`Guided`]); a run that fails with the same diagnosis in fewer preemptions (or as many and
+/// fewer steps) is kept and the scan goes on from there. Linear in the run's decisions per
+/// pass, on a budget of its own; the random values the run drew are kept.
+///
+/// [`RelativeRecorder`]: crate::strategy::RelativeRecorder
+/// [`Guided`]: crate::strategy::Guided
+fn shrink_greedily<F>(
+    executor: &mut Executor,
+    found: &Failure,
+    config: &Config,
+    program: &Arc<F>,
+) -> Option<Failure>
+where
+    F: Fn() + Send + Sync + 'static,
+{
+    use crate::schedule::ChoiceKind;
+
+    let mut budget =
+        ShrinkBudget::sized(config, GREEDY_RUNS, config.shrink_steps / GREEDY_SHARE, config.shrink_time / 4);
+    let target = found.diagnosis.kind;
+    let mut best: Option<Failure> = None;
+    let mut choices = relative_choices(executor, &mut budget, &found.schedule, config, program)?;
+    // Scans from the first decision; after a scan that kept a smaller run, another (a choice
+    // that had to stay may go now).
+    let mut i = 0;
+    let mut improved = false;
+    loop {
+        if i >= choices.len() {
+            if !std::mem::take(&mut improved) {
+                break;
+            }
+            i = 0;
+        }
+        if budget.spent().is_some() || executor.tainted() {
+            break;
+        }
+        let (value, kind) = choices[i];
+        if value == 0 || kind == Some(ChoiceKind::Random) {
+            i += 1;
+            continue;
+        }
+        // First every choice from `i` on set to 0 (the run goes on without a preemption after
+        // it), then `i` alone; the random values drawn stay as they were.
+        let keep = |j: usize, v: u32, kind: Option<ChoiceKind>, cut: bool| {
+            if (j == i || (cut && j > i)) && kind != Some(ChoiceKind::Random) {
+                0
+            } else {
+                v
+            }
+        };
+        let mut smaller = None;
+        for cut in [true, false] {
+            let candidate: Vec<u32> =
+                choices.iter().enumerate().map(|(j, &(v, k))| keep(j, v, k, cut)).collect();
+            let current = best.as_ref().unwrap_or(found);
+            if let Some(f) =
+                smaller_failure(executor, &mut budget, &candidate, current, target, config, program)
+            {
+                smaller = Some(f);
+                break;
+            }
+        }
+        if let Some(traced) = smaller {
+            // The choices before `i` are the same run's: the scan goes on after it.
+            match relative_choices(executor, &mut budget, &traced.schedule, config, program) {
+                Some(c) => choices = c,
+                None => break,
+            }
+            best = Some(traced);
+            improved = true;
+        }
+        i += 1;
+    }
+    best
+}
+
+/// The run `choices` make under `Guided`, traced, when it fails with the diagnosis `target` in
+/// fewer preemptions than `current` (or as many and fewer steps).
+fn smaller_failure<F>(
+    executor: &mut Executor,
+    budget: &mut ShrinkBudget,
+    choices: &[u32],
+    current: &Failure,
+    target: crate::diagnosis::DiagnosisKind,
+    config: &Config,
+    program: &Arc<F>,
+) -> Option<Failure>
+where
+    F: Fn() + Send + Sync + 'static,
+{
+    let mut guided: Option<Box<dyn Strategy>> = Some(Box::new(crate::strategy::Guided::new(choices)));
+    guided.as_mut().expect("just set").begin_run(0);
+    let result = run_once(executor, &mut guided, 0, config, false, program);
+    budget.spend(1, result.steps);
+    let RunEnd::Failed(kind) = result.end else { return None };
+    if kind.name() != current.kind.name() || result.preemptions > current.preemptions {
+        return None;
+    }
+    let traced = traced_failure(executor, kind, 0, result.schedule, config, program);
+    budget.spend(0, traced.step);
+    let smaller = (traced.preemptions, traced.step) < (current.preemptions, current.step);
+    (traced.diagnosis.kind == target && smaller).then_some(traced)
+}
+
+/// The relative choices that make `schedule`'s run under `Guided`, with their kinds (one run
+/// spent); `None` when the replay does not fit.
+fn relative_choices<F>(
+    executor: &mut Executor,
+    budget: &mut ShrinkBudget,
+    schedule: &Schedule,
+    config: &Config,
+    program: &Arc<F>,
+) -> Option<Vec<crate::strategy::RelativeChoice>>
+where
+    F: Fn() + Send + Sync + 'static,
+{
+    let (recorder, choices) = crate::strategy::RelativeRecorder::new(schedule);
+    let mut strategy: Option<Box<dyn Strategy>> = Some(Box::new(recorder));
+    strategy.as_mut().expect("just set").begin_run(0);
+    let result = run_once(executor, &mut strategy, 0, config, false, program);
+    budget.spend(1, result.steps);
+    if matches!(result.end, RunEnd::Failed(FailureKind::Divergence { .. })) {
+        return None;
+    }
+    let recorded = choices.borrow().clone();
+    Some(recorded)
 }
 
 #[cfg(test)]

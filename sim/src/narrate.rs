@@ -62,8 +62,20 @@ pub fn narrate(failure: &Failure, fix: Option<&str>) -> Narration {
         FailureKind::Misuse { .. } => failing.and_then(|i| trace.events[i].object.as_deref()),
         _ => None,
     };
+    // A race in plain code has no primitive steps to tell: where the threads were preempted
+    // between the program's lines is the story (racelab-py's `py` steps).
+    let data_race = matches!(
+        diagnosis.kind,
+        DiagnosisKind::Assertion | DiagnosisKind::LostUpdate | DiagnosisKind::LostData
+    );
+    let switches = if data_race { preemptions_in_lines(trace, failing) } else { Default::default() };
     let mut lines = Vec::new();
     for (i, e) in trace.events.iter().enumerate() {
+        if let Some(&preempted) = switches.get(&i) {
+            let text = line_sentence(e, preempted);
+            lines.push(Line { step: e.step, event: Some(i), text, deciding: preempted });
+            continue;
+        }
         let told = sentence(trace, i).or_else(|| misused.and_then(|obj| release_of(e, obj)));
         let Some(text) = told else {
             if deciding.contains(&i) {
@@ -105,6 +117,66 @@ fn deadlock_fix(kind: &FailureKind) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// Preemptions told at most, the last ones before the failure.
+const PREEMPTIONS_TOLD: usize = 4;
+/// Lines told on each side of a preemption.
+const LINES_AROUND: usize = 3;
+
+/// The `py` steps (a front-end's steps between lines of plain code) around the last
+/// [`PREEMPTIONS_TOLD`] preemptions before the failing event: the preempted thread's last
+/// [`LINES_AROUND`] lines (the last one `true`: where it was preempted) and the next thread's
+/// first ones. A preemption is a switch away from a thread whose last event was a line, not a
+/// wait or a block, and which runs again later.
+fn preemptions_in_lines(trace: &Trace, failing: Option<usize>) -> std::collections::BTreeMap<usize, bool> {
+    let events = &trace.events;
+    let upto = failing.map_or(events.len(), |f| (f + 1).min(events.len()));
+    let lines: Vec<usize> = (0..upto).filter(|&i| events[i].operation == "py").collect();
+    let mut told = std::collections::BTreeMap::new();
+    let mut preemptions = 0;
+    for w in (1..lines.len()).rev() {
+        let (before, after) = (lines[w - 1], lines[w]);
+        let (from, to) = (&events[before].thread, &events[after].thread);
+        if from == to {
+            continue;
+        }
+        // Preempted: nothing of its own between its line and the switch (no wait, no block), and
+        // it runs again.
+        let own_between = events[before + 1..after].iter().any(|e| e.thread == *from);
+        let again = events[after..upto].iter().any(|e| e.thread == *from);
+        if own_between || !again {
+            continue;
+        }
+        let own_before = lines[..w].iter().rev().filter(|&&i| events[i].thread == *from).take(LINES_AROUND);
+        for (k, &i) in own_before.enumerate() {
+            told.entry(i).or_insert(k == 0);
+        }
+        for &i in lines[w..].iter().filter(|&&i| events[i].thread == *to).take(LINES_AROUND) {
+            told.entry(i).or_insert(false);
+        }
+        preemptions += 1;
+        if preemptions == PREEMPTIONS_TOLD {
+            break;
+        }
+    }
+    told
+}
+
+/// A `py` step told: `Thread-1 runs `calls += 1` (line 8)`, and where it was preempted.
+fn line_sentence(e: &Event, preempted: bool) -> String {
+    // The result reads `file.py:8  source  [OPCODE]`.
+    let (place, source) = e.result.split_once("  ").unwrap_or((e.result.as_str(), ""));
+    let line = place.rsplit_once(':').map_or(place, |(_, n)| n);
+    // Under `opcode` granularity the bytecode follows the source: `counter += 1  [LOAD_GLOBAL]`.
+    let (source, opcode) = match source.trim().rsplit_once("  [") {
+        Some((code, op)) if op.ends_with(']') => (code.trim(), format!(" at {}", op.trim_end_matches(']'))),
+        _ => (source.trim(), String::new()),
+    };
+    let code = if source.is_empty() { String::new() } else { format!("`{source}`{opcode} ") };
+    let then =
+        if preempted { ", and is preempted there: another thread runs before its next line" } else { "" };
+    format!("{} runs {code}(line {line}){then}.", e.thread)
 }
 
 /// The fix for a misused primitive, from Python's message: which rule was broken and the
@@ -250,9 +322,13 @@ fn failed(kind: &FailureKind) -> String {
         FailureKind::Deadlock(_) => {
             "every live thread is blocked and nothing can wake them: the program hangs here.".into()
         }
-        FailureKind::Panic { thread, message, .. } => format!("{thread} fails: {message}."),
+        // The program's and Python's texts as they are, without a period of racelab's.
+        FailureKind::Panic { thread, message, .. } => format!("{thread} fails: {message}"),
+        FailureKind::Misuse { thread, exception, message } if message.is_empty() => {
+            format!("{thread} raises {exception}")
+        }
         FailureKind::Misuse { thread, exception, message } => {
-            format!("{thread} raises {exception}: {message}.")
+            format!("{thread} raises {exception}: {message}")
         }
         FailureKind::DaemonCutOff { .. } => "the program ends with a daemon thread's work unfinished.".into(),
         other => format!("the run fails: {}.", other.name()),
@@ -511,5 +587,52 @@ mod tests {
             ],
             "a blocked acquire the thread later leaves and a plain release are not told"
         );
+    }
+
+    /// A `py` step of racelab-py: `file.py:line  source`.
+    fn line(step: u64, thread: &str, line: u32, source: &str) -> Event {
+        Event {
+            step,
+            time_ns: 0,
+            thread_id: 0,
+            thread: thread.into(),
+            operation: "py".into(),
+            object: None,
+            result: format!("prog.py:{line}  {source}"),
+            kind: None,
+            at: None,
+        }
+    }
+
+    #[test]
+    fn a_race_in_plain_code_is_told_by_its_preemptions() {
+        // The check-then-act of an outside trial: t1 checks and is preempted before it writes,
+        // t2 checks too. Its narration was the failure alone.
+        let trace = Trace {
+            events: vec![
+                line(1, "main", 16, "threads = [...]"),
+                ev(2, "main", "join", "t1", EventKind::AcquireBlocked { holder: None }),
+                line(3, "t1", 12, "if key not in cache:"),
+                line(4, "t1", 13, "cache[key] = expensive(key)"),
+                line(5, "t1", 8, "calls += 1"),
+                line(6, "t2", 12, "if key not in cache:"),
+                line(7, "t2", 13, "cache[key] = expensive(key)"),
+                line(8, "t2", 8, "calls += 1"),
+                line(9, "t2", 9, "return key * 2"),
+                line(10, "t1", 9, "return key * 2"),
+                line(11, "main", 19, "assert calls == 1"),
+            ],
+        };
+        let told = preemptions_in_lines(&trace, Some(10));
+        // Only t1 was preempted (t2 ran to its end; main had blocked in its join).
+        assert_eq!(told.keys().copied().collect::<Vec<_>>(), vec![2, 3, 4, 5, 6, 7]);
+        assert_eq!(told.iter().filter(|(_, &p)| p).map(|(&i, _)| i).collect::<Vec<_>>(), vec![4]);
+        assert_eq!(
+            line_sentence(&trace.events[4], true),
+            "t1 runs `calls += 1` (line 8), and is preempted there: another thread runs before its next line."
+        );
+        let opcode =
+            Event { result: "prog.py:8  calls += 1  [LOAD_GLOBAL]".into(), ..trace.events[4].clone() };
+        assert_eq!(line_sentence(&opcode, false), "t1 runs `calls += 1` at LOAD_GLOBAL (line 8).");
     }
 }

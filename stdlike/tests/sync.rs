@@ -769,7 +769,7 @@ fn a_spurious_wakeup_on_a_condvar_is_diagnosed_with_rusts_names() {
         text.contains("waiting on Condvar `Condvar-1`") && text.contains("std's documentation"),
         "{text}"
     );
-    assert!(text.ends_with("or use `Condvar::wait_while`."), "{text}");
+    assert!(text.contains("or use `Condvar::wait_while`): woken before the flag was set"), "{text}");
     let fix = racelab_sim::narrate::narrate(&failure, None).fix;
     assert!(fix.contains("`Condvar::wait_while`") && !fix.contains("wait_for"), "{fix}");
 }

@@ -13,6 +13,9 @@
 //! shorter list, or smaller values, means fewer preemptions and fewer unusual events: what a
 //! shrinker should aim for. The run's recorded schedule is the usual one and replays as any.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use super::{Divergence, Strategy};
 use crate::ids::ThreadId;
 use crate::schedule::ChoiceKind;
@@ -63,6 +66,60 @@ impl Strategy for Guided {
 
     fn end_run(&mut self) -> Result<(), Divergence> {
         Ok(())
+    }
+}
+
+/// One decision as [`Guided`] takes it: the relative choice, and its kind (`None` for a thread
+/// decision).
+pub type RelativeChoice = (u32, Option<ChoiceKind>);
+
+/// Follows a recorded schedule (as [`super::Replay`]) and notes the relative choices that make
+/// the same run under [`Guided`]: the inverse of `Guided`, so a shrinker can take a failing run's
+/// choices, set one preemption to 0 ("go on"), and run the rest as near the original as fits.
+pub struct RelativeRecorder {
+    replay: super::Replay,
+    choices: Rc<RefCell<Vec<RelativeChoice>>>,
+}
+
+impl RelativeRecorder {
+    /// A recorder that replays `schedule`, and the list it fills as the run goes (the strategy
+    /// is handed to the engine, the list stays with the caller).
+    pub fn new(schedule: &crate::schedule::Schedule) -> (Self, Rc<RefCell<Vec<RelativeChoice>>>) {
+        let choices = Rc::new(RefCell::new(Vec::new()));
+        (RelativeRecorder { replay: super::Replay::new(schedule), choices: Rc::clone(&choices) }, choices)
+    }
+}
+
+impl Strategy for RelativeRecorder {
+    fn begin_run(&mut self, run: u64) -> bool {
+        self.choices.borrow_mut().clear();
+        self.replay.begin_run(run)
+    }
+
+    fn pick_thread(
+        &mut self,
+        runnable: &[ThreadId],
+        current: Option<ThreadId>,
+    ) -> Result<ThreadId, Divergence> {
+        let picked = self.replay.pick_thread(runnable, current)?;
+        if runnable.len() > 1 {
+            // As `Guided::pick_thread` counts: from the thread that ran last, else the first.
+            let start = current.and_then(|c| runnable.iter().position(|&t| t == c)).unwrap_or(0);
+            let at = runnable.iter().position(|&t| t == picked).expect("Replay picks a runnable thread");
+            let k = (at + runnable.len() - start) % runnable.len();
+            self.choices.borrow_mut().push((u32::try_from(k).expect("fewer than 2^32 threads"), None));
+        }
+        Ok(picked)
+    }
+
+    fn pick(&mut self, kind: ChoiceKind, options: usize) -> Result<usize, Divergence> {
+        let v = self.replay.pick(kind, options)?;
+        self.choices.borrow_mut().push((u32::try_from(v).expect("fewer than 2^32 options"), Some(kind)));
+        Ok(v)
+    }
+
+    fn end_run(&mut self) -> Result<(), Divergence> {
+        self.replay.end_run()
     }
 }
 

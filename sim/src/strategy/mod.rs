@@ -22,7 +22,7 @@ mod runnable_log;
 pub use dfs::Dfs;
 pub use dpor::Dpor;
 pub(crate) use dpor::{Adopted, SplitState, Splits, SubtreeSeed, SubtreeSummary, SHARD_SUBTREES};
-pub use guided::Guided;
+pub use guided::{Guided, RelativeChoice, RelativeRecorder};
 pub use pct::Pct;
 pub use portfolio::{Half, Portfolio};
 pub use pos::Pos;

@@ -478,3 +478,36 @@ fn more_live_threads_than_the_os_maps_stacks_for_is_a_reported_failure() {
     );
     assert!(stdout.contains("\nafter\n"), "the child went on after the check: {stdout}");
 }
+
+#[test]
+fn a_destructor_panicking_while_its_thread_unwinds_is_named_before_the_abort() {
+    // Rust aborts the process here, with or without racelab (a panic that cannot unwind); std's
+    // own hook prints both panics first, but racelab's kept them quiet, and the abort message
+    // alone named neither the thread nor a panic. An outside trial lost a whole test binary to it.
+    let Some(out) =
+        in_child("a_destructor_panicking_while_its_thread_unwinds_is_named_before_the_abort", || {
+            let _ = check(Config::random(1).runs(10), || {
+                let h = thread::Builder::new()
+                    .name("cleaner".into())
+                    .spawn(|| {
+                        let _p = PanicsOnDrop("the cleaner's state");
+                        panic!("the cleaner's first panic");
+                    })
+                    .unwrap();
+                let _ = h.join();
+            });
+            vec!["the process went on".to_string()]
+        })
+    else {
+        return;
+    };
+    assert!(!out.status.success(), "Rust aborts a panic in a destructor during cleanup");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("a destructor panicked while green thread `cleaner` unwound from a panic"),
+        "{stderr}"
+    );
+    let first = stderr.find("  the cleaner's first panic (at tests/reliability.rs:");
+    let second = stderr.find("  the cleaner's state dropped (at tests/reliability.rs:");
+    assert!(first.is_some() && second.is_some() && first < second, "both panics, in order:\n{stderr}");
+}

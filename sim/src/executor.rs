@@ -420,6 +420,32 @@ thread_local! {
     static TAINTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// A destructor's panic during a teardown: its message and location.
     static TEARDOWN_PANIC: RefCell<Option<(String, Option<String>)>> = const { RefCell::new(None) };
+    /// The last few panics of green threads on this OS thread (thread, message, location), for
+    /// the message printed before a panic that cannot unwind aborts the process.
+    static RECENT_PANICS: RefCell<Vec<(ThreadId, String, Option<String>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// std's message for a destructor that panicked while its thread unwound from another panic:
+/// the process aborts after the hook (`core::panicking::panic_in_cleanup`).
+const PANIC_IN_CLEANUP: &str = "panic in a destructor during cleanup";
+
+/// What racelab prints before a green thread's panic that cannot unwind aborts the process (a
+/// destructor that panicked during an unwinding): racelab's hook keeps panics quiet, and std's
+/// abort message alone names neither the thread nor either panic.
+fn report_abort(t: Option<ThreadId>) {
+    let name = t.filter(|_| !rt::run_state_borrowed()).map(rt::thread_name);
+    let panics: Vec<String> = RECENT_PANICS.with(|r| {
+        r.borrow()
+            .iter()
+            .filter(|(p, _, _)| Some(*p) == t)
+            .map(|(_, m, l)| format!("  {m}{}", l.as_ref().map(|l| format!(" (at {l})")).unwrap_or_default()))
+            .collect()
+    });
+    eprintln!(
+        "racelab: a destructor panicked while green thread {} unwound from a panic; Rust aborts the process here, as it would without racelab. Its panics, in order:\n{}\nMake the destructor not panic while its thread unwinds (check `std::thread::panicking()` in it).",
+        name.map_or_else(|| "?".to_string(), |n| format!("`{n}`")),
+        panics.join("\n")
+    );
 }
 
 /// A panic inside a green thread is a finding, reported in the run's failure; printing it to
@@ -440,21 +466,32 @@ fn install_panic_hook() {
                     if TEARDOWN_PANIC.with(|p| p.borrow().is_some()) {
                         return;
                     }
-                    let payload = info.payload();
-                    let message = payload
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| payload.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "a panic with a non-text payload".to_string());
+                    let message = panic_message(info.payload());
                     TEARDOWN_PANIC.with(|p| *p.borrow_mut() = Some((message, loc)));
                     // Where this cannot be done (no traps on this platform) the panic aborts the
                     // process, as Rust does.
                     trap::step_out_of_panic();
                     return;
                 }
+                let running = (!rt::run_state_borrowed()).then(rt::current);
+                let message = panic_message(info.payload());
+                if message == PANIC_IN_CLEANUP {
+                    report_abort(running);
+                    previous(info);
+                    return;
+                }
+                if let Some(t) = running {
+                    RECENT_PANICS.with(|r| {
+                        let mut r = r.borrow_mut();
+                        if r.len() == 8 {
+                            r.remove(0);
+                        }
+                        r.push((t, message, loc.clone()));
+                    });
+                }
                 // The running thread, when racelab's state can be read (a panic inside it is
                 // racelab's own bug, reported without a location).
-                if let Some(t) = (!rt::run_state_borrowed()).then(rt::current) {
+                if let Some(t) = running {
                     PANIC_LOCATIONS.with(|l| {
                         let mut l = l.borrow_mut();
                         if l.len() <= t.index() {

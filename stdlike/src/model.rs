@@ -132,6 +132,8 @@ impl Model {
                         .ok()
                         .filter(|s| s.is_finite() && *s > 0.0 && *s <= 1e9)
                         .map(Duration::from_secs_f64)
+                        // Below a nanosecond it is 0 (`0.0000000001`), which stops before the first run.
+                        .filter(|d| !d.is_zero())
                         .ok_or_else(|| bad("a time budget: seconds above 0, such as 30 or 0.5"))?;
                 }
                 "RACELAB_JOBS" => {
@@ -222,13 +224,30 @@ impl Model {
     /// [`Model::check`], panicking with the report when it found a bug: the whole report
     /// (its trace cut to the first and last events), the variables read from the environment,
     /// the Rust line that replays the failure and the command that reruns this test replaying it.
+    ///
+    /// `RACELAB_SCHEDULE` is obeyed here even by a model built without the environment
+    /// ([`Model::new`]): the failure's "replay this test" line sets it, and must replay the run
+    /// whichever way the test built its model.
     #[track_caller]
     pub fn run<F>(&self, program: F)
     where
         F: Fn() + Send + Sync + 'static,
     {
-        let report = self.check(program);
-        if let Some(message) = self.failure_message(&report) {
+        let replaying;
+        let model = match (&self.schedule, std::env::var("RACELAB_SCHEDULE")) {
+            (None, Ok(_)) => {
+                let from_env = Model::from_vars(|name| {
+                    Ok((name == "RACELAB_SCHEDULE").then(|| std::env::var(name).unwrap_or_default()))
+                })
+                .unwrap_or_else(|e| panic!("{e}"));
+                replaying =
+                    Model { schedule: from_env.schedule, from_env: from_env.from_env, ..self.clone() };
+                &replaying
+            }
+            _ => self,
+        };
+        let report = model.check(program);
+        if let Some(message) = model.failure_message(&report) {
             panic!("{message}");
         }
         if !report.exhausted && report.settings.starts_with("strategy=portfolio") {

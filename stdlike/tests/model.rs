@@ -163,6 +163,9 @@ fn a_bad_environment_value_is_a_clear_error_never_a_default() {
         ),
         ("RACELAB_MAX_TIME", "0", "is not a time budget"),
         ("RACELAB_MAX_TIME", "NaN", "is not a time budget"),
+        // Below a nanosecond: a budget of 0, which stopped before the first run and was reported
+        // as a bug found (`invalid-config`).
+        ("RACELAB_MAX_TIME", "0.0000000001", "is not a time budget"),
         (
             "RACELAB_JOBS",
             "0",

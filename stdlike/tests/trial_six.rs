@@ -49,3 +49,66 @@ fn a_check_inside_a_run_is_diagnosed_as_racelabs_misuse_not_an_assertion() {
     assert_eq!(diagnosis.kind, DiagnosisKind::RacelabMisuse, "{diagnosis}");
     assert!(diagnosis.to_string().contains("cannot be nested"), "{diagnosis}");
 }
+
+thread_local! {
+    static RUNS_SEEN: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+#[test]
+fn a_divergence_keeps_the_programs_own_failure_and_names_state_kept_between_runs() {
+    // The report said "run 1 failed with a panic, but replaying its schedule gave a different
+    // failure (panic)": the program's assertion message appeared nowhere, and the likely cause
+    // (a `thread_local!` outliving its run) was not among those listed.
+    let report = check(Config::dfs(), || {
+        let seen = RUNS_SEEN.with(|c| {
+            c.set(c.get() + 1);
+            c.get()
+        });
+        let h = thread::spawn(|| {});
+        h.join().unwrap();
+        assert_eq!(seen, 1, "the thread-local was shared between runs");
+    });
+    let failure = report.failure.expect("the second run fails, and its replay does not");
+    let text = failure.kind.to_string();
+    assert_eq!(failure.kind.name(), "divergence", "{text}");
+    assert!(text.contains("the thread-local was shared between runs"), "{text}");
+    assert!(text.contains("`thread_local!`"), "{text}");
+    assert!(text.contains("left: 3"), "the replay's own failure: {text}");
+}
+
+/// The last owner's `Drop` sends on a rendezvous channel that only main receives from: when
+/// main's own drop is the last, main blocks sending to itself.
+struct Notifier(racelab_std::sync::mpsc::SyncSender<&'static str>);
+
+impl Drop for Notifier {
+    fn drop(&mut self) {
+        self.0.send("closed").unwrap();
+    }
+}
+
+fn last_owner_notifies() {
+    let (tx, rx) = racelab_std::sync::mpsc::sync_channel(0);
+    let n = Arc::new(Notifier(tx));
+    let (a, b) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (n2, b2) = (Arc::clone(&n), Arc::clone(&b));
+    let h = thread::spawn(move || {
+        b2.fetch_add(1, Ordering::SeqCst);
+        b2.fetch_add(1, Ordering::SeqCst);
+        drop(n2);
+    });
+    a.fetch_add(1, Ordering::SeqCst);
+    drop(n);
+    a.fetch_add(1, Ordering::SeqCst);
+    assert_eq!(rx.recv().unwrap(), "closed");
+    h.join().unwrap();
+}
+
+#[test]
+fn the_plain_search_finds_a_deadlock_decided_by_an_arcs_last_drop() {
+    // `Arc`'s counts are std's, invisible to the reduction (README, Guarantees): the reduced
+    // search may call this program proven. The plain search, which the README prescribes for such
+    // programs, explores the order of the drops through the steps they happen in.
+    let report = check(Config::dfs().dpor(false), last_owner_notifies);
+    let failure = report.failure.expect("main's drop can be the last");
+    assert_eq!(failure.kind.name(), "deadlock", "{}", failure.kind);
+}

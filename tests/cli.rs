@@ -682,3 +682,18 @@ fn a_set_that_raises_an_events_flag_is_not_told_as_a_lost_wakeup() {
         "* step   8  producer1 calls set() on event, which is already set: this set changes nothing"
     ));
 }
+
+#[test]
+fn a_shard_that_finds_nothing_does_not_call_the_variant_not_as_expected() {
+    // One shard of several decides nothing alone (an outside trial read "NOT AS EXPECTED" with
+    // exit code 0 on a shard that got no runs): the bug may be in another shard's runs.
+    let out =
+        racelab(&["check", "lock-order/buggy", "--strategy", "random", "--runs", "1", "--shard", "1/2"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("(expected bug: deadlock; one shard alone: merge every shard's --json output"),
+        "{text}"
+    );
+    assert!(!text.contains("NOT AS EXPECTED"), "{text}");
+}

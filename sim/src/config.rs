@@ -528,6 +528,11 @@ impl Config {
         self
     }
 
+    /// The shard this configuration runs (`Config::shard`), if it was given one.
+    pub fn shard_of(&self) -> Option<(u64, u64)> {
+        self.shard
+    }
+
     /// The shard this configuration runs, `(0, 1)` when it is not sharded.
     pub(crate) fn shard_or_whole(&self) -> (u64, u64) {
         self.shard.unwrap_or((0, 1))

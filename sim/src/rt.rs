@@ -223,7 +223,7 @@ fn outside_simulation() -> ! {
     }
     panic!(
         "racelab: a simulated operation ran outside a simulation. racelab threads and primitives work only \
-         inside the closure given to racelab::check or racelab::replay; create them there."
+         inside the closure given to racelab::model, racelab::check or racelab::replay; create them there."
     )
 }
 

@@ -497,9 +497,10 @@ fn std_thread_park_and_unpark() {
         parker.thread().unpark();
         parker.join().unwrap()
     });
-    // The parker reads before or after the store; its timed park ends only after the store (by
-    // the unpark's token, or by the timeout once main sleeps).
-    let expected: BTreeSet<String> = ["01", "11"].iter().map(|s| s.to_string()).collect();
+    // The parker reads before or after the store; its timed park ends after the store (by the
+    // unpark's token, or by the timeout once main sleeps), or at once, spuriously, as std's park
+    // may ("00": both reads before the store).
+    let expected: BTreeSet<String> = ["00", "01", "11"].iter().map(|s| s.to_string()).collect();
     assert_eq!(outcomes, expected);
 }
 

@@ -1146,8 +1146,10 @@ pub fn torn_down() -> bool {
 }
 
 /// std's `park`: a scheduling point, then, unless the current thread's park token is set (an
-/// `unpark` came first, which this consumes), blocks until [`unpark`] or `deadline`. Returns
-/// how the wait ended (`Woken` also when the token was there).
+/// `unpark` came first, which this consumes), returns spuriously (while the run's spurious
+/// wake-up budget lasts, a recorded choice, as std allows) or blocks until [`unpark`] or
+/// `deadline`. Returns how the wait ended (`Woken` also when the token was there or the return
+/// was spurious).
 pub fn park(deadline: Option<VirtualTime>) -> Wakeup {
     schedule_point();
     let (parker, had_token) = with(|m| {
@@ -1162,6 +1164,12 @@ pub fn park(deadline: Option<VirtualTime>) -> Wakeup {
             wait_in_teardown("park");
         }
         event("park", Some(parker), || "token: ok".into());
+        return Wakeup::Woken;
+    }
+    // std: "park may also return spuriously, without consuming the token": a recorded choice
+    // while the run's spurious wake-up budget lasts, as a condition wait's.
+    if spurious_wakeup() {
+        event("park", Some(parker), || "spurious: returned without an unpark".into());
         return Wakeup::Woken;
     }
     event("park", Some(parker), || "blocked".into());

@@ -344,7 +344,10 @@ pub fn sleep(dur: Duration) {
 }
 
 /// Blocks until the current thread's park token is available, then consumes it (std's
-/// `park`): returns at once when an [`Thread::unpark`] came first. Never wakes spuriously.
+/// `park`): returns at once when an [`Thread::unpark`] came first. May return spuriously, as
+/// std's may: within the run's spurious wake-up budget (`Config::spurious_wakeups`, 1 by
+/// default), a park without a token may return at once, so a `park` outside a loop that
+/// re-checks its condition is found.
 pub fn park() {
     rt::park(None);
 }

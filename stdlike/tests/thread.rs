@@ -95,7 +95,8 @@ fn main_panics_and_misuses_always_fail_the_run() {
 
 #[test]
 fn unpark_before_park_makes_park_return_at_once() {
-    let report = check(Config::dfs(), || {
+    // Without spurious returns, which would end the timed park at once.
+    let report = check(Config::dfs().spurious_wakeups(0), || {
         let me = thread::current();
         me.unpark();
         me.unpark(); // a second token is not kept
@@ -123,6 +124,27 @@ fn park_waits_for_unpark_in_every_interleaving() {
     });
     report.assert_passed();
     assert!(report.exhausted && report.runs > 1, "{report}");
+}
+
+#[test]
+fn a_park_outside_a_loop_is_found_by_its_spurious_return() {
+    // std: park "may also return spuriously". An outside trial's `park(); assert!(flag)` was
+    // proven correct ("every interleaving explored"): racelab's park never returned without an
+    // unpark, where a Condvar's wait may.
+    let program = || {
+        let flag = Shared::new(false);
+        let parked = thread::spawn(move || {
+            thread::park();
+            assert!(flag.load(), "park returned before the flag was set");
+        });
+        flag.store(true);
+        parked.thread().unpark();
+        parked.join().unwrap();
+    };
+    let failure = check(Config::dfs(), program).failure.expect("a spurious return before the store");
+    assert!(failure.kind.to_string().contains("park returned before the flag was set"), "{}", failure.kind);
+    assert!(failure.trace.to_string().contains("spurious: returned without an unpark"), "{}", failure.trace);
+    check(Config::dfs().spurious_wakeups(0), program).assert_passed();
 }
 
 #[test]

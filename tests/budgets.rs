@@ -189,8 +189,12 @@ fn shrinking_many_threads_stops_at_its_time_budget() {
     let report = check(Config::random(0).runs(10).max_time(Duration::from_secs(1)), lost_update(200));
     let took = start.elapsed();
     let failure = report.failure.as_ref().expect("the lost update is found");
-    assert_eq!(failure.shrink_cut_short.as_deref(), Some("its time budget (1 s)"), "{report}");
-    assert!(report.to_string().contains("shrinking stopped at its time budget (1 s)"), "{report}");
+    // Three quarters of the second for the bounded search, the rest for the greedy pass (which
+    // took the 200-odd preemptions down to 1 here; how far it gets in its quarter second depends
+    // on the machine, and is tested on counted budgets in tests/engine.rs).
+    let cut = failure.shrink_cut_short.as_deref().expect("cut short");
+    assert!(cut.starts_with("its time budget (0.75 s)"), "{report}");
+    assert!(report.to_string().contains("shrinking stopped at its time budget (0.75 s)"), "{report}");
     // One second of shrinking, plus finding, tracing and the last run in flight.
     assert!(took < Duration::from_secs(8), "took {took:?}");
 }

@@ -635,11 +635,14 @@ fn pool_with_a_lost_update() {
 fn a_failure_the_bounded_search_cannot_shrink_within_its_budget_is_shrunk_greedily() {
     // An outside trial's thread-pool program kept a run of 51 preemptions: the bounded search
     // spent its whole budget at bound 0. The greedy pass takes preemptions out one at a time.
-    let config = Config::random(3).runs(200).shrink_budget(20, 10_000_000);
+    // 1,000 runs: 900 for the bounded search, which does not get past bound 0, and 100 for the
+    // greedy pass.
+    let config = Config::random(3).runs(200).shrink_budget(1_000, 10_000_000);
     let report = check(config.clone(), pool_with_a_lost_update);
     let failure = report.failure.expect("the lost update is found");
     let from = failure.shrunk_from.as_ref().expect("shrunk");
-    assert!(failure.shrink_cut_short.is_some(), "the bounded search ran out of its 20 runs");
+    let cut = failure.shrink_cut_short.as_deref().expect("the bounded search ran out of its 900 runs");
+    assert_eq!(cut, "its run budget (900 runs), before a greedy pass took preemptions out one at a time");
     assert!(
         failure.preemptions < from.preemptions && failure.preemptions <= 2,
         "{} preemptions, from {}",
@@ -647,9 +650,62 @@ fn a_failure_the_bounded_search_cannot_shrink_within_its_budget_is_shrunk_greedi
         from.preemptions
     );
     assert!(failure.kind.to_string().contains("lost update"), "{}", failure.kind);
+    // With the greedy pass's share at 1 run it cannot shrink: the budget is a bound on both.
+    let tight = check(Config::random(3).runs(200).shrink_budget(18, 10_000_000), pool_with_a_lost_update);
+    let tight = tight.failure.expect("found");
+    assert_eq!(tight.shrink_cut_short.as_deref(), Some("its run budget (17 runs)"), "no greedy run to spare");
     // The smaller run replays, and the whole procedure is deterministic.
     let again = replay(&failure.schedule, pool_with_a_lost_update);
     assert_eq!(again.failure.map(|f| f.trace.to_string()), Some(failure.trace.to_string()));
     let second = check(config, pool_with_a_lost_update).failure.expect("found again");
     assert_eq!(second.schedule.to_string(), failure.schedule.to_string());
+}
+
+/// The pool above, where the first worker to take an item draws a number it does not use.
+fn pool_with_a_draw() {
+    use racelab::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use racelab::sync::Arc;
+    let queue = racelab::Queue::<Option<u32>>::new(0);
+    let count = Arc::new(AtomicUsize::new(0));
+    let drawn = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let (count, drawn) = (Arc::clone(&count), Arc::clone(&drawn));
+            thread::spawn(move || {
+                while let Some(_item) = queue.get() {
+                    if !drawn.swap(true, Ordering::SeqCst) {
+                        racelab::choose(1000);
+                    }
+                    let seen = count.load(Ordering::SeqCst);
+                    count.store(seen + 1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    for item in 0..8 {
+        queue.put(Some(item));
+    }
+    for _ in 0..4 {
+        queue.put(None);
+    }
+    for w in workers {
+        w.join().unwrap();
+    }
+    assert_eq!(count.load(Ordering::SeqCst), 8, "lost update");
+}
+
+#[test]
+fn the_greedy_pass_keeps_the_values_the_run_drew() {
+    // A reviewer's reproducer: the draws' values sat at fixed places among the relative choices,
+    // and once a preemption went, a draw read another place (83 became 3).
+    let random = |s: &Schedule| -> Vec<u32> {
+        s.choices().iter().filter(|c| c.kind == ChoiceKind::Random).map(|c| c.value).collect()
+    };
+    let report = check(Config::random(3).runs(200).shrink_budget(1_000, 10_000_000), pool_with_a_draw);
+    let failure = report.failure.expect("the lost update is found");
+    let from = failure.shrunk_from.as_ref().expect("shrunk");
+    assert!(failure.preemptions < from.preemptions, "{} from {}", failure.preemptions, from.preemptions);
+    assert!(failure.shrink_cut_short.as_deref().is_some_and(|c| c.contains("greedy pass")), "{failure:?}");
+    assert_eq!(random(&from.schedule).len(), 1, "{}", from.schedule);
+    assert_eq!(random(&failure.schedule), random(&from.schedule));
 }

@@ -103,8 +103,6 @@ fn config(
     Ok(config)
 }
 
-/// What every Python check and replay sets: the step limit, the stacks, no watchdog, and
-/// whether a daemon thread cut off at the end fails the run.
 /// The wake-up semantics a check asks for (`--spurious-wakeups N`, `--adversarial-wakeups`): the
 /// engine's defaults (1, off) unless given. A replay takes them from its schedule.
 #[derive(Clone, Copy, Debug)]
@@ -113,6 +111,8 @@ struct Wakeups {
     adversarial: bool,
 }
 
+/// What every Python check and replay sets: the step limit, the stacks, no watchdog, and
+/// whether a daemon thread cut off at the end fails the run.
 fn python_limits(config: Config, max_steps: u64, daemon_cut_off_fails: bool) -> Config {
     config
         .shrink_budget(PYTHON_SHRINK_RUNS, PYTHON_SHRINK_STEPS)

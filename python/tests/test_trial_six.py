@@ -255,3 +255,65 @@ def test_a_thread_pool_race_is_shrunk_to_a_few_preemptions(tmp_path):
     failure = json.loads(done.stdout)["report"]["failure"]
     assert failure["shrunk_from"]["preemptions"] > 10, failure["shrunk_from"]
     assert failure["preemptions"] <= 3, failure["preemptions"]
+
+
+def test_what_the_import_system_sets_during_a_run_stays(tmp_path):
+    # Putting back module attributes undid the import system's own: `xml.dom` bound on `xml`
+    # by importing `xml.dom.minidom` was removed before the next run (which then failed with
+    # "module 'xml' has no attribute 'dom'", a bug of racelab's), as were a new module's
+    # `__spec__` and `__file__`, in the caller's interpreter too.
+    prog = write(tmp_path, """\
+        import logging
+        import logging.handlers
+        import xml.dom.minidom
+        import threading
+        doc = xml.dom.minidom.parseString("<a/>")
+        handler = logging.handlers.MemoryHandler(10)
+        t = threading.Thread(target=lambda: xml.dom.minidom.parseString("<b/>"))
+        t.start()
+        t.join()
+        """)
+    done = racelab_py("check", prog, "--runs", "5")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_check_leaves_the_callers_modules_whole():
+    import subprocess as sp
+    code = textwrap.dedent("""\
+        import racelab
+        def program():
+            import colorsys
+            import xml.dom.minidom
+        assert racelab.check(program, runs=3).passed
+        import colorsys, xml
+        assert colorsys.__spec__ is not None and hasattr(colorsys, "__file__")
+        assert hasattr(xml, "__path__")
+        import xml.sax
+        """)
+    done = sp.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_nested_check_in_a_script_is_refused_without_touching_the_outer_run(tmp_path):
+    prog = write(tmp_path, """\
+        import racelab, threading
+        threading.patched = True
+        try:
+            racelab.check(lambda: None, runs=1)
+        except RuntimeError as e:
+            assert "cannot be nested" in str(e), e
+        assert threading.patched
+        """)
+    done = racelab_py("check", prog, "--runs", "3")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_spurious_wakeup_budget_out_of_range_is_refused_by_name():
+    import racelab
+    for bad, error in ((-1, ValueError), (2**32, ValueError), (1.5, TypeError)):
+        try:
+            racelab.check(lambda: None, runs=1, spurious_wakeups=bad)
+        except error as e:
+            assert "spurious_wakeups" in str(e), e
+        else:
+            raise AssertionError(f"spurious_wakeups={bad!r} was taken")

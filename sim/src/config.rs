@@ -462,7 +462,8 @@ impl Config {
     }
 
     /// What shrinking may spend: at most `runs` runs and `steps` steps replayed, over every bound
-    /// (defaults [`SHRINK_BUDGET`](crate::SHRINK_BUDGET) and
+    /// and its greedy fallback together (which has a tenth of the runs and a quarter of the
+    /// steps; defaults [`SHRINK_BUDGET`](crate::SHRINK_BUDGET) and
     /// [`SHRINK_MAX_STEPS`](crate::SHRINK_MAX_STEPS)). These budgets are counted, so a shrink they
     /// stop stops at the same run every time; the wall-time budget ([`Config::max_time`], at most
     /// [`DEFAULT_SHRINK_TIME`]) is a safety net that depends on the machine. A front-end whose runs

@@ -122,6 +122,13 @@ pub fn diagnose(failure: &FailureKind, trace: &Trace) -> Diagnosis {
     diagnose_deciding(failure, trace).0
 }
 
+/// What racelab's own panics say when the program used racelab itself wrongly (a check inside a
+/// run, an object kept from another run, a racelab object outside any run, an OS thread): the
+/// `racelab-misuse` diagnosis. racelab's other panics are the program's own bugs told in
+/// racelab's words (a re-entered `Once`, a `Condvar` used with two mutexes): assertions.
+const RACELAB_MISUSES: [&str; 4] =
+    ["cannot be nested", "created in another run", "ran outside a simulation", "an OS thread"];
+
 /// A misuse's exception as Python prints it: `ValueError: message`, or the name alone when the
 /// message is empty. The program's and Python's texts end a diagnosis as they are, with no
 /// period of racelab's after them (`AssertionError: 7.` read as a float).
@@ -384,7 +391,10 @@ fn panic(thread: &str, message: &str, trace: &Trace, deciding: &mut Vec<usize>) 
     if let Some(d) = wakeup_misuse(thread, message, trace, deciding) {
         return d;
     }
-    if let Some(what) = message.strip_prefix("racelab: ") {
+    let racelab_misuse =
+        message.strip_prefix("racelab: ").filter(|what| RACELAB_MISUSES.iter().any(|m| what.contains(m)));
+    if let Some(what) = racelab_misuse {
+        let what = what.trim_end_matches('.');
         return (
             DiagnosisKind::RacelabMisuse,
             format!("{thread} used racelab in a way a simulation cannot run: {what}."),
@@ -576,17 +586,22 @@ fn wakeup_misuse(
             && matches!(&e.kind, Some(EventKind::Notify { woken, .. }) if woken.iter().any(|w| w == thread))
     })?;
     let j = events.iter().position(|e| std::ptr::eq(e, woke))?;
-    // The thief: another thread that took the lock in between and did not merely wait again.
     let between = &events[j + 1..i];
-    let found = between.iter().enumerate().find_map(|(k, e)| {
-        let same_lock = lock.is_none() || e.object == lock;
-        let took = e.thread != thread && same_lock && e.kind == Some(EventKind::Acquired);
-        // Its next typed event: a `py` line or a print between (a front-end's untyped steps,
-        // `if len(items) >= cap:`) changes nothing the diagnosis can see.
-        let then = between[k + 1..].iter().find(|n| n.thread == e.thread && n.kind.is_some());
-        let only_waited = then.is_some_and(|n| matches!(n.kind, Some(EventKind::WaitBegin { .. })));
-        (took && !only_waited).then_some((k, e))
-    });
+    // The thief: another thread that took the lock in between and did not merely wait again.
+    // First by its next typed event (a front-end's untyped `py` line between its acquire and its
+    // wait, `if len(items) >= cap:`, is no change the diagnosis can see); failing that, by its
+    // very next event (a consumer whose untyped line popped the item, then waited again).
+    let thief = |typed_only: bool| {
+        between.iter().enumerate().find_map(|(k, e)| {
+            let same_lock = lock.is_none() || e.object == lock;
+            let took = e.thread != thread && same_lock && e.kind == Some(EventKind::Acquired);
+            let then =
+                between[k + 1..].iter().find(|n| n.thread == e.thread && (n.kind.is_some() || !typed_only));
+            let only_waited = then.is_some_and(|n| matches!(n.kind, Some(EventKind::WaitBegin { .. })));
+            (took && !only_waited).then_some((k, e))
+        })
+    };
+    let found = thief(true).or_else(|| thief(false));
     let (b, barger) = found?;
     deciding.extend([j, j + 1 + b, i]);
     // What the thief changed, when the program watches its data (`queue: [0] -> []`).
@@ -694,5 +709,47 @@ mod tests {
         // The same run without kinds: the diagnosis does not guess from texts.
         let d = diagnose(&panic_in("a"), &stolen(false));
         assert_eq!(d.kind, DiagnosisKind::Assertion, "{d}");
+    }
+
+    #[test]
+    fn only_racelabs_own_misuses_are_racelab_misuse() {
+        let kind = |message: &str| panic("a", message, &Trace { events: vec![] }, &mut Vec::new()).0;
+        assert_eq!(
+            kind("racelab: check/replay cannot be nested, nor called from a thread"),
+            DiagnosisKind::RacelabMisuse
+        );
+        assert_eq!(
+            kind("racelab: an object created in another run was used in this one."),
+            DiagnosisKind::RacelabMisuse
+        );
+        // A bug of the program, told in racelab's words: std deadlocks there.
+        assert_eq!(
+            kind("racelab: a Once's initializer called the same Once again"),
+            DiagnosisKind::Assertion
+        );
+        let (_, text) = panic(
+            "a",
+            "racelab: an object created in another run was used.",
+            &Trace { events: vec![] },
+            &mut Vec::new(),
+        );
+        assert!(text.ends_with("was used."), "one period: {text}");
+    }
+
+    #[test]
+    fn a_thief_whose_change_is_an_untyped_line_is_named_when_no_other_is() {
+        // A consumer pops the item in a `py` line, then waits again under the same hold: its next
+        // typed event is a wait, but nobody else took the lock.
+        let mut trace = stolen(true);
+        let py = |step, thread: &str| Event {
+            operation: "py".into(),
+            object: None,
+            ..ev(step, thread, "-", None)
+        };
+        let begin = EventKind::WaitBegin { lock: Some("m".into()) };
+        trace.events.splice(6..7, [py(6, "b"), ev(6, "b", "cv", Some(begin))]);
+        let d = diagnose(&panic_in("a"), &trace);
+        assert_eq!(d.kind, DiagnosisKind::StolenWakeup, "{d}");
+        assert!(d.explanation.contains("b took the lock first (step 6)"), "{d}");
     }
 }

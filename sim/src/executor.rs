@@ -85,6 +85,7 @@ impl Executor {
             m.add_thread(None, false, main)
         });
         PANIC_LOCATIONS.with(|l| l.borrow_mut().clear());
+        RECENT_PANICS.with(|r| r.borrow_mut().clear());
         let end = loop {
             if let Err(failure) = self.start_new_threads() {
                 break RunEnd::Failed(*failure);
@@ -475,7 +476,11 @@ fn install_panic_hook() {
                 }
                 let running = (!rt::run_state_borrowed()).then(rt::current);
                 let message = panic_message(info.payload());
-                if message == PANIC_IN_CLEANUP {
+                // std's text, after a panic of this thread began (a program's own panic with the
+                // same words is not the abort).
+                let unwinding =
+                    RECENT_PANICS.with(|r| r.borrow().iter().any(|(p, _, _)| Some(*p) == running));
+                if message == PANIC_IN_CLEANUP && unwinding {
                     report_abort(running);
                     previous(info);
                     return;

@@ -16,7 +16,7 @@ use crate::report::{
 use crate::rt;
 use crate::schedule::Schedule;
 use crate::state::{RunEnd, RunModel};
-use crate::strategy::{Replay, Strategy};
+use crate::strategy::{Guided, Replay, Strategy};
 use crate::trace::{Event, Trace};
 
 thread_local! {
@@ -624,14 +624,20 @@ struct ShrinkBudget {
     clock: Budget,
 }
 
+/// Shrinking's wall time in all: `Config::shrink_time`, at most `Config::max_time`.
+fn shrink_time(config: &Config) -> std::time::Duration {
+    config.max_time.map_or(config.shrink_time, |t| t.min(config.shrink_time))
+}
+
 impl ShrinkBudget {
+    /// The whole budget (shrinking splits it between its two searches).
+    #[cfg(test)]
     fn new(config: &Config) -> Self {
-        ShrinkBudget::sized(config, config.shrink_runs, config.shrink_steps, config.shrink_time)
+        ShrinkBudget::sized(config, config.shrink_runs, config.shrink_steps, shrink_time(config))
     }
 
-    /// `runs`, `steps` and `time` (at most `Config::max_time`), stopped by the config's flag.
+    /// `runs`, `steps` and `time`, stopped by the config's flag.
     fn sized(config: &Config, runs: u64, steps: u64, time: std::time::Duration) -> Self {
-        let time = config.max_time.map_or(time, |t| t.min(time));
         ShrinkBudget {
             runs,
             steps,
@@ -689,7 +695,14 @@ where
         return found;
     }
     let target = found.diagnosis.kind;
-    let mut budget = ShrinkBudget::new(config);
+    // The bounded search's share of the budget; the rest is the greedy fallback's, so that
+    // shrinking spends at most `Config::shrink_budget` and `shrink_time` in all.
+    let mut budget = ShrinkBudget::sized(
+        config,
+        config.shrink_runs - config.shrink_runs / GREEDY_SHARE_RUNS,
+        config.shrink_steps - config.shrink_steps / GREEDY_SHARE,
+        shrink_time(config) - shrink_time(config) / GREEDY_SHARE as u32,
+    );
     let mut cut_short = None;
     for bound in 0..found.preemptions {
         let mut best: Option<Failure> = None;
@@ -738,8 +751,9 @@ where
             break;
         }
     }
-    if cut_short.is_some() {
+    if let Some(cut) = cut_short.as_ref().filter(|_| budget.clock.halt() != Some(Halt::Stop)) {
         if let Some(mut small) = shrink_greedily(executor, &found, config, program) {
+            let cut = format!("{cut}, before a greedy pass took preemptions out one at a time");
             small.run = found.run;
             small.shrunk_from = Some(ShrunkFrom {
                 run: found.run,
@@ -747,15 +761,16 @@ where
                 preemptions: found.preemptions,
                 schedule: found.schedule,
             });
-            small.shrink_cut_short = cut_short;
+            small.shrink_cut_short = Some(cut);
             return small;
         }
     }
     Failure { shrink_cut_short: cut_short, ..found }
 }
 
-/// Runs the greedy pass of shrinking may spend, and its share of the step and time budgets.
-const GREEDY_RUNS: u64 = 2_000;
+/// The greedy pass's share of shrinking's budget: a tenth of the runs, a quarter of the steps
+/// and of the time (with the defaults, 2,000 runs and 5,000,000 steps).
+const GREEDY_SHARE_RUNS: u64 = 10;
 const GREEDY_SHARE: u64 = 4;
 
 /// The fallback when the bounded search spent its budget without a smaller run: a program
@@ -781,8 +796,15 @@ where
 {
     use crate::schedule::ChoiceKind;
 
-    let mut budget =
-        ShrinkBudget::sized(config, GREEDY_RUNS, config.shrink_steps / GREEDY_SHARE, config.shrink_time / 4);
+    let mut budget = ShrinkBudget::sized(
+        config,
+        config.shrink_runs / GREEDY_SHARE_RUNS,
+        config.shrink_steps / GREEDY_SHARE,
+        shrink_time(config) / GREEDY_SHARE as u32,
+    );
+    if budget.spent().is_some() {
+        return None;
+    }
     let target = found.diagnosis.kind;
     let mut best: Option<Failure> = None;
     let mut choices = relative_choices(executor, &mut budget, &found.schedule, config, program)?;
@@ -806,21 +828,21 @@ where
             continue;
         }
         // First every choice from `i` on set to 0 (the run goes on without a preemption after
-        // it), then `i` alone; the random values drawn stay as they were.
-        let keep = |j: usize, v: u32, kind: Option<ChoiceKind>, cut: bool| {
-            if (j == i || (cut && j > i)) && kind != Some(ChoiceKind::Random) {
-                0
-            } else {
-                v
-            }
-        };
+        // it), then `i` alone. The random values drawn go to the draws in order, whatever comes
+        // before them (`Guided::keeping_random_values`).
+        let random_values: Vec<u32> =
+            choices.iter().filter(|(_, k)| *k == Some(ChoiceKind::Random)).map(|&(v, _)| v).collect();
         let mut smaller = None;
         for cut in [true, false] {
-            let candidate: Vec<u32> =
-                choices.iter().enumerate().map(|(j, &(v, k))| keep(j, v, k, cut)).collect();
+            let candidate: Vec<u32> = choices
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, k))| *k != Some(ChoiceKind::Random))
+                .map(|(j, &(v, _))| if j == i || (cut && j > i) { 0 } else { v })
+                .collect();
+            let guided = Guided::new(&candidate).keeping_random_values(random_values.clone());
             let current = best.as_ref().unwrap_or(found);
-            if let Some(f) =
-                smaller_failure(executor, &mut budget, &candidate, current, target, config, program)
+            if let Some(f) = smaller_failure(executor, &mut budget, guided, current, target, config, program)
             {
                 smaller = Some(f);
                 break;
@@ -845,7 +867,7 @@ where
 fn smaller_failure<F>(
     executor: &mut Executor,
     budget: &mut ShrinkBudget,
-    choices: &[u32],
+    guided: Guided,
     current: &Failure,
     target: crate::diagnosis::DiagnosisKind,
     config: &Config,
@@ -854,10 +876,14 @@ fn smaller_failure<F>(
 where
     F: Fn() + Send + Sync + 'static,
 {
-    let mut guided: Option<Box<dyn Strategy>> = Some(Box::new(crate::strategy::Guided::new(choices)));
+    let mut guided: Option<Box<dyn Strategy>> = Some(Box::new(guided));
     guided.as_mut().expect("just set").begin_run(0);
     let result = run_once(executor, &mut guided, 0, config, false, program);
     budget.spend(1, result.steps);
+    // A destructor panicked in this candidate's teardown: no more runs on this thread.
+    if executor.tainted() {
+        return None;
+    }
     let RunEnd::Failed(kind) = result.end else { return None };
     if kind.name() != current.kind.name() || result.preemptions > current.preemptions {
         return None;
@@ -885,7 +911,7 @@ where
     strategy.as_mut().expect("just set").begin_run(0);
     let result = run_once(executor, &mut strategy, 0, config, false, program);
     budget.spend(1, result.steps);
-    if matches!(result.end, RunEnd::Failed(FailureKind::Divergence { .. })) {
+    if executor.tainted() || matches!(result.end, RunEnd::Failed(FailureKind::Divergence { .. })) {
         return None;
     }
     let recorded = choices.borrow().clone();

@@ -150,7 +150,8 @@ fn preemptions_in_lines(trace: &Trace, failing: Option<usize>) -> std::collectio
         }
         let own_before = lines[..w].iter().rev().filter(|&&i| events[i].thread == *from).take(LINES_AROUND);
         for (k, &i) in own_before.enumerate() {
-            told.entry(i).or_insert(k == 0);
+            // A line told for a later preemption keeps the star of an earlier one.
+            *told.entry(i).or_insert(false) |= k == 0;
         }
         for &i in lines[w..].iter().filter(|&&i| events[i].thread == *to).take(LINES_AROUND) {
             told.entry(i).or_insert(false);
@@ -634,5 +635,22 @@ mod tests {
         let opcode =
             Event { result: "prog.py:8  calls += 1  [LOAD_GLOBAL]".into(), ..trace.events[4].clone() };
         assert_eq!(line_sentence(&opcode, false), "t1 runs `calls += 1` at LOAD_GLOBAL (line 8).");
+    }
+
+    #[test]
+    fn an_earlier_preemption_keeps_its_star_when_a_later_one_tells_the_same_lines() {
+        // Later preemptions are found first and told the thread's older lines unstarred.
+        let trace = Trace {
+            events: vec![
+                line(1, "a", 1, "x = 1"),
+                line(2, "b", 2, "y = 1"),
+                line(3, "a", 3, "x = 2"),
+                line(4, "c", 4, "z = 1"),
+                line(5, "a", 5, "x = 3"),
+            ],
+        };
+        let told = preemptions_in_lines(&trace, Some(4));
+        assert_eq!(told.get(&0), Some(&true), "{told:?}");
+        assert_eq!(told.get(&2), Some(&true), "{told:?}");
     }
 }

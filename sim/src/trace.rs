@@ -207,11 +207,14 @@ impl Trace {
     /// width, and wide enough for its longest entry, so a long operation name (`compare_exchange`)
     /// or object name does not push the columns after it out of line.
     pub fn columns(&self) -> Columns {
+        // A name longer than the widest column (a thread named with a sentence) overflows its own
+        // lines rather than pad every line of the trace.
+        let fit = |n: usize| n.min(Columns::WIDEST);
         let mut c = Columns::NARROWEST;
         for e in &self.events {
-            c.thread = c.thread.max(e.thread.chars().count());
-            c.operation = c.operation.max(e.operation.chars().count());
-            c.object = c.object.max(e.object.as_deref().map_or(1, |o| o.chars().count()));
+            c.thread = c.thread.max(fit(e.thread.chars().count()));
+            c.operation = c.operation.max(fit(e.operation.chars().count()));
+            c.object = c.object.max(fit(e.object.as_deref().map_or(1, |o| o.chars().count())));
         }
         c
     }
@@ -228,6 +231,8 @@ pub struct Columns {
 impl Columns {
     /// The widths a trace of short names gets.
     pub const NARROWEST: Columns = Columns { thread: 12, operation: 10, object: 14 };
+    /// The widest a column grows for its longest entry.
+    pub const WIDEST: usize = 32;
 
     /// The header line at these widths.
     pub fn header(self) -> String {

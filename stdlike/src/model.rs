@@ -234,10 +234,14 @@ impl Model {
         F: Fn() + Send + Sync + 'static,
     {
         let replaying;
-        let model = match (&self.schedule, std::env::var("RACELAB_SCHEDULE")) {
-            (None, Ok(_)) => {
-                let from_env = Model::from_vars(|name| {
-                    Ok((name == "RACELAB_SCHEDULE").then(|| std::env::var(name).unwrap_or_default()))
+        let model = match (&self.schedule, std::env::var_os("RACELAB_SCHEDULE")) {
+            (None, Some(_)) => {
+                let from_env = Model::from_vars(|name| match std::env::var(name) {
+                    Ok(v) if name == "RACELAB_SCHEDULE" => Ok(Some(v)),
+                    Err(std::env::VarError::NotUnicode(_)) if name == "RACELAB_SCHEDULE" => {
+                        Err(format!("racelab: {name} is not valid UTF-8"))
+                    }
+                    _ => Ok(None),
                 })
                 .unwrap_or_else(|e| panic!("{e}"));
                 replaying =

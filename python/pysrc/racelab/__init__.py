@@ -169,8 +169,8 @@ def check(fn, strategy="random", runs=None, seed=0, *, granularity=DEFAULT_GRANU
     1, the default, finds an ``if`` around ``wait()``); ``adversarial_wakeups``: a ``notify()``
     wakes the waiter the search chooses, not the longest waiting (both recorded in the schedule)."""
     _checked_interrupted(interrupted)
-    _checked_arguments(fn, watchdog, runs=(runs, 1), seed=(seed, 0), depth=(depth, 1), max_steps=(max_steps, 1),
-                       spurious_wakeups=(spurious_wakeups, 0))
+    _checked_arguments(fn, watchdog, runs=(runs, 1), seed=(seed, 0), depth=(depth, 1), max_steps=(max_steps, 1))
+    _checked_wakeups(spurious_wakeups)
     raw = _explore(fn, _files_of(fn), granularity, strategy=strategy, seed=seed, runs=runs, depth=depth,
                    max_steps=max_steps, daemon_cut_off_fails=daemon_cut_off_fails,
                    spurious_wakeups=spurious_wakeups, adversarial_wakeups=bool(adversarial_wakeups))
@@ -360,12 +360,21 @@ def check_script(path, strategy="random", runs=None, seed=0, *, granularity=DEFA
     ``argv``: the script's arguments (``sys.argv[1:]``). ``spurious_wakeups``,
     ``adversarial_wakeups``: as ``check``'s."""
     _checked_interrupted(interrupted)
+    _checked_wakeups(spurious_wakeups)
     raw = _explore_script(path, granularity, argv, strategy=strategy, seed=seed, runs=runs, depth=depth,
                           max_steps=max_steps, daemon_cut_off_fails=daemon_cut_off_fails, shard=shard,
                           spurious_wakeups=spurious_wakeups, adversarial_wakeups=bool(adversarial_wakeups))
     if interrupted == "raise":
         _raise_interrupt(raw)
     return Report(raw, None)
+
+
+def _checked_wakeups(spurious_wakeups):
+    """Refuses a spurious wake-up budget the engine cannot take (a count from 0 to 2^32-1)."""
+    if isinstance(spurious_wakeups, bool) or not isinstance(spurious_wakeups, int):
+        raise TypeError(f"racelab: spurious_wakeups must be a whole number, not {spurious_wakeups!r}")
+    if not 0 <= spurious_wakeups < 2**32:
+        raise ValueError(f"racelab: spurious_wakeups must be from 0 to 2^32-1, not {spurious_wakeups}")
 
 
 def _checked_interrupted(interrupted):

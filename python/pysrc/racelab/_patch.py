@@ -740,17 +740,33 @@ class _TrackedModule(types.ModuleType):
     counting_lock``, ``time.sleep = fake``) are put back before the next run: the module object
     lives on in ``sys.modules`` from run to run, and each run must find it as a fresh interpreter
     would. A module's own ``global`` assignments do not come through here (its internal state),
-    nor do changes inside its objects."""
+    nor do changes inside its objects, nor what the import system sets: a submodule bound on its
+    package (``xml.dom`` once ``xml.dom.minidom`` is imported) and a module's import attributes,
+    which stay as long as the module stays in ``sys.modules`` (undone, the next run found ``xml``
+    without ``dom``, and the caller's interpreter after the check without ``__spec__``)."""
 
     def __setattr__(self, name, value):
-        if _racelab.in_run():
+        if _racelab.in_run() and not _set_by_import(self, name, value):
             UNDO.append((self, name, self.__dict__.get(name, _MISSING)))
         super().__setattr__(name, value)
 
     def __delattr__(self, name):
-        if _racelab.in_run():
+        if _racelab.in_run() and name not in _IMPORT_ATTRIBUTES:
             UNDO.append((self, name, self.__dict__.get(name, _MISSING)))
         super().__delattr__(name)
+
+
+#: The attributes the import system sets on a module it loads.
+_IMPORT_ATTRIBUTES = frozenset(
+    "__spec__ __loader__ __file__ __cached__ __path__ __package__ __name__ __builtins__".split())
+
+
+def _set_by_import(module, name, value):
+    """Whether ``module.name = value`` is the import system's: an import attribute, or the
+    submodule ``module.name`` bound on its package."""
+    if name in _IMPORT_ATTRIBUTES:
+        return True
+    return isinstance(value, types.ModuleType) and getattr(value, "__name__", None) == f"{module.__name__}.{name}"
 
 
 #: ``(module, name, value before)`` for every module attribute a run set or deleted, oldest first.
@@ -821,6 +837,11 @@ class Patched:
         self._saved = []
 
     def __enter__(self):
+        # Refused before anything is patched: a check inside a run would put back the outer
+        # run's state (``_ProcessState.untrack``) in the middle of it.
+        if _racelab.in_run():
+            raise RuntimeError("racelab: check/replay cannot be nested: the program under check called "
+                               "racelab.check or replay")
         replacements = _replacements()
         # Every original first (a lazy module attribute imports on first access), then the swap.
         for module, attrs in replacements:

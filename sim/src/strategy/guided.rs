@@ -26,12 +26,24 @@ pub struct Guided {
     choices: Vec<u32>,
     next: usize,
     played: bool,
+    /// The values of the run's random draws (`ChoiceKind::Random`), in order, when they are kept
+    /// apart from `choices` (see [`Guided::keeping_random_values`]).
+    random_values: Option<Vec<u32>>,
+    next_random: usize,
 }
 
 impl Guided {
     /// A strategy that plays `choices` once.
     pub fn new(choices: &[u32]) -> Self {
-        Guided { choices: choices.to_vec(), next: 0, played: false }
+        Guided { choices: choices.to_vec(), next: 0, played: false, random_values: None, next_random: 0 }
+    }
+
+    /// Takes the random draws' values from `values`, in order, and every other decision from
+    /// the choices: a shrinker that changes how many thread decisions come before a draw still
+    /// gives it the value the failing run drew (a draw past the list takes 0).
+    pub fn keeping_random_values(mut self, values: Vec<u32>) -> Self {
+        self.random_values = Some(values);
+        self
     }
 
     fn take(&mut self, options: usize) -> usize {
@@ -44,6 +56,7 @@ impl Guided {
 impl Strategy for Guided {
     fn begin_run(&mut self, _run: u64) -> bool {
         self.next = 0;
+        self.next_random = 0;
         !std::mem::replace(&mut self.played, true)
     }
 
@@ -60,8 +73,15 @@ impl Strategy for Guided {
         Ok(runnable[(start + k) % runnable.len()])
     }
 
-    fn pick(&mut self, _kind: ChoiceKind, options: usize) -> Result<usize, Divergence> {
-        Ok(self.take(options))
+    fn pick(&mut self, kind: ChoiceKind, options: usize) -> Result<usize, Divergence> {
+        match &self.random_values {
+            Some(values) if kind == ChoiceKind::Random => {
+                let v = values.get(self.next_random).copied().unwrap_or(0);
+                self.next_random += 1;
+                Ok((v as usize).min(options - 1))
+            }
+            _ => Ok(self.take(options)),
+        }
     }
 
     fn end_run(&mut self) -> Result<(), Divergence> {

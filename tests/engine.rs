@@ -602,17 +602,22 @@ fn pos_finds_the_catalog_bugs_random_finds() {
 
 /// Four workers take items from a queue and count them with a load and a store: a lost update.
 /// Runs without a preemption already have many free choices (each worker blocks on the queue
-/// in turn), which is what fills a bounded search's budget at bound 0.
-fn pool_with_a_lost_update() {
-    use racelab::sync::atomic::{AtomicUsize, Ordering};
+/// in turn), which is what fills a bounded search's budget at bound 0. With `draw`, the first
+/// worker to take an item draws a number it does not use.
+fn pool_counting(draw: bool) {
+    use racelab::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use racelab::sync::Arc;
     let queue = racelab::Queue::<Option<u32>>::new(0);
     let count = Arc::new(AtomicUsize::new(0));
+    let drawn = Arc::new(AtomicBool::new(false));
     let workers: Vec<_> = (0..4)
         .map(|_| {
-            let count = Arc::clone(&count);
+            let (count, drawn) = (Arc::clone(&count), Arc::clone(&drawn));
             thread::spawn(move || {
                 while let Some(_item) = queue.get() {
+                    if draw && !drawn.swap(true, Ordering::SeqCst) {
+                        racelab::choose(1000);
+                    }
                     let seen = count.load(Ordering::SeqCst);
                     count.store(seen + 1, Ordering::SeqCst);
                 }
@@ -629,6 +634,10 @@ fn pool_with_a_lost_update() {
         w.join().unwrap();
     }
     assert_eq!(count.load(Ordering::SeqCst), 8, "lost update");
+}
+
+fn pool_with_a_lost_update() {
+    pool_counting(false);
 }
 
 #[test]
@@ -661,39 +670,6 @@ fn a_failure_the_bounded_search_cannot_shrink_within_its_budget_is_shrunk_greedi
     assert_eq!(second.schedule.to_string(), failure.schedule.to_string());
 }
 
-/// The pool above, where the first worker to take an item draws a number it does not use.
-fn pool_with_a_draw() {
-    use racelab::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    use racelab::sync::Arc;
-    let queue = racelab::Queue::<Option<u32>>::new(0);
-    let count = Arc::new(AtomicUsize::new(0));
-    let drawn = Arc::new(AtomicBool::new(false));
-    let workers: Vec<_> = (0..4)
-        .map(|_| {
-            let (count, drawn) = (Arc::clone(&count), Arc::clone(&drawn));
-            thread::spawn(move || {
-                while let Some(_item) = queue.get() {
-                    if !drawn.swap(true, Ordering::SeqCst) {
-                        racelab::choose(1000);
-                    }
-                    let seen = count.load(Ordering::SeqCst);
-                    count.store(seen + 1, Ordering::SeqCst);
-                }
-            })
-        })
-        .collect();
-    for item in 0..8 {
-        queue.put(Some(item));
-    }
-    for _ in 0..4 {
-        queue.put(None);
-    }
-    for w in workers {
-        w.join().unwrap();
-    }
-    assert_eq!(count.load(Ordering::SeqCst), 8, "lost update");
-}
-
 #[test]
 fn the_greedy_pass_keeps_the_values_the_run_drew() {
     // A reviewer's reproducer: the draws' values sat at fixed places among the relative choices,
@@ -701,7 +677,7 @@ fn the_greedy_pass_keeps_the_values_the_run_drew() {
     let random = |s: &Schedule| -> Vec<u32> {
         s.choices().iter().filter(|c| c.kind == ChoiceKind::Random).map(|c| c.value).collect()
     };
-    let report = check(Config::random(3).runs(200).shrink_budget(1_000, 10_000_000), pool_with_a_draw);
+    let report = check(Config::random(3).runs(200).shrink_budget(1_000, 10_000_000), || pool_counting(true));
     let failure = report.failure.expect("the lost update is found");
     let from = failure.shrunk_from.as_ref().expect("shrunk");
     assert!(failure.preemptions < from.preemptions, "{} from {}", failure.preemptions, from.preemptions);

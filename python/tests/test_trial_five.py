@@ -4,20 +4,10 @@ in Rust's words."""
 
 import subprocess
 import sys
-import textwrap
 
 import pytest
 
-
-def racelab_py(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "racelab.cli", *args], capture_output=True, text=True,
-                          timeout=300, cwd=cwd)
-
-
-def write(tmp_path, source, name="prog.py"):
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(source), encoding="utf-8")
-    return str(path)
+from script_helpers import racelab_py, write
 
 
 def test_a_deadline_loop_ends_because_reading_the_clock_moves_it_on(tmp_path):

@@ -5,16 +5,7 @@ import subprocess
 import sys
 import textwrap
 
-
-def racelab_py(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "racelab.cli", *args], capture_output=True, text=True,
-                          timeout=300, cwd=cwd)
-
-
-def write(tmp_path, source, name="prog.py"):
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(source), encoding="utf-8")
-    return str(path)
+from script_helpers import racelab_py, write
 
 
 def test_a_timers_cancel_is_told_on_the_timers_own_event(tmp_path):

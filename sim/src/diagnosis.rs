@@ -667,6 +667,11 @@ mod tests {
         }
     }
 
+    /// A front-end's untyped step between lines of plain code (racelab-py's `py`).
+    fn py(step: u64, thread: &str) -> Event {
+        Event { operation: "py".into(), object: None, ..ev(step, thread, "-", None) }
+    }
+
     fn panic_in(thread: &str) -> FailureKind {
         FailureKind::Panic {
             thread: ThreadRef { id: ThreadId(1), name: thread.into(), terminated: false },
@@ -689,11 +694,6 @@ mod tests {
         // and its wait (`if len(items) >= cap:`): the producer was named as the thief, where
         // the consumer that took the lock after it had popped the item.
         let mut trace = stolen(true);
-        let py = |step, thread: &str| Event {
-            operation: "py".into(),
-            object: None,
-            ..ev(step, thread, "-", None)
-        };
         let begin = EventKind::WaitBegin { lock: Some("m".into()) };
         trace.events.splice(
             5..5,
@@ -741,11 +741,6 @@ mod tests {
         // A consumer pops the item in a `py` line, then waits again under the same hold: its next
         // typed event is a wait, but nobody else took the lock.
         let mut trace = stolen(true);
-        let py = |step, thread: &str| Event {
-            operation: "py".into(),
-            object: None,
-            ..ev(step, thread, "-", None)
-        };
         let begin = EventKind::WaitBegin { lock: Some("m".into()) };
         trace.events.splice(6..7, [py(6, "b"), ev(6, "b", "cv", Some(begin))]);
         let d = diagnose(&panic_in("a"), &trace);

@@ -736,36 +736,34 @@ where
                 best = Some(candidate);
             }
         }
-        if let Some(mut small) = best {
-            small.run = found.run;
-            small.shrunk_from = Some(ShrunkFrom {
-                run: found.run,
-                steps: found.step,
-                preemptions: found.preemptions,
-                schedule: found.schedule,
-            });
-            small.shrink_cut_short = cut_short;
-            return small;
+        if let Some(small) = best {
+            return replaced(small, found, cut_short);
         }
         if cut_short.is_some() {
             break;
         }
     }
     if let Some(cut) = cut_short.as_ref().filter(|_| budget.clock.halt() != Some(Halt::Stop)) {
-        if let Some(mut small) = shrink_greedily(executor, &found, config, program) {
+        if let Some(small) = shrink_greedily(executor, &found, config, program) {
             let cut = format!("{cut}, before a greedy pass took preemptions out one at a time");
-            small.run = found.run;
-            small.shrunk_from = Some(ShrunkFrom {
-                run: found.run,
-                steps: found.step,
-                preemptions: found.preemptions,
-                schedule: found.schedule,
-            });
-            small.shrink_cut_short = Some(cut);
-            return small;
+            return replaced(small, found, Some(cut));
         }
     }
     Failure { shrink_cut_short: cut_short, ..found }
+}
+
+/// `small`, a smaller run shrinking found, in place of `found`: reported under `found`'s run
+/// index, with what it was shrunk from and the budget that cut shrinking short.
+fn replaced(mut small: Failure, found: Failure, cut_short: Option<String>) -> Failure {
+    small.run = found.run;
+    small.shrunk_from = Some(ShrunkFrom {
+        run: found.run,
+        steps: found.step,
+        preemptions: found.preemptions,
+        schedule: found.schedule,
+    });
+    small.shrink_cut_short = cut_short;
+    small
 }
 
 /// The greedy pass's share of shrinking's budget: a tenth of the runs, a quarter of the steps

@@ -70,6 +70,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(set_where, m)?)?;
     m.add_function(wrap_pyfunction!(set_locator, m)?)?;
     m.add_function(wrap_pyfunction!(in_run, m)?)?;
+    m.add_function(wrap_pyfunction!(library_objects, m)?)?;
     m.add_function(wrap_pyfunction!(touch, m)?)?;
     m.add_function(wrap_pyfunction!(point, m)?)?;
     m.add_function(wrap_pyfunction!(line_point, m)?)?;
@@ -539,4 +540,12 @@ fn output(py: Python<'_>, text: &str) {
 #[pyfunction]
 fn in_run() -> bool {
     rt::in_simulation() && green::in_python()
+}
+
+/// `rt::library_objects`: the racelab objects made until the matching `False` are a library's
+/// (the Python layer's `_library()`, around what its executor and pool make, and what the
+/// standard library makes). The caller turns it on only in a run.
+#[pyfunction]
+fn library_objects(on: bool) {
+    rt::library_objects(on);
 }

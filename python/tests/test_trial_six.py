@@ -5,6 +5,8 @@ import subprocess
 import sys
 import textwrap
 
+import json
+
 from script_helpers import racelab_py, write
 
 
@@ -242,7 +244,6 @@ def test_a_thread_pool_race_is_shrunk_to_a_few_preemptions(tmp_path):
         """)
     done = racelab_py("check", prog, "--json")
     assert done.returncode == 1, done.stdout + done.stderr
-    import json
     failure = json.loads(done.stdout)["report"]["failure"]
     assert failure["shrunk_from"]["preemptions"] > 10, failure["shrunk_from"]
     assert failure["preemptions"] <= 3, failure["preemptions"]
@@ -308,3 +309,33 @@ def test_a_spurious_wakeup_budget_out_of_range_is_refused_by_name():
             assert "spurious_wakeups" in str(e), e
         else:
             raise AssertionError(f"spurious_wakeups={bad!r} was taken")
+
+
+def test_explain_leaves_out_the_executors_own_objects(tmp_path):
+    # The story of a two-task race told the executor's queue, idle semaphore and shutdown lock
+    # and each future's condition ("notify_all() with nobody waiting: the wake-up is lost"), and
+    # not the program's two lines.
+    prog = write(tmp_path, """\
+        from concurrent.futures import ThreadPoolExecutor
+        counter = 0
+        def inc():
+            global counter
+            c = counter
+            counter = c + 1
+        with ThreadPoolExecutor(max_workers=2) as ex:
+            a = ex.submit(inc)
+            b = ex.submit(inc)
+            a.result()
+            b.result()
+        assert counter == 2, counter
+        """)
+    done = racelab_py("check", prog, "--explain")
+    assert done.returncode == 1, done.stdout + done.stderr
+    story = done.stdout.split("what happened", 1)[1].split("fix:", 1)[0]
+    for internal in ("Queue-", "Semaphore-", "Condition-", "RLock-", "Lock-"):
+        assert internal not in story, story
+    assert "runs `c = counter` (line 5)" in story, story
+    trace = json.loads(racelab_py("check", prog, "--json").stdout)["report"]["failure"]["trace"]["events"]
+    marked = {e["object"] for e in trace if e.get("library")}
+    assert any(o.startswith("Queue-") for o in marked), marked
+    assert all(not e.get("library") for e in trace if e["operation"] == "py"), "lines are the program's"

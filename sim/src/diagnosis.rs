@@ -644,6 +644,7 @@ mod tests {
             result: "zzz".into(),
             kind,
             at: None,
+            library: false,
         }
     }
 

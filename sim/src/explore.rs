@@ -175,6 +175,7 @@ fn resolve_trace(model: &mut RunModel) -> Trace {
             result: e.result,
             kind: e.kind,
             at: e.at.map(|a| a.to_string()),
+            library: e.object.is_some_and(|o| model.objects[o.index()].library),
         })
         .collect();
     Trace { events }

@@ -76,6 +76,11 @@ pub fn narrate(failure: &Failure, fix: Option<&str>) -> Narration {
             lines.push(Line { step: e.step, event: Some(i), text, deciding: preempted });
             continue;
         }
+        // A library's own objects (an executor's queue, a future's condition) are not the
+        // program's story, unless they decide it.
+        if e.library && !deciding.contains(&i) {
+            continue;
+        }
         let told = sentence(trace, i).or_else(|| misused.and_then(|obj| release_of(e, obj)));
         let Some(text) = told else {
             if deciding.contains(&i) {
@@ -517,6 +522,7 @@ mod tests {
             result: String::new(),
             kind: Some(kind),
             at: None,
+            library: false,
         }
     }
 
@@ -602,6 +608,7 @@ mod tests {
             result: format!("prog.py:{line}  {source}"),
             kind: None,
             at: None,
+            library: false,
         }
     }
 

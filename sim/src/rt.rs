@@ -1145,6 +1145,24 @@ pub fn torn_down() -> bool {
     unwind_requested()
 }
 
+/// Marks the objects made from now on, until a matching `library_objects(false)`, as a
+/// library's, made on the program's behalf (a front-end's executor or pool code, the standard
+/// library's futures): their events stay in the trace and are left out of the run's narration
+/// unless they decide the bug. Calls nest.
+pub fn library_objects(on: bool) {
+    with(|m| {
+        if on {
+            m.library_depth += 1;
+        } else {
+            assert!(
+                m.library_depth > 0,
+                "racelab: library_objects(false) without a library_objects(true) before it"
+            );
+            m.library_depth -= 1;
+        }
+    });
+}
+
 /// std's `park`: a scheduling point, then, unless the current thread's park token is set (an
 /// `unpark` came first, which this consumes), returns spuriously (while the run's spurious
 /// wake-up budget lasts, a recorded choice, as std allows) or blocks until [`unpark`] or

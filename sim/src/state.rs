@@ -97,6 +97,10 @@ pub(crate) struct ObjectSlot {
     pub thread: Option<ThreadId>,
     /// The primitive's own state, a `RefCell<S>` of its choosing (see `rt::register`).
     pub state: Option<Rc<dyn Any>>,
+    /// Made by a library on the program's behalf (an executor's work queue, a future's
+    /// condition), as its front-end said (`rt::library_objects`): its events are left out of a
+    /// run's narration unless they decide the bug.
+    pub library: bool,
 }
 
 /// The strategy of a spare model between two runs: it never decides anything.
@@ -192,6 +196,8 @@ pub(crate) struct RunModel {
     pub beat: Option<std::sync::Arc<crate::trap::Beat>>,
     /// Spurious wake-ups the run may still inject.
     pub spurious_left: u32,
+    /// Above 0 while a front-end makes objects for a library (`rt::library_objects`).
+    pub library_depth: u32,
     /// Panics caught in threads of the std-shaped API, in the order they happened.
     pub caught_panics: Vec<CaughtPanic>,
     /// What drops a thread's own values when it ends (`thread::Local`'s, as std runs a thread's
@@ -237,6 +243,7 @@ impl RunModel {
             release_point_skipped: false,
             lock_observed: None,
             spurious_left: semantics.spurious_wakeups,
+            library_depth: 0,
             caught_panics: Vec::new(),
             thread_exit_hooks: Vec::new(),
             run: 0,
@@ -326,6 +333,7 @@ impl RunModel {
         self.ended = None;
         self.preselected = None;
         self.spurious_left = self.semantics.spurious_wakeups;
+        self.library_depth = 0;
         self.lock_observed = None;
         self.release_point_skipped = false;
         self.caught_panics.clear();
@@ -497,6 +505,7 @@ impl RunModel {
             note: None,
             thread: None,
             state,
+            library: self.library_depth > 0,
         });
         id
     }

@@ -49,6 +49,11 @@ pub struct Event {
     /// not part of the trace's hash.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<String>,
+    /// The object was made by a library on the program's behalf (racelab-py: by the standard
+    /// library, or by its own executor and pool code): narration leaves its events out unless
+    /// they decide the bug. Not part of the trace's hash; in JSON only when true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub library: bool,
 }
 
 /// What an event means, typed: the facts the human `result` text says, for a program to read.

@@ -112,3 +112,38 @@ fn the_plain_search_finds_a_deadlock_decided_by_an_arcs_last_drop() {
     let failure = report.failure.expect("main's drop can be the last");
     assert_eq!(failure.kind.name(), "deadlock", "{}", failure.kind);
 }
+
+#[test]
+fn a_librarys_objects_are_marked_in_the_trace_and_left_out_of_the_story() {
+    // A front-end marks what its library code makes (racelab-py: an executor's queue, a
+    // future's condition): their events stay in the trace, marked, and the narration tells
+    // only what decides the bug.
+    let report = check(Config::dfs().runs(100), || {
+        racelab_sim::rt::library_objects(true);
+        let internal = racelab_std::sync::Mutex::new(0);
+        racelab_sim::rt::library_objects(false);
+        *internal.lock().unwrap() += 1;
+        let n = Arc::new(AtomicUsize::new(0));
+        let m = Arc::clone(&n);
+        let h = thread::spawn(move || {
+            let v = m.load(Ordering::SeqCst);
+            m.store(v + 1, Ordering::SeqCst);
+        });
+        let v = n.load(Ordering::SeqCst);
+        n.store(v + 1, Ordering::SeqCst);
+        h.join().unwrap();
+        assert_eq!(n.load(Ordering::SeqCst), 2, "lost update");
+    });
+    let failure = report.failure.expect("the lost update is found");
+    let marked: Vec<_> = failure.trace.events.iter().filter(|e| e.library).collect();
+    assert!(
+        !marked.is_empty() && marked.iter().all(|e| e.object.as_deref() == Some("Mutex-1")),
+        "{marked:?}"
+    );
+    assert!(
+        failure.trace.to_json().contains("\"library\": true")
+            || failure.trace.to_json().contains("\"library\":true")
+    );
+    let story = racelab_sim::narrate::narrate(&failure, None).to_string();
+    assert!(!story.contains("Mutex-1"), "{story}");
+}

@@ -432,7 +432,8 @@ class _MainThread(Thread):
             raise RuntimeError("cannot join current thread")
         # The event first, then the flag: main sets the flag, then the event if one was made.
         if _run.main_done is None:
-            _run.main_done = Event()
+            with _library():
+                _run.main_done = Event()
         if not _run.main_stopped:
             _run.main_done.wait(timeout)
 
@@ -518,6 +519,27 @@ def _library_file(filename):
     return known
 
 
+class _Library:
+    """``with _library():`` the racelab objects made inside are a library's, not the program's
+    (``rt::library_objects``): narration leaves their events out unless they decide the bug. For
+    what racelab's executor and pool make, as CPython's ``concurrent.futures`` would, and what
+    the standard library makes. Outside a run, nothing."""
+
+    def __enter__(self):
+        self._on = _racelab.in_run()
+        if self._on:
+            _racelab.library_objects(True)
+
+    def __exit__(self, *exc):
+        if self._on:
+            _racelab.library_objects(False)
+        return False
+
+
+def _library():
+    return _Library()
+
+
 def _maker_file():
     """The file of the code that asked for the object being made: the first frame outside
     racelab's own package (``multiprocessing.Condition`` is racelab's, made for its caller)."""
@@ -576,7 +598,10 @@ class Condition(_racelab.Condition):
     against CPython, and relies on it (``concurrent.futures.Future.result`` waits once)."""
 
     def __new__(cls, lock=None):
-        return super().__new__(cls, lock, not _library_file(_maker_file()))
+        if _library_file(_maker_file()):
+            with _library():
+                return super().__new__(cls, lock, False)
+        return super().__new__(cls, lock, True)
 
     def __init__(self, lock=None):
         pass
@@ -895,7 +920,8 @@ class AsyncResult:
     with the result before ``ready()`` turns true and ``get()`` returns."""
 
     def __init__(self, callback=None, error_callback=None):
-        self._event = Event()
+        with _library():
+            self._event = Event()
         self._value = None
         self._error = None
         self._callback = callback
@@ -937,7 +963,8 @@ class _MapResult(AsyncResult):
         self._items = [None] * n
         self._left = n
         self._first_error = None
-        self._lock = Lock()
+        with _library():
+            self._lock = Lock()
         if n == 0:
             self._set([], None)
 
@@ -979,7 +1006,8 @@ class ThreadPool:
     """``multiprocessing.pool.ThreadPool``: ``processes`` racelab worker threads, a task queue."""
 
     def __init__(self, processes=None, initializer=None, initargs=()):
-        self._tasks = _racelab.Queue(0, False)
+        with _library():
+            self._tasks = _racelab.Queue(0, False)
         self._workers = []
         self._closed = False
         if processes is None:
@@ -1049,7 +1077,8 @@ class ThreadPool:
 
     def imap_unordered(self, func, iterable, chunksize=1):
         """Results in the order the workers finish them."""
-        done = _racelab.Queue(0, False)
+        with _library():
+            done = _racelab.Queue(0, False)
         items = list(iterable)
         for x in items:
             self._submit(_Done(done), func, (x,), None)
@@ -1139,12 +1168,13 @@ class ThreadPoolExecutor:
         if initializer is not None and not callable(initializer):
             raise TypeError("initializer must be a callable")
         self._max_workers = max_workers
-        self._work_queue = _racelab.Queue(0, False)
-        self._idle_semaphore = Semaphore(0)
+        with _library():
+            self._work_queue = _racelab.Queue(0, False)
+            self._idle_semaphore = Semaphore(0)
+            self._shutdown_lock = Lock()
         self._threads = []
         self._broken = False
         self._shutdown = False
-        self._shutdown_lock = Lock()
         if not thread_name_prefix:
             # CPython's counter moves only for an executor named by default.
             thread_name_prefix = f"ThreadPoolExecutor-{_run.executors}"

@@ -807,6 +807,8 @@ where
     let target = found.diagnosis.kind;
     let mut best: Option<Failure> = None;
     let mut choices = relative_choices(executor, &mut budget, &found.schedule, config, program)?;
+    let random_values: Vec<u32> =
+        choices.iter().filter(|(_, k)| *k == Some(ChoiceKind::Random)).map(|&(v, _)| v).collect();
     // Scans from the first decision; after a scan that kept a smaller run, another (a choice
     // that had to stay may go now).
     let mut i = 0;
@@ -828,9 +830,8 @@ where
         }
         // First every choice from `i` on set to 0 (the run goes on without a preemption after
         // it), then `i` alone. The random values drawn go to the draws in order, whatever comes
-        // before them (`Guided::keeping_random_values`).
-        let random_values: Vec<u32> =
-            choices.iter().filter(|(_, k)| *k == Some(ChoiceKind::Random)).map(|&(v, _)| v).collect();
+        // before them (`Guided::keeping_random_values`): the found run's, which every kept run
+        // draws again.
         let mut smaller = None;
         for cut in [true, false] {
             let candidate: Vec<u32> = choices
@@ -861,7 +862,7 @@ where
     best
 }
 
-/// The run `choices` make under `Guided`, traced, when it fails with the diagnosis `target` in
+/// The run `guided` makes, traced, when it fails with the diagnosis `target` in
 /// fewer preemptions than `current` (or as many and fewer steps).
 fn smaller_failure<F>(
     executor: &mut Executor,

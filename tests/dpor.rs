@@ -972,3 +972,188 @@ fn dpor_reaches_the_plain_searchs_outcomes_on_every_two_party_program() {
 const FUZZ_PROGRAMS: u64 = 300;
 const FUZZ_RUN_CAP: u64 = 4_000;
 const BOUNDED_FUZZ_PROGRAMS: u64 = 150;
+
+/// A random program over `racelab::sync::Arc` (the fuzzer above leaves `Arc` out): main and two
+/// workers hold handles of one value, and each thread clones, drops, reads the counts, unwraps,
+/// upgrades a `Weak` and bumps an atomic (for steps to interleave with), logging what it saw.
+mod arc_fuzz {
+    use std::collections::BTreeSet;
+
+    use racelab::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use racelab::sync::{Arc, Mutex, Weak};
+    use racelab::{check, thread, Config};
+    use rand_chacha::rand_core::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    #[derive(Clone, Copy, Debug)]
+    pub enum Op {
+        Clone,
+        Drop,
+        Count,
+        Unwrap,
+        Upgrade,
+        Bump,
+    }
+
+    /// What each thread does; `handles[t]`: the handles thread `t` starts with (0 is main).
+    #[derive(Clone, Debug)]
+    pub struct Program {
+        pub threads: Vec<Vec<Op>>,
+        pub handles: Vec<usize>,
+        /// The value's destructor logs who ran it (an acting destructor) or does nothing.
+        pub acting: bool,
+    }
+
+    impl Program {
+        pub fn generate(seed: u64) -> Program {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let ops = [Op::Clone, Op::Drop, Op::Count, Op::Unwrap, Op::Upgrade, Op::Bump];
+            let threads = (0..3)
+                .map(|_| {
+                    let n = 1 + rng.next_u32() as usize % 2;
+                    (0..n).map(|_| ops[rng.next_u32() as usize % ops.len()]).collect()
+                })
+                .collect();
+            let handles = (0..3).map(|t| if t == 0 { 1 } else { rng.next_u32() as usize % 2 }).collect();
+            Program { threads, handles, acting: rng.next_u32() % 2 == 0 }
+        }
+    }
+
+    /// The value of an acting program: its destructor writes the dropping thread's name to
+    /// `who`, a racelab operation.
+    pub struct Acting(std::sync::Arc<Mutex<String>>);
+
+    impl Drop for Acting {
+        fn drop(&mut self) {
+            *self.0.lock().unwrap() = thread::current().name().unwrap_or("?").to_string();
+        }
+    }
+
+    /// The value of a quiet program: a destructor that touches nothing racelab sees (a type of its
+    /// own, since which types act is learned per type).
+    pub struct Quiet(#[allow(dead_code)] Vec<u8>);
+
+    fn run_ops<V>(ops: &[Op], mut mine: Vec<Arc<V>>, weak: Option<Weak<V>>, bumps: &AtomicUsize) -> String {
+        let mut log = Vec::new();
+        for op in ops {
+            match op {
+                Op::Clone => {
+                    if let Some(a) = mine.last() {
+                        let b = Arc::clone(a);
+                        mine.push(b);
+                    }
+                }
+                Op::Drop => drop(mine.pop()),
+                Op::Count => log.push(format!("c{}", mine.last().map_or(0, Arc::strong_count))),
+                Op::Unwrap => {
+                    if let Some(a) = mine.pop() {
+                        match Arc::try_unwrap(a) {
+                            Ok(v) => {
+                                log.push("u".to_string());
+                                drop(v);
+                            }
+                            Err(a) => {
+                                log.push("s".to_string());
+                                mine.push(a);
+                            }
+                        }
+                    }
+                }
+                Op::Upgrade => {
+                    let up = weak.as_ref().and_then(Weak::upgrade);
+                    log.push(format!("w{}", u8::from(up.is_some())));
+                }
+                Op::Bump => log.push(format!("b{}", bumps.fetch_add(1, SeqCst))),
+            }
+        }
+        drop(mine);
+        log.join(",")
+    }
+
+    /// One run of `p` on `value`: every thread's log.
+    fn run_on<V: Send + Sync + 'static>(p: &Program, value: Arc<V>) -> String {
+        // Only the threads that upgrade get a `Weak` (every clone and drop of one is a step).
+        let weak_for = |t: usize| {
+            p.threads[t].iter().any(|op| matches!(op, Op::Upgrade)).then(|| Arc::downgrade(&value))
+        };
+        let weaks: Vec<Option<Weak<V>>> = (0..p.threads.len()).map(weak_for).collect();
+        let bumps = std::sync::Arc::new(AtomicUsize::new(0));
+        let mut handed: Vec<Vec<Arc<V>>> =
+            p.handles.iter().map(|&n| (0..n).map(|_| Arc::clone(&value)).collect()).collect();
+        drop(value);
+        let main_handles = std::mem::take(&mut handed[0]);
+        let workers: Vec<_> = (1..p.threads.len())
+            .map(|t| {
+                let (ops, mine, weak, bumps) = (
+                    p.threads[t].clone(),
+                    std::mem::take(&mut handed[t]),
+                    weaks[t].clone(),
+                    std::sync::Arc::clone(&bumps),
+                );
+                thread::Builder::new()
+                    .name(format!("w{t}"))
+                    .spawn(move || run_ops(&ops, mine, weak, &bumps))
+                    .unwrap()
+            })
+            .collect();
+        let mut logs = vec![run_ops(&p.threads[0], main_handles, weaks[0].clone(), &bumps)];
+        drop(weaks);
+        logs.extend(workers.into_iter().map(|h| h.join().unwrap()));
+        logs.join(" | ")
+    }
+
+    /// One run of `p`: every thread's log, and who ran an acting destructor.
+    fn run(p: &Program) -> String {
+        if !p.acting {
+            return run_on(p, Arc::new(Quiet(vec![1])));
+        }
+        let who = std::sync::Arc::new(Mutex::new(String::from("nobody")));
+        let logs = run_on(p, Arc::new(Acting(std::sync::Arc::clone(&who))));
+        let who = who.lock().unwrap().clone();
+        format!("{logs} | dropped by {who}")
+    }
+
+    /// The outcomes of `p` over a complete search (`None`: past `cap` runs).
+    pub fn outcomes(p: &Program, dpor: bool, cap: u64) -> Option<(BTreeSet<String>, u64)> {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(BTreeSet::new()));
+        let sink = std::sync::Arc::clone(&seen);
+        let program = p.clone();
+        let report = check(Config::dfs().dpor(dpor).runs(cap), move || {
+            let o = run(&program);
+            sink.lock().unwrap().insert(o);
+        });
+        report.assert_passed();
+        let set = seen.lock().unwrap().clone();
+        report.exhausted.then_some((set, report.runs))
+    }
+}
+
+#[test]
+fn dpor_reaches_the_plain_searchs_outcomes_on_random_arc_programs() {
+    let (mut compared, mut acting, mut plain_runs, mut dpor_runs) = (0, 0, 0, 0);
+    for seed in 0..ARC_FUZZ_PROGRAMS {
+        let p = arc_fuzz::Program::generate(seed);
+        // The reduced search first: the first acting destructor it meets is new to it.
+        let Some((reduced, r)) = arc_fuzz::outcomes(&p, true, ARC_FUZZ_RUN_CAP) else { continue };
+        let Some((plain, n)) = arc_fuzz::outcomes(&p, false, ARC_FUZZ_RUN_CAP) else { continue };
+        assert_eq!(reduced, plain, "seed {seed}: {p:?}");
+        compared += 1;
+        acting += u64::from(p.acting);
+        plain_runs += n;
+        dpor_runs += r;
+    }
+    eprintln!(
+        "arc fuzz: {compared} of {ARC_FUZZ_PROGRAMS} programs compared ({acting} with an acting destructor); \
+         plain {plain_runs} runs, DPOR {dpor_runs}"
+    );
+    // The plain search takes a step at every clone and drop once the counts are read: a third of
+    // the programs pass its cap (97 of 150 compared when written).
+    assert!(compared >= ARC_FUZZ_PROGRAMS * 3 / 5, "too many programs past the cap: {compared} compared");
+    assert!(acting >= compared / 3, "too few acting destructors compared: {acting} of {compared}");
+    assert!(dpor_runs * 5 < plain_runs, "the reduction must pay: {dpor_runs} runs against {plain_runs}");
+}
+
+/// Programs in [`dpor_reaches_the_plain_searchs_outcomes_on_random_arc_programs`], and the runs
+/// each search may take.
+const ARC_FUZZ_PROGRAMS: u64 = 150;
+const ARC_FUZZ_RUN_CAP: u64 = 5_000;

@@ -94,7 +94,9 @@ pub struct Config {
 /// second mutex in one run (a notify under its first mutex has no point of its own either, see
 /// its `notify_point`), and `terminate` of another thread that has not finished (cut off just
 /// before its release it would keep the lock for good; racelab does not tell where it stands, so
-/// every such terminate counts). Example: A writes `x` under the lock and
+/// every such terminate counts), and whatever depends on a racelab-std `Arc`'s reference counts
+/// (a read of them, a last drop whose destructor does racelab operations): with release points,
+/// a clone, drop or read of a count has a point before it too. Example: A writes `x` under the lock and
 /// releases it; B reads `x`, then `try_lock`s. "B saw the new `x` and `try_lock` failed" needs A
 /// preempted between its write and its release.
 ///

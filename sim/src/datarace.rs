@@ -18,6 +18,10 @@
 //!   thread that reads an object takes the clock of its last writer; one that writes it takes
 //!   the last writer's and every reader's since. Two reads do not synchronize. The pseudo-objects
 //!   (the id allocator, the spurious wake-up budget) are no synchronization and are skipped;
+//! - reference counts (a racelab `Arc`'s), as std's atomics order them: a drop releases, the
+//!   last drop (and an unwrap that found the value unshared) acquires every release before it,
+//!   so a value's destructor comes after every access made through the other handles; a clone
+//!   is no synchronization;
 //! - a jump of the virtual clock (nothing could run before it): everything before it;
 //! - a `terminate()`: the terminator takes the terminated thread's clock, as DPOR's footprints
 //!   have it (the terminated thread's steps read its own end, which the terminator writes).
@@ -102,12 +106,25 @@ struct ObjectClocks {
     cell: Option<Shadow>,
 }
 
+/// What an access to a reference count means for happens-before.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CountSync {
+    /// Nothing (a clone, a read of the count).
+    None,
+    /// The thread publishes what it did so far (a drop that was not the last).
+    Release,
+    /// The thread takes every release made before (the last drop, an unwrap that succeeded).
+    Acquire,
+}
+
 /// The happens-before state of one run, and every cell's accesses.
 #[derive(Debug, Default)]
 pub(crate) struct Detector {
     active: bool,
     threads: Vec<VClock>,
     objects: Vec<ObjectClocks>,
+    /// The releases made to each reference count (numbered apart from objects).
+    counts: std::collections::BTreeMap<ObjectId, VClock>,
 }
 
 impl Detector {
@@ -122,6 +139,7 @@ impl Detector {
         self.active = false;
         self.threads.clear();
         self.objects.clear();
+        self.counts.clear();
     }
 
     /// Starts detecting in a run that has `threads` threads: each starts at epoch 1, unordered
@@ -169,6 +187,23 @@ impl Detector {
         }
         clock.tick(t);
         self.threads[t.index()] = clock;
+    }
+
+    /// Thread `t` accessed reference count `count` (see [`CountSync`]).
+    pub fn count_sync(&mut self, t: ThreadId, count: ObjectId, sync: CountSync) {
+        match sync {
+            CountSync::None => {}
+            CountSync::Release => {
+                let clock = &mut self.threads[t.index()];
+                self.counts.entry(count).or_default().join(clock);
+                clock.tick(t);
+            }
+            CountSync::Acquire => {
+                if let Some(released) = self.counts.get(&count) {
+                    self.threads[t.index()].join(released);
+                }
+            }
+        }
     }
 
     /// `from` made `to` runnable: `to` goes on after everything `from` did so far.

@@ -43,6 +43,33 @@ impl Access {
 pub const ALLOCATOR: ObjectId = ObjectId(u32::MAX);
 /// The run's budget of spurious wake-ups, which every `Condition.wait` consults.
 pub const SPURIOUS_BUDGET: ObjectId = ObjectId(u32::MAX - 1);
+/// The reference counts of every shared allocation made outside the current run (before the
+/// program started, or by an earlier run): one pseudo-object for them all, so that their
+/// clones and drops conflict with one another rather than with nothing.
+pub const FOREIGN_COUNTS: ObjectId = ObjectId(u32::MAX - 2);
+
+/// Reference counts (a racelab `Arc`'s) are pseudo-objects numbered from here up to
+/// [`COUNTS_END`]: by the thread that made the allocation and how many it had made before
+/// (bits 20 and up: the thread, modulo 1024; below: the allocation, modulo 2^20). Unlike an
+/// object's number, that does not depend on how the run interleaved other threads, so making an
+/// allocation needs no access to [`ALLOCATOR`] (which would make every two allocations in
+/// different threads conflict). Past 1024 threads or 2^20 allocations numbers repeat: two
+/// counts then share a pseudo-object, which only adds conflicts.
+pub const COUNTS_FROM: u32 = 0x8000_0000;
+/// The end (exclusive) of the reference counts' numbers.
+pub const COUNTS_END: u32 = 0xC000_0000;
+
+/// The pseudo-object of the `made`-th reference count thread `thread` made in a run.
+pub fn count_object(thread: ThreadId, made: u32) -> ObjectId {
+    let id = COUNTS_FROM | ((thread.0 & 0x3FF) << 20) | (made & 0xF_FFFF);
+    debug_assert!((COUNTS_FROM..COUNTS_END).contains(&id));
+    ObjectId(id)
+}
+
+/// True for a reference count's pseudo-object (see [`COUNTS_FROM`]).
+pub fn is_count(object: ObjectId) -> bool {
+    (COUNTS_FROM..COUNTS_END).contains(&object.0) || object == FOREIGN_COUNTS
+}
 
 /// What one finished step did: the thread that took it, its accesses, the threads it woke.
 #[derive(Clone, Copy, Debug)]

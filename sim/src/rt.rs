@@ -1045,6 +1045,110 @@ pub fn catch_thread_panic<R>(f: impl FnOnce() -> R) -> Result<R, Box<dyn Any + S
     }
 }
 
+// ----- reference counts: shared ownership, seen by partial-order reduction -----
+
+pub use crate::datarace::CountSync;
+
+/// A reference count's identity in a run: the pseudo-object its clones and drops access (see
+/// [`new_count`]). Copied into every handle of the allocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CountId {
+    object: ObjectId,
+    /// The run that made it; `None` outside a run.
+    nonce: Option<u64>,
+}
+
+/// Runs `f` on the current run's state, or returns `None` outside a run and while the state is
+/// borrowed (a value dropped while racelab itself holds the run's state: the run's end).
+fn try_with<R>(f: impl FnOnce(&mut RunModel) -> R) -> Option<R> {
+    let usable = RUN.with(|r| !r.model.get().is_null() && !r.borrowed.get());
+    usable.then(|| with(f))
+}
+
+/// A new reference count (a shared allocation's: a racelab `Arc`'s), made by the current
+/// thread. Neither a scheduling point nor an access: making one conflicts with nothing, since
+/// its number depends only on the thread and what the thread made before. Outside a run (or in
+/// a run's teardown) it is a *foreign* count, which every other foreign count's accesses
+/// conflict with.
+pub fn new_count() -> CountId {
+    try_with(|m| CountId { object: m.new_count(), nonce: Some(m.nonce) }).unwrap_or_else(foreign_count)
+}
+
+/// The foreign count (see [`new_count`]): for a handle whose own count is lost (rebuilt from a
+/// raw pointer).
+pub fn foreign_count() -> CountId {
+    CountId { object: crate::footprint::FOREIGN_COUNTS, nonce: None }
+}
+
+/// The current step read (`write` false) or changed reference count `count`, for partial-order
+/// reduction and, by `sync`, for data-race detection. Not a scheduling point: the access belongs
+/// to the step in progress. A count made outside this run is accessed as the foreign count;
+/// outside a run, and while the run is torn down, this does nothing.
+pub fn count_access(count: CountId, write: bool, sync: CountSync) {
+    try_with(|m| {
+        if m.tearing_down {
+            return;
+        }
+        let object =
+            if count.nonce == Some(m.nonce) { count.object } else { crate::footprint::FOREIGN_COUNTS };
+        m.count_access(object, write, sync);
+    });
+}
+
+/// Before an operation on a reference count (a racelab `Arc`'s clone, drop, or a read of its
+/// counts): a scheduling point in runs with release points. Without them the operation joins
+/// the step before it, as a lock release does, which is exact until something looks at the
+/// counts: an `observer` (`strong_count`, `try_unwrap`, `Weak::upgrade`...) is then remembered
+/// as [`observe_lock`] remembers a lock's, so an exploration in the default mode starts again
+/// with points (see [`ReleasePoints`](crate::ReleasePoints)). Nothing outside a run, while the
+/// thread unwinds, in a run's teardown, or inside an `rt::read`/`rt::write` closure.
+pub fn count_point(observer: Option<&dyn Fn() -> String>) {
+    if state_open() || panicking() {
+        return;
+    }
+    let points = try_with(|m| {
+        // A run that skipped a point is recorded as one without release points, so that its
+        // replay skips it too.
+        m.release_point_skipped |= !m.release_points && !m.tearing_down;
+        (!m.tearing_down).then_some(m.release_points)
+    })
+    .flatten();
+    match (points, observer) {
+        (Some(true), _) => schedule_point(),
+        (Some(false), Some(what)) => counts_observed(what),
+        _ => {}
+    }
+}
+
+/// Something in this run depended on a reference count (see [`count_point`]): in a run without
+/// release points it is remembered, as [`observe_lock`] remembers a lock's observer.
+pub fn counts_observed(what: &dyn Fn() -> String) {
+    try_with(|m| {
+        if !m.release_points && m.lock_observed.is_none() && !m.tearing_down {
+            m.lock_observed = Some(what());
+        }
+    });
+}
+
+/// A trace event of a reference count's operation (no object: counts are none): `Arc<T>`'s
+/// drops that decide who drops the value, and reads of the counts. Nothing when not tracing,
+/// outside a run, in its teardown, or inside an `rt::read`/`rt::write` closure.
+pub fn count_event(operation: &'static str, result: impl FnOnce() -> String) {
+    if !tracing() || state_open() {
+        return;
+    }
+    if try_with(|m| !m.tearing_down) == Some(true) {
+        push_event(operation, None, result(), None);
+    }
+}
+
+/// How many accesses the run has made so far (to objects, cells, reference counts): code run
+/// between two readings that give the same number did nothing another thread could observe.
+/// 0 outside a run.
+pub fn activity() -> u64 {
+    try_with(|m| m.activity).unwrap_or(0)
+}
+
 // ----- cells: plain memory checked for data races -----
 
 /// Registers a new cell (`racelab::cell::UnsafeCell`) created at `location`: an object named

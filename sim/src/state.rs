@@ -67,6 +67,9 @@ pub(crate) struct ThreadSlot {
     /// on, created at its first park or unpark.
     pub park_token: bool,
     pub parker: Option<ObjectId>,
+    /// How many reference counts the thread has made this run: the next one's number
+    /// ([`footprint::count_object`]).
+    pub counts_made: u32,
     /// Where in the program's source the thread is, as its front-end last said
     /// (`rt::set_location`); attached to the events it is the actor of.
     pub location: Option<Rc<str>>,
@@ -228,6 +231,9 @@ pub(crate) struct RunModel {
     step_killed: Vec<ThreadId>,
     /// Happens-before for data-race detection, active once the run creates a cell.
     pub races: crate::datarace::Detector,
+    /// Accesses made so far this run (to objects, cells and reference counts): code that ran
+    /// between two readings with the same value did nothing another thread could observe.
+    pub activity: u64,
 }
 
 impl RunModel {
@@ -277,6 +283,7 @@ impl RunModel {
             step_disabled: Vec::new(),
             step_killed: Vec::new(),
             races: crate::datarace::Detector::default(),
+            activity: 0,
         }
     }
 
@@ -347,6 +354,7 @@ impl RunModel {
         self.step_disabled.clear();
         self.step_killed.clear();
         self.races.reset();
+        self.activity = 0;
     }
 
     // ----- footprints (for partial-order reduction) -----
@@ -354,6 +362,7 @@ impl RunModel {
     /// Logs that the step in progress read (or wrote) `object`.
     #[inline]
     pub fn access(&mut self, object: ObjectId, write: bool) {
+        self.activity += 1;
         if self.observing {
             self.step_accesses.push(Access { object, write });
         }
@@ -369,6 +378,29 @@ impl RunModel {
         }
         if self.races.active() {
             self.races.wake(self.current, t);
+        }
+    }
+
+    // ----- reference counts -----
+
+    /// A new reference count, made by the current thread: its pseudo-object.
+    pub fn new_count(&mut self) -> ObjectId {
+        let slot = &mut self.threads[self.current.index()];
+        let object = footprint::count_object(self.current, slot.counts_made);
+        slot.counts_made = slot.counts_made.wrapping_add(1);
+        object
+    }
+
+    /// The current step changed (or, `write` false, read) reference count `count`; `sync` says
+    /// what it means for happens-before (see [`crate::datarace::CountSync`]).
+    pub fn count_access(&mut self, count: ObjectId, write: bool, sync: crate::datarace::CountSync) {
+        debug_assert!(footprint::is_count(count), "racelab invariant: a count access to an object");
+        self.activity += 1;
+        if self.observing {
+            self.step_accesses.push(Access { object: count, write });
+        }
+        if self.races.active() {
+            self.races.count_sync(self.current, count, sync);
         }
     }
 
@@ -392,6 +424,7 @@ impl RunModel {
         write: bool,
         location: &'static std::panic::Location<'static>,
     ) -> Result<u32, FailureKind> {
+        self.activity += 1;
         if self.observing {
             self.step_accesses.push(Access { object: cell, write });
         }
@@ -651,6 +684,7 @@ impl RunModel {
             wait_note: None,
             contends: None,
             park_token: false,
+            counts_made: 0,
             parker: None,
             location: None,
         });

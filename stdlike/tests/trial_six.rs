@@ -76,43 +76,6 @@ fn a_divergence_keeps_the_programs_own_failure_and_names_state_kept_between_runs
     assert!(text.contains("left: 3"), "the replay's own failure: {text}");
 }
 
-/// The last owner's `Drop` sends on a rendezvous channel that only main receives from: when
-/// main's own drop is the last, main blocks sending to itself.
-struct Notifier(racelab_std::sync::mpsc::SyncSender<&'static str>);
-
-impl Drop for Notifier {
-    fn drop(&mut self) {
-        self.0.send("closed").unwrap();
-    }
-}
-
-fn last_owner_notifies() {
-    let (tx, rx) = racelab_std::sync::mpsc::sync_channel(0);
-    let n = Arc::new(Notifier(tx));
-    let (a, b) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let (n2, b2) = (Arc::clone(&n), Arc::clone(&b));
-    let h = thread::spawn(move || {
-        b2.fetch_add(1, Ordering::SeqCst);
-        b2.fetch_add(1, Ordering::SeqCst);
-        drop(n2);
-    });
-    a.fetch_add(1, Ordering::SeqCst);
-    drop(n);
-    a.fetch_add(1, Ordering::SeqCst);
-    assert_eq!(rx.recv().unwrap(), "closed");
-    h.join().unwrap();
-}
-
-#[test]
-fn the_plain_search_finds_a_deadlock_decided_by_an_arcs_last_drop() {
-    // `Arc`'s counts are std's, invisible to the reduction (README, Guarantees): the reduced
-    // search may call this program proven. The plain search, which the README prescribes for such
-    // programs, explores the order of the drops through the steps they happen in.
-    let report = check(Config::dfs().dpor(false), last_owner_notifies);
-    let failure = report.failure.expect("main's drop can be the last");
-    assert_eq!(failure.kind.name(), "deadlock", "{}", failure.kind);
-}
-
 #[test]
 fn a_librarys_objects_are_marked_in_the_trace_and_left_out_of_the_story() {
     // A front-end marks what its library code makes (racelab-py: an executor's queue, a

@@ -17,6 +17,7 @@
 //! dependencies advanced), and those are the only ones it allocates. Narrow runs (most) keep
 //! their clocks inline and allocate nothing per step.
 
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use smallvec::SmallVec;
@@ -255,23 +256,24 @@ struct Seen {
     reads: Vec<usize>,
 }
 
-/// Object numbers from here up are pseudo-objects ([`crate::footprint::ALLOCATOR`] and the
-/// like), kept apart from the dense table.
-const PSEUDO_FROM: u32 = u32::MAX - 255;
+/// Object numbers from here up are pseudo-objects ([`crate::footprint::ALLOCATOR`], reference
+/// counts and the like), kept apart from the dense table.
+const PSEUDO_FROM: u32 = crate::footprint::COUNTS_FROM;
 
 /// [`Seen`] per object. Objects are numbered from 0 in creation order in each run, so a table
-/// indexed by number serves them; the few pseudo-objects at the top of the range are listed
-/// apart. Kept between runs (emptied, not freed) so that a pass allocates nothing.
+/// indexed by number serves them; pseudo-objects (numbered from the top half of the range) are
+/// kept apart, in a map. Kept between runs (emptied, not freed) so that a pass allocates
+/// nothing.
 #[derive(Clone, Debug, Default)]
 struct History {
     dense: Vec<Seen>,
-    pseudo: Vec<(ObjectId, Seen)>,
+    pseudo: BTreeMap<ObjectId, Seen>,
 }
 
 impl History {
     /// Forgets every access, keeping the vectors.
     fn reset(&mut self) {
-        for seen in self.dense.iter_mut().chain(self.pseudo.iter_mut().map(|(_, s)| s)) {
+        for seen in self.dense.iter_mut().chain(self.pseudo.values_mut()) {
             seen.last_write = None;
             seen.reads.clear();
         }
@@ -279,7 +281,7 @@ impl History {
 
     fn get(&self, object: ObjectId) -> Option<&Seen> {
         if object.0 >= PSEUDO_FROM {
-            self.pseudo.iter().find(|(o, _)| *o == object).map(|(_, s)| s)
+            self.pseudo.get(&object)
         } else {
             self.dense.get(object.0 as usize)
         }
@@ -287,14 +289,7 @@ impl History {
 
     fn entry(&mut self, object: ObjectId) -> &mut Seen {
         if object.0 >= PSEUDO_FROM {
-            let at = match self.pseudo.iter().position(|(o, _)| *o == object) {
-                Some(at) => at,
-                None => {
-                    self.pseudo.push((object, Seen::default()));
-                    self.pseudo.len() - 1
-                }
-            };
-            &mut self.pseudo[at].1
+            self.pseudo.entry(object).or_default()
         } else {
             let at = object.0 as usize;
             if at >= self.dense.len() {

@@ -11,12 +11,15 @@
 //! `Config::spurious_wakeups`), whether a timeout or a notify came first. Atomics are
 //! sequentially consistent whatever `Ordering` the program passes (see [`atomic`]).
 //!
-//! `Arc` and `Weak` are std's own: a run's green threads share one OS thread, and reference
-//! counting involves no scheduling decision. The error and result types are std's own too
+//! `Arc` and `Weak` are racelab's: their clones and drops are no steps (reference counting
+//! involves no scheduling decision), but the search sees the counts, so it explores which
+//! thread drops a value last and what `strong_count` can return (see [`Arc`]). The error and
+//! result types are std's own
 //! (`PoisonError`, `TryLockError`, `LockResult`, `TryLockResult`, and `mpsc`'s errors), so code
 //! matching on them compiles unchanged; the few std types with private constructors
 //! (`WaitTimeoutResult`, `BarrierWaitResult`, `OnceState`) have look-alikes here.
 
+mod arc;
 pub mod atomic;
 mod barrier;
 mod condvar;
@@ -27,7 +30,9 @@ mod once_lock;
 mod raw;
 mod rwlock;
 
-pub use std::sync::{Arc, LockResult, PoisonError, TryLockError, TryLockResult, Weak};
+pub use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
+
+pub use arc::{Arc, Weak};
 
 pub use barrier::{Barrier, BarrierWaitResult};
 pub use condvar::{Condvar, WaitTimeoutResult};

@@ -1,0 +1,287 @@
+//! `racelab::sync::Arc`: the search sees its counts. Which thread drops a value last, what
+//! `strong_count`, `try_unwrap` and `Weak::upgrade` return: the reduced search reaches every
+//! outcome the plain search reaches; a value whose destructor does nothing observable costs the
+//! reduced search no extra run; and the type works as std's does, inside a run and outside.
+//!
+//! Each test has its own value types: the types whose destructor acts are learned once per
+//! process, and tests of one binary share the process.
+
+use std::collections::BTreeSet;
+
+use racelab_sim::{check, Config, Report};
+use racelab_std::sync::atomic::{AtomicUsize, Ordering};
+use racelab_std::sync::{mpsc, Arc, Mutex, Weak};
+use racelab_std::thread;
+
+/// Outcomes over a complete search, and its report.
+fn explore(config: Config, program: fn() -> String) -> (BTreeSet<String>, Report) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(BTreeSet::new()));
+    let sink = std::sync::Arc::clone(&seen);
+    let report = check(config, move || {
+        let o = program();
+        sink.lock().unwrap().insert(o);
+    });
+    report.assert_passed();
+    assert!(report.exhausted, "the search must complete: {report}");
+    let set = seen.lock().unwrap().clone();
+    (set, report)
+}
+
+/// The reduced search first (so it meets a destructor before anything learned it), then the
+/// plain one: the same outcomes.
+fn same_outcomes(program: fn() -> String) -> BTreeSet<String> {
+    let (reduced, _) = explore(Config::dfs(), program);
+    let (plain, _) = explore(Config::dfs().dpor(false), program);
+    assert_eq!(reduced, plain, "DPOR reached different outcomes than the plain search");
+    plain
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// Records, in its destructor, the thread that dropped it.
+struct DroppedBy(Arc<Mutex<String>>);
+
+impl Drop for DroppedBy {
+    fn drop(&mut self) {
+        *self.0.lock().unwrap() = thread::current().name().unwrap_or("?").to_string();
+    }
+}
+
+#[test]
+fn the_search_explores_which_thread_drops_a_value_last() {
+    let outcomes = same_outcomes(|| {
+        let who = Arc::new(Mutex::new(String::new()));
+        let value = Arc::new(DroppedBy(Arc::clone(&who)));
+        let theirs = Arc::clone(&value);
+        let h = thread::Builder::new().name("worker".into()).spawn(move || drop(theirs)).unwrap();
+        drop(value);
+        h.join().unwrap();
+        let who = who.lock().unwrap().clone();
+        who
+    });
+    assert_eq!(outcomes, set(&["main", "worker"]));
+}
+
+/// The last owner's destructor sends on a rendezvous channel only main receives from.
+struct Notifier(mpsc::SyncSender<&'static str>);
+
+impl Drop for Notifier {
+    fn drop(&mut self) {
+        self.0.send("closed").unwrap();
+    }
+}
+
+#[test]
+fn the_reduced_search_finds_a_deadlock_decided_by_the_last_drop() {
+    // An outside trial's program (session 14): with std's `Arc` the reduced search called it
+    // proven in 4 runs. main's own drop can be the last, and then main sends to itself.
+    let program = || {
+        let (tx, rx) = mpsc::sync_channel(0);
+        let n = Arc::new(Notifier(tx));
+        let (a, b) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (n2, b2) = (Arc::clone(&n), Arc::clone(&b));
+        let h = thread::spawn(move || {
+            b2.fetch_add(1, Ordering::SeqCst);
+            b2.fetch_add(1, Ordering::SeqCst);
+            drop(n2);
+        });
+        a.fetch_add(1, Ordering::SeqCst);
+        drop(n);
+        a.fetch_add(1, Ordering::SeqCst);
+        assert_eq!(rx.recv().unwrap(), "closed");
+        h.join().unwrap();
+    };
+    for config in [Config::dfs(), Config::dfs().dpor(false), Config::dfs()] {
+        let report = check(config.clone(), program);
+        let failure = report.failure.unwrap_or_else(|| panic!("{config:?}: main's drop can be the last"));
+        assert_eq!(failure.kind.name(), "deadlock", "{}", failure.kind);
+    }
+}
+
+#[test]
+fn strong_count_tells_whether_another_owner_is_left() {
+    // "The last one out cleans up": each thread drops its handle and checks whether it was the
+    // last. Both can see another owner (each checks before the other's drop): then nobody cleans
+    // up.
+    let outcomes = same_outcomes(|| {
+        let a = Arc::new(0u8);
+        let b = Arc::clone(&a);
+        let h = thread::spawn(move || {
+            let mine = Arc::clone(&b);
+            drop(b);
+            Arc::strong_count(&mine) == 1
+        });
+        let mine = Arc::clone(&a);
+        drop(a);
+        let main_last = Arc::strong_count(&mine) == 1;
+        drop(mine);
+        format!("main {main_last}, worker {}", h.join().unwrap())
+    });
+    assert_eq!(
+        outcomes,
+        set(&["main false, worker false", "main false, worker true", "main true, worker false"])
+    );
+}
+
+#[test]
+fn try_unwrap_and_upgrade_race_with_the_other_owners_drop() {
+    let outcomes = same_outcomes(|| {
+        let a = Arc::new(7u8);
+        let weak: Weak<u8> = Arc::downgrade(&a);
+        let b = Arc::clone(&a);
+        let h = thread::spawn(move || drop(b));
+        let unwrapped = match Arc::try_unwrap(a) {
+            Ok(v) => format!("unwrapped {v}"),
+            Err(a) => {
+                drop(a);
+                "shared".to_string()
+            }
+        };
+        let upgraded = weak.upgrade().map(|v| *v);
+        h.join().unwrap();
+        format!("{unwrapped}, {upgraded:?}")
+    });
+    // main unwraps after the worker's drop; or fails, and then the value lives while the worker
+    // has not dropped its handle yet.
+    assert_eq!(outcomes, set(&["shared, None", "shared, Some(7)", "unwrapped 7, None"]));
+}
+
+/// Threads that each drop their handle of a value whose destructor touches nothing racelab
+/// sees, with std's `Arc` or racelab's.
+fn quiet_drops<A: Clone + Send + 'static>(
+    value: A,
+    lock: impl Fn(&A) + Send + Sync + Copy + 'static,
+) -> String {
+    let hs: Vec<_> = (0..3)
+        .map(|_| {
+            let mine = value.clone();
+            thread::spawn(move || {
+                lock(&mine);
+                drop(mine);
+            })
+        })
+        .collect();
+    drop(value);
+    for h in hs {
+        h.join().unwrap();
+    }
+    String::new()
+}
+
+#[test]
+fn a_destructor_that_does_nothing_observable_costs_the_reduced_search_no_run() {
+    let (_, with_std) = explore(Config::dfs(), || {
+        quiet_drops(std::sync::Arc::new(Mutex::new(vec![1])), |m| m.lock().unwrap().push(2))
+    });
+    let (_, with_racelab) =
+        explore(Config::dfs(), || quiet_drops(Arc::new(Mutex::new(vec![1])), |m| m.lock().unwrap().push(2)));
+    assert_eq!(with_racelab.runs, with_std.runs, "who drops last matters only when the destructor acts");
+}
+
+/// A destructor that reads what another thread wrote through its own handle before dropping it.
+struct ReadsOnDrop(racelab_std::cell::UnsafeCell<u32>);
+
+impl Drop for ReadsOnDrop {
+    fn drop(&mut self) {
+        // SAFETY: the cell holds a `u32` for as long as the value lives; the detector checks the
+        // access against the worker's write.
+        let v = self.0.with(|p| unsafe { *p });
+        assert!(v <= 1);
+    }
+}
+
+#[test]
+fn the_last_drop_comes_after_every_other_owners_accesses() {
+    // std's `Arc` orders a value's destructor after every access made through the other
+    // handles (a release per drop, an acquire at the last): no data race between the worker's
+    // write and the destructor's read, whichever thread runs it.
+    let report = check(Config::dfs(), || {
+        let a = Arc::new(ReadsOnDrop(racelab_std::cell::UnsafeCell::new(0)));
+        let b = Arc::clone(&a);
+        let h = thread::spawn(move || {
+            // SAFETY: a `u32` the cell holds; the detector checks the write.
+            b.0.with_mut(|p| unsafe { *p = 1 });
+            drop(b);
+        });
+        drop(a);
+        h.join().unwrap();
+    });
+    report.assert_passed();
+    assert!(report.exhausted, "{report}");
+}
+
+trait Speaks: Send + Sync {
+    fn word(&self) -> &'static str;
+}
+
+struct Dog;
+
+impl Speaks for Dog {
+    fn word(&self) -> &'static str {
+        "woof"
+    }
+}
+
+#[test]
+fn arc_works_as_stds_inside_a_run_and_outside() {
+    fn exercise() -> String {
+        let mut out = Vec::new();
+        // Trait objects come from std's `Arc` or a `Box`.
+        let dog: Arc<dyn Speaks> = Arc::from_std(std::sync::Arc::new(Dog) as std::sync::Arc<dyn Speaks>);
+        let boxed: Arc<dyn Speaks> = Arc::from(Box::new(Dog) as Box<dyn Speaks>);
+        out.push(format!("{} {}", dog.word(), boxed.word()));
+        let any: Arc<dyn std::any::Any + Send + Sync> = Arc::from_std(std::sync::Arc::new(5u32));
+        out.push(format!("{:?}", any.downcast::<u32>().map(|v| *v).ok()));
+        let slice: Arc<[u8]> = vec![1, 2].into();
+        let text: Arc<str> = Arc::from("hi");
+        out.push(format!("{slice:?} {text} {}", Arc::new(3) == Arc::new(3)));
+        let mut shared = Arc::new(vec![1]);
+        let other = Arc::clone(&shared);
+        Arc::make_mut(&mut shared).push(2);
+        out.push(format!("{shared:?} {other:?} {}", Arc::ptr_eq(&shared, &other)));
+        let mut alone = Arc::new(1);
+        *Arc::get_mut(&mut alone).unwrap() += 1;
+        out.push(format!("{:?} {:?}", Arc::into_inner(alone), Arc::into_inner(other)));
+        struct Node {
+            me: Weak<Node>,
+        }
+        let node = Arc::new_cyclic(|me| Node { me: me.clone() });
+        out.push(format!("{}", Arc::ptr_eq(&node.me.upgrade().unwrap(), &node)));
+        let raw = Arc::into_raw(Arc::new(9));
+        // SAFETY: `raw` came from `into_raw` just above, given back once.
+        let back = unsafe { Arc::from_raw(raw) };
+        out.push(format!("{back} {}", Weak::<u8>::new().upgrade().is_none()));
+        out.join("; ")
+    }
+    let expected = "woof woof; Some(5); [1, 2] hi true; [1, 2] [1] false; Some(2) Some([1]); true; 9 true";
+    assert_eq!(exercise(), expected, "outside a run");
+    let report = check(Config::dfs(), move || assert_eq!(exercise(), expected, "inside a run"));
+    report.assert_passed();
+}
+
+#[test]
+fn try_unwrap_after_a_done_signal_fails_while_the_worker_still_holds_its_clone() {
+    // A classic: the worker sends "done" and only then, at the end of its closure, drops its
+    // clone; main unwraps as soon as it hears "done". Without a point before the worker's drop,
+    // the drop would join its send's step and the failure could never be seen.
+    let report = check(Config::dfs(), || {
+        let data = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        let theirs = Arc::clone(&data);
+        let h = thread::spawn(move || {
+            theirs.lock().unwrap().push(1);
+            tx.send(()).unwrap();
+        });
+        rx.recv().unwrap();
+        let data = Arc::try_unwrap(data).expect("the worker is done with it");
+        assert_eq!(data.into_inner().unwrap(), vec![1]);
+        h.join().unwrap();
+    });
+    let failure = report.failure.expect("main can unwrap before the worker's drop");
+    assert!(failure.kind.to_string().contains("the worker is done with it"), "{}", failure.kind);
+    let trace = failure.trace.to_string();
+    assert!(trace.contains("Arc<Mutex<Vec<i32>>>: shared: Err"), "{trace}");
+    assert!(report.settings.contains("restarted=\"run 0: Arc::try_unwrap\""), "{}", report.settings);
+}

@@ -245,9 +245,12 @@ impl<T> JoinHandle<T> {
     /// Waits for the thread to finish: `Ok` with its return value, or `Err` with its panic's
     /// payload when it panicked and the check catches thread panics
     /// (`Config::thread_panics(ThreadPanics::Join)`; by default the panic fails the run
-    /// instead). Joining the current thread is a misuse (`RuntimeError`), where std deadlocks
-    /// or errs.
+    /// instead). Joining the current thread panics, as std's does on Linux (`pthread_join`
+    /// refuses with `EDEADLK`).
     pub fn join(self) -> Result<T> {
+        if current().id() == self.thread.id() {
+            panic!("failed to join thread: Resource deadlock avoided (os error 35)");
+        }
         self.inner.wait();
         take_result(&self.thread, &self.result)
     }

@@ -356,3 +356,22 @@ fn is_finished_sees_a_thread_without_operations_both_running_and_finished() {
         }
     }
 }
+
+#[test]
+fn a_thread_joining_itself_panics_as_std_does() {
+    // An outside trial's `Drop` joined the thread that ran it: the report said "where Python
+    // raises RuntimeError". std's `join` panics there (`pthread_join` refuses with EDEADLK).
+    let report = check(Config::dfs(), || {
+        // Green threads share one OS thread: an `Rc` may hand the handle over.
+        let slot: std::rc::Rc<std::cell::RefCell<Option<thread::JoinHandle<()>>>> = Default::default();
+        let inner = std::rc::Rc::clone(&slot);
+        let h = thread::spawn(move || {
+            thread::sleep(Duration::from_secs(1));
+            let me = inner.borrow_mut().take().unwrap();
+            let _ = me.join();
+        });
+        *slot.borrow_mut() = Some(h);
+        thread::sleep(Duration::from_secs(2));
+    });
+    assert_eq!(panic_message(&report), "failed to join thread: Resource deadlock avoided (os error 35)");
+}

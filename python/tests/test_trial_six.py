@@ -339,3 +339,33 @@ def test_explain_leaves_out_the_executors_own_objects(tmp_path):
     marked = {e["object"] for e in trace if e.get("library")}
     assert any(o.startswith("Queue-") for o in marked), marked
     assert all(not e.get("library") for e in trace if e["operation"] == "py"), "lines are the program's"
+
+
+def test_current_process_names_the_process_a_thread_runs_in(tmp_path):
+    # It was the current thread: `MainThread` in main, a thread's own name inside a process.
+    prog = write(tmp_path, """\
+        import multiprocessing, threading
+
+        def in_process(q):
+            names = [multiprocessing.current_process().name]
+            t = threading.Thread(target=lambda: names.append(multiprocessing.current_process().name))
+            t.start()
+            t.join()
+            q.put(names)
+
+        if __name__ == "__main__":
+            main = multiprocessing.current_process()
+            assert main.name == "MainProcess" and main.is_alive() and main.daemon is False, main
+            seen = []
+            t = threading.Thread(target=lambda: seen.append(multiprocessing.current_process().name))
+            t.start()
+            t.join()
+            assert seen == ["MainProcess"], seen
+            q = multiprocessing.Queue()
+            p = multiprocessing.Process(target=in_process, args=(q,))
+            p.start()
+            assert q.get() == ["Process-1", "Process-1"]
+            p.join()
+        """)
+    done = racelab_py("check", prog, "--runs", "5")
+    assert done.returncode == 0, done.stdout + done.stderr

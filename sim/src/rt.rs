@@ -1050,7 +1050,7 @@ pub fn catch_thread_panic<R>(f: impl FnOnce() -> R) -> Result<R, Box<dyn Any + S
 pub use crate::datarace::CountSync;
 
 /// A reference count's identity in a run: the pseudo-object its clones and drops access (see
-/// [`new_count`]). Copied into every handle of the allocation.
+/// [`count_of`]). Copied into every handle of the allocation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CountId {
     object: ObjectId,
@@ -1065,17 +1065,22 @@ fn try_with<R>(f: impl FnOnce(&mut RunModel) -> R) -> Option<R> {
     usable.then(|| with(f))
 }
 
-/// A new reference count (a shared allocation's: a racelab `Arc`'s), made by the current
-/// thread. Neither a scheduling point nor an access: making one conflicts with nothing, since
-/// its number depends only on the thread and what the thread made before. Outside a run (or in
-/// a run's teardown) it is a *foreign* count, which every other foreign count's accesses
-/// conflict with.
-pub fn new_count() -> CountId {
-    try_with(|m| CountId { object: m.new_count(), nonce: Some(m.nonce) }).unwrap_or_else(foreign_count)
+/// The reference count of the shared allocation at `address` (a racelab `Arc`'s): the one it
+/// has in this run, or a new one, made by the current thread. Neither a scheduling point nor an
+/// access: making one conflicts with nothing, since its number depends only on the thread and
+/// what the thread made before. Outside a run (or in a run's teardown) it is the *foreign*
+/// count, which every other foreign count's accesses conflict with.
+pub fn count_of(address: usize) -> CountId {
+    try_with(|m| CountId { object: m.count_of(address), nonce: Some(m.nonce) }).unwrap_or_else(foreign_count)
 }
 
-/// The foreign count (see [`new_count`]): for a handle whose own count is lost (rebuilt from a
-/// raw pointer).
+/// The allocation at `address` lost its last owner (see [`count_of`]): an allocation made there
+/// later gets a count of its own.
+pub fn count_freed(address: usize) {
+    try_with(|m| m.count_freed(address));
+}
+
+/// The foreign count (see [`count_of`]).
 pub fn foreign_count() -> CountId {
     CountId { object: crate::footprint::FOREIGN_COUNTS, nonce: None }
 }
@@ -1142,11 +1147,11 @@ pub fn count_event(operation: &'static str, result: impl FnOnce() -> String) {
     }
 }
 
-/// How many accesses the run has made so far (to objects, cells, reference counts): code run
-/// between two readings that give the same number did nothing another thread could observe.
-/// 0 outside a run.
+/// How many accesses the current thread has made so far in the run, to objects and cells (not
+/// to reference counts): code it ran between two readings that give the same number did
+/// nothing another thread could observe. 0 outside a run.
 pub fn activity() -> u64 {
-    try_with(|m| m.activity).unwrap_or(0)
+    try_with(|m| m.threads[m.current.index()].accesses).unwrap_or(0)
 }
 
 // ----- cells: plain memory checked for data races -----

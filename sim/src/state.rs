@@ -70,6 +70,10 @@ pub(crate) struct ThreadSlot {
     /// How many reference counts the thread has made this run: the next one's number
     /// ([`footprint::count_object`]).
     pub counts_made: u32,
+    /// Accesses the thread made so far this run, to objects and cells (not to reference
+    /// counts): code it ran between two readings with the same value did nothing another thread
+    /// could observe.
+    pub accesses: u64,
     /// Where in the program's source the thread is, as its front-end last said
     /// (`rt::set_location`); attached to the events it is the actor of.
     pub location: Option<Rc<str>>,
@@ -231,9 +235,10 @@ pub(crate) struct RunModel {
     step_killed: Vec<ThreadId>,
     /// Happens-before for data-race detection, active once the run creates a cell.
     pub races: crate::datarace::Detector,
-    /// Accesses made so far this run (to objects, cells and reference counts): code that ran
-    /// between two readings with the same value did nothing another thread could observe.
-    pub activity: u64,
+    /// The reference count of each shared allocation alive in the run, by the allocation's
+    /// address: handles made apart on one allocation (std's `Arc` wrapped twice, a raw pointer
+    /// taken back) share its count.
+    counts_by_address: std::collections::BTreeMap<usize, ObjectId>,
 }
 
 impl RunModel {
@@ -283,7 +288,7 @@ impl RunModel {
             step_disabled: Vec::new(),
             step_killed: Vec::new(),
             races: crate::datarace::Detector::default(),
-            activity: 0,
+            counts_by_address: std::collections::BTreeMap::new(),
         }
     }
 
@@ -354,7 +359,7 @@ impl RunModel {
         self.step_disabled.clear();
         self.step_killed.clear();
         self.races.reset();
-        self.activity = 0;
+        self.counts_by_address.clear();
     }
 
     // ----- footprints (for partial-order reduction) -----
@@ -362,7 +367,10 @@ impl RunModel {
     /// Logs that the step in progress read (or wrote) `object`.
     #[inline]
     pub fn access(&mut self, object: ObjectId, write: bool) {
-        self.activity += 1;
+        // (The main thread's own object is made before the thread.)
+        if let Some(t) = self.threads.get_mut(self.current.index()) {
+            t.accesses += 1;
+        }
         if self.observing {
             self.step_accesses.push(Access { object, write });
         }
@@ -383,19 +391,28 @@ impl RunModel {
 
     // ----- reference counts -----
 
-    /// A new reference count, made by the current thread: its pseudo-object.
-    pub fn new_count(&mut self) -> ObjectId {
+    /// The reference count of the allocation at `address`: the one it has, or a new one made
+    /// by the current thread.
+    pub fn count_of(&mut self, address: usize) -> ObjectId {
+        if let Some(&object) = self.counts_by_address.get(&address) {
+            return object;
+        }
         let slot = &mut self.threads[self.current.index()];
         let object = footprint::count_object(self.current, slot.counts_made);
         slot.counts_made = slot.counts_made.wrapping_add(1);
+        self.counts_by_address.insert(address, object);
         object
+    }
+
+    /// The allocation at `address` lost its last owner: a later one there is another.
+    pub fn count_freed(&mut self, address: usize) {
+        self.counts_by_address.remove(&address);
     }
 
     /// The current step changed (or, `write` false, read) reference count `count`; `sync` says
     /// what it means for happens-before (see [`crate::datarace::CountSync`]).
     pub fn count_access(&mut self, count: ObjectId, write: bool, sync: crate::datarace::CountSync) {
         debug_assert!(footprint::is_count(count), "racelab invariant: a count access to an object");
-        self.activity += 1;
         if self.observing {
             self.step_accesses.push(Access { object: count, write });
         }
@@ -424,7 +441,7 @@ impl RunModel {
         write: bool,
         location: &'static std::panic::Location<'static>,
     ) -> Result<u32, FailureKind> {
-        self.activity += 1;
+        self.threads[self.current.index()].accesses += 1;
         if self.observing {
             self.step_accesses.push(Access { object: cell, write });
         }
@@ -685,6 +702,7 @@ impl RunModel {
             contends: None,
             park_token: false,
             counts_made: 0,
+            accesses: 0,
             parker: None,
             location: None,
         });

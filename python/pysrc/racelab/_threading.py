@@ -339,6 +339,10 @@ class Thread:
         if self._started:
             raise RuntimeError("threads can only be started once")
         self._started = True
+        # The process the thread runs in, for ``current_process()``: a process is its own; a
+        # thread runs in its starter's (``None``: the main process).
+        if getattr(self, "_process", None) is None:
+            self._process = getattr(current_thread(), "_process", None)
         self._engine_id = _racelab.spawn(self._bootstrap, self._name, self._daemonic, self._memory())
         _run.threads[self.ident] = self
 
@@ -796,6 +800,7 @@ class Process(Thread):
             _run.processes += 1
             name = f"Process-{_run.processes}"
         Thread.__init__(self, group, target, name, args, kwargs, daemon=bool(daemon))
+        self._process = self
         self._terminated = False
         self._failed = False
         # The status ``sys.exit(code)`` gave, as CPython's ``BaseProcess._bootstrap`` makes it.
@@ -862,9 +867,36 @@ class Process(Thread):
         return 1 if self._failed else 0
 
 
+class _MainProcess:
+    """``multiprocessing``'s main process, as ``current_process()`` gives it in the program's own
+    threads: named ``MainProcess``, its pid the interpreter's."""
+
+    name = "MainProcess"
+    daemon = False
+    exitcode = None
+    _identity = ()
+
+    @property
+    def pid(self):
+        return _os.getpid()
+
+    ident = pid
+
+    def is_alive(self):
+        return True
+
+    def __repr__(self):
+        return "<_MainProcess name='MainProcess' parent=None started>"
+
+
+_MAIN_PROCESS = _MainProcess()
+
+
 def current_process():
-    t = current_thread()
-    return t
+    """The process the current thread runs in: a ``Process`` (or a process pool's worker), or the
+    main process for the program's own threads."""
+    process = getattr(current_thread(), "_process", None)
+    return _MAIN_PROCESS if process is None else process
 
 
 class ProcessQueue:
@@ -1016,8 +1048,13 @@ class ThreadPool:
             raise ValueError("Number of processes must be at least 1")
         for _ in range(processes):
             t = Thread(target=self._work, name=self._worker_name(), args=(initializer, initargs), daemon=True)
+            if self._workers_are_processes:
+                t._process = t
             t.start()
             self._workers.append(t)
+
+    # A process pool's workers are processes (``current_process()`` in a task names the worker).
+    _workers_are_processes = False
 
     @staticmethod
     def _worker_name():
@@ -1114,6 +1151,8 @@ class ThreadPool:
 class ProcessPool(ThreadPool):
     """``multiprocessing.Pool``: a ``ThreadPool`` whose workers are named as the fork context's
     processes are (``ForkPoolWorker-N``, numbered with ``Process-N``)."""
+
+    _workers_are_processes = True
 
     @staticmethod
     def _worker_name():

@@ -5,32 +5,30 @@
 //! counts; with std's `Arc` those counts are memory racelab never sees, so a reduced exhaustive
 //! search could prove a program whose bug needs another thread to be the last owner (a `Drop`
 //! that sends on a channel, run by main instead of a worker). Here every handle carries its
-//! allocation's count ([`rt::CountId`]), and the operations that change or read it are accesses
-//! of the step they happen in (never scheduling points, so a run takes no more steps than with
-//! std's `Arc`):
+//! allocation's count ([`rt::CountId`], one per allocation: handles made apart on one
+//! allocation, by [`Arc::from_std`] or [`Arc::from_raw`], find it by the allocation's address),
+//! and the operations that change or read it are accesses of the step they happen in:
 //!
-//! - a clone, a downgrade, a `Weak`'s clone or drop, a drop that leaves at least two owners:
-//!   reads (they commute with one another: the counts come out the same in either order);
+//! - a clone, a downgrade, a `Weak`'s clone or drop, and a drop that leaves at least two owners,
+//!   or that leaves one or none of a value without a destructor: reads (they commute with one
+//!   another: the counts come out the same in either order);
+//! - a drop that leaves one owner or none of a value with a destructor: a write (which thread
+//!   runs the destructor, and what it does there, turns on the order of such drops; a write
+//!   where one owner is left also wakes a thread whose own drop would now be the last);
 //! - whatever observes the counts (`strong_count`, `weak_count`, `get_mut`, `make_mut`,
-//!   `try_unwrap`, `into_inner`, `unwrap_or_clone`, `Weak::upgrade`): writes, so each conflicts
-//!   with every clone and drop it could see or miss;
-//! - the last drop, and the drop that leaves one owner, are writes once a value of the same
-//!   type has been seen to do something in its destructor (an access to a racelab object), in
-//!   any run of the process: then which thread runs it matters, and the search explores each.
-//!   A destructor that does nothing observable leaves them reads, so the common `Arc<Mutex<_>>`
-//!   costs the search no extra run; the run that first sees a destructor act records the write
-//!   where it acted, which still makes the search try the other owners as the last.
+//!   `try_unwrap`, `into_inner`, `unwrap_or_clone`, `Weak::upgrade` and `Weak`'s counts):
+//!   writes, so each conflicts with every clone and drop it could see or miss.
 //!
 //! None of them is a scheduling point until something depends on the counts: a read of them,
-//! or a last drop whose destructor acted. Then the exploration starts again with release points
-//! (`rt::count_point`, as for a lock observer), and with them a point before every read of the
-//! counts, every `Weak` clone and drop, and every drop that can change what those reads find:
-//! a drop that leaves one owner or none, and any drop of a value with a destructor (it may turn
-//! out the last). A clone, and a drop that leaves two owners or more of a value without a
-//! destructor, still join the step before them: whether a value has one owner or more is
-//! explored exactly, but a count of three or more that `strong_count` returns is explored only
-//! at the granularity of the other threads' steps (the price of not multiplying the steps of
-//! every program that unwraps its `Arc` at the end).
+//! or a last drop whose destructor did racelab operations. Then the exploration starts again
+//! with release points (`rt::count_point`, as for a lock observer), and with them a point before
+//! every read of the counts, every `Weak` clone and drop, every drop that leaves one owner or
+//! none, every drop of a value with a destructor (it may turn out the last), a clone of the only
+//! owner while a `Weak` exists, and the first downgrade of a shared value: whether a value has
+//! one owner or more, and a `Weak` or none, is explored exactly. Other clones and drops still
+//! join the step before them, so a count of three or more that `strong_count` returns is
+//! explored only at the granularity of the other threads' steps (the price of not multiplying
+//! the steps of every program that unwraps its `Arc` at the end).
 //!
 //! The price, on stable Rust: no unsized coercion (`let a: Arc<dyn Trait> = Arc::new(x)`) and no
 //! `self: Arc<Self>` methods, which only std's own `Arc` can have. [`Arc::from_std`] and
@@ -40,29 +38,13 @@
 
 use std::any::Any;
 use std::borrow::Borrow;
-use std::collections::BTreeSet;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::mem::ManuallyDrop;
 use std::ops::Deref;
 use std::pin::Pin;
-use std::sync::{Mutex, PoisonError};
 
 use racelab_sim::rt::{self, CountId, CountSync};
-
-/// The types whose destructor was seen to access a racelab object, by name (`type_name`, which,
-/// unlike `TypeId`, needs no `'static`). Learned once per process: a type's destructor that acts
-/// in one run is assumed to act in every run.
-static ACTING_DROPS: Mutex<Option<BTreeSet<&'static str>>> = Mutex::new(None);
-
-fn drop_acts<T: ?Sized>() -> bool {
-    std::mem::needs_drop::<T>()
-        && ACTING_DROPS
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .is_some_and(|s| s.contains(std::any::type_name::<T>()))
-}
 
 /// `T`'s name as a trace shows it: every path cut to its last segment (`Arc<Notifier>`, not
 /// `Arc<my_crate::tests::Notifier>`).
@@ -87,12 +69,9 @@ fn short_name<T: ?Sized>() -> String {
     format!("Arc<{out}>")
 }
 
-fn learn_drop_acts<T: ?Sized>() {
-    ACTING_DROPS
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get_or_insert_with(BTreeSet::new)
-        .insert(std::any::type_name::<T>());
+/// The address of the allocation `inner` points into: what finds its count.
+fn address<T: ?Sized>(inner: &std::sync::Arc<T>) -> usize {
+    std::sync::Arc::as_ptr(inner) as *const () as usize
 }
 
 /// A thread-safe reference-counted pointer, as `std::sync::Arc`, whose counts racelab's search
@@ -117,11 +96,14 @@ impl<T> Arc<T> {
 
     /// `Arc::new` for a value that holds a [`Weak`] to itself (std's `Arc::new_cyclic`).
     pub fn new_cyclic<F: FnOnce(&Weak<T>) -> T>(data_fn: F) -> Self {
-        let count = rt::new_count();
+        let mut count = None;
         let inner = std::sync::Arc::new_cyclic(|weak| {
-            let weak = Weak { inner: ManuallyDrop::new(weak.clone()), count: Some(count) };
+            let made = rt::count_of(weak.as_ptr() as *const () as usize);
+            count = Some(made);
+            let weak = Weak { inner: ManuallyDrop::new(weak.clone()), count: Some(made) };
             data_fn(&weak)
         });
+        let count = count.unwrap_or_else(|| rt::count_of(address(&inner)));
         Arc { inner: ManuallyDrop::new(inner), count }
     }
 
@@ -162,6 +144,9 @@ impl<T> Arc<T> {
         rt::count_event("into_inner", || {
             format!("{}: {}", short_name::<T>(), if last { "the last owner: Some" } else { "shared: None" })
         });
+        if last {
+            rt::count_freed(address(&this.inner));
+        }
         // SAFETY: as in `try_unwrap`.
         std::sync::Arc::into_inner(unsafe { std::ptr::read(&*this.inner) })
     }
@@ -178,7 +163,13 @@ impl<T: Clone> Arc<T> {
             // The clone is a new allocation, with its own count.
             *this = Arc::new(T::clone(this));
         }
-        std::sync::Arc::make_mut(&mut this.inner)
+        let before = address(&this.inner);
+        std::sync::Arc::make_mut(&mut this.inner);
+        if address(&this.inner) != before {
+            // Only `Weak`s shared it: std moved the value to an allocation of its own.
+            this.count = rt::count_of(address(&this.inner));
+        }
+        std::sync::Arc::get_mut(&mut this.inner).expect("racelab invariant: make_mut left the value unshared")
     }
 
     /// The value if this is its only owner, a clone of it otherwise (std's
@@ -189,10 +180,12 @@ impl<T: Clone> Arc<T> {
 }
 
 impl<T: ?Sized> Arc<T> {
-    /// Wraps one of std's `Arc`s: from here on, this handle and its clones are counted. The way
-    /// to an `Arc<dyn Trait>`: `Arc::from_std(std::sync::Arc::new(x) as std::sync::Arc<dyn Trait>)`.
+    /// Wraps one of std's `Arc`s: this handle, its clones, and every other racelab handle on the
+    /// allocation share one count (std's own handles on it stay unseen). The way to an
+    /// `Arc<dyn Trait>`: `Arc::from_std(std::sync::Arc::new(x) as std::sync::Arc<dyn Trait>)`.
     pub fn from_std(inner: std::sync::Arc<T>) -> Self {
-        Arc { inner: ManuallyDrop::new(inner), count: rt::new_count() }
+        let count = rt::count_of(address(&inner));
+        Arc { inner: ManuallyDrop::new(inner), count }
     }
 
     /// A new handle on the value as std's `Arc`, outside racelab's counting.
@@ -203,6 +196,10 @@ impl<T: ?Sized> Arc<T> {
 
     /// A [`Weak`] to the value (std's `Arc::downgrade`).
     pub fn downgrade(this: &Self) -> Weak<T> {
+        if std::sync::Arc::weak_count(&this.inner) == 0 && std::sync::Arc::strong_count(&this.inner) >= 2 {
+            // Another owner can tell whether a `Weak` exists.
+            rt::count_point(None);
+        }
         rt::count_access(this.count, false, CountSync::None);
         Weak { inner: ManuallyDrop::new(std::sync::Arc::downgrade(&this.inner)), count: Some(this.count) }
     }
@@ -257,9 +254,8 @@ impl<T: ?Sized> Arc<T> {
         std::sync::Arc::into_raw(unsafe { std::ptr::read(&*this.inner) })
     }
 
-    /// The handle [`Arc::into_raw`] gave away (std's `Arc::from_raw`). The count it was made
-    /// with is not in the pointer: the handle (and its clones) are counted as an allocation made
-    /// outside the run, which conflicts with every other such one.
+    /// The handle [`Arc::into_raw`] gave away (std's `Arc::from_raw`), with its allocation's
+    /// count.
     ///
     /// # Safety
     ///
@@ -268,7 +264,7 @@ impl<T: ?Sized> Arc<T> {
     pub unsafe fn from_raw(ptr: *const T) -> Self {
         // SAFETY: the caller's promise, as std's.
         let inner = unsafe { std::sync::Arc::from_raw(ptr) };
-        Arc { inner: ManuallyDrop::new(inner), count: rt::foreign_count() }
+        Arc::from_std(inner)
     }
 }
 
@@ -289,6 +285,10 @@ impl Arc<dyn Any + Send + Sync> {
 
 impl<T: ?Sized> Clone for Arc<T> {
     fn clone(&self) -> Self {
+        if std::sync::Arc::strong_count(&self.inner) == 1 && std::sync::Arc::weak_count(&self.inner) > 0 {
+            // A `Weak` can tell the value just got a second owner.
+            rt::count_point(None);
+        }
         rt::count_access(self.count, false, CountSync::None);
         Arc { inner: ManuallyDrop::new(std::sync::Arc::clone(&self.inner)), count: self.count }
     }
@@ -296,45 +296,41 @@ impl<T: ?Sized> Clone for Arc<T> {
 
 impl<T: ?Sized> Drop for Arc<T> {
     fn drop(&mut self) {
+        let destructor = std::mem::needs_drop::<T>();
         // A drop that leaves one owner or none changes what `try_unwrap` and its kind find, and
         // which thread runs the destructor; any drop of a value with a destructor may turn out
         // to be the last (see the module documentation).
-        if std::mem::needs_drop::<T>() || std::sync::Arc::strong_count(&self.inner) <= 2 {
+        if destructor || std::sync::Arc::strong_count(&self.inner) <= 2 {
             rt::count_point(None);
         }
         let owners = std::sync::Arc::strong_count(&self.inner);
         if owners > 1 {
-            // Leaving one owner decides who will be the last, which matters when the value's
-            // destructor acts: it must wake a thread asleep on its own drop here.
-            let decides = owners == 2 && drop_acts::<T>();
+            // Leaving one owner decides who will be the last: with a destructor, that must wake
+            // a thread asleep on its own drop here.
+            let decides = owners == 2 && destructor;
             rt::count_access(self.count, decides, CountSync::Release);
-            if owners == 2 && std::mem::needs_drop::<T>() {
+            if decides {
                 rt::count_event("drop", || format!("{}: one owner left", short_name::<T>()));
             }
             // SAFETY: dropped once, here; `inner` is never used again.
             unsafe { ManuallyDrop::drop(&mut self.inner) };
             return;
         }
-        let known = drop_acts::<T>();
-        rt::count_access(self.count, known, CountSync::Acquire);
-        let watch = std::mem::needs_drop::<T>();
-        if watch {
+        rt::count_access(self.count, destructor, CountSync::Acquire);
+        let at = address(&self.inner);
+        let before = if destructor {
             rt::count_event("drop", || format!("{}: the last owner, drops the value", short_name::<T>()));
-        }
-        let before = if watch { rt::activity() } else { 0 };
+            rt::activity()
+        } else {
+            0
+        };
+        rt::count_freed(at);
         // SAFETY: dropped once, here; `inner` is never used again.
         unsafe { ManuallyDrop::drop(&mut self.inner) };
-        if watch && rt::activity() != before {
-            // Which owner ran the destructor mattered: without points at the drops, the
-            // exploration starts again with them.
+        if destructor && rt::activity() != before {
+            // The destructor did racelab operations: which owner ran it mattered, and without
+            // points at the drops the exploration starts again with them.
             rt::counts_observed(&|| format!("the last drop of an {}", short_name::<T>()));
-            if !known {
-                // The first destructor of this type seen to act: which owner runs it matters,
-                // from this run on; the write (in the step where the destructor ended) makes
-                // this run's other drops race with it.
-                learn_drop_acts::<T>();
-                rt::count_access(self.count, true, CountSync::None);
-            }
         }
     }
 }
@@ -493,7 +489,9 @@ impl<T: ?Sized> Weak<T> {
             rt::count_point(Some(&|| "Weak::strong_count".into()));
             rt::count_access(count, true, CountSync::None);
         }
-        self.inner.strong_count()
+        let n = self.inner.strong_count();
+        rt::count_event("strong_count", || format!("Weak of {}: {n}", short_name::<T>()));
+        n
     }
 
     /// The number of `Weak`s to the value, 0 once it was dropped (std's `Weak::weak_count`).
@@ -503,7 +501,9 @@ impl<T: ?Sized> Weak<T> {
             rt::count_point(Some(&|| "Weak::weak_count".into()));
             rt::count_access(count, true, CountSync::None);
         }
-        self.inner.weak_count()
+        let n = self.inner.weak_count();
+        rt::count_event("weak_count", || format!("Weak of {}: {n}", short_name::<T>()));
+        n
     }
 
     /// True when both point to the same allocation, or both nowhere (std's `Weak::ptr_eq`).

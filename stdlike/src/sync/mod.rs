@@ -11,10 +11,10 @@
 //! `Config::spurious_wakeups`), whether a timeout or a notify came first. Atomics are
 //! sequentially consistent whatever `Ordering` the program passes (see [`atomic`]).
 //!
-//! `Arc` and `Weak` are racelab's: their clones and drops are no steps (reference counting
-//! involves no scheduling decision), but the search sees the counts, so it explores which
-//! thread drops a value last and what `strong_count` can return (see [`Arc`]). The error and
-//! result types are std's own
+//! `Arc` and `Weak` are racelab's: the search sees their counts, so it explores which thread
+//! drops a value last and what `strong_count`, `try_unwrap` or `Weak::upgrade` can return; their
+//! clones and drops take no step of their own until something depends on the counts (see
+//! [`Arc`]). The error and result types are std's own
 //! (`PoisonError`, `TryLockError`, `LockResult`, `TryLockResult`, and `mpsc`'s errors), so code
 //! matching on them compiles unchanged; the few std types with private constructors
 //! (`WaitTimeoutResult`, `BarrierWaitResult`, `OnceState`) have look-alikes here.

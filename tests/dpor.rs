@@ -1029,8 +1029,7 @@ mod arc_fuzz {
         }
     }
 
-    /// The value of a quiet program: a destructor that touches nothing racelab sees (a type of its
-    /// own, since which types act is learned per type).
+    /// The value of a quiet program: a destructor that touches nothing racelab sees.
     pub struct Quiet(#[allow(dead_code)] Vec<u8>);
 
     fn run_ops<V>(ops: &[Op], mut mine: Vec<Arc<V>>, weak: Option<Weak<V>>, bumps: &AtomicUsize) -> String {
@@ -1133,7 +1132,6 @@ fn dpor_reaches_the_plain_searchs_outcomes_on_random_arc_programs() {
     let (mut compared, mut acting, mut plain_runs, mut dpor_runs) = (0, 0, 0, 0);
     for seed in 0..ARC_FUZZ_PROGRAMS {
         let p = arc_fuzz::Program::generate(seed);
-        // The reduced search first: the first acting destructor it meets is new to it.
         let Some((reduced, r)) = arc_fuzz::outcomes(&p, true, ARC_FUZZ_RUN_CAP) else { continue };
         let Some((plain, n)) = arc_fuzz::outcomes(&p, false, ARC_FUZZ_RUN_CAP) else { continue };
         assert_eq!(reduced, plain, "seed {seed}: {p:?}");

@@ -1,10 +1,7 @@
 //! `racelab::sync::Arc`: the search sees its counts. Which thread drops a value last, what
 //! `strong_count`, `try_unwrap` and `Weak::upgrade` return: the reduced search reaches every
-//! outcome the plain search reaches; a value whose destructor does nothing observable costs the
-//! reduced search no extra run; and the type works as std's does, inside a run and outside.
-//!
-//! Each test has its own value types: the types whose destructor acts are learned once per
-//! process, and tests of one binary share the process.
+//! outcome the plain search reaches; a value without a destructor costs the reduced search no
+//! extra run; and the type works as std's does, inside a run and outside.
 
 use std::collections::BTreeSet;
 
@@ -13,31 +10,15 @@ use racelab_std::sync::atomic::{AtomicUsize, Ordering};
 use racelab_std::sync::{mpsc, Arc, Mutex, Weak};
 use racelab_std::thread;
 
-/// Outcomes over a complete search, and its report.
-fn explore(config: Config, program: fn() -> String) -> (BTreeSet<String>, Report) {
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(BTreeSet::new()));
-    let sink = std::sync::Arc::clone(&seen);
-    let report = check(config, move || {
-        let o = program();
-        sink.lock().unwrap().insert(o);
-    });
-    report.assert_passed();
-    assert!(report.exhausted, "the search must complete: {report}");
-    let set = seen.lock().unwrap().clone();
-    (set, report)
-}
+mod support;
+use support::{explore, set};
 
-/// The reduced search first (so it meets a destructor before anything learned it), then the
-/// plain one: the same outcomes.
+/// The reduced search and the plain one: the same outcomes.
 fn same_outcomes(program: fn() -> String) -> BTreeSet<String> {
     let (reduced, _) = explore(Config::dfs(), program);
     let (plain, _) = explore(Config::dfs().dpor(false), program);
     assert_eq!(reduced, plain, "DPOR reached different outcomes than the plain search");
     plain
-}
-
-fn set(items: &[&str]) -> BTreeSet<String> {
-    items.iter().map(|s| s.to_string()).collect()
 }
 
 /// Records, in its destructor, the thread that dropped it.
@@ -427,13 +408,14 @@ fn main_may_drop_last() -> String {
 
 #[test]
 fn a_destructor_that_acts_only_in_some_thread_is_explored_in_each() {
-    // Its acting was learned only once seen, and the reduction never tried main as the last.
+    // When a type's destructor counted as acting only once seen to act, the reduction never tried
+    // main as the last owner here.
     assert_eq!(same_outcomes(main_may_drop_last), set(&["hits 0", "hits 1"]));
 }
 
 #[test]
 fn a_verdict_does_not_depend_on_what_the_process_checked_before() {
-    // With the acting types learned per process, the reduced search passed before a plain
+    // When the acting types were learned per process, the reduced search passed before a plain
     // search ran the same program and failed after.
     let summary = |r: &Report| r.failure.as_ref().map(|f| (f.run, f.schedule.to_string()));
     let program = || assert_eq!(main_may_drop_last(), "hits 0", "main dropped it last");

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Mutex as OsMutex;
 use std::time::Duration;
 
 use racelab_sim::{check, thread, Config, FailureKind};
@@ -12,22 +11,12 @@ use racelab_std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU8, Atom
 use racelab_std::sync::mpsc::{self, RecvError, RecvTimeoutError, SendError, TryRecvError, TrySendError};
 use racelab_std::sync::{Arc, Barrier, Condvar, Mutex, Once, OnceLock, RwLock, TryLockError};
 
+mod support;
+use support::set;
+
 /// Every outcome `program` can reach, over a complete search with `config`.
 fn outcomes(config: Config, program: fn() -> String) -> BTreeSet<String> {
-    let seen = std::sync::Arc::new(OsMutex::new(BTreeSet::new()));
-    let sink = std::sync::Arc::clone(&seen);
-    let report = check(config, move || {
-        let o = program();
-        sink.lock().unwrap().insert(o);
-    });
-    report.assert_passed();
-    assert!(report.exhausted, "the search must complete: {report}");
-    let set = seen.lock().unwrap().clone();
-    set
-}
-
-fn set(items: &[&str]) -> BTreeSet<String> {
-    items.iter().map(|s| s.to_string()).collect()
+    support::explore(config, program).0
 }
 
 /// Exhaustive, std's condition variables without spurious wake-ups.

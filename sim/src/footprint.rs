@@ -50,18 +50,23 @@ pub const FOREIGN_COUNTS: ObjectId = ObjectId(u32::MAX - 2);
 
 /// Reference counts (a racelab `Arc`'s) are pseudo-objects numbered from here up to
 /// [`COUNTS_END`]: by the thread that made the allocation and how many it had made before
-/// (bits 20 and up: the thread, modulo 1024; below: the allocation, modulo 2^20). Unlike an
+/// (bits 20 to 28: the thread, modulo 512; below: the allocation, modulo 2^20). Unlike an
 /// object's number, that does not depend on how the run interleaved other threads, so making an
 /// allocation needs no access to [`ALLOCATOR`] (which would make every two allocations in
-/// different threads conflict). Past 1024 threads or 2^20 allocations numbers repeat: two
+/// different threads conflict). Past 512 threads or 2^20 allocations numbers repeat: two
 /// counts then share a pseudo-object, which only adds conflicts.
 pub const COUNTS_FROM: u32 = 0x8000_0000;
 /// The end (exclusive) of the reference counts' numbers.
-pub const COUNTS_END: u32 = 0xC000_0000;
+pub const COUNTS_END: u32 = 0xA000_0000;
+/// Each count's *wake-only twin* is its number with this bit set (from [`COUNTS_END`] up to
+/// `0xC000_0000`); see [`wake_twin`].
+const WAKE_BIT: u32 = 0x2000_0000;
+/// The foreign counts' wake-only twin.
+const FOREIGN_WAKE: ObjectId = ObjectId(u32::MAX - 3);
 
 /// The pseudo-object of the `made`-th reference count thread `thread` made in a run.
 pub fn count_object(thread: ThreadId, made: u32) -> ObjectId {
-    let id = COUNTS_FROM | ((thread.0 & 0x3FF) << 20) | (made & 0xF_FFFF);
+    let id = COUNTS_FROM | ((thread.0 & 0x1FF) << 20) | (made & 0xF_FFFF);
     debug_assert!((COUNTS_FROM..COUNTS_END).contains(&id));
     ObjectId(id)
 }
@@ -69,6 +74,25 @@ pub fn count_object(thread: ThreadId, made: u32) -> ObjectId {
 /// True for a reference count's pseudo-object (see [`COUNTS_FROM`]).
 pub fn is_count(object: ObjectId) -> bool {
     (COUNTS_FROM..COUNTS_END).contains(&object.0) || object == FOREIGN_COUNTS
+}
+
+/// The wake-only twin of `count`: accesses to it wake sleeping threads (two steps that touch it,
+/// one writing, are dependent for sleep sets) but make no race (the race analysis skips it).
+/// What it serves: a drop that leaves one owner of a value with a destructor does not conflict
+/// with the drops before it (they commute), but it changes what the other owner's drop does
+/// (that one becomes the last): a thread asleep on its drop must wake.
+pub fn wake_twin(count: ObjectId) -> ObjectId {
+    debug_assert!(is_count(count), "racelab invariant: the wake-only twin of an object");
+    if count == FOREIGN_COUNTS {
+        FOREIGN_WAKE
+    } else {
+        ObjectId(count.0 | WAKE_BIT)
+    }
+}
+
+/// True for a wake-only twin (see [`wake_twin`]).
+pub fn is_wake_only(object: ObjectId) -> bool {
+    (COUNTS_END..COUNTS_END + WAKE_BIT).contains(&object.0) || object == FOREIGN_WAKE
 }
 
 /// What one finished step did: the thread that took it, its accesses, the threads it woke.

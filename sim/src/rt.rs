@@ -1065,6 +1065,20 @@ fn try_with<R>(f: impl FnOnce(&mut RunModel) -> R) -> Option<R> {
     usable.then(|| with(f))
 }
 
+/// The current step read (`write` false) or changed the wake-only twin of `count` (see
+/// [`crate::footprint::wake_twin`]): it wakes a thread asleep on a step that touched it, and
+/// makes no race. Outside a run, and in its teardown, nothing.
+pub fn count_wake(count: CountId, write: bool) {
+    try_with(|m| {
+        if m.tearing_down {
+            return;
+        }
+        let object =
+            if count.nonce == Some(m.nonce) { count.object } else { crate::footprint::FOREIGN_COUNTS };
+        m.count_wake(object, write);
+    });
+}
+
 /// The reference count of the shared allocation at `address` (a racelab `Arc`'s): the one it
 /// has in this run, or a new one, made by the current thread. Neither a scheduling point nor an
 /// access: making one conflicts with nothing, since its number depends only on the thread and
@@ -1105,10 +1119,11 @@ pub fn count_access(count: CountId, write: bool, sync: CountSync) {
 /// the step before it, as a lock release does, which is exact until something looks at the
 /// counts: an `observer` (`strong_count`, `try_unwrap`, `Weak::upgrade`...) is then remembered
 /// as [`observe_lock`] remembers a lock's, so an exploration in the default mode starts again
-/// with points (see [`ReleasePoints`](crate::ReleasePoints)). Nothing outside a run, while the
-/// thread unwinds, in a run's teardown, or inside an `rt::read`/`rt::write` closure.
+/// with points (see [`ReleasePoints`](crate::ReleasePoints)). A point while the thread unwinds
+/// from its own panic too; nothing outside a run, in a run's teardown, or inside an
+/// `rt::read`/`rt::write` closure.
 pub fn count_point(observer: Option<&dyn Fn() -> String>) {
-    if state_open() || panicking() {
+    if state_open() {
         return;
     }
     let points = try_with(|m| {
@@ -1119,7 +1134,12 @@ pub fn count_point(observer: Option<&dyn Fn() -> String>) {
     })
     .flatten();
     match (points, observer) {
-        (Some(true), _) => schedule_point(),
+        (Some(true), _) => {
+            // A point even while the thread unwinds from its own panic (as a yield is one): the
+            // handles its frames drop may be the last, and other threads run meanwhile.
+            STARTING.with(|c| c.set(false));
+            point();
+        }
         (Some(false), Some(what)) => counts_observed(what),
         _ => {}
     }
@@ -1137,9 +1157,11 @@ pub fn counts_observed(what: &dyn Fn() -> String) {
 
 /// A trace event of a reference count's operation (no object: counts are none): `Arc<T>`'s
 /// drops that decide who drops the value, and reads of the counts. Nothing when not tracing,
-/// outside a run, in its teardown, or inside an `rt::read`/`rt::write` closure.
+/// outside a run, in its teardown, while the thread unwinds, or inside an `rt::read`/`rt::write`
+/// closure.
 pub fn count_event(operation: &'static str, result: impl FnOnce() -> String) {
-    if !tracing() || state_open() {
+    // (Not while the thread unwinds: the trace marks the failing thread's last event.)
+    if !tracing() || state_open() || panicking() {
         return;
     }
     if try_with(|m| !m.tearing_down) == Some(true) {

@@ -421,6 +421,14 @@ impl RunModel {
         }
     }
 
+    /// The current step touched the wake-only twin of count `count` (see
+    /// [`footprint::wake_twin`]): for sleep sets only.
+    pub fn count_wake(&mut self, count: ObjectId, write: bool) {
+        if self.observing {
+            self.step_accesses.push(Access { object: footprint::wake_twin(count), write });
+        }
+    }
+
     // ----- cells (data-race detection) -----
 
     /// Creates a cell: an object whose accesses are checked for data races, and starts the

@@ -246,7 +246,8 @@ impl<T> JoinHandle<T> {
     /// payload when it panicked and the check catches thread panics
     /// (`Config::thread_panics(ThreadPanics::Join)`; by default the panic fails the run
     /// instead). Joining the current thread panics, as std's does on Linux (`pthread_join`
-    /// refuses with `EDEADLK`).
+    /// refuses with `EDEADLK`), at the caller's line.
+    #[track_caller]
     pub fn join(self) -> Result<T> {
         if current().id() == self.thread.id() {
             panic!("failed to join thread: Resource deadlock avoided (os error 35)");

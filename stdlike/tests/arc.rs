@@ -441,3 +441,59 @@ fn a_destructor_that_only_drops_a_nested_arc_does_not_act() {
     });
     assert!(report.restarted().is_none(), "{report}");
 }
+
+/// Sends "dropped" when dropped.
+struct Tell(mpsc::Sender<&'static str>);
+
+impl Drop for Tell {
+    fn drop(&mut self) {
+        let _ = self.0.send("dropped");
+    }
+}
+
+#[test]
+fn a_panicking_threads_handle_may_be_dropped_after_the_others() {
+    // An outside trial's program (session 15): the worker says it is about to fail, then panics,
+    // its clone dropped as it unwinds; main then drops its own and expects the destructor to
+    // have run. The worker may not have unwound yet: every search said "every interleaving
+    // explored" while the drop in the unwinding joined the worker's send step.
+    let program = || {
+        let (tx, rx) = mpsc::channel();
+        let t = Arc::new(Tell(tx));
+        let t2 = Arc::clone(&t);
+        let (stx, srx) = mpsc::channel();
+        let h = thread::spawn(move || {
+            let _t2 = t2;
+            stx.send(()).unwrap();
+            panic!("boom");
+        });
+        srx.recv().unwrap();
+        drop(t);
+        assert_eq!(rx.try_recv().ok(), Some("dropped"), "the worker had already dropped its clone");
+        let _ = h.join();
+    };
+    for config in [Config::dfs(), Config::dfs().dpor(false)] {
+        let report = check(config.thread_panics(racelab_sim::ThreadPanics::Join), program);
+        let failure = report.failure.expect("main's drop need not be the last");
+        assert!(failure.kind.to_string().contains("already dropped its clone"), "{}", failure.kind);
+    }
+}
+
+#[test]
+fn a_failure_whose_message_shows_addresses_is_not_a_divergence() {
+    // An outside trial's `assert_eq!(Arc::as_ptr(&a), before)` after `make_mut`: its replay
+    // failed with other addresses in the message, and the report called the program
+    // nondeterministic.
+    let report = check(Config::dfs(), || {
+        let mut a = Arc::new(vec![1]);
+        let b = Arc::clone(&a);
+        let h = thread::spawn(move || drop(b));
+        let before = Arc::as_ptr(&a);
+        Arc::make_mut(&mut a).push(2);
+        assert_eq!(Arc::as_ptr(&a), before, "make_mut moved the value");
+        h.join().unwrap();
+    });
+    let failure = report.failure.expect("the worker may still hold its clone");
+    assert_eq!(failure.kind.name(), "panic", "{}", failure.kind);
+    assert!(failure.kind.to_string().contains("make_mut moved the value"), "{}", failure.kind);
+}

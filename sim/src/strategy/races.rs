@@ -22,7 +22,7 @@ use std::rc::Rc;
 
 use smallvec::SmallVec;
 
-use crate::footprint::Access;
+use crate::footprint::{self, Access};
 use crate::ids::{ObjectId, ThreadId};
 
 /// The threads that can start a race's reversal ([`Analysis::initials`]): a few, inline.
@@ -160,7 +160,7 @@ impl Analysis {
                 base.join(&clocks[pred]);
             }
             deps.clear();
-            for a in &step.accesses {
+            for a in step.accesses.iter().filter(|a| !footprint::is_wake_only(a.object)) {
                 if let Some(seen) = history.get(a.object) {
                     deps.extend(seen.last_write);
                     if a.write {
@@ -238,7 +238,8 @@ impl Analysis {
 
 /// Notes step `j`'s accesses in `history`: per object, the last write and the reads since.
 fn record_accesses(history: &mut History, j: usize, step: &Step) {
-    for a in &step.accesses {
+    // Wake-only twins make no race (see `footprint::wake_twin`).
+    for a in step.accesses.iter().filter(|a| !footprint::is_wake_only(a.object)) {
         let seen = history.entry(a.object);
         if a.write {
             seen.last_write = Some(j);

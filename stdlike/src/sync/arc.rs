@@ -9,12 +9,13 @@
 //! allocation, by [`Arc::from_std`] or [`Arc::from_raw`], find it by the allocation's address),
 //! and the operations that change or read it are accesses of the step they happen in:
 //!
-//! - a clone, a downgrade, a `Weak`'s clone or drop, and a drop that leaves at least two owners,
-//!   or that leaves one or none of a value without a destructor: reads (they commute with one
-//!   another: the counts come out the same in either order);
-//! - a drop that leaves one owner or none of a value with a destructor: a write (which thread
-//!   runs the destructor, and what it does there, turns on the order of such drops; a write
-//!   where one owner is left also wakes a thread whose own drop would now be the last);
+//! - a clone, a downgrade, a `Weak`'s clone or drop, and every drop but the last of a value with
+//!   a destructor: reads (they commute with one another: the counts come out the same in either
+//!   order);
+//! - the last drop of a value with a destructor: a write (which thread runs the destructor, and
+//!   what it does there, turns on the order of the drops); the drop that leaves one owner also
+//!   writes the count's wake-only twin (`footprint::wake_twin`), which makes no race but wakes a
+//!   thread asleep on its own drop, which would now be the last;
 //! - whatever observes the counts (`strong_count`, `weak_count`, `get_mut`, `make_mut`,
 //!   `try_unwrap`, `into_inner`, `unwrap_or_clone`, `Weak::upgrade` and `Weak`'s counts):
 //!   writes, so each conflicts with every clone and drop it could see or miss.
@@ -305,10 +306,14 @@ impl<T: ?Sized> Drop for Arc<T> {
         }
         let owners = std::sync::Arc::strong_count(&self.inner);
         if owners > 1 {
+            rt::count_access(self.count, false, CountSync::Release);
             // Leaving one owner decides who will be the last: with a destructor, that must wake
-            // a thread asleep on its own drop here.
+            // a thread asleep on its own drop here, without making a race with the drops before
+            // (they commute).
             let decides = owners == 2 && destructor;
-            rt::count_access(self.count, decides, CountSync::Release);
+            if destructor {
+                rt::count_wake(self.count, decides);
+            }
             if decides {
                 rt::count_event("drop", || format!("{}: one owner left", short_name::<T>()));
             }

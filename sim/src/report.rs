@@ -320,8 +320,8 @@ pub struct Failure {
 impl Failure {
     /// The index in `trace.events` of the event the failure happened at, for marking it: a
     /// panicking thread's last event of the failing step (not counting the locks its unwinding
-    /// released), or the run's last event up to that step (a deadlock: the moment the last
-    /// runnable thread blocked).
+    /// released, nor what the destructors it ran told: `drop Receiver`, `drop`), or the run's
+    /// last event up to that step (a deadlock: the moment the last runnable thread blocked).
     pub fn failing_event(&self) -> Option<usize> {
         let thread = match &self.kind {
             FailureKind::Panic { thread, .. } | FailureKind::Misuse { thread, .. } => {
@@ -333,11 +333,21 @@ impl Failure {
             _ => None,
         };
         let events = &self.trace.events;
+        // A panicking thread may have taken steps while it unwound (an `Arc` drop's point):
+        // its failing operation is then in an earlier step than the failure's.
+        let unwound = matches!(self.kind, FailureKind::Panic { .. })
+            && events.iter().any(|e| {
+                e.step == self.step
+                    && thread.is_some_and(|t| e.thread == t)
+                    && (e.operation.starts_with("drop")
+                        || matches!(e.kind, Some(crate::trace::EventKind::Released { .. })))
+            });
         let own = thread.and_then(|t| {
             events.iter().rposition(|e| {
                 e.thread == t
-                    && e.step == self.step
+                    && (e.step == self.step || (unwound && e.step < self.step))
                     && !matches!(e.kind, Some(crate::trace::EventKind::Released { .. }))
+                    && !e.operation.starts_with("drop")
             })
         });
         own.or_else(|| self.trace.failing_event(self.step, thread))

@@ -276,6 +276,10 @@ fn try_unwrap_after_a_done_signal_fails_while_the_worker_still_holds_its_clone()
     assert!(failure.kind.to_string().contains("the worker is done with it"), "{}", failure.kind);
     let trace = failure.trace.to_string();
     assert!(trace.contains("Arc<Mutex<Vec<i32>>>: shared: Err"), "{trace}");
+    // The mark is on the failing operation, not on the receiver main's unwinding dropped.
+    let marked = failure.trace.excerpt_marked("", failure.failing_event()).whole().to_string();
+    let line = marked.lines().find(|l| l.contains("fails here")).unwrap_or_default().to_string();
+    assert!(line.contains("try_unwrap"), "{marked}");
     assert!(report.settings.contains("restarted=\"run 0: Arc::try_unwrap\""), "{}", report.settings);
 }
 

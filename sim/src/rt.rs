@@ -1058,6 +1058,18 @@ pub struct CountId {
     nonce: Option<u64>,
 }
 
+impl CountId {
+    /// The pseudo-object this count is in the run `m`: its own, or the foreign count's when it
+    /// was made outside that run.
+    fn object_in(self, m: &RunModel) -> ObjectId {
+        if self.nonce == Some(m.nonce) {
+            self.object
+        } else {
+            crate::footprint::FOREIGN_COUNTS
+        }
+    }
+}
+
 /// Runs `f` on the current run's state, or returns `None` outside a run and while the state is
 /// borrowed (a value dropped while racelab itself holds the run's state: the run's end).
 fn try_with<R>(f: impl FnOnce(&mut RunModel) -> R) -> Option<R> {
@@ -1073,9 +1085,7 @@ pub fn count_wake(count: CountId, write: bool) {
         if m.tearing_down {
             return;
         }
-        let object =
-            if count.nonce == Some(m.nonce) { count.object } else { crate::footprint::FOREIGN_COUNTS };
-        m.count_wake(object, write);
+        m.count_wake(count.object_in(m), write);
     });
 }
 
@@ -1095,7 +1105,7 @@ pub fn count_freed(address: usize) {
 }
 
 /// The foreign count (see [`count_of`]).
-pub fn foreign_count() -> CountId {
+fn foreign_count() -> CountId {
     CountId { object: crate::footprint::FOREIGN_COUNTS, nonce: None }
 }
 
@@ -1108,9 +1118,7 @@ pub fn count_access(count: CountId, write: bool, sync: CountSync) {
         if m.tearing_down {
             return;
         }
-        let object =
-            if count.nonce == Some(m.nonce) { count.object } else { crate::footprint::FOREIGN_COUNTS };
-        m.count_access(object, write, sync);
+        m.count_access(count.object_in(m), write, sync);
     });
 }
 

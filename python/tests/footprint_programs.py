@@ -99,6 +99,10 @@ STATEMENTS = [
     ["g1 = {v}"],
     ["for _ in tick(box):", "    pass"],
     ["del box.b", "box.b = 0"],
+    # ``name += ...``: on an int it changes no container; on a list (shared or not) it does.
+    ["acc = 0", "acc += {v}", "box.b = acc"],
+    ["lst = items", "lst += [{v}]"],
+    ["acc = items if box.a else 0", "acc += [{v}] if acc != 0 else {v}"],
 ]
 
 #: Statements of a few bytecodes each, for ``opcode`` granularity (where every bytecode is a step).

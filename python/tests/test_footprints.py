@@ -11,6 +11,7 @@ import pytest
 
 import footprint_programs
 import racelab
+from racelab import _footprint
 
 #: How much fewer runs the reduced search must take: on 3.11 every call writes everything
 #: (``sys.settrace`` does not show the callee), so less is independent there.
@@ -176,6 +177,53 @@ def attribute_and_global():
     outcomes.append(shared)
 
 
+def in_place_on_a_local_alias_of_a_shared_list():
+    # ``lst += [1]`` extends ``items`` itself: a write of container contents, though ``lst`` is
+    # a local. (Both threads meet at a barrier first, so that only their own steps order them,
+    # not the main thread's, whose calls write everything on 3.11.)
+    items = []
+    box = Box()
+    box.b = -1
+    both = threading.Barrier(2)
+
+    def extend():
+        lst = items
+        both.wait()
+        lst += [1]
+        done = True  # noqa: F841 - the thread's end (which writes everything) in a step of its own
+
+    def count():
+        both.wait()
+        box.b = 1 if items else 0  # no call: on 3.11 a call writes everything
+        done = True  # noqa: F841
+
+    run_two(extend, count)
+    outcomes.append(box.b)
+
+
+def in_place_on_a_global_alias_of_a_shared_list():
+    global shared
+    items = []
+    shared = items
+    box = Box()
+    box.b = -1
+    both = threading.Barrier(2)
+
+    def extend():
+        global shared
+        both.wait()
+        shared += [1]
+        done = True  # noqa: F841
+
+    def count():
+        both.wait()
+        box.b = 1 if items else 0
+        done = True  # noqa: F841
+
+    run_two(extend, count)
+    outcomes.append(box.b)
+
+
 def run_two(f, g):
     a, b = threading.Thread(target=f), threading.Thread(target=g)
     a.start(); b.start()  # noqa: E702 - one line, one step: fewer orders to enumerate
@@ -191,10 +239,49 @@ def explored(program, strategy, granularity):
 
 @pytest.mark.parametrize("program", [
     lost_update_in_a_dict, last_writer_of_a_list_slot, store_after_a_callee_returns, last_writer_of_a_global,
-    last_writer_of_a_cell, generator_resumed_mid_line, attribute_and_global])
+    last_writer_of_a_cell, generator_resumed_mid_line, attribute_and_global,
+    in_place_on_a_local_alias_of_a_shared_list, in_place_on_a_global_alias_of_a_shared_list])
 def test_programs_hitting_one_kind_of_access(program):
     plain, plain_runs = explored(program, "dfs-plain", "line")
     assert len(plain) > 1, plain  # a race, or the comparison proves nothing
     reduced, reduced_runs = explored(program, "dfs", "line")
     assert reduced == plain
     assert reduced_runs < plain_runs
+
+
+# ----- ``name += ...``: the operator changes a container only when the name holds one -----
+
+def in_place_lines(acc, lst, frames):
+    frames.append(sys._getframe())
+    acc += 1
+    acc += 1; acc += 2  # noqa: E702 - two rebinds on one line: the second sees the first's result
+    x = lst; x += [2]  # noqa: E702 - rebound on the line before its ``+=``
+    for i in range(2): acc += i  # noqa: E701 - the line loops
+    return acc
+
+
+def line_step(code, source):
+    """The offset the step of the line holding ``source`` starts at (its first instruction)."""
+    import inspect
+    first = code.co_firstlineno
+    lines = inspect.getsource(code).splitlines()
+    number = first + next(n for n, text in enumerate(lines) if text.strip().startswith(source))
+    info = _footprint.code_info(code)
+    return info, min(o for o in info.offsets if info.line_of[o] == number)
+
+
+def test_an_in_place_operator_on_an_immutable_value_writes_no_container():
+    on_int, on_list = [], []
+    in_place_lines(0, [], on_int)
+    with pytest.raises(TypeError):
+        in_place_lines([], [], on_list)  # ``acc += 1`` on a list: the frame stops there
+    code = in_place_lines.__code__
+    info, at = line_step(code, "acc += 1")
+    static = info.rest_of_line(at)
+    assert static & _footprint.WRITE_CONTENTS
+    assert not info.rest_of_line(at, on_int[0]) & _footprint.WRITE_CONTENTS
+    assert info.rest_of_line(at, on_int[0]) & _footprint.READ_CONTENTS
+    assert info.rest_of_line(at, on_list[0]) == static  # a list: extended in place
+    for source in ("acc += 1; acc += 2", "x = lst; x += [2]", "for i in range(2)"):
+        info, at = line_step(code, source)
+        assert info.rest_of_line(at, on_int[0]) == info.rest_of_line(at), source

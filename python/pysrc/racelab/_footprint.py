@@ -12,6 +12,11 @@ over-approximation of what that code can touch, computed from the bytecode:
   ``obj.__dict__``-free attribute access, alias soundly) and "the contents of containers"
   (subscripts, iteration, ``len``, container methods, operators) are keys, hashed to one of 63
   buckets with FNV-1a (stable across runs, unlike ``hash``); collisions only add conflicts;
+- ``name += ...`` (an in-place operator) writes container contents, since a list is extended in
+  place; at a line event, a line whose in-place operators rebind names that hold immutable values
+  (``int``, ``str``, ``tuple``...: exact types) counts them as the plain operators they are,
+  provided the step loads each such name itself, nothing else on the line rebinds it and the line
+  does not loop (``_CodeInfo.rest_of_line`` with a frame);
 - what is not understood writes everything: imports, ``with`` on anything but a racelab
   primitive, async, class creation, ``getattr``/``setattr``/``vars``/``globals``, ``obj.__dict__``,
   a call whose callee is not identified as harmless (on 3.11 every call: ``sys.settrace`` does
@@ -146,7 +151,7 @@ def instruction_footprint(ins):
 class _CodeInfo:
     """Per code object: its instructions by offset, their lines, successors within the code."""
 
-    __slots__ = ("by_offset", "offsets", "line_of", "succ", "fp", "reach")
+    __slots__ = ("by_offset", "offsets", "line_of", "succ", "fp", "reach", "inplace_name", "immutable_reach")
 
     def __init__(self, code):
         instructions = list(dis.get_instructions(code))
@@ -155,7 +160,10 @@ class _CodeInfo:
         self.line_of = {}
         self.fp = {}
         self.reach = {}
+        self.immutable_reach = {}
         self.succ = {}
+        # ``name += ...``: the in-place operator's offset -> the name it rebinds.
+        self.inplace_name = {}
         handlers = []
         try:
             handlers = [(e.start, e.end, e.target) for e in dis.Bytecode(code).exception_entries]
@@ -165,6 +173,10 @@ class _CodeInfo:
             line = ins.positions.lineno if ins.positions is not None else None
             self.line_of[ins.offset] = line
             self.fp[ins.offset] = instruction_footprint(ins)
+            if ins.opname == "BINARY_OP" and "=" in (ins.argrepr or "") and n + 1 < len(instructions):
+                store = instructions[n + 1]
+                if store.opname in _STORES_OF_A_NAME and isinstance(store.argval, str):
+                    self.inplace_name[ins.offset] = (store.opname, store.argval)
             nxt = []
             op = ins.opname
             ends = op in ("RETURN_VALUE", "RETURN_CONST", "RAISE_VARARGS", "RERAISE") or op.startswith("JUMP") and \
@@ -188,16 +200,31 @@ class _CodeInfo:
         n = bisect.bisect_right(self.offsets, lasti)
         return self.offsets[n - 1] if n else None
 
-    def rest_of_line(self, offset):
+    def rest_of_line(self, offset, frame=None):
         """Everything the code can run from ``offset`` without a new line event: instructions on
-        ``offset``'s line (or on no line), following jumps and exception handlers."""
+        ``offset``'s line (or on no line), following jumps and exception handlers.
+
+        ``frame``, given when a step starts at ``offset`` (a line event of that frame): the
+        in-place operators of ``name += ...`` on the line count as the plain operators they are
+        when ``name`` holds an immutable value now (``total += i`` on an ``int`` changes no
+        container), provided nothing else on the line rebinds ``name`` and the line does not
+        loop, so the value the operator gets is the one the frame holds now."""
         got = self.reach.get(offset)
-        if got is not None:
-            return got
+        if got is None:
+            got = self._reach(offset)
+        fp = got
+        if frame is not None:
+            narrowed = self.immutable_reach.get(offset)
+            if narrowed is not None and all(_holds_immutable(frame, kind, name) for kind, name in narrowed[1]):
+                fp = narrowed[0]
+        return fp
+
+    def _reach(self, offset):
         line = self.line_of.get(offset)
         fp = 0
         seen = set()
         todo = [offset]
+        loops = False
         while todo:
             o = todo.pop()
             if o in seen or o not in self.by_offset:
@@ -207,11 +234,101 @@ class _CodeInfo:
             if o != offset and ln is not None and ln != line:
                 continue  # another line: a line event, a step of its own
             fp |= self.fp[o]
+            for t in self.succ[o]:
+                loops |= t <= o and self.line_of.get(t) in (line, None)
             todo.extend(self.succ[o])
         if line is None:
             fp = ALL  # not placed on a line: nothing to bound it by
         self.reach[offset] = fp
+        if not loops and fp != ALL:
+            self._narrow(offset, [o for o in seen if o == offset or self.line_of[o] in (line, None)], fp)
         return fp
+
+    def _narrow(self, offset, step, fp):
+        """``rest_of_line``'s footprint from ``offset`` with its ``name += ...`` operators counted
+        as plain ones, and the names that must hold immutable values for that: for each, the
+        step itself loads the name before the operator (the operand is not a value an earlier
+        step left on the stack) and rebinds it only by the operator's own store."""
+        inplace = [o for o in step if o in self.inplace_name]
+        if not inplace:
+            return
+        stores = collections.Counter()
+        loads = {}
+        for o in step:
+            ins = self.by_offset[o]
+            names = _names_stored(ins)
+            if names is None:
+                return  # a store of a name not known: anything may be rebound
+            stores.update(names)
+            if ins.opname in _LOADS_A_VARIABLE:
+                for name in ins.argval if isinstance(ins.argval, tuple) else (ins.argval,):
+                    if isinstance(name, str):
+                        loads[name] = min(o, loads.get(name, o))
+        targets = set()
+        for o in inplace:
+            kind, name = self.inplace_name[o]
+            if stores[name] != 1 or loads.get(name, o) >= o:
+                return
+            targets.add((kind, name))
+        narrowed = 0
+        for o in step:
+            narrowed |= READ_CONTENTS if o in self.inplace_name else self.fp[o]
+        if narrowed != fp:
+            self.immutable_reach[offset] = (narrowed, tuple(sorted(targets)))
+
+
+#: The stores that end ``name += ...`` for a plain name (not an attribute or an item).
+_STORES_OF_A_NAME = frozenset("STORE_FAST STORE_GLOBAL STORE_NAME STORE_DEREF".split())
+
+#: Instructions that bind or unbind names (``argval`` a name, or a pair of names in 3.13's
+#: superinstructions).
+_BINDS_NAMES = _WRITES_NAME | frozenset("""
+    STORE_FAST DELETE_FAST STORE_FAST_LOAD_FAST STORE_FAST_STORE_FAST LOAD_FAST_AND_CLEAR IMPORT_FROM
+""".split())
+
+#: Instructions that read variables (not attributes), by name.
+_LOADS_A_VARIABLE = frozenset("""
+    LOAD_FAST LOAD_FAST_CHECK LOAD_FAST_LOAD_FAST LOAD_FAST_AND_CLEAR LOAD_GLOBAL LOAD_NAME LOAD_DEREF
+    LOAD_CLASSDEREF LOAD_FROM_DICT_OR_DEREF LOAD_FROM_DICT_OR_GLOBALS
+""".split())
+
+#: Values no in-place operator changes: ``x += y`` on them makes a new value (exact types: a
+#: subclass may define ``__iadd__``).
+_IMMUTABLE = frozenset([int, float, complex, bool, str, bytes, tuple, frozenset, type(None), range])
+
+
+def _names_stored(ins):
+    """The names ``ins`` binds or unbinds; ``None`` if it binds one it does not name."""
+    if ins.opname not in _BINDS_NAMES:
+        return ()
+    if isinstance(ins.argval, str):
+        return (ins.argval,)
+    if isinstance(ins.argval, tuple) and all(isinstance(n, str) for n in ins.argval):
+        return ins.argval
+    return None
+
+
+def _holds_immutable(frame, kind, name):
+    """Whether ``name`` (rebound by ``kind``) holds a value of an immutable type in ``frame``."""
+    missing = object()
+    if kind in ("STORE_FAST", "STORE_DEREF"):
+        try:
+            value = frame.f_locals[name]
+        except KeyError:
+            return False
+    elif kind == "STORE_GLOBAL":
+        value = frame.f_globals.get(name, missing)
+        if value is missing:
+            value = frame.f_builtins.get(name, missing)
+    else:  # STORE_NAME: locals, then globals, then builtins
+        value = missing
+        for space in (frame.f_locals, frame.f_globals, frame.f_builtins):
+            try:
+                value = space[name]
+                break
+            except KeyError:
+                continue
+    return type(value) in _IMMUTABLE
 
 
 _INFO = {}

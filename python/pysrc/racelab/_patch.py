@@ -502,7 +502,7 @@ class Tracer:
         """What the step beginning at ``offset`` of ``frame`` may touch: this line's rest (or this
         instruction), and what runs when the frame returns into the frames above it."""
         info = fp.code_info(code)
-        footprint = info.fp.get(offset, fp.ALL) if self.opcode else info.rest_of_line(offset)
+        footprint = info.fp.get(offset, fp.ALL) if self.opcode else info.rest_of_line(offset, frame)
         return footprint | self._above(frame.f_back)
 
     def rest_footprint(self):

@@ -355,6 +355,15 @@ fn deadlock(d: &Deadlock, trace: &Trace, deciding: &mut Vec<usize>) -> (Diagnosi
             e.object.as_deref() == Some(object.name.as_str()) && e.kind == Some(EventKind::Acquired)
         }));
     }
+    if let [(thread, object)] = d.cycle.as_slice() {
+        // One thread in the cycle: it takes again a lock it holds.
+        return (
+            DiagnosisKind::Deadlock,
+            format!(
+                "{thread} waits for {object}, which it holds itself: the lock is not re-entrant, so taking it again before releasing it waits forever."
+            ),
+        );
+    }
     if !d.cycle.is_empty() {
         let n = d.cycle.len();
         let links: Vec<String> = (0..n)

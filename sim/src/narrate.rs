@@ -115,7 +115,9 @@ pub fn narrate(failure: &Failure, fix: Option<&str>) -> Narration {
 fn deadlock_fix(kind: &FailureKind) -> Option<&'static str> {
     let FailureKind::Deadlock(d) = kind else { return None };
     let waits_on = |k: &str| d.blocked.iter().any(|b| b.waits_on.kind == k);
-    if waits_on("Barrier") {
+    if d.cycle.len() == 1 {
+        Some("release the lock before the code that takes it again runs, or make it re-entrant (an RLock) if one thread must take it while holding it.")
+    } else if waits_on("Barrier") {
         Some("a Barrier(n) releases only when n threads have called wait(): make n the number of threads that reach it, or abort() it when one cannot come.")
     } else if d.blocked.iter().all(|b| b.held_by.is_empty()) {
         Some("every blocked thread waits for something no live thread will do (a notify, a set, a put, a release, a join): make sure each wait has someone left to end it, and that the one who ends it does so after the wait begins or leaves state the waiter checks.")

@@ -728,6 +728,12 @@ fn locking_a_mutex_twice_from_one_thread_is_reported_as_a_deadlock() {
         }
         other => panic!("expected a deadlock, got {other:?}"),
     }
+    // Told as a lock taken again, not as a lock order (an outside trial's finding).
+    let diagnosis = racelab_sim::diagnose(&failure.kind, &failure.trace).explanation;
+    assert!(diagnosis.contains("main waits for Mutex-1, which it holds itself"), "{diagnosis}");
+    let fix = racelab_sim::narrate::narrate(failure, None).fix;
+    assert!(fix.starts_with("release the lock before the code that takes it again runs"), "{fix}");
+    assert!(!fix.contains("global order") && !diagnosis.contains("global order"), "{fix}");
 }
 
 /// A wake-up bug on a std `Condvar` is told in Rust's words: the diagnosis names the Condvar

@@ -315,6 +315,11 @@ fn a_schedule_longer_than_its_run_is_reported_not_cut() {
         "the schedule does not fit lock-order/buggy: the run ended with a deadlock at step 3, but the schedule \
          goes on: 3 decisions unused from decision 4 (`t1 t2 t0`)",
     );
+    // A long tail is quoted in the schedule's own tokens (it said `t1*10 ...` for `t1*37`).
+    refused(
+        &["replay", "lock-order/buggy", "--schedule", "v1 t0 t1 t2 t1*37 t0"],
+        "38 decisions unused from decision 4 (`t1*37 t0`)",
+    );
     // The schedule check prints is exactly as long as its run.
     let out = racelab(&["replay", "lock-order/buggy", "--schedule", "v1 t0 t1 t2"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));

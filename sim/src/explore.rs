@@ -142,12 +142,21 @@ where
 }
 
 /// The divergence of a replay whose run failed (with `kind`, at `step`) before it used the
-/// decisions of `schedule` from index `from` on: it names them (the first ten).
+/// decisions of `schedule` from index `from` on: it names them (the first ten tokens of the
+/// schedule's text, `t1*37` as one, so the quote is the schedule's own words).
 fn unused_decisions(schedule: &Schedule, from: usize, kind: &FailureKind, step: u64) -> FailureKind {
+    const TOKENS: usize = 10;
     let unused = &schedule.choices()[from..];
-    let shown = Schedule::from_choices(unused.iter().take(10).copied().collect()).to_string();
-    let shown = shown.trim_start_matches(crate::schedule::FORMAT_VERSION).trim_start();
-    let more = if unused.len() > 10 { " ..." } else { "" };
+    let mut tokens = Vec::new();
+    let mut i = 0;
+    while i < unused.len() && tokens.len() < TOKENS {
+        let c = unused[i];
+        let run = unused[i..].iter().take_while(|&&d| d == c).count();
+        tokens.push(if run > 1 { format!("{c}*{run}") } else { c.to_string() });
+        i += run;
+    }
+    let shown = tokens.join(" ");
+    let more = if i < unused.len() { " ..." } else { "" };
     FailureKind::Divergence {
         message: format!(
             "the run ended with a {} at step {step}, but the schedule goes on: {} decision{} unused from \

@@ -393,9 +393,14 @@ impl FromStr for Schedule {
                 Some((v, n)) => (v, Some(n)),
                 None => (rest, None),
             };
-            let value: u32 = value
-                .parse()
-                .map_err(|_| err(i, token, format!("`{value}` is not a non-negative number")))?;
+            let value: u32 = value.parse().map_err(|_| {
+                let why = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+                    format!("`{value}` is too large: a decision is at most {}", u32::MAX)
+                } else {
+                    format!("`{value}` is not a non-negative number")
+                };
+                err(i, token, why)
+            })?;
             let repeat: usize = match repeat {
                 None => 1,
                 Some(n) => n.parse().ok().filter(|&n| (1..=MAX_DECISIONS).contains(&n)).ok_or_else(|| {
@@ -510,6 +515,13 @@ mod tests {
         assert!(e.to_string().contains("non-negative number"), "{e}");
         let e = "v1 spurious-wakeups=99999999999999999999 t1".parse::<Schedule>().unwrap_err();
         assert!(e.to_string().contains("`spurious-wakeups` is at most 4294967295"), "{e}");
+        // A decision too large for its type is told so, not called negative (an outside trial).
+        for text in ["v1 r4294967296", "v1 t99999999999999999999"] {
+            let e = text.parse::<Schedule>().unwrap_err().to_string();
+            assert!(e.contains("is too large: a decision is at most 4294967295"), "{e}");
+        }
+        let e = "v1 t-1".parse::<Schedule>().unwrap_err().to_string();
+        assert!(e.contains("`-1` is not a non-negative number"), "{e}");
         let e = "v1 spurious-wakeups=0 spurious-wakeups=1 t2".parse::<Schedule>().unwrap_err();
         assert_eq!((e.token_index, e.token.as_str()), (3, "spurious-wakeups=1"));
         assert!(e.to_string().contains("set twice"), "{e}");

@@ -522,6 +522,8 @@ fn to_dict<'py>(
     d.set_item("settings", config.to_string())?;
     d.set_item("verdict", verdict(report, config))?;
     d.set_item("coverage", report.coverage())?;
+    // A dfs that stopped short with ever longer runs: why it may never end (the CLI's `note:`).
+    d.set_item("growth_note", report.growth_note())?;
     d.set_item("runs", report.runs)?;
     d.set_item("exhausted", report.exhausted)?;
     d.set_item("text", report.to_string())?;

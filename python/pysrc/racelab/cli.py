@@ -336,6 +336,13 @@ def _check(args):
     if not report.passed and report._raw.get("shrunk"):
         _out(f"  {report._raw['shrunk']}")
     _out(f"  coverage: {report.coverage}")
+    if report._raw.get("growth_note"):
+        # racelab-py has no preemption bound: sampling is what it offers instead.
+        note = report._raw["growth_note"].replace(
+            "try sampling (--strategy pos) or a preemption bound (--preemption-bound 2, Config::preemption_bound), "
+            "which ends the search unless the loop waits by spinning or yielding",
+            "try sampling (--strategy pos or random)")
+        _out(f"  note: {note}")
     if args.shard:
         k, n = args.shard
         _out(f"  shard {k}/{n} alone: run every shard with --json and merge them with racelab-py merge")
@@ -573,7 +580,15 @@ def main(argv=None):
         # Everything after the first `--` is the program's (argparse would not give a positional
         # list arguments that come after the options, as `replay prog.py --schedule S -- 5`).
         own, program_args = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
-        args = _parser().parse_args(own)
+        parser = _parser()
+        args, extra = parser.parse_known_args(own)
+        # The program's arguments may also come after racelab-py's own options
+        # (`check prog.py --runs 3 5 data.txt`): argparse leaves them over.
+        unknown = [a for a in extra if a.startswith("-") or not hasattr(args, "args")]
+        if unknown:
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        if extra:
+            args.args = list(args.args) + extra
         if program_args:
             if not hasattr(args, "args"):
                 raise _Usage(f"{args.command} runs no program: the arguments after -- are for check, replay and play")

@@ -160,10 +160,15 @@ fn where_racelab_would_choose_the_player_chooses() {
         .expect("racelab runs");
     let t = text(&out);
     assert!(t.contains("racelab would choose here: a waiter choice"), "{t}");
-    assert!(t.contains("  [1] wake consumer-2; next: notify condition: woke consumer-2"), "{t}");
+    assert!(t.contains("  [1] wake consumer-2; next: producer notify condition: woke consumer-2"), "{t}");
     // A spurious wake-up, where the variant allows one.
     let t = text(&play("condition-buffer/if-spurious", "2,0"));
     assert!(t.contains("racelab would choose here: a spurious wake-up choice"), "{t}");
     assert!(t.contains("[1] a spurious wake-up: the wait returns without a notify"), "{t}");
+    // While racelab's choice is pending, the other threads wait for it (an outside trial: they
+    // read "cannot move", with a stale "blocked" from before the lock was released).
+    let at_choice = t.split("racelab would choose here: a spurious").next().unwrap_or_default();
+    let threads = at_choice.rsplit("threads:").next().unwrap_or_default();
+    assert!(threads.contains("waits for the choice below") && !threads.contains("cannot move"), "{threads}");
     assert_won(&play("condition-buffer/if-spurious", "2,0,1,1"), "spurious-wakeup");
 }

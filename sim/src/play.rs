@@ -382,6 +382,9 @@ fn show(
             None if state.finished.contains(name) => "finished".into(),
             None => match state.waiters.iter().find(|(_, w)| w.contains(name)) {
                 Some((obj, _)) => format!("blocked on {obj}"),
+                // Racelab decides something else first (a wake-up, a value): which threads move
+                // after it is the next move's question, not an answer to give now.
+                None if kind != ChoiceKind::Thread => "waits for the choice below".into(),
                 None => match trace.events.iter().rev().find(|e| e.thread == *name) {
                     Some(e) => format!("cannot move (last: {})", describe(std::slice::from_ref(e), None)),
                     None => "cannot move".into(),
@@ -469,10 +472,15 @@ fn describe(events: &[Event], thread: Option<&str>) -> String {
     if own.is_empty() {
         return "(a step with nothing to show)".into();
     }
+    // What follows a choice of racelab's (a wake-up, a value) says whose steps they are.
+    let whose = thread.is_none();
     own.iter()
-        .map(|e| match &e.object {
-            Some(o) => format!("{} {o}: {}", e.operation, e.result),
-            None => format!("{}: {}", e.operation, e.result),
+        .map(|e| {
+            let who = if whose { format!("{} ", e.thread) } else { String::new() };
+            match &e.object {
+                Some(o) => format!("{who}{} {o}: {}", e.operation, e.result),
+                None => format!("{who}{}: {}", e.operation, e.result),
+            }
         })
         .collect::<Vec<_>>()
         .join(", then ")

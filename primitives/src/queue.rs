@@ -407,7 +407,10 @@ impl<T: fmt::Debug + 'static> Queue<T> {
             rt::event_kind("put", Some(self.obj), kind, || format!("{}: blocked (full)", item_shown()));
             if rt::block(Some(self.obj), deadline) == Wakeup::TimedOut {
                 self.write(|s| s.putters.remove(me));
-                rt::event("put", Some(self.obj), || format!("{}: timed out, queue.Full", item_shown()));
+                let gave_up = || racelab_sim::EventKind::GaveUp;
+                rt::event_kind("put", Some(self.obj), gave_up, || {
+                    format!("{}: timed out, queue.Full", item_shown())
+                });
                 let item = item.take().expect("racelab invariant: a refused item kept");
                 return Err(PutError { error: QueueError::Full, item });
             }
@@ -469,7 +472,8 @@ impl<T: fmt::Debug + 'static> Queue<T> {
             );
             if rt::block(Some(self.obj), deadline) == Wakeup::TimedOut {
                 self.write(|s| s.getters.remove(me));
-                rt::event("get", Some(self.obj), || "timed out, queue.Empty".into());
+                let gave_up = || racelab_sim::EventKind::GaveUp;
+                rt::event_kind("get", Some(self.obj), gave_up, || "timed out, queue.Empty".into());
                 return Err(QueueError::Empty);
             }
         }

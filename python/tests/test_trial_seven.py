@@ -54,3 +54,31 @@ def test_the_programs_arguments_may_follow_racelab_pys_options(tmp_path):
     # An option racelab-py does not know is still refused, not handed to the program.
     out = racelab_py("check", prog, "--runs", "3", "5", "--frobnicate")
     assert out.returncode == 2 and "unrecognized arguments: --frobnicate" in out.stderr, out.stdout + out.stderr
+
+
+def test_a_consumer_that_gave_up_on_a_timeout_is_told_and_the_fix_fits(tmp_path):
+    # The fix was the generic "hand each item to exactly one consumer (a Queue) ..." for a
+    # program that already used a Queue: its consumer's get(timeout=0.5) gave up while the
+    # producer slept 1 s between puts.
+    prog = write(tmp_path, """\
+        import threading, queue, time
+        q = queue.Queue()
+        got = []
+        def consumer():
+            while True:
+                try:
+                    got.append(q.get(timeout=0.5))
+                except queue.Empty:
+                    break
+        def producer():
+            for i in range(2):
+                q.put(i)
+                time.sleep(1)
+        c = threading.Thread(target=consumer); p = threading.Thread(target=producer)
+        c.start(); p.start(); p.join(); c.join()
+        assert got == [0, 1], f"lost data: {got}"
+    """)
+    out = racelab_py("check", prog, "--explain")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "Thread-1 (consumer) gives up waiting for an item of Queue-1: its get times out." in out.stdout, out.stdout
+    assert "fix: a consumer stopped when its get timed out, while items were still coming" in out.stdout, out.stdout

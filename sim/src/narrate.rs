@@ -103,6 +103,7 @@ pub fn narrate(failure: &Failure, fix: Option<&str>) -> Narration {
             .or_else(|| {
                 (diagnosis.kind == DiagnosisKind::Deadlock).then(|| deadlock_fix(&failure.kind)).flatten()
             })
+            .or_else(|| (diagnosis.kind == DiagnosisKind::LostData).then(|| lost_data_fix(trace)).flatten())
             .or_else(|| misuse_fix(&failure.kind))
             .unwrap_or(default_fix(diagnosis.kind))
             .to_string()
@@ -124,6 +125,18 @@ fn deadlock_fix(kind: &FailureKind) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// The fix for lost data when a consumer's timed get gave up on a queue that was put to later:
+/// the consumer stopped while items were still coming.
+fn lost_data_fix(trace: &Trace) -> Option<&'static str> {
+    let events = &trace.events;
+    let gave_up = events.iter().position(|e| e.operation == "get" && e.kind == Some(EventKind::GaveUp))?;
+    let queue = events[gave_up].object.as_deref()?;
+    events[gave_up + 1..]
+        .iter()
+        .any(|e| e.operation == "put" && e.object.as_deref() == Some(queue))
+        .then_some("a consumer stopped when its get timed out, while items were still coming: end the consumers with a sentinel item put after the last one (or q.join() with task_done()), not with a timeout.")
 }
 
 /// Preemptions told at most, the last ones before the failure.
@@ -256,7 +269,11 @@ fn sentence(trace: &Trace, i: usize) -> Option<String> {
                 None => format!("{t} waits for {obj} and stays blocked."),
             }
         }
-        EventKind::GaveUp => format!("{t} gives up on {obj}."),
+        EventKind::GaveUp => match e.operation.as_str() {
+            "get" => format!("{t} gives up waiting for an item of {obj}: its get times out."),
+            "put" => format!("{t} gives up waiting for room in {obj}: its put times out."),
+            _ => format!("{t} gives up on {obj}."),
+        },
         EventKind::Released { woken } if !woken.is_empty() => {
             format!("{t} releases {obj}, waking {}.", woken.join(", "))
         }

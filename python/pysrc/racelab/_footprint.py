@@ -29,7 +29,9 @@ over-approximation of what that code can touch, computed from the bytecode:
   container contents; a frame whose call is still running (a builtin calling back into the
   program) adds what every callee ever seen at that call site touches.
 
-Assumed (not checked): operators, attribute lookups, ``__missing__``/``__repr__``/``__eq__``
+Assumed (not checked): on 3.11, that the name a call's callee is loaded by is not rebound while
+the call runs (a callback of the program's, or another thread while the callee blocks, rebinding
+``sorted`` or ``lock``); operators, attribute lookups, ``__missing__``/``__repr__``/``__eq__``
 and other special methods of types defined outside the program's own files (stdlib descriptors,
 dataclass-generated methods, ``defaultdict``) touch no state shared between threads beyond the
 container contents the instruction already counts; a dict obtained from ``globals()``/``vars()``
@@ -41,6 +43,7 @@ import bisect
 import builtins
 import collections
 import dis
+import inspect
 import sys
 import types
 
@@ -151,7 +154,8 @@ def instruction_footprint(ins):
 class _CodeInfo:
     """Per code object: its instructions by offset, their lines, successors within the code."""
 
-    __slots__ = ("by_offset", "offsets", "line_of", "succ", "fp", "reach", "inplace_name", "immutable_reach")
+    __slots__ = ("by_offset", "offsets", "line_of", "succ", "fp", "reach", "inplace_name", "immutable_reach",
+                 "callee_of", "after")
 
     def __init__(self, code):
         instructions = list(dis.get_instructions(code))
@@ -160,10 +164,13 @@ class _CodeInfo:
         self.line_of = {}
         self.fp = {}
         self.reach = {}
+        self.after = {}
         self.immutable_reach = {}
         self.succ = {}
         # ``name += ...``: the in-place operator's offset -> the name it rebinds.
         self.inplace_name = {}
+        # 3.11: a call's offset -> how to find its callee at a line event (``_callee_pattern``).
+        self.callee_of = {}
         handlers = []
         try:
             handlers = [(e.start, e.end, e.target) for e in dis.Bytecode(code).exception_entries]
@@ -193,6 +200,12 @@ class _CodeInfo:
             else:
                 nxt.extend(t for s, e, t in handlers if s <= ins.offset < e)
             self.succ[ins.offset] = nxt
+        if not MONITORING:
+            for n, ins in enumerate(instructions):
+                if ins.opname == "CALL":
+                    pattern = _callee_pattern(instructions, n)
+                    if pattern is not None:
+                        self.callee_of[ins.offset] = pattern
 
     def instruction_at(self, lasti):
         """The offset of the instruction a frame's ``f_lasti`` is in (3.12 may point into the
@@ -200,7 +213,7 @@ class _CodeInfo:
         n = bisect.bisect_right(self.offsets, lasti)
         return self.offsets[n - 1] if n else None
 
-    def rest_of_line(self, offset, frame=None):
+    def rest_of_line(self, offset, frame=None, callees=None):
         """Everything the code can run from ``offset`` without a new line event: instructions on
         ``offset``'s line (or on no line), following jumps and exception handlers.
 
@@ -208,15 +221,50 @@ class _CodeInfo:
         in-place operators of ``name += ...`` on the line count as the plain operators they are
         when ``name`` holds an immutable value now (``total += i`` on an ``int`` changes no
         container), provided nothing else on the line rebinds ``name`` and the line does not
-        loop, so the value the operator gets is the one the frame holds now."""
+        loop, so the value the operator gets is the one the frame holds now. On 3.11, with
+        ``callees``, a call whose callee the line loads by name (``len(x)``, ``f(x)``,
+        ``items.append(x)``, ``module.f(x)``) counts what that callee touches (``Callees``), found
+        from the frame now, on the same conditions (the names loaded in the step, never rebound
+        in it); ``sys.settrace`` does not show callees, so every other call writes everything."""
         got = self.reach.get(offset)
         if got is None:
             got = self._reach(offset)
-        fp = got
-        if frame is not None:
-            narrowed = self.immutable_reach.get(offset)
-            if narrowed is not None and all(_holds_immutable(frame, kind, name) for kind, name in narrowed[1]):
-                fp = narrowed[0]
+        if frame is None:
+            return got
+        narrowed = self.immutable_reach.get(offset)
+        if narrowed is None:
+            return got
+        base, inplace, calls = narrowed
+        fp = base
+        for kind, name in inplace:
+            fp |= READ_CONTENTS if _holds_immutable(frame, kind, name) else WRITE_CONTENTS
+        for pattern in calls:
+            fp |= ALL if callees is None else _callee_footprint(frame, pattern, callees)
+            if fp & ALL:
+                return got
+        return fp
+
+    def rest_after(self, offset):
+        """What the code can run after the instruction at ``offset`` (a call the frame is
+        stopped in) without a new line event: ``rest_of_line`` from its successors, on its line."""
+        got = self.after.get(offset)
+        if got is not None:
+            return got
+        line = self.line_of.get(offset)
+        fp = 0 if line is not None else ALL
+        seen = set()
+        todo = list(self.succ.get(offset, ()))
+        while todo:
+            o = todo.pop()
+            if o in seen or o not in self.by_offset:
+                continue
+            seen.add(o)
+            ln = self.line_of[o]
+            if ln is not None and ln != line:
+                continue  # another line: a line event, a step of its own
+            fp |= self.fp[o]
+            todo.extend(self.succ[o])
+        self.after[offset] = fp
         return fp
 
     def _reach(self, offset):
@@ -240,17 +288,20 @@ class _CodeInfo:
         if line is None:
             fp = ALL  # not placed on a line: nothing to bound it by
         self.reach[offset] = fp
-        if not loops and fp != ALL:
+        if not loops and line is not None:
             self._narrow(offset, [o for o in seen if o == offset or self.line_of[o] in (line, None)], fp)
         return fp
 
     def _narrow(self, offset, step, fp):
-        """``rest_of_line``'s footprint from ``offset`` with its ``name += ...`` operators counted
-        as plain ones, and the names that must hold immutable values for that: for each, the
-        step itself loads the name before the operator (the operand is not a value an earlier
-        step left on the stack) and rebinds it only by the operator's own store."""
+        """What ``rest_of_line`` reads at a line event: the footprint from ``offset`` without its
+        ``name += ...`` operators and its calls of known shape (``base``), and those to add back
+        as the frame finds them: in-place operators whose name the step itself loads before the
+        operator (the operand is not a value an earlier step left on the stack) and rebinds only
+        by the operator's own store; calls whose callee's names the step loads and never
+        rebinds."""
         inplace = [o for o in step if o in self.inplace_name]
-        if not inplace:
+        calls = [o for o in step if o in self.callee_of]
+        if not inplace and not calls:
             return
         stores = collections.Counter()
         loads = {}
@@ -268,13 +319,24 @@ class _CodeInfo:
         for o in inplace:
             kind, name = self.inplace_name[o]
             if stores[name] != 1 or loads.get(name, o) >= o:
-                return
+                inplace = []  # the static footprint for every one of them
+                break
             targets.add((kind, name))
-        narrowed = 0
+        known_calls = []
+        for o in calls:
+            pattern = self.callee_of[o]
+            load = pattern[2]
+            if load in step and stores[pattern[4]] == 0:
+                known_calls.append(o)
+        narrowed_ops = set(inplace) | set(known_calls)
+        base = 0
         for o in step:
-            narrowed |= READ_CONTENTS if o in self.inplace_name else self.fp[o]
-        if narrowed != fp:
-            self.immutable_reach[offset] = (narrowed, tuple(sorted(targets)))
+            if o not in narrowed_ops:
+                base |= self.fp[o]
+        if base & ALL or not narrowed_ops:
+            return
+        self.immutable_reach[offset] = (base, tuple(sorted(targets)),
+                                        tuple(self.callee_of[o] for o in sorted(known_calls)))
 
 
 #: The stores that end ``name += ...`` for a plain name (not an attribute or an item).
@@ -306,6 +368,140 @@ def _names_stored(ins):
     if isinstance(ins.argval, tuple) and all(isinstance(n, str) for n in ins.argval):
         return ins.argval
     return None
+
+
+def _callee_pattern(instructions, n):
+    """3.11: how the callee of the ``CALL`` at ``instructions[n]`` is loaded, if by a name:
+    ``(form, call offset, load offset, load opname, name, attribute, keyword offset)`` with form
+    ``global`` (``LOAD_GLOBAL (NULL + f)``), ``variable`` (``PUSH_NULL``, then a load of ``f``)
+    or ``method`` (a load of ``x``, then ``LOAD_METHOD m``); ``None`` for any other shape.
+    Straight-line code only (no jump between the callee's load and the call): the arguments are
+    the instructions after the load that leave ``argc`` values on it and never take anything
+    from below them (an inner call's callee would: ``items.copy().pop()`` is not ``copy``'s)."""
+    call = instructions[n]
+    if n < 1 or instructions[n - 1].opname != "PRECALL" or call.arg is None:
+        return None
+    precall = instructions[n - 1]
+
+    def effect(ins):
+        return dis.stack_effect(ins.opcode, ins.arg if ins.opcode >= dis.HAVE_ARGUMENT else None)
+
+    for k in range(n - 2, -1, -1):
+        ins = instructions[k]
+        if "JUMP" in ins.opname or ins.opname in ("RETURN_VALUE", "FOR_ITER", "SEND"):
+            return None
+        pair = _callee_pair(instructions, k, n)
+        if pair is None:
+            if ins.is_jump_target:
+                return None  # code may come in here: no straight line back from the call
+            continue
+        form, load, args_from = pair
+        # The arguments: from ``args_from`` to the PRECALL, never below where they start, and
+        # ``argc`` values at the end.
+        depth = 0
+        for a in instructions[args_from:n - 1]:
+            pushes = _pushes(a)
+            if pushes is None or pushes - effect(a) > depth:
+                break  # it takes a value from below the arguments (or may: not straight-line)
+            depth += effect(a)
+        else:
+            if depth == call.arg and not any(a.is_jump_target for a in instructions[k + 1:n]):
+                attribute = instructions[k + 1].argval if form == "method" else None
+                return (form, call.offset, load.offset, load.opname, load.argval, attribute, precall.offset)
+    return None
+
+
+def _pushes(ins):
+    """How many values ``ins`` pushes (so it pops that many less its stack effect), at most:
+    ``None`` for instructions that reach deeper than they push (``SWAP``, ``COPY``) or push
+    several (``UNPACK_SEQUENCE``), which no argument list needs here."""
+    op = ins.opname
+    if op in ("LOAD_METHOD", "BEFORE_WITH") or op == "LOAD_GLOBAL" and (ins.arg or 0) & 1:
+        return 2
+    if op.startswith(("STORE_", "DELETE_")) or op in _PUSH_NOTHING:
+        return 0
+    if op in ("SWAP", "COPY") or op.startswith("UNPACK_"):
+        return None
+    return 1
+
+
+_PUSH_NOTHING = frozenset("""
+    POP_TOP PRECALL KW_NAMES NOP RESUME EXTENDED_ARG CACHE PRINT_EXPR POP_EXCEPT RERAISE RAISE_VARARGS
+    RETURN_VALUE LIST_APPEND SET_ADD MAP_ADD LIST_EXTEND SET_UPDATE DICT_UPDATE DICT_MERGE
+""".split())
+
+
+def _callee_pair(instructions, k, n):
+    """Whether the callee of a call (with what its arguments start after) is loaded at
+    ``instructions[k]``: ``(form, the load of the name, the index the arguments start at)``."""
+    first = instructions[k]
+    after = instructions[k + 1] if k + 1 < n - 1 else None
+    null_global = first.opname == "LOAD_GLOBAL" and bool((first.arg or 0) & 1)
+    if null_global and isinstance(first.argval, str):
+        return ("global", first, k + 1)
+    if after is None or not isinstance(after.argval, str):
+        return None
+    if first.opname == "PUSH_NULL" and after.opname in _CALLEE_LOADS \
+            and not (after.opname == "LOAD_GLOBAL" and (after.arg or 0) & 1):
+        return ("variable", after, k + 2)
+    if first.opname in _CALLEE_LOADS and not null_global and after.opname == "LOAD_METHOD" \
+            and isinstance(first.argval, str):
+        return ("method", first, k + 2)
+    return None
+
+
+#: Loads of a variable a callee (or a method's owner) is taken from, on 3.11.
+_CALLEE_LOADS = frozenset("LOAD_FAST LOAD_GLOBAL LOAD_NAME LOAD_DEREF".split())
+
+
+def _variable(frame, load, name):
+    """The value ``load`` of ``name`` finds in ``frame`` now (``_MISSING`` if none)."""
+    if load in ("LOAD_FAST", "LOAD_DEREF"):
+        spaces = (frame.f_locals,)
+    elif load == "LOAD_GLOBAL":
+        spaces = (frame.f_globals, frame.f_builtins)
+    else:
+        spaces = (frame.f_locals, frame.f_globals, frame.f_builtins)
+    for space in spaces:
+        try:
+            return space[name]
+        except KeyError:
+            continue
+    return _MISSING
+
+
+_MISSING = object()
+
+
+def _callee_footprint(frame, pattern, callees):
+    """What the call of ``pattern`` (``_callee_pattern``) touches, its callee found in ``frame``:
+    ``ALL`` when the callee is not one ``Callees`` knows, or finding it could run code."""
+    form, call, _load, load, name, attribute, keywords_at = pattern
+    value = _variable(frame, load, name)
+    if value is _MISSING:
+        return ALL
+    if form == "method":
+        owner = value
+        if type(owner) in _CONTAINERS or isinstance(owner, callees.racelab_types):
+            value = getattr(owner, attribute, _MISSING)  # a builtin type's or racelab's: no code of the program
+        elif type(owner) is types.ModuleType:
+            value = owner.__dict__.get(attribute, _MISSING)
+        else:
+            # Found as the lookup would find it, without running any code (a property or
+            # ``__getattr__`` of the program's): only a plain function of the class counts.
+            cls = type(owner)
+            if cls.__getattribute__ is not object.__getattribute__ or hasattr(cls, "__getattr__"):
+                return ALL
+            found = inspect.getattr_static(owner, attribute, _MISSING)
+            if isinstance(found, staticmethod):
+                value = found.__func__
+            elif isinstance(found, types.FunctionType) and attribute not in getattr(owner, "__dict__", {}):
+                value = types.MethodType(found, owner)
+            else:
+                return ALL
+        if value is _MISSING:
+            return ALL
+    return callees.footprint(value, None, frame.f_code, keywords_at)
 
 
 def _holds_immutable(frame, kind, name):
@@ -450,10 +646,12 @@ class Callees:
         self.at_site[key] = self.at_site.get(key, 0) | footprint
         return footprint
 
-    def in_call(self, code, offset):
+    def in_call(self, code, offset, frame=None):
         """A frame stopped in a call at ``offset``: what its callees there may still touch (what
         every callee seen at that site touches: a builtin calling back into the program goes on
-        after the callback)."""
+        after the callback). On 3.11, where callees are not seen, the callee the call's names
+        find in ``frame`` now (``_callee_pattern``), or everything."""
         if not MONITORING:
-            return ALL  # 3.11: the callee is not known
+            pattern = code_info(code).callee_of.get(offset) if frame is not None else None
+            return ALL if pattern is None else _callee_footprint(frame, pattern, self)
         return self.at_site.get((code, offset), ALL)

@@ -502,7 +502,7 @@ class Tracer:
         """What the step beginning at ``offset`` of ``frame`` may touch: this line's rest (or this
         instruction), and what runs when the frame returns into the frames above it."""
         info = fp.code_info(code)
-        footprint = info.fp.get(offset, fp.ALL) if self.opcode else info.rest_of_line(offset, frame)
+        footprint = info.fp.get(offset, fp.ALL) if self.opcode else info.rest_of_line(offset, frame, self.callees)
         return footprint | self._above(frame.f_back)
 
     def rest_footprint(self):
@@ -522,11 +522,15 @@ class Tracer:
                     return fp.ALL
                 ins = info.by_offset[lasti]
                 if ins.opname in fp.CALLS:
-                    footprint |= info.fp[lasti] | self.callees.in_call(code, lasti)
+                    # The call's own footprint is its callee's (3.11 writes everything for a
+                    # call statically, for want of the callee), then the rest of its line.
+                    footprint |= self.callees.in_call(code, lasti, frame)
+                    if not self.opcode:
+                        footprint |= info.rest_after(lasti)
                 else:
                     footprint |= info.fp[lasti]
-                if not self.opcode:
-                    footprint |= info.rest_of_line(lasti)
+                    if not self.opcode:
+                        footprint |= info.rest_of_line(lasti)
             else:
                 rest = rl.REST_FOOTPRINTS.get(code)
                 if rest is None:

@@ -501,3 +501,52 @@ fn a_failure_whose_message_shows_addresses_is_not_a_divergence() {
     assert_eq!(failure.kind.name(), "panic", "{}", failure.kind);
     assert!(failure.kind.to_string().contains("make_mut moved the value"), "{}", failure.kind);
 }
+
+#[test]
+fn every_count_step_a_failure_turns_on_has_its_line_in_the_trace() {
+    // An outside trial: the failing trace showed `Weak::upgrade` finding the value dropped, and
+    // no line for main's drop of its last owner (an `Arc<i32>`: no destructor), nor for the
+    // steps the count points took (the step numbers skipped).
+    let report = check(Config::dfs(), || {
+        let a = Arc::new(5);
+        let w: Weak<i32> = Arc::downgrade(&a);
+        let h = thread::spawn(move || w.upgrade().expect("still alive"));
+        drop(a);
+        h.join().unwrap();
+    });
+    let failure = report.failure.expect("the worker can upgrade after main's drop");
+    let trace = failure.trace.to_string();
+    let drop_line = trace
+        .lines()
+        .position(|l| l.contains(" main ") && l.contains("Arc<i32>: the last owner, drops the value"));
+    let upgrade_line = trace.lines().position(|l| l.contains("upgrade"));
+    assert!(drop_line.is_some() && drop_line < upgrade_line, "{drop_line:?} {upgrade_line:?}\n{trace}");
+    // With a point before every count access that can matter, every step has a line: the
+    // steps told are 0, 1, 2 ... without a gap (main's downgrade of a shared value, the clone
+    // of a `Weak`, the drops of both `Weak`s).
+    let report = check(Config::dfs().release_points(racelab_sim::ReleasePoints::On), || {
+        let a = Arc::new(5);
+        let b = Arc::clone(&a);
+        let w: Weak<i32> = Arc::downgrade(&a);
+        let w2 = w.clone();
+        let h = thread::spawn(move || w2.upgrade().expect("still alive"));
+        drop(w);
+        drop(a);
+        drop(b);
+        h.join().unwrap();
+    });
+    let failure = report.failure.expect("the worker can upgrade after main's drops");
+    let mut steps: Vec<u64> = failure.trace.events.iter().map(|e| e.step).collect();
+    steps.dedup();
+    assert!(steps.len() > 3 && steps.windows(2).all(|w| w[1] == w[0] + 1), "{steps:?}\n{}", failure.trace);
+    let trace = failure.trace.to_string();
+    for told in [
+        "downgrade",
+        "Arc<i32>: the first Weak of a shared value",
+        "clone",
+        "Weak of Arc<i32>",
+        "one owner left",
+    ] {
+        assert!(trace.contains(told), "{told}\n{trace}");
+    }
+}

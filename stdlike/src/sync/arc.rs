@@ -197,11 +197,18 @@ impl<T: ?Sized> Arc<T> {
 
     /// A [`Weak`] to the value (std's `Arc::downgrade`).
     pub fn downgrade(this: &Self) -> Weak<T> {
-        if std::sync::Arc::weak_count(&this.inner) == 0 && std::sync::Arc::strong_count(&this.inner) >= 2 {
+        let first_of_shared =
+            std::sync::Arc::weak_count(&this.inner) == 0 && std::sync::Arc::strong_count(&this.inner) >= 2;
+        if first_of_shared {
             // Another owner can tell whether a `Weak` exists.
             rt::count_point(None);
         }
         rt::count_access(this.count, false, CountSync::None);
+        if first_of_shared {
+            rt::count_event("downgrade", || {
+                format!("{}: the first Weak of a shared value", short_name::<T>())
+            });
+        }
         Weak { inner: ManuallyDrop::new(std::sync::Arc::downgrade(&this.inner)), count: Some(this.count) }
     }
 
@@ -286,11 +293,18 @@ impl Arc<dyn Any + Send + Sync> {
 
 impl<T: ?Sized> Clone for Arc<T> {
     fn clone(&self) -> Self {
-        if std::sync::Arc::strong_count(&self.inner) == 1 && std::sync::Arc::weak_count(&self.inner) > 0 {
+        let second_owner =
+            std::sync::Arc::strong_count(&self.inner) == 1 && std::sync::Arc::weak_count(&self.inner) > 0;
+        if second_owner {
             // A `Weak` can tell the value just got a second owner.
             rt::count_point(None);
         }
         rt::count_access(self.count, false, CountSync::None);
+        if second_owner {
+            rt::count_event("clone", || {
+                format!("{}: a second owner, while a Weak exists", short_name::<T>())
+            });
+        }
         Arc { inner: ManuallyDrop::new(std::sync::Arc::clone(&self.inner)), count: self.count }
     }
 }
@@ -314,8 +328,12 @@ impl<T: ?Sized> Drop for Arc<T> {
             if destructor {
                 rt::count_wake(self.count, decides);
             }
-            if decides {
+            // Told where the drop took a point of its own (so every step has its line), and
+            // wherever one owner is left (a `Weak::upgrade` or `try_unwrap` turns on it).
+            if owners == 2 {
                 rt::count_event("drop", || format!("{}: one owner left", short_name::<T>()));
+            } else if destructor {
+                rt::count_event("drop", || format!("{}: {} owners left", short_name::<T>(), owners - 1));
             }
             // SAFETY: dropped once, here; `inner` is never used again.
             unsafe { ManuallyDrop::drop(&mut self.inner) };
@@ -323,12 +341,8 @@ impl<T: ?Sized> Drop for Arc<T> {
         }
         rt::count_access(self.count, destructor, CountSync::Acquire);
         let at = address(&self.inner);
-        let before = if destructor {
-            rt::count_event("drop", || format!("{}: the last owner, drops the value", short_name::<T>()));
-            rt::activity()
-        } else {
-            0
-        };
+        rt::count_event("drop", || format!("{}: the last owner, drops the value", short_name::<T>()));
+        let before = if destructor { rt::activity() } else { 0 };
         rt::count_freed(at);
         // SAFETY: dropped once, here; `inner` is never used again.
         unsafe { ManuallyDrop::drop(&mut self.inner) };
@@ -527,6 +541,7 @@ impl<T: ?Sized> Clone for Weak<T> {
         if let Some(count) = self.count {
             rt::count_point(None);
             rt::count_access(count, false, CountSync::None);
+            rt::count_event("clone", || format!("Weak of {}", short_name::<T>()));
         }
         Weak { inner: ManuallyDrop::new(std::sync::Weak::clone(&self.inner)), count: self.count }
     }
@@ -537,6 +552,7 @@ impl<T: ?Sized> Drop for Weak<T> {
         if let Some(count) = self.count {
             rt::count_point(None);
             rt::count_access(count, false, CountSync::None);
+            rt::count_event("drop", || format!("Weak of {}", short_name::<T>()));
         }
         // SAFETY: dropped once, here; `inner` is never used again.
         unsafe { ManuallyDrop::drop(&mut self.inner) };

@@ -152,10 +152,7 @@ pub fn diagnose_deciding(failure: &FailureKind, trace: &Trace) -> (Diagnosis, Ve
             DiagnosisKind::Misuse,
             format!("{thread} used a primitive against its rules, where Python raises {}", exception_text(exception, message)),
         ),
-        FailureKind::StepLimit { max_steps, .. } => (
-            DiagnosisKind::StepLimit,
-            format!("the run did not end within {max_steps} steps: a spin loop or a livelock, or a long program that needs --max-steps."),
-        ),
+        FailureKind::StepLimit { max_steps, runnable } => (DiagnosisKind::StepLimit, step_limit(*max_steps, runnable, trace)),
         FailureKind::DaemonCutOff { threads } => {
             let names: Vec<&str> = threads.iter().map(|t| t.name.as_str()).collect();
             (
@@ -393,6 +390,41 @@ fn deadlock(d: &Deadlock, trace: &Trace, deciding: &mut Vec<usize>) -> (Diagnosi
     (
         DiagnosisKind::Deadlock,
         format!("every live thread is blocked and nothing can wake them: {}.", who.join("; ")),
+    )
+}
+
+/// The last events a step-limit diagnosis reads for threads that could run and never did.
+const STARVED_WINDOW: usize = 1_000;
+
+/// A run that did not end: a livelock, a long program, or a schedule that kept one thread going
+/// round its loop while another that would have ended it could run all along (no fair scheduler
+/// makes it, and a preemption-bounded search may keep to it: switching away costs a preemption).
+fn step_limit(max_steps: u64, runnable: &[crate::report::ThreadRef], trace: &Trace) -> String {
+    let events = &trace.events;
+    let tail = &events[events.len().saturating_sub(STARVED_WINDOW)..];
+    let starved: Vec<&str> = runnable
+        .iter()
+        .map(|t| t.name.as_str())
+        .filter(|name| tail.iter().all(|e| e.thread != *name))
+        .collect();
+    if events.len() < STARVED_WINDOW || starved.is_empty() {
+        return format!(
+            "the run did not end within {max_steps} steps: a spin loop or a livelock, or a long program that needs --max-steps."
+        );
+    }
+    let mut spinning: Vec<&str> = tail.iter().map(|e| e.thread.as_str()).collect();
+    spinning.sort_unstable();
+    spinning.dedup();
+    format!(
+        "the run did not end within {max_steps} steps: {} went round a loop for the last {} events while {} could run \
+         and was never scheduled. No fair scheduler makes this run; if {} would end the loop, it is not a bug but \
+         an unfair schedule (a preemption-bounded search keeps one thread going, since switching away from it \
+         costs a preemption): sample such loops (--strategy pos, Config::pos, model()) rather than bound them. A \
+         loop no schedule ends is a livelock.",
+        spinning.join(" and "),
+        tail.len(),
+        starved.join(" and "),
+        if starved.len() == 1 { "it" } else { "they" },
     )
 }
 

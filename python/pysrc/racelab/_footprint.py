@@ -29,9 +29,7 @@ over-approximation of what that code can touch, computed from the bytecode:
   container contents; a frame whose call is still running (a builtin calling back into the
   program) adds what every callee ever seen at that call site touches.
 
-Assumed (not checked): on 3.11, that the name a call's callee is loaded by is not rebound while
-the call runs (a callback of the program's, or another thread while the callee blocks, rebinding
-``sorted`` or ``lock``); operators, attribute lookups, ``__missing__``/``__repr__``/``__eq__``
+Assumed (not checked): operators, attribute lookups, ``__missing__``/``__repr__``/``__eq__``
 and other special methods of types defined outside the program's own files (stdlib descriptors,
 dataclass-generated methods, ``defaultdict``) touch no state shared between threads beyond the
 container contents the instruction already counts; a dict obtained from ``globals()``/``vars()``
@@ -325,8 +323,10 @@ class _CodeInfo:
         known_calls = []
         for o in calls:
             pattern = self.callee_of[o]
-            load = pattern[2]
-            if load in step and stores[pattern[4]] == 0:
+            load, name, attribute = pattern[2], pattern[4], pattern[5]
+            # The name, and a method's attribute (``o.m = f`` before ``o.m()``), bound nowhere on
+            # the line.
+            if load in step and stores[name] == 0 and (attribute is None or stores[attribute] == 0):
                 known_calls.append(o)
         narrowed_ops = set(inplace) | set(known_calls)
         base = 0
@@ -472,6 +472,9 @@ def _variable(frame, load, name):
 
 _MISSING = object()
 
+#: A class without a ``__dict__`` entry of its own reads as one with the usual descriptor.
+_DICT_SLOT = type.__dict__["__dict__"]
+
 
 def _callee_footprint(frame, pattern, callees):
     """What the call of ``pattern`` (``_callee_pattern``) touches, its callee found in ``frame``:
@@ -482,15 +485,19 @@ def _callee_footprint(frame, pattern, callees):
         return ALL
     if form == "method":
         owner = value
-        if type(owner) in _CONTAINERS or isinstance(owner, callees.racelab_types):
+        if type(owner) in _CONTAINERS or type(owner) in callees.racelab_types:
             value = getattr(owner, attribute, _MISSING)  # a builtin type's or racelab's: no code of the program
         elif type(owner) is types.ModuleType:
             value = owner.__dict__.get(attribute, _MISSING)
         else:
             # Found as the lookup would find it, without running any code (a property or
-            # ``__getattr__`` of the program's): only a plain function of the class counts.
+            # ``__getattr__`` of the program's, a metaclass's): only a plain function of a class
+            # whose lookup is object's counts.
             cls = type(owner)
-            if cls.__getattribute__ is not object.__getattribute__ or hasattr(cls, "__getattr__"):
+            if type(cls) is not type or any(
+                    "__getattr__" in b.__dict__ or "__getattribute__" in b.__dict__ and b is not object
+                    or type(b.__dict__.get("__dict__", _DICT_SLOT)) is not types.GetSetDescriptorType
+                    for b in cls.__mro__):
                 return ALL
             found = inspect.getattr_static(owner, attribute, _MISSING)
             if isinstance(found, staticmethod):
@@ -557,6 +564,16 @@ for _name in "range isinstance issubclass id type object".split():
 _PURE_BUILTINS[collections.deque] = READ_CONTENTS
 _PURE_BUILTINS[collections.OrderedDict] = READ_CONTENTS
 
+#: Builtins that go through an iterable they are given (or call a ``key``): pure only over a
+#: container's own items, or a generator of the program's (whose code runs as steps). An
+#: iterator such as ``map(items.append, xs)`` calls what it was given from C, where no
+#: scheduling point and no event sees it.
+_CONSUMERS = frozenset([list, tuple, set, frozenset, dict, sum, min, max, any, all, sorted, next,
+                        collections.deque, collections.OrderedDict])
+_CONTAINER_TYPES = frozenset([list, tuple, set, frozenset, dict, str, bytes, bytearray, range,
+                              collections.deque, collections.OrderedDict, type({}.keys()),
+                              type({}.values()), type({}.items())])
+
 
 def _calls_with_keywords(code, offset):
     info = code_info(code)
@@ -615,6 +632,14 @@ class Callees:
     def footprint(self, callable_, arg0, code, offset):
         """What calling ``callable_`` (first argument ``arg0``) at ``code``/``offset`` touches
         before its callee's own steps."""
+        try:
+            consumer = callable_ in _CONSUMERS
+        except TypeError:  # unhashable
+            consumer = False
+        if consumer:
+            own_generator = isinstance(arg0, types.GeneratorType) and arg0.gi_code.co_filename in self.files
+            if _calls_with_keywords(code, offset) or not (type(arg0) in _CONTAINER_TYPES or own_generator):
+                return ALL
         t = type(callable_)
         if t is types.FunctionType:
             return self._function(callable_)
@@ -646,12 +671,12 @@ class Callees:
         self.at_site[key] = self.at_site.get(key, 0) | footprint
         return footprint
 
-    def in_call(self, code, offset, frame=None):
+    def in_call(self, code, offset):
         """A frame stopped in a call at ``offset``: what its callees there may still touch (what
         every callee seen at that site touches: a builtin calling back into the program goes on
-        after the callback). On 3.11, where callees are not seen, the callee the call's names
-        find in ``frame`` now (``_callee_pattern``), or everything."""
+        after the callback). On 3.11 the callee is not seen, and the names it was loaded by may
+        have been rebound since (by its arguments, a callback, another thread while it
+        blocked): everything."""
         if not MONITORING:
-            pattern = code_info(code).callee_of.get(offset) if frame is not None else None
-            return ALL if pattern is None else _callee_footprint(frame, pattern, self)
+            return ALL
         return self.at_site.get((code, offset), ALL)

@@ -485,9 +485,12 @@ class Tracer:
             _racelab.touch(footprint)
 
     def _on_resume(self, code, offset):
-        # A generator resumed mid-line runs the rest of that line without a line event.
+        # A generator resumed mid-line runs the rest of that line without a line event, inside
+        # the step of the frame that resumed it, whose line's footprint was read when it began:
+        # what the generator does may change what that line then does (rebind a name its
+        # ``+=`` or call finds), so the rest of the callers' lines counts too, unnarrowed.
         if not self.opcode:
-            _racelab.touch(fp.code_info(code).rest_of_line(offset))
+            _racelab.touch(fp.code_info(code).rest_of_line(offset) | self._above(sys._getframe(1).f_back))
 
     def begin_run(self):
         """Per run: what call sites have seen is forgotten, so that a step's footprint depends on
@@ -524,7 +527,7 @@ class Tracer:
                 if ins.opname in fp.CALLS:
                     # The call's own footprint is its callee's (3.11 writes everything for a
                     # call statically, for want of the callee), then the rest of its line.
-                    footprint |= self.callees.in_call(code, lasti, frame)
+                    footprint |= self.callees.in_call(code, lasti)
                     if not self.opcode:
                         footprint |= info.rest_after(lasti)
                 else:
@@ -573,8 +576,9 @@ class Tracer:
                 return self._opcode_point
             return self._line_point
         if frame.f_code.co_flags & _RESUMABLE and not self.opcode:
-            # A generator resumed mid-line runs the rest of that line without a line event.
-            _racelab.touch(fp.code_info(frame.f_code).rest_of_line(frame.f_lasti))
+            # A generator resumed mid-line runs the rest of that line without a line event (see
+            # `_on_resume`: the callers' rest of line too).
+            _racelab.touch(fp.code_info(frame.f_code).rest_of_line(frame.f_lasti) | self._above(frame.f_back))
         if self.opcode:
             frame.f_trace_opcodes = True
             frame.f_trace_lines = False

@@ -1,0 +1,236 @@
+"""A reviewer's programs against the narrowed footprints of Python steps (``_footprint.py``:
+``name += ...`` on an immutable value, and on 3.11 the calls of callees loaded by name): each
+reached an outcome the plain search reaches and ``dfs`` missed, on 3.11 or 3.12, before the
+fixes (a generator resumed mid-line rebinding a name the line's ``+=`` or call then used; a
+method's attribute rebound earlier on its line; a callee's name rebound while its call ran; a
+builtin going through ``map(items.append, ...)``; a class attribute named ``__dict__``)."""
+
+import threading
+import types
+
+import pytest
+
+import racelab
+
+outcomes = []
+
+
+class Box:
+    pass
+
+
+def run_two_quietly(f, g):
+    a = threading.Thread(target=f)
+    b = threading.Thread(target=g)
+    a.start()
+    b.start()
+    a.join()
+    b.join()
+
+
+def rebinder(items):
+    global x
+    yield 0; x = items; yield 1  # noqa: E702 - resumed mid-line: no line event
+
+def prog_gen_inplace():
+    # A: `next(g); x += [1]` - at the line event x holds () (immutable), but the generator,
+    # resumed mid-line, rebinds the global x to the shared list before the load.
+    global x
+    items = []
+    x = ()
+    box = Box()
+    box.b = -1
+    g = rebinder(items)
+
+    def extend():
+        global x
+        next(g)
+        next(g); x += [1]  # noqa: E702
+        done = True  # noqa: F841 - the thread's end in a step of its own
+
+    def count():
+        box.b = len(items)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+
+    run_two_quietly(extend, count)
+    outcomes.append(box.b)
+
+
+def noop(*a, **k):
+    return None
+
+# ---- B: a generator resumed mid-line rebinds the callee's global name ----
+def rebind_h(items):
+    global h
+    yield 0; h = items.append; yield 1  # noqa: E702
+
+def prog_gen_callee():
+    global h
+    items = []
+    h = noop
+    box = Box(); box.b = -1
+    g = rebind_h(items)
+    def add():
+        next(g)
+        next(g); h(5)  # noqa: E702 - h resolved at the line event: noop (a function of the file)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = len(items)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(add, look)
+    outcomes.append(box.b)
+
+# ---- C: the method's attribute is rebound earlier on the same line ----
+class C:
+    def m(self, v):
+        return v
+
+def prog_attr_same_line():
+    items = []
+    o = C()
+    box = Box(); box.b = -1
+    def add():
+        o.m = items.append; o.m(5)  # noqa: E702
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = len(items)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(add, look)
+    outcomes.append(box.b)
+
+# C': module attribute rebound on the same line
+mod = types.ModuleType("mod")
+mod.f = noop
+
+def prog_module_attr_same_line():
+    mod.f = noop
+    items = []
+    box = Box(); box.b = -1
+    def add():
+        mod.f = items.append; mod.f(5)  # noqa: E702
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = len(items)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(add, look)
+    outcomes.append(box.b)
+
+# ---- D: the callee's name is rebound while the arguments are evaluated ----
+def key(v):
+    return v
+
+def setter():
+    global run
+    run = noop
+    return key
+
+def prog_rebound_in_args():
+    global run
+    items = [3, 1, 2]
+    run = items.sort
+    box = Box(); box.b = -1
+    def sorter():
+        run(key=setter())
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = len(items)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(sorter, look)
+    outcomes.append(box.b)
+
+# D': documented assumption: the callback rebinds the name
+def key2(v):
+    global run2
+    run2 = noop
+    return v
+
+def prog_rebound_in_callback():
+    global run2
+    items = [3, 1, 2]
+    run2 = items.sort
+    box = Box(); box.b = -1
+    def sorter():
+        run2(key=key2)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = len(items)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(sorter, look)
+    outcomes.append(box.b)
+
+# ---- E: a pure builtin that runs a mutator it is given ----
+def prog_list_map_append():
+    items = []
+    box = Box(); box.b = -1
+    def add():
+        list(map(items.append, (1,)))
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = len(items)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(add, look)
+    outcomes.append(box.b)
+
+# ---- F: a class attribute named __dict__ hides the instance dict from getattr_static ----
+class D:
+    __dict__ = {}
+    def m(self, v):
+        return v
+
+def prog_dict_shadow():
+    items = []
+    o = D()
+    o.m = items.append
+    box = Box(); box.b = -1
+    def add():
+        o.m(5)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = len(items)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(add, look)
+    outcomes.append(box.b)
+
+# D2: the reader starts first (so DPOR's first run has it before the sort)
+def prog_rebound_in_args_lookfirst():
+    global run
+    items = [3, 1, 2]
+    run = items.sort
+    box = Box(); box.b = -1
+    def sorter():
+        run(key=setter())
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = tuple(items)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(look, sorter)
+    outcomes.append(box.b)
+
+# D3: the callee's name rebound by a walrus in its own arguments (the line's own store)
+def prog_walrus_in_args_lookfirst():
+    items = [3, 1, 2]
+    box = Box(); box.b = -1
+    def sorter():
+        run = items.sort
+        run(key=(run := noop) and key)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = tuple(items)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(look, sorter)
+    outcomes.append(box.b)
+
+
+@pytest.mark.parametrize("program", [
+    prog_gen_inplace, prog_gen_callee, prog_attr_same_line, prog_module_attr_same_line, prog_rebound_in_args,
+    prog_rebound_in_callback, prog_list_map_append, prog_dict_shadow, prog_rebound_in_args_lookfirst,
+    prog_walrus_in_args_lookfirst])
+def test_the_reduced_search_reaches_the_plain_searchs_outcomes(program):
+    found = {}
+    for strategy in ("dfs-plain", "dfs"):
+        outcomes.clear()
+        report = racelab.check(program, strategy=strategy, granularity="line", runs=20_000)
+        assert report.passed and report.exhausted, report
+        found[strategy] = set(outcomes)
+    assert len(found["dfs-plain"]) > 1, found  # a race, or the comparison proves nothing
+    assert found["dfs"] == found["dfs-plain"], found

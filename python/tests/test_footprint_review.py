@@ -5,6 +5,8 @@ fixes (a generator resumed mid-line rebinding a name the line's ``+=`` or call t
 method's attribute rebound earlier on its line; a callee's name rebound while its call ran; a
 builtin going through ``map(items.append, ...)``; a class attribute named ``__dict__``)."""
 
+import collections
+import random
 import threading
 import types
 
@@ -221,10 +223,169 @@ def prog_walrus_in_args_lookfirst():
     outcomes.append(box.b)
 
 
+# ----- a second review's programs (2026-12-01) -----
+
+# 3.12 tells no CALL event for ``f(*args)`` when ``f`` is a Python function: a library's
+# ``Counter.update`` or ``Random.shuffle`` ran unseen.
+def prog_counter_update_star():
+    c = collections.Counter()
+    box = Box(); box.b = -1
+    args = ("x",)
+    def add():
+        c.update(*args)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = len(c)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(add, look)
+    outcomes.append(box.b)
+
+def call(f, *a):
+    return f(*a)
+
+def prog_wrapper_call():
+    c = collections.Counter()
+    box = Box(); box.b = -1
+    def add():
+        call(c.update, "x")
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = len(c)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(add, look)
+    outcomes.append(box.b)
+
+def prog_shuffle_kwargs():
+    items = list(range(6))
+    rnd = random.Random(1)
+    box = Box(); box.b = -1
+    kw = {"x": items}
+    def add():
+        rnd.shuffle(**kw)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = tuple(items)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(look, add)
+    outcomes.append(box.b)
+
+
+# A class that inherits a container's constructor goes through the iterable it is given.
+class MyList(list):
+    pass
+
+class MyTuple(tuple):
+    pass
+
+def prog_subclass_list_map():
+    items = []
+    box = Box(); box.b = -1
+    def add():
+        z = 0
+        m = MyList(map(items.append, (1,)))
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = len(items)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(add, look)
+    outcomes.append(box.b)
+
+def prog_subclass_tuple_iter_pop():
+    stack = [None, 1]
+    box = Box(); box.b = -1
+    def drain():
+        z = 0
+        t = MyTuple(iter(stack.pop, None))
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = len(stack)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(drain, look)
+    outcomes.append(box.b)
+
+
+# A method's class swapped on its line (3.11 resolves ``o.m`` at the line event).
+class Swapped:
+    def m(self, v):
+        return v
+
+def prog_class_swap():
+    items = []
+    class D:
+        m = items.append     # a builtin: no descriptor, `o.m` is items.append
+    o = Swapped()
+    box = Box(); box.b = -1
+    def add():
+        o.__class__ = D; o.m(5)  # noqa: E702
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = len(items)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(add, look)
+    outcomes.append(box.b)
+
+
+# A variable written through its closure cell.
+def prog_cell_contents_callee():
+    items = []
+    box = Box(); box.b = -1
+    f = noop
+    def keep():
+        return f
+    cell = keep.__closure__[0]
+    def add():
+        cell.cell_contents = items.append; f(5)  # noqa: E702
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = len(items)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(add, look)
+    outcomes.append(box.b)
+
+
+# both versions: `x += [1]` on a cell holding () at the line event, rebound to the shared list
+# through cell_contents earlier on the line (the narrowing counts only stores of the name x)
+def prog_cell_contents_inplace():
+    items = []
+    box = Box(); box.b = -1
+    x = ()
+    def keep():
+        return x
+    cell = keep.__closure__[0]
+    def add():
+        nonlocal x
+        cell.cell_contents = items; x += [1]  # noqa: E702
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = len(items)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(add, look)
+    outcomes.append(box.b)
+
+
+# pre-existing aliasing: cell.cell_contents (key n:cell_contents) vs the name (n:y)
+def prog_cell_contents_alias():
+    box = Box(); box.b = -1
+    y = 0
+    def keep():
+        return y
+    cell = keep.__closure__[0]
+    def setter():
+        cell.cell_contents = 1
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = y
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(setter, look)
+    outcomes.append(box.b)
+
+
 @pytest.mark.parametrize("program", [
     prog_gen_inplace, prog_gen_callee, prog_attr_same_line, prog_module_attr_same_line, prog_rebound_in_args,
     prog_rebound_in_callback, prog_list_map_append, prog_dict_shadow, prog_rebound_in_args_lookfirst,
-    prog_walrus_in_args_lookfirst])
+    prog_walrus_in_args_lookfirst, prog_counter_update_star, prog_wrapper_call, prog_shuffle_kwargs,
+    prog_subclass_list_map, prog_subclass_tuple_iter_pop, prog_class_swap, prog_cell_contents_callee,
+    prog_cell_contents_inplace, prog_cell_contents_alias])
 def test_the_reduced_search_reaches_the_plain_searchs_outcomes(program):
     found = {}
     for strategy in ("dfs-plain", "dfs"):

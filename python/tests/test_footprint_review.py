@@ -3,12 +3,22 @@
 reached an outcome the plain search reaches and ``dfs`` missed, on 3.11 or 3.12, before the
 fixes (a generator resumed mid-line rebinding a name the line's ``+=`` or call then used; a
 method's attribute rebound earlier on its line; a callee's name rebound while its call ran; a
-builtin going through ``map(items.append, ...)``; a class attribute named ``__dict__``)."""
+builtin going through ``map(items.append, ...)``; a class attribute named ``__dict__``); and a
+third review's: objects that call what they were given from C where no step sees it (a loop,
+unpacking, ``in`` or ``set.union`` over ``map``/``filter``/``iter(f, sentinel)``/``starmap`` of a
+builtin method; a ``defaultdict`` subscript inserting; a weak reference's callback or a
+finalizer run where the referent dies); a fourth's: such objects made by a maker called from
+C or through ``functools.partial``, subclasses of makers, a factory set after the
+``defaultdict`` was made, ``cmp_to_key`` keys compared, ``bytes(it)``, ``xs += it``,
+``xs.sort(key=f)``."""
 
 import collections
+import functools
+import itertools
 import random
 import threading
 import types
+import weakref
 
 import pytest
 
@@ -380,12 +390,369 @@ def prog_cell_contents_alias():
     outcomes.append(box.b)
 
 
+# ---- hidden callers (a third review): objects that call what they were given from C ----
+class Obj:
+    pass
+
+
+def prog_defaultdict_read():
+    d = collections.defaultdict(int)
+    box = Box(); box.b = -1
+    def read():
+        d["k"]
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = len(d)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(read, look)
+    outcomes.append(box.b)
+
+
+def prog_for_map():
+    items = []
+    box = Box(); box.b = -1
+    it = map(items.append, (1,))
+    def add():
+        for _ in it:
+            pass
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = len(items)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(add, look)
+    outcomes.append(box.b)
+
+
+def prog_for_iter_pop():
+    stack = [1, 2]
+    box = Box(); box.b = -1
+    def drain():
+        for v in iter(stack.pop, 1):
+            pass
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = len(stack)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(drain, look)
+    outcomes.append(box.b)
+
+
+def prog_unpack_map():
+    items = []
+    box = Box(); box.b = -1
+    def add():
+        a, = map(items.append, (1,))
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = len(items)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(add, look)
+    outcomes.append(box.b)
+
+
+def prog_in_map():
+    items = []
+    box = Box(); box.b = -1
+    def add():
+        5 in map(items.append, (1,))
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = len(items)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(add, look)
+    outcomes.append(box.b)
+
+
+def prog_union_map():
+    items = []
+    box = Box(); box.b = -1
+    s = set()
+    def add():
+        s.union(map(items.append, (1,)))
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = len(items)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(add, look)
+    outcomes.append(box.b)
+
+
+def prog_starmap():
+    items = []
+    box = Box(); box.b = -1
+    it = itertools.starmap(items.append, ((1,),))
+    def add():
+        for _ in it:
+            pass
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = len(items)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(add, look)
+    outcomes.append(box.b)
+
+
+def prog_star_args_map():
+    items = []
+    box = Box(); box.b = -1
+    def add():
+        [*map(items.append, (1,))]
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = len(items)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(add, look)
+    outcomes.append(box.b)
+
+
+def prog_filter():
+    items = [1]
+    box = Box(); box.b = -1
+    def add():
+        for _ in filter(items.remove, (1,)):
+            pass
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = len(items)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(add, look)
+    outcomes.append(box.b)
+
+
+def prog_weakref_callback():
+    # The weak reference made before the threads start; its callback runs from C in the step that
+    # drops the referent, in another thread.
+    items = []
+    box = Box(); box.b = -1
+    holder = Box(); holder.o = Obj()
+    ref = weakref.ref(holder.o, items.append)  # noqa: F841 - kept alive for its callback
+    def drop():
+        holder.o = None
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = len(items)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(drop, look)
+    outcomes.append(box.b)
+
+
+def prog_finalize():
+    items = []
+    box = Box(); box.b = -1
+    holder = Box(); holder.o = Obj()
+    weakref.finalize(holder.o, items.append, 1)
+    def drop():
+        holder.o = None
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = len(items)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(drop, look)
+    outcomes.append(box.b)
+
+
+
+# ---- a fourth review: makers called from C, subclasses of makers, factories set later, keys ----
+def prog_bytes_iter():
+    stack = [0, 1]
+    box = Box(); box.b = -1
+    it = iter(stack.pop, 0)
+    def drain():
+        bytes(it)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = len(stack)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(drain, look)
+    outcomes.append(box.b)
+
+
+def prog_cmp_to_key():
+    d = {}
+    box = Box(); box.b = -1
+    k = functools.cmp_to_key(d.setdefault)
+    lo, hi = k("x"), k(1)
+    def cmp():
+        lo < hi
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = len(d)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(cmp, look)
+    outcomes.append(box.b)
+
+
+def prog_factory_reassigned():
+    box = Box(); box.b = 0; box.c = -1
+    d = collections.defaultdict(int)
+    d.default_factory = functools.partial(setattr, box, "b", 1)
+    def read():
+        d["k"]
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.c = box.b
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(read, look)
+    outcomes.append(box.c)
+
+
+def prog_iadd_map_setattr():
+    box = Box(); box.b = 0; box.c = -1
+    xs = []
+    it = map(setattr, (box,), ("b",), (1,))
+    def add():
+        nonlocal xs
+        xs += it
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.c = box.b
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(add, look)
+    outcomes.append(box.c)
+
+
+def prog_sort_key_getattr():
+    box = Box(); box.b = 0; box.c = 1
+    xs = ["b", "c"]
+    key = functools.partial(getattr, box)
+    def sort():
+        xs.sort(key=key)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def write():
+        box.b = 2
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(sort, write)
+    outcomes.append(tuple(xs))
+
+
+def prog_map_of_iter():
+    stack = [1, 2]
+    box = Box(); box.b = -1
+    its = list(map(iter, (stack.pop,), (1,)))
+    def drain():
+        for _ in its[0]:
+            pass
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = len(stack)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(drain, look)
+    outcomes.append(box.b)
+
+
+class R(weakref.ref):
+    pass
+
+
+def prog_weakref_subclass():
+    items = []
+    box = Box(); box.b = -1
+    holder = Box(); holder.o = Obj()
+    r = R(holder.o, items.append)  # noqa: F841
+    def drop():
+        holder.o = None
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = len(items)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(drop, look)
+    outcomes.append(box.b)
+
+
+class M(map):
+    pass
+
+
+def prog_map_subclass():
+    items = []
+    box = Box(); box.b = -1
+    it = M(items.append, (1,))
+    def add():
+        for _ in it:
+            pass
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = len(items)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(add, look)
+    outcomes.append(box.b)
+
+
+class DD(collections.defaultdict):
+    pass
+
+
+def prog_max_cmp_keys():
+    d = {}
+    box = Box(); box.b = -1
+    k = functools.cmp_to_key(d.setdefault)
+    pair = [k(1), k("x")]
+    def cmp():
+        x = 0  # noqa: F841
+        max(pair)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = len(d)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    ta = threading.Thread(target=cmp)
+    tb = threading.Thread(target=look)
+    ta.start()
+    tb.start()
+    ta.join()
+    tb.join()
+    outcomes.append(box.b)
+
+
+def prog_partial_iter():
+    stack = [1, 2]
+    box = Box(); box.b = -1
+    it = functools.partial(iter, stack.pop, 1)()
+    def drain():
+        x = 0  # noqa: F841
+        for _ in it: pass  # noqa: E701
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = len(stack)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    ta = threading.Thread(target=drain)
+    tb = threading.Thread(target=look)
+    ta.start()
+    tb.start()
+    ta.join()
+    tb.join()
+    outcomes.append(box.b)
+
+
+def prog_dd_subclass_factory_set():
+    box = Box(); box.b = 0; box.c = -1
+    d = DD(None)
+    d.default_factory = functools.partial(setattr, box, "b", 1)
+    def read():
+        x = 0  # noqa: F841
+        d["k"]
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.c = box.b
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    ta = threading.Thread(target=read)
+    tb = threading.Thread(target=look)
+    ta.start()
+    tb.start()
+    ta.join()
+    tb.join()
+    outcomes.append(box.c)
+
+
 @pytest.mark.parametrize("program", [
     prog_gen_inplace, prog_gen_callee, prog_attr_same_line, prog_module_attr_same_line, prog_rebound_in_args,
     prog_rebound_in_callback, prog_list_map_append, prog_dict_shadow, prog_rebound_in_args_lookfirst,
     prog_walrus_in_args_lookfirst, prog_counter_update_star, prog_wrapper_call, prog_shuffle_kwargs,
     prog_subclass_list_map, prog_subclass_tuple_iter_pop, prog_class_swap, prog_cell_contents_callee,
-    prog_cell_contents_inplace, prog_cell_contents_alias])
+    prog_cell_contents_inplace, prog_cell_contents_alias, prog_defaultdict_read, prog_for_map, prog_for_iter_pop,
+    prog_unpack_map, prog_in_map, prog_union_map, prog_starmap, prog_star_args_map, prog_filter,
+    prog_weakref_callback, prog_finalize, prog_bytes_iter, prog_cmp_to_key, prog_factory_reassigned,
+    prog_iadd_map_setattr, prog_sort_key_getattr, prog_map_of_iter, prog_weakref_subclass, prog_map_subclass,
+    prog_max_cmp_keys, prog_partial_iter, prog_dd_subclass_factory_set])
 def test_the_reduced_search_reaches_the_plain_searchs_outcomes(program):
     found = {}
     for strategy in ("dfs-plain", "dfs"):

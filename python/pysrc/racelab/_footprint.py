@@ -29,33 +29,58 @@ over-approximation of what that code can touch, computed from the bytecode:
   container contents; a frame whose call is still running (a builtin calling back into the
   program) adds what every callee ever seen at that call site touches.
 
+Hidden callers: an object that keeps a callable and calls it from C when an instruction goes
+through it (``map``/``filter``/``iter(f, sentinel)``/``itertools.starmap``... over a builtin
+method, ``for v in iter(stack.pop, None)``; a ``functools.cmp_to_key`` key, called by a
+comparison; a ``defaultdict``, whose subscript inserts the factory's value; their subclasses) is
+seen where it is made: a call event on 3.12+ (``functools.partial`` looked through; a maker
+called from C, ``map(iter, fs)``, makes callers that may touch anything), a callee loaded by name
+on 3.11 (arguments not seen: such a maker touches anything), and on 3.11 any call whose callee is
+not found, or a store of ``default_factory``, may make one that touches anything
+(``MAKES_HIDDEN``). What they may touch joins the run's ``Callees.hidden``, and the instructions
+that go through an iterable, subscript or compare (``for``, unpacking, ``in``, ``*xs``,
+``xs += it``, ``x[k]``, ``<``; calls of builtins and container methods, whose arguments may be
+such objects) add it when their step runs (``HIDDEN``); a container method called with keywords
+(``xs.sort(key=f)``) writes everything. A weak reference or finalizer runs its callback in
+whatever step drops its referent: from the call that makes one, every step of the run writes
+everything (``Callees.everywhere``).
+
 Assumed (not checked): operators, attribute lookups, ``__missing__``/``__repr__``/``__eq__``
 and other special methods of types defined outside the program's own files (stdlib descriptors,
-dataclass-generated methods, ``defaultdict``) touch no state shared between threads beyond the
-container contents the instruction already counts, and so do builtin bound methods a class of
-the program's uses as a special method (``__hash__ = items.pop``); a dict obtained from
-``globals()``/``vars()``/``f.__globals__`` (instructions that write everything themselves) is not
-later used to write variables; what threads print is output, not state (two prints may be
-explored in one order only).
-
-Known holes (a second review, 2026-12-01; not closed): iterating bytecode (``for``, unpacking,
-``in``, ``*xs``) and container methods that go through an argument (``set.union``) count as
-reads, but an iterator made by ``map``/``filter``/``iter(f, sentinel)`` over a builtin method
-(``for v in iter(stack.pop, None)``, ``for _ in map(items.append, xs)``) writes from C where no
-step sees it; a ``weakref`` callback or ``finalize`` runs from C when its referent dies, inside
-whatever line dropped the last reference.
+dataclass-generated methods) touch no state shared between threads beyond the container contents
+the instruction already counts, and so do builtin bound methods a class of the program's uses as
+a special method (``__hash__ = items.pop``); a dict obtained from ``globals()``/``vars()``/
+``f.__globals__`` (instructions that write everything themselves) is not later used to write
+variables; a hidden caller or a weak reference is made by the program's own code during the
+run (one made before the check, or by library code, or on 3.12 by a callable not identified
+such as ``operator.methodcaller``, is not seen); what threads print is
+output, not state (two prints may be explored in one order only).
 """
 
 import bisect
 import builtins
 import collections
 import dis
+import functools
 import inspect
+import itertools
 import sys
 import types
+import weakref
 
 BUCKETS = 63
 ALL = 1 << (2 * BUCKETS)
+#: A marker, never passed to the engine: the step runs an instruction through which code of C
+#: may call what a hidden caller holds (``Callees.hidden``): iterating an iterator ``map`` made
+#: over a builtin method, subscripting a ``defaultdict``. The tracer replaces it, when the step
+#: runs, by what the run's hidden callers touch.
+HIDDEN = 1 << (2 * BUCKETS + 1)
+#: A marker, never passed to the engine: the step may make a hidden caller racelab cannot name
+#: (3.11: a call whose callee is not found; ``d.default_factory = ...``): once it runs, the
+#: run's hidden callers may touch anything.
+MAKES_HIDDEN = 1 << (2 * BUCKETS + 2)
+#: The markers.
+MARKERS = HIDDEN | MAKES_HIDDEN
 MONITORING = sys.version_info >= (3, 12)
 
 
@@ -102,11 +127,18 @@ _NOTHING = frozenset("""
     RAISE_VARARGS RERAISE PUSH_EXC_INFO POP_EXCEPT CHECK_EXC_MATCH UNARY_NEGATIVE UNARY_INVERT
 """.split())
 
+#: Instructions that go through an iterable, subscript a mapping or compare: they read
+#: container contents, and run what a hidden caller holds (``HIDDEN``).
+_ITERATES = frozenset("""
+    BINARY_SUBSCR CONTAINS_OP GET_ITER FOR_ITER UNPACK_SEQUENCE UNPACK_EX LIST_EXTEND SET_UPDATE
+    DICT_UPDATE DICT_MERGE COMPARE_OP
+""".split())
+
 _READS_CONTENTS = frozenset("""
-    BINARY_SUBSCR BINARY_SLICE CONTAINS_OP COMPARE_OP GET_ITER FOR_ITER UNPACK_SEQUENCE UNPACK_EX
+    BINARY_SLICE
     TO_BOOL UNARY_NOT POP_JUMP_IF_TRUE POP_JUMP_IF_FALSE POP_JUMP_FORWARD_IF_TRUE POP_JUMP_FORWARD_IF_FALSE
     POP_JUMP_BACKWARD_IF_TRUE POP_JUMP_BACKWARD_IF_FALSE JUMP_IF_TRUE_OR_POP JUMP_IF_FALSE_OR_POP
-    FORMAT_VALUE FORMAT_SIMPLE FORMAT_WITH_SPEC CONVERT_VALUE LIST_EXTEND SET_UPDATE DICT_UPDATE DICT_MERGE
+    FORMAT_VALUE FORMAT_SIMPLE FORMAT_WITH_SPEC CONVERT_VALUE
     BUILD_SET GET_LEN MATCH_MAPPING MATCH_SEQUENCE MATCH_KEYS
 """.split())
 
@@ -143,22 +175,32 @@ def instruction_footprint(ins):
     op = ins.opname
     if op in _NOTHING:
         return 0
+    if op in _ITERATES:
+        return READ_CONTENTS | HIDDEN
     if op in _READS_CONTENTS:
         return READ_CONTENTS
     if op in _WRITES_CONTENTS:
         return WRITE_CONTENTS
     if op == "BINARY_OP":
-        # ``x += y`` may change a list in place; other operators read container contents.
-        return WRITE_CONTENTS if "=" in (ins.argrepr or "") else READ_CONTENTS
+        # ``x += y`` may change a list in place; other operators read container contents (3.14's
+        # subscript ``[]`` is one, and may run a hidden caller).
+        if "=" in (ins.argrepr or ""):
+            return WRITE_CONTENTS | HIDDEN  # (``xs += it`` goes through ``it``)
+        return READ_CONTENTS | HIDDEN if ins.argrepr == "[]" else READ_CONTENTS
     if op in _READS_NAME or op in _WRITES_NAME:
         name = ins.argval if isinstance(ins.argval, str) else None
         if name is None or name in _NAME_OF_NAME_OP:
             return ALL
+        if name == "default_factory" and op in _WRITES_NAME:
+            return ALL | MAKES_HIDDEN  # a ``defaultdict``'s new factory, called from C
         return (writes if op in _WRITES_NAME else reads)(_name_key(name))
     if op in CALLS:
         # 3.12+ tells a call's callee in its CALL event, but not ``f(*args)``'s when the callee
-        # is a Python function (a library's ``Counter.update`` would run unseen).
-        return 0 if MONITORING and op != "CALL_FUNCTION_EX" else ALL
+        # is a Python function (a library's ``Counter.update`` would run unseen). On 3.11 a
+        # callee not found may make a hidden caller (``Callees.resolve``).
+        if MONITORING:
+            return 0 if op != "CALL_FUNCTION_EX" else ALL
+        return ALL | MAKES_HIDDEN
     if op == "CALL_INTRINSIC_1" and ins.argrepr in _HARMLESS_INTRINSICS:
         return 0
     return ALL
@@ -250,7 +292,7 @@ class _CodeInfo:
         base, inplace, calls = narrowed
         fp = base
         for kind, name in inplace:
-            fp |= READ_CONTENTS if _holds_immutable(frame, kind, name) else WRITE_CONTENTS
+            fp |= READ_CONTENTS if _holds_immutable(frame, kind, name) else WRITE_CONTENTS | HIDDEN
         for pattern in calls:
             fp |= ALL if callees is None else _callee_footprint(frame, pattern, callees)
             if fp & ALL:
@@ -487,6 +529,9 @@ def _variable(frame, load, name):
 
 _MISSING = object()
 
+#: The first argument of a call whose arguments are not seen (3.11's line events).
+UNKNOWN = object()
+
 #: A class without a ``__dict__`` entry of its own reads as one with the usual descriptor.
 _DICT_SLOT = type.__dict__["__dict__"]
 
@@ -494,7 +539,7 @@ _DICT_SLOT = type.__dict__["__dict__"]
 def _callee_footprint(frame, pattern, callees):
     """What the call of ``pattern`` (``_callee_pattern``) touches, its callee found in ``frame``:
     ``ALL`` when the callee is not one ``Callees`` knows, or finding it could run code."""
-    form, call, _load, load, name, attribute, keywords_at = pattern
+    form, _call, _load, load, name, attribute, keywords_at = pattern
     value = _variable(frame, load, name)
     if value is _MISSING:
         return ALL
@@ -523,30 +568,13 @@ def _callee_footprint(frame, pattern, callees):
                 return ALL
         if value is _MISSING:
             return ALL
-    return callees.footprint(value, None, frame.f_code, keywords_at)
+    return callees.footprint(value, UNKNOWN, frame.f_code, keywords_at)
 
 
 def _holds_immutable(frame, kind, name):
-    """Whether ``name`` (rebound by ``kind``) holds a value of an immutable type in ``frame``."""
-    missing = object()
-    if kind in ("STORE_FAST", "STORE_DEREF"):
-        try:
-            value = frame.f_locals[name]
-        except KeyError:
-            return False
-    elif kind == "STORE_GLOBAL":
-        value = frame.f_globals.get(name, missing)
-        if value is missing:
-            value = frame.f_builtins.get(name, missing)
-    else:  # STORE_NAME: locals, then globals, then builtins
-        value = missing
-        for space in (frame.f_locals, frame.f_globals, frame.f_builtins):
-            try:
-                value = space[name]
-                break
-            except KeyError:
-                continue
-    return type(value) in _IMMUTABLE
+    """Whether ``name`` (rebound by ``kind``, a ``STORE_*``) holds a value of an immutable type in
+    ``frame``: the value the matching ``LOAD_*`` finds."""
+    return type(_variable(frame, "LOAD_" + kind[len("STORE_"):], name)) in _IMMUTABLE
 
 
 _INFO = {}
@@ -573,11 +601,12 @@ _PURE_BUILTINS = {}
 for _name in """len print sorted list tuple set frozenset dict sum min max any all enumerate zip
         reversed str repr format int float bool abs round divmod pow hash iter next map filter
         chr ord bin hex oct ascii callable""".split():
-    _PURE_BUILTINS[getattr(builtins, _name)] = READ_CONTENTS
+    # (An argument may be a hidden caller: ``bytes(iter(stack.pop, 0))``.)
+    _PURE_BUILTINS[getattr(builtins, _name)] = READ_CONTENTS | HIDDEN
 for _name in "range isinstance issubclass id type object".split():
     _PURE_BUILTINS[getattr(builtins, _name)] = 0
-_PURE_BUILTINS[collections.deque] = READ_CONTENTS
-_PURE_BUILTINS[collections.OrderedDict] = READ_CONTENTS
+_PURE_BUILTINS[collections.deque] = READ_CONTENTS | HIDDEN
+_PURE_BUILTINS[collections.OrderedDict] = READ_CONTENTS | HIDDEN
 
 #: Builtins that go through an iterable they are given (or call a ``key``): pure only over a
 #: container's own items, or a generator of the program's (whose code runs as steps). An
@@ -590,7 +619,26 @@ _CONTAINER_TYPES = frozenset([list, tuple, set, frozenset, dict, str, bytes, byt
                               type({}.values()), type({}.items())])
 
 
+#: Makers of hidden callers (``HIDDEN``): objects that keep a callable given as the first
+#: argument and call it from C when an instruction goes through them later (classes: their
+#: subclasses too).
+_CALL_THEIR_FIRST_ARGUMENT = (map, filter, itertools.starmap, itertools.filterfalse, itertools.takewhile,
+                              itertools.dropwhile)
+_CALL_THEIR_FIRST_ARGUMENT_TOO = frozenset([functools.cmp_to_key])
+#: ... and those whose callable may be another argument (or a keyword): anything.
+_CALL_ANY_ARGUMENT = (itertools.accumulate, itertools.groupby)
+#: Weak references and finalizers run a callback from C in whatever step drops their referent's
+#: last reference (or collects a cycle): a run that makes one writes everything from then on.
+_WEAK = (weakref.ref, weakref.finalize, weakref.WeakMethod, weakref.KeyedRef, weakref.WeakValueDictionary,
+         weakref.WeakKeyDictionary, weakref.WeakSet)
+_WEAK_TOO = frozenset([weakref.proxy])
+#: Every maker (``Callees._called``: a maker called from C makes a caller no event sees).
+_MAKERS = _CALL_THEIR_FIRST_ARGUMENT + _CALL_ANY_ARGUMENT + _WEAK + (collections.defaultdict,)
+
+
 def _calls_with_keywords(code, offset):
+    if code is None:
+        return True  # a callable called from C (``map``'s), its arguments not seen
     info = code_info(code)
     ins = info.by_offset.get(offset)
     if ins is None or ins.opname in ("CALL_KW", "CALL_FUNCTION_EX"):
@@ -609,6 +657,26 @@ class Callees:
         self.racelab_types = tuple(racelab_types)
         self.known = known
         self.at_site = {}
+        # What the run's hidden callers touch, for the steps that may go through one (``HIDDEN``),
+        # and what every step of the run touches from then on (weak references' callbacks).
+        self.hidden = 0
+        self.everywhere = 0
+
+    def new_run(self):
+        """What call sites have seen and the hidden callers made are the last run's."""
+        self.at_site.clear()
+        self.hidden = 0
+        self.everywhere = 0
+
+    def resolve(self, footprint):
+        """``footprint`` for the engine: its ``HIDDEN`` marker replaced by what the run's hidden
+        callers touch, and what every step now touches added; ``MAKES_HIDDEN``: from now on
+        the hidden callers may touch anything."""
+        if footprint & MAKES_HIDDEN:
+            self.hidden = ALL
+        if footprint & HIDDEN:
+            footprint |= self.hidden
+        return footprint & ~MARKERS | self.everywhere
 
     def _function(self, fn):
         code = getattr(fn, "__code__", None)
@@ -633,7 +701,7 @@ class Callees:
                 # anything from C (``MyList(map(items.append, xs))``): see ``_CONSUMERS``.
                 if any(issubclass(base, c) for c in _CONSUMERS if isinstance(c, type)):
                     return ALL
-                footprint |= READ_CONTENTS
+                footprint |= READ_CONTENTS | HIDDEN
                 continue
             for attr in ("__new__", "__init__"):
                 f = base.__dict__.get(attr)
@@ -643,14 +711,73 @@ class Callees:
 
     def _method(self, owner, name):
         if type(owner) in _CONTAINERS:
-            return READ_CONTENTS if name in _CONTAINER_READS else WRITE_CONTENTS
+            # (An argument may be a hidden caller: ``s.union(map(items.append, xs))``.)
+            return (READ_CONTENTS if name in _CONTAINER_READS else WRITE_CONTENTS) | HIDDEN
         if isinstance(owner, self.racelab_types):
             return 0
         return ALL
 
     def footprint(self, callable_, arg0, code, offset):
-        """What calling ``callable_`` (first argument ``arg0``) at ``code``/``offset`` touches
-        before its callee's own steps."""
+        """What calling ``callable_`` (first argument ``arg0``, ``UNKNOWN`` if not seen) at
+        ``code``/``offset`` touches before its callee's own steps. A call that makes a hidden
+        caller (``map(items.append, xs)``, a ``defaultdict``) adds what that caller may touch to
+        the run's ``hidden``, and to its own footprint (its step may go through the caller)."""
+        made = self._hidden_made(callable_, arg0, code, offset)
+        if made:
+            self.hidden |= made & ~HIDDEN
+            return self._direct(callable_, arg0, code, offset) | made
+        return self._direct(callable_, arg0, code, offset)
+
+    def _called(self, fn):
+        """What ``fn`` touches when code of C calls it, its arguments not seen (a maker makes a
+        hidden caller no event sees: anything)."""
+        if fn is UNKNOWN:
+            return ALL
+        if fn is None:
+            return READ_CONTENTS  # ``filter(None, xs)``: a truth test
+        try:
+            maker = fn in _CALL_THEIR_FIRST_ARGUMENT_TOO or fn in _WEAK_TOO or fn is iter \
+                or isinstance(fn, type) and issubclass(fn, _MAKERS)
+        except TypeError:  # unhashable
+            maker = False
+        if maker:
+            self.hidden = ALL
+            return ALL
+        return self._direct(fn, UNKNOWN, None, None) & ~MARKERS
+
+    def _hidden_made(self, callable_, arg0, code, offset):
+        """What the hidden caller this call makes touches when it calls what it keeps (0 if it
+        makes none); weak references set ``everywhere``."""
+        if callable_ is iter:
+            # ``iter(f, sentinel)`` calls ``f``; ``iter(xs)`` keeps no callable.
+            if arg0 is UNKNOWN:
+                ins = code_info(code).by_offset.get(offset) if code is not None else None
+                return ALL if ins is None or ins.arg != 1 else 0
+            return self._called(arg0) if callable(arg0) else 0
+        try:
+            first = callable_ in _CALL_THEIR_FIRST_ARGUMENT_TOO
+            weak = callable_ in _WEAK_TOO
+        except TypeError:  # unhashable
+            return 0
+        if isinstance(callable_, type):
+            first = first or issubclass(callable_, _CALL_THEIR_FIRST_ARGUMENT)
+            weak = weak or issubclass(callable_, _WEAK)
+            if issubclass(callable_, _CALL_ANY_ARGUMENT):
+                return ALL
+            if issubclass(callable_, collections.defaultdict):
+                # A missing key inserts what the factory makes: a subscript writes the contents.
+                # (A subclass's ``__init__`` may set any factory; ``d.default_factory = f``
+                # later is ``MAKES_HIDDEN``.)
+                if callable_ is not collections.defaultdict:
+                    return ALL
+                no_factory = arg0 is None or MONITORING and arg0 is sys.monitoring.MISSING
+                return WRITE_CONTENTS | (0 if no_factory else self._called(arg0))
+        if weak:
+            self.everywhere = ALL
+            return ALL
+        return self._called(arg0) if first else 0
+
+    def _direct(self, callable_, arg0, code, offset):
         try:
             consumer = callable_ in _CONSUMERS
         except TypeError:  # unhashable
@@ -660,6 +787,10 @@ class Callees:
             if _calls_with_keywords(code, offset) or not (type(arg0) in _CONTAINER_TYPES or own_generator):
                 return ALL
         t = type(callable_)
+        if t is functools.partial:
+            # What its function does with its arguments (keywords: a ``key=`` may be called).
+            first = callable_.args[0] if callable_.args else arg0
+            return self.footprint(callable_.func, first, None if callable_.keywords else code, offset)
         if t is types.FunctionType:
             return self._function(callable_)
         if t is types.MethodType:
@@ -673,10 +804,12 @@ class Callees:
                 if callable_ is builtins.print and _calls_with_keywords(code, offset):
                     return ALL  # ``file=`` may be shared
                 return pure
+            if _calls_with_keywords(code, offset):
+                return ALL  # ``xs.sort(key=f)`` calls ``f`` from C
             return self._method(owner, callable_.__name__)
         if t is types.MethodDescriptorType:
             # ``items.append(x)``: the method loaded unbound, the receiver as first argument.
-            if isinstance(arg0, callable_.__objclass__):
+            if isinstance(arg0, callable_.__objclass__) and not _calls_with_keywords(code, offset):
                 return self._method(arg0, callable_.__name__)
             return ALL
         if t is type:

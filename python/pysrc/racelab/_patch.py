@@ -475,14 +475,22 @@ class Tracer:
         if not self.opcode and line_or_offset == code.co_firstlineno and code.co_name != "<module>":
             # The line a class body or a lambda starts on: not a point (see `line_point` in
             # threads.rs), but what it runs belongs to the step it runs in.
-            _racelab.touch(footprint)
+            _racelab.touch(self.callees.resolve(footprint))
             return
-        _racelab.step(footprint, frame)
+        self._step(footprint, frame)
+
+    def _step(self, footprint, frame):
+        """A scheduling point, then the step of ``footprint``: what the run's hidden callers touch
+        is added once the step runs (other threads may make one before it does)."""
+        _racelab.step(footprint & ~fp.MARKERS, frame)
+        late = self.callees.resolve(footprint & fp.MARKERS)
+        if late:
+            _racelab.touch(late)
 
     def _on_call(self, code, offset, callable_, arg0):
         footprint = self.callees.record(callable_, arg0, code, offset)
-        if footprint:
-            _racelab.touch(footprint)
+        if footprint or self.callees.everywhere:
+            _racelab.touch(self.callees.resolve(footprint))
 
     def _on_resume(self, code, offset):
         # A generator resumed mid-line runs the rest of that line without a line event, inside
@@ -490,13 +498,14 @@ class Tracer:
         # what the generator does may change what that line then does (rebind a name its
         # ``+=`` or call finds), so the rest of the callers' lines counts too, unnarrowed.
         if not self.opcode:
-            _racelab.touch(fp.code_info(code).rest_of_line(offset) | self._above(sys._getframe(1).f_back))
+            _racelab.touch(self.callees.resolve(fp.code_info(code).rest_of_line(offset)
+                                                | self._above(sys._getframe(1).f_back)))
 
     def begin_run(self):
         """Per run: what call sites have seen is forgotten, so that a step's footprint depends on
         the run's own schedule only (DPOR compares runs); the code objects of the last run's
         imports are let go."""
-        self.callees.at_site.clear()
+        self.callees.new_run()
         self._run_codes.clear()
         self._run_enabled.clear()
 
@@ -511,7 +520,7 @@ class Tracer:
     def rest_footprint(self):
         """What the Python code after a primitive operation may touch (``threads.rs``,
         ``record_rest``): the frames from the one that called the operation up."""
-        return self._above(sys._getframe(1))
+        return self.callees.resolve(self._above(sys._getframe(1)))
 
     def _above(self, frame):
         footprint = 0
@@ -552,10 +561,10 @@ class Tracer:
             target = thread._target
             target = getattr(target, "__func__", target)
             if isinstance(target, types.FunctionType) and target.__code__.co_filename in self.files:
-                return 0
+                return self.callees.everywhere
             return fp.ALL
         code = getattr(run, "__code__", None)
-        return 0 if code is not None and code.co_filename in self.files else fp.ALL
+        return self.callees.everywhere if code is not None and code.co_filename in self.files else fp.ALL
 
     # -- per thread (3.11: settrace is per thread state) --
     def enter_thread(self):
@@ -578,7 +587,8 @@ class Tracer:
         if frame.f_code.co_flags & _RESUMABLE and not self.opcode:
             # A generator resumed mid-line runs the rest of that line without a line event (see
             # `_on_resume`: the callers' rest of line too).
-            _racelab.touch(fp.code_info(frame.f_code).rest_of_line(frame.f_lasti) | self._above(frame.f_back))
+            _racelab.touch(self.callees.resolve(fp.code_info(frame.f_code).rest_of_line(frame.f_lasti)
+                                                | self._above(frame.f_back)))
         if self.opcode:
             frame.f_trace_opcodes = True
             frame.f_trace_lines = False
@@ -587,7 +597,7 @@ class Tracer:
 
     def _opcode(self, frame, event, _arg):
         if event == "opcode":
-            _racelab.step(self.step_footprint(frame, frame.f_code, frame.f_lasti), frame)
+            self._step(self.step_footprint(frame, frame.f_code, frame.f_lasti), frame)
         return self._opcode
 
     def _opcode_point(self, frame, event, _arg):
@@ -602,7 +612,7 @@ class Tracer:
 
     def _line(self, frame, event, _arg):
         if event == "line":
-            _racelab.step(self.step_footprint(frame, frame.f_code, frame.f_lasti), frame)
+            self._step(self.step_footprint(frame, frame.f_code, frame.f_lasti), frame)
         return self._line
 
 

@@ -10,12 +10,17 @@ builtin method; a ``defaultdict`` subscript inserting; a weak reference's callba
 finalizer run where the referent dies); a fourth's: such objects made by a maker called from
 C or through ``functools.partial``, subclasses of makers, a factory set after the
 ``defaultdict`` was made, ``cmp_to_key`` keys compared, ``bytes(it)``, ``xs += it``,
-``xs.sort(key=f)``."""
+``xs.sort(key=f)``; a fifth's: a ``defaultdict`` sliced or formatted with ``%``, a shared
+exception raised, ``match`` calling a mapping's ``get``, ``print`` into a program's
+``sys.stdout``, a factory set by ``setattr`` or ``__init__``, a kept callable changed after
+(``__code__``, ``partial.__setstate__``), a ``property`` over a builtin method."""
 
 import collections
+import collections.abc
 import functools
 import itertools
 import random
+import sys
 import threading
 import types
 import weakref
@@ -743,6 +748,175 @@ def prog_dd_subclass_factory_set():
     outcomes.append(box.c)
 
 
+# ---- a fifth review: slices, operators, raising, match, print, factories and kept callables changed ----
+# P1: 3.12 BINARY_SLICE on a defaultdict: slice keys are hashable in 3.12, the factory inserts
+def prog_dd_slice():
+    box = Box(); box.b = 0; box.c = -1
+    d = collections.defaultdict(functools.partial(setattr, box, "b", 1))
+    def read():
+        d[0:1]
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.c = box.b
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(read, look)
+    outcomes.append(box.c)
+
+
+# P2: printf-style % with a defaultdict mapping subscripts it
+def prog_dd_percent():
+    box = Box(); box.b = 0; box.c = -1
+    d = collections.defaultdict(functools.partial(setattr, box, "b", 1))
+    def read():
+        "%(k)s" % d
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.c = box.b
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(read, look)
+    outcomes.append(box.c)
+
+
+# P3: raise sets the shared exception's __traceback__
+def prog_raise_traceback():
+    err = ValueError()
+    box = Box(); box.b = -1
+    def thrower():
+        try: raise err  # noqa: E701
+        except ValueError: pass  # noqa: E701
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = err.__traceback__ is None
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(thrower, look)
+    outcomes.append(box.b)
+
+
+# P4: MATCH_KEYS calls the mapping's `get` attribute (an instance attribute: a builtin)
+class MapSub(collections.abc.Mapping):
+    def __getitem__(self, key):
+        raise KeyError(key)
+    def __iter__(self):
+        return iter(())
+    def __len__(self):
+        return 1
+
+
+def prog_match_get():
+    box = Box(); box.b = 0; box.c = -1
+    k = MapSub()
+    k.get = functools.partial(setattr, box)
+    def matcher():
+        match k:
+            case {"b": _}: pass  # noqa: E701
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.c = box.b == 0
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(matcher, look)
+    outcomes.append(box.c)
+
+
+# P6: print writes through sys.stdout.write
+def prog_print_stdout():
+    items = []
+    box = Box(); box.b = -1
+    out = Box(); out.write = items.append
+    old = sys.stdout
+    sys.stdout = out
+    def say():
+        print(1)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = len(items)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    try:
+        run_two_quietly(say, look)
+    finally:
+        sys.stdout = old
+    outcomes.append(box.b)
+
+
+# P7: the factory set through setattr / __init__ (not a store of `default_factory`)
+def prog_dd_setattr_factory():
+    box = Box(); box.b = 0; box.c = -1
+    d = collections.defaultdict(None)
+    setattr(d, "default_factory", functools.partial(setattr, box, "b", 1))
+    def read():
+        d["k"]
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.c = box.b
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(read, look)
+    outcomes.append(box.c)
+
+
+def prog_dd_reinit_factory():
+    box = Box(); box.b = 0; box.c = -1
+    d = collections.defaultdict(None)
+    d.__init__(functools.partial(setattr, box, "b", 1))
+    def read():
+        d["k"]
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.c = box.b
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(read, look)
+    outcomes.append(box.c)
+
+
+# P8: the kept callable is a function of the program's file when map is made, its code then
+# replaced by code of no program file
+def prog_code_swap():
+    box = Box(); box.b = 0; box.c = -1
+    def fac(_):
+        box.b = 1
+    it = map(fac, (0,))
+    fac.__code__ = fac.__code__.replace(co_filename="<elsewhere>")
+    def add():
+        for _ in it: pass  # noqa: E701
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.c = box.b
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(add, look)
+    outcomes.append(box.c)
+
+
+# P9: a partial kept by map, changed by __setstate__ after
+def prog_partial_setstate():
+    box = Box(); box.b = 0; box.c = -1
+    p = functools.partial(len)
+    it = map(p, ("x",))
+    p.__setstate__((setattr, (box, "b"), None, None))
+    def add():
+        for _ in it: pass  # noqa: E701
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.c = box.b
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(add, look)
+    outcomes.append(box.c)
+
+
+# P10: property with a builtin fget: LOAD_ATTR calls it
+def prog_property_builtin():
+    items = []
+    box = Box(); box.b = -1
+    class P:
+        p = property(items.append)
+    o = P()
+    def get():
+        o.p
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    def look():
+        box.b = len(items)
+        done = True  # noqa: F841 - the thread's end in a step of its own
+    run_two_quietly(get, look)
+    outcomes.append(box.b)
+
+
 @pytest.mark.parametrize("program", [
     prog_gen_inplace, prog_gen_callee, prog_attr_same_line, prog_module_attr_same_line, prog_rebound_in_args,
     prog_rebound_in_callback, prog_list_map_append, prog_dict_shadow, prog_rebound_in_args_lookfirst,
@@ -752,7 +926,12 @@ def prog_dd_subclass_factory_set():
     prog_unpack_map, prog_in_map, prog_union_map, prog_starmap, prog_star_args_map, prog_filter,
     prog_weakref_callback, prog_finalize, prog_bytes_iter, prog_cmp_to_key, prog_factory_reassigned,
     prog_iadd_map_setattr, prog_sort_key_getattr, prog_map_of_iter, prog_weakref_subclass, prog_map_subclass,
-    prog_max_cmp_keys, prog_partial_iter, prog_dd_subclass_factory_set])
+    prog_max_cmp_keys, prog_partial_iter, prog_dd_subclass_factory_set,
+    pytest.param(prog_dd_slice, marks=pytest.mark.skipif(sys.version_info < (3, 12),
+                                                          reason="a slice is a dict key from 3.12 on")),
+    prog_dd_percent,
+    prog_raise_traceback, prog_match_get, prog_print_stdout, prog_dd_setattr_factory, prog_dd_reinit_factory,
+    prog_code_swap, prog_partial_setstate, prog_property_builtin])
 def test_the_reduced_search_reaches_the_plain_searchs_outcomes(program):
     found = {}
     for strategy in ("dfs-plain", "dfs"):

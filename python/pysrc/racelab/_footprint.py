@@ -37,11 +37,16 @@ seen where it is made: a call event on 3.12+ (``functools.partial`` looked throu
 called from C, ``map(iter, fs)``, makes callers that may touch anything), a callee loaded by name
 on 3.11 (arguments not seen: such a maker touches anything), and on 3.11 any call whose callee is
 not found, or a store of ``default_factory``, may make one that touches anything
-(``MAKES_HIDDEN``). What they may touch joins the run's ``Callees.hidden``, and the instructions
-that go through an iterable, subscript or compare (``for``, unpacking, ``in``, ``*xs``,
-``xs += it``, ``x[k]``, ``<``; calls of builtins and container methods, whose arguments may be
-such objects) add it when their step runs (``HIDDEN``); a container method called with keywords
-(``xs.sort(key=f)``) writes everything. A weak reference or finalizer runs its callback in
+(``MAKES_HIDDEN``); so is a ``property`` over a builtin method; ``setattr``, ``__init__``,
+``__setstate__`` on such an object, or a store of ``default_factory``/``__code__``/``fget``...,
+may change what one keeps (anything, from then on). What they may touch joins the run's
+``Callees.hidden``, and the instructions that may go through one (``for``, unpacking, ``in``,
+``*xs``, subscripts and slices, operators, comparisons, attribute loads; calls of builtins and
+container methods, whose arguments may be such objects) add it when their step runs
+(``HIDDEN``); a container method called with keywords (``xs.sort(key=f)``), a mapping pattern
+of ``match`` (it calls the subject's ``get``) and ``print`` into a ``sys.stdout`` that is not a
+plain stream or racelab's capture write everything; raising writes the exception's
+``__traceback__`` and ``__context__``. A weak reference or finalizer runs its callback in
 whatever step drops its referent: from the call that makes one, every step of the run writes
 everything (``Callees.everywhere``).
 
@@ -51,7 +56,9 @@ dataclass-generated methods) touch no state shared between threads beyond the co
 the instruction already counts, and so do builtin bound methods a class of the program's uses as
 a special method (``__hash__ = items.pop``); a dict obtained from ``globals()``/``vars()``/
 ``f.__globals__`` (instructions that write everything themselves) is not later used to write
-variables; a hidden caller or a weak reference is made by the program's own code during the
+variables; protocol methods C code looks up on an object of the program's (``keys`` for
+``dict.update(obj)`` and ``{**obj}``, ``__getitem__``) are the program's functions, not builtin
+callables set on the instance; a hidden caller or a weak reference is made by the program's own code during the
 run (one made before the check, or by library code, or on 3.12 by a callable not identified
 such as ``operator.methodcaller``, is not seen); what threads print is
 output, not state (two prints may be explored in one order only).
@@ -63,6 +70,7 @@ import collections
 import dis
 import functools
 import inspect
+import io
 import itertools
 import sys
 import types
@@ -124,25 +132,28 @@ _NOTHING = frozenset("""
     POP_JUMP_BACKWARD_IF_NONE POP_JUMP_BACKWARD_IF_NOT_NONE IS_OP
     BUILD_TUPLE BUILD_LIST BUILD_MAP BUILD_CONST_KEY_MAP BUILD_SLICE BUILD_STRING LIST_APPEND SET_ADD MAP_ADD
     LIST_TO_TUPLE MAKE_FUNCTION SET_FUNCTION_ATTRIBUTE KW_NAMES PRECALL LOAD_ASSERTION_ERROR
-    RAISE_VARARGS RERAISE PUSH_EXC_INFO POP_EXCEPT CHECK_EXC_MATCH UNARY_NEGATIVE UNARY_INVERT
+    PUSH_EXC_INFO POP_EXCEPT CHECK_EXC_MATCH UNARY_NEGATIVE UNARY_INVERT
 """.split())
 
 #: Instructions that go through an iterable, subscript a mapping or compare: they read
 #: container contents, and run what a hidden caller holds (``HIDDEN``).
 _ITERATES = frozenset("""
     BINARY_SUBSCR CONTAINS_OP GET_ITER FOR_ITER UNPACK_SEQUENCE UNPACK_EX LIST_EXTEND SET_UPDATE
-    DICT_UPDATE DICT_MERGE COMPARE_OP
+    DICT_UPDATE DICT_MERGE COMPARE_OP BINARY_SLICE
 """.split())
 
 _READS_CONTENTS = frozenset("""
-    BINARY_SLICE
     TO_BOOL UNARY_NOT POP_JUMP_IF_TRUE POP_JUMP_IF_FALSE POP_JUMP_FORWARD_IF_TRUE POP_JUMP_FORWARD_IF_FALSE
     POP_JUMP_BACKWARD_IF_TRUE POP_JUMP_BACKWARD_IF_FALSE JUMP_IF_TRUE_OR_POP JUMP_IF_FALSE_OR_POP
     FORMAT_VALUE FORMAT_SIMPLE FORMAT_WITH_SPEC CONVERT_VALUE
-    BUILD_SET GET_LEN MATCH_MAPPING MATCH_SEQUENCE MATCH_KEYS
+    BUILD_SET GET_LEN MATCH_MAPPING MATCH_SEQUENCE
 """.split())
 
 _WRITES_CONTENTS = frozenset("STORE_SUBSCR DELETE_SUBSCR STORE_SLICE".split())
+
+#: Raising an exception object writes its traceback and context, which another thread holding
+#: the same object may read (the frames it leaves add to the traceback in the same step).
+_RAISES = frozenset("RAISE_VARARGS RERAISE".split())
 
 _READS_NAME = frozenset("""
     LOAD_GLOBAL LOAD_NAME LOAD_DEREF LOAD_CLASSDEREF LOAD_FROM_DICT_OR_DEREF LOAD_FROM_DICT_OR_GLOBALS
@@ -170,6 +181,15 @@ def _name_key(name):
     return "n:" + name
 
 
+_RAISE_WRITES = 0
+for _attribute in ("__traceback__", "__context__", "__cause__", "__suppress_context__"):
+    _RAISE_WRITES |= writes(_name_key(_attribute))
+
+#: Attributes through which a hidden caller's callable changes after it was made (what the
+#: caller touches was worked out from the callable it was made with).
+_KEPT_CALLABLES = frozenset(["default_factory", "__code__", "__call__", "fget", "fset", "fdel"])
+
+
 def instruction_footprint(ins):
     """The footprint of one instruction (``dis.Instruction``), calls aside (see ``CALLS``)."""
     op = ins.opname
@@ -177,6 +197,8 @@ def instruction_footprint(ins):
         return 0
     if op in _ITERATES:
         return READ_CONTENTS | HIDDEN
+    if op in _RAISES:
+        return _RAISE_WRITES
     if op in _READS_CONTENTS:
         return READ_CONTENTS
     if op in _WRITES_CONTENTS:
@@ -184,15 +206,19 @@ def instruction_footprint(ins):
     if op == "BINARY_OP":
         # ``x += y`` may change a list in place; other operators read container contents (3.14's
         # subscript ``[]`` is one, and may run a hidden caller).
+        # Any of them may go through a hidden caller: ``xs += it``, ``"%(k)s" % dd``.
         if "=" in (ins.argrepr or ""):
-            return WRITE_CONTENTS | HIDDEN  # (``xs += it`` goes through ``it``)
-        return READ_CONTENTS | HIDDEN if ins.argrepr == "[]" else READ_CONTENTS
+            return WRITE_CONTENTS | HIDDEN
+        return READ_CONTENTS | HIDDEN
     if op in _READS_NAME or op in _WRITES_NAME:
         name = ins.argval if isinstance(ins.argval, str) else None
         if name is None or name in _NAME_OF_NAME_OP:
             return ALL
-        if name == "default_factory" and op in _WRITES_NAME:
-            return ALL | MAKES_HIDDEN  # a ``defaultdict``'s new factory, called from C
+        if name in _KEPT_CALLABLES and op in _WRITES_NAME:
+            return ALL | MAKES_HIDDEN  # a callable a hidden caller keeps, changed
+        if op in ("LOAD_ATTR", "LOAD_METHOD"):
+            # (A ``property`` whose getter is a builtin method is a hidden caller.)
+            return reads(_name_key(name)) | HIDDEN
         return (writes if op in _WRITES_NAME else reads)(_name_key(name))
     if op in CALLS:
         # 3.12+ tells a call's callee in its CALL event, but not ``f(*args)``'s when the callee
@@ -306,27 +332,20 @@ class _CodeInfo:
         if got is not None:
             return got
         line = self.line_of.get(offset)
-        fp = 0 if line is not None else ALL
-        seen = set()
-        todo = list(self.succ.get(offset, ()))
-        while todo:
-            o = todo.pop()
-            if o in seen or o not in self.by_offset:
-                continue
-            seen.add(o)
-            ln = self.line_of[o]
-            if ln is not None and ln != line:
-                continue  # another line: a line event, a step of its own
-            fp |= self.fp[o]
-            todo.extend(self.succ[o])
+        fp, _, _ = self._walk(self.succ.get(offset, ()), line)
+        if line is None:
+            fp = ALL
         self.after[offset] = fp
         return fp
 
-    def _reach(self, offset):
-        line = self.line_of.get(offset)
+    def _walk(self, starts, line, start=None):
+        """The instructions the code can run from ``starts`` without a line event: those on
+        ``line`` or on no line (``start``, the step's first, whatever its line). Returns their
+        footprint, the offsets visited (with the first ones of other lines, not counted) and
+        whether a jump goes back within the line (the line loops)."""
         fp = 0
         seen = set()
-        todo = [offset]
+        todo = list(starts)
         loops = False
         while todo:
             o = todo.pop()
@@ -334,12 +353,17 @@ class _CodeInfo:
                 continue
             seen.add(o)
             ln = self.line_of[o]
-            if o != offset and ln is not None and ln != line:
+            if o != start and ln is not None and ln != line:
                 continue  # another line: a line event, a step of its own
             fp |= self.fp[o]
             for t in self.succ[o]:
                 loops |= t <= o and self.line_of.get(t) in (line, None)
             todo.extend(self.succ[o])
+        return fp, seen, loops
+
+    def _reach(self, offset):
+        line = self.line_of.get(offset)
+        fp, seen, loops = self._walk([offset], line, start=offset)
         if line is None:
             fp = ALL  # not placed on a line: nothing to bound it by
         self.reach[offset] = fp
@@ -625,6 +649,11 @@ _CONTAINER_TYPES = frozenset([list, tuple, set, frozenset, dict, str, bytes, byt
 _CALL_THEIR_FIRST_ARGUMENT = (map, filter, itertools.starmap, itertools.filterfalse, itertools.takewhile,
                               itertools.dropwhile)
 _CALL_THEIR_FIRST_ARGUMENT_TOO = frozenset([functools.cmp_to_key])
+#: Methods of C objects that change what they keep (``partial.__setstate__``, re-running a
+#: ``defaultdict``'s ``__init__``), and builtins that set attributes from C.
+_REKEEPING_METHODS = frozenset(["__init__", "__setstate__", "__setattr__", "__delattr__", "__set__",
+                                "__delete__", "setter", "getter", "deleter"])
+_SETTERS = frozenset([setattr, delattr, object.__setattr__, object.__delattr__])
 #: ... and those whose callable may be another argument (or a keyword): anything.
 _CALL_ANY_ARGUMENT = (itertools.accumulate, itertools.groupby)
 #: Weak references and finalizers run a callback from C in whatever step drops their referent's
@@ -633,7 +662,13 @@ _WEAK = (weakref.ref, weakref.finalize, weakref.WeakMethod, weakref.KeyedRef, we
          weakref.WeakKeyDictionary, weakref.WeakSet)
 _WEAK_TOO = frozenset([weakref.proxy])
 #: Every maker (``Callees._called``: a maker called from C makes a caller no event sees).
-_MAKERS = _CALL_THEIR_FIRST_ARGUMENT + _CALL_ANY_ARGUMENT + _WEAK + (collections.defaultdict,)
+_MAKERS = _CALL_THEIR_FIRST_ARGUMENT + _CALL_ANY_ARGUMENT + _WEAK + (collections.defaultdict, property)
+#: Objects that keep a callable they may be given again later.
+_KEEPERS = _CALL_THEIR_FIRST_ARGUMENT + _CALL_ANY_ARGUMENT + (collections.defaultdict, functools.partial, property)
+#: The types of builtin methods: a C object's own (``p.__setstate__``), a slot's on an instance
+#: (``d.__init__``) or on the type (``defaultdict.__init__``).
+_C_METHOD_TYPES = (types.BuiltinMethodType, types.MethodWrapperType, types.WrapperDescriptorType,
+                   types.MethodDescriptorType)
 
 
 def _calls_with_keywords(code, offset):
@@ -661,6 +696,8 @@ class Callees:
         # and what every step of the run touches from then on (weak references' callbacks).
         self.hidden = 0
         self.everywhere = 0
+        # Streams ``print`` writes output to, not state (the tracer adds its own capture).
+        self.streams = {io.TextIOWrapper}
 
     def new_run(self):
         """What call sites have seen and the hidden callers made are the last run's."""
@@ -757,8 +794,22 @@ class Callees:
         try:
             first = callable_ in _CALL_THEIR_FIRST_ARGUMENT_TOO
             weak = callable_ in _WEAK_TOO
+            setter = callable_ in _SETTERS
         except TypeError:  # unhashable
             return 0
+        if setter:
+            # ``setattr(d, "default_factory", f)`` may change what a hidden caller keeps.
+            return ALL if isinstance(arg0, _KEEPERS) or arg0 is UNKNOWN else 0
+        if type(callable_) in _C_METHOD_TYPES and getattr(callable_, "__name__", None) in _REKEEPING_METHODS:
+            owner = getattr(callable_, "__self__", None)
+            if type(owner) is type or owner is None or owner is builtins:
+                owner = arg0  # ``defaultdict.__init__(d, f)``: the receiver is the first argument
+            return ALL if isinstance(owner, _KEEPERS) or owner is UNKNOWN else 0
+        if callable_ is property:
+            ins = code_info(code).by_offset.get(offset) if code is not None else None
+            one_argument = ins is not None and ins.opname == "CALL" and ins.arg == 1 \
+                and not _calls_with_keywords(code, offset)
+            return self._called(arg0) if one_argument else ALL
         if isinstance(callable_, type):
             first = first or issubclass(callable_, _CALL_THEIR_FIRST_ARGUMENT)
             weak = weak or issubclass(callable_, _WEAK)
@@ -801,8 +852,9 @@ class Callees:
                 pure = _PURE_BUILTINS.get(callable_)
                 if pure is None:
                     return ALL
-                if callable_ is builtins.print and _calls_with_keywords(code, offset):
-                    return ALL  # ``file=`` may be shared
+                if callable_ is builtins.print and (_calls_with_keywords(code, offset)
+                                                    or type(sys.stdout) not in self.streams):
+                    return ALL  # ``file=``, or a ``sys.stdout`` of the program's, may be shared
                 return pure
             if _calls_with_keywords(code, offset):
                 return ALL  # ``xs.sort(key=f)`` calls ``f`` from C

@@ -375,6 +375,7 @@ class Tracer:
         self._run_codes = []
         self._run_enabled = set()
         self.callees = fp.Callees(self.files, _racelab_types(), rl.CALL_FOOTPRINTS)
+        self.callees.streams.add(_Capture)
 
     # -- per check --
     def start(self):

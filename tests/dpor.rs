@@ -653,6 +653,39 @@ fn bounded_reduction_is_the_default_smaller_and_complete() {
     assert!(check(bounded(1), reader).failure.is_some());
 }
 
+/// An outside review's program (found by its fuzzer over the std-shaped API): under bound 1,
+/// `3 (0, 3)` needs Thread-3's first load, then a preemption to Thread-2, which stores `a` before
+/// Thread-1 and Thread-3 load it again. The reversal of Thread-1's load of `a` and Thread-2's store
+/// can start with Thread-3 or Thread-2, which are equivalent unbounded; the reduced search took
+/// Thread-2 (the store's thread), from which the outcome needs two preemptions, and missed it.
+#[test]
+fn bounded_dpor_schedules_every_initial_of_a_reversal() {
+    fn program() -> String {
+        let a = Shared::new(0);
+        let b = Shared::new(0);
+        let t1 = thread::spawn(move || {
+            b.load();
+            a.load()
+        });
+        let _t2 = thread::spawn(move || {
+            b.store(1);
+            a.store(3);
+        });
+        let t3 = thread::spawn(move || {
+            let x = a.load();
+            let y = a.load();
+            (x, y)
+        });
+        format!("{} {:?}", t1.join().unwrap(), t3.join().unwrap())
+    }
+    let bound_1: fn() -> Config = || Config::dfs().preemption_bound(1).shrink(false);
+    let bound_2: fn() -> Config = || Config::dfs().preemption_bound(2).shrink(false);
+    for (name, config) in [("bound 1", bound_1), ("bound 2", bound_2)] {
+        let outcomes = same_outcomes(name, config, program);
+        assert!(outcomes.contains("3 (0, 3)"), "{name}: {outcomes:?}");
+    }
+}
+
 /// The fuzzer's batch under preemption bounds 1 and 2: the reduced bounded search reaches the
 /// plain bounded search's outcomes (`cargo run --release --example dpor_fuzz -- --bound B` for
 /// more). Before the fixes in `sim/src/strategy/dpor.rs` 15 of the first 600 programs differed

@@ -39,9 +39,12 @@
 //!   bound are not explored. Bounding and reduction interact (Coons, Musuvathi, McKinley,
 //!   "Bounded Partial-Order Reduction", OOPSLA 2013): equivalent runs can differ in how many
 //!   preemptions they take, so the representative the reduction keeps may be beyond the bound
-//!   while another member of its class is within it. Three things keep the bounded search
+//!   while another member of its class is within it. Four things keep the bounded search
 //!   complete against the plain bounded search (same outcomes, measured by the differential
 //!   fuzzer under bounds 1 and 2, see `tests/dpor.rs`):
+//!   - every initial of a race's reversal is scheduled, not one: the runs that start with
+//!     different initials are equivalent but may take different numbers of preemptions
+//!     ([`Dpor::race_backtrack_within_bound`]);
 //!   - a reversal that would cost a preemption is also tried where the running thread was
 //!     switched to, the latest earlier node where taking the other thread costs nothing more
 //!     (their conservative backtracking);
@@ -499,8 +502,11 @@ impl Dpor {
 
     /// For a race whose reversal can start with `initials` (the race's later step is
     /// `preferred`'s): unless one of them is asleep or scheduled at node `at` already, schedule
-    /// one there.
+    /// one there. Under a preemption bound, every one of them not asleep.
     fn race_backtrack(&mut self, at: usize, initials: &[ThreadId], preferred: ThreadId, pending: bool) {
+        if self.preemption_bound.is_some() {
+            return self.race_backtrack_within_bound(at, initials, pending);
+        }
         let Node::Thread(node) = &mut self.stack[at] else {
             panic!("racelab invariant: a step that does not start at a thread node");
         };
@@ -520,6 +526,39 @@ impl Dpor {
                     node.backtrack.push(t);
                 }
             }
+        }
+    }
+
+    /// `race_backtrack` under a preemption bound. Equivalent runs can take different numbers of
+    /// preemptions, so the reversal's initials are not interchangeable there: a reversal that
+    /// starts with one thread may need a switch more than one that starts with another (a
+    /// thread that must go between two steps of the other) and fall outside the bound while
+    /// the other is within it. Every initial not asleep is scheduled, each also before the
+    /// switch where taking it costs a preemption (an outside review's program: the reversal
+    /// scheduled only the later step's thread, which needed two preemptions for the outcome
+    /// that starting with the other initial reaches in one).
+    fn race_backtrack_within_bound(&mut self, at: usize, initials: &[ThreadId], pending: bool) {
+        let Node::Thread(node) = &mut self.stack[at] else {
+            panic!("racelab invariant: a step that does not start at a thread node");
+        };
+        let runnable = &self.runnable;
+        let candidates: Initials = initials.iter().copied().filter(|&t| runnable.contains(at, t)).collect();
+        if candidates.is_empty() {
+            if !pending {
+                // As in `race_backtrack`: stay sound, explore every thread here.
+                for t in runnable.set_at(at) {
+                    if !node.backtrack.contains(&t) && !node.asleep(t) {
+                        node.backtrack.push(t);
+                    }
+                }
+            }
+            return;
+        }
+        let added: Initials =
+            candidates.iter().copied().filter(|&t| !node.asleep(t) && !node.backtrack.contains(&t)).collect();
+        node.backtrack.extend(added.iter().copied());
+        for t in added {
+            self.also_before_the_switch(at, t);
         }
     }
 

@@ -686,6 +686,61 @@ fn bounded_dpor_schedules_every_initial_of_a_reversal() {
     }
 }
 
+/// A second review's variants of that program (a second writer; a fourth thread), each missing
+/// outcomes at bound 1 before every initial was scheduled.
+#[test]
+fn bounded_dpor_schedules_every_initial_with_more_writers() {
+    fn two_writers() -> String {
+        let a = Shared::new(0);
+        let b = Shared::new(0);
+        let t1 = thread::spawn(move || {
+            b.load();
+            a.load()
+        });
+        let _t2 = thread::spawn(move || {
+            b.store(1);
+            a.store(3);
+        });
+        let _t5 = thread::spawn(move || {
+            a.store(5);
+            b.store(5);
+        });
+        let t3 = thread::spawn(move || {
+            let x = a.load();
+            let y = a.load();
+            (x, y)
+        });
+        format!("{} {:?}", t1.join().unwrap(), t3.join().unwrap())
+    }
+    fn four_threads() -> String {
+        let a = Shared::new(0);
+        let b = Shared::new(0);
+        let t1 = thread::spawn(move || {
+            b.load();
+            a.load()
+        });
+        let _t2 = thread::spawn(move || {
+            b.store(1);
+            a.store(3);
+        });
+        let t3 = thread::spawn(move || {
+            let x = a.load();
+            let y = a.load();
+            (x, y)
+        });
+        let t4 = thread::spawn(move || {
+            let x = b.load();
+            a.store(5);
+            x
+        });
+        format!("{} {:?} {}", t1.join().unwrap(), t3.join().unwrap(), t4.join().unwrap())
+    }
+    let bound_1: fn() -> Config = || Config::dfs().preemption_bound(1).shrink(false);
+    let two = same_outcomes("a second writer, bound 1", bound_1, two_writers);
+    assert!(two.contains("3 (5, 3)"), "{two:?}");
+    same_outcomes("a fourth thread, bound 1", bound_1, four_threads);
+}
+
 /// The fuzzer's batch under preemption bounds 1 and 2: the reduced bounded search reaches the
 /// plain bounded search's outcomes (`cargo run --release --example dpor_fuzz -- --bound B` for
 /// more). Before the fixes in `sim/src/strategy/dpor.rs` 15 of the first 600 programs differed

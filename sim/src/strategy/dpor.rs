@@ -124,6 +124,15 @@ impl ThreadNode {
         self.continuing.is_some_and(|c| c != t)
     }
 
+    /// Adds to the backtrack set each of `threads` that is not asleep here or scheduled already.
+    fn schedule_awake(&mut self, threads: impl IntoIterator<Item = ThreadId>) {
+        for t in threads {
+            if !self.backtrack.contains(&t) && !self.asleep(t) {
+                self.backtrack.push(t);
+            }
+        }
+    }
+
     fn within(&self, bound: Option<u32>, t: ThreadId) -> bool {
         bound.is_none_or(|b| self.preemptions_before + u32::from(self.preempts(t)) <= b)
     }
@@ -521,11 +530,7 @@ impl Dpor {
         } else if !pending {
             // The race cannot start from any thread runnable here; that should not happen with
             // the orderings recorded, so stay sound: explore every thread here.
-            for t in runnable.set_at(at) {
-                if !node.backtrack.contains(&t) && !node.asleep(t) {
-                    node.backtrack.push(t);
-                }
-            }
+            node.schedule_awake(runnable.set_at(at));
         }
     }
 
@@ -546,11 +551,7 @@ impl Dpor {
         if candidates.is_empty() {
             if !pending {
                 // As in `race_backtrack`: stay sound, explore every thread here.
-                for t in runnable.set_at(at) {
-                    if !node.backtrack.contains(&t) && !node.asleep(t) {
-                        node.backtrack.push(t);
-                    }
-                }
+                node.schedule_awake(runnable.set_at(at));
             }
             return;
         }

@@ -632,6 +632,17 @@ for _name in "range isinstance issubclass id type object".split():
 _PURE_BUILTINS[collections.deque] = READ_CONTENTS | HIDDEN
 _PURE_BUILTINS[collections.OrderedDict] = READ_CONTENTS | HIDDEN
 
+#: What a method of an immutable builtin type (``str``, ``bytes``, ``int``, ``tuple``,
+#: ``frozenset``...; not of a subclass) touches: nothing a thread can change in its receiver, and
+#: what the pure builtins touch in its arguments (``__eq__`` of the program's classes, which
+#: ``tuple.index`` calls, runs as steps of its own). Called with a receiver of another type
+#: (``str.strip(5)``) it only raises ``TypeError``.
+_IMMUTABLE_METHOD = READ_CONTENTS | HIDDEN
+#: ... except those that go through an iterable, a mapping or the items and attributes a format
+#: names, which may be anything's (``"{0[k]}".format(a_defaultdict)`` inserts): anything, as before.
+_GOES_THROUGH_ITS_ARGUMENTS = frozenset("""join format format_map union intersection difference
+    symmetric_difference issubset issuperset isdisjoint""".split())
+
 #: Builtins that go through an iterable they are given (or call a ``key``): pure only over a
 #: container's own items, or a generator of the program's (whose code runs as steps). An
 #: iterator such as ``map(items.append, xs)`` calls what it was given from C, where no
@@ -856,10 +867,14 @@ class Callees:
                                                     or type(sys.stdout) not in self.streams):
                     return ALL  # ``file=``, or a ``sys.stdout`` of the program's, may be shared
                 return pure
+            if type(owner) in _IMMUTABLE and callable_.__name__ not in _GOES_THROUGH_ITS_ARGUMENTS:
+                return _IMMUTABLE_METHOD  # ``line.split(sep=",")``
             if _calls_with_keywords(code, offset):
                 return ALL  # ``xs.sort(key=f)`` calls ``f`` from C
             return self._method(owner, callable_.__name__)
         if t is types.MethodDescriptorType:
+            if callable_.__objclass__ in _IMMUTABLE and callable_.__name__ not in _GOES_THROUGH_ITS_ARGUMENTS:
+                return _IMMUTABLE_METHOD  # ``map(str.strip, lines)``: whatever the receiver is
             # ``items.append(x)``: the method loaded unbound, the receiver as first argument.
             if isinstance(arg0, callable_.__objclass__) and not _calls_with_keywords(code, offset):
                 return self._method(arg0, callable_.__name__)

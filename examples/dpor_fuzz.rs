@@ -37,6 +37,10 @@
 //! every Condition replaced by a racelab-std `Condvar` whose waits may use a second mutex and
 //! whose notifies may go without the mutex (`Program::generate_std`): what a `Condvar` notify
 //! under its mutex, which has no scheduling point of its own, must keep.
+//!
+//! With `--yields`, the programs have a yield after about a third of their operations
+//! (`Program::generate_yielding`): under a bound, where switching at a yield is free and keeping
+//! the yielding thread going is the preemption, DPOR must still reach the plain search's outcomes.
 
 // A driver outside the simulation: it reads the OS clock for its own time budget only.
 #![allow(clippy::print_stdout, clippy::disallowed_methods)]
@@ -61,7 +65,12 @@ fn main() {
     let mut cut: Option<u64> = None;
     let mut release_points = false;
     let mut std_condvar = false;
+    let mut yielding = false;
     while let Some(flag) = args.next() {
+        if flag == "--yields" {
+            yielding = true;
+            continue;
+        }
         if flag == "--release-points" {
             release_points = true;
             continue;
@@ -86,15 +95,20 @@ fn main() {
             _ => {
                 eprintln!(
                     "dpor_fuzz: usage: dpor_fuzz [--seconds N | --count N] [--from SEED] [--cap RUNS] \
-                     [--bound B | --jobs N | --shards N [--cut S] | --release-points] [--std]"
+                     [--bound B | --jobs N | --shards N [--cut S] | --release-points] [--std | --yields]"
                 );
                 std::process::exit(2);
             }
         }
     }
     let deadline = Instant::now() + Duration::from_secs(seconds.min(u64::MAX / 4));
-    let generate: fn(u64) -> Option<Program> =
-        if std_condvar { Program::generate_std } else { |seed| Some(Program::generate(seed)) };
+    let generate: fn(u64) -> Option<Program> = if std_condvar {
+        Program::generate_std
+    } else if yielding {
+        |seed| Some(Program::generate_yielding(seed))
+    } else {
+        |seed| Some(Program::generate(seed))
+    };
     if let Some(shards) = shards {
         let (mut compared, mut skipped, mut runs, mut whole_runs, mut failed, mut seed) =
             (0u64, 0u64, 0, 0, 0, from);
@@ -181,7 +195,7 @@ fn main() {
             Comparison::Differ { plain, dpor } => {
                 println!("seed {seed}: DPOR and the plain search differ\nplain: {plain:?}\nDPOR:  {dpor:?}");
                 let small = minimise(&program, cap, bound);
-                println!("minimised:\n{}", small.to_rust());
+                println!("minimised:\n{}", small.to_rust_bounded(bound));
                 std::process::exit(1);
             }
         }

@@ -486,7 +486,7 @@ fn a_dfs_whose_runs_keep_growing_says_so() {
         .lines()
         .find(|l| l.starts_with("  note: the runs kept growing, from "))
         .unwrap_or_else(|| panic!("{out}"));
-    assert!(note.ends_with("try sampling (--strategy pos) or a preemption bound (--preemption-bound 2, Config::preemption_bound), which ends the search unless the loop waits by spinning or yielding"), "{note}");
+    assert!(note.ends_with("try sampling (--strategy pos) or a preemption bound (--preemption-bound 2, Config::preemption_bound), which ends the search unless the loop spins without yielding"), "{note}");
     let json = racelab(&["check", "event-consumers/seed", "--strategy", "dfs", "--runs", "800", "--json"]);
     let json: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
     let growth = &json["report"]["growing_runs"];

@@ -741,6 +741,53 @@ fn bounded_dpor_schedules_every_initial_with_more_writers() {
     same_outcomes("a fourth thread, bound 1", bound_1, four_threads);
 }
 
+/// Under a bound a yield makes switching free and keeping the yielder going the preemption.
+/// The fuzzer's program 1331 with yields (`dpor_fuzz --yields`), cut down: `ld=2` needs w1's
+/// yield to switch, for free, to the sleeper, whose sleep blocks it at once, so w1 goes on for
+/// free and one preemption puts w2's load between its updates. The sleeper's step is
+/// independent of w1's, so DPOR never moved it after the yield, and staying at the yield costs
+/// the one preemption: the reduced search missed `ld=2` until a yield conflicted with every
+/// other thread's step (`footprint::YIELDS`).
+#[test]
+fn bounded_dpor_places_a_yield_among_the_other_threads_steps() {
+    fn program() -> String {
+        let o = Shared::new(0i64);
+        let sleeper = thread::spawn(|| thread::sleep(Duration::from_secs(1)));
+        let w1 = thread::spawn(move || {
+            let first = o.update(|x| {
+                *x += 1;
+                *x
+            });
+            thread::yield_now();
+            let second = o.update(|x| {
+                *x += 1;
+                *x
+            });
+            o.store(3);
+            (first, second)
+        });
+        let w2 = thread::spawn(move || o.load());
+        sleeper.join().unwrap();
+        format!("{:?} ld={}", w1.join().unwrap(), w2.join().unwrap())
+    }
+    let bound_1: fn() -> Config = || Config::dfs().preemption_bound(1).spurious_wakeups(0).shrink(false);
+    let outcomes = same_outcomes("a yield, bound 1", bound_1, program);
+    assert!(outcomes.iter().any(|o| o.ends_with("ld=2")), "{outcomes:?}");
+}
+
+/// The fuzzer's batch with a yield after about a third of the operations
+/// (`Program::generate_yielding`), under bounds 1 and 2.
+#[test]
+fn bounded_dpor_reaches_the_plain_bounded_searchs_outcomes_on_random_programs_that_yield() {
+    for bound in [1, 2] {
+        let (compared, skipped, plain, dpor) =
+            fuzz((1000..1000 + BOUNDED_FUZZ_PROGRAMS).map(Program::generate_yielding), Some(bound));
+        eprintln!("bounded dpor fuzz with yields, bound {bound}: {compared} compared, {skipped} skipped; plain {plain} runs, DPOR {dpor} runs");
+        assert!(compared >= BOUNDED_FUZZ_PROGRAMS * 4 / 5, "too many programs skipped: {skipped}");
+        assert!(dpor < plain, "the reduction saved nothing: {dpor} runs against {plain}");
+    }
+}
+
 /// The fuzzer's batch under preemption bounds 1 and 2: the reduced bounded search reaches the
 /// plain bounded search's outcomes (`cargo run --release --example dpor_fuzz -- --bound B` for
 /// more). Before the fixes in `sim/src/strategy/dpor.rs` 15 of the first 600 programs differed
@@ -963,10 +1010,10 @@ fn fuzz(programs: impl IntoIterator<Item = Program>, bound: Option<u32>) -> (u64
                 panic!(
                     "seed {seed}, preemption bound {bound:?}: DPOR and the plain search differ.\n\
                      plain: {plain:?}\nDPOR:  {dpor:?}\n\
-                     minimised program ({} after minimising: {:?}), as a test file (add the bound to its Config):\n{}",
+                     minimised program ({} after minimising: {:?}), as a test file:\n{}",
                     small.seed,
                     compare_bounded(&small, FUZZ_RUN_CAP, bound),
-                    small.to_rust()
+                    small.to_rust_bounded(bound)
                 );
             }
         }

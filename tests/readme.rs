@@ -12,7 +12,7 @@ use std::process::Command;
 /// command added to the README must be added here, and one removed from it removed.
 const EXIT_CODES: &[(&str, i32)] = &[
     ("check event-consumers/seed", 1),
-    ("replay event-consumers/seed --schedule \"v1 t3*9 t0*2 t1*5 #5e6702f6\"", 1),
+    ("replay event-consumers/seed --schedule \"v1 t3*2 t0 t3*3 t1*5 t3*3 t1*5 t2 #f106c33c\"", 1),
     ("show event-consumers", 0),
     ("check lock-order/buggy", 1),
     ("check counter/buggy --strategy random --seed 7 --runs 500", 1),

@@ -398,7 +398,8 @@ const STARVED_WINDOW: usize = 1_000;
 
 /// A run that did not end: a livelock, a long program, or a schedule that kept one thread going
 /// round its loop while another that would have ended it could run all along (no fair scheduler
-/// makes it, and a preemption-bounded search may keep to it: switching away costs a preemption).
+/// makes it, and a preemption-bounded search may keep to it: switching away costs a preemption,
+/// unless the loop yields).
 fn step_limit(max_steps: u64, runnable: &[crate::report::ThreadRef], trace: &Trace) -> String {
     let events = &trace.events;
     let tail = &events[events.len().saturating_sub(STARVED_WINDOW)..];
@@ -419,8 +420,9 @@ fn step_limit(max_steps: u64, runnable: &[crate::report::ThreadRef], trace: &Tra
         "the run did not end within {max_steps} steps: {} went round a loop for the last {} events while {} could run \
          and was never scheduled. No fair scheduler makes this run; if {} would end the loop, it is not a bug but \
          an unfair schedule (a preemption-bounded search keeps one thread going, since switching away from it \
-         costs a preemption): sample such loops (--strategy pos, Config::pos, model()) rather than bound them. A \
-         loop no schedule ends is a livelock.",
+         costs a preemption, unless it yields): yield in such loops (yield_now(), a zero sleep), which makes a \
+         bound end them, or sample them (--strategy pos, Config::pos, model()). A loop no schedule ends is a \
+         livelock.",
         spinning.join(" and "),
         tail.len(),
         starved.join(" and "),

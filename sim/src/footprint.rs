@@ -48,6 +48,12 @@ pub const SPURIOUS_BUDGET: ObjectId = ObjectId(u32::MAX - 1);
 /// clones and drops conflict with one another rather than with nothing.
 pub const FOREIGN_COUNTS: ObjectId = ObjectId(u32::MAX - 2);
 
+/// The scheduler's yields, under a preemption bound (where a yield changes what a switch
+/// costs: `strategy::preempts`): the step that ends in a yield writes it and every step reads
+/// it, so that a bounded DPOR also explores where a yield falls among the other threads' steps
+/// (a free switch at a yield to a thread that then blocks lets the yielder go on for free).
+pub const YIELDS: ObjectId = ObjectId(u32::MAX - 4);
+
 /// Reference counts (a racelab `Arc`'s) are pseudo-objects numbered from here up to
 /// [`COUNTS_END`]: by the thread that made the allocation and how many it had made before
 /// (bits 20 to 28: the thread, modulo 512; below: the allocation, modulo 2^20). Unlike an

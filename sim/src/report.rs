@@ -603,7 +603,7 @@ impl Report {
             "the runs kept growing, from {} steps (run 0) to {} (run {}): a loop that some schedules keep going \
              round (a daemon's `while True`, polling, a retry) gives the search ever longer runs and no end; try \
              sampling (--strategy pos) or a preemption bound (--preemption-bound 2, Config::preemption_bound), \
-             which ends the search unless the loop waits by spinning or yielding",
+             which ends the search unless the loop spins without yielding",
             g.first_steps, g.longest_steps, g.longest_run
         ))
     }

@@ -1013,7 +1013,8 @@ impl RunModel {
             return self.end(RunEnd::Failed(FailureKind::StepLimit { max_steps: self.max_steps, runnable }));
         }
         let current = self.last_ran.filter(|&t| !clock_jumped && self.is_runnable(t));
-        if std::mem::take(&mut self.yielding) {
+        let yielded = std::mem::take(&mut self.yielding) && current.is_some();
+        if yielded {
             if let Some(t) = current {
                 self.strategy.yielded(t);
             }
@@ -1032,7 +1033,7 @@ impl RunModel {
         if self.runnable.len() > 1 {
             self.recorded.push(Choice::new(ChoiceKind::Thread, picked.0));
         }
-        if current.is_some_and(|c| c != picked) {
+        if crate::strategy::preempts(current, yielded, picked, self.runnable.len()) {
             self.preemptions += 1;
         }
         self.step += 1;

@@ -376,33 +376,46 @@ fn a_thread_joining_itself_panics_as_std_does() {
     assert_eq!(panic_message(&report), "failed to join thread: Resource deadlock avoided (os error 35)");
 }
 
-#[test]
-fn a_yield_loop_kept_going_under_a_bound_is_told_as_an_unfair_schedule() {
-    // An outside trial: a correct `try_recv` + `yield_now` loop fails a preemption-bounded
-    // search with `step-limit` (switching away from the yielding thread costs a preemption, so
-    // the bounded search keeps it going). The diagnosis says that no fair scheduler makes the
-    // run and what to do instead.
-    let report = check(Config::dfs().preemption_bound(2).max_steps(5_000), || {
-        let (tx, rx) = racelab_std::sync::mpsc::channel::<u32>();
-        let p = thread::spawn(move || tx.send(1).unwrap());
-        while rx.try_recv().is_err() {
+fn try_recv_loop(yields: bool) {
+    let (tx, rx) = racelab_std::sync::mpsc::channel::<u32>();
+    let p = thread::spawn(move || tx.send(1).unwrap());
+    while rx.try_recv().is_err() {
+        if yields {
             thread::yield_now();
         }
-        p.join().unwrap();
-    });
+    }
+    p.join().unwrap();
+}
+
+#[test]
+fn a_yield_loop_is_explored_to_the_end_under_a_bound() {
+    // An outside trial: a correct `try_recv` + `yield_now` loop failed a preemption-bounded
+    // search with `step-limit`, because switching away from the yielding thread cost a
+    // preemption and the search kept it going. A yield now makes the switch free and keeping the
+    // yielder going the preemption, so a bound ends the loop: every bound proves it, with DPOR
+    // and without.
+    for bound in 0..4 {
+        for dpor in [true, false] {
+            let report = check(Config::dfs().dpor(dpor).preemption_bound(bound).max_steps(5_000), || {
+                try_recv_loop(true)
+            });
+            report.assert_passed();
+            assert!(report.exhausted, "bound {bound}, dpor {dpor}: {report}");
+        }
+    }
+}
+
+#[test]
+fn a_spin_loop_kept_going_under_a_bound_is_told_as_an_unfair_schedule() {
+    // The same loop without the yield: switching away from main costs a preemption, so the
+    // bounded search keeps it going round to the step limit. The diagnosis says that no fair
+    // scheduler makes the run and what to do instead.
+    let report = check(Config::dfs().preemption_bound(2).max_steps(5_000), || try_recv_loop(false));
     let failure = report.failure.expect("the bounded search keeps main going round its loop");
     assert!(matches!(failure.kind, FailureKind::StepLimit { .. }), "{}", failure.kind);
     let diagnosis = racelab_sim::diagnose(&failure.kind, &failure.trace).explanation;
     assert!(diagnosis.contains("main went round a loop for the last 1000 events while Thread-1 could run and was never scheduled"), "{diagnosis}");
-    assert!(diagnosis.contains("sample such loops (--strategy pos, Config::pos, model())"), "{diagnosis}");
+    assert!(diagnosis.contains("yield in such loops (yield_now(), a zero sleep), which makes a bound end them, or sample them (--strategy pos, Config::pos, model())"), "{diagnosis}");
     // Sampling ends it: the loop is correct.
-    check(Config::pos(1).runs(200), || {
-        let (tx, rx) = racelab_std::sync::mpsc::channel::<u32>();
-        let p = thread::spawn(move || tx.send(1).unwrap());
-        while rx.try_recv().is_err() {
-            thread::yield_now();
-        }
-        p.join().unwrap();
-    })
-    .assert_passed();
+    check(Config::pos(1).runs(200), || try_recv_loop(false)).assert_passed();
 }

@@ -246,6 +246,32 @@ impl Program {
         Some(p)
     }
 
+    /// [`Program::generate`]'s program for `seed` with a yield after about a third of its
+    /// operations (in lock bodies too; a second generator decides): where a switch is free and
+    /// keeping the thread going is the preemption, the preemption-bounded searches' yield rule.
+    pub fn generate_yielding(seed: u64) -> Program {
+        fn sprinkle(ops: &mut Vec<Op>, g: &mut Gen) {
+            let mut out = Vec::with_capacity(ops.len() * 2);
+            for mut op in ops.drain(..) {
+                if let Op::Locked(_, body) | Op::Nested(body) = &mut op {
+                    sprinkle(body, g);
+                }
+                out.push(op);
+                if g.chance(35) {
+                    out.push(Op::Yield);
+                }
+            }
+            *ops = out;
+        }
+        let mut p = Program::generate(seed);
+        let mut g = Gen(ChaCha8Rng::seed_from_u64(seed ^ 0x5949_454c_4453));
+        sprinkle(&mut p.main, &mut g);
+        for w in &mut p.workers {
+            sprinkle(&mut w.ops, &mut g);
+        }
+        p
+    }
+
     /// Every two-party program over one object: a worker (plain, daemon or process) does one
     /// operation `a` (then a yield, or `a` again), and main, after spawning it, does one
     /// operation `b` (after a 1 s sleep or not; or terminates the process). With every timeout
@@ -1205,6 +1231,12 @@ impl Program {
     /// The program as the Rust source of a `check` call a person can paste into a test: the
     /// same operations, logs and final reads as [`Program::run`].
     pub fn to_rust(&self) -> String {
+        self.to_rust_bounded(None)
+    }
+
+    /// [`Program::to_rust`] with the search under preemption bound `bound`, as the fuzzer
+    /// compared it (a difference found under a bound shows only under it).
+    pub fn to_rust_bounded(&self, bound: Option<u32>) -> String {
         let body = self.rust_body();
         let used = |name: &str| body.contains(&format!("{name}::"));
         let racelab: Vec<&str> = [
@@ -1259,9 +1291,10 @@ impl Program {
              pub fn outcomes(dpor: bool) -> BTreeSet<String> {{\n    \
                  let seen = Arc::new(Mutex::new(BTreeSet::new()));\n    \
                  let sink = Arc::clone(&seen);\n    \
-                 let config = Config::dfs().dpor(dpor).spurious_wakeups({});\n    \
+                 let config = Config::dfs().dpor(dpor).spurious_wakeups({}){};\n    \
                  let report = check(config, move || {{",
-            self.spurious_wakeups
+            self.spurious_wakeups,
+            bound.map(|b| format!(".preemption_bound({b})")).unwrap_or_default()
         );
         for line in body.lines() {
             let _ = writeln!(s, "    {line}");

@@ -340,7 +340,7 @@ def _check(args):
         # racelab-py has no preemption bound: sampling is what it offers instead.
         note = report._raw["growth_note"].replace(
             "try sampling (--strategy pos) or a preemption bound (--preemption-bound 2, Config::preemption_bound), "
-            "which ends the search unless the loop waits by spinning or yielding",
+            "which ends the search unless the loop spins without yielding",
             "try sampling (--strategy pos or random)")
         _out(f"  note: {note}")
     if args.shard:

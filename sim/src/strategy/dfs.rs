@@ -9,10 +9,11 @@
 //! the same decisions given the same choices; when it does not (it reads something racelab
 //! does not control) the search reports a [`Divergence`] instead of exploring garbage.
 //!
-//! A preemption is a thread choice that switches away from a thread that could have gone on.
-//! At thread decisions the continuing thread is tried first, so the first run of the search is
-//! the non-preemptive one. With a bound `b`, options that would make a run's preemptions
-//! exceed `b` are skipped.
+//! A preemption is a thread choice that switches away from a thread that could have gone on,
+//! or after a yield keeps the yielding thread going while another could run (see
+//! [`super::preempts`]). At thread decisions the continuing thread is tried first (after a
+//! yield, last), so the first run of the search is the non-preemptive one. With a bound `b`,
+//! options that would make a run's preemptions exceed `b` are skipped.
 //!
 //! Delay bounding (Emmi, Qadeer, Rakamarić, "Delay-Bounded Scheduling", POPL 2011) measures a
 //! run instead against a deterministic round-robin scheduler: it runs the current thread while
@@ -39,6 +40,9 @@ struct Frame {
     /// and whether it could go on (it is then option 0 and every other option preempts it).
     current: Option<u32>,
     first_continues: bool,
+    /// The thread that took the previous step could go on and yielded: it is the last option,
+    /// the only one that preempts.
+    yielded: bool,
     /// A random value held at the run's own (see [`Dfs::keeping_random_values`]): no other
     /// option is explored.
     pinned: bool,
@@ -52,7 +56,11 @@ struct Frame {
 
 impl Frame {
     fn preempts(&self, index: usize) -> bool {
-        self.first_continues && index > 0
+        if self.yielded {
+            index + 1 == self.options
+        } else {
+            self.first_continues && index > 0
+        }
     }
 }
 
@@ -71,6 +79,8 @@ pub struct Dfs {
     /// Delays taken so far in the current run.
     delays: u32,
     exhausted: bool,
+    /// The thread that ran last yielded ([`Strategy::yielded`]): told for the next thread decision.
+    yielder: Option<ThreadId>,
     /// Values for the program's random choices, in the order it asks for them (see
     /// [`Dfs::keeping_random_values`]), and how many this run has used.
     random_values: Vec<u32>,
@@ -89,6 +99,7 @@ impl Dfs {
             preemptions: 0,
             delays: 0,
             exhausted: false,
+            yielder: None,
             random_values: Vec::new(),
             random_used: 0,
         }
@@ -135,14 +146,15 @@ impl Dfs {
 
     /// The thread that is option `index` of a thread decision among `runnable` (sorted) after
     /// `current`: the continuing thread first, then the others in id order, or with a delay
-    /// bound in round-robin order (the threads after `current`, cyclically).
-    fn thread_option(&self, runnable: &[ThreadId], current: Option<u32>, index: usize) -> u32 {
+    /// bound in round-robin order (the threads after `current`, cyclically). After a yield
+    /// (`yielded`) the continuing thread comes last instead.
+    fn thread_option(&self, runnable: &[ThreadId], current: Option<u32>, yielded: bool, index: usize) -> u32 {
         let continuing = current.filter(|&c| runnable.contains(&ThreadId(c)));
-        if continuing.is_some() && index == 0 {
+        if continuing.is_some() && !yielded && index == 0 {
             return continuing.unwrap_or_default();
         }
         let others = runnable.iter().map(|t| t.0).filter(|&t| Some(t) != continuing);
-        let skip = index - usize::from(continuing.is_some());
+        let skip = if yielded { index } else { index - usize::from(continuing.is_some()) };
         if self.delay_bound.is_some() {
             let pivot = current.unwrap_or(0);
             let (after, before): (Vec<u32>, Vec<u32>) = others.partition(|&t| t > pivot);
@@ -150,6 +162,7 @@ impl Dfs {
         } else {
             others.clone().nth(skip)
         }
+        .or(continuing.filter(|_| yielded))
         .expect("racelab invariant: a thread option past the runnable set")
     }
 
@@ -158,7 +171,7 @@ impl Dfs {
         let frame = &self.stack[depth];
         let value = match frame.kind {
             ChoiceKind::Thread => {
-                self.thread_option(&self.runnable.set_at(depth), frame.current, frame.chosen)
+                self.thread_option(&self.runnable.set_at(depth), frame.current, frame.yielded, frame.chosen)
             }
             _ => frame.chosen as u32,
         };
@@ -172,7 +185,7 @@ impl Dfs {
         &mut self,
         kind: ChoiceKind,
         options: usize,
-        thread: Option<(&[ThreadId], Option<u32>)>,
+        thread: Option<(&[ThreadId], Option<u32>, bool)>,
     ) -> Result<usize, Divergence> {
         let pin = if kind == ChoiceKind::Random {
             let value = self.random_values.get(self.random_used).map(|&v| v as usize);
@@ -183,12 +196,14 @@ impl Dfs {
         };
         let depth = self.depth;
         self.depth += 1;
-        let (runnable, current) = thread.unwrap_or((&[], None));
+        let (runnable, current, yielded) = thread.unwrap_or((&[], None, false));
         let first_continues = current.is_some_and(|c| runnable.contains(&ThreadId(c)));
+        let yielded = yielded && first_continues;
         if let Some(frame) = self.stack.get(depth) {
             let same = frame.kind == kind
                 && frame.options == options
                 && frame.current == current
+                && frame.yielded == yielded
                 && (kind != ChoiceKind::Thread || self.runnable.same_at(depth, options, runnable));
             if !same {
                 let offered = match kind {
@@ -210,6 +225,7 @@ impl Dfs {
             options,
             current,
             first_continues,
+            yielded,
             pinned: pin.is_some(),
             chosen: pin.unwrap_or(0),
             preemptions_before: self.preemptions,
@@ -225,6 +241,7 @@ impl Strategy for Dfs {
         self.preemptions = 0;
         self.delays = 0;
         self.random_used = 0;
+        self.yielder = None;
         !self.exhausted
     }
 
@@ -233,16 +250,21 @@ impl Strategy for Dfs {
         runnable: &[ThreadId],
         current: Option<ThreadId>,
     ) -> Result<ThreadId, Divergence> {
+        let yielded = self.yielder.take().is_some_and(|y| current == Some(y));
         if runnable.len() == 1 {
             return Ok(runnable[0]);
         }
         let current = current.map(|c| c.0);
-        let index = self.decide(ChoiceKind::Thread, runnable.len(), Some((runnable, current)))?;
-        Ok(ThreadId(self.thread_option(runnable, current, index)))
+        let index = self.decide(ChoiceKind::Thread, runnable.len(), Some((runnable, current, yielded)))?;
+        Ok(ThreadId(self.thread_option(runnable, current, yielded, index)))
     }
 
     fn pick(&mut self, kind: ChoiceKind, options: usize) -> Result<usize, Divergence> {
         self.decide(kind, options, None)
+    }
+
+    fn yielded(&mut self, t: ThreadId) {
+        self.yielder = Some(t);
     }
 
     fn end_run(&mut self) -> Result<(), Divergence> {
@@ -323,6 +345,53 @@ mod tests {
         assert_eq!(count_interleavings(3, Some(10)), 20);
         let one = count_interleavings(3, Some(1));
         assert!(2 < one && one < 20, "bound 1 gave {one}");
+    }
+
+    /// The runs of a bounded search over thread 0 spinning (`while !flag { yield }`: a check, then
+    /// a yield, round again) until thread 1's one step sets the flag, each as the number of
+    /// checks thread 0 made; `None` for a run that passed `limit` checks.
+    fn spin_runs(bound: u32, limit: u32) -> Vec<Option<u32>> {
+        let mut dfs = Dfs::new(Some(bound));
+        let mut runs = Vec::new();
+        while dfs.begin_run(runs.len() as u64) {
+            let (mut checks, mut flag, mut current) = (0, false, None);
+            let mut yielding = false;
+            let outcome = loop {
+                let runnable: Vec<ThreadId> = if flag { vec![t(0)] } else { vec![t(0), t(1)] };
+                if yielding {
+                    dfs.yielded(t(0));
+                }
+                let next = dfs.pick_thread(&runnable, current).unwrap();
+                current = Some(next);
+                yielding = false;
+                if next == t(1) {
+                    flag = true;
+                    current = None; // thread 1 ended
+                } else if flag {
+                    break Some(checks);
+                } else if checks == limit {
+                    break None;
+                } else {
+                    checks += 1;
+                    yielding = true; // the check failed: yield
+                }
+            };
+            dfs.end_run().unwrap();
+            runs.push(outcome);
+        }
+        runs
+    }
+
+    #[test]
+    fn a_yield_makes_switching_free_and_keeping_the_yielder_going_the_preemption() {
+        // Bound 0: thread 0 checks once, yields, and switching to thread 1 is free (the first
+        // run takes it: after a yield the other threads come first); keeping thread 0 going is
+        // not within the bound, so the loop ends. Starting with thread 1 is free too (no thread
+        // ran before).
+        assert_eq!(spin_runs(0, 100), vec![Some(1), Some(0)]);
+        // Each preemption buys one more round of the loop.
+        assert_eq!(spin_runs(1, 100), vec![Some(1), Some(2), Some(0)]);
+        assert_eq!(spin_runs(2, 100), vec![Some(1), Some(2), Some(3), Some(0)]);
     }
 
     fn count_with_delays(steps: u32, delays: u32) -> usize {

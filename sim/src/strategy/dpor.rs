@@ -39,7 +39,7 @@
 //!   bound are not explored. Bounding and reduction interact (Coons, Musuvathi, McKinley,
 //!   "Bounded Partial-Order Reduction", OOPSLA 2013): equivalent runs can differ in how many
 //!   preemptions they take, so the representative the reduction keeps may be beyond the bound
-//!   while another member of its class is within it. Four things keep the bounded search
+//!   while another member of its class is within it. Five things keep the bounded search
 //!   complete against the plain bounded search (same outcomes, measured by the differential
 //!   fuzzer under bounds 1 and 2, see `tests/dpor.rs`):
 //!   - every initial of a race's reversal is scheduled, not one: the runs that start with
@@ -54,7 +54,13 @@
 //!     bound while its equivalent in the explored branch is not;
 //!   - the engine never counts the first choice after a clock jump as a preemption (every
 //!     thread had blocked), so the order of independent steps before a jump cannot change
-//!     what the bound allows after it.
+//!     what the bound allows after it;
+//!   - a yield makes switching free and keeping the yielder going the preemption
+//!     ([`super::preempts`]), so where a yield falls among other threads' steps changes what
+//!     the bound allows (a free switch at the yield to a thread that then blocks lets the
+//!     yielder go on for free): the step that ends in a yield writes
+//!     [`footprint::YIELDS`], which every step reads, so yields race with every other
+//!     thread's steps and the search tries each place for them.
 //!
 //!   Delay bounds use the plain search.
 //!
@@ -83,7 +89,7 @@
 use super::races::{Analysis, Initials, Step};
 use super::runnable_log::RunnableLog;
 use super::{Divergence, Offer, Strategy};
-use crate::footprint::{Footprint, StepFootprint};
+use crate::footprint::{self, Access, Footprint, StepFootprint};
 use crate::ids::ThreadId;
 use crate::schedule::{Choice, ChoiceKind};
 
@@ -109,8 +115,12 @@ struct ThreadNode {
     sleep: Vec<(ThreadId, Footprint)>,
     /// Index of the step this node starts, in the run.
     step: usize,
-    /// The thread that ran the previous step, if it could go on: any other is a preemption.
+    /// The thread that ran the previous step, if it could go on and did not yield: any other is
+    /// a preemption.
     continuing: Option<ThreadId>,
+    /// The thread that ran the previous step, if it could go on and yielded: taking it again
+    /// while another thread could run is the preemption ([`super::preempts`]).
+    yielder: Option<ThreadId>,
     /// Preemptions the run took before this node.
     preemptions_before: u32,
 }
@@ -121,7 +131,7 @@ impl ThreadNode {
     }
 
     fn preempts(&self, t: ThreadId) -> bool {
-        self.continuing.is_some_and(|c| c != t)
+        self.continuing.is_some_and(|c| c != t) || self.yielder == Some(t) && self.enabled > 1
     }
 
     /// Adds to the backtrack set each of `threads` that is not asleep here or scheduled already.
@@ -145,10 +155,16 @@ impl ThreadNode {
     /// on), and the junction between X and Y (`X → Y` never costs more than `X → p → Y`).
     /// So it takes no more when the thread continuing here is `p` (taking `p` saves what
     /// taking `q` cost, and at most the `p → q` switch is added), or when it is not `q` and `p`
-    /// could not go on after its step.
+    /// could not go on after its step (a step that yields counts as one that cannot: switching
+    /// away from it is free) and taking `p` here costs nothing (`p` is not a yielder that
+    /// stays). A yield makes the junction cost more in one case, `X` ending in a yield of the
+    /// thread that starts `Y`, where `X → Y` keeps the yielder going and `X → p → Y` does not;
+    /// there `p` does not sleep: the yield conflicts with every step (`footprint::YIELDS`).
     fn covers_within_bound(&self, p: ThreadId) -> bool {
         self.continuing == Some(p)
-            || (self.continuing != Some(self.chosen) && !self.done_going_on.contains(&p))
+            || (self.continuing != Some(self.chosen)
+                && !self.done_going_on.contains(&p)
+                && self.yielder != Some(p))
     }
 }
 
@@ -187,6 +203,8 @@ pub struct Dpor {
     fresh_from: usize,
     /// The clock jumped since the last step.
     clock_jumped: bool,
+    /// The thread that ran last yielded ([`Strategy::yielded`]): told for the next pick.
+    yielded: Option<ThreadId>,
     /// The current run reached a node where every runnable thread sleeps.
     blocked: bool,
     /// Pending steps of threads cut off at the end, appended after the real ones.
@@ -422,7 +440,9 @@ impl Dpor {
     /// The sleep set for a new node: what slept at the previous thread node or was explored
     /// there before its chosen thread, minus whatever conflicts with the step just taken.
     /// Under a preemption bound only the explored threads whose branch covers this one within
-    /// the bound fall asleep (see [`ThreadNode::covers_within_bound`]).
+    /// the bound fall asleep (see [`ThreadNode::covers_within_bound`]); after a yield none stays
+    /// asleep, since the step that ended in it writes `footprint::YIELDS`, which every sleeper's
+    /// step reads.
     fn inherited_sleep(&self, runnable: &[ThreadId]) -> Vec<(ThreadId, Footprint)> {
         let bounded = self.preemption_bound.is_some();
         let Some(prev) = self.stack.iter().rev().find_map(|n| match n {
@@ -803,6 +823,7 @@ impl Strategy for Dpor {
         self.spare_steps.append(&mut self.steps);
         self.step_nodes.clear();
         self.clock_jumped = false;
+        self.yielded = None;
         self.blocked = false;
         self.cut_off_from = None;
         self.preemptions = 0;
@@ -815,6 +836,7 @@ impl Strategy for Dpor {
         runnable: &[ThreadId],
         current: Option<ThreadId>,
     ) -> Result<ThreadId, Divergence> {
+        let yielder = self.yielded.take().filter(|&y| current == Some(y) && runnable.contains(&y));
         let depth = self.depth;
         self.depth += 1;
         let branch_depth = self.branch_depth;
@@ -835,9 +857,9 @@ impl Strategy for Dpor {
         }
         debug_assert_eq!(depth, self.stack.len(), "dpor decisions must extend the stack one at a time");
         let sleep = self.inherited_sleep(runnable);
-        let continuing = current.filter(|c| runnable.contains(c));
+        let continuing = current.filter(|c| runnable.contains(c) && yielder.is_none());
         let within = |t: &ThreadId| {
-            let preempts = continuing.is_some_and(|c| c != *t);
+            let preempts = super::preempts(continuing.or(yielder), yielder.is_some(), *t, runnable.len());
             self.preemption_bound.is_none_or(|b| self.preemptions + u32::from(preempts) <= b)
         };
         let awake = |t: &ThreadId| !sleep.iter().any(|(s, _)| s == t) && within(t);
@@ -851,7 +873,11 @@ impl Strategy for Dpor {
         // their initials costs `threads²` each: there the search goes on with the current one.
         let round_robin = self.preemption_bound.is_none() && runnable.len() <= ROUND_ROBIN_MAX_THREADS;
         let first_choice = if !round_robin {
-            continuing.filter(awake).or_else(|| runnable.iter().copied().find(awake))
+            // (After a yield, the others first: keeping the yielder going is the preemption.)
+            continuing
+                .filter(awake)
+                .or_else(|| runnable.iter().copied().find(|t| awake(t) && Some(*t) != yielder))
+                .or_else(|| yielder.filter(awake))
         } else {
             let last = self.steps.last().map(|s| s.thread);
             let after = last.map_or(0, |l| runnable.partition_point(|t| *t <= l));
@@ -880,7 +906,8 @@ impl Strategy for Dpor {
             }
         }
         let preemptions_before = self.preemptions;
-        self.preemptions += u32::from(continuing.is_some_and(|c| c != chosen));
+        self.preemptions +=
+            u32::from(super::preempts(continuing.or(yielder), yielder.is_some(), chosen, runnable.len()));
         self.runnable.push(depth, runnable);
         let id = self.next_node_id;
         self.next_node_id += 1;
@@ -911,6 +938,7 @@ impl Strategy for Dpor {
             sleep,
             step: self.steps.len(),
             continuing,
+            yielder,
             preemptions_before,
         };
         self.stack.push(Node::Thread(node));
@@ -973,6 +1001,21 @@ impl Strategy for Dpor {
         Ok(())
     }
 
+    fn yielded(&mut self, t: ThreadId) {
+        self.yielded = Some(t);
+        if self.preemption_bound.is_some() {
+            // The step that ended in the yield (see `footprint::YIELDS`; main's code before the
+            // first step is no step: nothing in it can race).
+            if let Some(last) = self.steps.last_mut() {
+                assert_eq!(
+                    last.thread, t,
+                    "racelab invariant: a yield by a thread that did not take the last step"
+                );
+                last.accesses.push(Access::write(footprint::YIELDS));
+            }
+        }
+    }
+
     fn observes_steps(&self) -> bool {
         true
     }
@@ -981,6 +1024,9 @@ impl Strategy for Dpor {
         let last = self.steps.last_mut().expect("racelab invariant: a step finished before any started");
         assert_eq!(last.thread, step.thread, "racelab invariant: a step finished by another thread");
         last.accesses.extend_from_slice(step.accesses);
+        if self.preemption_bound.is_some() {
+            last.accesses.push(Access::read(footprint::YIELDS));
+        }
         last.woke.extend_from_slice(step.woke);
         last.disabled.extend_from_slice(step.disabled);
         last.killed.extend_from_slice(step.killed);

@@ -8,7 +8,8 @@
 //! a binary search from 7 toward 1 over two options would try 4 and 6, both "no switch"). Option 0 is the benign one
 //! everywhere: at a thread decision, the thread that ran last goes on when it can (no
 //! preemption), else the lowest runnable id; the other options are the other runnable threads
-//! in id order after it, wrapping. At any other decision it is the first alternative (no
+//! in id order after it, wrapping. After a yield the count starts at the thread after the one
+//! that yielded, which comes last (keeping it going is the preemption: `super::preempts`). At any other decision it is the first alternative (no
 //! spurious wake-up, the wake-up before the timeout, the oldest waiter, the value 0). So a
 //! shorter list, or smaller values, means fewer preemptions and fewer unusual events: what a
 //! shrinker should aim for. The run's recorded schedule is the usual one and replays as any.
@@ -30,12 +31,21 @@ pub struct Guided {
     /// apart from `choices` (see [`Guided::keeping_random_values`]).
     random_values: Option<Vec<u32>>,
     next_random: usize,
+    /// The thread that ran last yielded, for the next thread decision.
+    yielder: Option<ThreadId>,
 }
 
 impl Guided {
     /// A strategy that plays `choices` once.
     pub fn new(choices: &[u32]) -> Self {
-        Guided { choices: choices.to_vec(), next: 0, played: false, random_values: None, next_random: 0 }
+        Guided {
+            choices: choices.to_vec(),
+            next: 0,
+            played: false,
+            random_values: None,
+            next_random: 0,
+            yielder: None,
+        }
     }
 
     /// Takes the random draws' values from `values`, in order, and every other decision from
@@ -65,10 +75,10 @@ impl Strategy for Guided {
         runnable: &[ThreadId],
         current: Option<ThreadId>,
     ) -> Result<ThreadId, Divergence> {
+        let start = first_option(runnable, current, self.yielder.take());
         if runnable.len() == 1 {
             return Ok(runnable[0]);
         }
-        let start = current.and_then(|c| runnable.iter().position(|&t| t == c)).unwrap_or(0);
         let k = self.take(runnable.len());
         Ok(runnable[(start + k) % runnable.len()])
     }
@@ -87,6 +97,21 @@ impl Strategy for Guided {
     fn end_run(&mut self) -> Result<(), Divergence> {
         Ok(())
     }
+
+    fn yielded(&mut self, t: ThreadId) {
+        self.yielder = Some(t);
+    }
+}
+
+/// Where [`Guided`] counts a thread decision's options from: the thread that ran last if it can
+/// go on (option 0 goes on), after a yield the thread after it (option 0 switches, the yielder
+/// comes last), else the lowest runnable id.
+fn first_option(runnable: &[ThreadId], current: Option<ThreadId>, yielder: Option<ThreadId>) -> usize {
+    match current.and_then(|c| runnable.iter().position(|&t| t == c)) {
+        Some(at) if yielder == current => (at + 1) % runnable.len(),
+        Some(at) => at,
+        None => 0,
+    }
 }
 
 /// One decision as [`Guided`] takes it: the relative choice, and its kind (`None` for a thread
@@ -99,6 +124,8 @@ pub type RelativeChoice = (u32, Option<ChoiceKind>);
 pub struct RelativeRecorder {
     replay: super::Replay,
     choices: Rc<RefCell<Vec<RelativeChoice>>>,
+    /// The thread that ran last yielded, for the next thread decision.
+    yielder: Option<ThreadId>,
 }
 
 impl RelativeRecorder {
@@ -106,7 +133,14 @@ impl RelativeRecorder {
     /// is handed to the engine, the list stays with the caller).
     pub fn new(schedule: &crate::schedule::Schedule) -> (Self, Rc<RefCell<Vec<RelativeChoice>>>) {
         let choices = Rc::new(RefCell::new(Vec::new()));
-        (RelativeRecorder { replay: super::Replay::new(schedule), choices: Rc::clone(&choices) }, choices)
+        (
+            RelativeRecorder {
+                replay: super::Replay::new(schedule),
+                choices: Rc::clone(&choices),
+                yielder: None,
+            },
+            choices,
+        )
     }
 }
 
@@ -121,10 +155,11 @@ impl Strategy for RelativeRecorder {
         runnable: &[ThreadId],
         current: Option<ThreadId>,
     ) -> Result<ThreadId, Divergence> {
+        let yielder = self.yielder.take();
         let picked = self.replay.pick_thread(runnable, current)?;
         if runnable.len() > 1 {
-            // As `Guided::pick_thread` counts: from the thread that ran last, else the first.
-            let start = current.and_then(|c| runnable.iter().position(|&t| t == c)).unwrap_or(0);
+            // As `Guided::pick_thread` counts.
+            let start = first_option(runnable, current, yielder);
             let at = runnable.iter().position(|&t| t == picked).expect("Replay picks a runnable thread");
             let k = (at + runnable.len() - start) % runnable.len();
             self.choices.borrow_mut().push((u32::try_from(k).expect("fewer than 2^32 threads"), None));
@@ -140,6 +175,10 @@ impl Strategy for RelativeRecorder {
 
     fn end_run(&mut self) -> Result<(), Divergence> {
         self.replay.end_run()
+    }
+
+    fn yielded(&mut self, t: ThreadId) {
+        self.yielder = Some(t);
     }
 }
 
@@ -166,5 +205,18 @@ mod tests {
         assert_eq!(g.pick(ChoiceKind::Spurious, 2), Ok(0));
         assert_eq!(g.pick_thread(&[t(3)], None), Ok(t(3)), "forced steps take no choice");
         assert!(!g.begin_run(1), "a guided run plays once");
+    }
+
+    #[test]
+    fn after_a_yield_zero_switches_to_the_next_thread_and_the_yielder_comes_last() {
+        let all = [t(0), t(1), t(2)];
+        let mut g = Guided::new(&[0, 2, 0]);
+        assert!(g.begin_run(0));
+        g.yielded(t(1));
+        assert_eq!(g.pick_thread(&all, Some(t(1))), Ok(t(2)));
+        g.yielded(t(2));
+        assert_eq!(g.pick_thread(&all, Some(t(2))), Ok(t(2)), "the last option keeps the yielder going");
+        // The yield is told for one decision only.
+        assert_eq!(g.pick_thread(&all, Some(t(2))), Ok(t(2)));
     }
 }

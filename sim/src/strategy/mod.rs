@@ -35,6 +35,24 @@ use crate::footprint::StepFootprint;
 use crate::ids::ThreadId;
 use crate::schedule::{Choice, ChoiceKind};
 
+/// Whether picking `picked` is a preemption, the unit a preemption bound counts (CHESS).
+/// `current` is the thread that took the previous step if it could go on, `yielded` whether
+/// that step was a yield (`yield_now`, a zero sleep, racelab-py's hand-over at the end of a
+/// switch interval), `runnable` how many threads could be picked.
+///
+/// Switching away from a thread that could go on is a preemption. A yield turns that round: the
+/// thread asked to be switched away from, so switching is free and keeping it going while
+/// another thread could run is the preemption. A spin loop that yields (`while !ready {
+/// yield_now() }`) thus goes round at most as many times as the bound allows while the thread
+/// that would end it waits, instead of to the step limit.
+pub fn preempts(current: Option<ThreadId>, yielded: bool, picked: ThreadId, runnable: usize) -> bool {
+    match current {
+        Some(c) if yielded => c == picked && runnable > 1,
+        Some(c) => c != picked,
+        None => false,
+    }
+}
+
 /// The decision-maker behind a run. See the module documentation.
 pub trait Strategy {
     /// Prepares run number `run` (counted from 0). Returns false when the strategy has nothing
@@ -43,7 +61,7 @@ pub trait Strategy {
 
     /// Picks the thread that takes the next step. `runnable` is sorted and never empty;
     /// `current` is the thread that took the previous step if it could go on (switching away
-    /// from it is a preemption). When `runnable` has one element the strategy must return it:
+    /// from it is a preemption, unless that step was a yield: see [`preempts`]). When `runnable` has one element the strategy must return it:
     /// such forced steps are not recorded, and replay does not consume a decision for them.
     fn pick_thread(
         &mut self,
@@ -68,7 +86,9 @@ pub trait Strategy {
     fn step_finished(&mut self, _step: &StepFootprint<'_>) {}
 
     /// Thread `t`, the one that ran last, asked to let others run (`yield_now`, a zero sleep)
-    /// and is runnable: told before the pick that follows. PCT and POS lower its priority.
+    /// and is runnable: told before the pick that follows. PCT and POS lower its priority; the
+    /// exhaustive searches count a preemption the yield's way ([`preempts`]), and they and
+    /// [`Guided`] try the other threads first.
     fn yielded(&mut self, _t: ThreadId) {}
 
     /// The part of a composite strategy that makes the current run (`dpor` or `pos` for the

@@ -56,6 +56,9 @@ pub use racelab_std::sync;
 /// std's `time::{Instant, Duration}` on the virtual clock.
 pub use racelab_std::time;
 
+/// std's `hint`, whose `spin_loop` is a yield inside a run (as loom's is).
+pub use racelab_std::hint;
+
 /// `UnsafeCell` shaped like loom's, whose accesses are checked for data races.
 pub use racelab_std::cell;
 

@@ -4,6 +4,7 @@
 #![allow(unused_imports, dead_code)]
 
 use racelab::engine::{clock, rt, strategy};
+use racelab::hint::{assert_unchecked, black_box, spin_loop, unreachable_unchecked};
 use racelab::thread::{choose, current, sleep, spawn, yield_now, Builder, JoinHandle, Local, Thread};
 use racelab::{
     check, check_with_progress, diagnose, replay, AnyLock, AsyncResult, Barrier, BarrierBuilder,

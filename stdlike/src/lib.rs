@@ -1,4 +1,4 @@
-//! The std-shaped face of racelab: `sync`, `thread`, `time` and `cell` with the names and
+//! The std-shaped face of racelab: `sync`, `thread`, `time`, `hint` and `cell` with the names and
 //! signatures of `std` (and loom's `UnsafeCell`), so that code written against `std` runs under
 //! racelab by switching its `use` lines.
 //!
@@ -10,6 +10,7 @@
 //! `racelab-primitives` (it may build on them) and below the `racelab` facade, which re-exports
 //! its modules as `racelab::sync`, `racelab::thread`, `racelab::time` and `racelab::cell`.
 
+pub mod hint;
 pub mod model;
 pub mod thread;
 pub mod time;

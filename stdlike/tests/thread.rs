@@ -406,6 +406,33 @@ fn a_yield_loop_is_explored_to_the_end_under_a_bound() {
 }
 
 #[test]
+fn hint_spin_loop_is_a_yield_in_a_run_and_std_s_hint_outside() {
+    // A flag spin loop written with std's names waits with `hint::spin_loop()`: under racelab it
+    // yields, so a bound ends the loop as it ends a `yield_now` loop.
+    use racelab_std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    use racelab_std::sync::Arc;
+    fn flag_loop() {
+        let ready = Arc::new(AtomicBool::new(false));
+        let setter = Arc::clone(&ready);
+        let t = thread::spawn(move || setter.store(true, SeqCst));
+        while !ready.load(SeqCst) {
+            racelab_std::hint::spin_loop();
+        }
+        t.join().unwrap();
+    }
+    for bound in 0..3 {
+        let report = check(Config::dfs().preemption_bound(bound).max_steps(5_000), flag_loop);
+        report.assert_passed();
+        assert!(report.exhausted, "bound {bound}: {report}");
+    }
+    let traced =
+        check(Config::dfs().preemption_bound(1).trace_run(0), flag_loop).traced.expect("run 0 traced");
+    assert!(traced.trace.events.iter().any(|e| e.operation == "yield"), "spin_loop yields: {}", traced.trace);
+    // Outside a run it is std's hint, and returns.
+    racelab_std::hint::spin_loop();
+}
+
+#[test]
 fn a_spin_loop_kept_going_under_a_bound_is_told_as_an_unfair_schedule() {
     // The same loop without the yield: switching away from main costs a preemption, so the
     // bounded search keeps it going round to the step limit. The diagnosis says that no fair

@@ -420,9 +420,9 @@ fn step_limit(max_steps: u64, runnable: &[crate::report::ThreadRef], trace: &Tra
         "the run did not end within {max_steps} steps: {} went round a loop for the last {} events while {} could run \
          and was never scheduled. No fair scheduler makes this run; if {} would end the loop, it is not a bug but \
          an unfair schedule (a preemption-bounded search keeps one thread going, since switching away from it \
-         costs a preemption, unless it yields): yield in such loops (yield_now(), a zero sleep), which makes a \
-         bound end them, or sample them (--strategy pos, Config::pos, model()). A loop no schedule ends is a \
-         livelock.",
+         costs a preemption, unless it yields; threads that yield switch among themselves for free): yield in \
+         such loops (yield_now(), a zero sleep), which makes a bound end a loop one thread waits in, or sample \
+         them (--strategy pos, Config::pos, model()). A loop no schedule ends is a livelock.",
         spinning.join(" and "),
         tail.len(),
         starved.join(" and "),

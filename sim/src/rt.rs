@@ -541,7 +541,7 @@ pub fn yield_point() {
         return;
     }
     if in_simulation() {
-        with(|m| m.yielding = true);
+        with(|m| m.yielding = Some(m.current));
     }
     STARTING.with(|c| c.set(false));
     point();

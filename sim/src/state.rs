@@ -172,8 +172,10 @@ pub(crate) struct RunModel {
     pub current: ThreadId,
     /// The thread that took the previous step.
     pub last_ran: Option<ThreadId>,
-    /// The thread that took the previous step reached its scheduling point through a yield.
-    pub yielding: bool,
+    /// The thread that reached the current scheduling point through a yield (a thread started by
+    /// the executor reaches its first point without taking a step: its yield is no request to
+    /// switch away from the thread that took the previous step).
+    pub yielding: Option<ThreadId>,
     pub now: VirtualTime,
     pub step: u64,
     /// Thread choices that switched away from a thread that could have gone on.
@@ -263,7 +265,7 @@ impl RunModel {
             objects: Vec::new(),
             current: ThreadId::MAIN,
             last_ran: None,
-            yielding: false,
+            yielding: None,
             now: VirtualTime::ZERO,
             step: 0,
             preemptions: 0,
@@ -334,7 +336,7 @@ impl RunModel {
         self.runnable_stale = false;
         self.current = ThreadId::MAIN;
         self.last_ran = None;
-        self.yielding = false;
+        self.yielding = None;
         self.now = VirtualTime::ZERO;
         self.step = 0;
         self.preemptions = 0;
@@ -1013,7 +1015,7 @@ impl RunModel {
             return self.end(RunEnd::Failed(FailureKind::StepLimit { max_steps: self.max_steps, runnable }));
         }
         let current = self.last_ran.filter(|&t| !clock_jumped && self.is_runnable(t));
-        let yielded = std::mem::take(&mut self.yielding) && current.is_some();
+        let yielded = self.yielding.take().is_some_and(|y| current == Some(y));
         if yielded {
             if let Some(t) = current {
                 self.strategy.yielded(t);

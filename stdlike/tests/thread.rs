@@ -442,7 +442,7 @@ fn a_spin_loop_kept_going_under_a_bound_is_told_as_an_unfair_schedule() {
     assert!(matches!(failure.kind, FailureKind::StepLimit { .. }), "{}", failure.kind);
     let diagnosis = racelab_sim::diagnose(&failure.kind, &failure.trace).explanation;
     assert!(diagnosis.contains("main went round a loop for the last 1000 events while Thread-1 could run and was never scheduled"), "{diagnosis}");
-    assert!(diagnosis.contains("yield in such loops (yield_now(), a zero sleep), which makes a bound end them, or sample them (--strategy pos, Config::pos, model())"), "{diagnosis}");
+    assert!(diagnosis.contains("yield in such loops (yield_now(), a zero sleep), which makes a bound end a loop one thread waits in, or sample them (--strategy pos, Config::pos, model())"), "{diagnosis}");
     // Sampling ends it: the loop is correct.
     check(Config::pos(1).runs(200), || try_recv_loop(false)).assert_passed();
 }

@@ -60,7 +60,10 @@
 //!     the bound allows (a free switch at the yield to a thread that then blocks lets the
 //!     yielder go on for free): the step that ends in a yield writes
 //!     [`footprint::YIELDS`], which every step reads, so yields race with every other
-//!     thread's steps and the search tries each place for them.
+//!     thread's steps and the search tries each place for them; and every awake thread is
+//!     explored at a node after a yield, since no race asks for the thread the free switch
+//!     should go to (an outside review's fuzzer found 65 misses in 54,623 program/bound pairs
+//!     without it).
 //!
 //!   Delay bounds use the plain search.
 //!
@@ -892,8 +895,12 @@ impl Strategy for Dpor {
         // Above a shard's cut every awake thread is explored (gathered here, while `awake` may
         // borrow the search).
         let above_cut = self.shard.as_ref().is_some_and(|split| branch_depth < split.depth);
+        // Under a bound, after a yield every awake thread too: the free switch there may go to a
+        // thread that ends or blocks at once, after which the yielder goes on for free, and no
+        // race asks for that thread there (its steps are independent of the yielder's).
+        let every_awake = above_cut || self.preemption_bound.is_some() && yielder.is_some();
         let awake_threads: Vec<ThreadId> =
-            if above_cut { runnable.iter().copied().filter(awake).collect() } else { Vec::new() };
+            if every_awake { runnable.iter().copied().filter(awake).collect() } else { Vec::new() };
         // A shard: a new node at the cut roots the next subtree; another shard's (or any, while
         // probing) ends the run here, uncounted.
         if let Some(split) =
@@ -920,8 +927,8 @@ impl Strategy for Dpor {
         chosen_footprint.clear();
         backtrack.clear();
         backtrack.push(chosen);
-        if above_cut {
-            // Every awake thread: see "Split into shards" in the module documentation.
+        if every_awake {
+            // See "Split into shards" in the module documentation, and above.
             backtrack.extend(awake_threads.iter().copied().filter(|&t| t != chosen));
         }
         done.clear();

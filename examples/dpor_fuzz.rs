@@ -10,7 +10,8 @@
 //! ```
 //!
 //! With `--bound B` both searches run under the same preemption bound: DPOR must reach every
-//! outcome the plain bounded search reaches, as it must unbounded (CI runs bounds 1 and 2).
+//! outcome the plain bounded search reaches, as it must unbounded (CI runs bounds 1 and 2, and 0 to
+//! 2 with `--yields`).
 //!
 //! With `--jobs N` it compares DPOR on one job with DPOR on N instead: the same report (runs,
 //! steps, verdict, the shrunk failure) and the same outcomes (`--jobs 2`: CI runs a batch).

@@ -42,8 +42,9 @@ thread_local! {
 /// spinning in `while not flag: pass` does not keep the others out for ever. The strategies that
 /// rank threads (PCT, POS, the portfolio's POS half) lowered nothing for such a loop and ran the
 /// spinning thread until the step limit, which CPython never does (Peterson's lock, correct
-/// under the GIL, was reported as a livelock); a yield lowers it. Random and exhaustive
-/// exploration make the same runs either way.
+/// under the GIL, was reported as a livelock); a yield lowers it. Random exploration makes the
+/// same runs either way; an unbounded exhaustive search the same interleavings (the other
+/// threads tried first after the yield), and under a bound the switch there is free.
 const SWITCH_INTERVAL_POINTS: u32 = 1000;
 
 /// How many buckets the keys of the Python heap hash into (`BUCKETS` in `_footprint.py`).

@@ -44,8 +44,9 @@ pub enum StrategyConfig {
     /// One run following a recorded schedule.
     Replay(Schedule),
     /// One run following relative choices (`racelab::proptest`): decision `i` takes option
-    /// `choices[i]`, capped at the last, and 0 past the end; at a thread decision 0 lets the last
-    /// thread go on (see `strategy::Guided`).
+    /// `choices[i]`, capped at the last, and 0 past the end; at a thread decision 0 is no
+    /// preemption: the last thread goes on, or after its yield the next thread (see
+    /// `strategy::Guided`).
     Guided(Vec<u32>),
 }
 

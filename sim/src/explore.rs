@@ -808,7 +808,7 @@ const GREEDY_SHARE: u64 = 4;
 /// the task queue in turn) fills bound 0 alone with more runs than the budget holds, and the
 /// report kept a run of 51 preemptions. This takes the failing run's preemptions and unusual
 /// events out one at a time instead: its decisions as relative choices ([`RelativeRecorder`]),
-/// one set to 0 ("go on", the first alternative), the rest followed as near as they fit
+/// one set to 0 ("no preemption", the first alternative), the rest followed as near as they fit
 /// ([`Guided`]); a run that fails with the same diagnosis in fewer preemptions (or as many and
 /// fewer steps) is kept and the scan goes on from there. Linear in the run's decisions per
 /// pass, on a budget of its own; the random values the run drew are kept.

@@ -301,7 +301,8 @@ pub struct Failure {
     pub trace: Trace,
     /// Daemon threads that were still alive when the run ended.
     pub cut_off: Vec<ThreadRef>,
-    /// Preemptions in the run: thread switches away from a thread that could have gone on.
+    /// Preemptions in the run: thread switches away from a thread that could have gone on, or
+    /// choices that kept a yielding thread going while another could run (`strategy::preempts`).
     pub preemptions: u32,
     /// When shrinking found this smaller failing run, the run the exploration found first.
     pub shrunk_from: Option<ShrunkFrom>,

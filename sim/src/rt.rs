@@ -540,7 +540,9 @@ pub fn yield_point() {
     if panicking() && (tearing_down() || state_open()) {
         return;
     }
-    if in_simulation() {
+    // A thread being started reaches its first point without taking a step: its yield is no
+    // request to switch away from the thread that took the last one (which may have yielded).
+    if in_simulation() && !starting() {
         with(|m| m.yielding = Some(m.current));
     }
     STARTING.with(|c| c.set(false));

@@ -178,7 +178,8 @@ pub(crate) struct RunModel {
     pub yielding: Option<ThreadId>,
     pub now: VirtualTime,
     pub step: u64,
-    /// Thread choices that switched away from a thread that could have gone on.
+    /// Thread choices that switched away from a thread that could have gone on, or kept a
+    /// yielding thread going while another could run (`strategy::preempts`).
     pub preemptions: u32,
     pub max_steps: u64,
     pub strategy: Box<dyn Strategy>,

@@ -5,7 +5,9 @@
 //! from. A preemption-bounded search then keeps it going round to the step limit (switching away
 //! costs a preemption), and PCT keeps a spinning thread ahead of the one it waits for. Here
 //! `spin_loop` is a yield, as loom's is: the searches switch away for free, and PCT and POS
-//! lower the spinning thread. The rest of `std::hint` is std's own.
+//! lower the spinning thread. `black_box`, `unreachable_unchecked` and `assert_unchecked` are
+//! std's, re-exported; `select_unpredictable` and `cold_path`, stable after racelab's minimum
+//! Rust (1.85), are not here: call them as `std::hint::...`.
 
 pub use std::hint::{assert_unchecked, black_box, unreachable_unchecked};
 

@@ -8,7 +8,8 @@
 //! same engine through `racelab_sim::rt` (the only door into a run), so every operation is a
 //! step with a correct footprint and partial-order reduction stays sound for it. It sits beside
 //! `racelab-primitives` (it may build on them) and below the `racelab` facade, which re-exports
-//! its modules as `racelab::sync`, `racelab::thread`, `racelab::time` and `racelab::cell`.
+//! its modules as `racelab::sync`, `racelab::thread`, `racelab::time`, `racelab::hint` and
+//! `racelab::cell`.
 
 pub mod hint;
 pub mod model;

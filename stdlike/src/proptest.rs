@@ -6,7 +6,8 @@
 //! meaningful. An [`Interleaving`] is a list of *relative* choices (see
 //! `racelab_sim::strategy::Guided`): decision `i` takes option `choices[i]`, capped at the last
 //! option, and past the end of the list option 0. Option 0 is the benign one everywhere (at a thread
-//! decision the running thread goes on: no preemption; elsewhere no spurious wake-up, the
+//! decision no preemption: the running thread goes on, or after a yield the next one; elsewhere
+//! no spurious wake-up, the
 //! oldest waiter, the value 0), so every list fits every program, and proptest's shrinking
 //! (shorter lists, elements toward 0) moves toward fewer preemptions and fewer unusual events,
 //! and, with the inputs shrinking beside it, toward shorter runs.

@@ -17,7 +17,7 @@
 //!
 //! Delay bounding (Emmi, Qadeer, Rakamarić, "Delay-Bounded Scheduling", POPL 2011) measures a
 //! run instead against a deterministic round-robin scheduler: it runs the current thread while
-//! it can, else the next runnable thread in id order after it (cyclically). Taking the `k`-th
+//! it can and has not yielded, else the next runnable thread in id order after it (cyclically). Taking the `k`-th
 //! option in that order costs `k` delays; with a delay bound `d`, runs spend at most `d`. With a
 //! delay bound the options are listed in round-robin order; both bounds may apply at once. This search has no partial-order reduction: it explores every
 //! interleaving, including ones that differ only in the order of independent steps.
@@ -37,7 +37,8 @@ struct Frame {
     /// How many options there are.
     options: usize,
     /// For thread decisions, the thread that took the previous step (the round-robin pivot),
-    /// and whether it could go on (it is then option 0 and every other option preempts it).
+    /// and whether it could go on (it is then option 0 and every other option preempts it,
+    /// unless it yielded: see `yielded`).
     current: Option<u32>,
     first_continues: bool,
     /// The thread that took the previous step could go on and yielded: it is the last option,

@@ -41,7 +41,7 @@
 //!   preemptions they take, so the representative the reduction keeps may be beyond the bound
 //!   while another member of its class is within it. Five things keep the bounded search
 //!   complete against the plain bounded search (same outcomes, measured by the differential
-//!   fuzzer under bounds 1 and 2, see `tests/dpor.rs`):
+//!   fuzzer under bounds 1 and 2, and 0 to 2 on programs that yield, see `tests/dpor.rs`):
 //!   - every initial of a race's reversal is scheduled, not one: the runs that start with
 //!     different initials are equivalent but may take different numbers of preemptions
 //!     ([`Dpor::race_backtrack_within_bound`]);
@@ -63,7 +63,7 @@
 //!     thread's steps and the search tries each place for them; and every awake thread is
 //!     explored at a node after a yield, since no race asks for the thread the free switch
 //!     should go to (an outside review's fuzzer found 65 misses in 54,623 program/bound pairs
-//!     without it).
+//!     before this rule and the engine's fix for a spawned thread's yield at its first point).
 //!
 //!   Delay bounds use the plain search.
 //!
